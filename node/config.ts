@@ -1,0 +1,39 @@
+import type { LogLevel } from '../common/index.ts'
+import type { Genesis } from './genesis/types.ts'
+
+export interface RpcConfig {
+  /** Listen address, default 127.0.0.1 (never 0.0.0.0 unless asked). */
+  addr: string
+  /** HTTP and WebSocket share this port; default 8545. */
+  port: number
+  /** Allowed browser origins; empty means CORS off. */
+  corsOrigins: string[]
+  /** Largest accepted request body; default 5 MiB as in geth. */
+  maxRequestBytes: number
+  /** Largest batch; default 100. */
+  maxBatch: number
+}
+
+export interface AuthorityKey {
+  address: Uint8Array
+  privateKey: Uint8Array
+}
+
+/** Everything `medrec start` resolves from flags and the data dir before the node starts. */
+export interface NodeConfig {
+  datadir: string
+  genesis: Genesis
+  rpc: RpcConfig
+  /** The account this node seals with, unlocked; absent on a non-sealing node. */
+  authority: AuthorityKey | undefined
+  logLevel: LogLevel
+  dev: boolean
+}
+
+export const DEFAULT_RPC: RpcConfig = {
+  addr: '127.0.0.1',
+  port: 8545,
+  corsOrigins: [],
+  maxRequestBytes: 5 * 1024 * 1024,
+  maxBatch: 100,
+}
