@@ -1,22 +1,8 @@
 import type { Block } from '@ethereumjs/block'
 import type { Address } from '@ethereumjs/util'
 
-/** A log as the EVM emits it: [address, topics, data]. */
-export type RawLog = [address: Uint8Array, topics: Uint8Array[], data: Uint8Array]
-
-/** What the chain store keeps per transaction, beside the block body. */
-export interface StoredReceipt {
-  /** 1 success, 0 failure (post-Byzantium). */
-  status: 0 | 1
-  cumulativeGasUsed: bigint
-  gasUsed: bigint
-  logsBloom: Uint8Array
-  logs: RawLog[]
-  /** Set when the transaction created a contract. */
-  contractAddress: Uint8Array | undefined
-  /** Price per gas actually paid (base fee + effective tip). */
-  effectiveGasPrice: bigint
-}
+export type { RawLog, StoredReceipt } from '../../evm/types.ts'
+import type { StoredReceipt } from '../../evm/types.ts'
 
 /** A block with everything needed to answer RPC about it without touching state. */
 export interface BlockBundle {

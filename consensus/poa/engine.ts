@@ -1,0 +1,158 @@
+import type { BlockHeader } from '@ethereumjs/block'
+import { Address, KECCAK256_RLP_ARRAY, equalsBytes } from '@ethereumjs/util'
+import { ConsensusError, ConsensusErrorCode } from '../errors.ts'
+import type { Consensus, PreparedHeader, SealPlan } from '../types.ts'
+import { EXTRA_SEAL, EXTRA_VANITY, recoverSigner, sealHash, signSeal } from './seal.ts'
+import { isInTurn, signedRecently, signerLimit, type PoaSnapshot } from './snapshot.ts'
+
+export interface PoaOptions {
+  /** Seconds between blocks; 0 seals as soon as there are transactions. */
+  period: number
+  /** Blocks between checkpoints, which carry the signer list. */
+  epoch: bigint
+  /** Seconds a header's timestamp may run ahead of the local clock (clock drift). */
+  allowedFutureSeconds: number
+  /** Per-signer delay unit for out-of-turn sealing (geth: 500 ms). */
+  wiggleMs: number
+  /** Random source for the wiggle, injectable for tests. */
+  random: () => number
+}
+
+export const DIFF_IN_TURN = 2n
+export const DIFF_NO_TURN = 1n
+const NONCE_DROP = new Uint8Array(8)
+const NONCE_AUTH = new Uint8Array(8).fill(0xff)
+const ZERO_HASH = new Uint8Array(32)
+
+export const defaultPoaOptions: Omit<PoaOptions, 'period' | 'epoch'> = {
+  allowedFutureSeconds: 15,
+  wiggleMs: 500,
+  random: Math.random,
+}
+
+function hexAddr(bytes: Uint8Array): string {
+  return new Address(bytes).toString()
+}
+
+/** Signers listed in a checkpoint header's extraData. */
+export function checkpointSigners(header: BlockHeader): string[] {
+  const extra = header.extraData
+  const list = extra.subarray(EXTRA_VANITY, extra.length - EXTRA_SEAL)
+  const out: string[] = []
+  for (let i = 0; i + 20 <= list.length; i += 20) out.push(hexAddr(list.subarray(i, i + 20)))
+  return out
+}
+
+/**
+ * EIP-225 Clique rules. Signer voting (coinbase + nonce), its tally and the EIP-3436 fork
+ * choice arrive with the network; this engine already checks every rule of a header that
+ * a fixed signer set needs, so the single-node chain seals exactly what a Clique peer accepts.
+ */
+export class PoaEngine implements Consensus<PoaSnapshot> {
+  readonly algorithm = 'poa' as const
+  readonly opts: PoaOptions
+
+  constructor(opts: Pick<PoaOptions, 'period' | 'epoch'> & Partial<PoaOptions>) {
+    this.opts = { ...defaultPoaOptions, ...opts }
+  }
+
+  isCheckpoint(number: bigint): boolean {
+    return number % this.opts.epoch === 0n
+  }
+
+  genesisSnapshot(genesis: BlockHeader): PoaSnapshot {
+    const signers = checkpointSigners(genesis).sort()
+    return { number: 0n, hash: genesis.hash(), signers, recents: new Map() }
+  }
+
+  apply(parentSnap: PoaSnapshot, header: BlockHeader): PoaSnapshot {
+    const signer = this.author(header).toString()
+    const recents = new Map(parentSnap.recents)
+    recents.set(header.number, signer)
+    const limit = signerLimit(parentSnap)
+    for (const n of recents.keys()) if (n + limit <= header.number) recents.delete(n)
+    return { number: header.number, hash: header.hash(), signers: parentSnap.signers, recents }
+  }
+
+  author(header: BlockHeader): Address {
+    return recoverSigner(header)
+  }
+
+  verifyHeader(header: BlockHeader, parent: BlockHeader, snap: PoaSnapshot, now: number): void {
+    const fail = (code: ConsensusErrorCode, msg: string): never => {
+      throw new ConsensusError(code, `block ${header.number}: ${msg}`, { number: header.number })
+    }
+    if (header.timestamp > BigInt(Math.floor(now / 1000) + this.opts.allowedFutureSeconds)) {
+      fail(ConsensusErrorCode.FUTURE_BLOCK, `timestamp ${header.timestamp} is more than ${this.opts.allowedFutureSeconds}s ahead of the local clock; check the system clock`)
+    }
+    if (header.timestamp < parent.timestamp + BigInt(this.opts.period)) {
+      fail(ConsensusErrorCode.INVALID_TIMESTAMP, `timestamp ${header.timestamp} is earlier than parent ${parent.timestamp} + period ${this.opts.period}`)
+    }
+    const checkpoint = this.isCheckpoint(header.number)
+    if (checkpoint && !header.coinbase.isZero()) fail(ConsensusErrorCode.INVALID_CHECKPOINT_BENEFICIARY, 'checkpoint block has a non-zero beneficiary')
+    const nonce = header.nonce
+    if (!equalsBytes(nonce, NONCE_DROP) && !equalsBytes(nonce, NONCE_AUTH)) fail(ConsensusErrorCode.INVALID_VOTE, 'nonce must be 0x00..00 or 0xff..ff (a vote)')
+    if (checkpoint && !equalsBytes(nonce, NONCE_DROP)) fail(ConsensusErrorCode.INVALID_CHECKPOINT_VOTE, 'checkpoint block carries a vote')
+    const extra = header.extraData
+    if (extra.length < EXTRA_VANITY) fail(ConsensusErrorCode.MISSING_VANITY, 'extra-data 32 byte vanity prefix missing')
+    if (extra.length < EXTRA_VANITY + EXTRA_SEAL) fail(ConsensusErrorCode.MISSING_SIGNATURE, 'extra-data 65 byte signature suffix missing')
+    const listBytes = extra.length - EXTRA_VANITY - EXTRA_SEAL
+    if (!checkpoint && listBytes !== 0) fail(ConsensusErrorCode.EXTRA_SIGNERS, 'non-checkpoint block contains extra signer list')
+    if (checkpoint && listBytes % 20 !== 0) fail(ConsensusErrorCode.INVALID_CHECKPOINT_SIGNERS, 'invalid signer list on checkpoint block')
+    if (checkpoint && checkpointSigners(header).join() !== snap.signers.join()) {
+      fail(ConsensusErrorCode.INVALID_CHECKPOINT_SIGNERS, 'checkpoint signer list differs from the authorised signers')
+    }
+    if (!equalsBytes(header.mixHash, ZERO_HASH)) fail(ConsensusErrorCode.INVALID_MIX_DIGEST, 'non-zero mix digest')
+    if (!equalsBytes(header.uncleHash, KECCAK256_RLP_ARRAY)) fail(ConsensusErrorCode.INVALID_UNCLE_HASH, 'non empty uncle hash')
+    if (header.difficulty !== DIFF_IN_TURN && header.difficulty !== DIFF_NO_TURN) fail(ConsensusErrorCode.INVALID_DIFFICULTY, `invalid difficulty ${header.difficulty}`)
+
+    const signer = this.author(header).toString()
+    if (!snap.signers.includes(signer)) fail(ConsensusErrorCode.UNAUTHORIZED_SIGNER, `unauthorized signer ${signer}`)
+    if (signedRecently(snap, header.number, signer)) fail(ConsensusErrorCode.RECENTLY_SIGNED, `signer ${signer} sealed one of the last ${signerLimit(snap) - 1n} blocks`)
+    const want = isInTurn(snap, header.number, signer) ? DIFF_IN_TURN : DIFF_NO_TURN
+    if (header.difficulty !== want) fail(ConsensusErrorCode.WRONG_DIFFICULTY, `wrong difficulty ${header.difficulty}, want ${want}`)
+  }
+
+  sealPlan(signer: Address, parent: BlockHeader, snap: PoaSnapshot, now: number): SealPlan {
+    const s = signer.toString()
+    const number = parent.number + 1n
+    if (!snap.signers.includes(s)) return { canSeal: false, reason: `${s} is not an authorised signer` }
+    if (signedRecently(snap, number, s)) return { canSeal: false, reason: 'signed recently, must wait for others' }
+    const inTurn = isInTurn(snap, number, s)
+    let delayMs = Math.max(0, Number(parent.timestamp + BigInt(this.opts.period)) * 1000 - now)
+    if (!inTurn) delayMs += Math.floor(this.opts.random() * Number(signerLimit(snap)) * this.opts.wiggleMs)
+    return { canSeal: true, delayMs, inTurn }
+  }
+
+  prepare(signer: Address, parent: BlockHeader, snap: PoaSnapshot, now: number): PreparedHeader {
+    const number = parent.number + 1n
+    const signers = this.isCheckpoint(number) ? snap.signers.map((a) => new Address(Buffer.from(a.slice(2), 'hex')).bytes) : []
+    const extraData = new Uint8Array(EXTRA_VANITY + 20 * signers.length + EXTRA_SEAL)
+    signers.forEach((a, i) => extraData.set(a, EXTRA_VANITY + 20 * i))
+    const earliest = parent.timestamp + BigInt(this.opts.period)
+    const clock = BigInt(Math.floor(now / 1000))
+    return {
+      coinbase: new Address(new Uint8Array(20)),
+      nonce: NONCE_DROP,
+      mixHash: ZERO_HASH,
+      difficulty: isInTurn(snap, number, signer) ? DIFF_IN_TURN : DIFF_NO_TURN,
+      extraData,
+      timestamp: clock > earliest ? clock : earliest,
+    }
+  }
+
+  seal(header: BlockHeader, privateKey: Uint8Array): Uint8Array {
+    const extra = new Uint8Array(header.extraData)
+    extra.set(signSeal(sealHash(header), privateKey), extra.length - EXTRA_SEAL)
+    return extra
+  }
+}
+
+/** The genesis extraData for an initial signer list (EIP-225 layout, zero seal). */
+export function genesisExtraData(vanity: Uint8Array, signers: Uint8Array[]): Uint8Array {
+  const sorted = [...signers].sort((a, b) => Buffer.compare(a, b))
+  const out = new Uint8Array(EXTRA_VANITY + 20 * sorted.length + EXTRA_SEAL)
+  out.set(vanity.subarray(0, EXTRA_VANITY), 0)
+  sorted.forEach((s, i) => out.set(s, EXTRA_VANITY + 20 * i))
+  return out
+}

@@ -1,0 +1,3 @@
+export * from './engine.ts'
+export * from './seal.ts'
+export * from './snapshot.ts'

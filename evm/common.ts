@@ -1,0 +1,58 @@
+import { Common, Hardfork, Mainnet, createCustomCommon } from '@ethereumjs/common'
+
+/**
+ * Fork rules: London headers and transactions (legacy, EIP-2930, EIP-1559) with the Shanghai
+ * EVM (EIP-3651 warm coinbase, EIP-3855 PUSH0, EIP-3860 initcode limit). Post-Paris forks are
+ * out: ethereumjs treats them as proof-of-stake (difficulty 0, extraData <= 32 bytes), which
+ * cannot carry an EIP-225 seal. solc is pinned to evmVersion "shanghai" to match.
+ */
+export const HARDFORK = Hardfork.London
+export const EXTRA_EIPS = [3651, 3855, 3860]
+export const SOLC_EVM_VERSION = 'shanghai'
+
+export interface ChainParams {
+  chainId: bigint
+  /** Seconds between blocks and epoch length (EIP-225). */
+  period: number
+  epoch: bigint
+}
+
+const ALL_TO_LONDON = [
+  'chainstart', 'homestead', 'dao', 'tangerineWhistle', 'spuriousDragon', 'byzantium',
+  'constantinople', 'petersburg', 'istanbul', 'muirGlacier', 'berlin', 'london',
+].map((name) => ({ name, block: 0 }))
+
+function common(chainId: bigint, consensus: Record<string, unknown>): Common {
+  return createCustomCommon(
+    {
+      chainId: Number(chainId),
+      name: `medrec-${chainId}`,
+      consensus,
+      hardforks: ALL_TO_LONDON,
+    } as Parameters<typeof createCustomCommon>[0],
+    Mainnet,
+    { hardfork: HARDFORK, eips: EXTRA_EIPS },
+  )
+}
+
+/**
+ * The Common that blocks, headers and transactions are built with: Clique format, so
+ * ethereumjs checks the EIP-225 header layout (97-byte extraData, zero mixHash).
+ */
+export function createChainCommon(p: ChainParams): Common {
+  return common(p.chainId, {
+    type: 'poa',
+    algorithm: 'clique',
+    clique: { period: p.period, epoch: Number(p.epoch) },
+  })
+}
+
+/**
+ * The Common the VM executes with. It carries no PoA semantics on purpose: ethereumjs would
+ * otherwise ecrecover the block signer once per transaction to pay fees (and see the zero
+ * address while a block is still unsealed). We hand the VM an execution header whose coinbase
+ * is the block's author instead, which is what geth does (Engine().Author(header)).
+ */
+export function createExecCommon(chainId: bigint): Common {
+  return common(chainId, { type: 'pow', algorithm: 'ethash' })
+}

@@ -1,0 +1,343 @@
+import { createBlock, genTransactionsTrieRoot, type Block } from '@ethereumjs/block'
+import type { Common } from '@ethereumjs/common'
+import { createMPT } from '@ethereumjs/mpt'
+import { RLP } from '@ethereumjs/rlp'
+import { Caches, MerkleStateManager } from '@ethereumjs/statemanager'
+import { Capability, createTx, type TypedTransaction } from '@ethereumjs/tx'
+import { Account, Address, KECCAK256_RLP, bytesToHex, createZeroAddress, setLengthLeft } from '@ethereumjs/util'
+import { Bloom, createVM, encodeReceipt, runTx, type TxReceipt, type VM } from '@ethereumjs/vm'
+import { createLogger } from '../common/logger.ts'
+import { createExecCommon } from './common.ts'
+import { EvmError, EvmErrorCode } from './errors.ts'
+import type { TrieLevelAdapter } from './state-db.ts'
+import type {
+  CallArgs,
+  CallResult,
+  ExecutionContext,
+  ExecutionResult,
+  SenderTx,
+  StoredReceipt,
+  TxSource,
+} from './types.ts'
+
+const log = createLogger('evm')
+
+export interface GenesisAccountState {
+  balance: bigint
+  nonce: bigint
+  code: Uint8Array | undefined
+  storage: Array<[slot: Uint8Array, value: Uint8Array]>
+}
+
+export interface ExecutorModules {
+  /** The chain's Common (Clique format); the executor derives its execution Common from it. */
+  common: Common
+  db: TrieLevelAdapter
+  /** Canonical block hash by number, for BLOCKHASH. */
+  blockHash(number: bigint): Promise<Uint8Array | undefined>
+}
+
+export interface BuildLimits {
+  /** Stop adding transactions at this time (ms since epoch), so sealing keeps its period. */
+  deadline: number
+}
+
+/** Gas cap for eth_call / eth_estimateGas when the caller gives none (geth's RPCGasCap). */
+export const RPC_GAS_CAP = 50_000_000n
+
+function effectiveGasPrice(tx: TypedTransaction, baseFee: bigint): bigint {
+  if (tx.supports(Capability.EIP1559FeeMarket)) {
+    const t = tx as TypedTransaction & { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
+    const tip = t.maxFeePerGas - baseFee < t.maxPriorityFeePerGas ? t.maxFeePerGas - baseFee : t.maxPriorityFeePerGas
+    return baseFee + tip
+  }
+  return (tx as TypedTransaction & { gasPrice: bigint }).gasPrice
+}
+
+/**
+ * Runs transactions over the Merkle state in LevelDB. One code path executes both the blocks
+ * this node builds and the blocks it imports, so the two can never disagree on a root.
+ * Not re-entrant: the chain serialises every call that writes state.
+ */
+export class Executor {
+  readonly common: Common
+  private readonly execCommon: Common
+  private readonly db: TrieLevelAdapter
+  private readonly vm: VM
+  private readonly blockHash: ExecutorModules['blockHash']
+  private headRoot: Uint8Array
+  /** Read-only views of recent state roots (RPC reads, mempool checks). */
+  private readonly readers = new Map<string, MerkleStateManager>()
+
+  private constructor(modules: ExecutorModules, vm: VM, execCommon: Common, root: Uint8Array) {
+    this.common = modules.common
+    this.execCommon = execCommon
+    this.db = modules.db
+    this.vm = vm
+    this.blockHash = modules.blockHash
+    this.headRoot = root
+  }
+
+  static async create(modules: ExecutorModules): Promise<Executor> {
+    const execCommon = createExecCommon(modules.common.chainId())
+    const trie = await createMPT({ db: modules.db, useKeyHashing: true, valueEncoding: 'view' })
+    const stateManager = new MerkleStateManager({ trie, caches: new Caches(), common: execCommon })
+    const blockchain = {
+      getBlock: async (n: number) => {
+        const hash = await modules.blockHash(BigInt(n))
+        if (hash === undefined) throw new EvmError(EvmErrorCode.MISSING_STATE, `no canonical block ${n}`)
+        return { hash: () => hash }
+      },
+      putBlock: async () => {},
+      shallowCopy() {
+        return this
+      },
+    }
+    const vm = await createVM({ common: execCommon, stateManager, blockchain })
+    return new Executor(modules, vm, execCommon, trie.root())
+  }
+
+  get stateRoot(): Uint8Array {
+    return this.headRoot
+  }
+
+  /** Point the writable state at a committed root (start-up, after a failed import). */
+  async resetTo(root: Uint8Array): Promise<void> {
+    this.db.discard()
+    if (!(await this.vm.stateManager.hasStateRoot(root))) {
+      throw new EvmError(EvmErrorCode.MISSING_STATE, `state root ${bytesToHex(root)} is not in the database`)
+    }
+    await this.vm.stateManager.setStateRoot(root, true)
+    this.headRoot = root
+  }
+
+  /** Writes the genesis allocation and returns its state root. */
+  async applyGenesis(alloc: Map<string, GenesisAccountState>): Promise<Uint8Array> {
+    const sm = this.vm.stateManager
+    for (const [addr, acc] of alloc) {
+      const address = new Address(Buffer.from(addr.slice(2), 'hex'))
+      await sm.putAccount(address, new Account(acc.nonce, acc.balance))
+      if (acc.code !== undefined && acc.code.length > 0) await sm.putCode(address, acc.code)
+      for (const [slot, value] of acc.storage) {
+        await sm.putStorage(address, setLengthLeft(slot, 32), value)
+      }
+    }
+    await sm.checkpoint()
+    await sm.commit()
+    this.headRoot = await sm.getStateRoot()
+    return this.headRoot
+  }
+
+  private execBlock(ctx: ExecutionContext): Block {
+    return createBlock(
+      {
+        header: {
+          number: ctx.number,
+          timestamp: ctx.timestamp,
+          gasLimit: ctx.gasLimit,
+          baseFeePerGas: ctx.baseFeePerGas,
+          difficulty: ctx.difficulty,
+          coinbase: ctx.author,
+        },
+      },
+      { common: this.execCommon, skipConsensusFormatValidation: true },
+    )
+  }
+
+  /**
+   * Builds a block body from `source`: each transaction runs in turn; one that cannot run
+   * (stale nonce, no funds for gas) is left out with the rest of its sender's queue.
+   */
+  async build(ctx: ExecutionContext, source: TxSource, limits: BuildLimits): Promise<ExecutionResult> {
+    const block = this.execBlock(ctx)
+    const included: SenderTx[] = []
+    const receipts: StoredReceipt[] = []
+    const txReceipts: TxReceipt[] = []
+    let gasUsed = 0n
+    for await (const item of source) {
+      if (Date.now() >= limits.deadline) break
+      const remaining = ctx.gasLimit - gasUsed
+      if (remaining < 21_000n) break
+      if (item.tx.gasLimit > remaining) {
+        source.skipSender(item.sender)
+        continue
+      }
+      try {
+        const r = await this.runOne(block, item, gasUsed)
+        gasUsed += r.receipt.gasUsed
+        included.push(item)
+        receipts.push(r.receipt)
+        txReceipts.push(r.txReceipt)
+      } catch (err) {
+        log.debug('Left transaction out of block', { hash: item.tx.hash(), sender: item.sender.toString() }, err)
+        source.skipSender(item.sender)
+      }
+    }
+    return this.finish(included, receipts, txReceipts, gasUsed)
+  }
+
+  /** Executes an imported block's transactions; any failure makes the block invalid. */
+  async execute(ctx: ExecutionContext, txs: SenderTx[]): Promise<ExecutionResult> {
+    const block = this.execBlock(ctx)
+    const receipts: StoredReceipt[] = []
+    const txReceipts: TxReceipt[] = []
+    let gasUsed = 0n
+    for (const [i, item] of txs.entries()) {
+      if (item.tx.gasLimit > ctx.gasLimit - gasUsed) {
+        await this.resetTo(this.headRoot)
+        throw new EvmError(EvmErrorCode.INVALID_BLOCK_TX, `transaction ${i} exceeds the block's remaining gas`)
+      }
+      try {
+        const r = await this.runOne(block, item, gasUsed)
+        gasUsed += r.receipt.gasUsed
+        receipts.push(r.receipt)
+        txReceipts.push(r.txReceipt)
+      } catch (err) {
+        await this.resetTo(this.headRoot)
+        throw new EvmError(EvmErrorCode.INVALID_BLOCK_TX, `transaction ${i} (${bytesToHex(item.tx.hash())}) is invalid: ${(err as Error).message}`, undefined, err)
+      }
+    }
+    return this.finish(txs, receipts, txReceipts, gasUsed)
+  }
+
+  private async runOne(block: Block, item: SenderTx, blockGasUsed: bigint): Promise<{ receipt: StoredReceipt; txReceipt: TxReceipt }> {
+    const res = await runTx(this.vm, {
+      tx: item.tx,
+      block,
+      blockGasUsed,
+      skipHardForkValidation: true,
+      skipBlockGasLimitValidation: true,
+    })
+    const cumulative = blockGasUsed + res.totalGasSpent
+    const logs = (res.execResult.logs ?? []) as StoredReceipt['logs']
+    const status: 0 | 1 = res.execResult.exceptionError === undefined ? 1 : 0
+    const txReceipt: TxReceipt = { status, cumulativeBlockGasUsed: cumulative, bitvector: res.bloom.bitvector, logs }
+    return {
+      txReceipt,
+      receipt: {
+        status,
+        cumulativeGasUsed: cumulative,
+        gasUsed: res.totalGasSpent,
+        logsBloom: res.bloom.bitvector,
+        logs,
+        contractAddress: res.createdAddress?.bytes,
+        effectiveGasPrice: effectiveGasPrice(item.tx, block.header.baseFeePerGas ?? 0n),
+      },
+    }
+  }
+
+  private async finish(txs: SenderTx[], receipts: StoredReceipt[], txReceipts: TxReceipt[], gasUsed: bigint): Promise<ExecutionResult> {
+    const sm = this.vm.stateManager
+    const stateRoot = await sm.getStateRoot()
+    this.headRoot = stateRoot
+    const bloom = new Bloom()
+    for (const r of receipts) bloom.or(new Bloom(r.logsBloom))
+    return {
+      txs,
+      receipts,
+      gasUsed,
+      logsBloom: bloom.bitvector,
+      stateRoot,
+      receiptsRoot: await receiptsRoot(txReceipts, txs),
+      transactionsRoot: txs.length === 0 ? KECCAK256_RLP : await genTransactionsTrieRoot(txs.map((t) => t.tx)),
+    }
+  }
+
+  /** State writes since the last drain, for the chain store's block batch. */
+  drainWrites(): ReturnType<TrieLevelAdapter['drain']> {
+    return this.db.drain()
+  }
+
+  /** A read-only view of state at `root`; views of recent roots are reused. */
+  private async reader(root: Uint8Array): Promise<MerkleStateManager> {
+    const key = bytesToHex(root)
+    let sm = this.readers.get(key)
+    if (sm === undefined) {
+      sm = (this.vm.stateManager as MerkleStateManager).shallowCopy(true)
+      if (!(await sm.hasStateRoot(root))) throw new EvmError(EvmErrorCode.MISSING_STATE, `state root ${key} is not in the database`)
+      await sm.setStateRoot(root, true)
+      this.readers.set(key, sm)
+      if (this.readers.size > 8) this.readers.delete(this.readers.keys().next().value as string)
+    }
+    return sm
+  }
+
+  async getAccount(address: Address, root: Uint8Array = this.headRoot): Promise<Account> {
+    return (await (await this.reader(root)).getAccount(address)) ?? new Account()
+  }
+
+  async getCode(address: Address, root: Uint8Array = this.headRoot): Promise<Uint8Array> {
+    return (await this.reader(root)).getCode(address)
+  }
+
+  async getStorage(address: Address, slot: Uint8Array, root: Uint8Array = this.headRoot): Promise<Uint8Array> {
+    return (await this.reader(root)).getStorage(address, setLengthLeft(slot, 32))
+  }
+
+  /** eth_call: runs a message on a throw-away copy of the state at `root`. */
+  async call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<CallResult> {
+    const sm = (await this.reader(root)).shallowCopy(false)
+    await sm.setStateRoot(root, true)
+    const vm = await createVM({ common: this.execCommon, stateManager: sm, blockchain: this.vm.blockchain })
+    const gas = args.gas ?? (ctx.gasLimit < RPC_GAS_CAP ? ctx.gasLimit : RPC_GAS_CAP)
+    const intrinsic = this.intrinsicGas(args)
+    if (gas < intrinsic) {
+      return { returnValue: new Uint8Array(), gasUsed: gas, error: { reverted: false, message: `intrinsic gas too low: have ${gas}, want ${intrinsic}` } }
+    }
+    const caller = args.from ?? createZeroAddress()
+    const res = await vm.evm.runCall({
+      caller,
+      origin: caller,
+      to: args.to,
+      data: args.data ?? new Uint8Array(),
+      value: args.value ?? 0n,
+      gasLimit: gas - intrinsic,
+      gasPrice: args.gasPrice ?? 0n,
+      block: this.execBlock(ctx),
+      skipBalance: true,
+    })
+    const ex = res.execResult
+    const err = ex.exceptionError
+    return {
+      returnValue: ex.returnValue,
+      gasUsed: intrinsic + ex.executionGasUsed,
+      error: err === undefined ? undefined : { reverted: err.error === 'revert', message: err.error },
+    }
+  }
+
+  /** eth_estimateGas: the least gas at which the call succeeds, by binary search as geth. */
+  async estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<bigint> {
+    const cap = args.gas ?? (ctx.gasLimit < RPC_GAS_CAP ? ctx.gasLimit : RPC_GAS_CAP)
+    const first = await this.call({ ...args, gas: cap }, ctx, root)
+    if (first.error !== undefined) {
+      throw new EvmError(EvmErrorCode.GAS_ESTIMATION_FAILED, first.error.reverted ? 'execution reverted' : `gas required exceeds allowance (${cap}): ${first.error.message}`, {
+        revertData: first.error.reverted ? first.returnValue : undefined,
+      })
+    }
+    let lo = first.gasUsed - 1n
+    let hi = cap
+    // Most calls succeed at what they used plus the 1/64 withheld by CALL; try that first.
+    const guess = (first.gasUsed * 64n) / 63n + 1n
+    if (guess < hi && (await this.call({ ...args, gas: guess }, ctx, root)).error === undefined) hi = guess
+    while (lo + 1n < hi) {
+      const mid = (lo + hi) / 2n
+      if ((await this.call({ ...args, gas: mid }, ctx, root)).error === undefined) hi = mid
+      else lo = mid
+    }
+    return hi
+  }
+
+  private intrinsicGas(args: CallArgs): bigint {
+    const tx = createTx({ to: args.to, data: args.data ?? new Uint8Array(), gasLimit: RPC_GAS_CAP }, { common: this.common })
+    return tx.getIntrinsicGas()
+  }
+}
+
+async function receiptsRoot(receipts: TxReceipt[], txs: SenderTx[]): Promise<Uint8Array> {
+  if (receipts.length === 0) return KECCAK256_RLP
+  const trie = await createMPT()
+  for (const [i, r] of receipts.entries()) {
+    await trie.put(RLP.encode(i), encodeReceipt(r, txs[i]!.tx.type))
+  }
+  return trie.root()
+}

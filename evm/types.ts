@@ -1,0 +1,72 @@
+import type { TypedTransaction } from '@ethereumjs/tx'
+import type { Address } from '@ethereumjs/util'
+
+/** A log as the EVM emits it: [address, topics, data]. */
+export type RawLog = [address: Uint8Array, topics: Uint8Array[], data: Uint8Array]
+
+/** The execution outcome of one transaction, as the chain store keeps it. */
+export interface StoredReceipt {
+  /** 1 success, 0 failure (post-Byzantium). */
+  status: 0 | 1
+  cumulativeGasUsed: bigint
+  gasUsed: bigint
+  logsBloom: Uint8Array
+  logs: RawLog[]
+  /** Set when the transaction created a contract. */
+  contractAddress: Uint8Array | undefined
+  /** Price per gas actually paid (base fee + effective tip). */
+  effectiveGasPrice: bigint
+}
+
+/** A transaction whose sender was recovered once, upstream (mempool workers or import). */
+export interface SenderTx {
+  tx: TypedTransaction
+  sender: Address
+}
+
+/** What the EVM sees of the block it runs in. */
+export interface ExecutionContext {
+  number: bigint
+  timestamp: bigint
+  gasLimit: bigint
+  baseFeePerGas: bigint
+  difficulty: bigint
+  /** The block's author: COINBASE returns it and it receives the priority fees. */
+  author: Address
+}
+
+export interface ExecutionResult {
+  txs: SenderTx[]
+  receipts: StoredReceipt[]
+  gasUsed: bigint
+  logsBloom: Uint8Array
+  stateRoot: Uint8Array
+  receiptsRoot: Uint8Array
+  transactionsRoot: Uint8Array
+}
+
+/**
+ * Candidate transactions for block building, in the order the pool prefers. It may be async
+ * and wait for transactions still arriving, until the builder's deadline.
+ */
+export type TxSource = (Iterable<SenderTx> | AsyncIterable<SenderTx>) & TxSourceControl
+export interface TxSourceControl {
+  /** The builder could not include this sender's next transaction: skip the rest of its queue. */
+  skipSender(sender: Address): void
+}
+
+export interface CallArgs {
+  from?: Address
+  to?: Address
+  data?: Uint8Array
+  value?: bigint
+  gas?: bigint
+  gasPrice?: bigint
+}
+
+export interface CallResult {
+  returnValue: Uint8Array
+  gasUsed: bigint
+  /** Set when execution failed; `reverted` means REVERT with returnValue as revert data. */
+  error: { reverted: boolean; message: string } | undefined
+}

@@ -1,0 +1,11 @@
+import { CodedError } from '../../common/errors.ts'
+
+export const ChainErrorCode = {
+  GENESIS_MISMATCH: 'GENESIS_MISMATCH',
+  CORRUPT_DATABASE: 'CORRUPT_DATABASE',
+  UNKNOWN_PARENT: 'UNKNOWN_PARENT',
+  INVALID_BLOCK: 'INVALID_BLOCK',
+} as const
+export type ChainErrorCode = (typeof ChainErrorCode)[keyof typeof ChainErrorCode]
+
+export class ChainError extends CodedError<ChainErrorCode> {}

@@ -1,0 +1,167 @@
+import { createBlockFromRLP, type Block } from '@ethereumjs/block'
+import type { Common } from '@ethereumjs/common'
+import { Address, bytesToHex } from '@ethereumjs/util'
+import { Level } from 'level'
+import { Packr } from 'msgpackr'
+import type { PendingWrite } from '../../evm/index.ts'
+import type { BlockBundle, StoredReceipt } from './types.ts'
+
+/**
+ * LevelDB layout (one database, sublevels by purpose):
+ *   b  block hash            → block RLP (standard Ethereum encoding)
+ *   r  block hash            → msgpack { receipts, senders, td } (node-private, never hashed)
+ *   n  number (8 bytes BE)   → canonical block hash
+ *   t  transaction hash      → msgpack [block hash, index]
+ *   m  "head"                → head block hash
+ *   s  trie node key         → trie node (the Merkle Patricia state)
+ * A block, its receipts, index entries, its state nodes and the new head are written in one
+ * atomic batch: after any crash the head is a complete block with all of its state.
+ */
+interface Sub {
+  get(key: Uint8Array): Promise<Uint8Array | undefined>
+}
+type BatchOp =
+  | { type: 'put'; sublevel: Sub; key: Uint8Array; value: Uint8Array }
+  | { type: 'del'; sublevel: Sub; key: Uint8Array }
+
+const packr = new Packr({ useRecords: false, useBigIntExtension: true } as ConstructorParameters<typeof Packr>[0])
+const HEAD_KEY = new TextEncoder().encode('head')
+
+interface BodyExtra {
+  receipts: StoredReceipt[]
+  senders: Uint8Array[]
+  td: bigint
+}
+
+function numberKey(n: bigint): Uint8Array {
+  const k = new Uint8Array(8)
+  new DataView(k.buffer).setBigUint64(0, n)
+  return k
+}
+
+export interface TxLocation {
+  blockHash: Uint8Array
+  index: number
+}
+
+export class ChainStore {
+  readonly db: Level<Uint8Array, Uint8Array>
+  readonly state: Sub
+  private readonly blocks: Sub
+  private readonly extras: Sub
+  private readonly canonical: Sub
+  private readonly txIndex: Sub
+  private readonly meta: Sub
+  private readonly common: Common
+  /** Recently used bundles by hash: RPC asks for the same few blocks over and over. */
+  private readonly cache = new Map<string, BlockBundle>()
+  private static readonly CACHE_SIZE = 512
+
+  private constructor(db: Level<Uint8Array, Uint8Array>, common: Common) {
+    this.db = db
+    this.common = common
+    const sub = (name: string): Sub => db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' })
+    this.blocks = sub('b')
+    this.extras = sub('r')
+    this.canonical = sub('n')
+    this.txIndex = sub('t')
+    this.meta = sub('m')
+    this.state = sub('s')
+  }
+
+  static async open(path: string, common: Common): Promise<ChainStore> {
+    const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
+    await db.open()
+    return new ChainStore(db, common)
+  }
+
+  async close(): Promise<void> {
+    await this.db.close()
+  }
+
+  async headHash(): Promise<Uint8Array | undefined> {
+    return this.meta.get(HEAD_KEY)
+  }
+
+  async canonicalHash(n: bigint): Promise<Uint8Array | undefined> {
+    return this.canonical.get(numberKey(n))
+  }
+
+  async txLocation(hash: Uint8Array): Promise<TxLocation | undefined> {
+    const v = await this.txIndex.get(hash)
+    if (v === undefined) return undefined
+    const [blockHash, index] = packr.unpack(v) as [Uint8Array, number]
+    return { blockHash: new Uint8Array(blockHash), index }
+  }
+
+  async bundle(hash: Uint8Array): Promise<BlockBundle | undefined> {
+    const key = bytesToHex(hash)
+    const hit = this.cache.get(key)
+    if (hit !== undefined) return hit
+    const [raw, extraRaw] = await Promise.all([this.blocks.get(hash), this.extras.get(hash)])
+    if (raw === undefined || extraRaw === undefined) return undefined
+    const block = createBlockFromRLP(raw, { common: this.common, setHardfork: false })
+    const extra = packr.unpack(extraRaw) as BodyExtra
+    const bundle: BlockBundle = {
+      block,
+      receipts: extra.receipts.map(reviveReceipt),
+      senders: extra.senders.map((s) => new Address(new Uint8Array(s))),
+      totalDifficulty: extra.td,
+    }
+    this.remember(key, bundle)
+    return bundle
+  }
+
+  private remember(key: string, bundle: BlockBundle): void {
+    if (this.cache.size >= ChainStore.CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string)
+    this.cache.set(key, bundle)
+  }
+
+  /** Writes a block as the new canonical head, with its state writes, in one batch. */
+  async commit(bundle: BlockBundle, stateWrites: PendingWrite[]): Promise<void> {
+    const { block } = bundle
+    const hash = block.hash()
+    const ops: BatchOp[] = []
+    const put = (sublevel: Sub, key: Uint8Array, value: Uint8Array) => ops.push({ type: 'put', sublevel, key, value })
+    for (const w of stateWrites) {
+      if (w.value === undefined) ops.push({ type: 'del', sublevel: this.state, key: w.key })
+      else put(this.state, w.key, w.value)
+    }
+    put(this.blocks, hash, block.serialize())
+    const extra: BodyExtra = {
+      receipts: bundle.receipts,
+      senders: bundle.senders.map((s) => s.bytes),
+      td: bundle.totalDifficulty,
+    }
+    put(this.extras, hash, packr.pack(extra))
+    for (const [i, tx] of block.transactions.entries()) put(this.txIndex, tx.hash(), packr.pack([hash, i]))
+    put(this.canonical, numberKey(block.header.number), hash)
+    put(this.meta, HEAD_KEY, hash)
+    // Sublevels of this database, so LevelDB applies the whole list atomically.
+    await (this.db.batch as unknown as (ops: BatchOp[]) => Promise<void>).call(this.db, ops)
+    this.remember(bytesToHex(hash), bundle)
+  }
+
+  /** Stored block RLP, for re-execution and (later) serving peers. */
+  async blockRlp(hash: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.blocks.get(hash)
+  }
+
+  static decodeBlock(raw: Uint8Array, common: Common): Block {
+    return createBlockFromRLP(raw, { common, setHardfork: false })
+  }
+}
+
+/** msgpack hands back Buffers and plain objects; give them the exact stored shape. */
+function reviveReceipt(r: StoredReceipt): StoredReceipt {
+  const u = (b: Uint8Array) => new Uint8Array(b)
+  return {
+    status: r.status,
+    cumulativeGasUsed: BigInt(r.cumulativeGasUsed),
+    gasUsed: BigInt(r.gasUsed),
+    logsBloom: u(r.logsBloom),
+    logs: r.logs.map(([a, topics, data]) => [u(a), topics.map(u), u(data)]),
+    contractAddress: r.contractAddress == null ? undefined : u(r.contractAddress),
+    effectiveGasPrice: BigInt(r.effectiveGasPrice),
+  }
+}
