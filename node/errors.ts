@@ -1,0 +1,10 @@
+import { CodedError } from '../common/errors.ts'
+
+export const NodeErrorCode = {
+  DATADIR_LOCKED: 'DATADIR_LOCKED',
+  RPC_PORT_IN_USE: 'RPC_PORT_IN_USE',
+  RPC_LISTEN_FAILED: 'RPC_LISTEN_FAILED',
+} as const
+export type NodeErrorCode = (typeof NodeErrorCode)[keyof typeof NodeErrorCode]
+
+export class NodeError extends CodedError<NodeErrorCode> {}
