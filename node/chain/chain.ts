@@ -89,7 +89,9 @@ export class Chain extends EventEmitter<ChainEvents> {
       const genesisRoot = await executor.applyGenesis(genesis.alloc)
       const gBlock = genesisBlock(genesis, common, genesisRoot)
       const storedGenesis = await store.canonicalHash(0n)
+      const config = { chainId: genesis.chainId, period: genesis.poa.period, epoch: genesis.poa.epoch }
       if (storedGenesis === undefined) {
+        await store.putChainConfig(config)
         const bundle: BlockBundle = { block: gBlock, receipts: [], senders: [], totalDifficulty: gBlock.header.difficulty }
         await store.commit(bundle, executor.drainWrites())
         log.info('Wrote genesis block', { hash: gBlock.hash(), chainId: genesis.chainId })
@@ -98,6 +100,12 @@ export class Chain extends EventEmitter<ChainEvents> {
           ChainErrorCode.GENESIS_MISMATCH,
           `database genesis ${bytesToHex(storedGenesis)} differs from genesis.json (${bytesToHex(gBlock.hash())}): the data dir belongs to another chain; use another --datadir`,
         )
+      }
+      const stored = await store.chainConfig()
+      for (const [k, want] of Object.entries(config)) {
+        if (stored !== undefined && stored[k] !== want) {
+          throw new ChainError(ChainErrorCode.GENESIS_MISMATCH, `genesis.json sets ${k} ${want} but the chain in this data dir has ${String(stored[k])}: use another --datadir`)
+        }
       }
       executor.drainWrites()
       const headHash = (await store.headHash()) ?? gBlock.hash()

@@ -26,6 +26,7 @@ type BatchOp =
 
 const packr = new Packr({ useRecords: false, useBigIntExtension: true } as ConstructorParameters<typeof Packr>[0])
 const HEAD_KEY = new TextEncoder().encode('head')
+const CONFIG_KEY = new TextEncoder().encode('config')
 
 interface BodyExtra {
   receipts: StoredReceipt[]
@@ -81,6 +82,16 @@ export class ChainStore {
 
   async headHash(): Promise<Uint8Array | undefined> {
     return this.meta.get(HEAD_KEY)
+  }
+
+  /** Chain parameters that the genesis hash does not cover (chain id, period, epoch). */
+  async chainConfig(): Promise<Record<string, unknown> | undefined> {
+    const v = await this.meta.get(CONFIG_KEY)
+    return v === undefined ? undefined : (packr.unpack(v) as Record<string, unknown>)
+  }
+
+  async putChainConfig(config: Record<string, unknown>): Promise<void> {
+    await (this.meta as unknown as { put(k: Uint8Array, v: Uint8Array): Promise<void> }).put(CONFIG_KEY, packr.pack(config))
   }
 
   async canonicalHash(n: bigint): Promise<Uint8Array | undefined> {

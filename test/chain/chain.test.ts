@@ -1,0 +1,135 @@
+import t from 'tap'
+import { createBlock } from '@ethereumjs/block'
+import { Address, bytesToHex } from '@ethereumjs/util'
+import { Chain } from '../../node/chain/index.ts'
+import { DEV_KEYS, addressOf, source, testGenesis, txFactory } from '../helpers/chain.ts'
+import { tempDir } from '../helpers/node-process.ts'
+import { setLogLevel } from '../../common/logger.ts'
+
+setLogLevel('error')
+const signer = { address: addressOf(DEV_KEYS[0]!), privateKey: DEV_KEYS[0]! }
+
+async function buildChain(dir: string, blocks: number): Promise<{ chain: Chain; roots: string[] }> {
+  const chain = await Chain.open(dir, testGenesis())
+  const f = txFactory(chain.common)
+  const roots: string[] = []
+  let contract: Uint8Array | undefined
+  for (let b = 0; b < blocks; b++) {
+    const items = []
+    for (let i = 0; i < 12; i++) {
+      const kind = contract === undefined && i === 0 ? 'deploy' : contract !== undefined && i % 2 === 0 ? 'call' : 'transfer'
+      items.push(f.next(kind, contract))
+    }
+    const bundle = await chain.produce({ signer, source: source(items), deadline: Date.now() + 60_000 })
+    const created = bundle.receipts.find((r) => r.contractAddress !== undefined)?.contractAddress
+    contract ??= created
+    roots.push(bytesToHex(bundle.block.header.stateRoot))
+  }
+  return { chain, roots }
+}
+
+t.test('re-executing every block from genesis reproduces every state root', async (t) => {
+  const a = tempDir()
+  const b = tempDir()
+  t.teardown(() => (a.remove(), b.remove()))
+  const { chain, roots } = await buildChain(a.path, 8)
+  t.equal(chain.head.block.header.number, 8n)
+  const withLogs = (await chain.bundleByNumber(3n))!.receipts.some((r) => r.logs.length > 0)
+  t.ok(withLogs, 'contract calls emitted logs')
+
+  const replica = await Chain.open(b.path, testGenesis())
+  for (let n = 1n; n <= 8n; n++) {
+    const block = (await chain.blockByNumber(n))!
+    const imported = await replica.importBlock(block)
+    t.equal(bytesToHex(imported.block.header.stateRoot), roots[Number(n) - 1], `block ${n} root`)
+    t.same(imported.receipts.map((r) => r.status), (await chain.bundleByNumber(n))!.receipts.map((r) => r.status))
+  }
+  t.equal(bytesToHex(replica.head.block.hash()), bytesToHex(chain.head.block.hash()))
+  await replica.close()
+  await chain.close()
+})
+
+t.test('the head and its state survive a reopen', async (t) => {
+  const a = tempDir()
+  t.teardown(() => a.remove())
+  const { chain, roots } = await buildChain(a.path, 3)
+  const who = new Address(addressOf(DEV_KEYS[1]!))
+  const before = await chain.executor.getAccount(who)
+  await chain.close()
+  const again = await Chain.open(a.path, testGenesis())
+  t.equal(again.head.block.header.number, 3n)
+  t.equal(bytesToHex(again.head.block.header.stateRoot), roots[2])
+  const after = await again.executor.getAccount(who)
+  t.equal(after.nonce, before.nonce)
+  t.equal(after.balance, before.balance)
+  await again.close()
+})
+
+t.test('a data dir refuses a different genesis', async (t) => {
+  const a = tempDir()
+  t.teardown(() => a.remove())
+  const chain = await Chain.open(a.path, testGenesis())
+  await chain.close()
+  const other = testGenesis()
+  other.chainId = 4242n
+  await t.rejects(Chain.open(a.path, other), { code: 'GENESIS_MISMATCH', message: /use another --datadir/ })
+})
+
+t.test('import refuses tampered and forged blocks and keeps its state', async (t) => {
+  const a = tempDir()
+  const b = tempDir()
+  t.teardown(() => (a.remove(), b.remove()))
+  const { chain } = await buildChain(a.path, 2)
+  const replica = await Chain.open(b.path, testGenesis())
+  const good = (await chain.blockByNumber(1n))!
+  const rootBefore = bytesToHex(replica.executor.stateRoot)
+  const reseal = (fields: Record<string, unknown>, key = DEV_KEYS[0]!) => {
+    const unsealed = createBlock({ header: { ...good.header.toJSON(), ...fields }, transactions: good.transactions }, { common: chain.common, setHardfork: false })
+    const extraData = chain.consensus.seal(unsealed.header, key)
+    return createBlock({ header: { ...good.header.toJSON(), ...fields, extraData }, transactions: good.transactions }, { common: chain.common, setHardfork: false })
+  }
+  await t.rejects(replica.importBlock(reseal({ stateRoot: new Uint8Array(32).fill(7) })), { code: 'INVALID_BLOCK', message: /state root/ })
+  t.equal(bytesToHex(replica.executor.stateRoot), rootBefore, 'state rolled back after a bad root')
+  await t.rejects(replica.importBlock(reseal({ gasUsed: good.header.gasUsed + 1n })), { code: 'INVALID_BLOCK' })
+  await t.rejects(replica.importBlock(reseal({}, DEV_KEYS[1]!)), { code: 'UNAUTHORIZED_SIGNER' })
+  await t.rejects(replica.importBlock(reseal({ difficulty: 1n })), { code: 'WRONG_DIFFICULTY' })
+  await t.rejects(replica.importBlock(reseal({ timestamp: BigInt(Math.floor(Date.now() / 1000) + 3600) })), { code: 'FUTURE_BLOCK' })
+  await t.rejects(replica.importBlock(reseal({ baseFeePerGas: 7n })), { code: 'INVALID_BLOCK', message: /base fee/ })
+  // A valid header with a seal cut short: the signature no longer recovers to the authority.
+  const extra = new Uint8Array(good.header.extraData)
+  extra[40] = extra[40]! ^ 0xff
+  const forged = createBlock({ header: { ...good.header.toJSON(), extraData: extra }, transactions: good.transactions }, { common: chain.common, setHardfork: false })
+  const code = await replica.importBlock(forged).then(
+    () => 'accepted',
+    (err: { code?: string }) => err.code,
+  )
+  t.ok(code === 'UNAUTHORIZED_SIGNER' || code === 'BAD_SEAL', `forged seal refused (${code})`)
+  await t.rejects(replica.importBlock((await chain.blockByNumber(2n))!), { code: 'UNKNOWN_PARENT' })
+  // After every refusal the genuine block still imports.
+  const ok = await replica.importBlock(good)
+  t.equal(bytesToHex(ok.block.hash()), bytesToHex(good.hash()))
+  await replica.close()
+  await chain.close()
+})
+
+t.test('COINBASE is the sealing authority and it earns the priority fees', async (t) => {
+  const a = tempDir()
+  t.teardown(() => a.remove())
+  const chain = await Chain.open(a.path, testGenesis())
+  const f = txFactory(chain.common)
+  const authority = new Address(signer.address)
+  const before = (await chain.executor.getAccount(authority)).balance
+  // tx from key 1 (not the authority): a 2930 tx paying gasPrice 10 gwei over base fee 1 gwei.
+  f.next('transfer')
+  const item = f.next('transfer')
+  // COINBASE returned by a call that executes `COINBASE PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN` as init code.
+  const bundle = await chain.produce({ signer, source: source([item]), deadline: Date.now() + 10_000 })
+  const r = bundle.receipts[0]!
+  const after = (await chain.executor.getAccount(authority)).balance
+  const tip = r.effectiveGasPrice - bundle.block.header.baseFeePerGas!
+  t.equal(after - before, r.gasUsed * tip, 'authority received gasUsed * tip')
+  const h = bundle.block.header
+  const res = await chain.executor.call({ data: Buffer.from('4160005260206000f3', 'hex') }, chain.contextOf(h, chain.consensus.author(h)), h.stateRoot)
+  t.equal(bytesToHex(res.returnValue.subarray(12)), authority.toString())
+  await chain.close()
+})
