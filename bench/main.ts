@@ -1,0 +1,45 @@
+/**
+ * `npm run bench [-- SUITE...] [--rate N] [--seconds S] [--senders N] [--period S] [--json]`
+ * Suites: recovery, throughput, rss (default: all three). Prints figures; asserts nothing.
+ */
+import { parseArgs } from 'node:util'
+import { setLogLevel } from '../common/logger.ts'
+import { idleRss, runThroughput } from './node-throughput.ts'
+import { printTable } from './report.ts'
+import { runRecovery } from './recovery.ts'
+
+setLogLevel('warn')
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    rate: { type: 'string', default: '700' },
+    seconds: { type: 'string', default: '20' },
+    senders: { type: 'string', default: '32' },
+    period: { type: 'string', default: '2' },
+    url: { type: 'string' },
+    ws: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+})
+const suites = positionals.length > 0 ? positionals : ['recovery', 'throughput', 'rss']
+const known = new Set(['recovery', 'throughput', 'rss'])
+for (const s of suites) {
+  if (!known.has(s)) {
+    process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
+    process.exit(2)
+  }
+}
+process.stderr.write(`medrec bench on ${process.version}, ${(await import('node:os')).availableParallelism()} cores\n`)
+for (const s of suites) {
+  process.stderr.write(`running ${s}...\n`)
+  if (s === 'recovery') printTable('Sender recovery (4,000 EIP-1559 transactions)', await runRecovery(), values.json)
+  if (s === 'throughput') {
+    const o = { rate: Number(values.rate), seconds: Number(values.seconds), senders: Number(values.senders), period: Number(values.period) }
+    printTable(
+      `Single-node contract writes over JSON-RPC (${o.rate}/s offered, ${o.senders} senders, ${o.period}s blocks, ${o.seconds}s)`,
+      await runThroughput({ ...o, url: values.url, wsUrl: values.ws, label: values.url === undefined ? 'medrec' : values.url }),
+      values.json,
+    )
+  }
+  if (s === 'rss') printTable('Memory', await idleRss(), values.json)
+}
