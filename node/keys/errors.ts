@@ -1,0 +1,17 @@
+import { CodedError } from '../../common/errors.ts'
+
+export const KeyErrorCode = {
+  INVALID_ADDRESS: 'INVALID_ADDRESS',
+  BAD_CHECKSUM: 'BAD_CHECKSUM',
+  INVALID_PRIVATE_KEY: 'INVALID_PRIVATE_KEY',
+  INVALID_MNEMONIC: 'INVALID_MNEMONIC',
+  WRONG_PASSWORD: 'WRONG_PASSWORD',
+  UNSUPPORTED_KEYSTORE: 'UNSUPPORTED_KEYSTORE',
+  MALFORMED_KEYSTORE: 'MALFORMED_KEYSTORE',
+  ACCOUNT_EXISTS: 'ACCOUNT_EXISTS',
+  ACCOUNT_NOT_FOUND: 'ACCOUNT_NOT_FOUND',
+  PASSWORD_FILE: 'PASSWORD_FILE',
+} as const
+export type KeyErrorCode = (typeof KeyErrorCode)[keyof typeof KeyErrorCode]
+
+export class KeyError extends CodedError<KeyErrorCode> {}

@@ -1,0 +1,5 @@
+export * from './address.ts'
+export * from './errors.ts'
+export * from './keystore.ts'
+export * from './keystore-dir.ts'
+export * from './mnemonic.ts'
