@@ -1,0 +1,6 @@
+/**
+ * Fixed addresses of the MedRec system contracts: "MedRec" in ASCII, then an index. Far from
+ * the precompiles (0x01..0x11) and unreachable by CREATE/CREATE2 (keccak outputs).
+ */
+export const AUTHORITY_SET_ADDRESS = '0x4d65645265630000000000000000000000000001' as const
+export const REGISTRAR_ADDRESS = '0x4d65645265630000000000000000000000000002' as const

@@ -1,0 +1,5 @@
+export * from './addresses.ts'
+export * from './bindings.ts'
+export * from './predeploys.ts'
+export * from './generated/authority-set.ts'
+export * from './generated/registrar.ts'
