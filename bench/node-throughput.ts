@@ -67,7 +67,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Row[]> {
     for (let n = 0; n < perSender; n++) {
       for (const [i, k] of keys.entries()) {
         const data = hexToBytes(iface.encodeFunctionData('set', [BigInt(1 + ((n * 7 + i) % 1000))]) as `0x${string}`)
-        const tx = createFeeMarket1559Tx({ ...fees, nonce: BigInt(n), gasLimit: 100_000n, to: contract, data }, { common }).sign(k)
+        const tx = createFeeMarket1559Tx({ ...fees, nonce: BigInt(n), gasLimit: 100_000n, to: contract as `0x${string}`, data }, { common }).sign(k)
         txs.push({ raw: bytesToHex(tx.serialize()), hash: bytesToHex(tx.hash()) })
       }
     }
