@@ -1,15 +1,15 @@
-import { createBlock, genTransactionsTrieRoot, type Block } from '@ethereumjs/block'
+import { createBlock, type Block } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import { createMPT } from '@ethereumjs/mpt'
-import { RLP } from '@ethereumjs/rlp'
 import { Caches, MerkleStateManager } from '@ethereumjs/statemanager'
 import { Capability, createTx, type TypedTransaction } from '@ethereumjs/tx'
-import { Account, Address, KECCAK256_RLP, bytesToHex, createZeroAddress, setLengthLeft } from '@ethereumjs/util'
+import { Account, Address, bytesToHex, createZeroAddress, setLengthLeft } from '@ethereumjs/util'
 import { Bloom, createVM, encodeReceipt, runTx, type TxReceipt, type VM } from '@ethereumjs/vm'
 import { createLogger } from '../common/logger.ts'
 import { createExecCommon } from './common.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import type { TrieLevelAdapter } from './state-db.ts'
+import { orderedTrieRoot } from './trie-root.ts'
 import type {
   CallArgs,
   CallResult,
@@ -150,6 +150,9 @@ export class Executor {
    */
   async build(ctx: ExecutionContext, source: TxSource, limits: BuildLimits): Promise<ExecutionResult> {
     const block = this.execBlock(ctx)
+    // One journal checkpoint for the whole block: transaction commits then stay in the caches
+    // and the trie is written and hashed once per block, not once per transaction.
+    await this.vm.evm.journal.checkpoint()
     const included: SenderTx[] = []
     const receipts: StoredReceipt[] = []
     const txReceipts: TxReceipt[] = []
@@ -179,12 +182,13 @@ export class Executor {
   /** Executes an imported block's transactions; any failure makes the block invalid. */
   async execute(ctx: ExecutionContext, txs: SenderTx[]): Promise<ExecutionResult> {
     const block = this.execBlock(ctx)
+    await this.vm.evm.journal.checkpoint()
     const receipts: StoredReceipt[] = []
     const txReceipts: TxReceipt[] = []
     let gasUsed = 0n
     for (const [i, item] of txs.entries()) {
       if (item.tx.gasLimit > ctx.gasLimit - gasUsed) {
-        await this.resetTo(this.headRoot)
+        await this.abandonBlock()
         throw new EvmError(EvmErrorCode.INVALID_BLOCK_TX, `transaction ${i} exceeds the block's remaining gas`)
       }
       try {
@@ -193,7 +197,7 @@ export class Executor {
         receipts.push(r.receipt)
         txReceipts.push(r.txReceipt)
       } catch (err) {
-        await this.resetTo(this.headRoot)
+        await this.abandonBlock()
         throw new EvmError(EvmErrorCode.INVALID_BLOCK_TX, `transaction ${i} (${bytesToHex(item.tx.hash())}) is invalid: ${(err as Error).message}`, undefined, err)
       }
     }
@@ -226,8 +230,15 @@ export class Executor {
     }
   }
 
+  /** Drops a block's uncommitted changes and returns to the last committed root. */
+  private async abandonBlock(): Promise<void> {
+    await this.vm.evm.journal.revert()
+    await this.resetTo(this.headRoot)
+  }
+
   private async finish(txs: SenderTx[], receipts: StoredReceipt[], txReceipts: TxReceipt[], gasUsed: bigint): Promise<ExecutionResult> {
     const sm = this.vm.stateManager
+    await this.vm.evm.journal.commit()
     const stateRoot = await sm.getStateRoot()
     this.headRoot = stateRoot
     const bloom = new Bloom()
@@ -238,8 +249,8 @@ export class Executor {
       gasUsed,
       logsBloom: bloom.bitvector,
       stateRoot,
-      receiptsRoot: await receiptsRoot(txReceipts, txs),
-      transactionsRoot: txs.length === 0 ? KECCAK256_RLP : await genTransactionsTrieRoot(txs.map((t) => t.tx)),
+      receiptsRoot: orderedTrieRoot(txReceipts.map((r, i) => encodeReceipt(r, txs[i]!.tx.type))),
+      transactionsRoot: orderedTrieRoot(txs.map((t) => t.tx.serialize())),
     }
   }
 
@@ -331,13 +342,4 @@ export class Executor {
     const tx = createTx({ to: args.to, data: args.data ?? new Uint8Array(), gasLimit: RPC_GAS_CAP }, { common: this.common })
     return tx.getIntrinsicGas()
   }
-}
-
-async function receiptsRoot(receipts: TxReceipt[], txs: SenderTx[]): Promise<Uint8Array> {
-  if (receipts.length === 0) return KECCAK256_RLP
-  const trie = await createMPT()
-  for (const [i, r] of receipts.entries()) {
-    await trie.put(RLP.encode(i), encodeReceipt(r, txs[i]!.tx.type))
-  }
-  return trie.root()
 }
