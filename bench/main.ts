@@ -1,12 +1,15 @@
 /**
  * `npm run bench [-- SUITE...] [--rate N] [--seconds S] [--senders N] [--period S] [--json]`
- * Suites: recovery, throughput, rss (default: all three). Prints figures; asserts nothing.
+ * Suites: recovery, build, throughput, rss (default: these four), and compare (the throughput
+ * workload against medrec and ganache in one run). Prints figures; asserts nothing.
  */
 import { parseArgs } from 'node:util'
 import { setLogLevel } from '../common/logger.ts'
 import { idleRss, runThroughput } from './node-throughput.ts'
 import { printTable } from './report.ts'
 import { runRecovery } from './recovery.ts'
+import { runBuildProfile } from './build-profile.ts'
+import { startGanache } from './ganache.ts'
 
 setLogLevel('warn')
 const { values, positionals } = parseArgs({
@@ -21,8 +24,8 @@ const { values, positionals } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 })
-const suites = positionals.length > 0 ? positionals : ['recovery', 'throughput', 'rss']
-const known = new Set(['recovery', 'throughput', 'rss'])
+const suites = positionals.length > 0 ? positionals : ['recovery', 'build', 'throughput', 'rss']
+const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare'])
 for (const s of suites) {
   if (!known.has(s)) {
     process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
@@ -33,8 +36,19 @@ process.stderr.write(`medrec bench on ${process.version}, ${(await import('node:
 for (const s of suites) {
   process.stderr.write(`running ${s}...\n`)
   if (s === 'recovery') printTable('Sender recovery (4,000 EIP-1559 transactions)', await runRecovery(), values.json)
+  const o = { rate: Number(values.rate), seconds: Number(values.seconds), senders: Number(values.senders), period: Number(values.period) }
+  if (s === 'build') printTable('Block building in-process (contract writes, senders already recovered)', await runBuildProfile(), values.json)
+  if (s === 'compare') {
+    const ours = await runThroughput({ ...o, label: 'medrec' })
+    const g = await startGanache({ port: 18545, blockTime: o.period })
+    try {
+      const theirs = await runThroughput({ ...o, url: g.url, wsUrl: g.wsUrl, label: 'ganache 7.9.2' })
+      printTable(`medrec vs ganache, same workload (${o.rate}/s offered, ${o.senders} senders, ${o.period}s blocks, ${o.seconds}s)`, [...ours, ...theirs], values.json)
+    } finally {
+      await g.stop()
+    }
+  }
   if (s === 'throughput') {
-    const o = { rate: Number(values.rate), seconds: Number(values.seconds), senders: Number(values.senders), period: Number(values.period) }
     printTable(
       `Single-node contract writes over JSON-RPC (${o.rate}/s offered, ${o.senders} senders, ${o.period}s blocks, ${o.seconds}s)`,
       await runThroughput({ ...o, url: values.url, wsUrl: values.ws, label: values.url === undefined ? 'medrec' : values.url }),
