@@ -11,6 +11,8 @@ import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { errorMessage } from '../common/errors.ts'
+import { ContractsError, ContractsErrorCode } from './errors.ts'
 
 export const SOLC_VERSION = '0.8.37'
 /** Matches the chain: London headers with the Shanghai EVM (see evm/common.ts). */
@@ -39,24 +41,35 @@ const SETTINGS = {
 
 interface SolcOutput {
   errors?: Array<{ severity: string; formattedMessage: string }>
-  contracts: Record<string, Record<string, { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }>>
+  contracts?: Record<string, Record<string, { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }>>
 }
 
-/** Compiles every target; returns file path → exact file contents. */
-export function compileAll(root: string): Map<string, string> {
-  const solc = createRequire(import.meta.url)('solc') as { version(): string; compile(input: string): string }
+/** The part of solc-js the build uses (injectable so tests can fake a wrong compiler). */
+export interface SolcLike {
+  version(): string
+  compile(input: string): string
+}
+
+export function loadSolc(): SolcLike {
+  return createRequire(import.meta.url)('solc') as SolcLike
+}
+
+/** Compiles every target under `root`; returns repo-relative file path → exact file contents. */
+export function compileAll(root: string, solc: SolcLike = loadSolc()): Map<string, string> {
   const version = solc.version()
   if (!version.startsWith(`${SOLC_VERSION}+`)) {
-    throw new Error(`solc ${version} is installed but the contracts are pinned to ${SOLC_VERSION}: run \`npm ci\``)
+    throw new ContractsError(ContractsErrorCode.COMPILER_VERSION, `solc ${version} is installed but the contracts are pinned to ${SOLC_VERSION}: run \`npm ci\``, { version })
   }
   const sources = Object.fromEntries(TARGETS.map((t) => [t.source, { content: readFileSync(join(root, t.source), 'utf8') }]))
   const out = JSON.parse(solc.compile(JSON.stringify({ language: 'Solidity', sources, settings: SETTINGS }))) as SolcOutput
   const errors = (out.errors ?? []).filter((e) => e.severity === 'error')
-  if (errors.length > 0) throw new Error(`solc failed:\n${errors.map((e) => e.formattedMessage).join('\n')}`)
+  if (errors.length > 0) {
+    throw new ContractsError(ContractsErrorCode.COMPILE_FAILED, `solc failed; fix these in the Solidity sources:\n${errors.map((e) => e.formattedMessage).join('\n')}`, { count: errors.length })
+  }
   const files = new Map<string, string>()
   for (const t of TARGETS) {
-    const c = out.contracts[t.source]?.[t.contract]
-    if (c === undefined) throw new Error(`solc produced no ${t.contract} in ${t.source}`)
+    const c = out.contracts?.[t.source]?.[t.contract]
+    if (c === undefined) throw new ContractsError(ContractsErrorCode.MISSING_OUTPUT, `solc produced no contract ${t.contract} in ${t.source}: check the contract name in the source`, { source: t.source })
     const bytecode = `0x${c.evm.bytecode.object}`
     const deployedBytecode = `0x${c.evm.deployedBytecode.object}`
     const artifact = {
@@ -87,7 +100,13 @@ export function compileAll(root: string): Map<string, string> {
 function main(): void {
   const { values } = parseArgs({ options: { check: { type: 'boolean', default: false }, root: { type: 'string' } } })
   const root = values.root ?? join(dirname(fileURLToPath(import.meta.url)), '..')
-  const files = compileAll(root)
+  let files: Map<string, string>
+  try {
+    files = compileAll(root)
+  } catch (err) {
+    process.stderr.write(`${errorMessage(err)}\n`)
+    process.exit(1)
+  }
   if (values.check) {
     const stale = [...files].filter(([path, text]) => !existsSync(join(root, path)) || readFileSync(join(root, path), 'utf8') !== text).map(([p]) => p)
     if (stale.length > 0) {

@@ -1,11 +1,16 @@
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS } from './addresses.ts'
+import { ContractsError, ContractsErrorCode } from './errors.ts'
 import { authoritySetDeployedBytecode } from './generated/authority-set.ts'
 import { registrarDeployedBytecode } from './generated/registrar.ts'
+import type { Predeploy, StorageEntry } from './types.ts'
 
-/** A storage write: 32-byte slot, 32-byte value (all zeros clears the slot). */
-export type StorageEntry = [slot: Uint8Array, value: Uint8Array]
+export type { Predeploy, StorageEntry } from './types.ts'
 
+/**
+ * Storage entries are always 32-byte slot keys with 32-byte left-padded values; a value of
+ * 32 zero bytes means "clear this slot" (state managers delete zero-valued slots).
+ */
 function word(n: bigint): Uint8Array {
   const out = new Uint8Array(32)
   let v = n
@@ -15,27 +20,44 @@ function word(n: bigint): Uint8Array {
   }
   return out
 }
-function toBig(b: Uint8Array): bigint {
-  return BigInt(`0x${Buffer.from(b).toString('hex') || '0'}`)
-}
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/^0x/, ''), 'hex'))
 function padAddress(a: Uint8Array): Uint8Array {
   const out = new Uint8Array(32)
   out.set(a, 12)
   return out
 }
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
-const sorted = (list: Uint8Array[]) => [...list].sort((a, b) => Buffer.compare(a, b))
 
-// AuthoritySet layout: slot 0 = address[] (length; elements from keccak256(0)),
-// slot 1 = mapping(address => indexPlusOne).
-const ARRAY_BASE = toBig(keccak_256(word(0n)))
-const elementSlot = (i: number) => word(ARRAY_BASE + BigInt(i))
-const mappingSlot = (a: Uint8Array) => keccak_256(Buffer.concat([padAddress(a), word(1n)]))
+// AuthoritySet layout (contracts/src/AuthoritySet.sol): slot 0 = address[] _authorities
+// (length at slot 0, element i at keccak256(pad32(0)) + i), slot 1 = mapping(address =>
+// indexPlusOne) (entry at keccak256(pad32(addr) ++ pad32(1))).
+const ARRAY_BASE = BigInt(`0x${hex(keccak_256(word(0n)))}`)
+const elementSlot = (i: number): Uint8Array => word(ARRAY_BASE + BigInt(i))
+const mappingSlot = (a: Uint8Array): Uint8Array => keccak_256(Buffer.concat([padAddress(a), word(1n)]))
 
-/** The storage of AuthoritySet holding `authorities` (sorted, the EIP-225 signer order). */
+/** Validates and sorts ascending: the EIP-225 signer order, so every node writes the same storage. */
+function canonical(authorities: Uint8Array[]): Uint8Array[] {
+  const seen = new Set<string>()
+  for (const a of authorities) {
+    if (a.length !== 20) {
+      throw new ContractsError(ContractsErrorCode.INVALID_AUTHORITY, `authority must be a 20-byte address, got ${a.length} bytes (0x${hex(a)})`, { length: a.length })
+    }
+    if (seen.has(hex(a))) {
+      throw new ContractsError(ContractsErrorCode.DUPLICATE_AUTHORITY, `authority 0x${hex(a)} is listed twice: pass each signer once`, { authority: `0x${hex(a)}` })
+    }
+    seen.add(hex(a))
+  }
+  return [...authorities].sort((a, b) => Buffer.compare(a, b))
+}
+
+/**
+ * The complete storage of AuthoritySet holding `authorities` (stored sorted ascending).
+ * Only non-zero slots are returned; values are 32-byte left-padded words.
+ */
 export function authoritySetStorage(authorities: Uint8Array[]): StorageEntry[] {
-  const list = sorted(authorities)
-  const out: StorageEntry[] = [[word(0n), word(BigInt(list.length))]]
+  const list = canonical(authorities)
+  const out: StorageEntry[] = []
+  if (list.length > 0) out.push([word(0n), word(BigInt(list.length))])
   list.forEach((a, i) => {
     out.push([elementSlot(i), padAddress(a)])
     out.push([mappingSlot(a), word(BigInt(i + 1))])
@@ -45,28 +67,22 @@ export function authoritySetStorage(authorities: Uint8Array[]): StorageEntry[] {
 
 /**
  * The writes that turn AuthoritySet's storage for `prev` into exactly its storage for `next`:
- * new values, and 32 zero bytes for every slot that `next` no longer uses.
+ * changed or new slots with their value, and 32 zero bytes for every slot `next` no longer
+ * uses. Unchanged slots are omitted, so an unchanged set yields no writes.
  */
 export function authoritySetStorageUpdate(prev: Uint8Array[], next: Uint8Array[]): StorageEntry[] {
-  const have = new Map(authoritySetStorage(prev).map(([k, v]) => [hex(k), v]))
-  const want = new Map(authoritySetStorage(next).map(([k, v]) => [hex(k), v]))
-  const slot = (k: string) => new Uint8Array(Buffer.from(k, 'hex'))
+  const have = new Map(authoritySetStorage(prev).map(([k, v]) => [hex(k), hex(v)]))
+  const want = new Map(authoritySetStorage(next).map(([k, v]) => [hex(k), hex(v)]))
   const out: StorageEntry[] = []
-  for (const k of have.keys()) if (!want.has(k)) out.push([slot(k), new Uint8Array(32)])
-  for (const [k, v] of want) if (have.get(k) === undefined || hex(have.get(k)!) !== hex(v)) out.push([slot(k), v])
+  for (const k of have.keys()) if (!want.has(k)) out.push([fromHex(k), new Uint8Array(32)])
+  for (const [k, v] of want) if (have.get(k) !== v) out.push([fromHex(k), fromHex(v)])
   return out
-}
-
-export interface Predeploy {
-  code: Uint8Array
-  storage: StorageEntry[]
 }
 
 /** The system contracts placed in every MedRec genesis, keyed by lowercase 0x address. */
 export function predeployAlloc(authorities: Uint8Array[]): Map<string, Predeploy> {
-  const code = (h: string) => new Uint8Array(Buffer.from(h.slice(2), 'hex'))
-  return new Map([
-    [AUTHORITY_SET_ADDRESS, { code: code(authoritySetDeployedBytecode), storage: authoritySetStorage(authorities) }],
-    [REGISTRAR_ADDRESS, { code: code(registrarDeployedBytecode), storage: [] }],
+  return new Map<string, Predeploy>([
+    [AUTHORITY_SET_ADDRESS, { code: fromHex(authoritySetDeployedBytecode), storage: authoritySetStorage(authorities) }],
+    [REGISTRAR_ADDRESS, { code: fromHex(registrarDeployedBytecode), storage: [] }],
   ])
 }

@@ -142,7 +142,8 @@ contract Registrar {
 
     function _page(address[] storage list, uint256 offset, uint256 limit) private view returns (address[] memory out) {
         if (offset >= list.length) return new address[](0);
-        uint256 end = offset + limit > list.length ? list.length : offset + limit;
+        // Compared as remaining count so a huge `limit` (e.g. type(uint256).max) cannot overflow.
+        uint256 end = limit > list.length - offset ? list.length : offset + limit;
         out = new address[](end - offset);
         for (uint256 i = offset; i < end; i++) out[i - offset] = list[i];
     }

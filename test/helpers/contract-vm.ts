@@ -1,0 +1,136 @@
+import { createBlock } from '@ethereumjs/block'
+import { Common, Hardfork, Mainnet } from '@ethereumjs/common'
+import { createFeeMarket1559Tx } from '@ethereumjs/tx'
+import { Account, Address, bytesToHex, hexToBytes, setLengthLeft } from '@ethereumjs/util'
+import { createVM, runTx, type VM } from '@ethereumjs/vm'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { keccak_256 } from '@noble/hashes/sha3.js'
+import type { Hex } from 'viem'
+import { predeployAlloc, type StorageEntry } from '../../contracts/index.ts'
+
+/**
+ * A real ethereumjs VM (in-memory MerkleStateManager) with the MedRec predeploys in state,
+ * for exercising the system contracts with signed transactions and plain calls. Fork rules
+ * mirror the chain: London plus the Shanghai EVM EIPs the contracts are compiled for.
+ */
+
+export interface Actor {
+  key: Uint8Array
+  address: Uint8Array
+  hex: Hex
+}
+
+/** A deterministic funded account named by `label` (its key is keccak256(label)). */
+export function actor(label: string): Actor {
+  const key = keccak_256(new TextEncoder().encode(label))
+  const address = keccak_256(secp256k1.getPublicKey(key, false).subarray(1)).subarray(12)
+  return { key, address, hex: bytesToHex(address) as Hex }
+}
+
+export interface Log {
+  address: Hex
+  topics: [Hex, ...Hex[]]
+  data: Hex
+}
+
+export interface Outcome {
+  /** False when execution reverted or hit an exceptional halt. */
+  ok: boolean
+  /** Return data, or revert data when !ok. */
+  returnData: Hex
+  logs: Log[]
+  /** The EVM's exception name ("revert", "out of gas", ...) when !ok. */
+  error: string | undefined
+}
+
+export interface ContractVM {
+  vm: VM
+  /** Executes a signed EIP-1559 transaction from `from` and commits it. */
+  send(from: Actor, to: Hex, data: Hex, value?: bigint): Promise<Outcome>
+  /** A message call with `caller` as msg.sender, no signature (views and quick checks). */
+  call(caller: Uint8Array, to: Hex, data: Hex): Promise<Outcome>
+  /** Deploys init code with a signed transaction; returns the new contract address. */
+  deploy(from: Actor, initCode: Hex): Promise<Hex>
+  /** Raw 32-byte storage word (zero-filled when the slot is empty). */
+  storageAt(address: Hex, slot: Uint8Array): Promise<Uint8Array>
+  /** Applies storage writes the way the node will at block import. */
+  writeStorage(address: Hex, entries: StorageEntry[]): Promise<void>
+}
+
+const COMMON = new Common({ chain: Mainnet, hardfork: Hardfork.London, eips: [3651, 3855, 3860] })
+
+function outcome(res: { returnValue: Uint8Array; exceptionError?: { error: string } | undefined; logs?: Array<[Uint8Array, Uint8Array[], Uint8Array]> | undefined }): Outcome {
+  return {
+    ok: res.exceptionError === undefined,
+    returnData: bytesToHex(res.returnValue) as Hex,
+    logs: (res.logs ?? []).map(([address, topics, data]) => ({
+      address: bytesToHex(address) as Hex,
+      topics: topics.map((t) => bytesToHex(t) as Hex) as [Hex, ...Hex[]],
+      data: bytesToHex(data) as Hex,
+    })),
+    error: res.exceptionError?.error,
+  }
+}
+
+/** A VM whose state holds predeployAlloc(authorities) and 1000 ether for each of `funded`. */
+export async function createContractVM(authorities: Uint8Array[], funded: Actor[]): Promise<ContractVM> {
+  const vm = await createVM({ common: COMMON })
+  const sm = vm.stateManager
+  for (const [addr, p] of predeployAlloc(authorities)) {
+    const address = new Address(hexToBytes(addr as Hex))
+    await sm.putAccount(address, new Account(1n, 0n))
+    await sm.putCode(address, p.code)
+    for (const [slot, value] of p.storage) await sm.putStorage(address, slot, value)
+  }
+  for (const a of funded) await sm.putAccount(new Address(a.address), new Account(0n, 10n ** 21n))
+
+  // An explicit London block: the default blank one would carry the library's default fork.
+  const block = createBlock({ header: { number: 1n, gasLimit: 30_000_000n, baseFeePerGas: 7n, timestamp: 1n } }, { common: COMMON })
+  async function sendRaw(from: Actor, to: Hex | undefined, data: Hex, value: bigint) {
+    // read from state: message calls from the same account move its nonce too
+    const nonce = (await sm.getAccount(new Address(from.address)))?.nonce ?? 0n
+    const tx = createFeeMarket1559Tx(
+      { nonce, to, data, value, gasLimit: 10_000_000n, maxFeePerGas: 100_000_000_000n, maxPriorityFeePerGas: 1n, chainId: COMMON.chainId() },
+      { common: COMMON },
+    ).sign(from.key)
+    return runTx(vm, { tx, block, skipBlockGasLimitValidation: true })
+  }
+
+  return {
+    vm,
+    async send(from, to, data, value = 0n) {
+      return outcome((await sendRaw(from, to, data, value)).execResult)
+    },
+    async call(caller, to, data) {
+      const res = await vm.evm.runCall({ caller: new Address(caller), to: new Address(hexToBytes(to)), data: hexToBytes(data), gasLimit: 10_000_000n })
+      return outcome(res.execResult)
+    },
+    async deploy(from, initCode) {
+      const res = await sendRaw(from, undefined, initCode, 0n)
+      if (res.execResult.exceptionError !== undefined || res.createdAddress === undefined) {
+        throw new Error(`deployment failed: ${res.execResult.exceptionError?.error ?? 'no address'}`)
+      }
+      return res.createdAddress.toString() as Hex
+    },
+    async storageAt(address, slot) {
+      return setLengthLeft(await sm.getStorage(new Address(hexToBytes(address)), slot), 32)
+    },
+    async writeStorage(address, entries) {
+      for (const [slot, value] of entries) await sm.putStorage(new Address(hexToBytes(address)), slot, value)
+    },
+  }
+}
+
+/** Opcodes of runtime code, skipping PUSH data and solc's trailing CBOR metadata. */
+export function runtimeOpcodes(code: Hex): number[] {
+  const bytes = hexToBytes(code)
+  const metaLen = ((bytes[bytes.length - 2] ?? 0) << 8) | (bytes[bytes.length - 1] ?? 0)
+  const end = bytes.length - metaLen - 2
+  const ops: number[] = []
+  for (let i = 0; i < end; i++) {
+    const op = bytes[i]!
+    ops.push(op)
+    if (op >= 0x60 && op <= 0x7f) i += op - 0x5f
+  }
+  return ops
+}
