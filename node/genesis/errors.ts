@@ -1,8 +1,11 @@
 import { CodedError } from '../../common/errors.ts'
 
 export const GenesisErrorCode = {
+  /** The document does not describe a valid chain; the message names the JSON path. */
   INVALID_GENESIS: 'INVALID_GENESIS',
+  /** The file is missing, unreadable or not JSON. */
   GENESIS_FILE: 'GENESIS_FILE',
+  /** An alloc entry sits at a MedRec system contract address while predeploys are on. */
   PREDEPLOY_CONFLICT: 'PREDEPLOY_CONFLICT',
 } as const
 export type GenesisErrorCode = (typeof GenesisErrorCode)[keyof typeof GenesisErrorCode]

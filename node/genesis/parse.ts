@@ -1,148 +1,221 @@
 import { readFile } from 'node:fs/promises'
+import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS } from '../../contracts/addresses.ts'
 import { predeployAlloc } from '../../contracts/predeploys.ts'
+import { KeyError, parseAddress } from '../keys/index.ts'
 import { GenesisError, GenesisErrorCode } from './errors.ts'
-import type { Genesis, GenesisAccount, GenesisAllocJson, GenesisJson } from './types.ts'
+import type { Genesis, GenesisAccount } from './types.ts'
 
-const TOP_KEYS = new Set(['config', 'gasLimit', 'baseFeePerGas', 'timestamp', 'vanity', 'authorities', 'alloc', 'predeploys'])
-const DEFAULT_BASE_FEE = 1_000_000_000n
-const DEFAULT_EPOCH = 30_000n
+export const DEFAULT_EPOCH = 30_000n
+export const DEFAULT_BASE_FEE = 1_000_000_000n
+export const MIN_GAS_LIMIT = 5000n
+const MAX_GAS_LIMIT = (1n << 63n) - 1n
+const MAX_U64 = (1n << 64n) - 1n
+const MAX_U256 = (1n << 256n) - 1n
 
-function fail(path: string, msg: string): never {
-  throw new GenesisError(GenesisErrorCode.INVALID_GENESIS, `genesis.${path}: ${msg}`, { path })
+const TOP_KEYS = ['config', 'gasLimit', 'baseFeePerGas', 'timestamp', 'vanity', 'authorities', 'alloc', 'predeploys']
+const CONFIG_KEYS = ['chainId', 'consensus', 'poa']
+const POA_KEYS = ['period', 'epoch']
+const ACCOUNT_KEYS = ['balance', 'nonce', 'code', 'storage']
+const PREDEPLOY_NAMES: Record<string, string> = { [AUTHORITY_SET_ADDRESS]: 'AuthoritySet', [REGISTRAR_ADDRESS]: 'Registrar' }
+
+type Obj = Record<string, unknown>
+
+function fail(path: string, msg: string, code: GenesisErrorCode = GenesisErrorCode.INVALID_GENESIS): never {
+  const at = path === '' ? 'genesis' : `genesis.${path}`
+  throw new GenesisError(code, `${at}: ${msg}`, { path: at })
 }
 
-function obj(v: unknown, path: string): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(path, `must be an object, got ${JSON.stringify(v)}`)
-  return v as Record<string, unknown>
+function shown(v: unknown): string {
+  if (v === undefined) return 'nothing'
+  const s = JSON.stringify(v) ?? String(v)
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s
 }
 
-/** A quantity as hex ("0x1f") or decimal ("31") string, or a JSON integer. */
-function quantity(v: unknown, path: string, min = 0n, max = (1n << 256n) - 1n): bigint {
-  let n: bigint
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = cur
+  }
+  return prev[b.length]!
+}
+
+/** Unknown keys are errors so that a typo ("gaslimit") cannot silently fall back to a default. */
+function onlyKeys(o: Obj, allowed: string[], prefix: string): void {
+  for (const k of Object.keys(o)) {
+    if (allowed.includes(k)) continue
+    const near = allowed.find((a) => a.toLowerCase() === k.toLowerCase() || editDistance(a.toLowerCase(), k.toLowerCase()) <= 2)
+    const hint = near === undefined ? '' : `did you mean "${near}"? `
+    fail(`${prefix}${k}`, `unknown field: ${hint}(allowed: ${allowed.join(', ')})`)
+  }
+}
+
+function object(v: unknown, path: string, what: string): Obj {
+  if (v === undefined) fail(path, `is required: an object (${what})`)
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(path, `must be an object (${what}), got ${shown(v)}`)
+  return v as Obj
+}
+
+/** A quantity: hex ("0x1f") or decimal ("31") string, or a JSON safe integer. */
+function quantity(v: unknown, path: string, what: string, min: bigint, max: bigint): bigint {
+  let n: bigint | undefined
   if (typeof v === 'number' && Number.isSafeInteger(v)) n = BigInt(v)
-  else if (typeof v === 'string' && /^0x[0-9a-fA-F]+$/.test(v)) n = BigInt(v)
+  else if (typeof v === 'string' && /^0x[0-9a-fA-F]+$/i.test(v)) n = BigInt(v)
   else if (typeof v === 'string' && /^[0-9]+$/.test(v)) n = BigInt(v)
-  else fail(path, `must be a hex (0x...) or decimal quantity, got ${JSON.stringify(v)}`)
-  if (n < min || n > max) fail(path, `must be between ${min} and ${max}, got ${n}`)
+  if (n === undefined) {
+    if (v === undefined) fail(path, `is required (${what}, a hex "0x..." or decimal string)`)
+    fail(path, `must be a hex "0x..." or decimal integer string (${what}), got ${shown(v)}`)
+  }
+  if (n < min || n > max) fail(path, `must be between ${min} and ${max} (${what}), got ${n}`)
   return n
 }
 
-function hexBytes(v: unknown, path: string, maxLen?: number): Uint8Array {
-  if (typeof v !== 'string' || !/^0x([0-9a-fA-F]{2})*$/.test(v)) fail(path, `must be 0x-prefixed hex bytes, got ${JSON.stringify(v)}`)
-  const b = new Uint8Array(Buffer.from(v.slice(2), 'hex'))
-  if (maxLen !== undefined && b.length > maxLen) fail(path, `must be at most ${maxLen} bytes, got ${b.length}`)
-  return b
-}
-
-function address(v: unknown, path: string): string {
-  if (typeof v !== 'string' || !/^(0x)?[0-9a-fA-F]{40}$/.test(v)) fail(path, `must be a 20-byte 0x address, got ${JSON.stringify(v)}`)
-  return '0x' + v.replace(/^0x/, '').toLowerCase()
-}
-
-function integer(v: unknown, path: string, min: number, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) fail(path, `must be an integer >= ${min} (${what}), got ${JSON.stringify(v)}`)
+/** A JSON number that is an integer >= min. */
+function integer(v: unknown, path: string, min: 0 | 1, what: string): number {
+  const kind = min === 0 ? 'a non-negative integer' : 'a positive integer'
+  if (v === undefined) fail(path, `is required: ${kind} (${what})`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) fail(path, `must be ${kind} (${what}), got ${shown(v)}`)
   return v
 }
 
+function hexBytes(v: unknown, path: string, what: string, maxLen?: number): Uint8Array {
+  if (typeof v !== 'string' || !/^0x([0-9a-fA-F]{2})*$/.test(v)) fail(path, `must be 0x-prefixed hex with an even number of digits (${what}), got ${shown(v)}`)
+  const b = new Uint8Array(Buffer.from(v.slice(2), 'hex'))
+  if (maxLen !== undefined && b.length > maxLen) fail(path, `must be at most ${maxLen} bytes (${what}), got ${b.length}`)
+  return b
+}
+
+/** 32-byte word, left-padded like geth's common.HexToHash, so "0x1" and "0x00..01" are one slot. */
+function word(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(32)
+  out.set(b, 32 - b.length)
+  return out
+}
+
+/** Lowercase 0x address. geth files often omit the 0x in alloc keys, so it is optional there. */
+function address(v: unknown, path: string, what: string, optionalPrefix: boolean): string {
+  let s = v
+  if (optionalPrefix && typeof s === 'string' && /^[0-9a-fA-F]{40}$/.test(s)) s = `0x${s}`
+  try {
+    if (typeof s !== 'string') throw new TypeError('not a string')
+    return `0x${Buffer.from(parseAddress(s, 'address')).toString('hex')}`
+  } catch (err) {
+    if (err instanceof KeyError && err.code === 'BAD_CHECKSUM') fail(path, err.message)
+    fail(path, `must be a 20-byte address, 0x followed by 40 hex digits (${what}), got ${shown(v)}`)
+  }
+}
+
 function account(v: unknown, path: string): GenesisAccount {
-  const a = obj(v, path) as GenesisAllocJson & Record<string, unknown>
-  for (const k of Object.keys(a)) if (!['balance', 'nonce', 'code', 'storage'].includes(k)) fail(`${path}.${k}`, 'unknown field (allowed: balance, nonce, code, storage)')
+  const a = object(v, path, 'an account: balance, nonce, code, storage')
+  onlyKeys(a, ACCOUNT_KEYS, `${path}.`)
   const storage: Array<[Uint8Array, Uint8Array]> = []
+  const seen = new Set<string>()
   if (a.storage !== undefined) {
-    for (const [slot, value] of Object.entries(obj(a.storage, `${path}.storage`))) {
-      storage.push([hexBytes(slot, `${path}.storage key`, 32), hexBytes(value, `${path}.storage.${slot}`, 32)])
+    for (const [slot, value] of Object.entries(object(a.storage, `${path}.storage`, 'storage slot => value, both hex'))) {
+      const key = word(hexBytes(slot, `${path}.storage.${slot}`, 'the key is a storage slot of at most 32 bytes', 32))
+      const k = Buffer.from(key).toString('hex')
+      if (seen.has(k)) fail(`${path}.storage.${slot}`, 'names a slot that is already set (keys are left-padded to 32 bytes): keep one entry')
+      seen.add(k)
+      storage.push([key, word(hexBytes(value, `${path}.storage.${slot}`, 'a storage value of at most 32 bytes', 32))])
     }
   }
   return {
-    balance: a.balance === undefined ? 0n : quantity(a.balance, `${path}.balance`),
-    nonce: a.nonce === undefined ? 0n : quantity(a.nonce, `${path}.nonce`, 0n, (1n << 64n) - 1n),
-    code: a.code === undefined ? undefined : hexBytes(a.code, `${path}.code`, 24_576),
+    balance: a.balance === undefined ? 0n : quantity(a.balance, `${path}.balance`, 'balance in wei', 0n, MAX_U256),
+    nonce: a.nonce === undefined ? 0n : quantity(a.nonce, `${path}.nonce`, 'account nonce', 0n, MAX_U64),
+    code: a.code === undefined ? undefined : hexBytes(a.code, `${path}.code`, 'runtime bytecode'),
     storage,
   }
 }
 
-/** Validates a genesis document; every error names the JSON path and what is expected. */
+/**
+ * Validates a genesis document (see types.ts for the shape) and returns the parsed form with
+ * defaults applied and the MedRec system contracts merged into alloc (unless `predeploys: false`).
+ * Every error is a GenesisError whose message starts with the JSON path, e.g.
+ * "genesis.config.poa.period: must be a non-negative integer (seconds between blocks), got -1".
+ */
 export function parseGenesis(json: unknown): Genesis {
-  const g = obj(json, 'root')
-  for (const k of Object.keys(g)) if (!TOP_KEYS.has(k)) fail(k, `unknown field (allowed: ${[...TOP_KEYS].join(', ')})`)
-  const config = obj(g.config, 'config')
-  for (const k of Object.keys(config)) if (!['chainId', 'consensus', 'poa'].includes(k)) fail(`config.${k}`, 'unknown field (allowed: chainId, consensus, poa)')
-  const chainId = quantity(config.chainId, 'config.chainId', 1n, (1n << 53n) - 1n)
+  const g = object(json, '', 'the genesis document')
+  onlyKeys(g, TOP_KEYS, '')
+  const config = object(g.config, 'config', 'chainId, consensus, poa')
+  onlyKeys(config, CONFIG_KEYS, 'config.')
+  const chainId = quantity(config.chainId, 'config.chainId', 'the EIP-155 chain id, a positive integer', 1n, BigInt(Number.MAX_SAFE_INTEGER))
   if (config.consensus !== 'poa') {
-    fail('config.consensus', config.consensus === 'pow' ? 'pow is not available in this release: use "poa"' : `must be "poa", got ${JSON.stringify(config.consensus)}`)
+    fail('config.consensus', `must be "poa" (proof of authority, EIP-225); proof of work lands in a later release, got ${shown(config.consensus)}`)
   }
-  const poa = obj(config.poa, 'config.poa')
+  const poa = object(config.poa, 'config.poa', 'period, epoch')
+  onlyKeys(poa, POA_KEYS, 'config.poa.')
   const period = integer(poa.period, 'config.poa.period', 0, 'seconds between blocks')
-  const epoch = poa.epoch === undefined ? DEFAULT_EPOCH : BigInt(integer(poa.epoch, 'config.poa.epoch', 1, 'blocks between checkpoints'))
-  const gasLimit = quantity(g.gasLimit, 'gasLimit', 5000n, (1n << 63n) - 1n)
-  const baseFeePerGas = g.baseFeePerGas === undefined ? DEFAULT_BASE_FEE : quantity(g.baseFeePerGas, 'baseFeePerGas', 1n)
-  const timestamp = g.timestamp === undefined ? 0n : quantity(g.timestamp, 'timestamp', 0n, (1n << 64n) - 1n)
-  const vanityRaw = g.vanity === undefined ? new Uint8Array() : hexBytes(g.vanity, 'vanity', 32)
+  const epoch = poa.epoch === undefined ? DEFAULT_EPOCH : BigInt(integer(poa.epoch, 'config.poa.epoch', 1, 'blocks between checkpoints that reset votes'))
+
+  const gasLimit = quantity(g.gasLimit, 'gasLimit', 'the genesis block gas limit', MIN_GAS_LIMIT, MAX_GAS_LIMIT)
+  const baseFeePerGas = g.baseFeePerGas === undefined ? DEFAULT_BASE_FEE : quantity(g.baseFeePerGas, 'baseFeePerGas', 'EIP-1559 base fee in wei', 0n, MAX_U256)
+  const timestamp = g.timestamp === undefined ? 0n : quantity(g.timestamp, 'timestamp', 'unix seconds', 0n, MAX_U64)
+  // extraData starts with 32 vanity bytes; a shorter vanity is right-padded with zeros.
   const vanity = new Uint8Array(32)
-  vanity.set(vanityRaw)
-  if (!Array.isArray(g.authorities) || g.authorities.length === 0) fail('authorities', 'must list at least one authority address (the initial sealers)')
+  if (g.vanity !== undefined) vanity.set(hexBytes(g.vanity, 'vanity', 'extraData vanity', 32))
+
+  if (!Array.isArray(g.authorities) || g.authorities.length === 0) {
+    fail('authorities', `must be a non-empty array of addresses (the initial sealers), got ${shown(g.authorities)}`)
+  }
   const seen = new Set<string>()
   const authorities = (g.authorities as unknown[]).map((a, i) => {
-    const addr = address(a, `authorities[${i}]`)
-    if (seen.has(addr)) fail(`authorities[${i}]`, `${addr} is listed twice`)
+    const addr = address(a, `authorities[${i}]`, 'an initial sealer', false)
+    if (seen.has(addr)) fail(`authorities[${i}]`, `${addr} is listed twice: list each sealer once`)
     seen.add(addr)
     return new Uint8Array(Buffer.from(addr.slice(2), 'hex'))
   })
+
   const alloc = new Map<string, GenesisAccount>()
-  for (const [key, value] of Object.entries(obj(g.alloc ?? {}, 'alloc'))) {
-    const addr = address(key, `alloc key ${key}`)
-    if (alloc.has(addr)) fail(`alloc.${key}`, `${addr} appears twice`)
+  const allocJson = g.alloc === undefined ? {} : object(g.alloc, 'alloc', 'address => account')
+  for (const [key, value] of Object.entries(allocJson)) {
+    const addr = address(key, `alloc.${key}`, 'alloc keys are account addresses, 0x optional', true)
+    if (alloc.has(addr)) fail(`alloc.${key}`, `${addr} appears twice (addresses are case-insensitive): merge the entries`)
     alloc.set(addr, account(value, `alloc.${key}`))
   }
-  if (g.predeploys !== undefined && typeof g.predeploys !== 'boolean') fail('predeploys', 'must be true or false')
+
+  if (g.predeploys !== undefined && typeof g.predeploys !== 'boolean') fail('predeploys', `must be true or false, got ${shown(g.predeploys)}`)
   if (g.predeploys !== false) {
     for (const [addr, p] of predeployAlloc(authorities)) {
       if (alloc.has(addr)) {
-        throw new GenesisError(GenesisErrorCode.PREDEPLOY_CONFLICT, `genesis.alloc.${addr}: this address is reserved for a MedRec system contract; remove the entry or set "predeploys": false`)
+        const name = PREDEPLOY_NAMES[addr]
+        const what = name === undefined ? 'a MedRec system contract' : `the MedRec system contract ${name}`
+        fail(
+          `alloc.${addr}`,
+          `this address is reserved for ${what} (predeploys are on): remove the entry, or set "predeploys": false and provide the contract yourself`,
+          GenesisErrorCode.PREDEPLOY_CONFLICT,
+        )
       }
-      alloc.set(addr, { balance: 0n, nonce: 1n, code: p.code, storage: p.storage })
+      // Nonce 1 as for any contract created after EIP-161.
+      alloc.set(addr, { balance: 0n, nonce: 1n, code: p.code, storage: p.storage.map(([k, v]) => [word(k), word(v)]) })
     }
   }
-  return { chainId, consensus: 'poa', poa: { period, epoch }, gasLimit, baseFeePerGas, timestamp, vanity, authorities, alloc }
+  // Sorted so that equal chains give equal Genesis values (and equal JSON) whatever the key order.
+  const sorted = new Map([...alloc].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  return { chainId, consensus: 'poa', poa: { period, epoch }, gasLimit, baseFeePerGas, timestamp, vanity, authorities, alloc: sorted }
 }
 
+/** Reads and parses a genesis file; file problems are GENESIS_FILE, content problems INVALID_GENESIS. */
 export async function readGenesisFile(path: string): Promise<Genesis> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    throw new GenesisError(GenesisErrorCode.GENESIS_FILE, `cannot read genesis file ${path}: ${(err as Error).message}`)
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${(err as Error).message})`
+    throw new GenesisError(GenesisErrorCode.GENESIS_FILE, `genesis file ${path} ${why}: check the path`, { path }, err)
   }
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch (err) {
-    throw new GenesisError(GenesisErrorCode.GENESIS_FILE, `genesis file ${path} is not valid JSON: ${(err as Error).message}`)
+    // V8's message carries the position ("at position 7 (line 1 column 8)").
+    throw new GenesisError(GenesisErrorCode.GENESIS_FILE, `genesis file ${path} is not valid JSON: ${(err as Error).message}`, { path }, err)
   }
-  return parseGenesis(json)
-}
-
-const q = (n: bigint) => `0x${n.toString(16)}`
-const h = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}`
-
-/** The JSON form; predeploys are written out in alloc, so `predeploys` is false. */
-export function genesisToJson(g: Genesis): GenesisJson {
-  const alloc: Record<string, GenesisAllocJson> = {}
-  for (const [addr, a] of [...g.alloc].sort(([x], [y]) => (x < y ? -1 : 1))) {
-    const e: GenesisAllocJson = { balance: q(a.balance) }
-    if (a.nonce !== 0n) e.nonce = q(a.nonce)
-    if (a.code !== undefined) e.code = h(a.code)
-    if (a.storage.length > 0) e.storage = Object.fromEntries(a.storage.map(([k, v]) => [h(k), h(v)]))
-    alloc[addr] = e
-  }
-  return {
-    config: { chainId: Number(g.chainId), consensus: 'poa', poa: { period: g.poa.period, epoch: Number(g.poa.epoch) } },
-    gasLimit: q(g.gasLimit),
-    baseFeePerGas: q(g.baseFeePerGas),
-    timestamp: q(g.timestamp),
-    vanity: h(g.vanity),
-    authorities: g.authorities.map(h),
-    alloc,
-    predeploys: false,
+  try {
+    return parseGenesis(json)
+  } catch (err) {
+    if (err instanceof GenesisError) throw new GenesisError(err.code, `${path}: ${err.message}`, { ...err.context, file: path })
+    throw err
   }
 }

@@ -34,6 +34,7 @@ export interface GenesisAccount {
   balance: bigint
   nonce: bigint
   code: Uint8Array | undefined
+  /** Slots and values as 32-byte words (left-padded), in file order. */
   storage: Array<[slot: Uint8Array, value: Uint8Array]>
 }
 
@@ -46,6 +47,6 @@ export interface Genesis {
   timestamp: bigint
   vanity: Uint8Array
   authorities: Uint8Array[]
-  /** Keyed by lowercase 0x address; predeploys already merged in. */
+  /** Keyed by lowercase 0x address, sorted by address; predeploys already merged in. */
   alloc: Map<string, GenesisAccount>
 }
