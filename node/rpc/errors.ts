@@ -1,0 +1,109 @@
+import { CodedError, toData } from '../../common/index.ts'
+
+export const RpcErrorCode = {
+  PARSE_ERROR: 'PARSE_ERROR',
+  INVALID_REQUEST: 'INVALID_REQUEST',
+  METHOD_NOT_FOUND: 'METHOD_NOT_FOUND',
+  INVALID_PARAMS: 'INVALID_PARAMS',
+  INTERNAL: 'INTERNAL',
+  SERVER: 'SERVER',
+  TIMEOUT: 'TIMEOUT',
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  REVERTED: 'REVERTED',
+} as const
+export type RpcErrorCode = (typeof RpcErrorCode)[keyof typeof RpcErrorCode]
+
+/** The numeric JSON-RPC code each of our codes goes out with (geth's choices where it has one). */
+export const JSONRPC_CODE: Record<RpcErrorCode, number> = {
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL: -32603,
+  SERVER: -32000,
+  TIMEOUT: -32002,
+  LIMIT_EXCEEDED: -32005,
+  REVERTED: 3,
+}
+
+/** The `error` member of a JSON-RPC response. */
+export interface RpcErrorJson {
+  code: number
+  message: string
+  data?: unknown
+}
+
+// Error(string) selector: solc's require/revert reason.
+const ERROR_STRING = '08c379a0'
+
+/** Decodes `Error(string)` revert data to its reason, as geth's abi.UnpackRevert does. */
+export function revertReason(data: Uint8Array): string | undefined {
+  if (data.length < 68 || Buffer.from(data.subarray(0, 4)).toString('hex') !== ERROR_STRING) return undefined
+  const word = (at: number): number | undefined => {
+    if (at + 32 > data.length) return undefined
+    const w = data.subarray(at, at + 32)
+    // Offsets and lengths beyond 2^48 cannot be real in a payload this size.
+    if (w.subarray(0, 26).some((b) => b !== 0)) return undefined
+    return Number(BigInt('0x' + Buffer.from(w).toString('hex')))
+  }
+  const offset = word(4)
+  if (offset === undefined) return undefined
+  const len = word(4 + offset)
+  if (len === undefined || 4 + offset + 32 + len > data.length) return undefined
+  return new TextDecoder('utf-8', { fatal: false }).decode(data.subarray(4 + offset + 32, 4 + offset + 32 + len))
+}
+
+/**
+ * An error that goes back to the caller as a JSON-RPC error object. Anything else a handler
+ * throws is a bug on our side and is answered with -32603 by the server.
+ */
+export class RpcError extends CodedError<RpcErrorCode> {
+  readonly rpcCode: number
+  readonly data: unknown
+
+  constructor(code: RpcErrorCode, message: string, opts: { data?: unknown; cause?: unknown } = {}) {
+    super(code, message, undefined, opts.cause)
+    this.rpcCode = JSONRPC_CODE[code]
+    this.data = opts.data
+  }
+
+  toJSON(): RpcErrorJson {
+    return this.data === undefined ? { code: this.rpcCode, message: this.message } : { code: this.rpcCode, message: this.message, data: this.data }
+  }
+
+  static parse(detail: string): RpcError {
+    return new RpcError(RpcErrorCode.PARSE_ERROR, `parse error: ${detail}`)
+  }
+  static invalidRequest(detail: string): RpcError {
+    return new RpcError(RpcErrorCode.INVALID_REQUEST, `invalid request: ${detail}`)
+  }
+  static methodNotFound(method: string): RpcError {
+    return new RpcError(RpcErrorCode.METHOD_NOT_FOUND, `the method ${method} does not exist/is not available`)
+  }
+  /** eth_subscribe over HTTP: the transport cannot push (geth's wording). */
+  static notificationsNotSupported(): RpcError {
+    return new RpcError(RpcErrorCode.METHOD_NOT_FOUND, 'notifications not supported')
+  }
+  /** Message as given; validate.ts builds geth-like "invalid argument N: ..." texts. */
+  static invalidParams(message: string): RpcError {
+    return new RpcError(RpcErrorCode.INVALID_PARAMS, message)
+  }
+  static internal(detail: string, cause?: unknown): RpcError {
+    return new RpcError(RpcErrorCode.INTERNAL, `internal error: ${detail}`, { cause })
+  }
+  /** -32000: geth's code for tx-pool rejections and "header not found"-style failures. */
+  static server(message: string, data?: unknown): RpcError {
+    return new RpcError(RpcErrorCode.SERVER, message, { data })
+  }
+  static timeout(): RpcError {
+    return new RpcError(RpcErrorCode.TIMEOUT, 'request timed out')
+  }
+  static limit(message: string): RpcError {
+    return new RpcError(RpcErrorCode.LIMIT_EXCEEDED, message)
+  }
+  /** eth_call/eth_estimateGas hit REVERT: code 3 with the revert bytes as `data`, as geth. */
+  static reverted(revertData: Uint8Array): RpcError {
+    const reason = revertReason(revertData)
+    return new RpcError(RpcErrorCode.REVERTED, reason === undefined ? 'execution reverted' : `execution reverted: ${reason}`, { data: toData(revertData) })
+  }
+}

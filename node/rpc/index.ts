@@ -1,0 +1,7 @@
+export * from './errors.ts'
+export * from './filters.ts'
+export * from './format.ts'
+export * from './server.ts'
+export * from './subscriptions.ts'
+export * from './types.ts'
+export * as validate from './validate.ts'

@@ -1,0 +1,165 @@
+/**
+ * eth_subscribe over WebSocket: newHeads, logs and newPendingTransactions. Notifications are
+ * serialized once per event and written to each subscriber's connection; a connection that
+ * cannot keep up is dropped by its send queue (WsConnection.send), never buffered without end.
+ */
+import { createLogger, toData, type Hex } from '../../common/index.ts'
+import type { HeadEvent } from '../chain/types.ts'
+import { RpcError, RpcErrorCode } from './errors.ts'
+import { matchLog, randomId, type LogFilter } from './filters.ts'
+import { formatHeader, formatLog } from './format.ts'
+import type { WsConnection } from './types.ts'
+import * as v from './validate.ts'
+
+const log = createLogger('rpc')
+
+export const SUBSCRIPTION_KINDS = ['newHeads', 'logs', 'newPendingTransactions'] as const
+export type SubscriptionKind = (typeof SUBSCRIPTION_KINDS)[number]
+
+export interface SubscriptionHubOptions {
+  /** Most subscriptions one connection may hold. */
+  maxPerConnection?: number
+  /** Notifications held for a subscription whose id has not been sent yet. */
+  maxHeld?: number
+}
+
+export interface SubscriptionHub {
+  /**
+   * eth_subscribe params `[kind, options?]`. The subscription starts held: notifications wait
+   * until `activate()`, which the server calls once the reply carrying the id is written, so a
+   * client never sees a notification for an id it does not know yet.
+   */
+  subscribe(conn: WsConnection, params: unknown[]): { id: Hex; activate(): void }
+  /** True when `id` was a live subscription of this connection. */
+  unsubscribe(conn: WsConnection, id: string): boolean
+  publishHead(ev: HeadEvent): void
+  publishPendingTx(hash: Uint8Array): void
+  /** Live subscriptions, across connections. */
+  size(): number
+}
+
+interface Sub {
+  id: Hex
+  kind: SubscriptionKind
+  criteria: Pick<LogFilter, 'addresses' | 'topics'> | undefined
+  /** Notifications waiting for activation; undefined once active. */
+  held: string[] | undefined
+}
+
+function isKind(s: unknown): s is SubscriptionKind {
+  return typeof s === 'string' && (SUBSCRIPTION_KINDS as readonly string[]).includes(s)
+}
+
+/** The notification frame, built by splicing the already-serialized result. */
+function frame(id: string, resultJson: string): string {
+  return `{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"${id}","result":${resultJson}}}`
+}
+
+export function createSubscriptionHub(opts: SubscriptionHubOptions = {}): SubscriptionHub {
+  const maxPerConnection = opts.maxPerConnection ?? 1000
+  const maxHeld = opts.maxHeld ?? 10_000
+  const byConn = new Map<WsConnection, Map<string, Sub>>()
+
+  function subsOf(conn: WsConnection): Map<string, Sub> {
+    let subs = byConn.get(conn)
+    if (subs === undefined) {
+      subs = new Map()
+      byConn.set(conn, subs)
+      // Subscriptions die with their connection.
+      conn.onClose(() => byConn.delete(conn))
+    }
+    return subs
+  }
+
+  function deliver(conn: WsConnection, sub: Sub, text: string): void {
+    if (sub.held === undefined) {
+      conn.send(text)
+      return
+    }
+    sub.held.push(text)
+    if (sub.held.length > maxHeld) {
+      log.warn('Dropping WebSocket client: subscription backlog before activation', { conn: conn.id, sub: sub.id })
+      conn.close(1008, 'subscription backlog too large')
+    }
+  }
+
+  function* all(kind: SubscriptionKind): Generator<[WsConnection, Sub]> {
+    for (const [conn, subs] of byConn) {
+      if (conn.closed) continue
+      for (const sub of subs.values()) if (sub.kind === kind) yield [conn, sub]
+    }
+  }
+
+  return {
+    subscribe(conn, params) {
+      if (conn.closed) throw RpcError.server('connection closed')
+      const kind = params[0]
+      if (typeof kind !== 'string') throw RpcError.invalidParams('invalid argument 0: expected a subscription name (newHeads, logs, newPendingTransactions)')
+      if (!isKind(kind)) throw new RpcError(RpcErrorCode.METHOD_NOT_FOUND, `no "${kind}" subscription in eth namespace`)
+      let criteria: Sub['criteria']
+      if (kind === 'logs') {
+        v.params(params, 1, 2)
+        const f = params[1] === undefined || params[1] === null ? { addresses: [], topics: [] } : v.filterObject(params[1], 1)
+        criteria = { addresses: f.addresses, topics: f.topics }
+      } else if (kind === 'newPendingTransactions') {
+        v.params(params, 1, 2)
+        if (params[1] !== undefined && params[1] !== null && v.bool(params[1], 1)) {
+          throw RpcError.invalidParams('invalid argument 1: full pending transactions are not supported: subscribe without the flag to receive hashes')
+        }
+      } else {
+        v.params(params, 1, 1)
+      }
+      const subs = subsOf(conn)
+      if (subs.size >= maxPerConnection) throw RpcError.limit(`too many subscriptions on this connection (limit ${maxPerConnection}): unsubscribe unused ones`)
+      const sub: Sub = { id: randomId(), kind, criteria, held: [] }
+      subs.set(sub.id, sub)
+      return {
+        id: sub.id,
+        activate() {
+          const held = sub.held
+          if (held === undefined) return
+          sub.held = undefined
+          for (const text of held) if (!conn.send(text)) break
+        },
+      }
+    },
+
+    unsubscribe(conn, id) {
+      const subs = byConn.get(conn)
+      return subs?.delete(id.toLowerCase()) ?? false
+    },
+
+    publishHead(ev) {
+      let headerJson: string | undefined
+      for (const [conn, sub] of all('newHeads')) {
+        headerJson ??= JSON.stringify(formatHeader(ev.block.header))
+        deliver(conn, sub, frame(sub.id, headerJson))
+      }
+      let logs: Array<{ raw: HeadEvent['receipts'][number]['logs'][number]; json: string }> | undefined
+      for (const [conn, sub] of all('logs')) {
+        if (logs === undefined) {
+          logs = []
+          let logIndex = 0
+          for (const [txIndex, r] of ev.receipts.entries()) {
+            for (const raw of r.logs) logs.push({ raw, json: JSON.stringify(formatLog(raw, { block: ev.block, txIndex, logIndex: logIndex++ })) })
+          }
+        }
+        for (const l of logs) if (matchLog(l.raw, sub.criteria!)) deliver(conn, sub, frame(sub.id, l.json))
+      }
+    },
+
+    publishPendingTx(hash) {
+      let json: string | undefined
+      for (const [conn, sub] of all('newPendingTransactions')) {
+        json ??= JSON.stringify(toData(hash))
+        deliver(conn, sub, frame(sub.id, json))
+      }
+    },
+
+    size() {
+      let n = 0
+      for (const subs of byConn.values()) n += subs.size
+      return n
+    },
+  }
+}
