@@ -31,7 +31,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   }
   // Sender recovery is the ceiling on intake: one worker per core, the main thread keeps RPC.
   const recovery = createSenderRecovery({ workers: Math.max(1, Math.min(4, availableParallelism())) })
-  const mempool = createMempool({}, {
+  // Larger than geth's per-account slots: a dev node is driven by benchmarks and test
+  // harnesses that keep a full block's worth of transactions per sender in flight.
+  const mempool = createMempool({ maxPerSender: 512, maxQueuedPerSender: 512, maxTotal: 16_384 }, {
     common: chain.common,
     recovery,
     getAccount: (address) => chain.executor.getAccount(address),

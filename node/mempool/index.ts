@@ -1,4 +1,6 @@
+/** The transaction pool and the worker-thread sender recovery that feeds it. */
 export * from './errors.ts'
-export * from './mempool.ts'
 export * from './options.ts'
-export * from './sender-recovery.ts'
+export type * from './types.ts'
+export { createMempool } from './mempool.ts'
+export { createSenderRecovery, recoveryId } from './sender-recovery.ts'

@@ -2,88 +2,98 @@ import { EventEmitter } from 'node:events'
 import type { Common } from '@ethereumjs/common'
 import { RLP } from '@ethereumjs/rlp'
 import { Capability, createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
-import { Address, bytesToBigInt, bytesToHex } from '@ethereumjs/util'
+import { type Address, bytesToBigInt, bytesToHex, toChecksumAddress } from '@ethereumjs/util'
+import { createLogger } from '../../common/logger.ts'
 import { MempoolError, MempoolErrorCode } from './errors.ts'
 import { defaultMempoolOptions, type MempoolOptions } from './options.ts'
-import type { SenderRecovery } from './sender-recovery.ts'
+import type {
+  AccountState,
+  AddedTx,
+  HeadContext,
+  IncludedTx,
+  Mempool,
+  MempoolContent,
+  MempoolEvents,
+  MempoolModules,
+  MempoolStats,
+  PendingTxs,
+  PoolTx,
+  SenderRecovery,
+  TxsBySender,
+} from './types.ts'
 
-export interface AccountState {
-  nonce: bigint
-  balance: bigint
-}
+const log = createLogger('mempool')
 
-export interface MempoolModules {
-  common: Common
-  recovery: SenderRecovery
-  /** Account at the current head. */
-  getAccount(address: Address): Promise<AccountState>
-}
-
-export interface PoolTx {
-  tx: TypedTransaction
-  sender: Address
-}
+/** secp256k1 group order / 2: larger s values are invalid since Homestead (EIP-2). */
+const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+/** EIP-3860: 2 * the EIP-170 code size limit (the Common used here carries no tx params). */
+const MAX_INITCODE_SIZE = 49_152
+/** RLP field counts of signed legacy, EIP-2930 and EIP-1559 transactions. */
+const FIELDS: Record<number, number> = { 0: 9, 1: 11, 2: 12 }
 
 interface Entry extends PoolTx {
-  hash: string
+  hash: Uint8Array
+  key: string
   nonce: bigint
   feeCap: bigint
   tipCap: bigint
+  /** gasLimit * feeCap + value: what the sender must hold (geth's cost check). */
+  cost: bigint
+  /** Arrival order: ties in tip go to the earlier transaction, as in geth. */
+  seq: number
 }
 
-interface SenderQueue {
-  /** Account nonce at the head, as last read. */
+interface SenderTxs {
+  address: Address
+  /** Account nonce at the head, as last read: the first executable nonce. */
   base: bigint
   byNonce: Map<bigint, Entry>
 }
 
-export interface MempoolEvents {
-  /** A transaction became executable (its nonce gap is filled). */
-  pending: [hash: Uint8Array]
+function reject(code: MempoolErrorCode, message: string, context?: Record<string, unknown>): never {
+  throw new MempoolError(code, message, context)
 }
-
-const hexOf = (b: Uint8Array) => bytesToHex(b)
 
 function fees(tx: TypedTransaction): { feeCap: bigint; tipCap: bigint } {
   if (tx.supports(Capability.EIP1559FeeMarket)) {
     const t = tx as TypedTransaction & { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }
     return { feeCap: t.maxFeePerGas, tipCap: t.maxPriorityFeePerGas }
   }
-  const p = (tx as TypedTransaction & { gasPrice: bigint }).gasPrice
-  return { feeCap: p, tipCap: p }
+  const price = (tx as TypedTransaction & { gasPrice: bigint }).gasPrice
+  return { feeCap: price, tipCap: price }
 }
 
+/** What the block producer earns per gas: min(tip, feeCap - baseFee); legacy: gasPrice - baseFee. */
 function effectiveTip(e: Entry, baseFee: bigint): bigint {
   const room = e.feeCap - baseFee
   return room < e.tipCap ? room : e.tipCap
 }
 
-/** The chain id a raw transaction claims, read from its RLP (for the error message). */
-function claimedChainId(raw: Uint8Array): bigint | undefined {
-  try {
-    if (raw[0]! <= 0x7f) return bytesToBigInt((RLP.decode(raw.subarray(1)) as Uint8Array[])[0]!)
-    const v = bytesToBigInt((RLP.decode(raw) as Uint8Array[])[6]!)
-    return v >= 35n ? (v - 35n) / 2n : undefined
-  } catch {
-    return undefined
-  }
+/** ethereumjs appends "(tx type=… hash=… …)" to its messages; the client already has that. */
+function detail(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/\s*\(tx type=.*$/s, '').replace(/^invalid transaction:\s*/, '')
 }
 
+const checksum = (a: Address): string => toChecksumAddress(a.toString())
+
 /**
- * Transactions waiting for a block. Per sender, transactions are kept by nonce; those with
+ * Transactions waiting for a block. Per sender, transactions are kept by nonce: those with
  * contiguous nonces from the account nonce are executable ("pending"), later ones wait
- * ("queued") until the gap fills, as in geth: clients send from several connections at once
- * and nonces arrive out of order.
+ * ("queued") until the gap fills, as in geth, because clients send from several connections
+ * at once and nonces arrive out of order. Each sender is recovered once, off the main thread,
+ * and the block builder reuses it.
  */
-export class Mempool extends EventEmitter<MempoolEvents> {
+class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
   private readonly opts: MempoolOptions
   private readonly common: Common
   private readonly recovery: SenderRecovery
-  private readonly getAccount: MempoolModules['getAccount']
+  private readonly getAccount: (address: Address) => Promise<AccountState>
   private readonly byHash = new Map<string, Entry>()
-  private readonly senders = new Map<string, SenderQueue>()
-  private blockGasLimit = 30_000_000n
-  private baseFee = 0n
+  private readonly senders = new Map<string, SenderTxs>()
+  /** Hashes between decoding and insertion, so a duplicate is not recovered twice. */
+  private readonly arriving = new Set<string>()
+  private blockGasLimit: bigint | undefined
+  private seq = 0
 
   constructor(opts: Partial<MempoolOptions>, modules: MempoolModules) {
     super()
@@ -93,225 +103,346 @@ export class Mempool extends EventEmitter<MempoolEvents> {
     this.getAccount = modules.getAccount
   }
 
-  /** The node calls this whenever the head changes. */
-  head(ctx: { baseFee: bigint; gasLimit: bigint }): void {
-    this.baseFee = ctx.baseFee
+  head(ctx: HeadContext): void {
+    const shrunk = this.blockGasLimit !== undefined && ctx.gasLimit < this.blockGasLimit
     this.blockGasLimit = ctx.gasLimit
+    // Ordering by effective tip is computed per pending(baseFee) call; only a smaller gas
+    // limit changes what the pool holds: transactions that no block can take are dropped
+    // (their later nonces fall back to queued).
+    if (!shrunk) return
+    for (const e of [...this.byHash.values()]) if (e.tx.gasLimit > ctx.gasLimit) this.remove(e)
   }
 
-  private reject(code: MempoolErrorCode, message: string): never {
-    throw new MempoolError(code, message)
+  async addRaw(raw: Uint8Array): Promise<AddedTx> {
+    if (raw.length > this.opts.maxTxBytes) {
+      reject(MempoolErrorCode.OVERSIZED, `oversized data: transaction size ${raw.length}, limit ${this.opts.maxTxBytes}`)
+    }
+    const tx = this.decode(raw)
+    const hash = tx.hash()
+    const key = bytesToHex(hash)
+    if (this.byHash.has(key) || this.arriving.has(key)) reject(MempoolErrorCode.ALREADY_KNOWN, 'already known')
+    this.checkStateless(tx)
+    const { feeCap, tipCap } = fees(tx)
+
+    this.arriving.add(key)
+    let sender: Address
+    let account: AccountState
+    try {
+      try {
+        await this.recovery.recover(tx)
+      } catch (err) {
+        if (err instanceof MempoolError && err.code === MempoolErrorCode.RECOVERY_FAILED) throw err
+        reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
+      }
+      sender = tx.getSenderAddress() // from the cached public key: no second recovery
+      account = await this.getAccount(sender)
+    } finally {
+      this.arriving.delete(key)
+    }
+
+    // From here on everything is synchronous, so concurrent submissions cannot interleave.
+    const nonce = tx.nonce
+    const senderKey = sender.toString()
+    const known = this.senders.get(senderKey)
+    if (known !== undefined) this.rebase(known, account.nonce)
+    // A block seen by onBlockIncluded may be ahead of this state read: trust the higher nonce.
+    const existing = this.senders.get(senderKey)
+    const state = existing !== undefined && existing.base > account.nonce ? existing.base : account.nonce
+    if (nonce < state) {
+      reject(MempoolErrorCode.NONCE_TOO_LOW, `nonce too low: address ${checksum(sender)}, tx: ${nonce} state: ${state}`)
+    }
+    const cost = tx.gasLimit * feeCap + tx.value
+    if (account.balance < cost) {
+      reject(MempoolErrorCode.INSUFFICIENT_FUNDS, `insufficient funds for gas * price + value: address ${checksum(sender)} have ${account.balance} want ${cost}`)
+    }
+    const q: SenderTxs = existing ?? { address: sender, base: state, byNonce: new Map() }
+    const end = this.executableEnd(q)
+    if (nonce > end && nonce - state > BigInt(this.opts.maxQueuedPerSender)) {
+      reject(
+        MempoolErrorCode.NONCE_GAP_TOO_FAR,
+        `nonce too high: address ${checksum(sender)}, tx: ${nonce} state: ${state}; the pool queues at most ${this.opts.maxQueuedPerSender} nonces ahead of the account, send the missing nonces first`,
+      )
+    }
+    const old = q.byNonce.get(nonce)
+    if (old !== undefined) {
+      // geth: both caps strictly higher, and at least priceBump percent higher.
+      const bump = BigInt(100 + this.opts.priceBump)
+      if (feeCap <= old.feeCap || tipCap <= old.tipCap || feeCap < (old.feeCap * bump) / 100n || tipCap < (old.tipCap * bump) / 100n) {
+        reject(MempoolErrorCode.REPLACEMENT_UNDERPRICED, 'replacement transaction underpriced', { feeCap: old.feeCap, tipCap: old.tipCap, priceBump: this.opts.priceBump })
+      }
+    } else {
+      if (q.byNonce.size >= this.opts.maxPerSender) {
+        reject(MempoolErrorCode.SENDER_LIMIT, `account limit exceeded: address ${checksum(sender)} has ${q.byNonce.size} transactions in the pool, limit ${this.opts.maxPerSender}; wait for some to be included`)
+      }
+      if (this.byHash.size >= this.opts.maxTotal) {
+        reject(MempoolErrorCode.POOL_FULL, `txpool is full: ${this.byHash.size} transactions, limit ${this.opts.maxTotal}; retry after the next block`)
+      }
+    }
+
+    const entry: Entry = { tx, sender, hash, key, nonce, feeCap, tipCap, cost, seq: this.seq++ }
+    if (old !== undefined) this.byHash.delete(old.key)
+    if (existing === undefined) this.senders.set(senderKey, q)
+    q.byNonce.set(nonce, entry)
+    this.byHash.set(key, entry)
+    if (old !== undefined) {
+      if (nonce < end) this.emit('pending', hash) // replaced an executable transaction
+    } else if (nonce === end) {
+      this.announce(q, end, this.executableEnd(q))
+    }
+    log.trace('Accepted transaction', { hash, sender: senderKey, nonce })
+    return { tx, sender, hash }
   }
 
-  /** Decodes, validates, recovers the sender of and inserts a raw signed transaction. */
-  async addRaw(raw: Uint8Array): Promise<PoolTx & { hash: Uint8Array }> {
-    if (raw.length > this.opts.maxTxBytes) this.reject(MempoolErrorCode.OVERSIZED, `oversized data: transaction size ${raw.length}, limit ${this.opts.maxTxBytes}`)
+  /** Decodes a raw transaction, classifying failures the way geth reports them. */
+  private decode(raw: Uint8Array): TypedTransaction {
+    if (raw.length === 0) reject(MempoolErrorCode.MALFORMED, 'invalid transaction: rlp: empty input')
+    const first = raw[0]!
+    // EIP-2718: a first byte below 0x80 is a type; a legacy transaction is an RLP list (>= 0xc0).
+    if (first >= 0x80 && first < 0xc0) reject(MempoolErrorCode.MALFORMED, 'invalid transaction: rlp: expected input list for a legacy transaction')
+    const type = first >= 0xc0 ? 0 : first
+    const count = first >= 0xc0 || first === 1 || first === 2 ? FIELDS[type] : undefined
+    if (count === undefined) reject(MempoolErrorCode.MALFORMED, `invalid transaction: transaction type not supported: type ${type}; this chain accepts legacy, EIP-2930 (1) and EIP-1559 (2) transactions`)
+    let fields: unknown
+    try {
+      fields = RLP.decode(type === 0 ? raw : raw.subarray(1))
+    } catch (err) {
+      reject(MempoolErrorCode.MALFORMED, `invalid transaction: rlp: ${detail(err)}`)
+    }
+    if (!Array.isArray(fields) || fields.length !== count) {
+      reject(MempoolErrorCode.MALFORMED, `invalid transaction: rlp: expected ${count} fields for a type ${type} transaction, got ${Array.isArray(fields) ? fields.length : 'a string'}`)
+    }
+    const f = fields as Array<Uint8Array | unknown[]>
+    const int = (i: number): bigint => {
+      const v = f[i]
+      if (!(v instanceof Uint8Array)) reject(MempoolErrorCode.MALFORMED, `invalid transaction: rlp: field ${i} must be a byte string`)
+      return bytesToBigInt(v)
+    }
+    const want = this.common.chainId()
+    if (type === 0) {
+      const v = int(6)
+      if (v === 27n || v === 28n) {
+        if (!this.opts.allowUnprotected) reject(MempoolErrorCode.WRONG_CHAIN_ID, 'only replay-protected (EIP-155) transactions allowed over RPC')
+      } else if (v >= 35n) {
+        const have = (v - 35n) / 2n
+        if (have !== want) reject(MempoolErrorCode.WRONG_CHAIN_ID, `invalid chain id for signer: have ${have} want ${want}`)
+      } else {
+        reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
+      }
+    } else {
+      const have = int(0)
+      if (have !== want) reject(MempoolErrorCode.WRONG_CHAIN_ID, `invalid chain id for signer: have ${have} want ${want}`)
+      if (int(count - 3) > 1n) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
+      if (type === 2 && int(2) > int(3)) reject(MempoolErrorCode.UNDERPRICED, 'max priority fee per gas higher than max fee per gas')
+    }
+    if (int(count - 1) > HALF_N) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
+    // EIP-3860 initcode limit, checked here because ethereumjs refuses to construct such a tx.
+    const toField = f[type === 0 ? 3 : type === 1 ? 4 : 5]
+    const data = f[type === 0 ? 5 : type === 1 ? 6 : 7]
+    if (toField instanceof Uint8Array && toField.length === 0 && data instanceof Uint8Array && this.common.isActivatedEIP(3860)) {
+      const limit = MAX_INITCODE_SIZE
+      if (data.length > limit) reject(MempoolErrorCode.OVERSIZED, `max initcode size exceeded: code size ${data.length}, limit ${limit}`)
+    }
     let tx: TypedTransaction
     try {
       tx = createTxFromRLP(raw, { common: this.common })
     } catch (err) {
-      const msg = (err as Error).message
-      if (/chain ?id|EIP155/i.test(msg)) {
-        this.reject(MempoolErrorCode.WRONG_CHAIN_ID, `invalid chain id for signer: have ${claimedChainId(raw) ?? 'unknown'} want ${this.common.chainId()}`)
-      }
-      if (/maxFeePerGas cannot be less than maxPriorityFeePerGas/.test(msg)) {
-        this.reject(MempoolErrorCode.TIP_ABOVE_FEE_CAP, 'max priority fee per gas higher than max fee per gas')
-      }
-      this.reject(MempoolErrorCode.MALFORMED, `invalid transaction: ${msg.replace(/\s*\(tx type=.*$/s, '')}`)
+      reject(MempoolErrorCode.MALFORMED, `invalid transaction: rlp: ${detail(err)}`)
     }
-    if (!tx.isSigned()) this.reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: transaction is not signed')
-    if (tx.type === 0 && !tx.supports(Capability.EIP155ReplayProtection) && !this.opts.allowUnprotected) {
-      this.reject(MempoolErrorCode.UNPROTECTED, 'only replay-protected (EIP-155) transactions allowed over RPC')
+    // ethereumjs reads an empty r, s or v as "no signature".
+    if (!tx.isSigned()) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
+    return tx
+  }
+
+  /** Checks that need no state, in geth's order, before the (costly) sender recovery. */
+  private checkStateless(tx: TypedTransaction): void {
+    if (this.blockGasLimit !== undefined && tx.gasLimit > this.blockGasLimit) {
+      reject(MempoolErrorCode.GAS_LIMIT_EXCEEDED, 'exceeds block gas limit', { gas: tx.gasLimit, blockGasLimit: this.blockGasLimit })
     }
-    const hash = tx.hash()
-    const key = hexOf(hash)
-    if (this.byHash.has(key)) this.reject(MempoolErrorCode.ALREADY_KNOWN, 'already known')
+    const { tipCap } = fees(tx)
+    if (tipCap < this.opts.minGasPrice) {
+      reject(MempoolErrorCode.UNDERPRICED, `transaction underpriced: gas tip cap ${tipCap}, minimum needed ${this.opts.minGasPrice}`)
+    }
     const intrinsic = tx.getIntrinsicGas()
-    if (tx.gasLimit < intrinsic) this.reject(MempoolErrorCode.INTRINSIC_GAS, `intrinsic gas too low: gas ${tx.gasLimit}, minimum needed ${intrinsic}`)
-    if (tx.gasLimit > this.blockGasLimit) this.reject(MempoolErrorCode.GAS_LIMIT_EXCEEDED, `exceeds block gas limit: gas ${tx.gasLimit}, block limit ${this.blockGasLimit}`)
-    const { feeCap, tipCap } = fees(tx)
-    if (tipCap > feeCap) this.reject(MempoolErrorCode.TIP_ABOVE_FEE_CAP, `max priority fee per gas higher than max fee per gas: tip ${tipCap}, fee cap ${feeCap}`)
-    if (tipCap < this.opts.minTip) this.reject(MempoolErrorCode.UNDERPRICED, `transaction underpriced: gas tip cap ${tipCap}, minimum needed ${this.opts.minTip}`)
-
-    try {
-      await this.recovery.recover(tx)
-    } catch (err) {
-      if (err instanceof MempoolError) throw err
-      this.reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
-    }
-    const sender = tx.getSenderAddress()
-    const senderKey = sender.toString()
-    const account = await this.getAccount(sender)
-    if (tx.nonce < account.nonce) this.reject(MempoolErrorCode.NONCE_TOO_LOW, `nonce too low: address ${sender.toString()}, tx: ${tx.nonce} state: ${account.nonce}`)
-    if (tx.nonce >= account.nonce + BigInt(this.opts.maxQueuedPerSender)) {
-      this.reject(MempoolErrorCode.NONCE_GAP_TOO_FAR, `nonce too high: address ${sender.toString()}, tx: ${tx.nonce} state: ${account.nonce}; the pool holds at most ${this.opts.maxQueuedPerSender} nonces ahead of the account`)
-    }
-    const cost = tx.gasLimit * feeCap + tx.value
-    if (account.balance < cost) {
-      this.reject(MempoolErrorCode.INSUFFICIENT_FUNDS, `insufficient funds for gas * price + value: address ${sender.toString()} have ${account.balance} want ${cost}`)
-    }
-
-    // Everything below is synchronous, so concurrent submissions cannot interleave.
-    if (this.byHash.has(key)) this.reject(MempoolErrorCode.ALREADY_KNOWN, 'already known')
-    let q = this.senders.get(senderKey)
-    if (q === undefined) {
-      q = { base: account.nonce, byNonce: new Map() }
-      this.senders.set(senderKey, q)
-    } else if (account.nonce > q.base) {
-      this.dropBelow(q, account.nonce)
-    }
-    const entry: Entry = { tx, sender, hash: key, nonce: tx.nonce, feeCap, tipCap }
-    const old = q.byNonce.get(tx.nonce)
-    if (old !== undefined) {
-      const bump = BigInt(100 + this.opts.priceBump)
-      if (feeCap * 100n < old.feeCap * bump || tipCap * 100n < old.tipCap * bump) {
-        this.reject(MempoolErrorCode.REPLACEMENT_UNDERPRICED, 'replacement transaction underpriced')
-      }
-      this.byHash.delete(old.hash)
-    } else {
-      if (q.byNonce.size >= this.opts.maxPerSender) this.reject(MempoolErrorCode.SENDER_LIMIT, `account limit exceeded: address ${sender.toString()} has ${q.byNonce.size} transactions in the pool`)
-      if (this.byHash.size >= this.opts.maxTotal) this.reject(MempoolErrorCode.POOL_FULL, `txpool is full: ${this.byHash.size} transactions`)
-    }
-    const wasExecutable = this.executableEnd(q)
-    q.byNonce.set(tx.nonce, entry)
-    this.byHash.set(key, entry)
-    const nowExecutable = this.executableEnd(q)
-    for (let n = wasExecutable; n < nowExecutable; n++) this.emit('pending', q.byNonce.get(n)!.tx.hash())
-    if (old !== undefined && tx.nonce < wasExecutable) this.emit('pending', hash)
-    return { tx, sender, hash }
+    if (tx.gasLimit < intrinsic) reject(MempoolErrorCode.INTRINSIC_GAS, `intrinsic gas too low: gas ${tx.gasLimit}, minimum needed ${intrinsic}`)
   }
 
   /** First nonce that is not executable: the end of the contiguous run from the base. */
-  private executableEnd(q: SenderQueue): bigint {
+  private executableEnd(q: SenderTxs): bigint {
     let n = q.base
     while (q.byNonce.has(n)) n++
     return n
   }
 
-  private dropBelow(q: SenderQueue, nonce: bigint): void {
-    for (const [n, e] of q.byNonce) {
-      if (n < nonce) {
-        q.byNonce.delete(n)
-        this.byHash.delete(e.hash)
-      }
-    }
+  private announce(q: SenderTxs, from: bigint, to: bigint): void {
+    for (let n = from; n < to; n++) this.emit('pending', q.byNonce.get(n)!.hash)
+  }
+
+  private remove(e: Entry): void {
+    this.byHash.delete(e.key)
+    const key = e.sender.toString()
+    const q = this.senders.get(key)
+    if (q === undefined || q.byNonce.get(e.nonce) !== e) return
+    q.byNonce.delete(e.nonce)
+    if (q.byNonce.size === 0) this.senders.delete(key)
+  }
+
+  /**
+   * Moves a sender's base up to a newer account nonce: drops what that made stale and announces
+   * queued transactions that became executable (the nonce jumped over their gap).
+   */
+  private rebase(q: SenderTxs, nonce: bigint, before = this.executableEnd(q)): void {
+    if (nonce <= q.base) return
+    for (const e of [...q.byNonce.values()]) if (e.nonce < nonce) this.remove(e)
     q.base = nonce
+    if (q.byNonce.size > 0) this.announce(q, before > nonce ? before : nonce, this.executableEnd(q))
   }
 
-  /**
-   * After a block: drops what it included and what its nonces made stale, re-reads the
-   * touched accounts, and announces transactions whose gap the block filled.
-   */
-  async onBlockIncluded(txs: Array<{ hash: Uint8Array; sender: Address; nonce: bigint }>): Promise<void> {
-    const touched = new Map<string, Address>()
+  async onBlockIncluded(txs: readonly IncludedTx[]): Promise<void> {
+    const touched = new Map<string, { address: Address; next: bigint }>()
     for (const t of txs) {
-      const e = this.byHash.get(hexOf(t.hash))
-      if (e !== undefined) this.byHash.delete(e.hash)
-      touched.set(t.sender.toString(), t.sender)
+      const k = t.sender.toString()
+      const seen = touched.get(k)
+      if (seen === undefined || t.nonce + 1n > seen.next) touched.set(k, { address: t.sender, next: t.nonce + 1n })
     }
-    await Promise.all(
-      [...touched].map(async ([key, addr]) => {
-        const q = this.senders.get(key)
-        if (q === undefined) return
-        const before = this.executableEnd(q)
-        const account = await this.getAccount(addr)
-        this.dropBelow(q, account.nonce)
-        if (q.byNonce.size === 0) {
-          this.senders.delete(key)
-          return
-        }
-        const after = this.executableEnd(q)
-        for (let n = before > q.base ? before : q.base; n < after; n++) this.emit('pending', q.byNonce.get(n)!.tx.hash())
-      }),
-    )
+    // Read every touched account first, then change the pool in one synchronous step.
+    const list = [...touched]
+    const accounts = await Promise.all(list.map(([, t]) => this.getAccount(t.address)))
+    for (const [i, [k, t]] of list.entries()) {
+      const q = this.senders.get(k)
+      if (q === undefined) continue
+      const account = accounts[i]!
+      const before = this.executableEnd(q) // announced already: not again
+      // The sender paid for this block: drop what it can no longer afford (geth does too).
+      for (const e of [...q.byNonce.values()]) if (e.cost > account.balance) this.remove(e)
+      // The block itself proves the nonce moved, even if the state read lags behind it.
+      this.rebase(q, account.nonce > t.next ? account.nonce : t.next, before)
+    }
+    // Included transactions are below the new base and gone by now; this catches any other copy.
+    for (const t of txs) {
+      const e = this.byHash.get(bytesToHex(t.hash))
+      if (e !== undefined) this.remove(e)
+    }
   }
 
-  /**
-   * Executable transactions for block building: highest effective tip first, each sender's in
-   * nonce order (geth's TransactionsByPriceAndNonce). A sender whose next transaction cannot
-   * pay the base fee is left out for this block.
-   */
-  *pending(baseFee: bigint): Generator<PoolTx> {
-    const heads: Array<{ q: SenderQueue; nonce: bigint; entry: Entry }> = []
-    for (const q of this.senders.values()) {
-      const e = q.byNonce.get(q.base)
-      if (e !== undefined) heads.push({ q, nonce: q.base, entry: e })
-    }
-    const better = (a: (typeof heads)[number], b: (typeof heads)[number]) => effectiveTip(a.entry, baseFee) > effectiveTip(b.entry, baseFee)
-    const heap = new Heap(heads, better)
-    for (let top = heap.peek(); top !== undefined; top = heap.peek()) {
-      if (top.entry.feeCap < baseFee) {
-        heap.pop()
-        continue
-      }
-      yield { tx: top.entry.tx, sender: top.entry.sender }
-      const next = top.q.byNonce.get(top.nonce + 1n)
-      if (next === undefined) heap.pop()
-      else heap.replaceTop({ q: top.q, nonce: top.nonce + 1n, entry: next })
-    }
+  pending(baseFee: bigint): PendingTxs {
+    return new PriceAndNonceIterator([...this.senders.values()], baseFee)
   }
 
   get(hash: Uint8Array): PoolTx | undefined {
-    const e = this.byHash.get(hexOf(hash))
+    const e = this.byHash.get(bytesToHex(hash))
     return e === undefined ? undefined : { tx: e.tx, sender: e.sender }
   }
 
-  /** Account nonce plus the sender's executable transactions (eth_getTransactionCount "pending"). */
   async pendingNonce(address: Address): Promise<bigint> {
-    const q = this.senders.get(address.toString())
     const account = await this.getAccount(address)
+    const q = this.senders.get(address.toString())
     if (q === undefined) return account.nonce
-    if (account.nonce > q.base) this.dropBelow(q, account.nonce)
-    return this.executableEnd(q)
+    this.rebase(q, account.nonce)
+    return this.senders.has(address.toString()) ? this.executableEnd(q) : account.nonce
   }
 
-  stats(): { pending: number; queued: number } {
+  stats(): MempoolStats {
     let pending = 0
     for (const q of this.senders.values()) pending += Number(this.executableEnd(q) - q.base)
     return { pending, queued: this.byHash.size - pending }
   }
 
-  /** Pending and queued transactions by sender and nonce (txpool_content). */
-  content(): { pending: Map<string, PoolTx[]>; queued: Map<string, PoolTx[]> } {
-    const pending = new Map<string, PoolTx[]>()
-    const queued = new Map<string, PoolTx[]>()
-    for (const [sender, q] of this.senders) {
+  content(): MempoolContent {
+    const pending: TxsBySender = {}
+    const queued: TxsBySender = {}
+    for (const q of this.senders.values()) {
       const end = this.executableEnd(q)
-      for (const [n, e] of [...q.byNonce].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        const target = n < end ? pending : queued
-        target.set(sender, [...(target.get(sender) ?? []), { tx: e.tx, sender: e.sender }])
+      const addr = checksum(q.address)
+      for (const e of [...q.byNonce.values()].sort((a, b) => (a.nonce < b.nonce ? -1 : 1))) {
+        const target = e.nonce < end ? pending : queued
+        ;(target[addr] ??= {})[e.nonce.toString()] = { tx: e.tx, sender: e.sender }
       }
     }
     return { pending, queued }
   }
 }
 
-/** A binary max-heap by `better`. */
-class Heap<T> {
-  private readonly items: T[]
-  private readonly better: (a: T, b: T) => boolean
+interface Cursor {
+  q: SenderTxs
+  entry: Entry
+  tip: bigint
+}
 
-  constructor(items: T[], better: (a: T, b: T) => boolean) {
-    this.items = items
-    this.better = better
-    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.down(i)
+/**
+ * geth's TransactionsByPriceAndNonce: a max-heap holding each sender's next executable
+ * transaction, by effective tip then arrival. Taking a sender's transaction puts its next nonce
+ * in its place. A sender whose next transaction cannot pay the base fee is left out.
+ * Reads the pool live, so transactions arriving while a block is built are picked up.
+ */
+class PriceAndNonceIterator implements PendingTxs {
+  private readonly heap: Cursor[] = []
+  private readonly baseFee: bigint
+  private readonly skipped = new Set<string>()
+  /** The cursor last handed out; advanced on the next call, unless its sender was skipped. */
+  private last: Cursor | undefined
+
+  constructor(senders: SenderTxs[], baseFee: bigint) {
+    this.baseFee = baseFee
+    for (const q of senders) {
+      const e = q.byNonce.get(q.base)
+      if (e !== undefined && e.feeCap >= baseFee) this.heap.push({ q, entry: e, tip: effectiveTip(e, baseFee) })
+    }
+    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i)
   }
-  peek(): T | undefined {
-    return this.items[0]
+
+  [Symbol.iterator](): this {
+    return this
   }
-  pop(): void {
-    const last = this.items.pop()
-    if (this.items.length > 0 && last !== undefined) {
-      this.items[0] = last
+
+  skipSender(sender: Address): void {
+    this.skipped.add(sender.toString())
+  }
+
+  next(): IteratorResult<PoolTx> {
+    if (this.last !== undefined) {
+      const { q, entry } = this.last
+      this.last = undefined
+      const next = q.byNonce.get(entry.nonce + 1n)
+      if (next !== undefined && next.feeCap >= this.baseFee && !this.skipped.has(q.address.toString())) {
+        this.heap[0] = { q, entry: next, tip: effectiveTip(next, this.baseFee) }
+        this.down(0)
+      } else {
+        this.pop()
+      }
+    }
+    for (;;) {
+      const top = this.heap[0]
+      if (top === undefined) return { done: true, value: undefined }
+      const current = top.q.byNonce.get(top.entry.nonce)
+      if (this.skipped.has(top.q.address.toString()) || current === undefined || current.feeCap < this.baseFee) {
+        this.pop() // skipped by the builder, removed, or replaced by one that cannot pay
+        continue
+      }
+      if (current !== top.entry) {
+        // Replaced (higher fees) while a block is being built: offer the replacement instead.
+        this.heap[0] = { q: top.q, entry: current, tip: effectiveTip(current, this.baseFee) }
+        this.down(0)
+        continue
+      }
+      this.last = top
+      return { done: false, value: { tx: top.entry.tx, sender: top.entry.sender } }
+    }
+  }
+
+  private better(a: Cursor, b: Cursor): boolean {
+    return a.tip > b.tip || (a.tip === b.tip && a.entry.seq < b.entry.seq)
+  }
+
+  private pop(): void {
+    const last = this.heap.pop()
+    if (this.heap.length > 0 && last !== undefined) {
+      this.heap[0] = last
       this.down(0)
     }
   }
-  replaceTop(item: T): void {
-    this.items[0] = item
-    this.down(0)
-  }
+
   private down(i: number): void {
-    const a = this.items
+    const a = this.heap
     for (;;) {
       const l = 2 * i + 1
       const r = l + 1
@@ -326,6 +457,5 @@ class Heap<T> {
 }
 
 export function createMempool(opts: Partial<MempoolOptions>, modules: MempoolModules): Mempool {
-  return new Mempool(opts, modules)
+  return new TxPool(opts, modules)
 }
-

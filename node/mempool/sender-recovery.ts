@@ -2,164 +2,238 @@ import { Worker } from 'node:worker_threads'
 import { Capability, type TypedTransaction } from '@ethereumjs/tx'
 import { createLogger } from '../../common/logger.ts'
 import { MempoolError, MempoolErrorCode } from './errors.ts'
-import { ITEM_BYTES, PUBKEY_BYTES, recoverBatch } from './recover.ts'
+import { defaultMaxBatch, type SenderRecoveryOptions } from './options.ts'
+import {
+  BAD_RECOVERY_ID,
+  ITEM_BYTES,
+  PUBKEY_BYTES,
+  RECOVER_WORKER_TAG,
+  recoverBatch,
+  type RecoverRequest,
+  type RecoverResponse,
+} from './recover-worker.ts'
+import type { SenderRecovery } from './types.ts'
 
 const log = createLogger('recovery')
+const WORD = 1n << 256n
 
-export interface SenderRecovery {
-  /** Recovers each sender once and stores the public key in the transaction's cache. */
-  recover(tx: TypedTransaction): Promise<void>
-  recoverMany(txs: TypedTransaction[]): Promise<void>
-  close(): Promise<void>
+interface Request {
+  tx: TypedTransaction
+  resolve(pubkey: Uint8Array): void
+  reject(err: unknown): void
 }
 
-function word(n: bigint): Uint8Array {
-  return new Uint8Array(Buffer.from(n.toString(16).padStart(64, '0'), 'hex'))
+interface Slot {
+  worker: Worker
+  /** Batches sent and not yet answered, by message id. */
+  inflight: Map<number, Request[]>
+  /** Transactions in flight: the least loaded worker gets the next batch. */
+  load: number
+  dead: boolean
 }
 
-/** The recovery id of a signature: yParity for typed transactions, from v for legacy. */
-function recoveryId(tx: TypedTransaction): number {
-  const v = tx.v!
-  if (tx.type !== 0) return Number(v)
-  if (v === 27n || v === 28n) return Number(v - 27n)
-  if (tx.supports(Capability.EIP155ReplayProtection)) return Number(v - 35n - 2n * tx.common.chainId())
-  return -1
+/** The recovery id (0/1) of a signature: yParity for typed transactions, from v for legacy. */
+export function recoveryId(tx: TypedTransaction): number {
+  const v = tx.v
+  if (v === undefined) return BAD_RECOVERY_ID
+  let rec: bigint
+  if (tx.type !== 0) rec = v
+  else if (v === 27n || v === 28n) rec = v - 27n
+  else if (tx.supports(Capability.EIP155ReplayProtection)) rec = v - 35n - 2n * tx.common.chainId() // EIP-155
+  else return BAD_RECOVERY_ID
+  return rec === 0n || rec === 1n ? Number(rec) : BAD_RECOVERY_ID
 }
 
-function pack(txs: TypedTransaction[]): Uint8Array {
-  const out = new Uint8Array(txs.length * ITEM_BYTES)
-  txs.forEach((tx, i) => {
-    const at = i * ITEM_BYTES
-    if (tx.r === undefined || tx.s === undefined || tx.v === undefined || tx.r >= 1n << 256n || tx.s >= 1n << 256n) {
-      out[at + 96] = 0xff // unsigned or malformed: the worker cannot recover it
-      return
+function putWord(out: Uint8Array, at: number, n: bigint): void {
+  out.set(Buffer.from(n.toString(16).padStart(64, '0'), 'hex'), at)
+}
+
+/** Packs what the worker needs; false when the signature cannot be valid (missing or > 256 bits). */
+function packInto(out: Uint8Array, at: number, tx: TypedTransaction): boolean {
+  const { r, s } = tx
+  if (r === undefined || s === undefined || r >= WORD || s >= WORD) return false
+  out.set(tx.getHashedMessageToSign(), at)
+  putWord(out, at + 32, r)
+  putWord(out, at + 64, s)
+  out[at + 96] = recoveryId(tx)
+  return true
+}
+
+function cachedKey(tx: TypedTransaction): Uint8Array | undefined {
+  return tx.cache.senderPubKey
+}
+
+function closedError(): MempoolError {
+  return new MempoolError(MempoolErrorCode.RECOVERY_FAILED, 'sender recovery is closed (the node is shutting down); the transaction was not checked')
+}
+
+function badSignature(): MempoolError {
+  return new MempoolError(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
+}
+
+/** Stores each recovered key in its transaction's cache, where ethereumjs looks first. */
+function settle(reqs: readonly Request[], pubkeys: Uint8Array, ok: Uint8Array): void {
+  for (let i = 0; i < reqs.length; i++) {
+    const req = reqs[i]!
+    if (ok[i] !== 1) {
+      req.reject(badSignature())
+      continue
     }
-    out.set(tx.getHashedMessageToSign(), at)
-    out.set(word(tx.r), at + 32)
-    out.set(word(tx.s), at + 64)
-    const rec = recoveryId(tx)
-    out[at + 96] = rec === 0 || rec === 1 ? rec : 0xff
-  })
-  return out
-}
-
-function apply(txs: TypedTransaction[], pubkeys: Uint8Array, ok: Uint8Array): void {
-  txs.forEach((tx, i) => {
-    if (ok[i] !== 1) return
-    ;(tx as unknown as { cache: { senderPubKey?: Uint8Array } }).cache.senderPubKey = pubkeys.slice(i * PUBKEY_BYTES, (i + 1) * PUBKEY_BYTES)
-  })
-}
-
-function failures(txs: TypedTransaction[], ok: Uint8Array): TypedTransaction[] {
-  return txs.filter((_, i) => ok[i] !== 1)
-}
-
-interface Job {
-  txs: TypedTransaction[]
-  resolve: () => void
-  reject: (e: unknown) => void
+    const key = pubkeys.slice(i * PUBKEY_BYTES, (i + 1) * PUBKEY_BYTES)
+    req.tx.cache.senderPubKey = key
+    req.resolve(key)
+  }
 }
 
 /**
- * A pool of worker threads that recover transaction senders. Requests made in the same tick
- * are coalesced and split across workers, so RPC bursts cost few messages.
- * `workers: 0` recovers on the calling thread through the same code.
+ * Recovers transaction senders in a pool of worker threads. Requests made in the same tick are
+ * coalesced into batches of at most `maxBatch` (one message each) sent to the least loaded
+ * worker, so an RPC burst costs few messages and both cores share a block's worth.
+ * `workers: 0` runs the same batches on the calling thread.
  */
-export function createSenderRecovery(opts: { workers: number }): SenderRecovery {
-  if (opts.workers <= 0) {
-    return {
-      async recover(tx) {
-        await this.recoverMany([tx])
-      },
-      async recoverMany(txs) {
-        const { pubkeys, ok } = recoverBatch(pack(txs))
-        apply(txs, pubkeys, ok)
-        if (failures(txs, ok).length > 0) throw badSignature(failures(txs, ok))
-      },
-      async close() {},
+export function createSenderRecovery(opts: SenderRecoveryOptions): SenderRecovery {
+  const workers = Math.max(0, Math.floor(opts.workers))
+  const maxBatch = Math.max(1, opts.maxBatch ?? defaultMaxBatch)
+  const workerUrl = opts.workerUrl ?? new URL('./recover-worker.ts', import.meta.url)
+  let queue: Request[] = []
+  let scheduled = false
+  let closed = false
+  let nextId = 1
+  const slots: Slot[] = []
+
+  // Consecutive deaths without an answer in between: a worker that cannot even start is
+  // respawned with a growing delay instead of in a hot loop.
+  let crashes = 0
+  const timers = new Set<NodeJS.Timeout>()
+
+  const fail = (slot: Slot, reason: string): void => {
+    if (slot.dead) return
+    slot.dead = true
+    const err = closed
+      ? closedError()
+      : new MempoolError(MempoolErrorCode.RECOVERY_FAILED, `sender recovery worker crashed (${reason}); the transaction was not checked, resubmit it`)
+    for (const reqs of slot.inflight.values()) for (const req of reqs) req.reject(err)
+    slot.inflight.clear()
+    slot.load = 0
+    const at = slots.indexOf(slot)
+    if (at >= 0) slots.splice(at, 1)
+    if (closed) return
+    crashes++
+    const delay = crashes <= 1 ? 0 : Math.min(10_000, 100 * 2 ** (crashes - 2))
+    log.error('Sender recovery worker died; replacing it', { reason, delayMs: delay })
+    if (delay === 0) {
+      slots.push(spawn())
+      return
     }
+    // Meanwhile, with no live worker, batches run on the main thread rather than stall.
+    const timer = setTimeout(() => {
+      timers.delete(timer)
+      if (!closed) slots.push(spawn())
+    }, delay)
+    timer.unref()
+    timers.add(timer)
   }
 
-  interface Slot {
-    worker: Worker
-    inflight: Map<number, { txs: TypedTransaction[]; jobs: Job[] }>
-  }
-  let nextId = 1
-  let closed = false
   const spawn = (): Slot => {
-    const slot: Slot = { worker: new Worker(new URL('./recover-worker.ts', import.meta.url)), inflight: new Map() }
-    slot.worker.unref()
-    slot.worker.on('message', (msg: { id: number; pubkeys: Uint8Array; ok: Uint8Array }) => {
-      const batch = slot.inflight.get(msg.id)
-      if (batch === undefined) return
+    const worker = new Worker(workerUrl, { workerData: RECOVER_WORKER_TAG })
+    const slot: Slot = { worker, inflight: new Map(), load: 0, dead: false }
+    worker.unref() // an idle pool must not keep the process alive; ref'd while busy
+    worker.on('message', (msg: RecoverResponse) => {
+      const reqs = slot.inflight.get(msg.id)
+      if (reqs === undefined) return
       slot.inflight.delete(msg.id)
-      apply(batch.txs, msg.pubkeys, msg.ok)
-      for (const job of batch.jobs) {
-        const bad = job.txs.filter((tx) => (tx as unknown as { cache: { senderPubKey?: Uint8Array } }).cache.senderPubKey === undefined)
-        if (bad.length > 0) job.reject(badSignature(bad))
-        else job.resolve()
-      }
+      slot.load -= reqs.length
+      if (slot.load === 0) worker.unref()
+      crashes = 0
+      settle(reqs, msg.pubkeys, msg.ok)
     })
-    slot.worker.on('error', (err) => {
-      log.error('Sender recovery worker crashed; replacing it', undefined, err)
-      for (const batch of slot.inflight.values()) {
-        for (const job of batch.jobs) job.reject(new MempoolError(MempoolErrorCode.RECOVERY_FAILED, `sender recovery worker crashed: ${err.message}`))
-      }
-      slot.inflight.clear()
-      if (!closed) slots[slots.indexOf(slot)] = spawn()
-    })
+    worker.on('error', (err) => fail(slot, err.message))
+    worker.on('exit', (code) => fail(slot, `exit code ${code}`))
     return slot
   }
-  const slots: Slot[] = Array.from({ length: opts.workers }, spawn)
-  let queue: Job[] = []
-  let scheduled = false
+  for (let i = 0; i < workers; i++) slots.push(spawn())
 
-  const flush = () => {
+  const dispatch = (reqs: Request[], items: Uint8Array): void => {
+    if (slots.length === 0) {
+      const { pubkeys, ok } = recoverBatch(items)
+      settle(reqs, pubkeys, ok)
+      return
+    }
+    let slot = slots[0]!
+    for (const s of slots) if (s.load < slot.load) slot = s
+    const id = nextId++
+    slot.inflight.set(id, reqs)
+    if (slot.load === 0) slot.worker.ref()
+    slot.load += reqs.length
+    const msg: RecoverRequest = { id, items }
+    slot.worker.postMessage(msg, [items.buffer as ArrayBuffer])
+  }
+
+  const flush = (): void => {
     scheduled = false
-    const jobs = queue
+    const all = queue
     queue = []
-    const txs = jobs.flatMap((j) => j.txs)
-    if (txs.length === 0) return
-    // Split the coalesced batch evenly over the workers, least loaded first.
-    const order = [...slots].sort((a, b) => a.inflight.size - b.inflight.size)
-    const parts = Math.min(order.length, Math.max(1, Math.ceil(txs.length / 8)))
-    const per = Math.ceil(jobs.length / parts)
-    for (let p = 0; p < parts; p++) {
-      const part = jobs.slice(p * per, (p + 1) * per)
-      if (part.length === 0) continue
-      const partTxs = part.flatMap((j) => j.txs)
-      const id = nextId++
-      const slot = order[p]!
-      slot.inflight.set(id, { txs: partTxs, jobs: part })
-      const items = pack(partTxs)
-      slot.worker.postMessage({ id, items }, [items.buffer as ArrayBuffer])
+    if (closed) {
+      for (const req of all) req.reject(closedError())
+      return
+    }
+    // Spread a burst over every worker, in messages of at most maxBatch.
+    const size = Math.min(maxBatch, Math.max(1, Math.ceil(all.length / Math.max(1, slots.length))))
+    for (let start = 0; start < all.length; start += size) {
+      const part = all.slice(start, start + size)
+      const items = new Uint8Array(part.length * ITEM_BYTES)
+      const reqs: Request[] = []
+      for (const req of part) {
+        let packed: boolean
+        try {
+          packed = packInto(items, reqs.length * ITEM_BYTES, req.tx)
+        } catch {
+          packed = false // e.g. an unsigned transaction has no message hash to recover from
+        }
+        if (packed) reqs.push(req)
+        else req.reject(badSignature())
+      }
+      if (reqs.length === part.length) dispatch(reqs, items)
+      else if (reqs.length > 0) dispatch(reqs, items.slice(0, reqs.length * ITEM_BYTES))
     }
   }
 
-  const submit = (txs: TypedTransaction[]) =>
-    new Promise<void>((resolve, reject) => {
-      if (closed) return reject(new MempoolError(MempoolErrorCode.RECOVERY_FAILED, 'sender recovery is closed'))
-      queue.push({ txs, resolve, reject })
+  const recover = (tx: TypedTransaction): Promise<Uint8Array> => {
+    const cached = cachedKey(tx)
+    if (cached !== undefined) return Promise.resolve(cached) // recovered once already
+    if (closed) return Promise.reject(closedError())
+    return new Promise((resolve, reject) => {
+      queue.push({ tx, resolve, reject })
       if (!scheduled) {
         scheduled = true
         setImmediate(flush)
       }
     })
+  }
 
   return {
-    recover: (tx) => submit([tx]),
-    recoverMany: async (txs) => {
-      // Large batches are split so both workers share them.
-      const chunk = Math.ceil(txs.length / slots.length)
-      await Promise.all(Array.from({ length: slots.length }, (_, i) => submit(txs.slice(i * chunk, (i + 1) * chunk))))
+    recover,
+    async recoverMany(txs) {
+      const results = await Promise.allSettled(txs.map(recover))
+      const keys: Uint8Array[] = []
+      for (const [index, r] of results.entries()) {
+        if (r.status === 'fulfilled') {
+          keys.push(r.value)
+          continue
+        }
+        const e = r.reason as MempoolError
+        throw new MempoolError(e.code, `${e.message} (transaction ${index} of ${txs.length})`, { ...e.context, index }, e.cause)
+      }
+      return keys
     },
     async close() {
+      if (closed) return
       closed = true
-      await Promise.all(slots.map((s) => s.worker.terminate()))
+      for (const t of timers) clearTimeout(t)
+      timers.clear()
+      const live = [...slots]
+      await Promise.all(live.map((s) => s.worker.terminate()))
+      for (const s of live) fail(s, 'closed')
     },
   }
-}
-
-function badSignature(txs: TypedTransaction[]): MempoolError {
-  return new MempoolError(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature', { count: txs.length })
 }

@@ -1,0 +1,95 @@
+import type { Common } from '@ethereumjs/common'
+import type { TypedTransaction } from '@ethereumjs/tx'
+import type { Address } from '@ethereumjs/util'
+
+export interface AccountState {
+  nonce: bigint
+  balance: bigint
+}
+
+/** Recovers transaction senders, once each, and stores the public key in the transaction's cache. */
+export interface SenderRecovery {
+  /** The sender's 64-byte public key (uncompressed, no 0x04 prefix); rejects with a MempoolError. */
+  recover(tx: TypedTransaction): Promise<Uint8Array>
+  /** Public keys in input order. Every recoverable transaction gets its cache filled even when
+   * another one fails; the promise then rejects with the first failure (context.index). */
+  recoverMany(txs: readonly TypedTransaction[]): Promise<Uint8Array[]>
+  /** Terminates the workers; pending requests reject with RECOVERY_FAILED. */
+  close(): Promise<void>
+}
+
+export interface MempoolModules {
+  common: Common
+  recovery: SenderRecovery
+  /** The account at the current head. */
+  getAccount(address: Address): Promise<AccountState>
+}
+
+export interface PoolTx {
+  tx: TypedTransaction
+  sender: Address
+}
+
+export interface AddedTx extends PoolTx {
+  hash: Uint8Array
+}
+
+export interface IncludedTx {
+  hash: Uint8Array
+  sender: Address
+  nonce: bigint
+}
+
+export interface HeadContext {
+  /** Base fee of the next block. */
+  baseFee: bigint
+  gasLimit: bigint
+}
+
+/**
+ * Executable transactions for one block, best effective tip first, each sender in nonce order.
+ * The builder calls `skipSender` when a sender's transaction fails: its later nonces cannot run.
+ */
+export interface PendingTxs extends IterableIterator<PoolTx> {
+  skipSender(sender: Address): void
+}
+
+export interface MempoolStats {
+  /** Executable: contiguous nonces from the account nonce. */
+  pending: number
+  /** Waiting for a nonce gap to fill. */
+  queued: number
+}
+
+/** txpool_content shape: checksummed address → decimal nonce → transaction. */
+export type TxsBySender = Record<string, Record<string, PoolTx>>
+
+export interface MempoolContent {
+  pending: TxsBySender
+  queued: TxsBySender
+}
+
+export interface MempoolEvents {
+  /** A transaction became executable (newPendingTransactions). */
+  pending: [hash: Uint8Array]
+}
+
+export type PendingListener = (hash: Uint8Array) => void
+
+export interface Mempool {
+  /** Decodes, validates, recovers the sender of (once) and inserts a raw signed transaction. */
+  addRaw(raw: Uint8Array): Promise<AddedTx>
+  /** The node calls this whenever the head changes. */
+  head(ctx: HeadContext): void
+  /** After a block: drops what it included and what it made stale, promotes what it unblocked. */
+  onBlockIncluded(txs: readonly IncludedTx[]): Promise<void>
+  pending(baseFee: bigint): PendingTxs
+  get(hash: Uint8Array): PoolTx | undefined
+  /** Account nonce plus the sender's executable run (eth_getTransactionCount "pending"). */
+  pendingNonce(address: Address): Promise<bigint>
+  content(): MempoolContent
+  stats(): MempoolStats
+  on(event: 'pending', listener: PendingListener): this
+  once(event: 'pending', listener: PendingListener): this
+  off(event: 'pending', listener: PendingListener): this
+}
