@@ -1,0 +1,111 @@
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { genesisToJson, readGenesisFile, type Genesis } from '../../genesis/index.ts'
+import { generateMnemonic, isValidMnemonic } from '../../keys/index.ts'
+import { CliError, CliErrorCode, usageError } from '../errors.ts'
+import { note } from '../io.ts'
+import type { FlagSpec, ParsedFlags } from '../types.ts'
+
+// Flags several commands share, so help reads the same everywhere.
+export const DATADIR_REQUIRED: FlagSpec = { name: 'datadir', kind: 'string', placeholder: 'DIR', default: 'required', description: 'data directory (genesis.json, nodekey, keystore/, chaindata/)' }
+export const PASSWORD: FlagSpec = { name: 'password', kind: 'string', placeholder: 'FILE', default: 'prompt on a terminal', description: 'file whose first line is the keystore password' }
+export const LIGHTKDF: FlagSpec = { name: 'lightkdf', kind: 'boolean', default: 'off', description: 'weaker but faster scrypt for the keystore (n=4096), as geth --lightkdf' }
+export const JSON_OUT: FlagSpec = { name: 'json', kind: 'boolean', default: 'off', description: 'print the result as JSON' }
+export const MNEMONIC: FlagSpec = { name: 'mnemonic', kind: 'string', placeholder: '"WORDS"', default: 'none (a new one is generated)', description: 'restore the account from this 12 or 24-word BIP-39 mnemonic (key m/44\'/60\'/0\'/0/0)' }
+
+export function requireFlag(flags: ParsedFlags, name: string, placeholder: string): string {
+  const v = flags.string(name)
+  if (v === undefined) throw usageError(`missing --${name} ${placeholder} for "${flags.command}"`)
+  return v
+}
+
+/** A mnemonic from a flag, checked before anything is written. Never echoed: it is a secret. */
+export function mnemonicFlag(flags: ParsedFlags, name = 'mnemonic'): string | undefined {
+  const m = flags.string(name)
+  if (m !== undefined && !isValidMnemonic(m)) throw usageError(`invalid value for --${name}: expected 12 or 24 English BIP-39 words with a valid checksum`)
+  return m
+}
+
+export interface DatadirPaths {
+  dir: string
+  genesis: string
+  nodekey: string
+  keystore: string
+}
+
+export function datadirPaths(dir: string): DatadirPaths {
+  const abs = resolve(dir)
+  return { dir: abs, genesis: join(abs, 'genesis.json'), nodekey: join(abs, 'nodekey'), keystore: join(abs, 'keystore') }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
+
+/** The data dir holds keys: owner-only, like geth. */
+export async function makeDatadir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+}
+
+/** The node's identity key (for p2p), geth's format: 64 hex digits. Kept if present. */
+export async function ensureNodeKey(path: string): Promise<boolean> {
+  if (await exists(path)) return false
+  const key = Buffer.from(secp256k1.utils.randomSecretKey()).toString('hex')
+  await writeFile(path, key, { mode: 0o600, flag: 'wx' })
+  return true
+}
+
+/** genesis.json as the normalised JSON (predeploys written out) with a trailing newline. */
+export async function writeGenesis(path: string, g: Genesis): Promise<void> {
+  await writeFile(path, JSON.stringify(genesisToJson(g), null, 2) + '\n', { mode: 0o644 })
+}
+
+/** The data dir's genesis, or undefined when it has none yet. */
+export async function readDatadirGenesis(paths: DatadirPaths): Promise<Genesis | undefined> {
+  if (!(await exists(paths.genesis))) return undefined
+  return readGenesisFile(paths.genesis)
+}
+
+/** Names the top-level genesis fields that differ, for "already initialised with another genesis". */
+export function genesisDiff(a: Genesis, b: Genesis): string[] {
+  const ja = genesisToJson(a) as unknown as Record<string, unknown>
+  const jb = genesisToJson(b) as unknown as Record<string, unknown>
+  const diff: string[] = []
+  for (const k of new Set([...Object.keys(ja), ...Object.keys(jb)])) {
+    const va = ja[k]
+    const vb = jb[k]
+    if (k === 'config' && va !== null && typeof va === 'object' && vb !== null && typeof vb === 'object') {
+      const ca = va as Record<string, unknown>
+      const cb = vb as Record<string, unknown>
+      for (const ck of ['chainId', 'consensus', 'poa']) if (JSON.stringify(ca[ck]) !== JSON.stringify(cb[ck])) diff.push(`config.${ck}`)
+    } else if (JSON.stringify(va) !== JSON.stringify(vb)) {
+      diff.push(k)
+    }
+  }
+  return diff
+}
+
+export function keystoreUrl(file: string): string {
+  return `keystore://${file}`
+}
+
+/** A new mnemonic; the warning goes to stderr so stdout stays the result. */
+export function newMnemonic(): string {
+  note('WARNING: write down the mnemonic below and keep it secret. It is shown only once and is the only way to recover this account if the keystore file or its password is lost.')
+  return generateMnemonic()
+}
+
+export async function readInputFile(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    throw new CliError(CliErrorCode.READ_FAILED, `cannot read ${what} ${path}: ${(err as Error).message}`)
+  }
+}

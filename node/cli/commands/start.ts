@@ -1,0 +1,167 @@
+import { isLogLevel, createLogger, type LogLevel } from '../../../common/logger.ts'
+import { DEFAULT_RPC, type AuthorityKey, type NodeConfig, type RpcConfig } from '../../config.ts'
+import { createDevGenesis, devAccounts, type Genesis } from '../../genesis/index.ts'
+import { DEV_MNEMONIC, openKeystore, toChecksumAddress } from '../../keys/index.ts'
+import { parseAddressFlag, parseInteger, parsePort } from '../args.ts'
+import { CliError, CliErrorCode, usageError } from '../errors.ts'
+import { assertPasswordSource, getPassword, note, out } from '../io.ts'
+import type { CommandSpec, ParsedFlags } from '../types.ts'
+import { datadirPaths, ensureNodeKey, exists, makeDatadir, readDatadirGenesis, writeGenesis } from './shared.ts'
+
+const log = createLogger('cli')
+const DEV_DATADIR = './.medrec-dev'
+const DEV_PERIOD = 2
+const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}`
+
+function rpcConfig(flags: ParsedFlags): RpcConfig {
+  const addr = flags.string('rpc.addr') ?? DEFAULT_RPC.addr
+  const port = flags.has('rpc.port') ? parsePort(flags.string('rpc.port')!, 'rpc.port') : DEFAULT_RPC.port
+  const cors = flags.string('rpc.corsdomain')
+  const corsOrigins = cors === undefined ? DEFAULT_RPC.corsOrigins : cors.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  return { ...DEFAULT_RPC, addr, port, corsOrigins }
+}
+
+/** Data dir of a dev node: reuses its genesis, else writes the dev genesis (state survives restarts). */
+async function devSetup(dir: string, period: number | undefined): Promise<Genesis> {
+  const paths = datadirPaths(dir)
+  const existing = await readDatadirGenesis(paths)
+  let genesis = existing
+  if (genesis === undefined) {
+    genesis = createDevGenesis({ period: period ?? DEV_PERIOD })
+    await makeDatadir(paths.dir)
+    await writeGenesis(paths.genesis, genesis)
+  } else if (period !== undefined && period !== genesis.poa.period) {
+    log.warn('--dev.period ignored: the data dir already holds a genesis with another period; use a new --datadir to change it', { datadir: paths.dir, period: genesis.poa.period })
+  }
+  await ensureNodeKey(paths.nodekey)
+  return genesis
+}
+
+async function run(flags: ParsedFlags): Promise<void> {
+  // Flag checks first (exit 2), then the data dir (exit 1), then prompts.
+  const dev = flags.boolean('dev')
+  const rpc = rpcConfig(flags)
+  const level = flags.string('log.level') ?? 'info'
+  const logLevel: LogLevel = isLogLevel(level) ? level : 'info'
+  if (!dev && flags.has('dev.period')) throw usageError('--dev.period is only used with --dev')
+  const period = flags.has('dev.period') ? Number(parseInteger(flags.string('dev.period')!, 'dev.period', 0n, 2n ** 31n - 1n)) : undefined
+  const authorityAddress = flags.has('authority') ? parseAddressFlag(flags.string('authority')!, 'authority') : undefined
+  if (dev && authorityAddress !== undefined) throw usageError('--authority cannot be used with --dev: dev account 0 seals the dev chain')
+  if (authorityAddress === undefined && flags.has('password')) throw usageError('--password is only used with --authority')
+  if (authorityAddress !== undefined) assertPasswordSource(flags.string('password'), 'password')
+  const datadir = flags.string('datadir') ?? (dev ? DEV_DATADIR : undefined)
+  if (datadir === undefined) throw usageError(`missing --datadir DIR for "${flags.command}" (or pass --dev for a development chain)`)
+  const paths = datadirPaths(datadir)
+
+  let genesis: Genesis
+  let authority: AuthorityKey | undefined
+  if (dev) {
+    genesis = await devSetup(datadir, period)
+    authority = devAccounts(1)[0]!
+  } else {
+    const g = (await exists(paths.dir)) ? await readDatadirGenesis(paths) : undefined
+    if (g === undefined) {
+      throw new CliError(CliErrorCode.NOT_INITIALISED, `${datadir} is not initialised: run \`medrec init --datadir ${datadir} --genesis FILE\` first`)
+    }
+    genesis = g
+    await ensureNodeKey(paths.nodekey)
+    if (authorityAddress !== undefined) {
+      const ks = openKeystore(paths.keystore)
+      const password = await getPassword({ file: flags.string('password'), flag: 'password', what: toChecksumAddress(authorityAddress), confirm: false })
+      authority = { address: authorityAddress, privateKey: await ks.unlock(authorityAddress, password) }
+    }
+  }
+  if (authority !== undefined && !genesis.authorities.some((a) => hex(a) === hex(authority.address))) {
+    log.warn('The authority is not in the genesis authority set: it seals only once voted in', { authority: toChecksumAddress(authority.address) })
+  }
+
+  const config: NodeConfig = { datadir: paths.dir, genesis, rpc, authority, logLevel, dev }
+  // Loaded here, not at the top: `--help` and the other commands must not pay for (or
+  // depend on) loading the whole node.
+  const { startNode } = await import('../../node.ts')
+  const node = await startNode(config)
+
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      note(`${signal} again: exiting without a clean shutdown`)
+      process.exit(1)
+    }
+    stopping = true
+    log.info('Stopping on signal (send it again to exit at once)', { signal })
+    node.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('Shutdown failed', undefined, err)
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  if (dev) printDevBanner(genesis, node.rpcUrl, node.wsUrl)
+}
+
+function formatEther(wei: bigint): string {
+  const whole = wei / 10n ** 18n
+  const frac = (wei % 10n ** 18n).toString().padStart(18, '0').replace(/0+$/, '')
+  return frac === '' ? whole.toString() : `${whole}.${frac}`
+}
+
+/** anvil's start-up listing, so tutorials written for anvil or hardhat carry over. */
+function printDevBanner(genesis: Genesis, rpcUrl: string, wsUrl: string): void {
+  const accounts = devAccounts(10)
+  const lines = [
+    '',
+    'medrec development chain',
+    '',
+    'Available Accounts',
+    '==================',
+    ...accounts.map((a, i) => `(${i}) ${toChecksumAddress(a.address)} (${formatEther(genesis.alloc.get(hex(a.address))?.balance ?? 0n)} ETH)`),
+    '',
+    'Private Keys',
+    '==================',
+    ...accounts.map((a, i) => `(${i}) ${hex(a.privateKey)}`),
+    '',
+    'Wallet',
+    '==================',
+    `Mnemonic:        ${DEV_MNEMONIC}`,
+    "Derivation path: m/44'/60'/0'/0/",
+    '',
+    'WARNING: these accounts and their private keys are PUBLICLY KNOWN. Any funds sent to them on',
+    'a real network WILL BE LOST. Use them only on this development chain.',
+    '',
+    `Chain ID:  ${genesis.chainId}`,
+    `Sealer:    ${toChecksumAddress(accounts[0]!.address)} (account 0), ${genesis.poa.period === 0 ? 'sealing as soon as transactions arrive' : `a block every ${genesis.poa.period} s`}`,
+    '',
+    `Listening on ${rpcUrl} (WebSocket ${wsUrl})`,
+    '',
+  ]
+  out(lines.join('\n'))
+}
+
+export const startCommand: CommandSpec = {
+  kind: 'command',
+  path: 'start',
+  summary: 'run a node (JSON-RPC, and sealing for an authority)',
+  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--authority ADDRESS --password FILE] [--log.level L] [--dev] [--dev.period S]',
+  description: [
+    'Runs a node on an initialised data dir (see "medrec init"): JSON-RPC over HTTP and WebSocket',
+    'on one port and, with --authority, sealing blocks with that keystore account.',
+    'With --dev: a development chain in ./.medrec-dev (chain id 1337) whose ten accounts of the',
+    'standard test mnemonic are funded; account 0 seals. Stop with Ctrl-C (twice to force).',
+  ].join('\n'),
+  flags: [
+    { name: 'datadir', kind: 'string', placeholder: 'DIR', default: `${DEV_DATADIR} with --dev, else required`, description: 'data directory made by "medrec init"' },
+    { name: 'rpc.addr', kind: 'string', placeholder: 'A', default: DEFAULT_RPC.addr, description: 'JSON-RPC listen address' },
+    { name: 'rpc.port', kind: 'string', placeholder: 'P', default: String(DEFAULT_RPC.port), description: 'JSON-RPC port, HTTP and WebSocket (0: any free port)' },
+    { name: 'rpc.corsdomain', kind: 'string', placeholder: 'ORIGINS', default: 'none, CORS off', description: 'comma-separated browser origins allowed to call JSON-RPC (* for any)' },
+    { name: 'authority', kind: 'string', placeholder: 'ADDRESS', default: 'none, no sealing', description: 'seal blocks with this keystore account' },
+    { name: 'password', kind: 'string', placeholder: 'FILE', default: 'prompt on a terminal', description: 'with --authority: file whose first line is its keystore password' },
+    { name: 'dev', kind: 'boolean', default: 'off', description: 'development chain with funded, publicly known accounts' },
+    { name: 'dev.period', kind: 'string', placeholder: 'S', default: String(DEV_PERIOD), description: 'with --dev: seconds between blocks (0: seal when transactions arrive)' },
+  ],
+  examples: ['medrec start --dev', 'medrec start --datadir ./node1 --authority 0xAUTH --password pw.txt --rpc.port 8545'],
+  run,
+}

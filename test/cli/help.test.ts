@@ -1,0 +1,87 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ROOT } from '../helpers/node-process.ts'
+import { medrec } from './run-cli.ts'
+
+// Every command and the flags its help must list (each with its default).
+const COMMANDS: Record<string, string[]> = {
+  start: ['datadir', 'rpc.addr', 'rpc.port', 'rpc.corsdomain', 'authority', 'password', 'dev', 'dev.period', 'log.level'],
+  init: ['datadir', 'genesis', 'dev', 'password', 'mnemonic', 'lightkdf', 'json', 'log.level'],
+  'account new': ['datadir', 'password', 'lightkdf', 'json'],
+  'account list': ['datadir', 'json'],
+  'account import': ['datadir', 'mnemonic', 'index', 'keyfile', 'keyfile.password', 'private-key-file', 'password', 'lightkdf', 'json'],
+  'genesis new': ['consensus', 'authorities', 'period', 'epoch', 'chain-id', 'gas-limit', 'base-fee', 'alloc', 'out'],
+}
+
+t.test('medrec --help and medrec help list the commands', async (t) => {
+  for (const args of [['--help'], ['-h'], ['help']]) {
+    const r = await medrec(args)
+    t.equal(r.code, 0, args.join(' '))
+    t.match(r.stdout, /^medrec \d+\.\d+\.\d+/)
+    for (const c of ['start', 'init', 'account', 'genesis', 'help', 'version']) t.match(r.stdout, new RegExp(`\\n  ${c}\\b`), `lists ${c}`)
+    t.equal(r.stderr, '')
+  }
+})
+
+t.test('every command has help in three spellings, listing every flag with its default', async (t) => {
+  for (const [cmd, flags] of Object.entries(COMMANDS)) {
+    const words = cmd.split(' ')
+    const outputs = await Promise.all([medrec([...words, '--help']), medrec([...words, '-h']), medrec(['help', ...words])])
+    for (const r of outputs) {
+      t.equal(r.code, 0, `${cmd} help exits 0`)
+      t.equal(r.stdout, outputs[0]!.stdout, `${cmd}: the same help every way`)
+    }
+    const help = outputs[0]!.stdout
+    t.match(help, new RegExp(`^Usage: medrec ${cmd} `), `${cmd} usage line`)
+    for (const f of flags) t.match(help, new RegExp(`\\n  --${f.replace('.', '\\.')}\\b[^\\n]*\\[default: [^\\]]+\\]`), `${cmd} documents --${f} with a default`)
+  }
+  // --help wins over flags that would otherwise be errors.
+  const r = await medrec(['start', '--bogus', '--help'])
+  t.equal(r.code, 0)
+  t.match(r.stdout, /^Usage: medrec start/)
+})
+
+t.test('groups list their subcommands', async (t) => {
+  for (const [group, subs] of [['account', ['new', 'list', 'import']], ['genesis', ['new']]] as const) {
+    for (const args of [[group, '--help'], ['help', group]]) {
+      const r = await medrec(args)
+      t.equal(r.code, 0)
+      t.match(r.stdout, new RegExp(`^Usage: medrec ${group} <command>`))
+      for (const s of subs) t.match(r.stdout, new RegExp(`\\n  ${s}\\b`))
+    }
+  }
+})
+
+t.test('--version prints the package version and the Node version', async (t) => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+  for (const args of [['--version'], ['version']]) {
+    const r = await medrec(args)
+    t.equal(r.code, 0)
+    t.equal(r.stdout, `medrec ${pkg.version} (node ${process.version}, ${process.platform}-${process.arch})\n`)
+  }
+})
+
+t.test('usage errors exit 2 with a hint, suggestions for typos', async (t) => {
+  const cases: Array<[string[], string, string]> = [
+    [['start', '--rpc.prot', '9'], 'Error: unknown flag --rpc.prot for "medrec start" (did you mean --rpc.port?)', 'Run "medrec start --help" for usage.'],
+    [['strat'], 'Error: unknown command "strat" for "medrec" (did you mean start?)', 'Run "medrec --help" for usage.'],
+    [['account', 'nwe'], 'Error: unknown command "nwe" for "medrec account" (did you mean new?)', 'Run "medrec account --help" for usage.'],
+    [['account'], 'Error: "medrec account" needs a command: new, list, import', 'Run "medrec account --help" for usage.'],
+    [['account', '--datadir', 'x'], 'Error: "medrec account" needs a command before flags: new, list, import', 'Run "medrec account --help" for usage.'],
+    [['--verison'], 'Error: unknown flag --verison for "medrec" (did you mean --version?); command flags go after the command', 'Run "medrec --help" for usage.'],
+    [['help', 'stat'], 'Error: unknown command "stat" for "medrec" (did you mean start?)', 'Run "medrec --help" for usage.'],
+    [['help', 'start', 'now'], 'Error: "medrec start" has no subcommand "now"', 'Run "medrec --help" for usage.'],
+    [['start', '--log.level', 'loud'], 'Error: invalid value for --log.level: expected one of error, warn, info, debug, trace, got "loud"', 'Run "medrec start --help" for usage.'],
+    [['genesis', 'new', '--period'], 'Error: flag --period needs a value: --period S', 'Run "medrec genesis new --help" for usage.'],
+  ]
+  for (const [args, error, hint] of cases) {
+    const r = await medrec(args)
+    t.equal(r.code, 2, args.join(' '))
+    t.equal(r.stderr, `${error}\n${hint}\n`, args.join(' '))
+    t.equal(r.stdout, '')
+  }
+  const none = await medrec([])
+  t.equal(none.code, 2)
+  t.match(none.stderr, /Usage: medrec <command>[\s\S]*Error: no command given/)
+})
