@@ -117,8 +117,9 @@ function parseJson(json: unknown): unknown {
   if (typeof json !== 'string') return json
   try {
     return JSON.parse(json) as unknown
-  } catch (err) {
-    throw new KeyError(KeyErrorCode.MALFORMED_KEYSTORE, `malformed keystore: not JSON (${(err as Error).message})`)
+  } catch {
+    // JSON.parse quotes the input in its message: never echo what may be a private key.
+    throw new KeyError(KeyErrorCode.MALFORMED_KEYSTORE, 'malformed keystore: not JSON (is this a key file?)')
   }
 }
 

@@ -191,3 +191,10 @@ t.test('malformed keystores name the field', async (t) => {
   // Correct MAC over a plaintext that is not a usable key.
   await t.rejects(decryptKeystore(craft(new Uint8Array(32), 'pw'), 'pw'), { code: 'MALFORMED_KEYSTORE', message: /crypto.ciphertext/ })
 })
+
+t.test('a non-JSON keystore error never echoes the input (it may be a raw private key)', async (t) => {
+  const secret = 'ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
+  const err = await decryptKeystore(secret, 'pw').then(() => undefined, (e: Error & { code?: string }) => e)
+  t.equal(err?.code, 'MALFORMED_KEYSTORE')
+  t.notMatch(err?.message ?? '', /ac0974/, 'no fragment of the key in the message')
+})
