@@ -97,6 +97,7 @@ export class Executor {
     return new Executor(modules, vm, execCommon, trie.root())
   }
 
+  /** Root of the writable state: the last executed block's, committed or not yet. */
   get stateRoot(): Uint8Array {
     return this.headRoot
   }
@@ -259,6 +260,11 @@ export class Executor {
     return this.db.drain()
   }
 
+  /** The drained writes are in LevelDB now. */
+  writesFlushed(): void {
+    this.db.flushed()
+  }
+
   /** A read-only view of state at `root`; views of recent roots are reused. */
   private async reader(root: Uint8Array): Promise<MerkleStateManager> {
     const key = bytesToHex(root)
@@ -273,15 +279,15 @@ export class Executor {
     return sm
   }
 
-  async getAccount(address: Address, root: Uint8Array = this.headRoot): Promise<Account> {
+  async getAccount(address: Address, root: Uint8Array): Promise<Account> {
     return (await (await this.reader(root)).getAccount(address)) ?? new Account()
   }
 
-  async getCode(address: Address, root: Uint8Array = this.headRoot): Promise<Uint8Array> {
+  async getCode(address: Address, root: Uint8Array): Promise<Uint8Array> {
     return (await this.reader(root)).getCode(address)
   }
 
-  async getStorage(address: Address, slot: Uint8Array, root: Uint8Array = this.headRoot): Promise<Uint8Array> {
+  async getStorage(address: Address, slot: Uint8Array, root: Uint8Array): Promise<Uint8Array> {
     return (await this.reader(root)).getStorage(address, setLengthLeft(slot, 32))
   }
 

@@ -30,15 +30,19 @@ function keyId(key: Uint8Array): string {
 export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8Array> {
   private readonly level: BytesLevel
   private readonly overlay: Map<string, PendingWrite>
+  /** Drained writes whose batch is not yet in LevelDB: still readable meanwhile. */
+  private readonly flushing: Map<string, PendingWrite>
 
-  constructor(level: BytesLevel, overlay?: Map<string, PendingWrite>) {
+  constructor(level: BytesLevel, overlay?: Map<string, PendingWrite>, flushing?: Map<string, PendingWrite>) {
     this.level = level
     this.overlay = overlay ?? new Map()
+    this.flushing = flushing ?? new Map()
   }
 
   async get(key: string | Uint8Array, opts?: EncodingOpts): Promise<string | Uint8Array | undefined> {
     const k = keyBytes(key)
-    const pending = this.overlay.get(keyId(k))
+    const id = keyId(k)
+    const pending = this.overlay.get(id) ?? this.flushing.get(id)
     const value = pending !== undefined ? pending.value : await this.level.get(k)
     if (value === undefined) return undefined
     return opts?.valueEncoding === 'string' ? Buffer.from(value).toString('hex') : value
@@ -63,16 +67,24 @@ export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8A
 
   /** Same LevelDB and the same overlay: copies see writes not yet committed. */
   shallowCopy(): TrieLevelAdapter {
-    return new TrieLevelAdapter(this.level, this.overlay)
+    return new TrieLevelAdapter(this.level, this.overlay, this.flushing)
   }
 
   async open(): Promise<void> {}
 
-  /** Hand over everything written since the last drain, for the block's batch. */
+  /**
+   * Hands over everything written since the last drain, for the block's batch. The writes
+   * stay readable until `flushed()` says the batch is in LevelDB.
+   */
   drain(): PendingWrite[] {
+    for (const [k, w] of this.overlay) this.flushing.set(k, w)
     const writes = [...this.overlay.values()]
     this.overlay.clear()
     return writes
+  }
+
+  flushed(): void {
+    this.flushing.clear()
   }
 
   /** Forget writes of work that is being thrown away (a block that failed import). */

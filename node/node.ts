@@ -36,7 +36,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const mempool = createMempool({ maxPerSender: 512, maxQueuedPerSender: 512, maxTotal: 16_384 }, {
     common: chain.common,
     recovery,
-    getAccount: (address) => chain.executor.getAccount(address),
+    getAccount: (address) => chain.headAccount(address),
   })
   const head = chain.head.block.header
   mempool.head({ baseFee: head.calcNextBaseFee(), gasLimit: head.gasLimit })

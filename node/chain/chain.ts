@@ -94,6 +94,7 @@ export class Chain extends EventEmitter<ChainEvents> {
         await store.putChainConfig(config)
         const bundle: BlockBundle = { block: gBlock, receipts: [], senders: [], totalDifficulty: gBlock.header.difficulty }
         await store.commit(bundle, executor.drainWrites())
+        executor.writesFlushed()
         log.info('Wrote genesis block', { hash: gBlock.hash(), chainId: genesis.chainId })
       } else if (!equalsBytes(storedGenesis, gBlock.hash())) {
         throw new ChainError(
@@ -107,7 +108,9 @@ export class Chain extends EventEmitter<ChainEvents> {
           throw new ChainError(ChainErrorCode.GENESIS_MISMATCH, `genesis.json sets ${k} ${want} but the chain in this data dir has ${String(stored[k])}: use another --datadir`)
         }
       }
+      // Genesis state re-derived above is already on disk.
       executor.drainWrites()
+      executor.writesFlushed()
       const headHash = (await store.headHash()) ?? gBlock.hash()
       const head = await store.bundle(headHash)
       if (head === undefined) throw new ChainError(ChainErrorCode.CORRUPT_DATABASE, `head block ${bytesToHex(headHash)} is missing from the database`)
@@ -165,6 +168,11 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   async bundleByHash(hash: Uint8Array): Promise<BlockBundle | undefined> {
     return this.store.bundle(hash)
+  }
+
+  /** An account at the committed head (the mempool's and RPC's view of "latest"). */
+  async headAccount(address: Address): Promise<{ nonce: bigint; balance: bigint }> {
+    return this.executor.getAccount(address, this.headBundle.block.header.stateRoot)
   }
 
   async txLocation(hash: Uint8Array): Promise<TxLocation | undefined> {
@@ -288,6 +296,7 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   private async commitHead(bundle: BlockBundle): Promise<void> {
     await this.store.commit(bundle, this.executor.drainWrites())
+    this.executor.writesFlushed()
     this.headBundle = bundle
     this.headSnap = this.consensus.apply(this.headSnap, bundle.block.header)
     this.emit('head', bundle)

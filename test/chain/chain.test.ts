@@ -54,12 +54,12 @@ t.test('the head and its state survive a reopen', async (t) => {
   t.teardown(() => a.remove())
   const { chain, roots } = await buildChain(a.path, 3)
   const who = new Address(addressOf(DEV_KEYS[1]!))
-  const before = await chain.executor.getAccount(who)
+  const before = await chain.headAccount(who)
   await chain.close()
   const again = await Chain.open(a.path, testGenesis())
   t.equal(again.head.block.header.number, 3n)
   t.equal(bytesToHex(again.head.block.header.stateRoot), roots[2])
-  const after = await again.executor.getAccount(who)
+  const after = await again.headAccount(who)
   t.equal(after.nonce, before.nonce)
   t.equal(after.balance, before.balance)
   await again.close()
@@ -118,14 +118,14 @@ t.test('COINBASE is the sealing authority and it earns the priority fees', async
   const chain = await Chain.open(a.path, testGenesis())
   const f = txFactory(chain.common)
   const authority = new Address(signer.address)
-  const before = (await chain.executor.getAccount(authority)).balance
+  const before = (await chain.headAccount(authority)).balance
   // tx from key 1 (not the authority): a 2930 tx paying gasPrice 10 gwei over base fee 1 gwei.
   f.next('transfer')
   const item = f.next('transfer')
   // COINBASE returned by a call that executes `COINBASE PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN` as init code.
   const bundle = await chain.produce({ signer, source: source([item]), deadline: Date.now() + 10_000 })
   const r = bundle.receipts[0]!
-  const after = (await chain.executor.getAccount(authority)).balance
+  const after = (await chain.headAccount(authority)).balance
   const tip = r.effectiveGasPrice - bundle.block.header.baseFeePerGas!
   t.equal(after - before, r.gasUsed * tip, 'authority received gasUsed * tip')
   const h = bundle.block.header

@@ -129,3 +129,20 @@ t.test('mempool rejections reach the caller with their reason', async (t) => {
   const huge = await rpcRaw(node.url, 'eth_sendRawTransaction', [await wallet.signTransaction({ ...base, nonce: 50, gasLimit: 10n ** 12n })])
   t.match(huge.error?.message, /exceeds block gas limit|insufficient funds/)
 })
+
+// Regression: a burst from one sender, in flight while blocks are being committed, must all
+// be included (a state read during a block's commit once failed and left a nonce gap).
+t.test('a concurrent burst of one sender\'s nonces is included completely', async (t) => {
+  const wallet = new Wallet('0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a')
+  const start = Number(await rpc<string>(node.url, 'eth_getTransactionCount', [wallet.address, 'latest']))
+  const raws = await Promise.all(
+    Array.from({ length: 60 }, (_, i) =>
+      wallet.signTransaction({ to: '0x' + '44'.repeat(20), value: 1n, nonce: start + i, gasLimit: 21000n, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n, chainId: 1337n, type: 2 }),
+    ),
+  )
+  // Reverse order: every transaction but the last one sent waits for a gap to fill.
+  const results = await Promise.all(raws.reverse().map((raw) => rpcRaw(node.url, 'eth_sendRawTransaction', [raw])))
+  t.same(results.filter((r) => r.error !== undefined), [], 'no submission failed')
+  await waitFor(async () => Number(await rpc<string>(node.url, 'eth_getTransactionCount', [wallet.address, 'latest'])) === start + 60, 'all 60 included')
+  t.pass('all included')
+})

@@ -45,7 +45,10 @@ export function startNodeProcess(args: string[], opts: { datadir: string; timeou
     }, opts.timeoutMs ?? 30000)
     const onData = (chunk: Buffer) => {
       out += chunk.toString()
-      const m = /listening\s.*url=(http:\/\/[\d.]+:\d+)\s+ws=(ws:\/\/[\d.]+:\d+)/.exec(out)
+      // The node's own log line, or the dev banner when logs are quieter than info.
+      const m =
+        /listening\s.*url=(http:\/\/[\d.]+:\d+)\s+ws=(ws:\/\/[\d.]+:\d+)/.exec(out) ??
+        /Listening on (http:\/\/[\d.]+:\d+) \(WebSocket (ws:\/\/[\d.]+:\d+)\)/.exec(out)
       if (m !== null) {
         clearTimeout(timer)
         proc.stdout!.off('data', onData)
