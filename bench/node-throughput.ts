@@ -39,7 +39,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Row[]> {
     let url = o.url
     let wsUrl = o.wsUrl
     if (url === undefined) {
-      node = await startNodeProcess(['--dev', '--dev.period', String(o.period), '--log.level', 'warn'], { datadir: dir.path })
+      node = await startNodeProcess(['--dev', '--dev.period', String(o.period), '--log.level', process.env.MEDREC_BENCH_LOG ?? 'warn'], { datadir: dir.path })
       url = node.url
       wsUrl = node.wsUrl
     }
@@ -55,7 +55,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Row[]> {
     const deploy = createFeeMarket1559Tx({ ...fees, nonce: nonce0++, gasLimit: 3_000_000n, data: hexToBytes(artifact.bytecode as `0x${string}`) }, { common }).sign(DEV_KEY0)
     const contract = (await receipt(await send(deploy.serialize()))).contractAddress
     const keys = Array.from({ length: o.senders }, (_, i) => keccak_256(new TextEncoder().encode(`medrec bench sender ${i}`)))
-    const funding = keys.map((k) => createFeeMarket1559Tx({ ...fees, nonce: nonce0++, gasLimit: 21_000n, to: addressOf(k), value: 10n ** 21n }, { common }).sign(DEV_KEY0))
+    const funding = keys.map((k) => createFeeMarket1559Tx({ ...fees, nonce: nonce0++, gasLimit: 21_000n, to: addressOf(k), value: 10n ** 20n }, { common }).sign(DEV_KEY0))
     const fundHashes = await Promise.all(funding.map((tx) => send(tx.serialize())))
     await receipt(fundHashes[fundHashes.length - 1]!)
 
@@ -130,6 +130,9 @@ export async function runThroughput(o: ThroughputOptions): Promise<Row[]> {
       { metric: `${o.label}: blocks / max txs per block`, value: `${withTxs.length} / ${Math.max(0, ...withTxs.map((b) => b.txs))}` },
       ...(rss === undefined ? [] : [{ metric: `${o.label}: node RSS after load (MB)`, value: rss.toFixed(0) }]),
     ]
+  } catch (err) {
+    if (node !== undefined) process.stderr.write(`node output (last 40 lines):\n${node.output().split('\n').slice(-40).join('\n')}\n`)
+    throw err
   } finally {
     await node?.stop()
     dir.remove()
