@@ -25,7 +25,7 @@ export async function startGanache(opts: { port: number; blockTime: number }): P
   }
   const proc: ChildProcess = spawn(process.execPath, [
     bin, '--port', String(opts.port), '--chain.chainId', '1337', '--wallet.mnemonic', 'test test test test test test test test test test test junk',
-    '--miner.blockTime', String(opts.blockTime), '--miner.blockGasLimit', '0x11E1A300', '--logging.quiet',
+    '--miner.blockTime', String(opts.blockTime), '--wallet.defaultBalance', '10000', '--miner.blockGasLimit', '0x11E1A300', '--logging.quiet',
   ], { stdio: 'ignore' })
   const url = `http://127.0.0.1:${opts.port}`
   await waitFor(() => rpc(url, 'eth_chainId').catch(() => undefined), 'ganache to listen', 60_000)
