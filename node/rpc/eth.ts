@@ -4,7 +4,7 @@ import { isCodedError, toQuantity, toData } from '../../common/index.ts'
 import { EvmErrorCode, type CallArgs } from '../../evm/index.ts'
 import type { BlockBundle, Chain } from '../chain/index.ts'
 import type { NodeConfig } from '../config.ts'
-import type { Mempool } from '../mempool/index.ts'
+import { MempoolError, type Mempool } from '../mempool/index.ts'
 import { RpcError } from './errors.ts'
 import type { FilterManager, LogFilter } from './filters.ts'
 import { matchLog } from './filters.ts'
@@ -132,7 +132,7 @@ export function createEthMethods(modules: EthModules): EthApi {
   }
 
   function translateTxError(err: unknown): never {
-    if (isCodedError(err) && err.constructor.name === 'MempoolError') throw RpcError.server(err.message)
+    if (err instanceof MempoolError) throw RpcError.server(err.message)
     throw err
   }
 
