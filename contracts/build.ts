@@ -29,6 +29,15 @@ interface Target {
 const TARGETS: Target[] = [
   { source: 'contracts/src/AuthoritySet.sol', contract: 'AuthoritySet', artifact: 'contracts/artifacts/AuthoritySet.json', binding: 'contracts/generated/authority-set.ts', constName: 'authoritySet' },
   { source: 'contracts/src/Registrar.sol', contract: 'Registrar', artifact: 'contracts/artifacts/Registrar.json', binding: 'contracts/generated/registrar.ts', constName: 'registrar' },
+  { source: 'contracts/src/Relationships.sol', contract: 'Relationships', artifact: 'contracts/artifacts/Relationships.json', binding: 'contracts/generated/relationships.ts', constName: 'relationships' },
+  { source: 'contracts/src/Summary.sol', contract: 'Summary', artifact: 'contracts/artifacts/Summary.json', binding: 'contracts/generated/summary.ts', constName: 'summary' },
+  {
+    source: 'contracts/src/PatientProviderRelationship.sol',
+    contract: 'PatientProviderRelationship',
+    artifact: 'contracts/artifacts/PatientProviderRelationship.json',
+    binding: 'contracts/generated/patient-provider-relationship.ts',
+    constName: 'patientProviderRelationship',
+  },
   { source: 'test/fixtures/contracts/Store.sol', contract: 'Store', artifact: 'test/fixtures/contracts/Store.json', binding: 'test/fixtures/contracts/store.ts', constName: 'store' },
 ]
 
@@ -47,7 +56,7 @@ interface SolcOutput {
 /** The part of solc-js the build uses (injectable so tests can fake a wrong compiler). */
 export interface SolcLike {
   version(): string
-  compile(input: string): string
+  compile(input: string, callbacks?: { import: (path: string) => { contents: string } | { error: string } }): string
 }
 
 export function loadSolc(): SolcLike {
@@ -61,7 +70,9 @@ export function compileAll(root: string, solc: SolcLike = loadSolc()): Map<strin
     throw new ContractsError(ContractsErrorCode.COMPILER_VERSION, `solc ${version} is installed but the contracts are pinned to ${SOLC_VERSION}: run \`npm ci\``, { version })
   }
   const sources = Object.fromEntries(TARGETS.map((t) => [t.source, { content: readFileSync(join(root, t.source), 'utf8') }]))
-  const out = JSON.parse(solc.compile(JSON.stringify({ language: 'Solidity', sources, settings: SETTINGS }))) as SolcOutput
+  // Sources import their siblings (`import "./MedRecSystem.sol"`), read from the same tree.
+  const resolveImport = (path: string) => (existsSync(join(root, path)) ? { contents: readFileSync(join(root, path), 'utf8') } : { error: `${path} not found under ${root}` })
+  const out = JSON.parse(solc.compile(JSON.stringify({ language: 'Solidity', sources, settings: SETTINGS }), { import: resolveImport })) as SolcOutput
   const errors = (out.errors ?? []).filter((e) => e.severity === 'error')
   if (errors.length > 0) {
     throw new ContractsError(ContractsErrorCode.COMPILE_FAILED, `solc failed; fix these in the Solidity sources:\n${errors.map((e) => e.formattedMessage).join('\n')}`, { count: errors.length })

@@ -1,8 +1,9 @@
 import { keccak_256 } from '@noble/hashes/sha3.js'
-import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS } from './addresses.ts'
+import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from './addresses.ts'
 import { ContractsError, ContractsErrorCode } from './errors.ts'
 import { authoritySetDeployedBytecode } from './generated/authority-set.ts'
 import { registrarDeployedBytecode } from './generated/registrar.ts'
+import { relationshipsDeployedBytecode } from './generated/relationships.ts'
 import type { Predeploy, StorageEntry } from './types.ts'
 
 export type { Predeploy, StorageEntry } from './types.ts'
@@ -84,5 +85,6 @@ export function predeployAlloc(authorities: Uint8Array[]): Map<string, Predeploy
   return new Map<string, Predeploy>([
     [AUTHORITY_SET_ADDRESS, { code: fromHex(authoritySetDeployedBytecode), storage: authoritySetStorage(authorities) }],
     [REGISTRAR_ADDRESS, { code: fromHex(registrarDeployedBytecode), storage: [] }],
+    [RELATIONSHIPS_ADDRESS, { code: fromHex(relationshipsDeployedBytecode), storage: [] }],
   ])
 }

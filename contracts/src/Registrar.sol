@@ -1,20 +1,18 @@
 // SPDX-License-Identifier: MIT
 pragma solidity =0.8.37;
 
-interface IAuthoritySet {
-    function isAuthority(address who) external view returns (bool);
-}
+import {MedRecSystem, Paging, IAuthoritySet} from "./MedRecSystem.sol";
+import {Summary} from "./Summary.sol";
 
 /// @title Registrar: MedRec's global directory.
 /// @notice Maps an identity string (a name, or the hash of an existing ID such as a national
 /// or insurance number; never personal health information) to a participant's address and
-/// its Summary contract, and lists providers with their gatekeeper endpoints.
-/// Policy: only current authorities (certified institutions) register identities; a binding
-/// changes only by its participant or an authority; every change emits an event.
-/// Predeployed as runtime code: it has no constructor state and no owner.
+/// the Summary contract it creates for that participant, and lists providers with their
+/// gatekeeper endpoints and encryption keys.
+/// Policy: only current authorities (certified institutions) register identities and verify
+/// provider delegates; a binding changes only by its participant or an authority; every change
+/// emits an event. Predeployed as runtime code: it has no constructor state and no owner.
 contract Registrar {
-    IAuthoritySet public constant AUTHORITIES = IAuthoritySet(0x4D65645265630000000000000000000000000001);
-
     struct Participant {
         string identity;
         address summary;
@@ -23,7 +21,10 @@ contract Registrar {
 
     struct Provider {
         string name;
-        string endpoint;
+        /// Gatekeeper HTTP URL; either this or `multiaddr` may be empty.
+        string url;
+        /// Gatekeeper libp2p multiaddr, including the peer id.
+        string multiaddr;
         bytes encryptionKey;
         bool listed;
     }
@@ -34,32 +35,38 @@ contract Registrar {
     mapping(address => uint256) private _listIndexPlusOne;
     mapping(address => Provider) private _providers;
     address[] private _providerList;
+    mapping(address => bool) private _delegates;
 
     event IdentityRegistered(bytes32 indexed identityHash, address indexed participant, string identity, address summary, address registeredBy);
     event ParticipantRebound(bytes32 indexed identityHash, address indexed oldParticipant, address indexed newParticipant, address by);
-    event SummaryChanged(address indexed participant, address summary, address by);
-    event ProviderUpdated(address indexed provider, string name, string endpoint, bytes encryptionKey);
+    event ProviderUpdated(address indexed provider, string name, string url, string multiaddr, bytes encryptionKey);
+    event DelegateVerified(address indexed delegate, address by);
+    event DelegateRevoked(address indexed delegate, address by);
 
     error NotAuthority(address caller);
     error EmptyIdentity();
     error IdentityTaken(string identity);
     error AlreadyRegistered(address participant);
     error UnknownIdentity(string identity);
-    error NotRegistered(address participant);
     error NotParticipantOrAuthority(address caller);
     error ZeroAddress();
+    error NoEndpoint();
+    error AlreadyDelegate(address delegate);
+    error NotDelegate(address delegate);
 
     modifier onlyAuthority() {
-        if (!AUTHORITIES.isAuthority(msg.sender)) revert NotAuthority(msg.sender);
+        if (!_isAuthority(msg.sender)) revert NotAuthority(msg.sender);
         _;
     }
 
-    function register(string calldata identity, address participant, address summary) external onlyAuthority {
+    /// @notice Binds `identity` to `participant` and creates the participant's Summary.
+    function register(string calldata identity, address participant) external onlyAuthority returns (address summary) {
         if (bytes(identity).length == 0) revert EmptyIdentity();
         if (participant == address(0)) revert ZeroAddress();
         bytes32 id = keccak256(bytes(identity));
         if (_byIdentity[id] != address(0)) revert IdentityTaken(identity);
         if (_participants[participant].registered) revert AlreadyRegistered(participant);
+        summary = address(new Summary(participant));
         _byIdentity[id] = participant;
         _participants[participant] = Participant(identity, summary, true);
         _participantList.push(participant);
@@ -67,43 +74,65 @@ contract Registrar {
         emit IdentityRegistered(id, participant, identity, summary, msg.sender);
     }
 
-    /// @notice Moves an identity to a new address (lost key, new device). Only the current
-    /// participant or an authority may do this.
+    /// @notice Moves an identity, and its Summary, to a new address (lost key, new device).
+    /// Only the current participant or an authority may do this.
     function rebind(string calldata identity, address newParticipant) external {
         bytes32 id = keccak256(bytes(identity));
         address old = _byIdentity[id];
         if (old == address(0)) revert UnknownIdentity(identity);
-        if (msg.sender != old && !AUTHORITIES.isAuthority(msg.sender)) revert NotParticipantOrAuthority(msg.sender);
+        if (msg.sender != old && !_isAuthority(msg.sender)) revert NotParticipantOrAuthority(msg.sender);
         if (newParticipant == address(0)) revert ZeroAddress();
         if (_participants[newParticipant].registered) revert AlreadyRegistered(newParticipant);
-        _participants[newParticipant] = Participant(identity, _participants[old].summary, true);
+        address summary = _participants[old].summary;
+        _participants[newParticipant] = Participant(identity, summary, true);
         delete _participants[old];
         _byIdentity[id] = newParticipant;
         uint256 slot = _listIndexPlusOne[old];
         _participantList[slot - 1] = newParticipant;
         _listIndexPlusOne[newParticipant] = slot;
         delete _listIndexPlusOne[old];
+        Summary(summary).transferOwner(newParticipant);
         emit ParticipantRebound(id, old, newParticipant, msg.sender);
     }
 
-    function setSummary(address participant, address summary) external {
-        if (!_participants[participant].registered) revert NotRegistered(participant);
-        if (msg.sender != participant && !AUTHORITIES.isAuthority(msg.sender)) revert NotParticipantOrAuthority(msg.sender);
-        _participants[participant].summary = summary;
-        emit SummaryChanged(participant, summary, msg.sender);
-    }
-
     /// @notice An authority publishes or updates its own provider directory entry.
-    function setProvider(string calldata name, string calldata endpoint, bytes calldata encryptionKey) external onlyAuthority {
+    function setProvider(string calldata name, string calldata url, string calldata multiaddr, bytes calldata encryptionKey) external onlyAuthority {
+        if (bytes(url).length == 0 && bytes(multiaddr).length == 0) revert NoEndpoint();
         Provider storage p = _providers[msg.sender];
         if (!p.listed) {
             p.listed = true;
             _providerList.push(msg.sender);
         }
         p.name = name;
-        p.endpoint = endpoint;
+        p.url = url;
+        p.multiaddr = multiaddr;
         p.encryptionKey = encryptionKey;
-        emit ProviderUpdated(msg.sender, name, endpoint, encryptionKey);
+        emit ProviderUpdated(msg.sender, name, url, multiaddr, encryptionKey);
+    }
+
+    /// @notice Verifies a per-relationship delegate account so it may act as a provider. Any
+    /// authority may do it: MedRec 2.0 has a random other provider verify a provider's fresh
+    /// delegate, so that the chain does not link the delegate to its provider.
+    function verifyDelegate(address delegate) external onlyAuthority {
+        if (delegate == address(0)) revert ZeroAddress();
+        if (_delegates[delegate]) revert AlreadyDelegate(delegate);
+        _delegates[delegate] = true;
+        emit DelegateVerified(delegate, msg.sender);
+    }
+
+    function revokeDelegate(address delegate) external onlyAuthority {
+        if (!_delegates[delegate]) revert NotDelegate(delegate);
+        delete _delegates[delegate];
+        emit DelegateRevoked(delegate, msg.sender);
+    }
+
+    /// @notice Whether `who` may act as a provider: a current authority or a verified delegate.
+    function isProviderAccount(address who) external view returns (bool) {
+        return _delegates[who] || _isAuthority(who);
+    }
+
+    function isDelegate(address who) external view returns (bool) {
+        return _delegates[who];
     }
 
     function resolve(string calldata identity) external view returns (address participant, address summary) {
@@ -119,9 +148,9 @@ contract Registrar {
         return _participants[participant].summary;
     }
 
-    function provider(address who) external view returns (string memory name, string memory endpoint, bytes memory encryptionKey, bool listed) {
-        Provider storage p = _providers[who];
-        return (p.name, p.endpoint, p.encryptionKey, p.listed);
+    /// @notice A directory entry; `authority` tells whether its owner is still an authority.
+    function provider(address who) external view returns (Provider memory entry, bool authority) {
+        return (_providers[who], _isAuthority(who));
     }
 
     function participantCount() external view returns (uint256) {
@@ -133,18 +162,18 @@ contract Registrar {
     }
 
     function participants(uint256 offset, uint256 limit) external view returns (address[] memory) {
-        return _page(_participantList, offset, limit);
+        return Paging.slice(_participantList, offset, limit);
     }
 
     function providers(uint256 offset, uint256 limit) external view returns (address[] memory) {
-        return _page(_providerList, offset, limit);
+        return Paging.slice(_providerList, offset, limit);
     }
 
-    function _page(address[] storage list, uint256 offset, uint256 limit) private view returns (address[] memory out) {
-        if (offset >= list.length) return new address[](0);
-        // Compared as remaining count so a huge `limit` (e.g. type(uint256).max) cannot overflow.
-        uint256 end = limit > list.length - offset ? list.length : offset + limit;
-        out = new address[](end - offset);
-        for (uint256 i = offset; i < end; i++) out[i - offset] = list[i];
+    function authorities() external pure returns (address) {
+        return MedRecSystem.AUTHORITY_SET;
+    }
+
+    function _isAuthority(address who) private view returns (bool) {
+        return IAuthoritySet(MedRecSystem.AUTHORITY_SET).isAuthority(who);
     }
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS } from '../../contracts/addresses.ts'
+import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../contracts/addresses.ts'
 import { predeployAlloc } from '../../contracts/predeploys.ts'
 import { KeyError, parseAddress } from '../keys/index.ts'
 import { GenesisError, GenesisErrorCode } from './errors.ts'
@@ -16,7 +16,7 @@ const TOP_KEYS = ['config', 'gasLimit', 'baseFeePerGas', 'timestamp', 'vanity', 
 const CONFIG_KEYS = ['chainId', 'consensus', 'poa']
 const POA_KEYS = ['period', 'epoch']
 const ACCOUNT_KEYS = ['balance', 'nonce', 'code', 'storage']
-const PREDEPLOY_NAMES: Record<string, string> = { [AUTHORITY_SET_ADDRESS]: 'AuthoritySet', [REGISTRAR_ADDRESS]: 'Registrar' }
+const PREDEPLOY_NAMES: Record<string, string> = { [AUTHORITY_SET_ADDRESS]: 'AuthoritySet', [REGISTRAR_ADDRESS]: 'Registrar', [RELATIONSHIPS_ADDRESS]: 'Relationships' }
 
 type Obj = Record<string, unknown>
 

@@ -6,6 +6,7 @@ import {
   ContractsError,
   ContractsErrorCode,
   REGISTRAR_ADDRESS,
+  RELATIONSHIPS_ADDRESS,
   authoritySetAbi,
   authoritySetDeployedBytecode,
   authoritySetStorage,
@@ -14,6 +15,7 @@ import {
   encodeCall,
   predeployAlloc,
   registrarDeployedBytecode,
+  relationshipsDeployedBytecode,
 } from '../../contracts/index.ts'
 import { actor, createContractVM, runtimeOpcodes, type Actor, type ContractVM } from '../helpers/contract-vm.ts'
 
@@ -137,14 +139,16 @@ t.test('bad authority lists are refused with a coded error', async (t) => {
   t.ok(err instanceof ContractsError, 'a ContractsError instance')
 })
 
-t.test('predeployAlloc holds both system contracts at their fixed lowercase addresses', async (t) => {
+t.test('predeployAlloc holds the system contracts at their fixed lowercase addresses', async (t) => {
   const alloc = predeployAlloc([a.address])
-  t.same([...alloc.keys()].sort(), [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS])
+  t.same([...alloc.keys()].sort(), [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS])
   for (const k of alloc.keys()) t.equal(k, k.toLowerCase())
   t.equal(bytesToHex(alloc.get(AUTHORITY_SET_ADDRESS)!.code), authoritySetDeployedBytecode)
   t.equal(bytesToHex(alloc.get(REGISTRAR_ADDRESS)!.code), registrarDeployedBytecode)
   t.same(alloc.get(AUTHORITY_SET_ADDRESS)!.storage, authoritySetStorage([a.address]))
   t.same(alloc.get(REGISTRAR_ADDRESS)!.storage, [])
+  t.equal(bytesToHex(alloc.get(RELATIONSHIPS_ADDRESS)!.code), relationshipsDeployedBytecode)
+  t.same(alloc.get(RELATIONSHIPS_ADDRESS)!.storage, [])
   // "MedRec" in ASCII, then the index: far from precompiles
   t.equal(Buffer.from(AUTHORITY_SET_ADDRESS.slice(2, 14), 'hex').toString(), 'MedRec')
 })

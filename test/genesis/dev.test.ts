@@ -1,5 +1,5 @@
 import t from 'tap'
-import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS } from '../../contracts/addresses.ts'
+import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../contracts/addresses.ts'
 import { authoritySetStorage } from '../../contracts/predeploys.ts'
 import { DEV_MNEMONIC, deriveKey, toChecksumAddress } from '../../node/keys/index.ts'
 import {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS } from '../../contracts/addresses.ts'
+import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../contracts/addresses.ts'
 import { genesisToJson, parseGenesis, type Genesis } from '../../node/genesis/index.ts'
 
 const A = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266'
@@ -27,7 +27,7 @@ t.test('a minimal document gets the defaults and the predeploys', async (t) => {
   t.equal(g.timestamp, 0n)
   t.same(g.vanity, new Uint8Array(32))
   t.same(g.authorities.map(hex), [A])
-  t.same([...g.alloc.keys()], [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, B], 'sorted by address, predeploys merged')
+  t.same([...g.alloc.keys()], [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS, B], 'sorted by address, predeploys merged')
   t.same(g.alloc.get(B), { balance: 1000n, nonce: 0n, code: undefined, storage: [] })
   const as = g.alloc.get(AUTHORITY_SET_ADDRESS)!
   t.equal(as.nonce, 1n)
@@ -44,7 +44,7 @@ t.test('a minimal document gets the defaults and the predeploys', async (t) => {
   t.equal(parseGenesis(noEpoch).poa.epoch, 30000n, 'epoch defaults to 30000')
   const noAlloc = base()
   delete noAlloc.alloc
-  t.same([...parseGenesis(noAlloc).alloc.keys()], [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS])
+  t.same([...parseGenesis(noAlloc).alloc.keys()], [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS])
 })
 
 t.test('accepted spellings', async (t) => {
@@ -145,7 +145,7 @@ t.test('every validation error names its JSON path', async (t) => {
 })
 
 t.test('an alloc entry at a predeploy address is PREDEPLOY_CONFLICT', async (t) => {
-  for (const [addr, name] of [[AUTHORITY_SET_ADDRESS, 'AuthoritySet'], [REGISTRAR_ADDRESS, 'Registrar']] as const) {
+  for (const [addr, name] of [[AUTHORITY_SET_ADDRESS, 'AuthoritySet'], [REGISTRAR_ADDRESS, 'Registrar'], [RELATIONSHIPS_ADDRESS, 'Relationships']] as const) {
     const j = base()
     j.alloc[addr] = { balance: '1' }
     t.throws(() => parseGenesis(j), {

@@ -41,6 +41,8 @@ export interface Outcome {
   logs: Log[]
   /** The EVM's exception name ("revert", "out of gas", ...) when !ok. */
   error: string | undefined
+  /** For transactions, the gas the receipt would show (intrinsic + execution - refund). */
+  gasUsed: bigint
 }
 
 export interface ContractVM {
@@ -55,12 +57,20 @@ export interface ContractVM {
   storageAt(address: Hex, slot: Uint8Array): Promise<Uint8Array>
   /** Applies storage writes the way the node will at block import. */
   writeStorage(address: Hex, entries: StorageEntry[]): Promise<void>
+  /** Moves to a new block: later transactions and calls see its timestamp and author (COINBASE). */
+  nextBlock(opts: { timestamp?: bigint; coinbase?: Hex }): void
+  /** The current block's timestamp. */
+  readonly timestamp: bigint
 }
 
 const COMMON = new Common({ chain: Mainnet, hardfork: Hardfork.London, eips: [3651, 3855, 3860] })
 
-function outcome(res: { returnValue: Uint8Array; exceptionError?: { error: string } | undefined; logs?: Array<[Uint8Array, Uint8Array[], Uint8Array]> | undefined }): Outcome {
+function outcome(
+  res: { returnValue: Uint8Array; exceptionError?: { error: string } | undefined; logs?: Array<[Uint8Array, Uint8Array[], Uint8Array]> | undefined; executionGasUsed: bigint },
+  gasUsed = res.executionGasUsed,
+): Outcome {
   return {
+    gasUsed,
     ok: res.exceptionError === undefined,
     returnData: bytesToHex(res.returnValue) as Hex,
     logs: (res.logs ?? []).map(([address, topics, data]) => ({
@@ -85,7 +95,9 @@ export async function createContractVM(authorities: Uint8Array[], funded: Actor[
   for (const a of funded) await sm.putAccount(new Address(a.address), new Account(0n, 10n ** 21n))
 
   // An explicit London block: the default blank one would carry the library's default fork.
-  const block = createBlock({ header: { number: 1n, gasLimit: 30_000_000n, baseFeePerGas: 7n, timestamp: 1n } }, { common: COMMON })
+  const makeBlock = (number: bigint, timestamp: bigint, coinbase: Hex) =>
+    createBlock({ header: { number, gasLimit: 30_000_000n, baseFeePerGas: 7n, timestamp, coinbase } }, { common: COMMON })
+  let block = makeBlock(1n, 1n, '0x0000000000000000000000000000000000000000')
   async function sendRaw(from: Actor, to: Hex | undefined, data: Hex, value: bigint) {
     // read from state: message calls from the same account move its nonce too
     const nonce = (await sm.getAccount(new Address(from.address)))?.nonce ?? 0n
@@ -99,10 +111,11 @@ export async function createContractVM(authorities: Uint8Array[], funded: Actor[
   return {
     vm,
     async send(from, to, data, value = 0n) {
-      return outcome((await sendRaw(from, to, data, value)).execResult)
+      const res = await sendRaw(from, to, data, value)
+      return outcome(res.execResult, res.totalGasSpent)
     },
     async call(caller, to, data) {
-      const res = await vm.evm.runCall({ caller: new Address(caller), to: new Address(hexToBytes(to)), data: hexToBytes(data), gasLimit: 10_000_000n })
+      const res = await vm.evm.runCall({ caller: new Address(caller), to: new Address(hexToBytes(to)), data: hexToBytes(data), gasLimit: 10_000_000n, block })
       return outcome(res.execResult)
     },
     async deploy(from, initCode) {
@@ -117,6 +130,13 @@ export async function createContractVM(authorities: Uint8Array[], funded: Actor[
     },
     async writeStorage(address, entries) {
       for (const [slot, value] of entries) await sm.putStorage(new Address(hexToBytes(address)), slot, value)
+    },
+    nextBlock(opts) {
+      const h = block.header
+      block = makeBlock(h.number + 1n, opts.timestamp ?? h.timestamp + 1n, opts.coinbase ?? (h.coinbase.toString() as Hex))
+    },
+    get timestamp() {
+      return block.header.timestamp
     },
   }
 }
