@@ -96,7 +96,7 @@ export interface MedRecVM {
   /** An authority registers `who` under `identity`; returns the new Summary. */
   register(authority: Actor, identity: string, who: Actor): Promise<Contract<typeof summaryAbi>>
   /** `provider` creates a relationship with `patient`; returns it. */
-  createRelationship(provider: Actor, patient: Actor, endpoint?: string): Promise<Contract<typeof patientProviderRelationshipAbi>>
+  createRelationship(provider: Actor, patient: { hex: Hex }, endpoint?: string): Promise<Contract<typeof patientProviderRelationshipAbi>>
 }
 
 export async function createMedRecVM(authorities: Actor[], funded: Actor[]): Promise<MedRecVM> {
