@@ -33,6 +33,16 @@ export interface Consensus<Snapshot> {
   prepare(signer: Address, parent: BlockHeader, parentSnap: Snapshot, now: number): PreparedHeader
   /** Signs a prepared header, returning its final extraData. */
   seal(header: BlockHeader, privateKey: Uint8Array): Uint8Array
+  /** Fork choice: whether head `a` should replace head `b`. */
+  isBetterHead(a: HeadCandidate<Snapshot>, b: HeadCandidate<Snapshot>): boolean
+}
+
+/** A chain head as fork choice sees it. */
+export interface HeadCandidate<Snapshot> {
+  header: BlockHeader
+  totalDifficulty: bigint
+  /** The consensus state the header was sealed under. */
+  parentSnap: Snapshot
 }
 
 export type SealPlan =

@@ -177,7 +177,7 @@ export class Executor {
         source.skipSender(item.sender)
       }
     }
-    return this.finish(included, receipts, txReceipts, gasUsed)
+    return this.finish(ctx, included, receipts, txReceipts, gasUsed)
   }
 
   /** Executes an imported block's transactions; any failure makes the block invalid. */
@@ -202,7 +202,7 @@ export class Executor {
         throw new EvmError(EvmErrorCode.INVALID_BLOCK_TX, `transaction ${i} (${bytesToHex(item.tx.hash())}) is invalid: ${(err as Error).message}`, undefined, err)
       }
     }
-    return this.finish(txs, receipts, txReceipts, gasUsed)
+    return this.finish(ctx, txs, receipts, txReceipts, gasUsed)
   }
 
   private async runOne(block: Block, item: SenderTx, blockGasUsed: bigint): Promise<{ receipt: StoredReceipt; txReceipt: TxReceipt }> {
@@ -237,8 +237,11 @@ export class Executor {
     await this.resetTo(this.headRoot)
   }
 
-  private async finish(txs: SenderTx[], receipts: StoredReceipt[], txReceipts: TxReceipt[], gasUsed: bigint): Promise<ExecutionResult> {
+  private async finish(ctx: ExecutionContext, txs: SenderTx[], receipts: StoredReceipt[], txReceipts: TxReceipt[], gasUsed: bigint): Promise<ExecutionResult> {
     const sm = this.vm.stateManager
+    for (const w of ctx.systemWrites ?? []) {
+      for (const [slot, value] of w.entries) await sm.putStorage(w.address, slot, value)
+    }
     await this.vm.evm.journal.commit()
     const stateRoot = await sm.getStateRoot()
     this.headRoot = stateRoot

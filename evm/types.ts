@@ -33,6 +33,17 @@ export interface ExecutionContext {
   difficulty: bigint
   /** The block's author: COINBASE returns it and it receives the priority fees. */
   author: Address
+  /**
+   * Storage the node itself writes after the block's transactions, before the state root:
+   * the AuthoritySet system contract following consensus. Same input, same root, on every node.
+   */
+  systemWrites?: SystemWrite[]
+}
+
+/** Storage writes to one contract; a value of 32 zero bytes clears the slot. */
+export interface SystemWrite {
+  address: Address
+  entries: Array<[slot: Uint8Array, value: Uint8Array]>
 }
 
 export interface ExecutionResult {

@@ -1,9 +1,9 @@
 import type { BlockHeader } from '@ethereumjs/block'
 import { Address, KECCAK256_RLP_ARRAY, equalsBytes } from '@ethereumjs/util'
 import { ConsensusError, ConsensusErrorCode } from '../errors.ts'
-import type { Consensus, PreparedHeader, SealPlan } from '../types.ts'
+import type { Consensus, HeadCandidate, PreparedHeader, SealPlan } from '../types.ts'
 import { EXTRA_SEAL, EXTRA_VANITY, recoverSigner, sealHash, signSeal } from './seal.ts'
-import { isInTurn, signedRecently, signerLimit, type PoaSnapshot } from './snapshot.ts'
+import { applyToSnapshot, createSnapshot, isInTurn, isValidVote, signedRecently, signerLimit, type PoaSnapshot } from './snapshot.ts'
 
 export interface PoaOptions {
   /** Seconds between blocks; 0 seals as soon as there are transactions. */
@@ -20,8 +20,8 @@ export interface PoaOptions {
 
 export const DIFF_IN_TURN = 2n
 export const DIFF_NO_TURN = 1n
-const NONCE_DROP = new Uint8Array(8)
-const NONCE_AUTH = new Uint8Array(8).fill(0xff)
+export const NONCE_DROP = new Uint8Array(8)
+export const NONCE_AUTH = new Uint8Array(8).fill(0xff)
 const ZERO_HASH = new Uint8Array(32)
 
 export const defaultPoaOptions: Omit<PoaOptions, 'period' | 'epoch'> = {
@@ -43,10 +43,15 @@ export function checkpointSigners(header: BlockHeader): string[] {
   return out
 }
 
+/** A vote this node's signer wants to cast (clique_propose): add or drop `address`. */
+export interface Proposal {
+  address: string
+  authorize: boolean
+}
+
 /**
- * EIP-225 Clique rules. Signer voting (coinbase + nonce), its tally and the EIP-3436 fork
- * choice arrive with the network; this engine already checks every rule of a header that
- * a fixed signer set needs, so the single-node chain seals exactly what a Clique peer accepts.
+ * EIP-225 Clique rules: header checks, the snapshot with signer voting (coinbase + nonce,
+ * strict majority, reset at checkpoints), sealing, and the EIP-3436 fork choice.
  */
 export class PoaEngine implements Consensus<PoaSnapshot> {
   readonly algorithm = 'poa' as const
@@ -61,17 +66,62 @@ export class PoaEngine implements Consensus<PoaSnapshot> {
   }
 
   genesisSnapshot(genesis: BlockHeader): PoaSnapshot {
-    const signers = checkpointSigners(genesis).sort()
-    return { number: 0n, hash: genesis.hash(), signers, recents: new Map() }
+    return createSnapshot(0n, genesis.hash(), checkpointSigners(genesis))
   }
 
   apply(parentSnap: PoaSnapshot, header: BlockHeader): PoaSnapshot {
-    const signer = this.author(header).toString()
-    const recents = new Map(parentSnap.recents)
-    recents.set(header.number, signer)
-    const limit = signerLimit(parentSnap)
-    for (const n of recents.keys()) if (n + limit <= header.number) recents.delete(n)
-    return { number: header.number, hash: header.hash(), signers: parentSnap.signers, recents }
+    return applyToSnapshot(parentSnap, {
+      number: header.number,
+      hash: header.hash(),
+      signer: this.author(header).toString(),
+      coinbase: header.coinbase.toString(),
+      authorize: equalsBytes(header.nonce, NONCE_AUTH),
+      checkpoint: this.isCheckpoint(header.number),
+    })
+  }
+
+  /**
+   * EIP-3436: is `a` a better head than `b`? Higher total difficulty, then the lower number,
+   * then the signer least recently in turn, then the lower hash, so that two equally heavy
+   * forks never deadlock the network. Each candidate carries the snapshot at its parent.
+   */
+  isBetterHead(a: HeadCandidate<PoaSnapshot>, b: HeadCandidate<PoaSnapshot>): boolean {
+    if (a.totalDifficulty !== b.totalDifficulty) return a.totalDifficulty > b.totalDifficulty
+    const an = a.header.number
+    const bn = b.header.number
+    if (an !== bn) return an < bn
+    const ra = this.turnDistance(a)
+    const rb = this.turnDistance(b)
+    if (ra !== rb) return ra > rb
+    return Buffer.compare(a.header.hash(), b.header.hash()) < 0
+  }
+
+  /** (number - signer index) mod N: 0 for an in-turn block, larger for a longer-ago turn. */
+  private turnDistance(c: HeadCandidate<PoaSnapshot>): bigint {
+    const signers = c.parentSnap.signers
+    const i = BigInt(Math.max(0, signers.indexOf(this.author(c.header).toString())))
+    const n = BigInt(Math.max(1, signers.length))
+    return (((c.header.number - i) % n) + n) % n
+  }
+
+  /** The signer list after a block by `signer` that carries `prepared`'s vote (before sealing). */
+  signersAfter(parentSnap: PoaSnapshot, number: bigint, signer: Address, prepared: Pick<PreparedHeader, 'coinbase' | 'nonce'>): string[] {
+    return applyToSnapshot(parentSnap, {
+      number,
+      hash: new Uint8Array(32),
+      signer: signer.toString(),
+      coinbase: prepared.coinbase.toString(),
+      authorize: equalsBytes(prepared.nonce, NONCE_AUTH),
+      checkpoint: this.isCheckpoint(number),
+    }).signers
+  }
+
+  /** The vote to carry in the next block: a random proposal that would still change something. */
+  pickVote(snap: PoaSnapshot, number: bigint, proposals: readonly Proposal[]): Proposal | undefined {
+    if (this.isCheckpoint(number)) return undefined
+    const valid = proposals.filter((p) => isValidVote(snap, p.address, p.authorize))
+    if (valid.length === 0) return undefined
+    return valid[Math.floor(this.opts.random() * valid.length)]
   }
 
   author(header: BlockHeader): Address {
@@ -124,16 +174,17 @@ export class PoaEngine implements Consensus<PoaSnapshot> {
     return { canSeal: true, delayMs, inTurn }
   }
 
-  prepare(signer: Address, parent: BlockHeader, snap: PoaSnapshot, now: number): PreparedHeader {
+  prepare(signer: Address, parent: BlockHeader, snap: PoaSnapshot, now: number, vote?: Proposal): PreparedHeader {
     const number = parent.number + 1n
+    const cast = vote !== undefined && !this.isCheckpoint(number) ? vote : undefined
     const signers = this.isCheckpoint(number) ? snap.signers.map((a) => new Address(Buffer.from(a.slice(2), 'hex')).bytes) : []
     const extraData = new Uint8Array(EXTRA_VANITY + 20 * signers.length + EXTRA_SEAL)
     signers.forEach((a, i) => extraData.set(a, EXTRA_VANITY + 20 * i))
     const earliest = parent.timestamp + BigInt(this.opts.period)
     const clock = BigInt(Math.floor(now / 1000))
     return {
-      coinbase: new Address(new Uint8Array(20)),
-      nonce: NONCE_DROP,
+      coinbase: cast === undefined ? new Address(new Uint8Array(20)) : new Address(Buffer.from(cast.address.slice(2), 'hex')),
+      nonce: cast?.authorize === true ? NONCE_AUTH : NONCE_DROP,
       mixHash: ZERO_HASH,
       difficulty: isInTurn(snap, number, signer) ? DIFF_IN_TURN : DIFF_NO_TURN,
       extraData,

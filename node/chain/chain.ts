@@ -4,18 +4,21 @@ import { createBlock, createBlockHeader, type Block, type BlockHeader } from '@e
 import type { Common } from '@ethereumjs/common'
 import { Address, bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { createLogger } from '../../common/logger.ts'
-import { PoaEngine, genesisExtraData, type PoaSnapshot } from '../../consensus/index.ts'
-import { Executor, TrieLevelAdapter, createChainCommon, type ExecutionContext, type SenderTx, type TxSource } from '../../evm/index.ts'
+import { AUTHORITY_SET_ADDRESS, authoritySetDeployedBytecode, authoritySetStorageUpdate } from '../../contracts/index.ts'
+import { PoaEngine, genesisExtraData, type PoaSnapshot, type Proposal } from '../../consensus/index.ts'
+import { Executor, TrieLevelAdapter, createChainCommon, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
 import type { AuthorityKey } from '../config.ts'
 import type { Genesis } from '../genesis/types.ts'
 import { ChainError, ChainErrorCode } from './errors.ts'
+import { SnapshotCache } from './snapshots.ts'
 import { ChainStore, type TxLocation } from './store.ts'
-import type { BlockBundle, HeadEvent } from './types.ts'
+import type { BlockBundle, HeadEvent, ImportResult, ReorgEvent } from './types.ts'
 
 const log = createLogger('chain')
 
 export interface ChainEvents {
   head: [HeadEvent]
+  reorg: [ReorgEvent]
 }
 
 /** A block produced by this node: where building stops and how it is sealed. */
@@ -25,6 +28,8 @@ export interface ProduceOptions {
   /** Stop adding transactions at this time (ms since epoch). */
   deadline: number
   now?: number
+  /** A vote to carry (clique_propose), already chosen by the producer. */
+  vote?: Proposal
 }
 
 /** Builds the genesis block header for a genesis description and its state root. */
@@ -57,10 +62,13 @@ export class Chain extends EventEmitter<ChainEvents> {
   readonly genesisHash: Uint8Array
   private headBundle: BlockBundle
   private headSnap: PoaSnapshot
+  private readonly snapshots: SnapshotCache
+  /** Whether the AuthoritySet predeploy is in the genesis, so the node keeps it in step. */
+  private readonly followAuthorities: boolean
   private queue: Promise<unknown> = Promise.resolve()
 
   private constructor(
-    parts: { common: Common; consensus: PoaEngine; store: ChainStore; executor: Executor; genesisHash: Uint8Array },
+    parts: { common: Common; consensus: PoaEngine; store: ChainStore; executor: Executor; genesisHash: Uint8Array; snapshots: SnapshotCache; followAuthorities: boolean },
     head: BlockBundle,
     snap: PoaSnapshot,
   ) {
@@ -70,6 +78,8 @@ export class Chain extends EventEmitter<ChainEvents> {
     this.store = parts.store
     this.executor = parts.executor
     this.genesisHash = parts.genesisHash
+    this.snapshots = parts.snapshots
+    this.followAuthorities = parts.followAuthorities
     this.headBundle = head
     this.headSnap = snap
   }
@@ -115,25 +125,16 @@ export class Chain extends EventEmitter<ChainEvents> {
       const head = await store.bundle(headHash)
       if (head === undefined) throw new ChainError(ChainErrorCode.CORRUPT_DATABASE, `head block ${bytesToHex(headHash)} is missing from the database`)
       await executor.resetTo(head.block.header.stateRoot)
-      const chain = new Chain({ common, consensus, store, executor, genesisHash: gBlock.hash() }, head, consensus.genesisSnapshot(gBlock.header))
-      await chain.rebuildSnapshot()
+      const snapshots = new SnapshotCache(store, consensus, consensus.genesisSnapshot(gBlock.header))
+      const followAuthorities = bytesToHex(genesis.alloc.get(AUTHORITY_SET_ADDRESS)?.code ?? new Uint8Array()) === authoritySetDeployedBytecode
+      const headSnap = await snapshots.at(head.block.header)
+      const chain = new Chain({ common, consensus, store, executor, genesisHash: gBlock.hash(), snapshots, followAuthorities }, head, headSnap)
       log.info('Loaded chain head', { number: head.block.header.number, hash: headHash, root: head.block.header.stateRoot })
       return chain
     } catch (err) {
       await store.close()
       throw err
     }
-  }
-
-  /** Recent signers are all a fixed signer set needs: replay the last floor(N/2)+1 headers. */
-  private async rebuildSnapshot(): Promise<void> {
-    const genesis = await this.blockByNumber(0n)
-    let snap = this.consensus.genesisSnapshot(genesis!.header)
-    const head = this.head.block.header.number
-    const depth = BigInt(snap.signers.length)
-    const from = head > depth ? head - depth : 1n
-    for (let n = from; n <= head; n++) snap = this.consensus.apply(snap, (await this.blockByNumber(n))!.header)
-    this.headSnap = snap
   }
 
   get head(): BlockBundle {
@@ -144,8 +145,15 @@ export class Chain extends EventEmitter<ChainEvents> {
     return this.headSnap
   }
 
+  /** The consensus snapshot after block `hash` (clique_getSnapshot), or undefined if unknown. */
+  async snapshotAt(hash: Uint8Array): Promise<PoaSnapshot | undefined> {
+    const b = await this.store.bundle(hash)
+    return b === undefined ? undefined : this.snapshots.at(b.block.header)
+  }
+
   async close(): Promise<void> {
     await this.queue.catch(() => {})
+    await this.snapshots.save(this.headSnap)
     await this.store.close()
   }
 
@@ -197,9 +205,13 @@ export class Chain extends EventEmitter<ChainEvents> {
       const parent = this.headBundle
       const now = opts.now ?? Date.now()
       const signer = new Address(opts.signer.address)
-      const prep = this.consensus.prepare(signer, parent.block.header, this.headSnap, now)
+      // The head may have moved (an import) since the producer planned this block.
+      const plan = this.consensus.sealPlan(signer, parent.block.header, this.headSnap, now)
+      if (!plan.canSeal) throw new ChainError(ChainErrorCode.CANNOT_SEAL, `cannot seal on block ${parent.block.header.number}: ${plan.reason}`)
+      const prep = this.consensus.prepare(signer, parent.block.header, this.headSnap, now, opts.vote)
       const number = parent.block.header.number + 1n
       const baseFee = parent.block.header.calcNextBaseFee()
+      const nextSigners = this.consensus.signersAfter(this.headSnap, number, signer, prep)
       const ctx: ExecutionContext = {
         number,
         timestamp: prep.timestamp,
@@ -207,6 +219,7 @@ export class Chain extends EventEmitter<ChainEvents> {
         baseFeePerGas: baseFee,
         difficulty: prep.difficulty,
         author: signer,
+        systemWrites: this.authorityWrites(this.headSnap.signers, nextSigners),
       }
       const res = await this.executor.build(ctx, opts.source, { deadline: opts.deadline })
       const headerData = {
@@ -238,26 +251,51 @@ export class Chain extends EventEmitter<ChainEvents> {
         senders: res.txs.map((t) => t.sender),
         totalDifficulty: parent.totalDifficulty + prep.difficulty,
       }
-      await this.commitHead(bundle)
+      const snap = this.consensus.apply(this.headSnap, block.header)
+      await this.store.commit(bundle, this.executor.drainWrites())
+      this.executor.writesFlushed()
+      await this.setHead(bundle, snap)
       return bundle
     })
   }
 
+  /** AuthoritySet storage writes turning `prev` signers into `next` (none when unchanged). */
+  private authorityWrites(prev: string[], next: string[]): SystemWrite[] | undefined {
+    if (!this.followAuthorities || prev.join() === next.join()) return undefined
+    const bytes = (xs: string[]) => xs.map((a) => new Uint8Array(Buffer.from(a.slice(2), 'hex')))
+    return [{ address: new Address(Buffer.from(AUTHORITY_SET_ADDRESS.slice(2), 'hex')), entries: authoritySetStorageUpdate(bytes(prev), bytes(next)) }]
+  }
+
   /**
-   * Verifies, executes and commits a block on top of the current head. Senders may be given
-   * when already recovered (mempool workers); otherwise they are recovered here.
+   * Verifies, executes and stores a block whose parent is known, then applies fork choice: it
+   * becomes the head (extending it, or by a reorg onto its branch) or stays on a side chain.
+   * Senders may be given when already recovered (mempool workers).
    */
-  importBlock(block: Block, senders?: Address[]): Promise<BlockBundle> {
+  importBlock(block: Block, senders?: Address[]): Promise<ImportResult> {
     return this.exclusive(async () => {
-      const parent = this.headBundle
       const header = block.header
-      if (!equalsBytes(header.parentHash, parent.block.hash())) {
-        throw new ChainError(ChainErrorCode.UNKNOWN_PARENT, `block ${header.number} does not extend the head ${parent.block.header.number} (${bytesToHex(parent.block.hash())})`)
+      const hash = block.hash()
+      const known = await this.store.bundle(hash)
+      if (known !== undefined) return { bundle: known, status: 'known' }
+      const parent = await this.store.bundle(header.parentHash)
+      if (parent === undefined) {
+        throw new ChainError(ChainErrorCode.UNKNOWN_PARENT, `block ${header.number} has an unknown parent ${bytesToHex(header.parentHash)}: sync its ancestors first`)
       }
       this.verifyBody(block, parent.block.header)
-      this.consensus.verifyHeader(header, parent.block.header, this.headSnap, Date.now())
+      const parentSnap = await this.snapshots.at(parent.block.header)
+      this.consensus.verifyHeader(header, parent.block.header, parentSnap, Date.now())
+      const snap = this.consensus.apply(parentSnap, header)
       const txs: SenderTx[] = block.transactions.map((tx, i) => ({ tx, sender: senders?.[i] ?? tx.getSenderAddress() }))
-      const res = await this.executor.execute(this.contextOf(header, this.consensus.author(header)), txs)
+      const ctx = { ...this.contextOf(header, this.consensus.author(header)), systemWrites: this.authorityWrites(parentSnap.signers, snap.signers) }
+      const headRoot = this.headBundle.block.header.stateRoot
+      if (!equalsBytes(this.executor.stateRoot, parent.block.header.stateRoot)) await this.executor.resetTo(parent.block.header.stateRoot)
+      let res
+      try {
+        res = await this.executor.execute(ctx, txs)
+      } catch (err) {
+        await this.executor.resetTo(headRoot)
+        throw err
+      }
       const mismatch = [
         ['state root', res.stateRoot, header.stateRoot],
         ['receipts root', res.receiptsRoot, header.receiptTrie],
@@ -265,7 +303,7 @@ export class Chain extends EventEmitter<ChainEvents> {
         ['logs bloom', res.logsBloom, header.logsBloom],
       ].find(([, got, want]) => !equalsBytes(got as Uint8Array, want as Uint8Array))
       if (mismatch !== undefined || res.gasUsed !== header.gasUsed) {
-        await this.executor.resetTo(parent.block.header.stateRoot)
+        await this.executor.resetTo(headRoot)
         const what = mismatch === undefined ? `gas used ${res.gasUsed}, header says ${header.gasUsed}` : `${mismatch[0]} ${bytesToHex(mismatch[1] as Uint8Array)}, header says ${bytesToHex(mismatch[2] as Uint8Array)}`
         throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${header.number} execution mismatch: ${what}`)
       }
@@ -275,9 +313,65 @@ export class Chain extends EventEmitter<ChainEvents> {
         senders: txs.map((t) => t.sender),
         totalDifficulty: parent.totalDifficulty + header.difficulty,
       }
-      await this.commitHead(bundle)
-      return bundle
+      const head = this.headBundle
+      const extendsHead = equalsBytes(header.parentHash, head.block.hash())
+      const headParent = extendsHead ? undefined : await this.store.bundle(head.block.header.parentHash)
+      const better =
+        extendsHead ||
+        this.consensus.isBetterHead(
+          { header, totalDifficulty: bundle.totalDifficulty, parentSnap },
+          { header: head.block.header, totalDifficulty: head.totalDifficulty, parentSnap: headParent === undefined ? this.headSnap : await this.snapshots.at(headParent.block.header) },
+        )
+      const writes = this.executor.drainWrites()
+      if (!better) {
+        await this.store.commit(bundle, writes, undefined)
+        this.executor.writesFlushed()
+        await this.snapshots.remember(snap)
+        await this.executor.resetTo(headRoot)
+        return { bundle, status: 'side' }
+      }
+      if (extendsHead) {
+        await this.store.commit(bundle, writes)
+        this.executor.writesFlushed()
+        await this.setHead(bundle, snap)
+        return { bundle, status: 'head' }
+      }
+      const { removed, added } = await this.branches(head, bundle)
+      await this.store.commit(bundle, writes, { add: added.map((b) => b.block), remove: removed.map((b) => b.block) })
+      this.executor.writesFlushed()
+      log.info('Chain reorganised', { from: head.block.header.number, to: header.number, dropped: removed.length, added: added.length })
+      this.emit('reorg', { removed, added })
+      await this.setHead(bundle, snap)
+      return { bundle, status: 'reorg' }
     })
+  }
+
+  /** The blocks leaving and joining the canonical chain when `to` replaces `from` as head. */
+  private async branches(from: BlockBundle, to: BlockBundle): Promise<{ removed: BlockBundle[]; added: BlockBundle[] }> {
+    const removed: BlockBundle[] = []
+    const added: BlockBundle[] = []
+    let a: BlockBundle = from
+    let b: BlockBundle = to
+    const parentOf = async (x: BlockBundle): Promise<BlockBundle> => {
+      const p = await this.store.bundle(x.block.header.parentHash)
+      if (p === undefined) throw new ChainError(ChainErrorCode.CORRUPT_DATABASE, `block ${x.block.header.number - 1n} is missing from the database`)
+      return p
+    }
+    while (a.block.header.number > b.block.header.number) {
+      removed.push(a)
+      a = await parentOf(a)
+    }
+    while (b.block.header.number > a.block.header.number) {
+      added.push(b)
+      b = await parentOf(b)
+    }
+    while (!equalsBytes(a.block.hash(), b.block.hash())) {
+      removed.push(a)
+      added.push(b)
+      a = await parentOf(a)
+      b = await parentOf(b)
+    }
+    return { removed, added: added.reverse() }
   }
 
   /** Header rules that do not depend on the consensus engine (EIP-1559, gas, body). */
@@ -294,11 +388,10 @@ export class Chain extends EventEmitter<ChainEvents> {
     if (block.uncleHeaders.length > 0) fail('uncles are not allowed')
   }
 
-  private async commitHead(bundle: BlockBundle): Promise<void> {
-    await this.store.commit(bundle, this.executor.drainWrites())
-    this.executor.writesFlushed()
+  private async setHead(bundle: BlockBundle, snap: PoaSnapshot): Promise<void> {
     this.headBundle = bundle
-    this.headSnap = this.consensus.apply(this.headSnap, bundle.block.header)
+    this.headSnap = snap
+    await this.snapshots.remember(snap)
     this.emit('head', bundle)
   }
 }

@@ -14,6 +14,9 @@ import type { BlockBundle, StoredReceipt } from './types.ts'
  *   t  transaction hash      → msgpack [block hash, index]
  *   m  "head"                → head block hash
  *   s  trie node key         → trie node (the Merkle Patricia state)
+ *   p  block hash            → consensus snapshot after that block (JSON; saved periodically)
+ * Blocks of side chains are stored too (b, r and their state), but only canonical blocks have
+ * number (n) and transaction index (t) entries; a reorg rewrites those in the same batch.
  * A block, its receipts, index entries, its state nodes and the new head are written in one
  * atomic batch: after any crash the head is a complete block with all of its state.
  */
@@ -40,6 +43,14 @@ function numberKey(n: bigint): Uint8Array {
   return k
 }
 
+/** How a committed block changes the canonical chain. */
+export interface CanonicalUpdate {
+  /** Blocks that become canonical, ascending; the last one is the new head. */
+  add: Block[]
+  /** Blocks that stop being canonical (a reorg's old branch). */
+  remove: Block[]
+}
+
 export interface TxLocation {
   blockHash: Uint8Array
   index: number
@@ -53,6 +64,7 @@ export class ChainStore {
   private readonly canonical: Sub
   private readonly txIndex: Sub
   private readonly meta: Sub
+  private readonly snapshots: Sub
   private readonly common: Common
   /** Recently used bundles by hash: RPC asks for the same few blocks over and over. */
   private readonly cache = new Map<string, BlockBundle>()
@@ -68,6 +80,7 @@ export class ChainStore {
     this.txIndex = sub('t')
     this.meta = sub('m')
     this.state = sub('s')
+    this.snapshots = sub('p')
   }
 
   static async open(path: string, common: Common): Promise<ChainStore> {
@@ -128,8 +141,24 @@ export class ChainStore {
     this.cache.set(key, bundle)
   }
 
-  /** Writes a block as the new canonical head, with its state writes, in one batch. */
-  async commit(bundle: BlockBundle, stateWrites: PendingWrite[]): Promise<void> {
+  async snapshot(hash: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.snapshots.get(hash)
+  }
+
+  async putSnapshot(hash: Uint8Array, bytes: Uint8Array): Promise<void> {
+    await (this.snapshots as unknown as { put(k: Uint8Array, v: Uint8Array): Promise<void> }).put(hash, bytes)
+  }
+
+  async hasBlock(hash: Uint8Array): Promise<boolean> {
+    return this.cache.has(bytesToHex(hash)) || (await this.blocks.get(hash)) !== undefined
+  }
+
+  /**
+   * Writes a block with its state writes in one batch and, with `canon`, moves the canonical
+   * chain (the block as new head, or a whole reorg) in the same batch. Without `canon` the
+   * block is stored as part of a side chain.
+   */
+  async commit(bundle: BlockBundle, stateWrites: PendingWrite[], canon: CanonicalUpdate | undefined = { add: [bundle.block], remove: [] }): Promise<void> {
     const { block } = bundle
     const hash = block.hash()
     const ops: BatchOp[] = []
@@ -145,9 +174,19 @@ export class ChainStore {
       td: bundle.totalDifficulty,
     }
     put(this.extras, hash, packr.pack(extra))
-    for (const [i, tx] of block.transactions.entries()) put(this.txIndex, tx.hash(), packr.pack([hash, i]))
-    put(this.canonical, numberKey(block.header.number), hash)
-    put(this.meta, HEAD_KEY, hash)
+    if (canon !== undefined && canon.add.length > 0) {
+      const head = canon.add[canon.add.length - 1]!
+      for (const old of canon.remove) {
+        for (const tx of old.transactions) ops.push({ type: 'del', sublevel: this.txIndex, key: tx.hash() })
+        if (old.header.number > head.header.number) ops.push({ type: 'del', sublevel: this.canonical, key: numberKey(old.header.number) })
+      }
+      for (const b of canon.add) {
+        const h = b.hash()
+        for (const [i, tx] of b.transactions.entries()) put(this.txIndex, tx.hash(), packr.pack([h, i]))
+        put(this.canonical, numberKey(b.header.number), h)
+      }
+      put(this.meta, HEAD_KEY, head.hash())
+    }
     // Sublevels of this database, so LevelDB applies the whole list atomically.
     await (this.db.batch as unknown as (ops: BatchOp[]) => Promise<void>).call(this.db, ops)
     this.remember(bytesToHex(hash), bundle)

@@ -16,3 +16,15 @@ export interface BlockBundle {
 
 /** Emitted once per block that becomes the canonical head. */
 export type HeadEvent = BlockBundle
+
+/** What importing a block did: it became the head, caused a reorg, joined a side chain, or was known. */
+export interface ImportResult {
+  bundle: BlockBundle
+  status: 'head' | 'reorg' | 'side' | 'known'
+}
+
+/** A reorganisation: blocks that left the canonical chain (newest first) and joined it (oldest first). */
+export interface ReorgEvent {
+  removed: BlockBundle[]
+  added: BlockBundle[]
+}

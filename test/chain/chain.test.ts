@@ -40,7 +40,8 @@ t.test('re-executing every block from genesis reproduces every state root', asyn
   const replica = await Chain.open(b.path, testGenesis())
   for (let n = 1n; n <= 8n; n++) {
     const block = (await chain.blockByNumber(n))!
-    const imported = await replica.importBlock(block)
+    const { bundle: imported, status } = await replica.importBlock(block)
+    t.equal(status, 'head', `block ${n} becomes the head`)
     t.equal(bytesToHex(imported.block.header.stateRoot), roots[Number(n) - 1], `block ${n} root`)
     t.same(imported.receipts.map((r) => r.status), (await chain.bundleByNumber(n))!.receipts.map((r) => r.status))
   }
@@ -107,7 +108,8 @@ t.test('import refuses tampered and forged blocks and keeps its state', async (t
   await t.rejects(replica.importBlock((await chain.blockByNumber(2n))!), { code: 'UNKNOWN_PARENT' })
   // After every refusal the genuine block still imports.
   const ok = await replica.importBlock(good)
-  t.equal(bytesToHex(ok.block.hash()), bytesToHex(good.hash()))
+  t.equal(bytesToHex(ok.bundle.block.hash()), bytesToHex(good.hash()))
+  t.equal((await replica.importBlock(good)).status, 'known', 'a second import is recognised')
   await replica.close()
   await chain.close()
 })

@@ -3,6 +3,7 @@ import { Address, hexToBytes } from '@ethereumjs/util'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import type { Common } from '@ethereumjs/common'
+import { predeployAlloc } from '../../contracts/index.ts'
 import type { Genesis } from '../../node/genesis/types.ts'
 import type { SenderTx, TxSource } from '../../evm/index.ts'
 
@@ -18,11 +19,15 @@ export function addressOf(pk: Uint8Array): Uint8Array {
   return keccak_256(secp256k1.getPublicKey(pk, false).subarray(1)).subarray(12)
 }
 
-/** A small PoA genesis: DEV_KEYS[0] seals, all DEV_KEYS funded. */
-export function testGenesis(opts: { period?: number; epoch?: bigint } = {}): Genesis {
-  const alloc = new Map(
+/** A small PoA genesis: DEV_KEYS[0] seals (or `authorities`), all DEV_KEYS funded; optionally the system contracts. */
+export function testGenesis(opts: { period?: number; epoch?: bigint; authorities?: Uint8Array[]; predeploys?: boolean } = {}): Genesis {
+  const authorities = opts.authorities ?? [addressOf(DEV_KEYS[0]!)]
+  const alloc = new Map<string, Genesis['alloc'] extends Map<string, infer A> ? A : never>(
     DEV_KEYS.map((k) => ['0x' + Buffer.from(addressOf(k)).toString('hex'), { balance: 10n ** 24n, nonce: 0n, code: undefined, storage: [] as Array<[Uint8Array, Uint8Array]> }]),
   )
+  if (opts.predeploys === true) {
+    for (const [addr, p] of predeployAlloc(authorities)) alloc.set(addr, { balance: 0n, nonce: 1n, code: p.code, storage: p.storage })
+  }
   return {
     chainId: 1337n,
     consensus: 'poa',
@@ -31,7 +36,7 @@ export function testGenesis(opts: { period?: number; epoch?: bigint } = {}): Gen
     baseFeePerGas: 1_000_000_000n,
     timestamp: 0n,
     vanity: new Uint8Array(32),
-    authorities: [addressOf(DEV_KEYS[0]!)],
+    authorities,
     alloc,
   }
 }
