@@ -31,7 +31,7 @@ export async function runGasTable(): Promise<Row[]> {
   await measure('Registrar.setProvider', () => m.registrar.send(hospital, 'setProvider', ['General Hospital', 'https://gk.general.example', '/dns4/gk.general.example/tcp/30303/p2p/12D3KooWExample', `0x02${'ab'.repeat(32)}`]))
   await measure('Registrar.verifyDelegate', () => m.registrar.send(clinic, 'verifyDelegate', [delegate.hex]))
   const summary = m.summary((await m.registrar.view('summaryOf', [patient.hex])).toLowerCase() as Hex)
-  const created = await measure('Relationships.create (deploys the PPR)', () => m.relationships.send(hospital, 'create', [patient.hex, 'https://gk.general.example/fhir']))
+  const created = await measure('Relationships.create (deploys the PPR)', () => m.relationships.send(hospital, 'create', [patient.hex, 'https://gk.general.example/fhir', `0x${'00'.repeat(32)}`]))
   const ev = m.relationships.events(created)[0]
   if (ev?.eventName !== 'RelationshipCreated') throw new Error('no RelationshipCreated event')
   const ppr = m.ppr(ev.args.relationship.toLowerCase() as Hex)

@@ -26,7 +26,7 @@ interface Target {
   constName: string
 }
 
-const TARGETS: Target[] = [
+export const TARGETS: Target[] = [
   { source: 'contracts/src/AuthoritySet.sol', contract: 'AuthoritySet', artifact: 'contracts/artifacts/AuthoritySet.json', binding: 'contracts/generated/authority-set.ts', constName: 'authoritySet' },
   { source: 'contracts/src/Registrar.sol', contract: 'Registrar', artifact: 'contracts/artifacts/Registrar.json', binding: 'contracts/generated/registrar.ts', constName: 'registrar' },
   { source: 'contracts/src/Relationships.sol', contract: 'Relationships', artifact: 'contracts/artifacts/Relationships.json', binding: 'contracts/generated/relationships.ts', constName: 'relationships' },

@@ -40,6 +40,7 @@ interface ISummary {
     function owner() external view returns (address);
     function addRelationship(Role role, address by) external returns (bool);
     function relationshipUpdated(address by) external returns (bool);
+    function relationshipTerminated(address by) external;
 }
 
 interface IRelationships {

@@ -222,7 +222,7 @@ contract PatientProviderRelationship {
         terminated = true;
         terminatedBy = msg.sender;
         emit Terminated(msg.sender);
-        if (linked) ISummary(patientSummary).relationshipUpdated(msg.sender);
+        if (linked) ISummary(patientSummary).relationshipTerminated(msg.sender);
     }
 
     // ---- reads ----

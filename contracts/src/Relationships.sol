@@ -13,7 +13,7 @@ import {PatientProviderRelationship} from "./PatientProviderRelationship.sol";
 contract Relationships {
     struct Bounty {
         address relationship;
-        uint64 pointerId;
+        uint256 pointerId;
         uint64 blockNumber;
         uint64 timestamp;
         string query;
@@ -32,14 +32,17 @@ contract Relationships {
     error SelfRelationship(address patient);
     error NotRelationship(address caller);
 
-    /// @notice Creates a relationship in which the caller stewards `patient`'s records.
-    function create(address patient, string calldata endpoint) external returns (address relationship) {
+    /// @notice Creates a relationship in which the caller stewards `patient`'s records. Its
+    /// address (CREATE2) depends only on the provider, the patient, the endpoint and `salt`, so a
+    /// provider can address follow-up transactions to it before it exists, and they can never
+    /// land on another patient's relationship. Reusing a salt for the same pair reverts.
+    function create(address patient, string calldata endpoint, bytes32 salt) external returns (address relationship) {
         IRegistrar registrar = IRegistrar(MedRecSystem.REGISTRAR);
         if (!registrar.isProviderAccount(msg.sender)) revert NotProviderAccount(msg.sender);
         if (patient == msg.sender) revert SelfRelationship(patient);
         address summary = registrar.summaryOf(patient);
         if (summary == address(0)) revert PatientNotRegistered(patient);
-        relationship = address(new PatientProviderRelationship(summary, msg.sender, endpoint));
+        relationship = address(new PatientProviderRelationship{salt: _salt(msg.sender, patient, salt)}(summary, msg.sender, endpoint));
         isRelationship[relationship] = true;
         _all.push(relationship);
         _byProvider[msg.sender].push(relationship);
@@ -51,8 +54,19 @@ contract Relationships {
         if (!isRelationship[msg.sender]) revert NotRelationship(msg.sender);
         Bounty[] storage list = _bounties[block.coinbase];
         index = list.length;
-        list.push(Bounty(msg.sender, uint64(pointerId), uint64(block.number), uint64(block.timestamp), query));
+        list.push(Bounty(msg.sender, pointerId, uint64(block.number), uint64(block.timestamp), query));
         emit BountyCreated(block.coinbase, msg.sender, pointerId, index, query);
+    }
+
+    /// @notice The address `create(patient, endpoint, salt)` called by `provider` gives.
+    function predictAddress(address provider, address patient, string calldata endpoint, bytes32 salt) external view returns (address) {
+        address summary = IRegistrar(MedRecSystem.REGISTRAR).summaryOf(patient);
+        bytes32 initHash = keccak256(abi.encodePacked(type(PatientProviderRelationship).creationCode, abi.encode(summary, provider, endpoint)));
+        return address(uint160(uint256(keccak256(abi.encodePacked(bytes1(0xff), address(this), _salt(provider, patient, salt), initHash)))));
+    }
+
+    function _salt(address provider, address patient, bytes32 salt) private pure returns (bytes32) {
+        return keccak256(abi.encode(provider, patient, salt));
     }
 
     function relationshipCount() external view returns (uint256) {

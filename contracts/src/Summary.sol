@@ -28,6 +28,7 @@ contract Summary {
     event RelationshipAdded(address indexed owner, address indexed relationship, Role role);
     event StatusChanged(address indexed owner, address indexed relationship, Status status, address by);
     event OwnerChanged(address indexed previousOwner, address indexed newOwner);
+    event RelationshipTerminated(address indexed owner, address indexed relationship, address by);
 
     error NotOwner(address caller);
     error NotRegistrar(address caller);
@@ -72,6 +73,13 @@ contract Summary {
         uint256 i = _indexPlusOne[msg.sender];
         if (i == 0) return false;
         return _touch(i - 1, by);
+    }
+
+    /// @notice Called by a linked relationship contract when either side ends it: the owner is
+    /// told whatever the entry's status.
+    function relationshipTerminated(address by) external onlyRelationship {
+        if (_indexPlusOne[msg.sender] == 0) return;
+        emit RelationshipTerminated(owner, msg.sender, by);
     }
 
     function accept(address relationship) external onlyOwner {

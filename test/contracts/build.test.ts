@@ -1,10 +1,10 @@
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { keccak256, toBytes } from 'viem'
-import { compileAll, loadSolc, SOLC_VERSION } from '../../contracts/build.ts'
+import { compileAll, loadSolc, SOLC_VERSION, TARGETS } from '../../contracts/build.ts'
 import { ContractsErrorCode, decodeLog, decodeResult, decodeRevert, encodeCall } from '../../contracts/index.ts'
 import { storeAbi, storeBytecode } from '../fixtures/contracts/store.ts'
 import { actor, createContractVM } from '../helpers/contract-vm.ts'
@@ -12,15 +12,9 @@ import { ROOT } from '../helpers/node-process.ts'
 
 const run = promisify(execFile)
 const BUILD = join(ROOT, 'contracts/build.ts')
-const SOURCES = ['contracts/src/AuthoritySet.sol', 'contracts/src/Registrar.sol', 'test/fixtures/contracts/Store.sol']
-const OUTPUTS = [
-  'contracts/artifacts/AuthoritySet.json',
-  'contracts/artifacts/Registrar.json',
-  'contracts/generated/authority-set.ts',
-  'contracts/generated/registrar.ts',
-  'test/fixtures/contracts/Store.json',
-  'test/fixtures/contracts/store.ts',
-]
+// Every Solidity file (targets import shared ones such as MedRecSystem.sol), and every output.
+const SOURCES = [...readdirSync(join(ROOT, 'contracts/src')).map((f) => `contracts/src/${f}`), 'test/fixtures/contracts/Store.sol']
+const OUTPUTS = TARGETS.flatMap((x) => [x.artifact, x.binding])
 
 async function build(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -45,7 +39,8 @@ function sandbox(t: Test): string {
 t.test('--check passes on the committed artifacts', async (t) => {
   const res = await build('--check')
   t.equal(res.code, 0, res.stderr)
-  t.match(res.stdout, `contract artifacts match the sources (6 files, solc ${SOLC_VERSION})`)
+  t.match(res.stdout, `contract artifacts match the sources (${OUTPUTS.length} files, solc ${SOLC_VERSION})`)
+  t.equal(OUTPUTS.length, 12, 'six contracts, an artifact and a binding each')
 })
 
 t.test('--check fails and names the file when an artifact is altered or missing', async (t) => {

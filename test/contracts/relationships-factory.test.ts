@@ -6,6 +6,7 @@ import { assertOk, assertRevert, createMedRecVM, lower, norm } from '../helpers/
 
 const [auth, auth2, alice, bob, delegate, stranger] = ['auth', 'auth2', 'alice', 'bob', 'delegate', 'stranger'].map(actor) as [Actor, Actor, Actor, Actor, Actor, Actor]
 const hash = (s: string): Hex => keccak256(toHex(s))
+const SALT = `0x${'01'.repeat(32)}` as Hex
 const QUERY = '{"resourceType":"Immunization","fields":["vaccineCode","occurrence"]}'
 
 async function setup() {
@@ -17,19 +18,22 @@ async function setup() {
 t.test('who may create a relationship: provider accounts, with registered patients', async (t) => {
   const m = await setup()
   const { relationships: f } = m
-  assertRevert(t, relationshipsAbi, await f.send(stranger, 'create', [alice.hex, 'x']), 'NotProviderAccount', [stranger.hex], 'a stranger')
-  assertRevert(t, relationshipsAbi, await f.send(alice, 'create', [bob.hex, 'x']), 'NotProviderAccount', [alice.hex], 'a patient')
-  assertRevert(t, relationshipsAbi, await f.send(delegate, 'create', [alice.hex, 'x']), 'NotProviderAccount', [delegate.hex], 'an unverified delegate')
-  assertRevert(t, relationshipsAbi, await f.send(auth, 'create', [bob.hex, 'x']), 'PatientNotRegistered', [bob.hex], 'an unregistered patient')
-  assertRevert(t, relationshipsAbi, await f.send(auth, 'create', [auth.hex, 'x']), 'SelfRelationship', [auth.hex], 'with itself')
+  assertRevert(t, relationshipsAbi, await f.send(stranger, 'create', [alice.hex, 'x', SALT]), 'NotProviderAccount', [stranger.hex], 'a stranger')
+  assertRevert(t, relationshipsAbi, await f.send(alice, 'create', [bob.hex, 'x', SALT]), 'NotProviderAccount', [alice.hex], 'a patient')
+  assertRevert(t, relationshipsAbi, await f.send(delegate, 'create', [alice.hex, 'x', SALT]), 'NotProviderAccount', [delegate.hex], 'an unverified delegate')
+  assertRevert(t, relationshipsAbi, await f.send(auth, 'create', [bob.hex, 'x', SALT]), 'PatientNotRegistered', [bob.hex], 'an unregistered patient')
+  assertRevert(t, relationshipsAbi, await f.send(auth, 'create', [auth.hex, 'x', SALT]), 'SelfRelationship', [auth.hex], 'with itself')
   t.equal(await f.view('relationshipCount', []), 0n)
 
-  const out = await f.send(auth, 'create', [alice.hex, 'https://gk.example'])
+  const out = await f.send(auth, 'create', [alice.hex, 'https://gk.example', SALT])
   const [ev] = f.events(out)
   t.equal(ev?.eventName, 'RelationshipCreated')
   if (ev?.eventName !== 'RelationshipCreated') return
   t.same(norm([ev.args.patient, ev.args.provider]), [alice.hex, auth.hex])
   const r = lower(ev.args.relationship) as Hex
+  t.equal(lower(await f.view('predictAddress', [auth.hex, alice.hex, 'https://gk.example', SALT])), r, 'the address was predictable (CREATE2 over provider, patient, endpoint, salt)')
+  t.not(lower(await f.view('predictAddress', [auth.hex, bob.hex, 'https://gk.example', SALT])), r, 'and differs for another patient')
+  t.equal((await f.send(auth, 'create', [alice.hex, 'https://gk.example', SALT])).ok, false, 'the same salt again reverts')
   t.equal(await f.view('isRelationship', [r]), true)
   t.equal(await f.view('isRelationship', [stranger.hex]), false)
 
@@ -38,7 +42,7 @@ t.test('who may create a relationship: provider accounts, with registered patien
   t.equal(lower(await byDelegate.view('provider', [])), delegate.hex, 'the delegate is the provider of record')
 
   await m.vm.writeStorage(AUTHORITY_SET_ADDRESS, authoritySetStorageUpdate([auth.address, auth2.address], [auth2.address]))
-  assertRevert(t, relationshipsAbi, await f.send(auth, 'create', [alice.hex, 'x']), 'NotProviderAccount', [auth.hex], 'a removed authority')
+  assertRevert(t, relationshipsAbi, await f.send(auth, 'create', [alice.hex, 'x', SALT]), 'NotProviderAccount', [auth.hex], 'a removed authority')
 
   t.equal(await f.view('relationshipCount', []), 2n)
   t.same(norm(await f.view('relationships', [0n, 10n])), [r, byDelegate.address])

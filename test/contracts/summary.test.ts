@@ -89,6 +89,15 @@ t.test('a rejection sticks: the provider cannot bring the relationship back', as
   assertRevert(t, summaryAbi, await summary.send(alice, 'accept', [ppr.address]), 'InvalidTransition', [ppr.address, S.Rejected, S.Accepted], 'closed states are final')
 })
 
+t.test('termination reaches the patient\'s Summary whatever the entry\'s status', async (t) => {
+  const { summary, ppr, status } = await setup()
+  assertOk(t, await ppr.send(auth, 'linkPatient', []), 'link, never accepted')
+  const out = await ppr.send(auth, 'terminate', [])
+  t.same(norm(summary.events(out)), [{ eventName: 'RelationshipTerminated', args: { owner: alice.hex, relationship: ppr.address, by: auth.hex } }])
+  t.equal(await status(), S.AwaitingApproval, 'the status itself is the owner\'s to change')
+  assertRevert(t, summaryAbi, await summary.send(stranger, 'relationshipTerminated', [stranger.hex]), 'NotRelationship', [stranger.hex], 'a direct call')
+})
+
 t.test('removing or accepting an unknown relationship reverts and touches nothing', async (t) => {
   const { m, summary, ppr } = await setup()
   const other = await m.createRelationship(auth, alice, 'https://other.example')

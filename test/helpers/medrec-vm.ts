@@ -108,6 +108,7 @@ export async function createMedRecVM(authorities: Actor[], funded: Actor[]): Pro
   const relationships = contract(vm, relationshipsAbi, RELATIONSHIPS_ADDRESS)
   const summary = (address: Hex) => contract(vm, summaryAbi, address)
   const ppr = (address: Hex) => contract(vm, patientProviderRelationshipAbi, address)
+  let created = 0
   return {
     vm,
     registrar,
@@ -121,7 +122,8 @@ export async function createMedRecVM(authorities: Actor[], funded: Actor[]): Pro
       return summary(lower(ev.args.summary) as Hex)
     },
     async createRelationship(provider, patient, endpoint = 'https://gk.example/fhir') {
-      const out = await relationships.send(provider, 'create', [patient.hex, endpoint])
+      const salt = `0x${(++created).toString(16).padStart(64, '0')}` as Hex
+      const out = await relationships.send(provider, 'create', [patient.hex, endpoint, salt])
       const ev = relationships.events(out).find((e) => e.eventName === 'RelationshipCreated')
       if (ev?.eventName !== 'RelationshipCreated') throw new Error(`create failed: ${revertName(out)}`)
       return ppr(lower(ev.args.relationship) as Hex)

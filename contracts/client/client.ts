@@ -1,0 +1,75 @@
+import type { Address } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { ClientError, ClientErrorCode } from './errors.ts'
+import { addRecordForNewPatient, type NewPatientRecord, type NewPatientRecordResult } from './flows.ts'
+import { defaultClientOptions, type MedRecClientOptions } from './options.ts'
+import { createRelationshipClient, type RelationshipClient } from './ppr.ts'
+import { createRegistrarClient, type RegistrarClient } from './registrar.ts'
+import { createRelationshipsClient, type RelationshipsClient } from './relationships.ts'
+import { createRpc } from './rpc.ts'
+import { createSummaryClient, type SummaryClient } from './summary.ts'
+import { createSender } from './transactions.ts'
+import { checkAddress } from './core.ts'
+
+/**
+ * The MedRec function-call API of the papers over JSON-RPC: every write is estimated, signed
+ * (EIP-1559) with the client's key, sent and awaited until included; reads are eth_calls.
+ * Several writes may be in flight at once (the client numbers nonces itself).
+ */
+export interface MedRecClient {
+  /** The client's account. */
+  readonly address: Address
+  readonly registrar: RegistrarClient
+  readonly relationships: RelationshipsClient
+  /** A Patient-Provider Relationship by address. */
+  relationship(address: string): RelationshipClient
+  /** A Summary by address, or the client's own (found through the Registrar) when none is given. */
+  summary(address?: string): SummaryClient
+  /** Resolve identity → create relationship → add pointer → link to the patient's Summary, sent back to back. */
+  addRecordForNewPatient(input: NewPatientRecord): Promise<NewPatientRecordResult>
+  chainId(): Promise<number>
+  /** Drops the local nonce counter; the next write reads it from the node. */
+  resyncNonce(): Promise<void>
+}
+
+function positive(value: number, what: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, `${what} must be a positive number, got ${value}`)
+  return value
+}
+
+export function createMedRecClient(options: MedRecClientOptions): MedRecClient {
+  const opts = { ...defaultClientOptions, ...options }
+  if (!/^https?:\/\//.test(opts.rpcUrl)) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, `rpcUrl must be an http(s) URL, got ${JSON.stringify(opts.rpcUrl)}`)
+  if (typeof opts.privateKey !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(opts.privateKey)) {
+    throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, 'privateKey must be 0x followed by 64 hex digits')
+  }
+  const account = privateKeyToAccount(opts.privateKey)
+  const rpc = createRpc(opts.rpcUrl, positive(opts.requestTimeoutMs, 'requestTimeoutMs'))
+  const sender = createSender(rpc, account, {
+    pollMs: positive(opts.pollMs, 'pollMs'),
+    timeoutMs: positive(opts.timeoutMs, 'timeoutMs'),
+    gasMarginPercent: Math.max(100, Math.round(opts.gasMarginPercent)),
+  })
+  const registrar = createRegistrarClient(sender)
+  const relationships = createRelationshipsClient(sender)
+  return {
+    address: account.address,
+    registrar,
+    relationships,
+    relationship: (address) => createRelationshipClient(sender, address),
+    summary(address) {
+      if (address !== undefined) {
+        const at = checkAddress(address, 'summary')
+        return createSummaryClient(sender, async () => at)
+      }
+      return createSummaryClient(sender, async () => {
+        const own = await registrar.summaryOf(account.address)
+        if (own === undefined) throw new ClientError(ClientErrorCode.NOT_FOUND, `${account.address} has no Summary: an authority must register its identity first`, { address: account.address })
+        return own
+      })
+    },
+    addRecordForNewPatient: (input) => addRecordForNewPatient(sender, registrar, relationships, input),
+    chainId: () => sender.chainId(),
+    resyncNonce: () => sender.resync(),
+  }
+}

@@ -1,0 +1,87 @@
+import type { Address, Hex } from 'viem'
+import { REGISTRAR_ADDRESS } from '../addresses.ts'
+import { registrarAbi } from '../generated/registrar.ts'
+import { bind, checkAddress, optionalAddress, pageArgs, receipt } from './core.ts'
+import { ClientError, ClientErrorCode } from './errors.ts'
+import type { Sender } from './transactions.ts'
+import type { Page, ProviderEntry, ProviderInfo, WriteOptions, WriteResult } from './types.ts'
+
+/** The Registrar: identities, their participants and Summaries, the provider directory and delegates. */
+export interface RegistrarClient {
+  readonly address: Address
+  /** Authority only: binds `identity` (a name or the hash of an ID, never health data) to `participant` and creates its Summary. */
+  registerIdentity(identity: string, participant: string, opts?: WriteOptions): Promise<WriteResult<{ participant: Address; summary: Address }>>
+  /** The participant or an authority moves an identity, and its Summary, to a new address. */
+  rebind(identity: string, newParticipant: string, opts?: WriteOptions): Promise<WriteResult>
+  /** undefined when the identity is not registered. */
+  resolve(identity: string): Promise<{ participant: Address; summary: Address } | undefined>
+  identityOf(participant: string): Promise<string | undefined>
+  summaryOf(participant: string): Promise<Address | undefined>
+  /** Authority only: publishes or updates the caller's gatekeeper entry (url and/or multiaddr). */
+  setProvider(info: ProviderInfo, opts?: WriteOptions): Promise<WriteResult>
+  provider(address: string): Promise<ProviderEntry>
+  /** Authority only: lets a fresh per-relationship account act as a provider. */
+  verifyDelegate(delegate: string, opts?: WriteOptions): Promise<WriteResult>
+  revokeDelegate(delegate: string, opts?: WriteOptions): Promise<WriteResult>
+  isDelegate(address: string): Promise<boolean>
+  /** An authority or a verified delegate. */
+  isProviderAccount(address: string): Promise<boolean>
+  participants(page?: Page): Promise<Address[]>
+  participantCount(): Promise<number>
+  providers(page?: Page): Promise<Address[]>
+  providerCount(): Promise<number>
+}
+
+function checkIdentity(identity: string): string {
+  if (typeof identity !== 'string' || identity.length === 0) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, 'identity must be a non-empty string')
+  return identity
+}
+
+export function createRegistrarClient(sender: Sender): RegistrarClient {
+  const c = bind(sender, registrarAbi, REGISTRAR_ADDRESS, 'Registrar')
+  return {
+    address: REGISTRAR_ADDRESS,
+    async registerIdentity(identity, participant, opts) {
+      const tx = await c.write('register', [checkIdentity(identity), checkAddress(participant, 'participant')], opts)
+      const ev = c.event(tx, 'IdentityRegistered')
+      return { ...receipt(tx), participant: ev.args.participant, summary: ev.args.summary }
+    },
+    async rebind(identity, newParticipant, opts) {
+      return receipt(await c.write('rebind', [checkIdentity(identity), checkAddress(newParticipant, 'new participant')], opts))
+    },
+    async resolve(identity) {
+      const [participant, summary] = await c.read('resolve', [checkIdentity(identity)])
+      const p = optionalAddress(participant)
+      return p === undefined ? undefined : { participant: p, summary: optionalAddress(summary) ?? summary }
+    },
+    async identityOf(participant) {
+      const identity = await c.read('identityOf', [checkAddress(participant, 'participant')])
+      return identity === '' ? undefined : identity
+    },
+    async summaryOf(participant) {
+      return optionalAddress(await c.read('summaryOf', [checkAddress(participant, 'participant')]))
+    },
+    async setProvider(info, opts) {
+      const key: Hex = info.encryptionKey ?? '0x'
+      if (!/^0x(?:[0-9a-fA-F]{2})*$/.test(key)) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, `encryptionKey must be bytes as hex, got ${JSON.stringify(key)}`)
+      if ((info.url ?? '') === '' && (info.multiaddr ?? '') === '') throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, 'a provider entry needs a gatekeeper url or multiaddr')
+      return receipt(await c.write('setProvider', [info.name, info.url ?? '', info.multiaddr ?? '', key], opts))
+    },
+    async provider(address) {
+      const [entry, authority] = await c.read('provider', [checkAddress(address, 'provider')])
+      return { name: entry.name, url: entry.url, multiaddr: entry.multiaddr, encryptionKey: entry.encryptionKey, listed: entry.listed, authority }
+    },
+    async verifyDelegate(delegate, opts) {
+      return receipt(await c.write('verifyDelegate', [checkAddress(delegate, 'delegate')], opts))
+    },
+    async revokeDelegate(delegate, opts) {
+      return receipt(await c.write('revokeDelegate', [checkAddress(delegate, 'delegate')], opts))
+    },
+    isDelegate: (address) => c.read('isDelegate', [checkAddress(address, 'address')]),
+    isProviderAccount: (address) => c.read('isProviderAccount', [checkAddress(address, 'address')]),
+    participants: async (page) => [...(await c.read('participants', pageArgs(page)))],
+    participantCount: async () => Number(await c.read('participantCount', [])),
+    providers: async (page) => [...(await c.read('providers', pageArgs(page)))],
+    providerCount: async () => Number(await c.read('providerCount', [])),
+  }
+}
