@@ -19,6 +19,18 @@ export interface AuthorityKey {
   privateKey: Uint8Array
 }
 
+/** libp2p networking; absent on a lone node (the default with --dev). */
+export interface P2PConfig {
+  listen: { host: string; port: number }
+  /** Multiaddrs ending in /p2p/<peer id>. */
+  bootnodes: string[]
+  maxPeers: number
+  /** DIR/nodekey, the node's stable libp2p identity. */
+  nodeKey: Uint8Array
+}
+
+export const DEFAULT_P2P = { host: '0.0.0.0', port: 30303, maxPeers: 25 } as const
+
 /** Everything `medrec start` resolves from flags and the data dir before the node starts. */
 export interface NodeConfig {
   datadir: string
@@ -28,6 +40,7 @@ export interface NodeConfig {
   authority: AuthorityKey | undefined
   logLevel: LogLevel
   dev: boolean
+  p2p: P2PConfig | undefined
 }
 
 export const DEFAULT_RPC: RpcConfig = {

@@ -4,6 +4,7 @@ export const NodeErrorCode = {
   DATADIR_LOCKED: 'DATADIR_LOCKED',
   RPC_PORT_IN_USE: 'RPC_PORT_IN_USE',
   RPC_LISTEN_FAILED: 'RPC_LISTEN_FAILED',
+  P2P_PORT_IN_USE: 'P2P_PORT_IN_USE',
 } as const
 export type NodeErrorCode = (typeof NodeErrorCode)[keyof typeof NodeErrorCode]
 

@@ -3,7 +3,11 @@ import { createLogger, errorMessage, setLogLevel } from '../common/index.ts'
 import { Chain } from './chain/index.ts'
 import type { NodeConfig } from './config.ts'
 import { createMempool, createSenderRecovery } from './mempool/index.ts'
+import { startNetwork, type Network } from './network.ts'
 import { createProducer, type Producer } from './producer.ts'
+import { createProposals } from './proposals.ts'
+import { createAdminMethods } from './rpc/admin.ts'
+import { createCliqueMethods } from './rpc/clique.ts'
 import { createEthMethods } from './rpc/eth.ts'
 import { createFilterManager, createRpcServer, createSubscriptionHub } from './rpc/index.ts'
 import { NodeError, NodeErrorCode } from './errors.ts'
@@ -14,6 +18,7 @@ export interface RunningNode {
   rpcUrl: string
   wsUrl: string
   chain: Chain
+  network: Network | undefined
   close(): Promise<void>
 }
 
@@ -41,8 +46,34 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const head = chain.head.block.header
   mempool.head({ baseFee: head.calcNextBaseFee(), gasLimit: head.gasLimit })
 
+  // Every new head, sealed here or imported, settles the pool; a reorg gives back the dropped
+  // branch's transactions.
+  chain.on('head', (bundle) => {
+    const h = bundle.block.header
+    mempool.head({ baseFee: h.calcNextBaseFee(), gasLimit: h.gasLimit })
+    mempool.onBlockIncluded(bundle.block.transactions.map((tx, i) => ({ hash: tx.hash(), sender: bundle.senders[i]!, nonce: tx.nonce }))).catch((err) => log.warn('Mempool update failed', undefined, errorMessage(err)))
+  })
+  chain.on('reorg', ({ removed }) => {
+    for (const b of removed) for (const tx of b.block.transactions) mempool.addRaw(tx.serialize()).catch(() => {})
+  })
+
+  let network: Network | undefined
+  if (config.p2p !== undefined) {
+    try {
+      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, nodeKey: config.p2p.nodeKey }, { chain, mempool })
+    } catch (err) {
+      await recovery.close()
+      await chain.close()
+      if ((err as { code?: string }).code === 'EADDRINUSE' || /EADDRINUSE/.test(errorMessage(err))) {
+        throw new NodeError(NodeErrorCode.P2P_PORT_IN_USE, `p2p port ${config.p2p.listen.host}:${config.p2p.listen.port} is already in use: stop the other process or pass --p2p.port`, undefined, err)
+      }
+      throw err
+    }
+  }
+
+  const proposals = createProposals()
   const subscriptions = createSubscriptionHub()
-  const methods = createEthMethods({ chain, mempool, filters: undefined as never, config })
+  const methods = createEthMethods({ chain, mempool, filters: undefined as never, config, broadcastTx: (raw) => network?.broadcastTx(raw) })
   const filters = createFilterManager({ getLogs: methods.getLogs, headNumber: () => chain.head.block.header.number })
   methods.setFilters(filters)
   chain.on('head', (ev) => {
@@ -54,11 +85,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     filters.onPendingTx(hash)
   })
 
-  const server = createRpcServer(config.rpc, { methods: methods.table, subscriptions })
+  const table = { ...methods.table, ...createCliqueMethods({ chain, proposals }), ...createAdminMethods({ chain, network }) }
+  const server = createRpcServer(config.rpc, { methods: table, subscriptions })
   let urls: { url: string; wsUrl: string }
   try {
     urls = await server.listen()
   } catch (err) {
+    await network?.close()
     await recovery.close()
     await chain.close()
     const code = (err as { code?: string }).code
@@ -71,7 +104,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   let producer: Producer | undefined
   if (config.authority !== undefined) {
-    producer = createProducer({ signer: config.authority, period: config.genesis.poa.period }, { chain, mempool })
+    producer = createProducer({ signer: config.authority, period: config.genesis.poa.period }, { chain, mempool, proposals, onSealed: (b) => network?.broadcastBlock(b.block) })
     producer.start()
   }
 
@@ -80,11 +113,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     rpcUrl: urls.url,
     wsUrl: urls.wsUrl,
     chain,
+    network,
     close() {
       closing ??= (async () => {
         log.info('Shutting down')
         await producer?.stop()
         await server.close()
+        await network?.close()
         filters.close?.()
         await recovery.close()
         await chain.close()

@@ -1,9 +1,11 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { Address } from '@ethereumjs/util'
 import { createLogger, errorMessage } from '../common/index.ts'
 import type { SenderTx, TxSource } from '../evm/index.ts'
-import type { Chain } from './chain/index.ts'
+import type { BlockBundle, Chain } from './chain/index.ts'
 import type { AuthorityKey } from './config.ts'
 import type { Mempool } from './mempool/index.ts'
+import type { Proposals } from './proposals.ts'
 
 const log = createLogger('producer')
 
@@ -16,6 +18,10 @@ export interface ProducerOptions {
 export interface ProducerModules {
   chain: Chain
   mempool: Mempool
+  /** Signer votes to carry (clique_propose); none when absent. */
+  proposals?: Proposals
+  /** Called with each block this node sealed (to gossip it). */
+  onSealed?: (bundle: BlockBundle) => void
 }
 
 export interface Producer {
@@ -29,36 +35,40 @@ const MIN_BUILD_WINDOW_MS = 500
 const INSTANT_BUILD_WINDOW_MS = 20
 
 /**
- * A pool view for one block: yields executable transactions in the pool's order and, until
- * the deadline, waits for more. The builder thus executes while the slot runs instead of
- * after it, so the block can hold as much as the period allows.
+ * Longest stretch of block building without a turn of the event loop: RPC requests and
+ * recovered senders from the workers are taken in meanwhile, so intake runs while the block
+ * executes instead of stalling until it is sealed (the EVM's awaits on cached state are
+ * microtasks, which would otherwise hold the loop for the whole slot).
+ */
+const YIELD_EVERY_MS = 5
+
+/**
+ * A pool view for one block: the pool's live iterator, which yields executable transactions
+ * in the pool's order and picks up arrivals; when it runs dry the stream waits for more until
+ * the deadline. The builder thus executes while the slot runs instead of after it, so the
+ * block can hold as much as the period allows.
  */
 function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, stopped: () => boolean): TxSource {
-  const taken = new Set<string>()
-  const nextNonce = new Map<string, bigint>()
-  const skipped = new Set<string>()
+  const pending = mempool.pending(baseFee)
   async function* stream(): AsyncGenerator<SenderTx> {
+    let turn = performance.now()
     while (Date.now() < deadline && !stopped()) {
-      let yielded = false
-      for (const item of mempool.pending(baseFee)) {
-        const sender = item.sender.toString()
-        if (skipped.has(sender)) continue
-        const key = Buffer.from(item.tx.hash()).toString('hex')
-        if (taken.has(key)) continue
-        const expect = nextNonce.get(sender)
-        if (expect !== undefined && item.tx.nonce !== expect) continue
-        taken.add(key)
-        nextNonce.set(sender, item.tx.nonce + 1n)
-        yielded = true
-        yield item
-        if (Date.now() >= deadline) return
+      const next = pending.next()
+      if (next.done === true) {
+        await waitForPending(mempool, deadline)
+        turn = performance.now()
+        continue
       }
-      if (!yielded) await waitForPending(mempool, deadline)
+      yield next.value
+      if (performance.now() - turn >= YIELD_EVERY_MS) {
+        await yieldToLoop()
+        turn = performance.now()
+      }
     }
   }
   return Object.assign(stream(), {
     skipSender(sender: Address) {
-      skipped.add(sender.toString())
+      pending.skipSender(sender)
     },
   })
 }
@@ -105,6 +115,13 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       await sleep(1000)
       return
     }
+    const buildWindow = Math.min(MIN_BUILD_WINDOW_MS, opts.period * 500)
+    if (!plan.inTurn && plan.delayMs > buildWindow) {
+      // Out of turn: wait out the wiggle without holding the chain, and give way if the
+      // in-turn block (or anyone's) arrives meanwhile.
+      const moved = await headMovesWithin(chain, plan.delayMs - buildWindow)
+      if (moved || !running) return
+    }
     let deadline: number
     if (opts.period === 0) {
       if (mempool.stats().pending === 0) {
@@ -117,12 +134,21 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       }
       deadline = Date.now() + INSTANT_BUILD_WINDOW_MS
     } else {
-      deadline = Math.max(Date.now() + plan.delayMs, Date.now() + Math.min(MIN_BUILD_WINDOW_MS, opts.period * 500))
+      deadline = plan.inTurn ? Math.max(Date.now() + plan.delayMs, Date.now() + buildWindow) : Date.now() + buildWindow
     }
+    if (chain.head.block.header.number !== parent.number) return
     const baseFee = parent.calcNextBaseFee()
     const source = streamFromPool(mempool, baseFee, deadline, () => !running)
     const started = Date.now()
-    const bundle = await chain.produce({ signer: opts.signer, source, deadline })
+    const vote = modules.proposals === undefined ? undefined : chain.consensus.pickVote(chain.snapshot, parent.number + 1n, modules.proposals.list())
+    let bundle
+    try {
+      bundle = await chain.produce({ signer: opts.signer, source, deadline, vote })
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'CANNOT_SEAL') throw err
+      log.debug('Not sealing', { reason: errorMessage(err) })
+      return
+    }
     const h = bundle.block.header
     log.info('Sealed new block', {
       number: h.number,
@@ -131,8 +157,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       gas: h.gasUsed,
       elapsed: `${Date.now() - started}ms`,
     })
-    await mempool.onBlockIncluded(bundle.block.transactions.map((tx, i) => ({ hash: tx.hash(), sender: bundle.senders[i]!, nonce: tx.nonce })))
-    mempool.head({ baseFee: h.calcNextBaseFee(), gasLimit: h.gasLimit })
+    modules.onSealed?.(bundle)
   }
 
   return {
@@ -157,4 +182,19 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       await loop
     },
   }
+}
+
+/** Resolves true if the chain head changes within `ms`. */
+function headMovesWithin(chain: Chain, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onHead = () => {
+      clearTimeout(timer)
+      resolve(true)
+    }
+    const timer = setTimeout(() => {
+      chain.off('head', onHead)
+      resolve(false)
+    }, ms)
+    chain.once('head', onHead)
+  })
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
-import { createBlock, createBlockHeader, type Block, type BlockHeader } from '@ethereumjs/block'
+import { Block, createBlock, createBlockHeader, type BlockHeader } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import { Address, bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { createLogger } from '../../common/logger.ts'
@@ -241,10 +241,10 @@ export class Chain extends EventEmitter<ChainEvents> {
       }
       const unsealed = createBlockHeader(headerData, { common: this.common, setHardfork: false })
       const extraData = this.consensus.seal(unsealed, opts.signer.privateKey)
-      const block = createBlock(
-        { header: { ...headerData, extraData }, transactions: res.txs.map((t) => t.tx) },
-        { common: this.common, setHardfork: false },
-      )
+      // The executed transaction objects themselves, not copies (createBlock rebuilds each one):
+      // they carry their hash and recovered sender, which the commit and RPC reuse.
+      const blockOpts = { common: this.common, setHardfork: false }
+      const block = new Block(createBlockHeader({ ...headerData, extraData }, blockOpts), res.txs.map((t) => t.tx), [], undefined, blockOpts)
       const bundle: BlockBundle = {
         block,
         receipts: res.receipts,
@@ -324,7 +324,7 @@ export class Chain extends EventEmitter<ChainEvents> {
         )
       const writes = this.executor.drainWrites()
       if (!better) {
-        await this.store.commit(bundle, writes, undefined)
+        await this.store.commit(bundle, writes, 'side')
         this.executor.writesFlushed()
         await this.snapshots.remember(snap)
         await this.executor.resetTo(headRoot)

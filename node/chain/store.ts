@@ -154,11 +154,12 @@ export class ChainStore {
   }
 
   /**
-   * Writes a block with its state writes in one batch and, with `canon`, moves the canonical
-   * chain (the block as new head, or a whole reorg) in the same batch. Without `canon` the
-   * block is stored as part of a side chain.
+   * Writes a block with its state writes in one batch and moves the canonical chain in the same
+   * batch: `'head'` makes the block the new head, a CanonicalUpdate applies a whole reorg, and
+   * `'side'` stores the block on a side chain without touching the canonical one.
    */
-  async commit(bundle: BlockBundle, stateWrites: PendingWrite[], canon: CanonicalUpdate | undefined = { add: [bundle.block], remove: [] }): Promise<void> {
+  async commit(bundle: BlockBundle, stateWrites: PendingWrite[], placement: 'head' | 'side' | CanonicalUpdate = 'head'): Promise<void> {
+    const canon = placement === 'side' ? undefined : placement === 'head' ? { add: [bundle.block], remove: [] } : placement
     const { block } = bundle
     const hash = block.hash()
     const ops: BatchOp[] = []

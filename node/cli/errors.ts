@@ -15,6 +15,8 @@ export const CliErrorCode = {
   GENESIS_MISMATCH: 'GENESIS_MISMATCH',
   /** A data dir that must exist does not. */
   NO_DATADIR: 'NO_DATADIR',
+  /** The node's JSON-RPC endpoint cannot be reached, or it answered with an error. */
+  RPC: 'RPC',
   /** An input file (private key, keyfile) cannot be read. */
   READ_FAILED: 'READ_FAILED',
   /** --keyfile is not JSON (its text is never echoed: it might be a raw private key). */

@@ -8,6 +8,8 @@ import { isCodedError } from '../../common/errors.ts'
 import { LOG_LEVELS, isLogLevel, setLogLevel } from '../../common/logger.ts'
 import { COMMON_FLAGS, parseFlags, suggest } from './args.ts'
 import { accountGroup } from './commands/account.ts'
+import { authorityGroup } from './commands/authority.ts'
+import { peersCommand } from './commands/peers.ts'
 import { genesisGroup } from './commands/genesis.ts'
 import { initCommand } from './commands/init.ts'
 import { startCommand } from './commands/start.ts'
@@ -16,7 +18,7 @@ import { commandHelp, groupHelp, rootHelp } from './help.ts'
 import { out } from './io.ts'
 import type { CommandSpec, GroupSpec, Spec } from './types.ts'
 
-const SPECS: Spec[] = [startCommand, initCommand, accountGroup, genesisGroup]
+const SPECS: Spec[] = [startCommand, initCommand, accountGroup, genesisGroup, authorityGroup, peersCommand]
 const HELP = new Set(['--help', '-h'])
 
 function version(): string {

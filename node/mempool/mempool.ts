@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events'
 import type { Common } from '@ethereumjs/common'
 import { RLP } from '@ethereumjs/rlp'
-import { Capability, createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
+import { Capability, createTxFromRLP, paramsTx, type TypedTransaction } from '@ethereumjs/tx'
 import { type Address, bytesToBigInt, bytesToHex, toChecksumAddress } from '@ethereumjs/util'
+import { keccak_256 } from '@noble/hashes/sha3.js'
 import { createLogger } from '../../common/logger.ts'
 import { MempoolError, MempoolErrorCode } from './errors.ts'
 import { defaultMempoolOptions, type MempoolOptions } from './options.ts'
@@ -45,9 +46,16 @@ interface Entry extends PoolTx {
 
 interface SenderTxs {
   address: Address
+  /** address.toString(), computed once. */
+  key: string
   /** Account nonce at the head, as last read: the first executable nonce. */
   base: bigint
   byNonce: Map<bigint, Entry>
+  /**
+   * Every nonce from base (or from here, if base is higher) up to this one is in byNonce: where
+   * executableEnd resumes its walk, so that it does not re-walk a long run on every insert.
+   */
+  known: bigint
 }
 
 function reject(code: MempoolErrorCode, message: string, context?: Record<string, unknown>): never {
@@ -77,6 +85,18 @@ function detail(err: unknown): string {
 const checksum = (a: Address): string => toChecksumAddress(a.toString())
 
 /**
+ * One Common for every transaction the pool decodes. ethereumjs copies the Common it is given
+ * and rebuilds the copy's parameter cache (JSON round trips of every EIP's parameters) for each
+ * transaction it constructs: half the cost of a decode. A transaction never changes its Common
+ * here (the VM runs with skipHardForkValidation), so they can all share one, prepared once.
+ */
+function sharedTxCommon(common: Common): Common {
+  const shared = common.copy()
+  shared.updateParams(paramsTx)
+  return Object.assign(shared, { copy: () => shared, updateParams: () => {} })
+}
+
+/**
  * Transactions waiting for a block. Per sender, transactions are kept by nonce: those with
  * contiguous nonces from the account nonce are executable ("pending"), later ones wait
  * ("queued") until the gap fills, as in geth, because clients send from several connections
@@ -86,6 +106,7 @@ const checksum = (a: Address): string => toChecksumAddress(a.toString())
 class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
   private readonly opts: MempoolOptions
   private readonly common: Common
+  private readonly txCommon: Common
   private readonly recovery: SenderRecovery
   private readonly getAccount: (address: Address) => Promise<AccountState>
   private readonly byHash = new Map<string, Entry>()
@@ -94,11 +115,20 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
   private readonly arriving = new Set<string>()
   private blockGasLimit: bigint | undefined
   private seq = 0
+  /**
+   * Senders that gained an executable transaction (arrival, gap filled, replacement), in
+   * order. Live pending() iterators read it from where they last were, so picking up
+   * arrivals costs them O(arrivals), not a pass over the pool.
+   */
+  private readonly fresh: SenderTxs[] = []
+  /** Number of entries dropped from the front of `fresh`. */
+  private freshBase = 0
 
   constructor(opts: Partial<MempoolOptions>, modules: MempoolModules) {
     super()
     this.opts = { ...defaultMempoolOptions, ...opts }
     this.common = modules.common
+    this.txCommon = sharedTxCommon(modules.common)
     this.recovery = modules.recovery
     this.getAccount = modules.getAccount
   }
@@ -155,7 +185,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
     if (account.balance < cost) {
       reject(MempoolErrorCode.INSUFFICIENT_FUNDS, `insufficient funds for gas * price + value: address ${checksum(sender)} have ${account.balance} want ${cost}`)
     }
-    const q: SenderTxs = existing ?? { address: sender, base: state, byNonce: new Map() }
+    const q: SenderTxs = existing ?? { address: sender, key: senderKey, base: state, byNonce: new Map(), known: state }
     const end = this.executableEnd(q)
     if (nonce > end && nonce - state > BigInt(this.opts.maxQueuedPerSender)) {
       reject(
@@ -185,7 +215,11 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
     q.byNonce.set(nonce, entry)
     this.byHash.set(key, entry)
     if (old !== undefined) {
-      if (nonce < end) this.emit('pending', hash) // replaced an executable transaction
+      if (nonce < end) {
+        // Replaced an executable transaction.
+        this.noteFresh(q)
+        this.emit('pending', hash)
+      }
     } else if (nonce === end) {
       this.announce(q, end, this.executableEnd(q))
     }
@@ -244,12 +278,16 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
     }
     let tx: TypedTransaction
     try {
-      tx = createTxFromRLP(raw, { common: this.common })
+      tx = createTxFromRLP(raw, { common: this.txCommon })
     } catch (err) {
       reject(MempoolErrorCode.MALFORMED, `invalid transaction: rlp: ${detail(err)}`)
     }
     // ethereumjs reads an empty r, s or v as "no signature".
     if (!tx.isSigned()) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
+    // The hash is keccak of the encoding, and the decoder accepts only canonical encodings
+    // (minimal RLP, no leading zeros), which re-serialize to \`raw\` itself: hash it as it came
+    // instead of re-encoding. ethereumjs keeps it in the frozen transaction's cache.
+    tx.cache.hash = keccak_256(raw)
     return tx
   }
 
@@ -268,13 +306,41 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
 
   /** First nonce that is not executable: the end of the contiguous run from the base. */
   private executableEnd(q: SenderTxs): bigint {
-    let n = q.base
+    let n = q.known > q.base ? q.known : q.base
     while (q.byNonce.has(n)) n++
+    q.known = n
     return n
   }
 
   private announce(q: SenderTxs, from: bigint, to: bigint): void {
+    if (to > from) this.noteFresh(q)
     for (let n = from; n < to; n++) this.emit('pending', q.byNonce.get(n)!.hash)
+  }
+
+  /** Longest `fresh` log kept; an iterator that falls further behind rescans the pool. */
+  private static readonly FRESH_LOG = 4096
+
+  private noteFresh(q: SenderTxs): void {
+    this.fresh.push(q)
+    if (this.fresh.length > TxPool.FRESH_LOG) {
+      const drop = this.fresh.length >> 1
+      this.fresh.splice(0, drop)
+      this.freshBase += drop
+    }
+  }
+
+  /** Senders that gained executable transactions since log position `from`; undefined when the log no longer reaches back that far. */
+  freshSince(from: number): { senders: readonly SenderTxs[]; start: number; end: number } | undefined {
+    if (from < this.freshBase) return undefined
+    return { senders: this.fresh, start: from - this.freshBase, end: this.freshBase + this.fresh.length }
+  }
+
+  get freshEnd(): number {
+    return this.freshBase + this.fresh.length
+  }
+
+  allSenders(): IterableIterator<SenderTxs> {
+    return this.senders.values()
   }
 
   private remove(e: Entry): void {
@@ -283,6 +349,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
     const q = this.senders.get(key)
     if (q === undefined || q.byNonce.get(e.nonce) !== e) return
     q.byNonce.delete(e.nonce)
+    if (e.nonce < q.known) q.known = e.nonce // the run is cut here
     if (q.byNonce.size === 0) this.senders.delete(key)
   }
 
@@ -325,7 +392,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
   }
 
   pending(baseFee: bigint): PendingTxs {
-    return new PriceAndNonceIterator([...this.senders.values()], baseFee)
+    return new PriceAndNonceIterator(this, baseFee)
   }
 
   get(hash: Uint8Array): PoolTx | undefined {
@@ -372,21 +439,32 @@ interface Cursor {
  * geth's TransactionsByPriceAndNonce: a max-heap holding each sender's next executable
  * transaction, by effective tip then arrival. Taking a sender's transaction puts its next nonce
  * in its place. A sender whose next transaction cannot pay the base fee is left out.
- * Reads the pool live, so transactions arriving while a block is built are picked up.
+ *
+ * Live: it reads the pool as it goes, so one iterator serves a whole block while transactions
+ * keep arriving. A replacement of a transaction not yet handed out is offered instead of it;
+ * a sender that ran out, or a new sender, is taken up again (from the pool's log of senders
+ * with new executable transactions) as soon as it has its next nonce, also after the iterator
+ * returned done. Each sender's nonces are handed out once each, in order, never past a gap.
  */
 class PriceAndNonceIterator implements PendingTxs {
+  private readonly pool: TxPool
   private readonly heap: Cursor[] = []
   private readonly baseFee: bigint
   private readonly skipped = new Set<string>()
+  /** Senders with a cursor in the heap (by object: the pool replaces a sender's queue once it empties). */
+  private readonly inHeap = new Set<SenderTxs>()
+  /** Next nonce to hand out, per sender that has had one handed out. */
+  private readonly nextNonce = new Map<string, bigint>()
+  /** Position in the pool's log of senders with new executable transactions. */
+  private logPos: number
   /** The cursor last handed out; advanced on the next call, unless its sender was skipped. */
   private last: Cursor | undefined
 
-  constructor(senders: SenderTxs[], baseFee: bigint) {
+  constructor(pool: TxPool, baseFee: bigint) {
+    this.pool = pool
     this.baseFee = baseFee
-    for (const q of senders) {
-      const e = q.byNonce.get(q.base)
-      if (e !== undefined && e.feeCap >= baseFee) this.heap.push({ q, entry: e, tip: effectiveTip(e, baseFee) })
-    }
+    this.logPos = pool.freshEnd
+    for (const q of pool.allSenders()) this.admit(q, false)
     for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i)
   }
 
@@ -402,19 +480,20 @@ class PriceAndNonceIterator implements PendingTxs {
     if (this.last !== undefined) {
       const { q, entry } = this.last
       this.last = undefined
-      const next = q.byNonce.get(entry.nonce + 1n)
-      if (next !== undefined && next.feeCap >= this.baseFee && !this.skipped.has(q.address.toString())) {
-        this.heap[0] = { q, entry: next, tip: effectiveTip(next, this.baseFee) }
+      const following = q.byNonce.get(entry.nonce + 1n)
+      if (following !== undefined && following.feeCap >= this.baseFee && !this.skipped.has(q.key)) {
+        this.heap[0] = { q, entry: following, tip: effectiveTip(following, this.baseFee) }
         this.down(0)
       } else {
         this.pop()
       }
     }
+    this.catchUp()
     for (;;) {
       const top = this.heap[0]
       if (top === undefined) return { done: true, value: undefined }
       const current = top.q.byNonce.get(top.entry.nonce)
-      if (this.skipped.has(top.q.address.toString()) || current === undefined || current.feeCap < this.baseFee) {
+      if (this.skipped.has(top.q.key) || current === undefined || current.feeCap < this.baseFee) {
         this.pop() // skipped by the builder, removed, or replaced by one that cannot pay
         continue
       }
@@ -425,8 +504,33 @@ class PriceAndNonceIterator implements PendingTxs {
         continue
       }
       this.last = top
+      this.nextNonce.set(top.q.key, top.entry.nonce + 1n)
       return { done: false, value: { tx: top.entry.tx, sender: top.entry.sender } }
     }
+  }
+
+  /** Takes up senders that gained executable transactions since the last call. */
+  private catchUp(): void {
+    const end = this.pool.freshEnd
+    if (this.logPos === end) return
+    const log = this.pool.freshSince(this.logPos)
+    if (log === undefined) {
+      for (const q of this.pool.allSenders()) this.admit(q, true) // fell behind the log: rescan
+    } else {
+      for (let i = log.start; i < log.senders.length; i++) this.admit(log.senders[i]!, true)
+    }
+    this.logPos = end
+  }
+
+  /** Puts a sender's next transaction in the heap, unless it is there already, skipped, or has none. */
+  private admit(q: SenderTxs, sift: boolean): void {
+    if (this.inHeap.has(q) || this.skipped.has(q.key)) return
+    const nonce = this.nextNonce.get(q.key) ?? q.base
+    const e = q.byNonce.get(nonce < q.base ? q.base : nonce)
+    if (e === undefined || e.feeCap < this.baseFee) return
+    this.inHeap.add(q)
+    this.heap.push({ q, entry: e, tip: effectiveTip(e, this.baseFee) })
+    if (sift) this.up(this.heap.length - 1)
   }
 
   private better(a: Cursor, b: Cursor): boolean {
@@ -434,10 +538,22 @@ class PriceAndNonceIterator implements PendingTxs {
   }
 
   private pop(): void {
+    const top = this.heap[0]
+    if (top !== undefined) this.inHeap.delete(top.q)
     const last = this.heap.pop()
     if (this.heap.length > 0 && last !== undefined) {
       this.heap[0] = last
       this.down(0)
+    }
+  }
+
+  private up(i: number): void {
+    const a = this.heap
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (!this.better(a[i]!, a[parent]!)) return
+      ;[a[i], a[parent]] = [a[parent]!, a[i]!]
+      i = parent
     }
   }
 

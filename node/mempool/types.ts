@@ -49,6 +49,9 @@ export interface HeadContext {
 /**
  * Executable transactions for one block, best effective tip first, each sender in nonce order.
  * The builder calls `skipSender` when a sender's transaction fails: its later nonces cannot run.
+ * The iterator reads the pool live: after it returned done, a later `next()` hands out what
+ * became executable since (the producer waits for the pool's 'pending' event, then asks again).
+ * No transaction is handed out twice.
  */
 export interface PendingTxs extends IterableIterator<PoolTx> {
   skipSender(sender: Address): void

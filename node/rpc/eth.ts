@@ -25,6 +25,8 @@ export interface EthModules {
   mempool: Mempool
   filters: FilterManager
   config: NodeConfig
+  /** Relays a transaction accepted over JSON-RPC to the network. */
+  broadcastTx?: (raw: Uint8Array) => void
 }
 
 export interface EthApi {
@@ -245,6 +247,7 @@ export function createEthMethods(modules: EthModules): EthApi {
       const raw = v.data(p[0], 0)
       try {
         const { hash } = await mempool.addRaw(raw)
+        modules.broadcastTx?.(raw)
         return toData(hash)
       } catch (err) {
         translateTxError(err)

@@ -109,9 +109,17 @@ t.test('fork choice: both import orders converge on the same head, and a reorg r
   let reorgs = 0
   x.on('reorg', () => reorgs++)
   for (const blk of branchB) statuses.push((await x.importBlock(blk)).status)
-  for (const blk of [...branchB, ...branchA]) await y.importBlock(blk)
-  t.equal(bytesToHex(x.head.block.hash()), bytesToHex(y.head.block.hash()), 'the same head whatever the order')
-  t.equal(bytesToHex(x.head.block.header.stateRoot), bytesToHex(y.head.block.header.stateRoot), 'and the same state')
+  for (const blk of branchB) await y.importBlock(blk)
+  const sideStatuses: string[] = []
+  for (const blk of branchA) sideStatuses.push((await y.importBlock(blk)).status)
+  t.same(sideStatuses.slice(1), branchA.slice(1).map(() => 'side'), 'the lighter branch is stored as a side chain')
+  t.equal(bytesToHex((await y.blockByNumber(2n))!.hash()), bytesToHex(branchB[1]!.hash()), 'side blocks do not touch the canonical index')
+  const yHead = bytesToHex(y.head.block.hash())
+  await y.close()
+  const yAgain = await Chain.open(dirs[3]!.path, genesis())
+  t.equal(bytesToHex(yAgain.head.block.hash()), yHead, 'nor the stored head')
+  t.equal(bytesToHex(x.head.block.hash()), bytesToHex(yAgain.head.block.hash()), 'the same head whatever the order')
+  t.equal(bytesToHex(x.head.block.header.stateRoot), bytesToHex(yAgain.head.block.header.stateRoot), 'and the same state')
   const winner = bytesToHex(x.head.block.hash()) === bytesToHex(b.head.block.hash()) ? 'B' : 'A'
   t.equal(winner, 'B', 'the heavier branch wins')
   t.ok(statuses.includes('known') && statuses.includes('reorg'), `x saw its block 1 again and reorganised (${statuses.join(',')})`)
@@ -123,5 +131,5 @@ t.test('fork choice: both import orders converge on the same head, and a reorg r
   t.ok(await x.txLocation(onB.tx.hash()), 'the winning branch\'s transaction is indexed')
   const who = new Address(addressOf(DEV_KEYS[1]!))
   t.same(await x.headAccount(who), await b.headAccount(who), 'account state is the winning branch\'s')
-  for (const c of [a, b, x, y]) await c.close()
+  for (const c of [a, b, x, yAgain]) await c.close()
 })

@@ -1,5 +1,6 @@
 import { isLogLevel, createLogger, type LogLevel } from '../../../common/logger.ts'
-import { DEFAULT_RPC, type AuthorityKey, type NodeConfig, type RpcConfig } from '../../config.ts'
+import { readFile } from 'node:fs/promises'
+import { DEFAULT_P2P, DEFAULT_RPC, type AuthorityKey, type NodeConfig, type P2PConfig, type RpcConfig } from '../../config.ts'
 import { createDevGenesis, devAccounts, type Genesis } from '../../genesis/index.ts'
 import { DEV_MNEMONIC, openKeystore, toChecksumAddress } from '../../keys/index.ts'
 import { parseAddressFlag, parseInteger, parsePort } from '../args.ts'
@@ -35,6 +36,24 @@ async function devSetup(dir: string, period: number | undefined): Promise<Genesi
   }
   await ensureNodeKey(paths.nodekey)
   return genesis
+}
+
+/**
+ * p2p is on by default (0.0.0.0:30303); a --dev node stays alone unless given --p2p.port or
+ * --bootnodes, so several dev chains can run side by side.
+ */
+async function p2pConfig(flags: ParsedFlags, dev: boolean, nodekeyPath: string): Promise<P2PConfig | undefined> {
+  const bootnodes = (flags.string('bootnodes') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
+  for (const b of bootnodes) {
+    if (!b.startsWith('/') || !b.includes('/p2p/')) throw usageError(`invalid value for --bootnodes: "${b}" is not a multiaddr ending in /p2p/<peer id> (see admin_nodeInfo's listenAddrs)`)
+  }
+  const port = flags.has('p2p.port') ? parsePort(flags.string('p2p.port')!, 'p2p.port') : DEFAULT_P2P.port
+  const maxPeers = flags.has('p2p.maxpeers') ? Number(parseInteger(flags.string('p2p.maxpeers')!, 'p2p.maxpeers', 0n, 1000n)) : DEFAULT_P2P.maxPeers
+  if (flags.boolean('nodiscover') || maxPeers === 0 || (dev && !flags.has('p2p.port') && bootnodes.length === 0)) return undefined
+  await ensureNodeKey(nodekeyPath)
+  const key = (await readFile(nodekeyPath, 'utf8')).trim()
+  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw new CliError(CliErrorCode.READ_FAILED, `${nodekeyPath} is not a 32-byte hex node key: delete it to have a new one made`)
+  return { listen: { host: flags.string('p2p.addr') ?? DEFAULT_P2P.host, port }, bootnodes, maxPeers, nodeKey: new Uint8Array(Buffer.from(key.replace(/^0x/, ''), 'hex')) }
 }
 
 async function run(flags: ParsedFlags): Promise<void> {
@@ -75,7 +94,7 @@ async function run(flags: ParsedFlags): Promise<void> {
     log.warn('The authority is not in the genesis authority set: it seals only once voted in', { authority: toChecksumAddress(authority.address) })
   }
 
-  const config: NodeConfig = { datadir: paths.dir, genesis, rpc, authority, logLevel, dev }
+  const config: NodeConfig = { datadir: paths.dir, genesis, rpc, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey) }
   // Loaded here, not at the top: `--help` and the other commands must not pay for (or
   // depend on) loading the whole node.
   const { startNode } = await import('../../node.ts')
@@ -160,6 +179,11 @@ export const startCommand: CommandSpec = {
     { name: 'authority', kind: 'string', placeholder: 'ADDRESS', default: 'none, no sealing', description: 'seal blocks with this keystore account' },
     { name: 'password', kind: 'string', placeholder: 'FILE', default: 'prompt on a terminal', description: 'with --authority: file whose first line is its keystore password' },
     { name: 'dev', kind: 'boolean', default: 'off', description: 'development chain with funded, publicly known accounts' },
+    { name: 'p2p.addr', kind: 'string', placeholder: 'A', default: DEFAULT_P2P.host, description: 'p2p (libp2p TCP) listen address' },
+    { name: 'p2p.port', kind: 'string', placeholder: 'P', default: `${DEFAULT_P2P.port}; with --dev p2p is off unless set`, description: 'p2p listen port (0: any free port)' },
+    { name: 'p2p.maxpeers', kind: 'string', placeholder: 'N', default: String(DEFAULT_P2P.maxPeers), description: 'most peers at once (0: no networking)' },
+    { name: 'bootnodes', kind: 'string', placeholder: 'MULTIADDRS', default: 'none', description: 'comma-separated peers to join, /ip4/…/tcp/…/p2p/<peer id> (admin_nodeInfo listenAddrs)' },
+    { name: 'nodiscover', kind: 'boolean', default: 'off', description: 'no networking at all (a lone node)' },
     { name: 'dev.period', kind: 'string', placeholder: 'S', default: String(DEV_PERIOD), description: 'with --dev: seconds between blocks (0: seal when transactions arrive)' },
   ],
   examples: ['medrec start --dev', 'medrec start --datadir ./node1 --authority 0xAUTH --password pw.txt --rpc.port 8545'],

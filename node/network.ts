@@ -1,0 +1,271 @@
+import { createBlockFromRLP, type Block } from '@ethereumjs/block'
+import { bytesToHex, equalsBytes } from '@ethereumjs/util'
+import { createLogger, errorMessage } from '../common/index.ts'
+import { createP2P, type GossipResult, type P2P, type PeerIdStr, type Status } from '../p2p/index.ts'
+import type { Chain } from './chain/index.ts'
+import { MempoolError, MempoolErrorCode, type Mempool } from './mempool/index.ts'
+
+const log = createLogger('network')
+
+export interface NetworkOptions {
+  listen: { host: string; port: number }
+  bootnodes: string[]
+  maxPeers: number
+  /** DIR/nodekey: the libp2p identity. */
+  nodeKey: Uint8Array
+}
+
+export interface NetworkModules {
+  chain: Chain
+  mempool: Mempool
+}
+
+/** eth_syncing's answer while catching up. */
+export interface SyncProgress {
+  startingBlock: bigint
+  currentBlock: bigint
+  highestBlock: bigint
+}
+
+export interface Network {
+  readonly p2p: P2P
+  /** Gossips a transaction this node accepted over JSON-RPC. */
+  broadcastTx(raw: Uint8Array): void
+  /** Gossips a block this node sealed. */
+  broadcastBlock(block: Block): void
+  syncing(): SyncProgress | false
+  close(): Promise<void>
+}
+
+/** Blocks asked for per range request; the server caps it too. */
+const RANGE = 64
+/** After a failed sync, leave that peer alone this long (no retry storms). */
+const SYNC_COOLDOWN_MS = 3000
+
+/** Mempool refusals that say nothing bad about the peer that relayed the transaction. */
+const HARMLESS = new Set<string>([
+  MempoolErrorCode.ALREADY_KNOWN,
+  MempoolErrorCode.NONCE_TOO_LOW,
+  MempoolErrorCode.UNDERPRICED,
+  MempoolErrorCode.REPLACEMENT_UNDERPRICED,
+  MempoolErrorCode.INSUFFICIENT_FUNDS,
+  MempoolErrorCode.NONCE_GAP_TOO_FAR,
+  MempoolErrorCode.POOL_FULL,
+  MempoolErrorCode.SENDER_LIMIT,
+  MempoolErrorCode.RECOVERY_FAILED,
+])
+
+/** Chain refusals that mean "not now" rather than "invalid": the peer is not at fault. */
+const NOT_YET = new Set(['UNKNOWN_PARENT', 'FUTURE_BLOCK'])
+
+/**
+ * Wires the chain and the mempool to libp2p: gossip validation (a block is imported before it
+ * is forwarded), range sync towards the heaviest peer, status announcements on every new head.
+ */
+export async function startNetwork(opts: NetworkOptions, modules: NetworkModules): Promise<Network> {
+  const { chain, mempool } = modules
+  let sync: SyncProgress | false = false
+  let syncRunning: Promise<void> | undefined
+  let closed = false
+
+  const decodeBlock = (bytes: Uint8Array): Block => createBlockFromRLP(bytes, { common: chain.common, setHardfork: false })
+
+  async function validateBlock(bytes: Uint8Array, from: PeerIdStr): Promise<GossipResult> {
+    let block: Block
+    try {
+      block = decodeBlock(bytes)
+    } catch {
+      return 'reject'
+    }
+    if (await chain.store.hasBlock(block.hash())) return 'ignore'
+    try {
+      const r = await chain.importBlock(block)
+      return r.status === 'known' ? 'ignore' : 'accept'
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? ''
+      if (code === 'UNKNOWN_PARENT') {
+        // We are behind or on another branch: fetch the ancestors from this peer.
+        const status = p2p.peers().find((p) => p.id === from)?.status
+        if (status !== undefined && status !== null) startSync(from, status)
+      }
+      if (NOT_YET.has(code)) return 'ignore'
+      log.debug('Rejected gossiped block', { number: block.header.number, from, reason: errorMessage(err) })
+      return 'reject'
+    }
+  }
+
+  async function validateTx(bytes: Uint8Array): Promise<GossipResult> {
+    try {
+      await mempool.addRaw(bytes)
+      return 'accept'
+    } catch (err) {
+      if (err instanceof MempoolError && HARMLESS.has(err.code)) return 'ignore'
+      return 'reject'
+    }
+  }
+
+  async function canonicalRange(from: bigint, count: number, pick: (b: Block) => Uint8Array): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    for (let n = from; n < from + BigInt(count); n++) {
+      const b = await chain.blockByNumber(n)
+      if (b === undefined) break
+      out.push(pick(b))
+    }
+    return out
+  }
+
+  const p2p = await createP2P(
+    {
+      chainId: chain.common.chainId(),
+      genesisHash: chain.genesisHash,
+      privateKey: opts.nodeKey,
+      listen: opts.listen,
+      bootnodes: opts.bootnodes,
+      maxPeers: opts.maxPeers,
+      minPeers: Math.min(opts.maxPeers, 5),
+    },
+    {
+      getHead: () => ({ head: { number: chain.head.block.header.number, hash: chain.head.block.hash() }, totalDifficulty: chain.head.totalDifficulty }),
+      validateTx,
+      validateBlock,
+      getBlocksByRange: (from, count) => canonicalRange(from, count, (b) => b.serialize()),
+      getHeadersByRange: (from, count) => canonicalRange(from, count, (b) => b.header.serialize()),
+    },
+  )
+
+  /** Peers a sync with just failed, and until when they are left alone. */
+  const cooldown = new Map<PeerIdStr, number>()
+  /** Peer heads we already hold (synced, or stored on a side chain that lost fork choice). */
+  const held = new Set<string>()
+
+  /**
+   * A peer is worth syncing from when its head is at least as heavy as ours and is a block we do
+   * not hold: at equal weight its head may still win EIP-3436's tie-breaks, which only the
+   * imported header can tell (so equal forks converge instead of each side keeping its own).
+   */
+  function wantsSync(status: Status): boolean {
+    return status.totalDifficulty >= chain.head.totalDifficulty && !equalsBytes(status.head.hash, chain.head.block.hash()) && !held.has(bytesToHex(status.head.hash))
+  }
+
+  /** Catches up with `peer` while it is heavier: range requests from our head, walking back to a common ancestor when its branch differs. */
+  function startSync(peer: PeerIdStr, status: Status): void {
+    if (closed || syncRunning !== undefined || !wantsSync(status)) return
+    if ((cooldown.get(peer) ?? 0) > Date.now()) return
+    syncRunning = syncWith(peer, status)
+      .then((ok) => {
+        if (!ok) cooldown.set(peer, Date.now() + SYNC_COOLDOWN_MS)
+      })
+      .catch((err) => {
+        cooldown.set(peer, Date.now() + SYNC_COOLDOWN_MS)
+        log.warn('Sync with peer failed', { peer, reason: errorMessage(err) })
+      })
+      .finally(() => {
+        syncRunning = undefined
+        sync = false
+        // Someone else may still be ahead (on the next turn of the event loop, never in a tight loop).
+        setTimeout(() => {
+          const best = bestPeer()
+          if (best !== undefined) startSync(best.id, best.status)
+        }, 0)
+      })
+  }
+
+  function bestPeer(): { id: PeerIdStr; status: Status } | undefined {
+    let best: { id: PeerIdStr; status: Status } | undefined
+    const now = Date.now()
+    for (const p of p2p.peers()) {
+      if ((cooldown.get(p.id) ?? 0) > now) continue
+      if (p.status !== null && wantsSync(p.status) && (best === undefined || p.status.totalDifficulty > best.status.totalDifficulty)) best = { id: p.id, status: p.status }
+    }
+    return best
+  }
+
+  /** Resolves false when the peer proved useless or wrong (it then cools down). */
+  async function syncWith(peer: PeerIdStr, initial: Status): Promise<boolean> {
+    let target = initial
+    const start = chain.head.block.header.number
+    let from = start + 1n
+    let back = BigInt(RANGE)
+    log.info('Syncing', { peer, from, to: target.head.number })
+    while (!closed && target.totalDifficulty >= chain.head.totalDifficulty && !(await chain.store.hasBlock(target.head.hash))) {
+      sync = { startingBlock: start, currentBlock: chain.head.block.header.number, highestBlock: target.head.number }
+      if (from > target.head.number) from = target.head.number
+      const raw = await p2p.requestBlocks(peer, from, RANGE)
+      if (raw.length === 0) {
+        // It announced more than it serves (its head may have just moved): not our problem to solve now.
+        return false
+      }
+      let blocks: Block[]
+      try {
+        blocks = raw.map(decodeBlock)
+      } catch {
+        p2p.penalize(peer, 'invalid-block')
+        return false
+      }
+      if (!(await chain.store.hasBlock(blocks[0]!.header.parentHash))) {
+        // Its branch forked below `from`: look further back for a block we share. Block 1's
+        // parent is the genesis both sides checked at the handshake, so that one must connect.
+        if (from <= 1n) {
+          p2p.penalize(peer, 'invalid-block')
+          return false
+        }
+        from = from > back ? from - back : 1n
+        back *= 2n
+        continue
+      }
+      for (const b of blocks) {
+        try {
+          await chain.importBlock(b)
+        } catch (err) {
+          const code = (err as { code?: string }).code ?? ''
+          if (NOT_YET.has(code)) {
+            log.debug('Sync paused: block not importable yet', { peer, number: b.header.number, reason: errorMessage(err) })
+            return false
+          }
+          log.warn('Peer served an invalid block', { peer, number: b.header.number, reason: errorMessage(err) })
+          p2p.penalize(peer, 'invalid-block')
+          return false
+        }
+      }
+      from = blocks[blocks.length - 1]!.header.number + 1n
+      if (from > target.head.number) target = await p2p.requestStatus(peer)
+    }
+    if (held.size > 10_000) held.clear()
+    held.add(bytesToHex(target.head.hash))
+    log.info('Synced', { head: chain.head.block.header.number, hash: bytesToHex(chain.head.block.hash()) })
+    return true
+  }
+
+  p2p.on('peer:connected', (peer) => {
+    if (peer.status !== null) startSync(peer.id, peer.status)
+  })
+  p2p.on('peer:status', (peer, status) => startSync(peer, status))
+  let announce: NodeJS.Timeout | undefined
+  const onHead = () => {
+    // One announcement per burst of heads (sync imports many blocks in a row).
+    announce ??= setTimeout(() => {
+      announce = undefined
+      void p2p.announceStatus()
+    }, 50)
+  }
+  chain.on('head', onHead)
+  log.info('P2P listening', { peerId: p2p.peerId, addrs: p2p.listenAddrs() })
+
+  return {
+    p2p,
+    broadcastTx(raw) {
+      p2p.publishTx(raw).catch((err) => log.debug('Transaction not gossiped', undefined, errorMessage(err)))
+    },
+    broadcastBlock(block) {
+      p2p.publishBlock(block.serialize()).catch((err) => log.debug('Block not gossiped', undefined, errorMessage(err)))
+    },
+    syncing: () => sync,
+    async close() {
+      closed = true
+      chain.off('head', onHead)
+      if (announce !== undefined) clearTimeout(announce)
+      await syncRunning
+      await p2p.stop()
+    },
+  }
+}

@@ -1,0 +1,44 @@
+import { CodedError } from '../common/errors.ts'
+
+/** Why a p2p call failed. Request errors carry `context.peer` (the remote peer id). */
+export const P2PErrorCode = {
+  /** Options that cannot work (bad node key, limits out of range, unparsable multiaddr). */
+  INVALID_OPTIONS: 'INVALID_OPTIONS',
+  /** The TCP listener could not bind (`context.errno` is 'EADDRINUSE' when the port is taken). */
+  LISTEN_FAILED: 'LISTEN_FAILED',
+  /** A multiaddr that does not parse or lacks `/p2p/<peerId>`. */
+  INVALID_MULTIADDR: 'INVALID_MULTIADDR',
+  /** A peer id string that does not parse. */
+  INVALID_PEER_ID: 'INVALID_PEER_ID',
+  /** A request to a peer we have no connection to. */
+  NOT_CONNECTED: 'NOT_CONNECTED',
+  /** The peer is banned (low score or another chain) and will not be dialled now. */
+  PEER_BANNED: 'PEER_BANNED',
+  /** The peer's status names another chain id or genesis: it was disconnected and banned. */
+  WRONG_CHAIN: 'WRONG_CHAIN',
+  /** addPeer: the node already has `maxPeers` peers (the address is kept for later dials). */
+  TOO_MANY_PEERS: 'TOO_MANY_PEERS',
+  /** Dialling a peer failed (unreachable, refused, handshake or encryption failure). */
+  DIAL_FAILED: 'DIAL_FAILED',
+  /** The peer did not answer within `requestTimeoutMs`. */
+  TIMEOUT: 'TIMEOUT',
+  /** The peer does not speak the protocol (multistream negotiation failed). */
+  PROTOCOL_UNSUPPORTED: 'PROTOCOL_UNSUPPORTED',
+  /** The response did not decode, had the wrong shape, or broke the request's bounds. */
+  INVALID_RESPONSE: 'INVALID_RESPONSE',
+  /** A frame longer than the protocol's limit. */
+  OVERSIZED: 'OVERSIZED',
+  /** The peer answered with an error envelope (`context.remoteCode`). */
+  REMOTE_ERROR: 'REMOTE_ERROR',
+  /** The stream broke (reset, closed early) before a response arrived. */
+  STREAM_FAILED: 'STREAM_FAILED',
+  /** Publishing: the payload is above the topic's limit (or gossipsub's 4 MiB frame ceiling). */
+  MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
+  /** gossipsub refused to publish (e.g. not started). */
+  PUBLISH_FAILED: 'PUBLISH_FAILED',
+  /** The p2p node was stopped (or not started). */
+  STOPPED: 'STOPPED',
+} as const
+export type P2PErrorCode = (typeof P2PErrorCode)[keyof typeof P2PErrorCode]
+
+export class P2PError extends CodedError<P2PErrorCode> {}

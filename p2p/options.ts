@@ -1,0 +1,157 @@
+import { isIP } from 'node:net'
+import { P2PError } from './errors.ts'
+import type { PenaltyReason } from './types.ts'
+
+export interface RateLimit {
+  /** Tokens added per second. */
+  perSecond: number
+  /** Bucket size: how many may arrive at once. */
+  burst: number
+}
+
+export interface P2POptions {
+  /** EIP-155 chain id: names the gossip topics and must match every peer's status. */
+  chainId: bigint
+  /** Hash of block 0: must match every peer's status. */
+  genesisHash: Uint8Array
+  /** The node's 32-byte secp256k1 node key (DIR/nodekey); the peer id derives from it. */
+  privateKey: Uint8Array
+  /** TCP listen address. */
+  listen: { host: string; port: number }
+  /** Multiaddrs with `/p2p/<peerId>`, dialled at start and redialled while below `minPeers`. */
+  bootnodes: string[]
+  /** Most peers at once (the connection manager's limit; extra connections are refused or closed). */
+  maxPeers: number
+  /** Below this many peers the dialer keeps (re)dialling bootnodes and added peers. */
+  minPeers: number
+  /** Largest gossiped transaction (RLP bytes). */
+  maxTxBytes: number
+  /**
+   * Largest block (RLP bytes) in a blocks-by-range response and on gossip. gossipsub 17 cannot
+   * send a frame above 4 MiB, so blocks larger than `GOSSIP_MAX_BYTES` travel only by range.
+   */
+  maxBlockBytes: number
+  /** Largest header (RLP bytes) in a headers-by-range response. */
+  maxHeaderBytes: number
+  /** Most blocks or headers one by-range request returns (larger counts are capped). */
+  maxRangeCount: number
+  /** Largest by-range response frame; a server stops adding items before exceeding it. */
+  maxResponseBytes: number
+  /** Dial-to-response limit of one request (also how long a server waits for a request frame). */
+  requestTimeoutMs: number
+  /** Re-exchange status with every peer this often; 0 turns it off (announceStatus still works). */
+  statusIntervalMs: number
+  /** Gossip messages accepted per peer (above: IGNOREd and penalised). */
+  gossipRate: RateLimit
+  /** Requests served per peer (above: answered RATE_LIMITED and penalised). */
+  requestRate: RateLimit
+  /** Our score at or below which a peer is disconnected and banned for `banMs`. */
+  disconnectScore: number
+  banMs: number
+  /** How long a peer of another chain id or genesis is kept out (not dialled, refused). */
+  mismatchBanMs: number
+  /** Score points a penalised peer regains per second, back up to 0. */
+  scoreRecoveryPerSecond: number
+  /** Score change per penalty reason (negative numbers). */
+  penalties: Record<PenaltyReason, number>
+  /** First redial delay after a failed dial; doubles per failure up to dialBackoffMaxMs. */
+  dialBackoffMinMs: number
+  dialBackoffMaxMs: number
+  /** How often the dialer checks whether it is below `minPeers`. */
+  dialIntervalMs: number
+  /** gossipsub heartbeat (mesh maintenance, gossip emission). */
+  heartbeatIntervalMs: number
+}
+
+/** What `createP2P` needs; everything else has a default. */
+export type P2PInit = Pick<P2POptions, 'chainId' | 'genesisHash' | 'privateKey'> &
+  Partial<Omit<P2POptions, 'chainId' | 'genesisHash' | 'privateKey' | 'listen' | 'penalties'>> & {
+    listen?: Partial<P2POptions['listen']>
+    penalties?: Partial<P2POptions['penalties']>
+  }
+
+/** gossipsub 17 length-prefixes each RPC with it-length-prefixed's 4 MiB default and drops bigger
+ * ones silently (publish resolves with no recipients); this leaves room for the RPC framing. */
+export const GOSSIP_MAX_BYTES = 4 * 1024 * 1024 - 4096
+
+/** Largest request frame (requests are a status or a range: tens of bytes). */
+export const MAX_REQUEST_BYTES = 1024
+
+export const defaultPenalties: Readonly<Record<PenaltyReason, number>> = {
+  'gossip-reject': -10,
+  'invalid-frame': -25,
+  oversized: -25,
+  'protocol-violation': -25,
+  'invalid-response': -25,
+  timeout: -5,
+  'rate-limit': -2,
+  'invalid-block': -50,
+  'invalid-header': -50,
+  'invalid-tx': -10,
+  useless: -5,
+}
+
+export const defaultP2POptions: Readonly<Omit<P2POptions, 'chainId' | 'genesisHash' | 'privateKey'>> = {
+  listen: { host: '0.0.0.0', port: 30303 },
+  bootnodes: [],
+  maxPeers: 25,
+  minPeers: 5,
+  maxTxBytes: 128 * 1024,
+  maxBlockBytes: 10 * 1024 * 1024,
+  maxHeaderBytes: 64 * 1024,
+  maxRangeCount: 128,
+  maxResponseBytes: 16 * 1024 * 1024,
+  requestTimeoutMs: 10_000,
+  statusIntervalMs: 60_000,
+  gossipRate: { perSecond: 2000, burst: 4000 },
+  requestRate: { perSecond: 20, burst: 50 },
+  disconnectScore: -100,
+  banMs: 5 * 60_000,
+  mismatchBanMs: 60 * 60_000,
+  scoreRecoveryPerSecond: 1,
+  penalties: defaultPenalties,
+  dialBackoffMinMs: 1000,
+  dialBackoffMaxMs: 60_000,
+  dialIntervalMs: 1000,
+  heartbeatIntervalMs: 1000,
+}
+
+/** `{ a: undefined }` must not override a default. */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+function invalid(message: string, context?: Record<string, unknown>): never {
+  throw new P2PError('INVALID_OPTIONS', message, context)
+}
+
+/** Fills in defaults and checks the combination; throws P2PError INVALID_OPTIONS. */
+export function resolveP2POptions(init: P2PInit): P2POptions {
+  const d = defaultP2POptions
+  const o: P2POptions = {
+    ...d,
+    ...definedOnly(init),
+    listen: { ...d.listen, ...definedOnly(init.listen ?? {}) },
+    penalties: { ...d.penalties, ...definedOnly(init.penalties ?? {}) },
+    bootnodes: [...(init.bootnodes ?? d.bootnodes)],
+  } as P2POptions
+  if (!(o.privateKey instanceof Uint8Array) || o.privateKey.length !== 32) invalid('privateKey must be 32 bytes')
+  if (!(o.genesisHash instanceof Uint8Array) || o.genesisHash.length !== 32) invalid('genesisHash must be 32 bytes')
+  if (typeof o.chainId !== 'bigint' || o.chainId <= 0n) invalid('chainId must be a positive bigint')
+  const ints: (keyof P2POptions)[] = ['maxPeers', 'maxTxBytes', 'maxBlockBytes', 'maxHeaderBytes', 'maxRangeCount', 'maxResponseBytes', 'requestTimeoutMs', 'dialBackoffMinMs', 'dialBackoffMaxMs', 'dialIntervalMs', 'heartbeatIntervalMs']
+  for (const k of ints) {
+    const v = o[k]
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) invalid(`${k} must be a positive integer`, { [k]: v })
+  }
+  for (const k of ['minPeers', 'statusIntervalMs', 'banMs', 'mismatchBanMs'] as const) {
+    if (!Number.isInteger(o[k]) || o[k] < 0) invalid(`${k} must be a non-negative integer`, { [k]: o[k] })
+  }
+  if (isIP(o.listen.host) === 0) invalid('listen.host must be an IPv4 or IPv6 address', { host: o.listen.host })
+  if (!Number.isInteger(o.listen.port) || o.listen.port < 0 || o.listen.port > 65535) invalid('listen.port must be 0..65535', { port: o.listen.port })
+  if (o.maxResponseBytes < o.maxBlockBytes + 1024) invalid('maxResponseBytes must exceed maxBlockBytes (one block must fit a response)')
+  if (!(o.disconnectScore < 0)) invalid('disconnectScore must be negative')
+  if (!(o.scoreRecoveryPerSecond >= 0)) invalid('scoreRecoveryPerSecond must be >= 0')
+  for (const [reason, w] of Object.entries(o.penalties)) if (!(w <= 0)) invalid(`penalty ${reason} must be <= 0`)
+  for (const r of [o.gossipRate, o.requestRate]) if (!(r.perSecond > 0 && r.burst >= 1)) invalid('rate limits need perSecond > 0 and burst >= 1')
+  return o
+}

@@ -1,0 +1,521 @@
+import { EventEmitter } from 'node:events'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { gossipsub, TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { createLogger } from '../common/logger.ts'
+import { errorMessage } from '../common/errors.ts'
+import { P2PError } from './errors.ts'
+import { GOSSIP_MAX_BYTES, MAX_REQUEST_BYTES, resolveP2POptions, type P2PInit, type P2POptions } from './options.ts'
+import { Dialer } from './dialer.ts'
+import { gossipOptions } from './gossip.ts'
+import { nodeKeyToPrivateKey, peerIdFromNodeKey } from './identity.ts'
+import { TokenBucket } from './rate-limit.ts'
+import { penaltyFor, readRequest, request, type InboundRequest } from './reqresp.ts'
+import { PeerScores } from './scoring.ts'
+import {
+  PROTOCOLS,
+  decodeItemsResponse,
+  decodeRangeRequest,
+  decodeStatusRequest,
+  decodeStatusResponse,
+  encodeErrorResponse,
+  encodeItemsResponse,
+  encodeRangeRequest,
+  encodeStatusRequest,
+  encodeStatusResponse,
+  topicNames,
+  type RangeRequest,
+} from './wire.ts'
+import type { GossipResult, P2P, P2PEvents, P2PModules, PeerIdStr, PeerInfo, PenaltyReason, Status } from './types.ts'
+
+const log = createLogger('p2p')
+
+type Services = { identify: Identify; pubsub: GossipSub }
+/** Parts of gossipsub's class that its `GossipSub` interface does not declare. */
+type GossipSubExtras = { getScore?(peer: string): number }
+
+interface PeerState {
+  id: PeerIdStr
+  status: Status | null
+  /** `peer:connected` was emitted (the handshake succeeded). */
+  announced: boolean
+  gossipBucket: TokenBucket
+  requestBucket: TokenBucket
+}
+
+const RESULT: Record<GossipResult, TopicValidatorResult> = {
+  accept: TopicValidatorResult.Accept,
+  ignore: TopicValidatorResult.Ignore,
+  reject: TopicValidatorResult.Reject,
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}
+
+function sameStatus(a: Status, b: Status): boolean {
+  return a.head.number === b.head.number && sameBytes(a.head.hash, b.head.hash) && a.totalDifficulty === b.totalDifficulty
+}
+
+/**
+ * The libp2p host: TCP + noise + yamux + identify, gossipsub for transactions and blocks,
+ * request/response for status and ranges, our own peer scoring and bans, a bootnode dialer.
+ */
+class P2PNode extends EventEmitter<P2PEvents> implements P2P {
+  readonly peerId: PeerIdStr
+  readonly topics: { readonly tx: string; readonly block: string }
+  readonly #opts: P2POptions
+  readonly #modules: P2PModules
+  readonly #scores: PeerScores
+  readonly #dialer: Dialer
+  readonly #peers = new Map<PeerIdStr, PeerState>()
+  readonly #gossipBlockLimit: number
+  #libp2p: Libp2p<Services> | undefined
+  #statusTimer: NodeJS.Timeout | undefined
+  #stopped = false
+
+  constructor(opts: P2POptions, modules: P2PModules) {
+    super()
+    this.#opts = opts
+    this.#modules = modules
+    this.topics = topicNames(opts.chainId)
+    this.#gossipBlockLimit = Math.min(opts.maxBlockBytes, GOSSIP_MAX_BYTES)
+    this.#scores = new PeerScores(opts)
+    this.peerId = peerIdFromNodeKey(opts.privateKey)
+    this.#dialer = new Dialer(opts, {
+      self: this.peerId,
+      dial: async (addr) => {
+        await this.#node().dial(addr, { signal: AbortSignal.timeout(opts.requestTimeoutMs) })
+      },
+      isConnected: (peer) => this.#peers.has(peer),
+      isBanned: (peer) => this.#scores.isBanned(peer),
+      peerCount: () => this.#peers.size,
+    })
+    for (const b of opts.bootnodes) this.#dialer.add(b)
+  }
+
+  async start(): Promise<void> {
+    const o = this.#opts
+    const banned = (id: PeerId) => this.#scores.isBanned(id.toString())
+    const node = await createLibp2p({
+      start: false,
+      privateKey: nodeKeyToPrivateKey(o.privateKey),
+      addresses: { listen: [`/${o.listen.host.includes(':') ? 'ip6' : 'ip4'}/${o.listen.host}/tcp/${o.listen.port}`] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionManager: { maxConnections: o.maxPeers },
+      connectionGater: {
+        denyDialPeer: banned,
+        denyInboundEncryptedConnection: banned,
+        denyOutboundEncryptedConnection: banned,
+      },
+      services: {
+        identify: identify(),
+        pubsub: gossipsub(
+          gossipOptions({
+            topics: this.topics,
+            appScore: (peer) => this.#scores.score(peer),
+            heartbeatIntervalMs: o.heartbeatIntervalMs,
+            maxInboundBytes: Math.max(o.maxTxBytes, this.#gossipBlockLimit),
+          }),
+        ),
+      },
+    })
+    this.#libp2p = node
+    node.addEventListener('peer:connect', (evt) => this.#onConnect(evt.detail))
+    node.addEventListener('peer:disconnect', (evt) => this.#onDisconnect(evt.detail))
+    await node.handle(PROTOCOLS.status, (stream, conn) => this.#serve('status', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    await node.handle(PROTOCOLS.blocksByRange, (stream, conn) => this.#serve('blocks', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    await node.handle(PROTOCOLS.headersByRange, (stream, conn) => this.#serve('headers', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    const pubsub = node.services.pubsub
+    pubsub.topicValidators.set(this.topics.tx, (from, msg) => this.#validate('tx', from, msg))
+    pubsub.topicValidators.set(this.topics.block, (from, msg) => this.#validate('block', from, msg))
+    try {
+      await node.start()
+    } catch (err) {
+      await Promise.resolve(node.stop()).catch(() => {})
+      // libp2p's message embeds each address's error with its stack: keep the error lines.
+      const detail = errorMessage(err)
+      const inUse = /EADDRINUSE/.test(detail)
+      const reason = inUse ? 'address already in use (EADDRINUSE)' : detail.split('\n').filter((l) => l.trim() !== '' && !/^\s+at /.test(l)).map((l) => l.trim()).join(' ')
+      throw new P2PError('LISTEN_FAILED', `cannot listen on ${o.listen.host}:${o.listen.port}: ${reason}`, { listen: o.listen, ...(inUse ? { errno: 'EADDRINUSE' } : {}) }, err)
+    }
+    pubsub.subscribe(this.topics.tx)
+    pubsub.subscribe(this.topics.block)
+    this.#dialer.start()
+    if (o.statusIntervalMs > 0) {
+      this.#statusTimer = setInterval(() => {
+        this.#scores.prune()
+        void this.announceStatus()
+      }, o.statusIntervalMs)
+      this.#statusTimer.unref()
+    }
+    log.info('P2P started', { peerId: this.peerId, listen: this.listenAddrs().join(',') })
+  }
+
+  #node(): Libp2p<Services> {
+    if (!this.#libp2p || this.#stopped) throw new P2PError('STOPPED', 'p2p is stopped')
+    return this.#libp2p
+  }
+
+  // ---- public API ----
+
+  listenAddrs(): string[] {
+    return this.#libp2p?.getMultiaddrs().map((a) => a.toString()) ?? []
+  }
+
+  peers(): PeerInfo[] {
+    return [...this.#peers.values()].map((s) => this.#info(s))
+  }
+
+  peerCount(): number {
+    return this.#peers.size
+  }
+
+  async addPeer(addr: string): Promise<PeerIdStr> {
+    this.#node()
+    const peer = this.#dialer.add(addr)
+    if (peer === this.peerId) throw new P2PError('INVALID_MULTIADDR', 'that is our own address', { multiaddr: addr })
+    if (this.#peers.has(peer)) return peer
+    if (this.#peers.size >= this.#opts.maxPeers) {
+      throw new P2PError('TOO_MANY_PEERS', `already at maxPeers (${this.#opts.maxPeers}); the dialer will try it when below minPeers`, { peer })
+    }
+    await this.#dialer.dialNow(peer)
+    return peer
+  }
+
+  async publishTx(bytes: Uint8Array): Promise<number> {
+    return this.#publish(this.topics.tx, bytes, this.#opts.maxTxBytes)
+  }
+
+  async publishBlock(bytes: Uint8Array): Promise<number> {
+    return this.#publish(this.topics.block, bytes, this.#gossipBlockLimit)
+  }
+
+  async requestStatus(peer: PeerIdStr): Promise<Status> {
+    const body = encodeStatusRequest(await this.#localStatus())
+    const frame = await this.#exchange(peer, PROTOCOLS.status, body, 1024)
+    const res = this.#decodeOrPenalise(peer, () => decodeStatusResponse(frame))
+    if (!res.ok) throw new P2PError('REMOTE_ERROR', `status refused: ${res.code} ${res.message}`, { peer, remoteCode: res.code })
+    if (!this.#onStatus(peer, res.value)) {
+      throw new P2PError('WRONG_CHAIN', `peer ${peer} is on chain ${res.value.chainId} with another genesis or id`, { peer, chainId: res.value.chainId })
+    }
+    return res.value
+  }
+
+  async requestBlocks(peer: PeerIdStr, from: bigint, count: number): Promise<Uint8Array[]> {
+    return this.#requestRange(peer, PROTOCOLS.blocksByRange, from, count, this.#opts.maxBlockBytes)
+  }
+
+  async requestHeaders(peer: PeerIdStr, from: bigint, count: number): Promise<Uint8Array[]> {
+    return this.#requestRange(peer, PROTOCOLS.headersByRange, from, count, this.#opts.maxHeaderBytes)
+  }
+
+  async announceStatus(): Promise<void> {
+    if (this.#stopped) return
+    await Promise.allSettled([...this.#peers.keys()].map((peer) => this.requestStatus(peer)))
+  }
+
+  penalize(peer: PeerIdStr, reason: PenaltyReason): void {
+    if (this.#stopped || peer === this.peerId) return
+    const { score, banned } = this.#scores.penalize(peer, reason)
+    log.debug('Peer penalised', { peer, reason, score })
+    if (banned) {
+      log.info('Banned peer', { peer, reason, score, banMs: this.#opts.banMs })
+      this.#hangUp(peer)
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#dialer.stop()
+    clearInterval(this.#statusTimer)
+    const node = this.#libp2p
+    this.#stopped = true
+    if (node) await node.stop()
+    for (const [peer, st] of this.#peers) {
+      this.#peers.delete(peer)
+      if (st.announced) this.#emit('peer:disconnected', peer)
+    }
+    log.info('P2P stopped', { peerId: this.peerId })
+  }
+
+  // ---- peers ----
+
+  #state(peer: PeerIdStr): PeerState {
+    let s = this.#peers.get(peer)
+    if (!s) {
+      s = { id: peer, status: null, announced: false, gossipBucket: new TokenBucket(this.#opts.gossipRate), requestBucket: new TokenBucket(this.#opts.requestRate) }
+      this.#peers.set(peer, s)
+    }
+    return s
+  }
+
+  #info(s: PeerState): PeerInfo {
+    const conns = this.#connections(s.id)
+    const pubsub = this.#libp2p?.services.pubsub as (GossipSub & GossipSubExtras) | undefined
+    return {
+      id: s.id,
+      addrs: conns.map((c) => c.remoteAddr.toString()),
+      direction: conns[0]?.direction ?? 'inbound',
+      status: s.status,
+      score: this.#scores.score(s.id),
+      gossipScore: pubsub?.getScore?.(s.id) ?? 0,
+    }
+  }
+
+  #connections(peer: PeerIdStr): Connection[] {
+    if (!this.#libp2p) return []
+    return this.#libp2p.getConnections(peerIdFromString(peer)).filter((c) => c.status === 'open')
+  }
+
+  #hangUp(peer: PeerIdStr): void {
+    if (!this.#libp2p || this.#stopped) return
+    this.#libp2p.hangUp(peerIdFromString(peer)).catch((err: unknown) => log.debug('Hang up failed', { peer }, err))
+  }
+
+  /** Listeners run inside network callbacks: one that throws must not break p2p. */
+  #emit<E extends keyof P2PEvents>(event: E, ...args: P2PEvents[E]): void {
+    try {
+      // The untyped view: TypeScript cannot relate a generic tuple to EventEmitter<T>'s parameters.
+      ;(this as EventEmitter).emit(event, ...args)
+    } catch (err) {
+      log.error('A p2p event listener threw', { event }, err)
+    }
+  }
+
+  #onConnect(id: PeerId): void {
+    const peer = id.toString()
+    if (this.#stopped || this.#peers.has(peer)) return
+    if (this.#scores.isBanned(peer)) {
+      this.#hangUp(peer)
+      return
+    }
+    if (this.#peers.size >= this.#opts.maxPeers) {
+      log.debug('Too many peers, dropping', { peer, maxPeers: this.#opts.maxPeers })
+      this.#hangUp(peer)
+      return
+    }
+    this.#state(peer)
+    log.debug('Peer connected', { peer })
+    this.requestStatus(peer).catch((err: unknown) => {
+      if (!this.#peers.has(peer) || this.#peers.get(peer)?.announced) return
+      log.debug('Status handshake failed', { peer }, err)
+      this.#hangUp(peer)
+    })
+  }
+
+  #onDisconnect(id: PeerId): void {
+    const peer = id.toString()
+    const s = this.#peers.get(peer)
+    if (!s) return
+    this.#peers.delete(peer)
+    this.#dialer.onDisconnected(peer)
+    log.debug('Peer disconnected', { peer })
+    if (s.announced) this.#emit('peer:disconnected', peer)
+  }
+
+  /** A status from `peer` (its request or its response). False when it is of another chain. */
+  #onStatus(peer: PeerIdStr, status: Status): boolean {
+    if (status.chainId !== this.#opts.chainId || !sameBytes(status.genesisHash, this.#opts.genesisHash)) {
+      log.info('Peer is on another chain, disconnecting', {
+        peer,
+        chainId: status.chainId,
+        genesis: status.genesisHash,
+        banMs: this.#opts.mismatchBanMs,
+      })
+      this.#scores.ban(peer, this.#opts.mismatchBanMs, 'another chain')
+      this.#hangUp(peer)
+      return false
+    }
+    const s = this.#peers.get(peer)
+    if (!s) return true
+    const prev = s.status
+    s.status = status
+    if (!s.announced) {
+      s.announced = true
+      this.#emit('peer:connected', this.#info(s))
+    } else if (!prev || !sameStatus(prev, status)) {
+      this.#emit('peer:status', peer, status)
+    }
+    return true
+  }
+
+  async #localStatus(): Promise<Status> {
+    const h = await this.#modules.getHead()
+    return { chainId: this.#opts.chainId, genesisHash: this.#opts.genesisHash, head: h.head, totalDifficulty: h.totalDifficulty }
+  }
+
+  // ---- gossip ----
+
+  async #publish(topic: string, bytes: Uint8Array, limit: number): Promise<number> {
+    const pubsub = this.#node().services.pubsub
+    if (bytes.length > limit) throw new P2PError('MESSAGE_TOO_LARGE', `message of ${bytes.length} bytes exceeds ${limit} for ${topic}`, { topic, size: bytes.length, limit })
+    try {
+      const res = await pubsub.publish(topic, bytes)
+      return res.recipients.length
+    } catch (err) {
+      throw new P2PError(this.#stopped ? 'STOPPED' : 'PUBLISH_FAILED', `publish on ${topic} failed: ${errorMessage(err)}`, { topic }, err)
+    }
+  }
+
+  async #validate(kind: 'tx' | 'block', from: PeerId, msg: Message): Promise<TopicValidatorResult> {
+    const peer = from.toString()
+    const s = this.#peers.get(peer)
+    // Nothing from peers we are dropping or whose chain we do not know yet (the handshake
+    // completes within a round trip of connecting).
+    if (!s || s.status === null) return TopicValidatorResult.Ignore
+    if (!s.gossipBucket.take()) {
+      this.penalize(peer, 'rate-limit')
+      return TopicValidatorResult.Ignore
+    }
+    const limit = kind === 'tx' ? this.#opts.maxTxBytes : this.#gossipBlockLimit
+    if (msg.data.length > limit) {
+      this.penalize(peer, 'oversized')
+      return TopicValidatorResult.Reject
+    }
+    let result: GossipResult
+    try {
+      result = await (kind === 'tx' ? this.#modules.validateTx(msg.data, peer) : this.#modules.validateBlock(msg.data, peer))
+    } catch (err) {
+      log.warn('Gossip validator threw; ignoring the message', { kind, peer }, err)
+      return TopicValidatorResult.Ignore
+    }
+    if (result === 'reject') this.penalize(peer, 'gossip-reject')
+    return RESULT[result] ?? TopicValidatorResult.Ignore
+  }
+
+  // ---- request/response: client ----
+
+  async #exchange(peer: PeerIdStr, protocol: string, body: Uint8Array, maxResponseBytes: number): Promise<Uint8Array> {
+    this.#node()
+    let pid: PeerId
+    try {
+      pid = peerIdFromString(peer)
+    } catch (err) {
+      throw new P2PError('INVALID_PEER_ID', `not a peer id: ${peer}`, { peer }, err)
+    }
+    const conn = this.#node().getConnections(pid).find((c) => c.status === 'open')
+    if (!conn) throw new P2PError('NOT_CONNECTED', `not connected to ${peer}`, { peer })
+    try {
+      return await request(conn, protocol, body, { timeoutMs: this.#opts.requestTimeoutMs, maxResponseBytes })
+    } catch (err) {
+      const reason = err instanceof P2PError ? penaltyFor(err.code) : undefined
+      if (reason) this.penalize(peer, reason)
+      throw err
+    }
+  }
+
+  #decodeOrPenalise<T>(peer: PeerIdStr, decode: () => T): T {
+    try {
+      return decode()
+    } catch (err) {
+      this.penalize(peer, 'invalid-response')
+      throw new P2PError('INVALID_RESPONSE', `invalid response from ${peer}: ${errorMessage(err)}`, { peer }, err)
+    }
+  }
+
+  async #requestRange(peer: PeerIdStr, protocol: string, from: bigint, count: number, maxItemBytes: number): Promise<Uint8Array[]> {
+    if (typeof from !== 'bigint' || from < 0n || !Number.isSafeInteger(count) || count < 1) {
+      throw new P2PError('INVALID_OPTIONS', 'from must be a bigint >= 0 and count an integer >= 1', { from: String(from), count })
+    }
+    const n = Math.min(count, this.#opts.maxRangeCount)
+    const frame = await this.#exchange(peer, protocol, encodeRangeRequest({ from, count: n }), this.#opts.maxResponseBytes + 64)
+    const res = this.#decodeOrPenalise(peer, () => decodeItemsResponse(frame, n, maxItemBytes))
+    if (!res.ok) throw new P2PError('REMOTE_ERROR', `${protocol} refused: ${res.code} ${res.message}`, { peer, remoteCode: res.code })
+    return res.value
+  }
+
+  // ---- request/response: server ----
+
+  async #serve(kind: 'status' | 'blocks' | 'headers', stream: Stream, conn: Connection): Promise<void> {
+    const peer = conn.remotePeer.toString()
+    const s = this.#peers.get(peer)
+    if (this.#stopped || !s) {
+      stream.abort(new Error('not accepting requests from this peer'))
+      return
+    }
+    let req: InboundRequest
+    try {
+      req = await readRequest(stream, { timeoutMs: this.#opts.requestTimeoutMs, maxRequestBytes: MAX_REQUEST_BYTES })
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      const code = err instanceof P2PError ? err.code : 'STREAM_FAILED'
+      const reason: PenaltyReason | undefined = code === 'INVALID_RESPONSE' ? 'invalid-frame' : code === 'OVERSIZED' ? 'oversized' : code === 'TIMEOUT' ? 'timeout' : undefined
+      log.debug('Bad inbound request', { peer, protocol: stream.protocol, reason }, err)
+      if (reason) this.penalize(peer, reason)
+      return
+    }
+    try {
+      if (!s.requestBucket.take()) {
+        this.penalize(peer, 'rate-limit')
+        await req.respond(encodeErrorResponse('RATE_LIMITED', 'too many requests'))
+        return
+      }
+      if (kind === 'status') {
+        let theirs: Status
+        try {
+          theirs = decodeStatusRequest(req.frame)
+        } catch (err) {
+          await this.#badRequest(peer, req, err)
+          return
+        }
+        await req.respond(encodeStatusResponse(await this.#localStatus()))
+        this.#onStatus(peer, theirs)
+        return
+      }
+      let range: RangeRequest
+      try {
+        range = decodeRangeRequest(req.frame)
+      } catch (err) {
+        await this.#badRequest(peer, req, err)
+        return
+      }
+      await req.respond(await this.#serveRange(kind, range))
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      log.debug('Serving a request failed', { peer, protocol: stream.protocol }, err)
+    }
+  }
+
+  async #badRequest(peer: PeerIdStr, req: InboundRequest, err: unknown): Promise<void> {
+    log.debug('Undecodable request', { peer }, err)
+    this.penalize(peer, 'invalid-frame')
+    await req.respond(encodeErrorResponse('BAD_REQUEST', errorMessage(err)))
+  }
+
+  async #serveRange(kind: 'blocks' | 'headers', range: RangeRequest): Promise<Uint8Array> {
+    const count = Math.min(range.count, this.#opts.maxRangeCount)
+    const maxItem = kind === 'blocks' ? this.#opts.maxBlockBytes : this.#opts.maxHeaderBytes
+    let items: Uint8Array[]
+    try {
+      items = await (kind === 'blocks' ? this.#modules.getBlocksByRange(range.from, count) : this.#modules.getHeadersByRange(range.from, count))
+    } catch (err) {
+      log.warn('By-range handler failed', { kind, from: range.from, count }, err)
+      return encodeErrorResponse('SERVER_ERROR', 'cannot serve this range')
+    }
+    // Stay inside the limits a peer checks: the count, the item size and the frame size
+    // (msgpack adds at most 5 bytes per item and a few for the envelope).
+    const out: Uint8Array[] = []
+    let bytes = 64
+    for (const item of items.slice(0, count)) {
+      if (item.length === 0 || item.length > maxItem || bytes + item.length + 5 > this.#opts.maxResponseBytes) break
+      out.push(item)
+      bytes += item.length + 5
+    }
+    return encodeItemsResponse(out)
+  }
+}
+
+/** Starts a libp2p node as configured; resolves once it listens. */
+export async function createP2P(opts: P2PInit, modules: P2PModules): Promise<P2P> {
+  const node = new P2PNode(resolveP2POptions(opts), modules)
+  await node.start()
+  return node
+}

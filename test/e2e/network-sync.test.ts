@@ -1,0 +1,118 @@
+import t from 'tap'
+import { Address } from '@ethereumjs/util'
+import { createBlock } from '@ethereumjs/block'
+import { createChainCommon } from '../../evm/index.ts'
+import { createP2P } from '../../p2p/index.ts'
+import { Chain } from '../../node/chain/index.ts'
+import { setLogLevel } from '../../common/logger.ts'
+import { createTestNetwork, type TestNetwork } from '../helpers/network.ts'
+import { rpc, waitFor } from '../helpers/node-process.ts'
+
+/**
+ * Network recovery with real node processes (issue 5): a fresh node syncs 1,000+ blocks, a 2|2
+ * partition heals to one chain, and a peer that sends garbage is disconnected while the
+ * network keeps sealing.
+ */
+t.setTimeout(600_000)
+setLogLevel('error')
+
+const url = (net: TestNetwork, i: number) => net.members[i]!.node!.url
+const head = async (net: TestNetwork, i: number) => rpc<{ number: string; hash: string }>(url(net, i), 'eth_getBlockByNumber', ['latest', false])
+const hashAt = async (net: TestNetwork, i: number, n: bigint) => (await rpc<{ hash: string } | null>(url(net, i), 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false]))?.hash
+
+/** Seals `count` empty blocks into member 0's data dir in-process, each by its in-turn signer. */
+async function prebuild(net: TestNetwork, count: number): Promise<void> {
+  const chain = await Chain.open(net.members[0]!.datadir, net.genesis)
+  const byAddress = new Map(net.members.map((m) => [m.address, m.key]))
+  for (let i = 1; i <= count; i++) {
+    const number = chain.head.block.header.number + 1n
+    const signers = chain.snapshot.signers
+    const who = signers[Number(number % BigInt(signers.length))]!
+    const key = byAddress.get(who)!
+    const src = Object.assign([][Symbol.iterator](), { skipSender() {} })
+    // timestamps one second apart, long ago: valid for any peer's clock
+    await chain.produce({ signer: { address: new Address(Buffer.from(who.slice(2), 'hex')).bytes, privateKey: key }, source: src, deadline: 0, now: Number(number) * 1000 })
+  }
+  await chain.close()
+}
+
+t.test('a fresh node syncs 1,000+ blocks from its peers', async (t) => {
+  const net = await createTestNetwork(2, { authorities: 1, period: 1 })
+  t.teardown(() => net.close())
+  const blocks = 1100
+  await prebuild(net, blocks)
+  await net.start(0, { sealer: false })
+  const started = Date.now()
+  await net.start(1, { sealer: false })
+  const synced = await waitFor(async () => {
+    const h = await head(net, 1)
+    return BigInt(h.number) >= BigInt(blocks) ? h : undefined
+  }, 'the fresh node to sync', 300_000)
+  const secs = (Date.now() - started) / 1000
+  t.equal(synced.hash, (await head(net, 0)).hash, `same head after syncing ${blocks} blocks in ${secs.toFixed(1)} s (${(blocks / secs).toFixed(0)} blocks/s, node start included)`)
+  t.equal(await hashAt(net, 1, 500n), await hashAt(net, 0, 500n), 'and the same block 500')
+})
+
+t.test('a 2|2 partition stalls each side, then heals to one chain that seals on', async (t) => {
+  const net = await createTestNetwork(4, { authorities: 4, period: 1 })
+  t.teardown(() => net.close())
+  // two islands: 0-1 and 2-3, nobody bridging them
+  await net.start(0, { bootnodes: [] })
+  await net.start(2, { bootnodes: [] })
+  await Promise.all([net.start(1, { bootnodes: [net.members[0]!.enode!] }), net.start(3, { bootnodes: [net.members[2]!.enode!] })])
+  // with 4 signers a pair may seal at most 2 blocks in a row (each one of any 3): both islands stall
+  await waitFor(async () => Number(BigInt((await head(net, 0)).number)) >= 1 && Number(BigInt((await head(net, 2)).number)) >= 1, 'both islands to seal')
+  await new Promise((r) => setTimeout(r, 4000))
+  const [a, b] = [await head(net, 0), await head(net, 2)]
+  t.not(a.hash, b.hash, `the islands forked (${BigInt(a.number)} vs ${BigInt(b.number)})`)
+  t.ok(BigInt(a.number) <= 3n && BigInt(b.number) <= 3n, 'and each stalled after a few blocks: a pair is a minority')
+
+  // heal: one link between the islands
+  await rpc(url(net, 1), 'admin_addPeer', [net.members[2]!.enode!])
+  const target = BigInt(Math.max(Number(BigInt(a.number)), Number(BigInt(b.number)))) + 5n
+  await waitFor(async () => {
+    const hs = await Promise.all([0, 1, 2, 3].map((i) => hashAt(net, i, target)))
+    return hs.every((h) => h !== undefined && h === hs[0])
+  }, `all four to agree on block ${target}`, 120_000)
+  t.pass(`one chain again: all four agree on block ${target}`)
+})
+
+t.test('a peer sending invalid blocks, transactions and garbage is disconnected; sealing goes on', async (t) => {
+  const net = await createTestNetwork(2, { authorities: 2, period: 1 })
+  t.teardown(() => net.close())
+  await net.start(0)
+  await net.start(1)
+  const genesisHash = (await rpc<{ hash: string }>(url(net, 0), 'eth_getBlockByNumber', ['0x0', false])).hash
+  const mallory = await createP2P(
+    { chainId: 4242n, genesisHash: Buffer.from(genesisHash.slice(2), 'hex'), privateKey: new Uint8Array(32).fill(7), listen: { host: '127.0.0.1', port: 0 }, bootnodes: [net.members[0]!.enode!] },
+    {
+      getHead: () => ({ head: { number: 0n, hash: Buffer.from(genesisHash.slice(2), 'hex') }, totalDifficulty: 1n }),
+      validateTx: () => 'accept',
+      validateBlock: () => 'accept',
+      getBlocksByRange: async () => [],
+      getHeadersByRange: async () => [],
+    },
+  )
+  t.teardown(() => mallory.stop())
+  const peersOf0 = async () => (await rpc<Array<{ id: string }>>(url(net, 0), 'admin_peers')).map((p) => p.id)
+  await waitFor(async () => (await peersOf0()).includes(mallory.peerId), 'the node to accept the peer')
+  // a well-formed block on genesis whose seal recovers to nobody, undecodable bytes, a garbage transaction
+  const common = createChainCommon({ chainId: 4242n, period: 1, epoch: 30000n })
+  const gBlock = await rpc<{ hash: string; gasLimit: string; baseFeePerGas: string }>(url(net, 0), 'eth_getBlockByNumber', ['0x0', false])
+  const forged = (i: number) =>
+    createBlock(
+      { header: { parentHash: Buffer.from(gBlock.hash.slice(2), 'hex'), number: 1n, timestamp: BigInt(i + 1), gasLimit: BigInt(gBlock.gasLimit), baseFeePerGas: BigInt(gBlock.baseFeePerGas), difficulty: 2n, extraData: new Uint8Array(97) } },
+      { common, setHardfork: false },
+    ).serialize()
+  const startHead = BigInt((await head(net, 0)).number)
+  for (let i = 0; i < 40 && (await peersOf0()).includes(mallory.peerId); i++) {
+    await mallory.publishBlock(forged(i)).catch(() => 0)
+    await mallory.publishBlock(new Uint8Array([0xf9, 0x01, i, 0xde, 0xad])).catch(() => 0)
+    await mallory.publishTx(new Uint8Array([0x02, 0xc0, i])).catch(() => 0)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  await waitFor(async () => !(await peersOf0()).includes(mallory.peerId), 'the node to drop the peer', 30_000)
+  t.pass('the garbage peer was disconnected')
+  await waitFor(async () => BigInt((await head(net, 0)).number) >= startHead + 3n, 'sealing to go on')
+  t.pass('the network kept sealing')
+})
