@@ -1,9 +1,10 @@
 import { createBlockFromRLP, type Block } from '@ethereumjs/block'
-import { bytesToHex, equalsBytes } from '@ethereumjs/util'
+import { Address, bytesToHex, equalsBytes } from '@ethereumjs/util'
+import { keccak_256 } from '@noble/hashes/sha3.js'
 import { createLogger, errorMessage } from '../common/index.ts'
 import { createP2P, type GossipResult, type P2P, type PeerIdStr, type Status } from '../p2p/index.ts'
 import type { Chain } from './chain/index.ts'
-import { MempoolError, MempoolErrorCode, type Mempool } from './mempool/index.ts'
+import { MempoolError, MempoolErrorCode, type Mempool, type SenderRecovery } from './mempool/index.ts'
 
 const log = createLogger('network')
 
@@ -18,6 +19,8 @@ export interface NetworkOptions {
 export interface NetworkModules {
   chain: Chain
   mempool: Mempool
+  /** The worker threads that recover senders, reused for block imports. */
+  recovery: SenderRecovery
 }
 
 /** eth_syncing's answer while catching up. */
@@ -63,12 +66,43 @@ const NOT_YET = new Set(['UNKNOWN_PARENT', 'FUTURE_BLOCK'])
  * is forwarded), range sync towards the heaviest peer, status announcements on every new head.
  */
 export async function startNetwork(opts: NetworkOptions, modules: NetworkModules): Promise<Network> {
-  const { chain, mempool } = modules
+  const { chain, mempool, recovery } = modules
   let sync: SyncProgress | false = false
   let syncRunning: Promise<void> | undefined
   let closed = false
 
   const decodeBlock = (bytes: Uint8Array): Block => createBlockFromRLP(bytes, { common: chain.common, setHardfork: false })
+
+  /**
+   * A block's senders without recovering any on the main thread: most transactions were
+   * gossiped first and sit in the pool already recovered; the rest go to the workers at once.
+   * Undefined when a signature does not recover (the import then reports it).
+   */
+  async function sendersOf(block: Block): Promise<Address[] | undefined> {
+    // The EVM recovers the sender itself unless the public key is in the transaction's cache.
+    const senders: Array<Address | undefined> = block.transactions.map((tx) => {
+      const known = mempool.get(tx.hash())
+      if (known?.tx.cache.senderPubKey === undefined) return undefined
+      tx.cache.senderPubKey = known.tx.cache.senderPubKey
+      return known.sender
+    })
+    const missing = block.transactions.filter((_, i) => senders[i] === undefined)
+    if (missing.length > 0) {
+      let keys: Uint8Array[]
+      try {
+        keys = await recovery.recoverMany(missing)
+      } catch {
+        return undefined
+      }
+      let k = 0
+      for (let i = 0; i < senders.length; i++) {
+        if (senders[i] === undefined) senders[i] = new Address(keccak_256(keys[k++]!).subarray(12))
+      }
+    }
+    return senders as Address[]
+  }
+
+  const importBlock = async (block: Block) => chain.importBlock(block, await sendersOf(block))
 
   async function validateBlock(bytes: Uint8Array, from: PeerIdStr): Promise<GossipResult> {
     let block: Block
@@ -79,7 +113,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     }
     if (await chain.store.hasBlock(block.hash())) return 'ignore'
     try {
-      const r = await chain.importBlock(block)
+      const r = await importBlock(block)
       return r.status === 'known' ? 'ignore' : 'accept'
     } catch (err) {
       const code = (err as { code?: string }).code ?? ''
@@ -215,7 +249,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       }
       for (const b of blocks) {
         try {
-          await chain.importBlock(b)
+          await importBlock(b)
         } catch (err) {
           const code = (err as { code?: string }).code ?? ''
           if (NOT_YET.has(code)) {

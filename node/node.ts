@@ -53,14 +53,20 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     mempool.head({ baseFee: h.calcNextBaseFee(), gasLimit: h.gasLimit })
     mempool.onBlockIncluded(bundle.block.transactions.map((tx, i) => ({ hash: tx.hash(), sender: bundle.senders[i]!, nonce: tx.nonce }))).catch((err) => log.warn('Mempool update failed', undefined, errorMessage(err)))
   })
-  chain.on('reorg', ({ removed }) => {
-    for (const b of removed) for (const tx of b.block.transactions) mempool.addRaw(tx.serialize()).catch(() => {})
+  chain.on('reorg', ({ removed, added }) => {
+    const included = added.flatMap((b) => b.block.transactions.map((tx, i) => ({ hash: tx.hash(), sender: b.senders[i]!, nonce: tx.nonce })))
+    mempool
+      .onBlockIncluded(included)
+      .catch((err) => log.warn('Mempool update failed', undefined, errorMessage(err)))
+      .finally(() => {
+        for (const b of removed) for (const tx of b.block.transactions) mempool.addRaw(tx.serialize()).catch(() => {})
+      })
   })
 
   let network: Network | undefined
   if (config.p2p !== undefined) {
     try {
-      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, nodeKey: config.p2p.nodeKey }, { chain, mempool })
+      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery })
     } catch (err) {
       await recovery.close()
       await chain.close()

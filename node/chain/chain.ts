@@ -340,8 +340,10 @@ export class Chain extends EventEmitter<ChainEvents> {
       await this.store.commit(bundle, writes, { add: added.map((b) => b.block), remove: removed.map((b) => b.block) })
       this.executor.writesFlushed()
       log.info('Chain reorganised', { from: head.block.header.number, to: header.number, dropped: removed.length, added: added.length })
-      this.emit('reorg', { removed, added })
+      // After the new head is in place, so listeners (the mempool taking back the dropped
+      // branch's transactions) see the state they must be checked against.
       await this.setHead(bundle, snap)
+      this.emit('reorg', { removed, added })
       return { bundle, status: 'reorg' }
     })
   }

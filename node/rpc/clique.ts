@@ -57,6 +57,8 @@ export function createCliqueMethods(modules: CliqueModules): RpcMethods {
     clique_getSnapshotAtHash: async (p) => snapshotJson(await snapAt(await byHash(p))),
     clique_getSigners: async (p) => (v.params(p, 0, 1), (await snapAt(await bundleAt(p))).signers),
     clique_getSignersAtHash: async (p) => (await snapAt(await byHash(p))).signers,
+    /** The address that sealed a block (its `miner` field is the Clique vote target). */
+    clique_getSigner: async (p) => (v.params(p, 0, 1), chain.consensus.author((await bundleAt(p)).block.header).toString()),
     clique_proposals: (p) => (v.params(p, 0, 0), Object.fromEntries(proposals.list().map((x) => [x.address, x.authorize]))),
     clique_propose: (p) => {
       v.params(p, 2, 2)

@@ -1,0 +1,164 @@
+/**
+ * `npm run bench -- network`: four authority node processes on 127.0.0.1, contract writes
+ * submitted round-robin to all of them, then a fifth, fresh node syncing the result. Prints
+ * included tx/s, submit→inclusion latency, block interval, block propagation between nodes,
+ * and sync import speed.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createFeeMarket1559Tx } from '@ethereumjs/tx'
+import { bytesToHex, hexToBytes } from '@ethereumjs/util'
+import { keccak_256 } from '@noble/hashes/sha3.js'
+import { encodeFunctionData, type Abi, type Hex } from 'viem'
+import { createChainCommon } from '../evm/index.ts'
+import { addressOfKey, createTestNetwork } from '../test/helpers/network.ts'
+import { ROOT, rpc, waitFor } from '../test/helpers/node-process.ts'
+import { percentile, type Row } from './report.ts'
+
+export interface NetworkBenchOptions {
+  nodes: number
+  rate: number
+  seconds: number
+  senders: number
+  period: number
+}
+
+const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
+
+export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
+  const net = await createTestNetwork(o.nodes + 1, { authorities: o.nodes, period: o.period, logLevel: process.env.MEDREC_BENCH_LOG ?? 'info' })
+  try {
+    process.stderr.write(`  starting ${o.nodes} authority nodes...\n`)
+    await net.start(0)
+    await Promise.all(Array.from({ length: o.nodes - 1 }, (_, i) => net.start(i + 1)))
+    const urls = net.members.slice(0, o.nodes).map((m) => m.node!.url)
+    const common = createChainCommon({ chainId: 4242n, period: o.period, epoch: 30000n })
+    const fees = { maxFeePerGas: 100_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n, chainId: 4242n }
+    const receipt = (url: string, hash: string) => waitFor(() => rpc<{ contractAddress: string; status: string } | null>(url, 'eth_getTransactionReceipt', [hash]), `receipt ${hash}`, 120_000)
+
+    // Block arrivals at every node: first-seen time per (block, node), and who sealed it.
+    const seen = new Map<string, { miner: string; at: Map<number, number> }>()
+    const sockets = net.members.slice(0, o.nodes).map((m, i) => {
+      const ws = new WebSocket(m.node!.wsUrl)
+      ws.onopen = () => ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }))
+      ws.onmessage = (ev) => {
+        const msg = JSON.parse(String(ev.data)) as { params?: { result: { hash: string } } }
+        const h = msg.params?.result
+        if (h === undefined) return
+        const entry = seen.get(h.hash) ?? { miner: '', at: new Map<number, number>() }
+        if (!entry.at.has(i)) entry.at.set(i, performance.now())
+        seen.set(h.hash, entry)
+      }
+      return ws
+    })
+
+    // Deploy the fixture contract and fund the senders from member 0.
+    const store = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/contracts/Store.json'), 'utf8')) as { abi: Abi; bytecode: Hex }
+    const owner = net.members[0]!
+    let nonce0 = BigInt(await rpc<string>(urls[0]!, 'eth_getTransactionCount', [owner.address, 'pending']))
+    const deploy = createFeeMarket1559Tx({ ...fees, nonce: nonce0++, gasLimit: 3_000_000n, data: hexToBytes(store.bytecode) }, { common }).sign(owner.key)
+    const contract = (await receipt(urls[0]!, await rpc<string>(urls[0]!, 'eth_sendRawTransaction', [bytesToHex(deploy.serialize())]))).contractAddress as Hex
+    const keys = Array.from({ length: o.senders }, (_, i) => keccak_256(new TextEncoder().encode(`medrec network bench sender ${i}`)))
+    let last = ''
+    for (const k of keys) {
+      const tx = createFeeMarket1559Tx({ ...fees, nonce: nonce0++, gasLimit: 21_000n, to: addressOfKey(k) as Hex, value: 10n ** 20n }, { common }).sign(owner.key)
+      last = await rpc<string>(urls[0]!, 'eth_sendRawTransaction', [bytesToHex(tx.serialize())])
+    }
+    await receipt(urls[0]!, last)
+
+    // Pre-signed workload; sender i always goes to node i mod N, so its nonces arrive in order.
+    const perSender = Math.ceil((o.rate * o.seconds) / o.senders)
+    process.stderr.write(`  signing ${perSender * o.senders} transactions...\n`)
+    const queue: Array<{ url: string; raw: string; hash: string }> = []
+    for (let n = 0; n < perSender; n++) {
+      for (const [i, k] of keys.entries()) {
+        const data = hexToBytes(encodeFunctionData({ abi: store.abi, functionName: 'set', args: [BigInt(1 + ((n * 7 + i) % 1000))] }))
+        const tx = createFeeMarket1559Tx({ ...fees, nonce: BigInt(n), gasLimit: 100_000n, to: contract, data }, { common }).sign(k)
+        queue.push({ url: urls[i % urls.length]!, raw: bytesToHex(tx.serialize()), hash: bytesToHex(tx.hash()) })
+      }
+    }
+
+    process.stderr.write(`  sending ${o.rate}/s for ${o.seconds}s to ${o.nodes} nodes...\n`)
+    const submitted = new Map<string, number>()
+    const started = performance.now()
+    let rejected = 0
+    const inflight = new Set<Promise<void>>()
+    for (const [j, item] of queue.entries()) {
+      const due = started + (j * 1000) / o.rate
+      const wait = due - performance.now()
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+      submitted.set(item.hash, performance.now())
+      const p = rpc<string>(item.url, 'eth_sendRawTransaction', [item.raw]).then(
+        () => undefined,
+        () => void rejected++,
+      )
+      inflight.add(p)
+      void p.finally(() => inflight.delete(p))
+      if (inflight.size > 256) await Promise.race(inflight)
+    }
+    await Promise.all(inflight)
+    const sendEnd = performance.now()
+
+    // Inclusion: walk node 0's canonical chain once the load has drained.
+    const included = new Map<string, number>()
+    const firstBlock = 1
+    // Drained when every sender's last transaction has a receipt (or 60 s after sending).
+    const lastOfEach = queue.slice(-o.senders)
+    await waitFor(async () => {
+      if (performance.now() - sendEnd > 60_000) return true
+      const r = await Promise.all(lastOfEach.map((x) => rpc<unknown>(urls[0]!, 'eth_getTransactionReceipt', [x.hash])))
+      return r.every((x) => x !== null)
+    }, 'the load to drain', 120_000)
+    const head = Number(BigInt(await rpc<string>(urls[0]!, 'eth_blockNumber')))
+    let txsInChain = 0
+    for (let n = firstBlock; n <= head; n++) {
+      const b = await rpc<{ hash: string; transactions: string[] }>(urls[0]!, 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false])
+      const at = seen.get(b.hash)?.at.get(0)
+      txsInChain += b.transactions.length
+      for (const h of b.transactions) if (submitted.has(h) && at !== undefined) included.set(h, at)
+    }
+    const latencies = [...included].map(([h, at]) => at - submitted.get(h)!)
+    const inclusionTimes = [...included.values()].sort((a, b) => a - b)
+    const span = inclusionTimes.length > 1 ? (inclusionTimes.at(-1)! - inclusionTimes[0]!) / 1000 : NaN
+    // Propagation: a block's arrival at each other node after it reached its sealer's node.
+    const sealerIndex = new Map(net.members.map((m, i) => [m.address, i]))
+    const propagation: number[] = []
+    const arrivals: number[] = []
+    for (const [hash, { at }] of seen) {
+      const t0 = at.get(0)
+      if (t0 !== undefined) arrivals.push(t0)
+      const by = sealerIndex.get(await rpc<string>(urls[0]!, 'clique_getSigner', [hash]).catch(() => ''))
+      const origin = by === undefined ? undefined : at.get(by)
+      if (origin === undefined) continue
+      for (const [node, t] of at) if (node !== by) propagation.push(t - origin)
+    }
+    arrivals.sort((a, b) => a - b)
+    const intervals = arrivals.slice(1).map((t, i) => t - arrivals[i]!)
+    for (const ws of sockets) ws.close()
+
+    // A fresh node syncs everything from the others.
+    process.stderr.write('  syncing a fresh node...\n')
+    const syncStart = performance.now()
+    await net.start(o.nodes, { sealer: false })
+    const target = Number(BigInt(await rpc<string>(urls[0]!, 'eth_blockNumber')))
+    await waitFor(async () => Number(BigInt(await rpc<string>(net.members[o.nodes]!.node!.url, 'eth_blockNumber'))) >= target, 'the fresh node to sync', 300_000)
+    const syncSecs = (performance.now() - syncStart) / 1000
+
+    return [
+      { metric: 'nodes (authorities) / senders / period', value: `${o.nodes} / ${o.senders} / ${o.period} s` },
+      { metric: 'offered tx/s (round-robin over the nodes)', value: fmt(o.rate) },
+      { metric: 'submitted / rejected', value: `${submitted.size} / ${rejected}` },
+      { metric: 'included tx/s (first to last inclusion)', value: fmt(included.size / span) },
+      { metric: 'included of submitted', value: `${included.size} (${fmt((100 * included.size) / submitted.size, 1)}%)` },
+      { metric: 'latency submit→block p50 / p99 (ms)', value: `${fmt(percentile(latencies, 50))} / ${fmt(percentile(latencies, 99))}` },
+      { metric: 'block interval p50 / p99 (ms, at node 0)', value: `${fmt(percentile(intervals, 50))} / ${fmt(percentile(intervals, 99))}` },
+      { metric: 'block propagation p50 / p99 (ms, sealer→peers)', value: `${fmt(percentile(propagation, 50))} / ${fmt(percentile(propagation, 99))}` },
+      { metric: 'sync of a fresh node: blocks/s, tx/s (start included)', value: `${fmt(target / syncSecs)} blocks/s, ${fmt(txsInChain / syncSecs)} tx/s (${target} blocks, ${txsInChain} tx in ${fmt(syncSecs, 1)} s)` },
+    ]
+  } finally {
+    if (process.env.MEDREC_BENCH_DUMP !== undefined) {
+      for (const m of net.members) if (m.node !== undefined) process.stderr.write(`--- ${m.name}\n${m.node.output().split('\n').filter((l) => /Sealed|WARN|ERROR|reorganised|Sync/.test(l)).slice(-40).join('\n')}\n`)
+    }
+    await net.close()
+  }
+}
