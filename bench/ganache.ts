@@ -13,6 +13,7 @@ const CACHE = join(ROOT, '.bench-cache', `ganache-${GANACHE_VERSION}`)
 export interface Ganache {
   url: string
   wsUrl: string
+  pid: number
   stop(): Promise<void>
 }
 
@@ -32,6 +33,7 @@ export async function startGanache(opts: { port: number; blockTime: number }): P
   return {
     url,
     wsUrl: `ws://127.0.0.1:${opts.port}`,
+    pid: proc.pid!,
     stop: () => new Promise((resolve) => (proc.once('exit', () => resolve()), proc.kill('SIGTERM'))),
   }
 }

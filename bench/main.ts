@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- SUITE...] [--rate N] [--seconds S] [--senders N] [--period S] [--json]`
- * Suites: recovery, build, throughput, rss (default: these four), and compare (the throughput
- * workload against medrec and ganache in one run). Prints figures; asserts nothing.
+ * Suites: recovery, build, throughput, rss (default: these four), compare (the throughput
+ * workload against medrec and ganache in one run), network (`--nodes N` authority processes,
+ * then a fresh node syncing) and gas (per MedRec contract operation). Prints figures; asserts nothing.
  */
 import { parseArgs } from 'node:util'
 import { setLogLevel } from '../common/logger.ts'
@@ -10,6 +11,8 @@ import { printTable } from './report.ts'
 import { runRecovery } from './recovery.ts'
 import { runBuildProfile } from './build-profile.ts'
 import { startGanache } from './ganache.ts'
+import { runGasTable } from './gas.ts'
+import { runNetworkBench } from './network.ts'
 
 setLogLevel('warn')
 const { values, positionals } = parseArgs({
@@ -19,13 +22,14 @@ const { values, positionals } = parseArgs({
     seconds: { type: 'string', default: '20' },
     senders: { type: 'string', default: '32' },
     period: { type: 'string', default: '2' },
+    nodes: { type: 'string', default: '4' },
     url: { type: 'string' },
     ws: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 })
 const suites = positionals.length > 0 ? positionals : ['recovery', 'build', 'throughput', 'rss']
-const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare'])
+const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas'])
 for (const s of suites) {
   if (!known.has(s)) {
     process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
@@ -42,7 +46,7 @@ for (const s of suites) {
     const ours = await runThroughput({ ...o, label: 'medrec' })
     const g = await startGanache({ port: 18545, blockTime: o.period })
     try {
-      const theirs = await runThroughput({ ...o, url: g.url, wsUrl: g.wsUrl, label: 'ganache 7.9.2' })
+      const theirs = await runThroughput({ ...o, url: g.url, wsUrl: g.wsUrl, pid: g.pid, label: 'ganache 7.9.2' })
       printTable(`medrec vs ganache, same workload (${o.rate}/s offered, ${o.senders} senders, ${o.period}s blocks, ${o.seconds}s)`, [...ours, ...theirs], values.json)
     } finally {
       await g.stop()
@@ -56,4 +60,9 @@ for (const s of suites) {
     )
   }
   if (s === 'rss') printTable('Memory', await idleRss(), values.json)
+  if (s === 'gas') printTable('Gas per MedRec contract operation (embedded EVM, receipt gas)', await runGasTable(), values.json)
+  if (s === 'network') {
+    const n = { nodes: Number(values.nodes), rate: o.rate, seconds: o.seconds, senders: o.senders, period: o.period }
+    printTable(`PoA network of ${n.nodes} authority processes on this machine (${n.rate}/s offered round-robin, ${n.senders} senders, ${n.period}s blocks, ${n.seconds}s)`, await runNetworkBench(n), values.json)
+  }
 }

@@ -5,7 +5,8 @@ export interface Row {
 
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN
-  const sorted = [...values].sort((a, b) => a - b)
+  // Comparison, not subtraction: values may be Infinity (never happened).
+  const sorted = [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
   return sorted[i]!
 }

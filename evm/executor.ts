@@ -1,7 +1,7 @@
 import { createBlock, type Block } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import { createMPT } from '@ethereumjs/mpt'
-import { Caches, MerkleStateManager } from '@ethereumjs/statemanager'
+import { CacheType, Caches, MerkleStateManager } from '@ethereumjs/statemanager'
 import { Capability, createTx, type TypedTransaction } from '@ethereumjs/tx'
 import { Account, Address, bytesToHex, createZeroAddress, setLengthLeft } from '@ethereumjs/util'
 import { Bloom, createVM, encodeReceipt, runTx, type TxReceipt, type VM } from '@ethereumjs/vm'
@@ -9,6 +9,7 @@ import { createLogger } from '../common/logger.ts'
 import { createExecCommon } from './common.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import type { TrieLevelAdapter } from './state-db.ts'
+import { BlockStateManager } from './state-manager.ts'
 import { orderedTrieRoot } from './trie-root.ts'
 import type {
   CallArgs,
@@ -42,6 +43,9 @@ export interface BuildLimits {
   deadline: number
 }
 
+/** Blocks between clears of the state caches (see finish). */
+const CACHE_CLEAR_BLOCKS = 256
+
 /** Gas cap for eth_call / eth_estimateGas when the caller gives none (geth's RPCGasCap). */
 export const RPC_GAS_CAP = 50_000_000n
 
@@ -66,6 +70,7 @@ export class Executor {
   private readonly vm: VM
   private readonly blockHash: ExecutorModules['blockHash']
   private headRoot: Uint8Array
+  private blocksSinceCacheClear = 0
   /** Read-only views of recent state roots (RPC reads, mempool checks). */
   private readonly readers = new Map<string, MerkleStateManager>()
 
@@ -81,7 +86,9 @@ export class Executor {
   static async create(modules: ExecutorModules): Promise<Executor> {
     const execCommon = createExecCommon(modules.common.chainId())
     const trie = await createMPT({ db: modules.db, useKeyHashing: true, valueEncoding: 'view' })
-    const stateManager = new MerkleStateManager({ trie, caches: new Caches(), common: execCommon })
+    // Ordered-map caches never evict: BlockStateManager keeps SSTOREs in them until the flush.
+    const caches = new Caches({ account: { type: CacheType.ORDERED_MAP }, storage: { type: CacheType.ORDERED_MAP } })
+    const stateManager = new BlockStateManager({ trie, caches, common: execCommon })
     const blockchain = {
       getBlock: async (n: number) => {
         const hash = await modules.blockHash(BigInt(n))
@@ -245,6 +252,12 @@ export class Executor {
     await this.vm.evm.journal.commit()
     const stateRoot = await sm.getStateRoot()
     this.headRoot = stateRoot
+    // The ordered-map caches never evict; everything is flushed into the trie by now, so drop
+    // them now and then to keep a long-running node's memory bounded.
+    if (++this.blocksSinceCacheClear >= CACHE_CLEAR_BLOCKS) {
+      sm.clearCaches()
+      this.blocksSinceCacheClear = 0
+    }
     const bloom = new Bloom()
     for (const r of receipts) bloom.or(new Bloom(r.logsBloom))
     return {

@@ -330,6 +330,84 @@ t.test('the builder can skip a sender; the iterator sees arrivals and replacemen
   t.equal(hex(rest[0]!.tx), hex(bumped), 'the replacement is offered')
 })
 
+t.test('the hash of the encoding as received is the hash ethereumjs computes, for every type', async (t) => {
+  const { pool } = setup()
+  const list = [{ address: TO.toString(), storageKeys: [bytesToHex(keccak_256(new Uint8Array([1])))] }]
+  const txs = [
+    legacy(0),
+    createAccessList2930Tx({ nonce: 1n, to: TO, gasLimit: 30_000n, gasPrice: 10n * GWEI, accessList: list, data: new Uint8Array([0, 1]), chainId: 1337n }, { common }).sign(K0),
+    createFeeMarket1559Tx({ nonce: 2n, gasLimit: 100_000n, maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: GWEI, accessList: list, data: new Uint8Array(70).fill(7), chainId: 1337n }, { common }).sign(K0),
+  ]
+  for (const x of txs) {
+    const added = await pool.addRaw(x.serialize())
+    t.equal(bytesToHex(added.hash), hex(x), `type ${x.type}`)
+    t.equal(bytesToHex(added.tx.hash()), hex(x))
+    t.equal(bytesToHex(added.tx.serialize()), bytesToHex(x.serialize()))
+  }
+})
+
+t.test('one live iterator serves a block: arrivals after it ran dry, new senders, gaps, skips, nothing twice', async (t) => {
+  const { pool } = setup()
+  await pool.addRaw(tx1559(0, { key: K0 }).serialize())
+  const it = pool.pending(BASE_FEE)
+  t.same(order([it.next().value!]), [tag(K0, 0)])
+  t.equal(it.next().done, true, 'ran dry')
+  await pool.addRaw(tx1559(1, { key: K0 }).serialize()) // the sender it had popped
+  await pool.addRaw(tx1559(0, { key: K1, tip: 5n * GWEI }).serialize()) // a sender new to the pool
+  await pool.addRaw(tx1559(2, { key: K1, tip: 5n * GWEI }).serialize()) // queued behind a gap
+  t.same(order(it), [tag(K1, 0), tag(K0, 1)], 'taken up after done, best tip first; nonce 2 waits')
+  t.equal(it.next().done, true)
+  await pool.addRaw(tx1559(1, { key: K1, tip: 5n * GWEI }).serialize()) // fills the gap: 1 and 2
+  await pool.addRaw(tx1559(2, { key: K0 }).serialize())
+  const k1 = it.next().value!
+  t.same(order([k1]), [tag(K1, 1)])
+  it.skipSender(k1.sender) // K1 nonce 1 failed in the block: 2 cannot run
+  t.same(order(it), [tag(K0, 2)])
+  await pool.addRaw(tx1559(3, { key: K1, tip: 5n * GWEI }).serialize())
+  t.same(order(it), [], 'a skipped sender stays skipped')
+  // A replacement of something already handed out is not offered again.
+  await pool.addRaw(tx1559(2, { key: K0, tip: 2n * GWEI, fee: 20n * GWEI }).serialize())
+  t.same(order(it), [])
+  t.same(order(pool.pending(BASE_FEE)), [0, 1, 2, 3].map((n) => tag(K1, n)).concat([0, 1, 2].map((n) => tag(K0, n))), 'a new iterator starts from the pool again')
+})
+
+t.test('a live iterator that fell behind the arrivals log rescans the pool', async (t) => {
+  // More executable arrivals than the pool's log keeps (4096) while the iterator is not read.
+  const keys = Array.from({ length: 33 }, (_, i) => keccak_256(new Uint8Array([7, i])))
+  const pubkeys = new Map<string, Uint8Array>()
+  const raws: Uint8Array[] = []
+  for (let n = 0; n < 125; n++) {
+    for (const k of keys) {
+      const tx = tx1559(n, { key: k })
+      pubkeys.set(hex(tx), secp256k1.getPublicKey(k, false).subarray(1))
+      raws.push(tx.serialize())
+    }
+  }
+  // Senders are known: skip the (slow, main-thread) recovery of 4,125 signatures.
+  const known: SenderRecovery = {
+    recover: async (tx) => (tx.cache.senderPubKey = pubkeys.get(hex(tx))!),
+    recoverMany: async (txs) => txs.map((tx) => (tx.cache.senderPubKey = pubkeys.get(hex(tx))!)),
+    close: async () => {},
+  }
+  const { pool } = setup({ maxPerSender: 200, maxQueuedPerSender: 200 }, {}, known)
+  await pool.addRaw(raws[0]!)
+  const it = pool.pending(BASE_FEE)
+  t.same(order([it.next().value!]), [tag(keys[0]!, 0)])
+  for (const raw of raws.slice(1)) await pool.addRaw(raw)
+  const seen = new Set<string>()
+  const next = new Map<string, bigint>([[addr(keys[0]!).toString(), 1n]])
+  let ok = true
+  for (const p of it) {
+    const s = p.sender.toString()
+    const id = `${s}:${p.tx.nonce}`
+    if (seen.has(id) || (next.get(s) ?? 0n) !== p.tx.nonce) ok = false
+    seen.add(id)
+    next.set(s, p.tx.nonce + 1n)
+  }
+  t.ok(ok, 'each sender in nonce order, nothing twice')
+  t.equal(seen.size, raws.length - 1, 'every other transaction handed out')
+})
+
 t.test('after a block: included and stale dropped, gaps filled are announced once', async (t) => {
   const { pool, state, announced } = setup()
   const txs = [0, 1, 2, 4].map((n) => tx1559(n))
