@@ -4,16 +4,12 @@
  * included tx/s, submit→inclusion latency, block interval, block propagation between nodes,
  * and sync import speed.
  */
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { createFeeMarket1559Tx } from '@ethereumjs/tx'
-import { bytesToHex, hexToBytes } from '@ethereumjs/util'
-import { keccak_256 } from '@noble/hashes/sha3.js'
-import { encodeFunctionData, type Abi, type Hex } from 'viem'
+import { bytesToHex } from '@ethereumjs/util'
 import { createChainCommon } from '../evm/index.ts'
-import { addressOfKey, createTestNetwork } from '../test/helpers/network.ts'
-import { ROOT, rpc, waitFor } from '../test/helpers/node-process.ts'
+import { createTestNetwork } from '../test/helpers/network.ts'
+import { rpc, waitFor } from '../test/helpers/node-process.ts'
 import { percentile, type Row } from './report.ts'
+import { prepareStoreWorkload } from './workload.ts'
 
 export interface NetworkBenchOptions {
   nodes: number
@@ -33,7 +29,6 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
     await Promise.all(Array.from({ length: o.nodes - 1 }, (_, i) => net.start(i + 1)))
     const urls = net.members.slice(0, o.nodes).map((m) => m.node!.url)
     const common = createChainCommon({ chainId: 4242n, period: o.period, epoch: 30000n })
-    const fees = { maxFeePerGas: 100_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n, chainId: 4242n }
     const receipt = (url: string, hash: string) => waitFor(() => rpc<{ contractAddress: string; status: string } | null>(url, 'eth_getTransactionReceipt', [hash]), `receipt ${hash}`, 120_000)
 
     // Block arrivals at every node: first-seen time per (block, node), and who sealed it.
@@ -52,31 +47,19 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
       return ws
     })
 
-    // Deploy the fixture contract and fund the senders from member 0.
-    const store = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/contracts/Store.json'), 'utf8')) as { abi: Abi; bytecode: Hex }
+    // Deploy the fixture contract, fund the senders from member 0, pre-sign the workload.
+    // Sender i always goes to node i mod N, so its nonces arrive in order.
     const owner = net.members[0]!
-    let nonce0 = BigInt(await rpc<string>(urls[0]!, 'eth_getTransactionCount', [owner.address, 'pending']))
-    const deploy = createFeeMarket1559Tx({ ...fees, nonce: nonce0++, gasLimit: 3_000_000n, data: hexToBytes(store.bytecode) }, { common }).sign(owner.key)
-    const contract = (await receipt(urls[0]!, await rpc<string>(urls[0]!, 'eth_sendRawTransaction', [bytesToHex(deploy.serialize())]))).contractAddress as Hex
-    const keys = Array.from({ length: o.senders }, (_, i) => keccak_256(new TextEncoder().encode(`medrec network bench sender ${i}`)))
-    let last = ''
-    for (const k of keys) {
-      const tx = createFeeMarket1559Tx({ ...fees, nonce: nonce0++, gasLimit: 21_000n, to: addressOfKey(k) as Hex, value: 10n ** 20n }, { common }).sign(owner.key)
-      last = await rpc<string>(urls[0]!, 'eth_sendRawTransaction', [bytesToHex(tx.serialize())])
-    }
-    await receipt(urls[0]!, last)
-
-    // Pre-signed workload; sender i always goes to node i mod N, so its nonces arrive in order.
-    const perSender = Math.ceil((o.rate * o.seconds) / o.senders)
-    process.stderr.write(`  signing ${perSender * o.senders} transactions...\n`)
-    const queue: Array<{ url: string; raw: string; hash: string }> = []
-    for (let n = 0; n < perSender; n++) {
-      for (const [i, k] of keys.entries()) {
-        const data = hexToBytes(encodeFunctionData({ abi: store.abi, functionName: 'set', args: [BigInt(1 + ((n * 7 + i) % 1000))] }))
-        const tx = createFeeMarket1559Tx({ ...fees, nonce: BigInt(n), gasLimit: 100_000n, to: contract, data }, { common }).sign(k)
-        queue.push({ url: urls[i % urls.length]!, raw: bytesToHex(tx.serialize()), hash: bytesToHex(tx.hash()) })
-      }
-    }
+    const { txs } = await prepareStoreWorkload({
+      common,
+      funderKey: owner.key,
+      funderNonce: BigInt(await rpc<string>(urls[0]!, 'eth_getTransactionCount', [owner.address, 'pending'])),
+      senders: o.senders,
+      perSender: Math.ceil((o.rate * o.seconds) / o.senders),
+      send: (raw) => rpc<string>(urls[0]!, 'eth_sendRawTransaction', [bytesToHex(raw)]),
+      receipt: (hash) => receipt(urls[0]!, hash),
+    })
+    const queue = txs.map((t) => ({ url: urls[t.sender % urls.length]!, raw: t.raw, hash: t.hash }))
 
     process.stderr.write(`  sending ${o.rate}/s for ${o.seconds}s to ${o.nodes} nodes...\n`)
     const submitted = new Map<string, number>()

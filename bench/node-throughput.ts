@@ -8,16 +8,13 @@
  */
 import { readFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
-import { join } from 'node:path'
-import { createFeeMarket1559Tx } from '@ethereumjs/tx'
 import { Address, bytesToHex, hexToBytes } from '@ethereumjs/util'
-import { secp256k1 } from '@noble/curves/secp256k1.js'
-import { keccak_256 } from '@noble/hashes/sha3.js'
-import { Interface } from 'ethers'
 import WebSocket from 'ws'
 import { createChainCommon } from '../evm/index.ts'
 import { percentile, printTable, type Row } from './report.ts'
-import { ROOT, rpc, startNodeProcess, tempDir, waitFor, type NodeProcess } from '../test/helpers/node-process.ts'
+import { prepareStoreWorkload } from './workload.ts'
+import { addressOf } from '../test/helpers/chain.ts'
+import { rpc, startNodeProcess, tempDir, waitFor, type NodeProcess } from '../test/helpers/node-process.ts'
 
 const DEV_KEY0 = hexToBytes('0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80')
 
@@ -88,10 +85,6 @@ function rawSender(url: string, sockets: number): { send(raw: string): Promise<s
   }
 }
 
-function addressOf(pk: Uint8Array): Uint8Array {
-  return keccak_256(secp256k1.getPublicKey(pk, false).subarray(1)).subarray(12)
-}
-
 export async function runThroughput(o: ThroughputOptions): Promise<Row[]> {
   let node: NodeProcess | undefined
   const dir = tempDir('medrec-bench-')
@@ -107,33 +100,19 @@ export async function runThroughput(o: ThroughputOptions): Promise<Row[]> {
     }
     const pid = node?.proc.pid ?? o.pid
     const common = createChainCommon({ chainId: BigInt(await rpc<string>(url, 'eth_chainId')), period: o.period, epoch: 30000n })
-    const artifact = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/contracts/Store.json'), 'utf8')) as { abi: unknown[]; bytecode: string }
-    const iface = new Interface(artifact.abi as never)
     const send = (raw: Uint8Array) => rpc<string>(url!, 'eth_sendRawTransaction', [bytesToHex(raw)])
     const receipt = (hash: string) => waitFor(() => rpc<{ contractAddress: string; status: string } | null>(url!, 'eth_getTransactionReceipt', [hash]), `receipt ${hash}`, 60_000)
-    const fees = { maxFeePerGas: 100_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n, chainId: common.chainId() }
-
-    // Deploy the contract and fund the senders from dev account 0.
-    let nonce0 = BigInt(await rpc<string>(url, 'eth_getTransactionCount', [new Address(addressOf(DEV_KEY0)).toString(), 'pending']))
-    const deploy = createFeeMarket1559Tx({ ...fees, nonce: nonce0++, gasLimit: 3_000_000n, data: hexToBytes(artifact.bytecode as `0x${string}`) }, { common }).sign(DEV_KEY0)
-    const contract = (await receipt(await send(deploy.serialize()))).contractAddress
-    const keys = Array.from({ length: o.senders }, (_, i) => keccak_256(new TextEncoder().encode(`medrec bench sender ${i}`)))
-    const funding = keys.map((k) => createFeeMarket1559Tx({ ...fees, nonce: nonce0++, gasLimit: 21_000n, to: addressOf(k), value: 10n ** 20n }, { common }).sign(DEV_KEY0))
-    const fundHashes = await Promise.all(funding.map((tx) => send(tx.serialize())))
-    await receipt(fundHashes[fundHashes.length - 1]!)
-
-    // Pre-sign the whole workload so the bench process never limits the rate.
-    const total = Math.ceil(o.rate * o.seconds)
-    const perSender = Math.ceil(total / o.senders)
-    process.stderr.write(`  signing ${perSender * o.senders} transactions from ${o.senders} senders...\n`)
-    const txs: Array<{ raw: string; hash: string }> = []
-    for (let n = 0; n < perSender; n++) {
-      for (const [i, k] of keys.entries()) {
-        const data = hexToBytes(iface.encodeFunctionData('set', [BigInt(1 + ((n * 7 + i) % 1000))]) as `0x${string}`)
-        const tx = createFeeMarket1559Tx({ ...fees, nonce: BigInt(n), gasLimit: 100_000n, to: contract as `0x${string}`, data }, { common }).sign(k)
-        txs.push({ raw: bytesToHex(tx.serialize()), hash: bytesToHex(tx.hash()) })
-      }
-    }
+    // Deploy the contract, fund the senders from dev account 0 and pre-sign the whole workload,
+    // so the bench process never limits the rate.
+    const { txs } = await prepareStoreWorkload({
+      common,
+      funderKey: DEV_KEY0,
+      funderNonce: BigInt(await rpc<string>(url, 'eth_getTransactionCount', [new Address(addressOf(DEV_KEY0)).toString(), 'pending'])),
+      senders: o.senders,
+      perSender: Math.ceil(Math.ceil(o.rate * o.seconds) / o.senders),
+      send,
+      receipt,
+    })
 
     // Inclusion times from newHeads: each head's transaction hashes are marked included.
     const submitted = new Map<string, number>()

@@ -1,6 +1,5 @@
 import { createBlockFromRLP, type Block } from '@ethereumjs/block'
-import { Address, bytesToHex, equalsBytes } from '@ethereumjs/util'
-import { keccak_256 } from '@noble/hashes/sha3.js'
+import { bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { createLogger, errorMessage } from '../common/index.ts'
 import { createP2P, type GossipResult, type P2P, type PeerIdStr, type Status } from '../p2p/index.ts'
 import type { Chain } from './chain/index.ts'
@@ -74,35 +73,24 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
   const decodeBlock = (bytes: Uint8Array): Block => createBlockFromRLP(bytes, { common: chain.common, setHardfork: false })
 
   /**
-   * A block's senders without recovering any on the main thread: most transactions were
-   * gossiped first and sit in the pool already recovered; the rest go to the workers at once.
-   * Undefined when a signature does not recover (the import then reports it).
+   * Fills each transaction's public-key cache without recovering on the main thread (where the
+   * chain and the EVM read senders): most transactions were gossiped first and sit in the pool
+   * already recovered; the rest go to the workers at once. A signature that does not recover is
+   * left for the import to report.
    */
-  async function sendersOf(block: Block): Promise<Address[] | undefined> {
-    // The EVM recovers the sender itself unless the public key is in the transaction's cache.
-    const senders: Array<Address | undefined> = block.transactions.map((tx) => {
-      const known = mempool.get(tx.hash())
-      if (known?.tx.cache.senderPubKey === undefined) return undefined
-      tx.cache.senderPubKey = known.tx.cache.senderPubKey
-      return known.sender
+  async function primeSenders(block: Block): Promise<void> {
+    const missing = block.transactions.filter((tx) => {
+      const key = mempool.get(tx.hash())?.tx.cache.senderPubKey
+      if (key !== undefined) tx.cache.senderPubKey = key
+      return key === undefined
     })
-    const missing = block.transactions.filter((_, i) => senders[i] === undefined)
-    if (missing.length > 0) {
-      let keys: Uint8Array[]
-      try {
-        keys = await recovery.recoverMany(missing)
-      } catch {
-        return undefined
-      }
-      let k = 0
-      for (let i = 0; i < senders.length; i++) {
-        if (senders[i] === undefined) senders[i] = new Address(keccak_256(keys[k++]!).subarray(12))
-      }
-    }
-    return senders as Address[]
+    if (missing.length > 0) await recovery.recoverMany(missing).catch(() => undefined)
   }
 
-  const importBlock = async (block: Block) => chain.importBlock(block, await sendersOf(block))
+  const importBlock = async (block: Block) => {
+    await primeSenders(block)
+    return chain.importBlock(block)
+  }
 
   async function validateBlock(bytes: Uint8Array, from: PeerIdStr): Promise<GossipResult> {
     let block: Block

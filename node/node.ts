@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os'
 import { createLogger, errorMessage, setLogLevel } from '../common/index.ts'
-import { Chain } from './chain/index.ts'
+import { Chain, type BlockBundle } from './chain/index.ts'
 import type { NodeConfig } from './config.ts'
-import { createMempool, createSenderRecovery } from './mempool/index.ts'
+import { createMempool, createSenderRecovery, type IncludedTx } from './mempool/index.ts'
 import { startNetwork, type Network } from './network.ts'
 import { createProducer, type Producer } from './producer.ts'
 import { createProposals } from './proposals.ts'
@@ -13,6 +13,11 @@ import { createFilterManager, createRpcServer, createSubscriptionHub } from './r
 import { NodeError, NodeErrorCode } from './errors.ts'
 
 const log = createLogger('node')
+
+/** The pool's view of blocks' transactions (hash, recovered sender, nonce). */
+function includedTxs(bundles: BlockBundle[]): IncludedTx[] {
+  return bundles.flatMap((b) => b.block.transactions.map((tx, i) => ({ hash: tx.hash(), sender: b.senders[i]!, nonce: tx.nonce })))
+}
 
 export interface RunningNode {
   rpcUrl: string
@@ -51,12 +56,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   chain.on('head', (bundle) => {
     const h = bundle.block.header
     mempool.head({ baseFee: h.calcNextBaseFee(), gasLimit: h.gasLimit })
-    mempool.onBlockIncluded(bundle.block.transactions.map((tx, i) => ({ hash: tx.hash(), sender: bundle.senders[i]!, nonce: tx.nonce }))).catch((err) => log.warn('Mempool update failed', undefined, errorMessage(err)))
+    mempool.onBlockIncluded(includedTxs([bundle])).catch((err) => log.warn('Mempool update failed', undefined, errorMessage(err)))
   })
   chain.on('reorg', ({ removed, added }) => {
-    const included = added.flatMap((b) => b.block.transactions.map((tx, i) => ({ hash: tx.hash(), sender: b.senders[i]!, nonce: tx.nonce })))
     mempool
-      .onBlockIncluded(included)
+      .onBlockIncluded(includedTxs(added))
       .catch((err) => log.warn('Mempool update failed', undefined, errorMessage(err)))
       .finally(() => {
         for (const b of removed) for (const tx of b.block.transactions) mempool.addRaw(tx.serialize()).catch(() => {})

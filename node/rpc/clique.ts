@@ -2,6 +2,7 @@ import { bytesToHex } from '@ethereumjs/util'
 import type { PoaSnapshot } from '../../consensus/index.ts'
 import type { BlockBundle, Chain } from '../chain/index.ts'
 import type { Proposals } from '../proposals.ts'
+import { resolveBlockTag } from './blocks.ts'
 import { RpcError } from './errors.ts'
 import type { RpcMethods } from './types.ts'
 import * as v from './validate.ts'
@@ -31,12 +32,7 @@ export function createCliqueMethods(modules: CliqueModules): RpcMethods {
   const { chain, proposals } = modules
 
   async function bundleAt(p: unknown[]): Promise<BlockBundle> {
-    const tag = p[0] === undefined || p[0] === null ? undefined : v.blockTag(p[0], 0)
-    let b: BlockBundle | undefined
-    if (tag === undefined || (tag.kind === 'tag' && tag.tag !== 'earliest')) b = chain.head
-    else if (tag.kind === 'tag') b = await chain.bundleByNumber(0n)
-    else if (tag.kind === 'number') b = await chain.bundleByNumber(tag.n)
-    else b = await chain.bundleByHash(tag.hash)
+    const b = p[0] === undefined || p[0] === null ? chain.head : await resolveBlockTag(chain, v.blockTag(p[0], 0))
     if (b === undefined) throw RpcError.server('unknown block')
     return b
   }

@@ -5,6 +5,7 @@ import { EvmErrorCode, type CallArgs } from '../../evm/index.ts'
 import type { BlockBundle, Chain } from '../chain/index.ts'
 import type { NodeConfig } from '../config.ts'
 import { MempoolError, type Mempool } from '../mempool/index.ts'
+import { resolveBlockTag } from './blocks.ts'
 import { RpcError } from './errors.ts'
 import type { FilterManager, LogFilter } from './filters.ts'
 import { matchLog } from './filters.ts'
@@ -46,21 +47,9 @@ export function createEthMethods(modules: EthModules): EthApi {
 
   /** Resolves a block parameter to a canonical bundle, or undefined when beyond the head. */
   async function resolve(tag: v.BlockTag): Promise<BlockBundle | undefined> {
-    switch (tag.kind) {
-      case 'tag':
-        return tag.tag === 'earliest' ? chain.bundleByNumber(0n) : head()
-      case 'number':
-        return chain.bundleByNumber(tag.n)
-      case 'hash': {
-        const b = await chain.bundleByHash(tag.hash)
-        if (b === undefined) throw RpcError.server(`header for hash ${bytesToHex(tag.hash)} not found`)
-        if (tag.requireCanonical) {
-          const canon = await chain.bundleByNumber(b.block.header.number)
-          if (canon === undefined || bytesToHex(canon.block.hash()) !== bytesToHex(tag.hash)) throw RpcError.server(`hash ${bytesToHex(tag.hash)} is not currently canonical`)
-        }
-        return b
-      }
-    }
+    const b = await resolveBlockTag(chain, tag)
+    if (b === undefined && tag.kind === 'hash') throw RpcError.server(`header for hash ${bytesToHex(tag.hash)} not found`)
+    return b
   }
 
   /** State queries need a block whose state exists; beyond the head it is "header not found". */

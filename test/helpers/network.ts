@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { keccak_256 } from '@noble/hashes/sha3.js'
-import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { genesisToJson, newGenesis, type Genesis } from '../../node/genesis/index.ts'
 import { openKeystore } from '../../node/keys/index.ts'
+import { addressOf } from './chain.ts'
 import { rpc, startNodeProcess, tempDir, waitFor, type NodeProcess } from './node-process.ts'
 
 /**
@@ -34,7 +34,7 @@ export interface TestNetwork {
 
 const PASSWORD = 'medrec-test'
 export const keyOf = (label: string): Uint8Array => keccak_256(new TextEncoder().encode(`network-${label}`))
-export const addressOfKey = (k: Uint8Array): string => `0x${Buffer.from(keccak_256(secp256k1.getPublicKey(k, false).subarray(1)).subarray(12)).toString('hex')}`
+export const addressOfKey = (k: Uint8Array): string => `0x${Buffer.from(addressOf(k)).toString('hex')}`
 
 /**
  * `size` members, of which the first `authorities` are in the genesis signer set; every member
