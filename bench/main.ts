@@ -2,7 +2,8 @@
  * `npm run bench [-- SUITE...] [--rate N] [--seconds S] [--senders N] [--period S] [--json]`
  * Suites: recovery, build, throughput, rss (default: these four), compare (the throughput
  * workload against medrec and ganache in one run), network (`--nodes N` authority processes,
- * then a fresh node syncing) and gas (per MedRec contract operation). Prints figures; asserts nothing.
+ * then a fresh node syncing), gas (per MedRec contract operation) and gatekeeper (authorised
+ * record reads/s with 1 and 16 clients). Prints figures; asserts nothing.
  */
 import { parseArgs } from 'node:util'
 import { setLogLevel } from '../common/logger.ts'
@@ -13,6 +14,7 @@ import { runBuildProfile } from './build-profile.ts'
 import { startGanache } from './ganache.ts'
 import { runGasTable } from './gas.ts'
 import { runNetworkBench } from './network.ts'
+import { runGatekeeperBench } from './gatekeeper.ts'
 
 setLogLevel('warn')
 const { values, positionals } = parseArgs({
@@ -23,13 +25,15 @@ const { values, positionals } = parseArgs({
     senders: { type: 'string', default: '32' },
     period: { type: 'string', default: '2' },
     nodes: { type: 'string', default: '4' },
+    requests: { type: 'string', default: '4000' },
+    records: { type: 'string', default: '20' },
     url: { type: 'string' },
     ws: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 })
 const suites = positionals.length > 0 ? positionals : ['recovery', 'build', 'throughput', 'rss']
-const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas'])
+const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper'])
 for (const s of suites) {
   if (!known.has(s)) {
     process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
@@ -60,6 +64,10 @@ for (const s of suites) {
     )
   }
   if (s === 'rss') printTable('Memory', await idleRss(), values.json)
+  if (s === 'gatekeeper') {
+    const g = { requests: Number(values.requests), records: Number(values.records) }
+    printTable(`Gatekeeper: signed record reads over HTTP (${g.records} records per answer)`, await runGatekeeperBench(g), values.json)
+  }
   if (s === 'gas') printTable('Gas per MedRec contract operation (embedded EVM, receipt gas)', await runGasTable(), values.json)
   if (s === 'network') {
     const n = { nodes: Number(values.nodes), rate: o.rate, seconds: o.seconds, senders: o.senders, period: o.period }

@@ -1,4 +1,5 @@
 import type { LogLevel } from '../common/index.ts'
+import type { GatekeeperOptions } from '../gatekeeper/index.ts'
 import type { Genesis } from './genesis/types.ts'
 
 export interface RpcConfig {
@@ -41,6 +42,8 @@ export interface NodeConfig {
   logLevel: LogLevel
   dev: boolean
   p2p: P2PConfig | undefined
+  /** The built-in gatekeeper (`--gatekeeper`); absent when off. */
+  gatekeeper?: { options: GatekeeperOptions; account: AuthorityKey }
 }
 
 export const DEFAULT_RPC: RpcConfig = {

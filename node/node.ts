@@ -10,6 +10,8 @@ import { createAdminMethods } from './rpc/admin.ts'
 import { createCliqueMethods } from './rpc/clique.ts'
 import { createEthMethods } from './rpc/eth.ts'
 import { createFilterManager, createRpcServer, createSubscriptionHub } from './rpc/index.ts'
+import { createInProcessRpc, createMedrecMethods, notificationEvents } from './rpc/medrec.ts'
+import { createGatekeeper, type Gatekeeper } from '../gatekeeper/index.ts'
 import { NodeError, NodeErrorCode } from './errors.ts'
 
 const log = createLogger('node')
@@ -24,6 +26,7 @@ export interface RunningNode {
   wsUrl: string
   chain: Chain
   network: Network | undefined
+  gatekeeper: Gatekeeper | undefined
   close(): Promise<void>
 }
 
@@ -96,7 +99,28 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   })
 
   const table = { ...methods.table, ...createCliqueMethods({ chain, proposals }), ...createAdminMethods({ chain, network }) }
-  const server = createRpcServer(config.rpc, { methods: table, subscriptions })
+  let gatekeeper: Gatekeeper | undefined
+  if (config.gatekeeper !== undefined) {
+    const p2p = network?.p2p
+    try {
+      gatekeeper = await createGatekeeper(config.gatekeeper.options, {
+        transport: createInProcessRpc(table),
+        account: config.gatekeeper.account,
+        chainId: config.genesis.chainId,
+        p2p: p2p === undefined ? undefined : { handle: (proto, h) => p2p.handle(proto, h), requestTo: (t, proto, body) => p2p.requestTo(t, proto, body), listenAddrs: () => p2p.listenAddrs() },
+      })
+    } catch (err) {
+      await network?.close()
+      await recovery.close()
+      await chain.close()
+      throw err
+    }
+    Object.assign(table, createMedrecMethods(gatekeeper))
+    const gk = gatekeeper
+    chain.on('head', () => gk.onHead())
+    gk.subscribe((n) => subscriptions.publishNotification(n))
+  }
+  const server = createRpcServer(config.rpc, { methods: table, subscriptions, routes: gatekeeper === undefined ? undefined : { '/medrec/events': notificationEvents(gatekeeper) } })
   let urls: { url: string; wsUrl: string }
   try {
     urls = await server.listen()
@@ -117,6 +141,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     producer = createProducer({ signer: config.authority, period: config.genesis.poa.period }, { chain, mempool, proposals, onSealed: (b) => network?.broadcastBlock(b.block) })
     producer.start()
   }
+  // Lists the gatekeeper in the Registrar (an authority's transaction): in the background, it waits for a block.
+  void gatekeeper?.publish()
 
   let closing: Promise<void> | undefined
   return {
@@ -124,11 +150,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     wsUrl: urls.wsUrl,
     chain,
     network,
+    gatekeeper,
     close() {
       closing ??= (async () => {
         log.info('Shutting down')
         await producer?.stop()
         await server.close()
+        await gatekeeper?.close()
         await network?.close()
         filters.close?.()
         await recovery.close()

@@ -10,11 +10,14 @@ export const P2PErrorCode = {
   INVALID_MULTIADDR: 'INVALID_MULTIADDR',
   /** A peer id string that does not parse. */
   INVALID_PEER_ID: 'INVALID_PEER_ID',
-  /** A request to a peer we have no connection to. */
+  /** A request to a peer we have no connection to (and, for `requestTo`, no address to dial). */
   NOT_CONNECTED: 'NOT_CONNECTED',
   /** The peer is banned (low score or another chain) and will not be dialled now. */
   PEER_BANNED: 'PEER_BANNED',
-  /** The peer's status names another chain id or genesis: it was disconnected and banned. */
+  /**
+   * The peer's status names another chain id or genesis: it is no longer a chain peer and is not
+   * dialled nor admitted as one for `mismatchBanMs` (app protocols still work).
+   */
   WRONG_CHAIN: 'WRONG_CHAIN',
   /** addPeer: the node already has `maxPeers` peers (the address is kept for later dials). */
   TOO_MANY_PEERS: 'TOO_MANY_PEERS',

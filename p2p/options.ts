@@ -20,8 +20,15 @@ export interface P2POptions {
   listen: { host: string; port: number }
   /** Multiaddrs with `/p2p/<peerId>`, dialled at start and redialled while below `minPeers`. */
   bootnodes: string[]
-  /** Most peers at once (the connection manager's limit; extra connections are refused or closed). */
+  /** Most chain peers at once (status handshake done or under way); extra ones are not admitted. */
   maxPeers: number
+  /**
+   * Connections beyond `maxPeers` for app protocols (`handle`/`requestTo`) with peers that are
+   * not chain peers; libp2p refuses inbound connections above `maxPeers + maxAppConnections`.
+   */
+  maxAppConnections: number
+  /** A connection to a peer that is not a chain peer is closed after this long without app streams. */
+  appIdleMs: number
   /** Below this many peers the dialer keeps (re)dialling bootnodes and added peers. */
   minPeers: number
   /** Largest gossiped transaction (RLP bytes). */
@@ -43,12 +50,15 @@ export interface P2POptions {
   statusIntervalMs: number
   /** Gossip messages accepted per peer (above: IGNOREd and penalised). */
   gossipRate: RateLimit
-  /** Requests served per peer (above: answered RATE_LIMITED and penalised). */
+  /**
+   * Requests served per peer (above: answered RATE_LIMITED and penalised); the chain protocols
+   * and the app protocols (`handle`) each have a bucket of this size.
+   */
   requestRate: RateLimit
   /** Our score at or below which a peer is disconnected and banned for `banMs`. */
   disconnectScore: number
   banMs: number
-  /** How long a peer of another chain id or genesis is kept out (not dialled, refused). */
+  /** How long a peer of another chain id or genesis is not dialled nor admitted as a chain peer. */
   mismatchBanMs: number
   /** Score points a penalised peer regains per second, back up to 0. */
   scoreRecoveryPerSecond: number
@@ -77,6 +87,9 @@ export const GOSSIP_MAX_BYTES = 4 * 1024 * 1024 - 4096
 /** Largest request frame (requests are a status or a range: tens of bytes). */
 export const MAX_REQUEST_BYTES = 1024
 
+/** Default largest request of an app protocol (`handle`); a handler may set its own. */
+export const APP_MAX_REQUEST_BYTES = 64 * 1024
+
 export const defaultPenalties: Readonly<Record<PenaltyReason, number>> = {
   'gossip-reject': -10,
   'invalid-frame': -25,
@@ -95,6 +108,8 @@ export const defaultP2POptions: Readonly<Omit<P2POptions, 'chainId' | 'genesisHa
   listen: { host: '0.0.0.0', port: 30303 },
   bootnodes: [],
   maxPeers: 25,
+  maxAppConnections: 16,
+  appIdleMs: 10_000,
   minPeers: 5,
   maxTxBytes: 128 * 1024,
   maxBlockBytes: 10 * 1024 * 1024,
@@ -138,7 +153,7 @@ export function resolveP2POptions(init: P2PInit): P2POptions {
   if (!(o.privateKey instanceof Uint8Array) || o.privateKey.length !== 32) invalid('privateKey must be 32 bytes')
   if (!(o.genesisHash instanceof Uint8Array) || o.genesisHash.length !== 32) invalid('genesisHash must be 32 bytes')
   if (typeof o.chainId !== 'bigint' || o.chainId <= 0n) invalid('chainId must be a positive bigint')
-  const ints: (keyof P2POptions)[] = ['maxPeers', 'maxTxBytes', 'maxBlockBytes', 'maxHeaderBytes', 'maxRangeCount', 'maxResponseBytes', 'requestTimeoutMs', 'dialBackoffMinMs', 'dialBackoffMaxMs', 'dialIntervalMs', 'heartbeatIntervalMs']
+  const ints: (keyof P2POptions)[] = ['maxPeers', 'maxAppConnections', 'appIdleMs', 'maxTxBytes', 'maxBlockBytes', 'maxHeaderBytes', 'maxRangeCount', 'maxResponseBytes', 'requestTimeoutMs', 'dialBackoffMinMs', 'dialBackoffMaxMs', 'dialIntervalMs', 'heartbeatIntervalMs']
   for (const k of ints) {
     const v = o[k]
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) invalid(`${k} must be a positive integer`, { [k]: v })

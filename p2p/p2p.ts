@@ -9,9 +9,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { createLogger } from '../common/logger.ts'
 import { errorMessage } from '../common/errors.ts'
-import { P2PError } from './errors.ts'
-import { GOSSIP_MAX_BYTES, MAX_REQUEST_BYTES, resolveP2POptions, type P2PInit, type P2POptions } from './options.ts'
-import { Dialer } from './dialer.ts'
+import { P2PError, type P2PErrorCode } from './errors.ts'
+import { APP_MAX_REQUEST_BYTES, GOSSIP_MAX_BYTES, MAX_REQUEST_BYTES, resolveP2POptions, type P2PInit, type P2POptions } from './options.ts'
+import { Dialer, parsePeerAddr } from './dialer.ts'
 import { gossipOptions } from './gossip.ts'
 import { nodeKeyToPrivateKey, peerIdFromNodeKey } from './identity.ts'
 import { TokenBucket } from './rate-limit.ts'
@@ -19,10 +19,12 @@ import { penaltyFor, readRequest, request, type InboundRequest } from './reqresp
 import { PeerScores } from './scoring.ts'
 import {
   PROTOCOLS,
+  decodeAppResponse,
   decodeItemsResponse,
   decodeRangeRequest,
   decodeStatusRequest,
   decodeStatusResponse,
+  encodeAppResponse,
   encodeErrorResponse,
   encodeItemsResponse,
   encodeRangeRequest,
@@ -31,7 +33,7 @@ import {
   topicNames,
   type RangeRequest,
 } from './wire.ts'
-import type { GossipResult, P2P, P2PEvents, P2PModules, PeerIdStr, PeerInfo, PenaltyReason, Status } from './types.ts'
+import type { AppHandler, AppHandlerOptions, AppRequestOptions, GossipResult, P2P, P2PEvents, P2PModules, PeerIdStr, PeerInfo, PenaltyReason, Status } from './types.ts'
 
 const log = createLogger('p2p')
 
@@ -48,10 +50,63 @@ interface PeerState {
   requestBucket: TokenBucket
 }
 
+/** App protocol use of a peer, chain peer or not: keeps its connection open and rate-limits it. */
+interface AppPeer {
+  /** App streams under way (served or requested). */
+  active: number
+  /** When the last one ended. */
+  last: number
+  /** Its app requests served (`requestRate`). */
+  bucket: TokenBucket
+}
+
+interface AppProtocol {
+  handler: AppHandler
+  maxRequestBytes: number
+  maxResponseBytes: number
+  timeoutMs: number
+}
+
+/** Which failures of a request earn the remote a penalty. */
+type PenaltyRule = (code: P2PErrorCode) => PenaltyReason | undefined
+
+/** The connect handshake: a peer that does not speak status is simply not a chain peer. */
+const handshakePenalty: PenaltyRule = (code) => (code === 'PROTOCOL_UNSUPPORTED' ? undefined : penaltyFor(code))
+/** App requests: only a malformed answer is the remote's fault (a slow handler, a response
+ * above our own limit or a protocol it does not serve are not). */
+const appPenalty: PenaltyRule = (code) => (code === 'INVALID_RESPONSE' ? 'invalid-response' : undefined)
+
 const RESULT: Record<GossipResult, TopicValidatorResult> = {
   accept: TopicValidatorResult.Accept,
   ignore: TopicValidatorResult.Ignore,
   reject: TopicValidatorResult.Reject,
+}
+
+/** `p`, or the signal's reason once it aborts first (a late rejection of `p` is not unhandled). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  p.catch(() => {})
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    if (signal.aborted) return onAbort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+function positiveInts(limits: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(limits)) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new P2PError('INVALID_OPTIONS', `${k} must be a positive integer`, { [k]: v })
+  }
+}
+
+/** A `requestTo` target: a `/p2p/`-terminated multiaddr (dialable) or a bare peer id. */
+function parseTarget(target: string): { peer: PeerIdStr; addr?: ReturnType<typeof parsePeerAddr>['addr'] } {
+  if (typeof target === 'string' && target.startsWith('/')) return parsePeerAddr(target)
+  try {
+    return { peer: peerIdFromString(target).toString() }
+  } catch (err) {
+    throw new P2PError('INVALID_PEER_ID', `not a peer id nor a multiaddr: ${String(target)}`, { target }, err)
+  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -75,8 +130,13 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
   readonly #dialer: Dialer
   readonly #peers = new Map<PeerIdStr, PeerState>()
   readonly #gossipBlockLimit: number
+  /** Peers of another chain or genesis, until when: not dialled, not admitted as chain peers. */
+  readonly #otherChain = new Map<PeerIdStr, number>()
+  readonly #appPeers = new Map<PeerIdStr, AppPeer>()
+  readonly #appProtocols = new Map<string, AppProtocol>()
   #libp2p: Libp2p<Services> | undefined
   #statusTimer: NodeJS.Timeout | undefined
+  #reapTimer: NodeJS.Timeout | undefined
   #stopped = false
 
   constructor(opts: P2POptions, modules: P2PModules) {
@@ -92,8 +152,9 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
       dial: async (addr) => {
         await this.#node().dial(addr, { signal: AbortSignal.timeout(opts.requestTimeoutMs) })
       },
-      isConnected: (peer) => this.#peers.has(peer),
-      isBanned: (peer) => this.#scores.isBanned(peer),
+      // Any open connection, so an app-only one is not redialled while it lasts.
+      isConnected: (peer) => this.#connections(peer).length > 0,
+      isBanned: (peer) => this.#scores.isBanned(peer) || this.#isOtherChain(peer),
       peerCount: () => this.#peers.size,
     })
     for (const b of opts.bootnodes) this.#dialer.add(b)
@@ -109,7 +170,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      connectionManager: { maxConnections: o.maxPeers },
+      connectionManager: { maxConnections: o.maxPeers + o.maxAppConnections },
       connectionGater: {
         denyDialPeer: banned,
         denyInboundEncryptedConnection: banned,
@@ -149,6 +210,8 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     pubsub.subscribe(this.topics.tx)
     pubsub.subscribe(this.topics.block)
     this.#dialer.start()
+    this.#reapTimer = setInterval(() => this.#reapIdle(), Math.max(50, Math.floor(o.appIdleMs / 2)))
+    this.#reapTimer.unref()
     if (o.statusIntervalMs > 0) {
       this.#statusTimer = setInterval(() => {
         this.#scores.prune()
@@ -199,8 +262,12 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
   }
 
   async requestStatus(peer: PeerIdStr): Promise<Status> {
+    return this.#requestStatus(peer, penaltyFor)
+  }
+
+  async #requestStatus(peer: PeerIdStr, penalty: PenaltyRule): Promise<Status> {
     const body = encodeStatusRequest(await this.#localStatus())
-    const frame = await this.#exchange(peer, PROTOCOLS.status, body, 1024)
+    const frame = await this.#exchange(peer, PROTOCOLS.status, body, { maxResponseBytes: 1024, penalty })
     const res = this.#decodeOrPenalise(peer, () => decodeStatusResponse(frame))
     if (!res.ok) throw new P2PError('REMOTE_ERROR', `status refused: ${res.code} ${res.message}`, { peer, remoteCode: res.code })
     if (!this.#onStatus(peer, res.value)) {
@@ -222,6 +289,77 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     await Promise.allSettled([...this.#peers.keys()].map((peer) => this.requestStatus(peer)))
   }
 
+  handle(protocol: string, handler: AppHandler, opts: AppHandlerOptions = {}): void {
+    const node = this.#node()
+    if (typeof protocol !== 'string' || !/^\/\S+$/.test(protocol)) throw new P2PError('INVALID_OPTIONS', `a protocol id is a path like /medrec/gatekeeper/1, not ${JSON.stringify(protocol)}`)
+    if (this.#appProtocols.has(protocol) || node.getProtocols().includes(protocol)) {
+      throw new P2PError('INVALID_OPTIONS', `${protocol} is already served; unhandle it first`, { protocol })
+    }
+    if (typeof handler !== 'function') throw new P2PError('INVALID_OPTIONS', 'handler must be a function', { protocol })
+    const limits = {
+      maxRequestBytes: opts.maxRequestBytes ?? APP_MAX_REQUEST_BYTES,
+      maxResponseBytes: opts.maxResponseBytes ?? this.#opts.maxResponseBytes,
+      timeoutMs: opts.timeoutMs ?? this.#opts.requestTimeoutMs,
+    }
+    positiveInts(limits)
+    const app: AppProtocol = { handler, ...limits }
+    this.#appProtocols.set(protocol, app)
+    // libp2p registers the handler synchronously; only its peer store update is awaited.
+    node.handle(protocol, (stream, conn) => this.#serveApp(app, stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 }).catch((err: unknown) => log.warn('Registering an app protocol failed', { protocol }, err))
+  }
+
+  unhandle(protocol: string): void {
+    if (!this.#appProtocols.delete(protocol) || !this.#libp2p || this.#stopped) return
+    this.#libp2p.unhandle(protocol).catch((err: unknown) => log.debug('Unregistering an app protocol failed', { protocol }, err))
+  }
+
+  async requestTo(target: string, protocol: string, body: Uint8Array, opts: AppRequestOptions = {}): Promise<Uint8Array> {
+    const node = this.#node()
+    const timeoutMs = opts.timeoutMs ?? this.#opts.requestTimeoutMs
+    const maxResponseBytes = opts.maxResponseBytes ?? this.#opts.maxResponseBytes
+    positiveInts({ timeoutMs, maxResponseBytes })
+    if (!(body instanceof Uint8Array)) throw new P2PError('INVALID_OPTIONS', 'the request body must be a Uint8Array', { protocol })
+    const deadline = Date.now() + timeoutMs
+    const { peer, addr } = parseTarget(target)
+    if (peer === this.peerId) throw new P2PError('INVALID_MULTIADDR', 'that is our own address', { target })
+    if (this.#scores.isBanned(peer)) throw new P2PError('PEER_BANNED', `peer ${peer} is banned (${this.#scores.banReason(peer)})`, { peer })
+    const use = this.#appPeer(peer)
+    use.active++ // keeps the connection from being reaped while the request is under way
+    try {
+      if (this.#connections(peer).length === 0) {
+        if (!addr) throw new P2PError('NOT_CONNECTED', `not connected to ${peer}; pass its multiaddr (…/p2p/<peerId>) to dial it`, { peer })
+        const signal = AbortSignal.timeout(timeoutMs)
+        try {
+          // A one-off dial: not a Dialer target, so never redialled.
+          await node.dial(addr, { signal })
+        } catch (err) {
+          const why = signal.aborted ? `timed out after ${timeoutMs} ms` : errorMessage(err)
+          throw new P2PError('DIAL_FAILED', `dial ${target} failed: ${why}`, { peer }, err)
+        }
+      }
+      let frame: Uint8Array
+      try {
+        // An error envelope must fit even under a tiny limit; the data's own size is checked below.
+        frame = await this.#exchange(peer, protocol, body, { maxResponseBytes: Math.max(maxResponseBytes, 1024) + 64, timeoutMs: Math.max(1, deadline - Date.now()), penalty: appPenalty })
+      } catch (err) {
+        if (err instanceof P2PError && err.code === 'PROTOCOL_UNSUPPORTED') throw new P2PError(err.code, `peer ${peer} does not serve ${protocol}`, { peer, protocol }, err)
+        if (err instanceof P2PError && err.code === 'TIMEOUT') throw new P2PError(err.code, `${protocol} request to ${peer} timed out after ${timeoutMs} ms`, { peer, protocol }, err)
+        throw err
+      }
+      const res = this.#decodeOrPenalise(peer, () => decodeAppResponse(frame))
+      if (!res.ok) {
+        throw new P2PError('REMOTE_ERROR', `${protocol} at ${peer} answered ${res.code}: ${res.message}`, { peer, protocol, remoteCode: res.code, remoteMessage: res.message })
+      }
+      if (res.value.length > maxResponseBytes) {
+        throw new P2PError('OVERSIZED', `${protocol} response of ${res.value.length} bytes exceeds maxResponseBytes ${maxResponseBytes}`, { peer, protocol })
+      }
+      return res.value
+    } finally {
+      use.active--
+      use.last = Date.now()
+    }
+  }
+
   penalize(peer: PeerIdStr, reason: PenaltyReason): void {
     if (this.#stopped || peer === this.peerId) return
     const { score, banned } = this.#scores.penalize(peer, reason)
@@ -236,6 +374,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     if (this.#stopped) return
     this.#dialer.stop()
     clearInterval(this.#statusTimer)
+    clearInterval(this.#reapTimer)
     const node = this.#libp2p
     this.#stopped = true
     if (node) await node.stop()
@@ -297,26 +436,46 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
       this.#hangUp(peer)
       return
     }
+    // Not admitted as a chain peer, the connection stays for app protocols until idle (#reapIdle).
+    if (this.#isOtherChain(peer)) {
+      log.debug('Peer of another chain connected: app protocols only', { peer })
+      return
+    }
     if (this.#peers.size >= this.#opts.maxPeers) {
-      log.debug('Too many peers, dropping', { peer, maxPeers: this.#opts.maxPeers })
-      this.#hangUp(peer)
+      log.debug('Too many peers: app protocols only', { peer, maxPeers: this.#opts.maxPeers })
       return
     }
     this.#state(peer)
     log.debug('Peer connected', { peer })
-    this.requestStatus(peer).catch((err: unknown) => {
+    this.#requestStatus(peer, handshakePenalty).catch((err: unknown) => {
       if (!this.#peers.has(peer) || this.#peers.get(peer)?.announced) return
-      log.debug('Status handshake failed', { peer }, err)
-      this.#hangUp(peer)
+      log.debug('Status handshake failed: app protocols only', { peer }, err)
+      this.#demote(peer)
     })
+  }
+
+  /** No longer a chain peer; its connection stays for app protocols until idle (#reapIdle). */
+  #demote(peer: PeerIdStr): void {
+    const s = this.#peers.get(peer)
+    if (!s) return
+    this.#peers.delete(peer)
+    if (s.announced) this.#emit('peer:disconnected', peer)
+  }
+
+  #isOtherChain(peer: PeerIdStr): boolean {
+    const until = this.#otherChain.get(peer)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.#otherChain.delete(peer)
+    return false
   }
 
   #onDisconnect(id: PeerId): void {
     const peer = id.toString()
+    this.#dialer.onDisconnected(peer)
     const s = this.#peers.get(peer)
     if (!s) return
     this.#peers.delete(peer)
-    this.#dialer.onDisconnected(peer)
     log.debug('Peer disconnected', { peer })
     if (s.announced) this.#emit('peer:disconnected', peer)
   }
@@ -324,14 +483,14 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
   /** A status from `peer` (its request or its response). False when it is of another chain. */
   #onStatus(peer: PeerIdStr, status: Status): boolean {
     if (status.chainId !== this.#opts.chainId || !sameBytes(status.genesisHash, this.#opts.genesisHash)) {
-      log.info('Peer is on another chain, disconnecting', {
+      log.info('Peer is on another chain: not a chain peer (app protocols only)', {
         peer,
         chainId: status.chainId,
         genesis: status.genesisHash,
         banMs: this.#opts.mismatchBanMs,
       })
-      this.#scores.ban(peer, this.#opts.mismatchBanMs, 'another chain')
-      this.#hangUp(peer)
+      this.#otherChain.set(peer, Date.now() + this.#opts.mismatchBanMs)
+      this.#demote(peer)
       return false
     }
     const s = this.#peers.get(peer)
@@ -393,7 +552,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
 
   // ---- request/response: client ----
 
-  async #exchange(peer: PeerIdStr, protocol: string, body: Uint8Array, maxResponseBytes: number): Promise<Uint8Array> {
+  async #exchange(peer: PeerIdStr, protocol: string, body: Uint8Array, limits: { maxResponseBytes: number; timeoutMs?: number; penalty?: PenaltyRule }): Promise<Uint8Array> {
     this.#node()
     let pid: PeerId
     try {
@@ -404,9 +563,9 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     const conn = this.#node().getConnections(pid).find((c) => c.status === 'open')
     if (!conn) throw new P2PError('NOT_CONNECTED', `not connected to ${peer}`, { peer })
     try {
-      return await request(conn, protocol, body, { timeoutMs: this.#opts.requestTimeoutMs, maxResponseBytes })
+      return await request(conn, protocol, body, { timeoutMs: limits.timeoutMs ?? this.#opts.requestTimeoutMs, maxResponseBytes: limits.maxResponseBytes })
     } catch (err) {
-      const reason = err instanceof P2PError ? penaltyFor(err.code) : undefined
+      const reason = err instanceof P2PError ? (limits.penalty ?? penaltyFor)(err.code) : undefined
       if (reason) this.penalize(peer, reason)
       throw err
     }
@@ -426,7 +585,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
       throw new P2PError('INVALID_OPTIONS', 'from must be a bigint >= 0 and count an integer >= 1', { from: String(from), count })
     }
     const n = Math.min(count, this.#opts.maxRangeCount)
-    const frame = await this.#exchange(peer, protocol, encodeRangeRequest({ from, count: n }), this.#opts.maxResponseBytes + 64)
+    const frame = await this.#exchange(peer, protocol, encodeRangeRequest({ from, count: n }), { maxResponseBytes: this.#opts.maxResponseBytes + 64 })
     const res = this.#decodeOrPenalise(peer, () => decodeItemsResponse(frame, n, maxItemBytes))
     if (!res.ok) throw new P2PError('REMOTE_ERROR', `${protocol} refused: ${res.code} ${res.message}`, { peer, remoteCode: res.code })
     return res.value
@@ -441,17 +600,8 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
       stream.abort(new Error('not accepting requests from this peer'))
       return
     }
-    let req: InboundRequest
-    try {
-      req = await readRequest(stream, { timeoutMs: this.#opts.requestTimeoutMs, maxRequestBytes: MAX_REQUEST_BYTES })
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-      const code = err instanceof P2PError ? err.code : 'STREAM_FAILED'
-      const reason: PenaltyReason | undefined = code === 'INVALID_RESPONSE' ? 'invalid-frame' : code === 'OVERSIZED' ? 'oversized' : code === 'TIMEOUT' ? 'timeout' : undefined
-      log.debug('Bad inbound request', { peer, protocol: stream.protocol, reason }, err)
-      if (reason) this.penalize(peer, reason)
-      return
-    }
+    const req = await this.#readRequest(peer, stream, { timeoutMs: this.#opts.requestTimeoutMs, maxRequestBytes: MAX_REQUEST_BYTES })
+    if (!req) return
     try {
       if (!s.requestBucket.take()) {
         this.penalize(peer, 'rate-limit')
@@ -484,6 +634,20 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     }
   }
 
+  /** The request frame, or undefined when the stream failed (aborted, the peer penalised). */
+  async #readRequest(peer: PeerIdStr, stream: Stream, limits: { timeoutMs: number; maxRequestBytes: number }): Promise<InboundRequest | undefined> {
+    try {
+      return await readRequest(stream, limits)
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      const code = err instanceof P2PError ? err.code : 'STREAM_FAILED'
+      const reason: PenaltyReason | undefined = code === 'INVALID_RESPONSE' ? 'invalid-frame' : code === 'OVERSIZED' ? 'oversized' : code === 'TIMEOUT' ? 'timeout' : undefined
+      log.debug('Bad inbound request', { peer, protocol: stream.protocol, reason }, err)
+      if (reason) this.penalize(peer, reason)
+      return undefined
+    }
+  }
+
   async #badRequest(peer: PeerIdStr, req: InboundRequest, err: unknown): Promise<void> {
     log.debug('Undecodable request', { peer }, err)
     this.penalize(peer, 'invalid-frame')
@@ -510,6 +674,89 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
       bytes += item.length + 5
     }
     return encodeItemsResponse(out)
+  }
+
+  // ---- app protocols: server and idle connections ----
+
+  #appPeer(peer: PeerIdStr): AppPeer {
+    let a = this.#appPeers.get(peer)
+    if (!a) {
+      a = { active: 0, last: Date.now(), bucket: new TokenBucket(this.#opts.requestRate) }
+      this.#appPeers.set(peer, a)
+    }
+    return a
+  }
+
+  async #serveApp(app: AppProtocol, stream: Stream, conn: Connection): Promise<void> {
+    const peer = conn.remotePeer.toString()
+    if (this.#stopped || this.#scores.isBanned(peer)) {
+      stream.abort(new Error('not accepting requests from this peer'))
+      return
+    }
+    const use = this.#appPeer(peer)
+    use.active++
+    try {
+      const req = await this.#readRequest(peer, stream, app)
+      if (!req) return
+      // `requestRate` per peer for app requests, apart from the chain protocols' bucket so that
+      // neither starves the other, and kept whether or not the peer is (or becomes) a chain peer.
+      if (!use.bucket.take()) {
+        this.penalize(peer, 'rate-limit')
+        await req.respond(encodeErrorResponse('RATE_LIMITED', 'too many requests'))
+        return
+      }
+      let out: Uint8Array
+      try {
+        out = await untilAborted(Promise.resolve().then(() => app.handler(req.frame, peer)), req.signal)
+      } catch (err) {
+        if (req.signal.aborted) {
+          log.warn('App handler timed out', { peer, protocol: stream.protocol, timeoutMs: app.timeoutMs })
+          // The deadline has passed: a short grace to say so rather than reset the stream.
+          await req.respond(encodeErrorResponse('SERVER_ERROR', `handler timed out after ${app.timeoutMs} ms`), AbortSignal.timeout(1000))
+          return
+        }
+        log.debug('App handler failed', { peer, protocol: stream.protocol }, err)
+        await req.respond(encodeErrorResponse('HANDLER_ERROR', errorMessage(err)))
+        return
+      }
+      if (!(out instanceof Uint8Array) || out.length > app.maxResponseBytes) {
+        const why = out instanceof Uint8Array ? `response of ${out.length} bytes exceeds this server's limit of ${app.maxResponseBytes}` : 'handler returned no bytes'
+        log.warn('App handler answer refused', { peer, protocol: stream.protocol, why })
+        await req.respond(encodeErrorResponse('SERVER_ERROR', why))
+        return
+      }
+      await req.respond(encodeAppResponse(out))
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      log.debug('Serving an app request failed', { peer, protocol: stream.protocol }, err)
+    } finally {
+      use.active--
+      use.last = Date.now()
+    }
+  }
+
+  /**
+   * Closes connections of peers that are not chain peers (app-only, refused at maxPeers, failed
+   * handshake, another chain) once they have had no app stream for `appIdleMs`.
+   */
+  #reapIdle(): void {
+    const node = this.#libp2p
+    if (!node || this.#stopped) return
+    const now = Date.now()
+    const open = new Set<PeerIdStr>()
+    for (const conn of node.getConnections()) {
+      const peer = conn.remotePeer.toString()
+      open.add(peer)
+      if (this.#peers.has(peer) || conn.status !== 'open') continue
+      const use = this.#appPeers.get(peer)
+      if ((use?.active ?? 0) > 0 || now - Math.max(conn.timeline.open, use?.last ?? 0) < this.#opts.appIdleMs) continue
+      log.debug('Closing an idle connection of a peer that is not a chain peer', { peer })
+      conn.close({ signal: AbortSignal.timeout(1000) }).catch((err: unknown) => {
+        conn.abort(err instanceof Error ? err : new Error(String(err)))
+      })
+    }
+    for (const [peer, use] of this.#appPeers) if (use.active === 0 && !open.has(peer)) this.#appPeers.delete(peer)
+    for (const peer of [...this.#otherChain.keys()]) this.#isOtherChain(peer)
   }
 }
 

@@ -88,8 +88,8 @@ export async function request(conn: Connection, protocol: string, body: Uint8Arr
 export interface InboundRequest {
   /** The request frame. */
   frame: Uint8Array
-  /** Writes the response frame and closes the stream. */
-  respond(frame: Uint8Array): Promise<void>
+  /** Writes the response frame and closes the stream (by `signal` unless another is given). */
+  respond(frame: Uint8Array, signal?: AbortSignal): Promise<void>
   /** The deadline of the whole exchange. */
   signal: AbortSignal
 }
@@ -107,12 +107,12 @@ export async function readRequest(stream: Stream, opts: { timeoutMs: number; max
   return {
     frame,
     signal,
-    async respond(out: Uint8Array) {
+    async respond(out: Uint8Array, deadline: AbortSignal = signal) {
       try {
-        await frames.write(out, { signal })
-        await stream.close({ signal })
+        await frames.write(out, { signal: deadline })
+        await stream.close({ signal: deadline })
       } catch (err) {
-        throw streamError(err, signal, `${stream.protocol} response`, {})
+        throw streamError(err, deadline, `${stream.protocol} response`, {})
       }
     },
   }

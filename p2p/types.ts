@@ -62,12 +62,33 @@ export interface P2PModules {
 }
 
 export interface P2PEvents {
-  /** A peer connected and its status handshake succeeded (same chain and genesis). */
+  /** A chain peer connected: its status handshake succeeded (same chain and genesis). */
   'peer:connected': [peer: PeerInfo]
   /** A peer that had been reported by `peer:connected` is gone. */
   'peer:disconnected': [peerId: PeerIdStr]
   /** A connected peer's status changed (it announced a new head or answered a status request). */
   'peer:status': [peerId: PeerIdStr, status: Status]
+}
+
+/**
+ * Serves one request of an app protocol: `body` is the request frame as the caller sent it,
+ * `from` the caller's (noise-authenticated) peer id. What it throws reaches the caller as
+ * REMOTE_ERROR with the error's message (no stack), so the message must be safe to show.
+ */
+export type AppHandler = (body: Uint8Array, from: PeerIdStr) => Promise<Uint8Array>
+
+/** Limits of one app protocol; defaults: 64 KiB requests, `maxResponseBytes`, `requestTimeoutMs`. */
+export interface AppHandlerOptions {
+  maxRequestBytes?: number
+  maxResponseBytes?: number
+  /** From the stream opening to the response written (reading, handler and writing). */
+  timeoutMs?: number
+}
+
+/** Limits of one `requestTo`; defaults: `requestTimeoutMs` (dial included), `maxResponseBytes`. */
+export interface AppRequestOptions {
+  timeoutMs?: number
+  maxResponseBytes?: number
 }
 
 export type P2PEventName = keyof P2PEvents
@@ -80,6 +101,7 @@ export interface P2P {
   readonly topics: { readonly tx: string; readonly block: string }
   /** Listening multiaddrs ending in `/p2p/<peerId>`: usable as --bootnodes. */
   listenAddrs(): string[]
+  /** Chain peers (status handshake done or under way); app-only connections are not listed. */
   peers(): PeerInfo[]
   peerCount(): number
   /**
@@ -98,6 +120,23 @@ export interface P2P {
   requestHeaders(peer: PeerIdStr, from: bigint, count: number): Promise<Uint8Array[]>
   /** Sends our status to every connected peer (call after the head changed). Never rejects. */
   announceStatus(): Promise<void>
+  /**
+   * Serves an app protocol (e.g. `/medrec/gatekeeper/1`) to any peer that is not banned, chain
+   * peer or not, with the req/resp framing, limits, deadline and per-peer rate limit. Throws
+   * P2PError INVALID_OPTIONS for a protocol already served or bad limits.
+   */
+  handle(protocol: string, handler: AppHandler, opts?: AppHandlerOptions): void
+  /** Stops serving a protocol registered with `handle` (requests under way finish). */
+  unhandle(protocol: string): void
+  /**
+   * Sends one request of an app protocol and returns the response bytes. `target` is a multiaddr
+   * ending in `/p2p/<peerId>` (dialled if not connected, as a one-off: never redialled, and not
+   * a chain peer unless its status handshake succeeds and there is room) or the id of a
+   * connected peer. Rejects with a P2PError: INVALID_MULTIADDR, INVALID_PEER_ID, NOT_CONNECTED,
+   * PEER_BANNED, DIAL_FAILED, TIMEOUT, PROTOCOL_UNSUPPORTED, REMOTE_ERROR (`context.remoteCode`,
+   * `context.remoteMessage`), OVERSIZED, INVALID_RESPONSE, STREAM_FAILED, STOPPED.
+   */
+  requestTo(target: string, protocol: string, body: Uint8Array, opts?: AppRequestOptions): Promise<Uint8Array>
   /** Lowers the peer's score; at the threshold the peer is disconnected and banned for a while. */
   penalize(peer: PeerIdStr, reason: PenaltyReason): void
   stop(): Promise<void>

@@ -7,6 +7,8 @@
  *   status response     { ok: true, status: StatusWire }
  *   by-range request    { from: uint, count: number }
  *   by-range response   { ok: true, items: bin[] }
+ *   app request         the caller's bytes as they are (p2p does not read them)
+ *   app response        { ok: true, data: bin }
  *   any error response  { ok: false, code: string, message: string }
  *
  * Unsigned integers that may exceed 2^53 (chain id, block number, total difficulty) travel as
@@ -30,6 +32,8 @@ export function topicNames(chainId: bigint): { tx: string; block: string } {
 /** Error codes a server may answer with. */
 export const RemoteErrorCode = {
   BAD_REQUEST: 'BAD_REQUEST',
+  /** An app protocol handler threw; the message is the error's message. */
+  HANDLER_ERROR: 'HANDLER_ERROR',
   RATE_LIMITED: 'RATE_LIMITED',
   SERVER_ERROR: 'SERVER_ERROR',
   WRONG_CHAIN: 'WRONG_CHAIN',
@@ -130,6 +134,18 @@ export function decodeRangeRequest(frame: Uint8Array): RangeRequest {
 }
 export function encodeItemsResponse(items: readonly Uint8Array[]): Uint8Array {
   return pack({ ok: true, items })
+}
+
+export function encodeAppResponse(data: Uint8Array): Uint8Array {
+  return pack({ ok: true, data })
+}
+
+export function decodeAppResponse(frame: Uint8Array): Response<Uint8Array> {
+  const r = decodeResponse(frame)
+  if (!r.ok) return r
+  const data = r.body.data
+  if (!(data instanceof Uint8Array)) bad('data: not bytes')
+  return { ok: true, value: data }
 }
 
 export function encodeErrorResponse(code: RemoteErrorCode, message: string): Uint8Array {

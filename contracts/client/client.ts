@@ -39,12 +39,14 @@ function positive(value: number, what: string): number {
 
 export function createMedRecClient(options: MedRecClientOptions): MedRecClient {
   const opts = { ...defaultClientOptions, ...options }
-  if (!/^https?:\/\//.test(opts.rpcUrl)) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, `rpcUrl must be an http(s) URL, got ${JSON.stringify(opts.rpcUrl)}`)
+  if (opts.transport === undefined && !/^https?:\/\//.test(opts.rpcUrl ?? '')) {
+    throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, `rpcUrl must be an http(s) URL, got ${JSON.stringify(opts.rpcUrl)}`)
+  }
   if (typeof opts.privateKey !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(opts.privateKey)) {
     throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, 'privateKey must be 0x followed by 64 hex digits')
   }
   const account = privateKeyToAccount(opts.privateKey)
-  const rpc = createRpc(opts.rpcUrl, positive(opts.requestTimeoutMs, 'requestTimeoutMs'))
+  const rpc = opts.transport ?? createRpc(opts.rpcUrl!, positive(opts.requestTimeoutMs, 'requestTimeoutMs'))
   const sender = createSender(rpc, account, {
     pollMs: positive(opts.pollMs, 'pollMs'),
     timeoutMs: positive(opts.timeoutMs, 'timeoutMs'),

@@ -14,6 +14,8 @@ export interface NewPatientRecord extends NewPointer {
   identity: string
   /** Where the provider's gatekeeper serves this relationship (stored on the PPR). */
   endpoint: string
+  /** The CREATE2 salt (random when absent); give it when the data hash depends on the relationship's address. */
+  salt?: Hex
 }
 
 export interface NewPatientRecordResult {
@@ -54,7 +56,7 @@ export async function addRecordForNewPatient(sender: Sender, registrar: Registra
     throw new ClientError(ClientErrorCode.NOT_FOUND, `identity ${JSON.stringify(input.identity)} is not registered: an authority must register it first`, { identity: input.identity })
   }
   const factory = relationshipsContract(sender)
-  const salt = randomSalt()
+  const salt = input.salt ?? randomSalt()
   const relationship = await relationships.predictAddress(sender.address, resolved.participant, input.endpoint, salt)
   const ppr = pprContract(sender, relationship)
   // The relationship does not exist yet, so gas cannot be estimated: fixed limits from the data size.

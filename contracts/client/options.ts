@@ -1,8 +1,14 @@
 import type { Hex } from 'viem'
+import type { Rpc } from './rpc.ts'
 
 export interface MedRecClientOptions {
-  /** The node's JSON-RPC HTTP URL, e.g. http://127.0.0.1:8545. */
-  rpcUrl: string
+  /** The node's JSON-RPC HTTP URL, e.g. http://127.0.0.1:8545 (unless `transport` is given). */
+  rpcUrl?: string
+  /**
+   * Calls JSON-RPC methods some other way than HTTP, e.g. in-process inside a node. Failures
+   * must be ClientError RPC with `rpcCode`/`rpcData` in the context, as createRpc makes them.
+   */
+  transport?: Rpc
   /** The account's secp256k1 private key (0x + 64 hex digits). */
   privateKey: Hex
   /** How often to poll for a receipt while waiting for inclusion (ms). Default 250. */

@@ -1,7 +1,7 @@
 import type { Address, Hex } from 'viem'
 import { REGISTRAR_ADDRESS } from '../addresses.ts'
 import { registrarAbi } from '../generated/registrar.ts'
-import { bind, checkAddress, optionalAddress, pageArgs, receipt } from './core.ts'
+import { bind, checkAddress, checkHash32, optionalAddress, pageArgs, receipt, uint } from './core.ts'
 import { ClientError, ClientErrorCode } from './errors.ts'
 import type { Sender } from './transactions.ts'
 import type { Page, ProviderEntry, ProviderInfo, WriteOptions, WriteResult } from './types.ts'
@@ -24,6 +24,10 @@ export interface RegistrarClient {
   verifyDelegate(delegate: string, opts?: WriteOptions): Promise<WriteResult>
   revokeDelegate(delegate: string, opts?: WriteOptions): Promise<WriteResult>
   isDelegate(address: string): Promise<boolean>
+  /** Provider account only: anchors the head of its gatekeeper's audit log (seq must grow). */
+  anchorAudit(seq: number, head: Hex, opts?: WriteOptions): Promise<WriteResult>
+  /** The seq of the provider's latest audit anchor; 0 when none. */
+  anchoredSeq(provider: string): Promise<number>
   /** An authority or a verified delegate. */
   isProviderAccount(address: string): Promise<boolean>
   participants(page?: Page): Promise<Address[]>
@@ -78,6 +82,10 @@ export function createRegistrarClient(sender: Sender): RegistrarClient {
       return receipt(await c.write('revokeDelegate', [checkAddress(delegate, 'delegate')], opts))
     },
     isDelegate: (address) => c.read('isDelegate', [checkAddress(address, 'address')]),
+    async anchorAudit(seq, head, opts) {
+      return receipt(await c.write('anchorAudit', [uint(seq, 'seq', 64), checkHash32(head, 'head')], opts))
+    },
+    anchoredSeq: async (provider) => Number(await c.read('anchoredSeq', [checkAddress(provider, 'provider')])),
     isProviderAccount: (address) => c.read('isProviderAccount', [checkAddress(address, 'address')]),
     participants: async (page) => [...(await c.read('participants', pageArgs(page)))],
     participantCount: async () => Number(await c.read('participantCount', [])),

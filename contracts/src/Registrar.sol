@@ -36,12 +36,16 @@ contract Registrar {
     mapping(address => Provider) private _providers;
     address[] private _providerList;
     mapping(address => bool) private _delegates;
+    mapping(address => uint64) private _anchoredSeq;
 
     event IdentityRegistered(bytes32 indexed identityHash, address indexed participant, string identity, address summary, address registeredBy);
     event ParticipantRebound(bytes32 indexed identityHash, address indexed oldParticipant, address indexed newParticipant, address by);
     event ProviderUpdated(address indexed provider, string name, string url, string multiaddr, bytes encryptionKey);
     event DelegateVerified(address indexed delegate, address by);
     event DelegateRevoked(address indexed delegate, address by);
+    /// A provider's gatekeeper audit log reached entry `seq` with hash `head` (hash-chained off
+    /// chain); anchoring makes later rewriting of the log's earlier entries detectable.
+    event AuditAnchored(address indexed provider, uint64 seq, bytes32 head);
 
     error NotAuthority(address caller);
     error EmptyIdentity();
@@ -53,6 +57,8 @@ contract Registrar {
     error NoEndpoint();
     error AlreadyDelegate(address delegate);
     error NotDelegate(address delegate);
+    error NotProviderAccount(address caller);
+    error StaleAnchor(uint64 seq, uint64 last);
 
     modifier onlyAuthority() {
         if (!_isAuthority(msg.sender)) revert NotAuthority(msg.sender);
@@ -124,6 +130,21 @@ contract Registrar {
         if (!_delegates[delegate]) revert NotDelegate(delegate);
         delete _delegates[delegate];
         emit DelegateRevoked(delegate, msg.sender);
+    }
+
+    /// @notice Anchors the head of the caller's gatekeeper audit log. Sequence numbers only grow,
+    /// so an anchor cannot be replaced by an older (or rewritten) log state.
+    function anchorAudit(uint64 seq, bytes32 head) external {
+        if (!_delegates[msg.sender] && !_isAuthority(msg.sender)) revert NotProviderAccount(msg.sender);
+        uint64 last = _anchoredSeq[msg.sender];
+        if (seq <= last) revert StaleAnchor(seq, last);
+        _anchoredSeq[msg.sender] = seq;
+        emit AuditAnchored(msg.sender, seq, head);
+    }
+
+    /// @notice The sequence number of the provider's latest audit anchor (0: none).
+    function anchoredSeq(address provider_) external view returns (uint64) {
+        return _anchoredSeq[provider_];
     }
 
     /// @notice Whether `who` may act as a provider: a current authority or a verified delegate.

@@ -9,7 +9,11 @@ import { LOG_LEVELS, isLogLevel, setLogLevel } from '../../common/logger.ts'
 import { COMMON_FLAGS, parseFlags, suggest } from './args.ts'
 import { accountGroup } from './commands/account.ts'
 import { authorityGroup } from './commands/authority.ts'
+import { bountyGroup } from './commands/bounty.ts'
+import { patientGroup } from './commands/patient.ts'
 import { peersCommand } from './commands/peers.ts'
+import { providerGroup } from './commands/provider.ts'
+import { watchCommand } from './commands/watch.ts'
 import { genesisGroup } from './commands/genesis.ts'
 import { initCommand } from './commands/init.ts'
 import { startCommand } from './commands/start.ts'
@@ -18,7 +22,7 @@ import { commandHelp, groupHelp, rootHelp } from './help.ts'
 import { out } from './io.ts'
 import type { CommandSpec, GroupSpec, Spec } from './types.ts'
 
-const SPECS: Spec[] = [startCommand, initCommand, accountGroup, genesisGroup, authorityGroup, peersCommand]
+const SPECS: Spec[] = [startCommand, initCommand, accountGroup, genesisGroup, authorityGroup, peersCommand, providerGroup, patientGroup, bountyGroup, watchCommand]
 const HELP = new Set(['--help', '-h'])
 
 function version(): string {

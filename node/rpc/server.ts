@@ -26,6 +26,8 @@ export const SERVER_DEFAULTS: RpcServerTuning = {
 export interface RpcServerModules {
   methods: RpcMethods
   subscriptions: SubscriptionHub
+  /** Extra GET routes on the same port (e.g. `/medrec/events`, server-sent events). */
+  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => void>
 }
 
 export interface RpcServer {
@@ -189,7 +191,9 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
   }
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0]
+    const path = (req.url ?? '/').split('?')[0]!
+    const route = modules.routes?.[path]
+    if (route !== undefined && req.method === 'GET') return route(req, res)
     if (path !== '/') return sendText(res, 404, `not found: JSON-RPC is served at / (POST, or a WebSocket upgrade)`)
     const cors = corsHeaders(req)
     if (req.method === 'OPTIONS') {

@@ -1,5 +1,6 @@
 /**
- * eth_subscribe over WebSocket: newHeads, logs and newPendingTransactions. Notifications are
+ * eth_subscribe over WebSocket: newHeads, logs, newPendingTransactions, and (with --gatekeeper)
+ * medrecNotifications, the watch service's notifications. Notifications are
  * serialized once per event and written to each subscriber's connection; a connection that
  * cannot keep up is dropped by its send queue (WsConnection.send), never buffered without end.
  */
@@ -13,7 +14,7 @@ import * as v from './validate.ts'
 
 const log = createLogger('rpc')
 
-export const SUBSCRIPTION_KINDS = ['newHeads', 'logs', 'newPendingTransactions'] as const
+export const SUBSCRIPTION_KINDS = ['newHeads', 'logs', 'newPendingTransactions', 'medrecNotifications'] as const
 export type SubscriptionKind = (typeof SUBSCRIPTION_KINDS)[number]
 
 export interface SubscriptionHubOptions {
@@ -34,6 +35,8 @@ export interface SubscriptionHub {
   unsubscribe(conn: WsConnection, id: string): boolean
   publishHead(ev: HeadEvent): void
   publishPendingTx(hash: Uint8Array): void
+  /** A gatekeeper notification (any JSON value) to medrecNotifications subscribers. */
+  publishNotification(notification: unknown): void
   /** Live subscriptions, across connections. */
   size(): number
 }
@@ -94,7 +97,7 @@ export function createSubscriptionHub(opts: SubscriptionHubOptions = {}): Subscr
     subscribe(conn, params) {
       if (conn.closed) throw RpcError.server('connection closed')
       const kind = params[0]
-      if (typeof kind !== 'string') throw RpcError.invalidParams('invalid argument 0: expected a subscription name (newHeads, logs, newPendingTransactions)')
+      if (typeof kind !== 'string') throw RpcError.invalidParams('invalid argument 0: expected a subscription name (newHeads, logs, newPendingTransactions, medrecNotifications)')
       if (!isKind(kind)) throw new RpcError(RpcErrorCode.METHOD_NOT_FOUND, `no "${kind}" subscription in eth namespace`)
       let criteria: Sub['criteria']
       if (kind === 'logs') {
@@ -152,6 +155,14 @@ export function createSubscriptionHub(opts: SubscriptionHubOptions = {}): Subscr
       let json: string | undefined
       for (const [conn, sub] of all('newPendingTransactions')) {
         json ??= JSON.stringify(toData(hash))
+        deliver(conn, sub, frame(sub.id, json))
+      }
+    },
+
+    publishNotification(notification) {
+      let json: string | undefined
+      for (const [conn, sub] of all('medrecNotifications')) {
+        json ??= JSON.stringify(notification)
         deliver(conn, sub, frame(sub.id, json))
       }
     },

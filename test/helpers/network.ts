@@ -25,7 +25,7 @@ export interface TestNetwork {
   members: Member[]
   genesis: Genesis
   /** Starts (or restarts) member `i`, joining `bootnodes` (default: the first running member). */
-  start(i: number, opts?: { bootnodes?: string[]; sealer?: boolean }): Promise<Member>
+  start(i: number, opts?: { bootnodes?: string[]; sealer?: boolean; args?: string[] }): Promise<Member>
   stop(i: number): Promise<void>
   /** Every running member's head number. */
   heads(): Promise<number[]>
@@ -35,6 +35,11 @@ export interface TestNetwork {
 const PASSWORD = 'medrec-test'
 export const keyOf = (label: string): Uint8Array => keccak_256(new TextEncoder().encode(`network-${label}`))
 export const addressOfKey = (k: Uint8Array): string => `0x${Buffer.from(addressOf(k)).toString('hex')}`
+
+/** `medrec start` flags that run the gatekeeper as the member's own keystore account. */
+export function gatekeeperArgs(m: Member, extra: string[] = []): string[] {
+  return ['--gatekeeper', '--gatekeeper.account', m.address, '--gatekeeper.password', join(m.datadir, 'password'), '--gatekeeper.http.port', '0', ...extra]
+}
 
 /**
  * `size` members, of which the first `authorities` are in the genesis signer set; every member
@@ -73,6 +78,7 @@ export async function createTestNetwork(size: number, opts: { authorities?: numb
       const args = ['--p2p.addr', '127.0.0.1', '--p2p.port', '0', '--log.level', opts.logLevel ?? 'info']
       if (boot.length > 0) args.push('--bootnodes', boot.join(','))
       if (o.sealer !== false) args.push('--authority', m.address, '--password', join(m.datadir, 'password'))
+      args.push(...(o.args ?? []))
       m.node = await startNodeProcess(args, { datadir: m.datadir, timeoutMs: 60_000 })
       const info = await waitFor(async () => {
         const r = await rpc<{ listenAddrs: string[] }>(m.node!.url, 'admin_nodeInfo')

@@ -1,6 +1,7 @@
 import { isLogLevel, createLogger, type LogLevel } from '../../../common/logger.ts'
 import { readFile } from 'node:fs/promises'
 import { DEFAULT_P2P, DEFAULT_RPC, type AuthorityKey, type NodeConfig, type P2PConfig, type RpcConfig } from '../../config.ts'
+import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from '../../../gatekeeper/options.ts'
 import { createDevGenesis, devAccounts, type Genesis } from '../../genesis/index.ts'
 import { DEV_MNEMONIC, openKeystore, toChecksumAddress } from '../../keys/index.ts'
 import { parseAddressFlag, parseInteger, parsePort } from '../args.ts'
@@ -68,6 +69,10 @@ async function run(flags: ParsedFlags): Promise<void> {
   if (dev && authorityAddress !== undefined) throw usageError('--authority cannot be used with --dev: dev account 0 seals the dev chain')
   if (authorityAddress === undefined && flags.has('password')) throw usageError('--password is only used with --authority')
   if (authorityAddress !== undefined) assertPasswordSource(flags.string('password'), 'password')
+  const gatekeeperAccount = flags.has('gatekeeper.account') ? parseAddressFlag(flags.string('gatekeeper.account')!, 'gatekeeper.account') : undefined
+  const gkFlags = ['gatekeeper.account', 'gatekeeper.http.addr', 'gatekeeper.http.port', 'gatekeeper.url', 'gatekeeper.db', 'gatekeeper.k', 'gatekeeper.password', 'gatekeeper.nohttp'].filter((f) => flags.has(f)).length
+  if (!flags.boolean('gatekeeper') && gkFlags > 0) throw usageError('--gatekeeper.* options need --gatekeeper')
+  if (gatekeeperAccount === undefined && flags.has('gatekeeper.password')) throw usageError('--gatekeeper.password is only used with --gatekeeper.account')
   const datadir = flags.string('datadir') ?? (dev ? DEV_DATADIR : undefined)
   if (datadir === undefined) throw usageError(`missing --datadir DIR for "${flags.command}" (or pass --dev for a development chain)`)
   const paths = datadirPaths(datadir)
@@ -94,7 +99,8 @@ async function run(flags: ParsedFlags): Promise<void> {
     log.warn('The authority is not in the genesis authority set: it seals only once voted in', { authority: toChecksumAddress(authority.address) })
   }
 
-  const config: NodeConfig = { datadir: paths.dir, genesis, rpc, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey) }
+  const gatekeeper = await gatekeeperConfig(flags, paths, authority, gatekeeperAccount)
+  const config: NodeConfig = { datadir: paths.dir, genesis, rpc, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper }
   // Loaded here, not at the top: `--help` and the other commands must not pay for (or
   // depend on) loading the whole node.
   const { startNode } = await import('../../node.ts')
@@ -120,6 +126,36 @@ async function run(flags: ParsedFlags): Promise<void> {
   process.on('SIGTERM', onSignal)
 
   if (dev) printDevBanner(genesis, node.rpcUrl, node.wsUrl)
+}
+
+/**
+ * --gatekeeper: the gatekeeper acts as --gatekeeper.account (a keystore account), else as the
+ * authority (or dev account 0). Its files live in DIR/gatekeeper/.
+ */
+async function gatekeeperConfig(flags: ParsedFlags, paths: ReturnType<typeof datadirPaths>, authority: AuthorityKey | undefined, account: Uint8Array | undefined): Promise<NodeConfig['gatekeeper']> {
+  if (!flags.boolean('gatekeeper')) return undefined
+  const k = flags.has('gatekeeper.k') ? Number(parseInteger(flags.string('gatekeeper.k')!, 'gatekeeper.k', 1n, 1000n)) : DEFAULT_GATEKEEPER.k
+  const httpPort = flags.has('gatekeeper.http.port') ? parsePort(flags.string('gatekeeper.http.port')!, 'gatekeeper.http.port') : DEFAULT_GATEKEEPER.httpPort
+  const publicUrl = flags.string('gatekeeper.url')
+  if (publicUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(publicUrl)) throw usageError(`invalid value for --gatekeeper.url: expected an http(s) URL, got "${publicUrl}"`)
+  let key: AuthorityKey | undefined = authority
+  if (account !== undefined) {
+    if (authority !== undefined && hex(authority.address) === hex(account)) key = authority
+    else {
+      const password = await getPassword({ file: flags.string('gatekeeper.password'), flag: 'gatekeeper.password', what: toChecksumAddress(account), confirm: false })
+      key = { address: account, privateKey: await openKeystore(paths.keystore).unlock(account, password) }
+    }
+  }
+  if (key === undefined) throw usageError('--gatekeeper needs an account: pass --gatekeeper.account ADDRESS (a keystore account; --gatekeeper.password FILE), or run as --authority')
+  const options: GatekeeperOptions = {
+    dir: `${paths.dir}/gatekeeper`,
+    ...(flags.has('gatekeeper.db') ? { recordsPath: flags.string('gatekeeper.db')! } : {}),
+    ...(flags.boolean('gatekeeper.nohttp') ? {} : { http: { host: flags.string('gatekeeper.http.addr') ?? DEFAULT_GATEKEEPER.httpHost, port: httpPort } }),
+    ...(publicUrl === undefined ? {} : { publicUrl }),
+    k,
+    maxRequestLifetime: DEFAULT_GATEKEEPER.maxRequestLifetime,
+  }
+  return { options, account: key }
 }
 
 function formatEther(wei: bigint): string {
@@ -164,7 +200,7 @@ export const startCommand: CommandSpec = {
   kind: 'command',
   path: 'start',
   summary: 'run a node (JSON-RPC, and sealing for an authority)',
-  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--authority ADDRESS --password FILE] [--log.level L] [--dev] [--dev.period S]',
+  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--authority ADDRESS --password FILE] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …]',
   description: [
     'Runs a node on an initialised data dir (see "medrec init"): JSON-RPC over HTTP and WebSocket',
     'on one port and, with --authority, sealing blocks with that keystore account.',
@@ -185,7 +221,21 @@ export const startCommand: CommandSpec = {
     { name: 'bootnodes', kind: 'string', placeholder: 'MULTIADDRS', default: 'none', description: 'comma-separated peers to join, /ip4/…/tcp/…/p2p/<peer id> (admin_nodeInfo listenAddrs)' },
     { name: 'nodiscover', kind: 'boolean', default: 'off', description: 'no networking at all (a lone node)' },
     { name: 'dev.period', kind: 'string', placeholder: 'S', default: String(DEV_PERIOD), description: 'with --dev: seconds between blocks (0: seal when transactions arrive)' },
+    { name: 'gatekeeper', kind: 'boolean', default: 'off', description: 'run the built-in gatekeeper: serve records, watch this account\'s Summary, medrec_* RPC' },
+    { name: 'gatekeeper.account', kind: 'string', placeholder: 'ADDRESS', default: 'the authority (dev: account 0)', description: 'keystore account the gatekeeper serves and requests as' },
+    { name: 'gatekeeper.password', kind: 'string', placeholder: 'FILE', default: 'prompt on a terminal', description: 'with --gatekeeper.account: file whose first line is its keystore password' },
+    { name: 'gatekeeper.http.addr', kind: 'string', placeholder: 'A', default: DEFAULT_GATEKEEPER.httpHost, description: 'gatekeeper HTTP API listen address' },
+    { name: 'gatekeeper.http.port', kind: 'string', placeholder: 'P', default: String(DEFAULT_GATEKEEPER.httpPort), description: 'gatekeeper HTTP API port (0: any free port)' },
+    { name: 'gatekeeper.nohttp', kind: 'boolean', default: 'off', description: 'no gatekeeper HTTP API (libp2p only)' },
+    { name: 'gatekeeper.url', kind: 'string', placeholder: 'URL', default: 'the HTTP listen URL', description: 'public URL of the gatekeeper to publish (e.g. behind a proxy)' },
+    { name: 'gatekeeper.db', kind: 'string', placeholder: 'FILE', default: 'DIR/gatekeeper/records.sqlite', description: 'the provider\'s SQLite record database' },
+    { name: 'gatekeeper.k', kind: 'string', placeholder: 'K', default: String(DEFAULT_GATEKEEPER.k), description: 'k-anonymity of bounty aggregates: no cell from fewer than K patients' },
   ],
-  examples: ['medrec start --dev', 'medrec start --datadir ./node1 --authority 0xAUTH --password pw.txt --rpc.port 8545'],
+  examples: [
+    'medrec start --dev',
+    'medrec start --datadir ./node1 --authority 0xAUTH --password pw.txt --rpc.port 8545',
+    'medrec start --datadir ./hospital --authority 0xAUTH --password pw.txt --gatekeeper --gatekeeper.http.port 8547',
+    'medrec start --datadir ./patient --gatekeeper --gatekeeper.account 0xPATIENT --gatekeeper.password pw.txt --bootnodes /ip4/…',
+  ],
   run,
 }

@@ -1,0 +1,219 @@
+import type { BountyQuery, RecordQuery } from '../contracts/client/index.ts'
+import type { AggregateCell, FhirBundle, FhirResource } from './types.ts'
+
+/**
+ * The gatekeeper's operations as the node exposes them over JSON-RPC (`medrec_*`, one object
+ * parameter each) and the CLI calls them. They act with the node's gatekeeper account, so like
+ * geth's `clique_propose` they belong on a local RPC endpoint only. Numbers are JSON numbers,
+ * addresses and hashes 0x strings.
+ */
+export const MEDREC_METHODS = [
+  'medrec_gatekeeperInfo',
+  'medrec_addPatient',
+  'medrec_addRecord',
+  'medrec_update',
+  'medrec_import',
+  'medrec_relationships',
+  'medrec_accept',
+  'medrec_reject',
+  'medrec_share',
+  'medrec_revoke',
+  'medrec_fetch',
+  'medrec_audit',
+  'medrec_anchorAudit',
+  'medrec_bounties',
+  'medrec_collectBounty',
+  'medrec_notifications',
+] as const
+export type MedrecMethod = (typeof MEDREC_METHODS)[number]
+
+export interface GatekeeperInfo {
+  /** The account this gatekeeper serves and requests as. */
+  account: string
+  chainId: number
+  /** HTTP base URL of the gatekeeper API, when it listens. */
+  url?: string
+  /** libp2p multiaddrs (with peer id) serving `/medrec/gatekeeper/1`, when p2p is on. */
+  multiaddrs: string[]
+  /** The endpoint new relationships record (url, else the first multiaddr). */
+  endpoint: string
+  /** Uncompressed secp256k1 public key (0x04…) responses to this account are encrypted to. */
+  publicKey: string
+  k: number
+  patients: number
+  relationships: number
+  audit: { seq: number; hash: string }
+}
+
+// ---- provider side ----
+
+export interface AddPatientParams {
+  /** The MedRec identity string (a name or an ID hash; never health data). */
+  identity: string
+  /** The patient's account. Registered in the Registrar when not yet (needs an authority). */
+  address: string
+  /** A FHIR Patient resource to store (its id is the local patient id); a minimal one is made when absent. */
+  patient?: FhirResource
+}
+export interface AddPatientResult {
+  patientId: string
+  identity: string
+  address: string
+  summary: string
+  /** Whether this call registered the identity on chain. */
+  registered: boolean
+}
+
+export interface AddRecordParams {
+  /** The patient, by identity (as given to addPatient) or local patient id. */
+  identity?: string
+  patientId?: string
+  /** Resources to store for the patient (their subject/patient reference is set to the patient). */
+  resources: FhirResource[]
+  /** The pointer's query; default: the resource type of the first resource with its default fields. */
+  query?: RecordQuery
+  /** The bounty attached to the update; default: count of that resource type grouped by code. */
+  bounty?: BountyQuery
+}
+export interface AddRecordResult {
+  relationship: string
+  pointerId: number
+  dataHash: string
+  /** 'created': new relationship (create + addPointer + linkPatient); 'added': new pointer; 'updated': new hash; 'unchanged'. */
+  action: 'created' | 'added' | 'updated' | 'unchanged'
+  transactions: string[]
+}
+
+export interface UpdateParams {
+  /** Only this patient's relationships (identity or patient id); all when absent. */
+  identity?: string
+  patientId?: string
+  bounty?: BountyQuery
+}
+export interface UpdateResult {
+  updated: { relationship: string; pointerId: number; dataHash: string }[]
+  unchanged: number
+}
+
+export interface ImportParams {
+  /** A FHIR Bundle (JSON object). */
+  bundle?: unknown
+  /** CSV text, with `resourceType`. */
+  csv?: string
+  resourceType?: string
+  /** Then run `update` so changed pointers get new hashes on chain. */
+  publish?: boolean
+}
+export interface ImportResult {
+  imported: number
+  byType: Record<string, number>
+  update?: UpdateResult
+}
+
+// ---- patient / viewer side ----
+
+export interface RelationshipView {
+  relationship: string
+  role: 'patient' | 'viewer'
+  status: string
+  provider: string
+  patient: string
+  endpoint: string
+  terminated: boolean
+  pointers: { pointerId: number; query: string; fieldCount: number; dataHash: string; version: number }[]
+  /** For a viewer: what the patient granted it. */
+  grant?: { grantId: number; expiresAt: number; active: boolean; items: { pointerId: number; fields: number[] }[] }
+  /** What the local cache holds. */
+  cached: { pointerId: number; version: number; status: 'verified' | 'tampered'; fetchedAt: number }[]
+}
+
+export interface ShareParams {
+  relationship: string
+  viewer: string
+  items: { pointerId: number; fields: number[] }[]
+  /** Unix seconds; 0 or absent: no expiry. */
+  expiresAt?: number
+}
+
+export interface FetchParams {
+  relationship: string
+  /** Default: every pointer the account may read, with every field it may read. */
+  pointerIds?: number[]
+  /** Default: the relationship's endpoint. 'p2p' or 'http' use the provider's Registrar entry instead. */
+  transport?: 'http' | 'p2p'
+}
+export interface FetchedPointer {
+  pointerId: number
+  version: number
+  fields: number[]
+  /** 'verified': matches the hash on chain; 'tampered': does not (the records are kept apart and flagged). */
+  status: 'verified' | 'tampered'
+  dataHash: string
+  bundle: FhirBundle
+}
+export interface FetchResult {
+  relationship: string
+  gatekeeper: string
+  transport: 'http' | 'p2p'
+  pointers: FetchedPointer[]
+}
+
+export interface AuditParams {
+  /** One relationship; all of the account's relationships at that gatekeeper when absent. */
+  relationship?: string
+  /** Which gatekeeper to ask (provider account); default: the relationship's provider. */
+  gatekeeper?: string
+}
+export interface AuditEntryView {
+  seq: number
+  time: number
+  requester: string
+  method: string
+  relationship: string
+  pointerIds: number[]
+  fieldMasks: string[]
+  decision: 'granted' | 'refused'
+  reason: string
+  hash: string
+  prevHash: string
+}
+export interface AuditResult {
+  gatekeeper: string
+  entries: AuditEntryView[]
+  head: { seq: number; hash: string }
+  /** The entries' hash links checked out. */
+  linked: boolean
+}
+
+export interface BountyView {
+  index: number
+  relationship: string
+  pointerId: number
+  blockNumber: number
+  timestamp: number
+  query: string
+  /** Collected already (stored locally). */
+  collected: boolean
+}
+export interface BountyResult {
+  index: number
+  relationship: string
+  provider: string
+  k: number
+  cells: AggregateCell[]
+  /** Cells withheld because fewer than k patients were in them. */
+  suppressed: number
+  /** The provider's signature over the result (EIP-191 over the canonical JSON's keccak). */
+  signature: string
+  /** Recovered from the signature; equals `provider` when valid. */
+  signer: string
+}
+
+export type NotificationKind = 'relationship-added' | 'update-pending' | 'grant' | 'accepted' | 'rejected' | 'terminated' | 'records-fetched' | 'records-tampered'
+export interface Notification {
+  id: number
+  time: number
+  kind: NotificationKind
+  relationship: string
+  message: string
+}

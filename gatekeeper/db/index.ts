@@ -1,0 +1,14 @@
+/** The provider's record database: the SQLite store, the RecordSource contract, and the k-anonymity policy. */
+export * from './adapter.ts'
+export { releaseCells, type ReleasedCells } from './k-anonymity.ts'
+export {
+  createSqliteRecordStore,
+  type BundleImportOptions,
+  type BundleImportResult,
+  type SqliteRecordStore,
+  type SqliteRecordStoreOptions,
+  type UpsertOptions,
+} from './sqlite.ts'
+export { CSV_COLUMNS } from './csv-resources.ts'
+export { MEDREC_IDENTITY_SYSTEM, parseFhirDate, type DateRange } from './fhir.ts'
+export { SCHEMA_VERSION, TABLES, migrate, type TableSpec } from './schema.ts'

@@ -1,0 +1,158 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { bytesToHex, getAddress, type Address, type Hex } from 'viem'
+import { createMedRecClient, type Rpc } from '../contracts/client/index.ts'
+import { createLogger, errorMessage } from '../common/index.ts'
+import type { GatekeeperInfo, Notification } from './api.ts'
+import { createAuditLog } from './audit.ts'
+import { createNotificationLog, createRecordCache } from './cache.ts'
+import { createSqliteRecordStore } from './db/index.ts'
+import { startGatekeeperHttp, type GatekeeperHttp } from './http.ts'
+import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import { createNonceStore } from './nonces.ts'
+import type { GatekeeperOptions } from './options.ts'
+import { createParticipantOps } from './participant.ts'
+import { createProviderOps } from './provider.ts'
+import { createRequestVerifier } from './request.ts'
+import { createRequester, GATEKEEPER_PROTOCOL } from './requester.ts'
+import { createServer } from './serve.ts'
+import { createRelationshipMap, openStateDb } from './state.ts'
+import { createWatcher } from './watch.ts'
+
+const log = createLogger('gatekeeper')
+
+/** What the gatekeeper needs from the node's libp2p host (p2p/ never sees the gatekeeper). */
+export interface GatekeeperP2P {
+  handle(protocol: string, handler: (body: Uint8Array, from: string) => Promise<Uint8Array>): void
+  requestTo(target: string, protocol: string, body: Uint8Array): Promise<Uint8Array>
+  listenAddrs(): string[]
+}
+
+export interface GatekeeperModules {
+  /** JSON-RPC calls into this node (in-process). */
+  transport: Rpc
+  /** The account the gatekeeper serves and requests as. */
+  account: { address: Uint8Array; privateKey: Uint8Array }
+  chainId: bigint
+  p2p?: GatekeeperP2P
+}
+
+/** Reads DIR/secret (32 random bytes, 0600), making it on first start. It salts the field commitments. */
+function loadSecret(dir: string): Uint8Array {
+  const path = join(dir, 'secret')
+  if (!existsSync(path)) writeFileSync(path, Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex') + '\n', { mode: 0o600 })
+  const hex = readFileSync(path, 'utf8').trim()
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`${path} is not 32 bytes of hex: restore it from a backup (record hashes on chain depend on it)`)
+  return Uint8Array.from(Buffer.from(hex, 'hex'))
+}
+
+/** The built-in gatekeeper: serves this provider's records, and watches and fetches as a patient. */
+export async function createGatekeeper(opts: GatekeeperOptions, modules: GatekeeperModules) {
+  const state = openStateDb(join(opts.dir, 'state.sqlite'))
+  const store = createSqliteRecordStore({ path: opts.recordsPath ?? join(opts.dir, 'records.sqlite') })
+  const secret = loadSecret(opts.dir)
+  const privateKey = bytesToHex(modules.account.privateKey) as Hex
+  const address = getAddress(bytesToHex(modules.account.address)) as Address
+  const publicKey = secp256k1.getPublicKey(modules.account.privateKey, false)
+  const client = createMedRecClient({ transport: modules.transport, privateKey })
+  const relationships = createRelationshipMap(state)
+  const audit = createAuditLog(state)
+  const nonces = createNonceStore(state)
+  const verifier = createRequestVerifier({ chainId: modules.chainId, gatekeepers: [address], maxLifetimeSeconds: opts.maxRequestLifetime })
+  const server = createServer({ k: opts.k }, { client, source: store, verifier, nonces, audit, relationships, privateKey, secret })
+  const p2p = modules.p2p
+  const requester = createRequester({ client, privateKey, chainId: modules.chainId, p2pRequest: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, GATEKEEPER_PROTOCOL, body) })
+  const cache = createRecordCache(state)
+  const notifications = createNotificationLog(state)
+  const watcher = createWatcher({ client, requester, db: state, cache, notifications })
+
+  const encode = (v: unknown) => new TextEncoder().encode(JSON.stringify(v))
+  p2p?.handle(GATEKEEPER_PROTOCOL, async (body) => {
+    let json: unknown
+    try {
+      json = JSON.parse(new TextDecoder().decode(body))
+    } catch {
+      return encode({ ok: false, error: { code: 'BAD_REQUEST', message: 'the request is not JSON' } })
+    }
+    return encode((await server.handle(json)).body)
+  })
+
+  let http: GatekeeperHttp | undefined
+  const endpoint = (): string => opts.publicUrl ?? http?.url ?? p2p?.listenAddrs()[0] ?? ''
+  const info = (): GatekeeperInfo => ({
+    account: address,
+    chainId: Number(modules.chainId),
+    ...(http === undefined ? {} : { url: opts.publicUrl ?? http.url }),
+    multiaddrs: p2p?.listenAddrs() ?? [],
+    endpoint: endpoint(),
+    publicKey: bytesToHex(publicKey),
+    k: opts.k,
+    patients: store.patientCount(),
+    relationships: relationships.count(),
+    audit: audit.head(),
+  })
+  if (opts.http !== undefined) {
+    http = await startGatekeeperHttp(opts.http, {
+      handle: (json) => server.handle(json),
+      info: () => ({ account: address, chainId: Number(modules.chainId), publicKey: bytesToHex(publicKey), protocols: ['http', GATEKEEPER_PROTOCOL], multiaddrs: p2p?.listenAddrs() ?? [] }),
+    })
+    log.info('Gatekeeper HTTP API listening', { url: http.url, account: address })
+  }
+  const provider = createProviderOps({ client, store, relationships, secret, endpoint })
+  const participant = createParticipantOps({ client, requester, cache, db: state, onChange: () => void watcher.poll() })
+
+  /** An authority lists its gatekeeper in the Registrar so requesters can find it. */
+  async function publish(): Promise<void> {
+    if (!(await client.registrar.isProviderAccount(address)) || (await client.registrar.isDelegate(address))) return
+    const entry = await client.registrar.provider(address)
+    const url = opts.publicUrl ?? http?.url ?? ''
+    const multiaddr = p2p?.listenAddrs()[0] ?? ''
+    if (entry.url === url && entry.multiaddr === multiaddr && entry.encryptionKey.toLowerCase() === bytesToHex(publicKey)) return
+    await client.registrar.setProvider({ name: entry.name !== '' ? entry.name : `gatekeeper ${address.slice(0, 10)}`, url, multiaddr, encryptionKey: bytesToHex(publicKey) })
+    log.info('Published the gatekeeper in the Registrar', { url, multiaddr })
+  }
+  let pruneAt = 0
+
+  return {
+    address,
+    client,
+    store,
+    server,
+    requester,
+    provider,
+    participant,
+    watcher,
+    cache,
+    audit,
+    notifications,
+    relationships,
+    info,
+    publish: () => publish().catch((err) => log.warn('Could not publish the gatekeeper in the Registrar', undefined, errorMessage(err))),
+    /** Call at every new head. */
+    onHead(): void {
+      server.onHead()
+      void watcher.poll()
+      const now = Math.floor(Date.now() / 1000)
+      if (now >= pruneAt) {
+        pruneAt = now + 60
+        nonces.prune(now)
+      }
+    },
+    /** Anchors the audit log's head in the Registrar (provider accounts only). */
+    async anchorAudit(): Promise<{ seq: number; head: string; transaction: string }> {
+      const head = audit.head()
+      if (head.seq === 0) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, 'the audit log is empty: nothing to anchor yet')
+      const tx = await client.registrar.anchorAudit(head.seq, head.hash as Hex)
+      return { seq: head.seq, head: head.hash, transaction: tx.hash }
+    },
+    subscribe: (listener: (n: Notification) => void) => notifications.subscribe(listener),
+    async close(): Promise<void> {
+      await http?.close()
+      await store.close()
+      state.close()
+    },
+  }
+}
+
+export type Gatekeeper = Awaited<ReturnType<typeof createGatekeeper>>

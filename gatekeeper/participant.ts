@@ -1,0 +1,97 @@
+import type { DatabaseSync } from 'node:sqlite'
+import type { MedRecClient } from '../contracts/client/index.ts'
+import type { BountyResult, BountyView, FetchResult, RelationshipView, ShareParams } from './api.ts'
+import type { RecordCache } from './cache.ts'
+import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import type { Requester } from './requester.ts'
+
+/**
+ * What a participant does through its own node: list its relationships, accept or reject them,
+ * share and revoke, fetch records into the cache, and (as a block author) list and collect
+ * bounties, keeping collected results locally.
+ */
+export function createParticipantOps(modules: { client: MedRecClient; requester: Requester; cache: RecordCache; db: DatabaseSync; onChange(): void }) {
+  const { client, requester, cache, db } = modules
+  db.exec(`CREATE TABLE IF NOT EXISTS bounty_results (
+    idx INTEGER PRIMARY KEY,
+    collected_at INTEGER NOT NULL,
+    result TEXT NOT NULL
+  ) STRICT`)
+  const putBounty = db.prepare('INSERT INTO bounty_results (idx, collected_at, result) VALUES (?, ?, ?) ON CONFLICT (idx) DO UPDATE SET collected_at = excluded.collected_at, result = excluded.result')
+  const collected = db.prepare('SELECT idx FROM bounty_results')
+  const allBounties = db.prepare('SELECT result FROM bounty_results ORDER BY idx')
+
+  async function ownSummary() {
+    const own = await client.registrar.summaryOf(client.address)
+    if (own === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `${client.address} has no Summary: a provider must register its identity first ("medrec provider add-patient" on the provider's node)`)
+    return client.summary(own)
+  }
+
+  return {
+    async relationships(): Promise<RelationshipView[]> {
+      const summary = await ownSummary()
+      const out: RelationshipView[] = []
+      for (const e of await summary.entries({ limit: 1000 })) {
+        const ppr = client.relationship(e.relationship)
+        const info = await ppr.info()
+        const pointers = (await ppr.pointers({ limit: 1000 })).map((p) => ({ pointerId: p.pointerId, query: p.query, fieldCount: p.fieldCount, dataHash: p.dataHash, version: p.version }))
+        const view: RelationshipView = {
+          relationship: e.relationship.toLowerCase(),
+          role: e.role,
+          status: e.status,
+          provider: info.provider,
+          patient: info.patient,
+          endpoint: info.endpoint,
+          terminated: info.terminated,
+          pointers,
+          cached: cache.of(e.relationship).map((c) => ({ pointerId: c.pointerId, version: c.version, status: c.status, fetchedAt: c.fetchedAt })),
+        }
+        if (e.role === 'viewer') {
+          const g = await ppr.grantOf(client.address)
+          view.grant = { grantId: g.grantId, expiresAt: g.expiresAt, active: g.active, items: g.items }
+        }
+        out.push(view)
+      }
+      return out
+    },
+
+    async decide(relationship: string, accept: boolean): Promise<{ relationship: string; status: string; transaction: string }> {
+      const summary = await ownSummary()
+      const res = accept ? await summary.accept(relationship) : await summary.reject(relationship)
+      modules.onChange()
+      return { relationship: relationship.toLowerCase(), status: res.status, transaction: res.hash }
+    },
+
+    async share(p: ShareParams): Promise<{ grantId: number; transaction: string }> {
+      const res = await client.relationship(p.relationship).grant(p.viewer, p.items, p.expiresAt === undefined || p.expiresAt === 0 ? undefined : p.expiresAt)
+      return { grantId: res.grantId, transaction: res.hash }
+    },
+
+    async revoke(relationship: string, viewer: string): Promise<{ transaction: string }> {
+      return { transaction: (await client.relationship(relationship).revoke(viewer)).hash }
+    },
+
+    async fetch(relationship: string, pointerIds?: number[], transport?: 'http' | 'p2p'): Promise<FetchResult> {
+      const res = await requester.fetchRecords(relationship, pointerIds, transport)
+      for (const p of res.pointers) cache.put(relationship, p)
+      return res
+    },
+
+    async bounties(): Promise<BountyView[]> {
+      const done = new Set((collected.all() as { idx: number }[]).map((r) => Number(r.idx)))
+      const list = await client.relationships.bounties(client.address, { limit: 10_000 })
+      return list.map((b, index) => ({ index, relationship: b.relationship, pointerId: b.pointerId, blockNumber: Number(b.blockNumber), timestamp: b.timestamp, query: b.query, collected: done.has(index) }))
+    },
+
+    async collectBounty(index: number): Promise<BountyResult> {
+      const res = await requester.collectBounty(index)
+      putBounty.run(index, Date.now(), JSON.stringify(res))
+      return res
+    },
+
+    collectedBounties(): BountyResult[] {
+      return (allBounties.all() as { result: string }[]).map((r) => JSON.parse(r.result) as BountyResult)
+    },
+  }
+}
+export type ParticipantOps = ReturnType<typeof createParticipantOps>

@@ -1,0 +1,194 @@
+import { getAddress, type Address, type Hex } from 'viem'
+import { bountyQuery as checkBounty, recordQuery as checkRecordQuery, type BountyQuery, type MedRecClient, type RecordQuery } from '../contracts/client/index.ts'
+import type { AddPatientParams, AddPatientResult, AddRecordParams, AddRecordResult, ImportParams, ImportResult, UpdateParams, UpdateResult } from './api.ts'
+import { commitRecords } from './commitment.ts'
+import type { SqliteRecordStore } from './db/index.ts'
+import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import type { RelationshipMap } from './state.ts'
+import type { FhirResource } from './types.ts'
+
+/** The fields a pointer lists when the provider names none: the clinically meaningful elements of each type. */
+export const DEFAULT_FIELDS: Record<string, string[]> = {
+  Patient: ['gender', 'birthDate'],
+  Encounter: ['status', 'class', 'type', 'period'],
+  Observation: ['status', 'category', 'code', 'effectiveDateTime', 'valueQuantity'],
+  Condition: ['clinicalStatus', 'code', 'onsetDateTime'],
+  MedicationRequest: ['status', 'medicationCodeableConcept', 'authoredOn', 'dosageInstruction'],
+  Immunization: ['status', 'vaccineCode', 'occurrenceDateTime'],
+  DocumentReference: ['status', 'type', 'date', 'description'],
+}
+
+export interface ProviderModules {
+  client: MedRecClient
+  store: SqliteRecordStore
+  relationships: RelationshipMap
+  secret: Uint8Array
+  /** The endpoint new relationships record (gatekeeper URL or multiaddr). */
+  endpoint(): string
+}
+
+/**
+ * The provider's flows: registering a patient, adding records and keeping the pointers' hashes
+ * on chain equal to what the gatekeeper will serve (the paper's Figure 2, steps 1–3).
+ */
+export function createProviderOps(modules: ProviderModules) {
+  const { client, store, relationships } = modules
+  const provider = client.address
+
+  function patientIdOf(p: { identity?: string; patientId?: string }): string {
+    if (p.patientId !== undefined) {
+      if (!store.hasPatientSync(p.patientId)) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `no local patient ${JSON.stringify(p.patientId)}: add it with "medrec provider add-patient"`)
+      return p.patientId
+    }
+    if (p.identity === undefined) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'name the patient by identity or patientId')
+    const found = store.patientByIdentity(p.identity)
+    if (found === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `no local patient with identity ${JSON.stringify(p.identity)}: add it with "medrec provider add-patient"`)
+    return found.id
+  }
+
+  async function chainAddressOf(patientId: string): Promise<{ identity: string; address: Address }> {
+    const identity = store.identityOf(patientId)
+    if (identity === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `local patient ${patientId} has no MedRec identity: add it with "medrec provider add-patient"`)
+    const resolved = await client.registrar.resolve(identity)
+    if (resolved === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `identity ${JSON.stringify(identity)} is not registered on chain`)
+    return { identity, address: resolved.participant }
+  }
+
+  /** The hash a pointer's query over the patient's records commits to, at pointer version `version`. */
+  async function hashAt(relationship: Address, pointerId: number, version: number, patientId: string, query: RecordQuery): Promise<Hex> {
+    const resources = await store.query(patientId, query)
+    return commitRecords(modules.secret, relationship, pointerId, version, [...query.fields], resources).dataHash
+  }
+
+  /**
+   * Hashes depend on the pointer version the update will create (current + 1), so one patient's
+   * updates run one at a time: two in flight would both compute the same next version.
+   */
+  const locks = new Map<string, Promise<unknown>>()
+  function serial<T>(patientId: string, fn: () => Promise<T>): Promise<T> {
+    const run = (locks.get(patientId) ?? Promise.resolve()).then(fn)
+    const tail = run.catch(() => undefined)
+    locks.set(patientId, tail)
+    void tail.then(() => {
+      if (locks.get(patientId) === tail) locks.delete(patientId)
+    })
+    return run
+  }
+
+  function defaultBounty(resourceType: string): BountyQuery {
+    return { resourceType: resourceType as BountyQuery['resourceType'], aggregate: 'count', groupBy: ['code'] }
+  }
+
+  async function update(p: UpdateParams): Promise<UpdateResult> {
+    const patients = p.identity !== undefined || p.patientId !== undefined ? [patientIdOf(p)] : [...new Set(relationships.all().map((r) => r.patientId))]
+    const out: UpdateResult = { updated: [], unchanged: 0 }
+    for (const patientId of patients) await serial(patientId, () => updatePatient(patientId, p, out))
+    return out
+  }
+
+  async function updatePatient(patientId: string, p: UpdateParams, out: UpdateResult): Promise<void> {
+    for (const rel of relationships.ofPatient(patientId)) {
+      const ppr = client.relationship(rel)
+      if ((await ppr.info()).terminated) continue
+      const count = await ppr.pointerCount()
+      for (let id = 0; id < count; id++) {
+        const pointer = await ppr.pointer(id)
+        const q = checkRecordQuery(JSON.parse(pointer.query)).query
+        if ((await hashAt(rel as Address, id, pointer.version, patientId, q)) === pointer.dataHash) {
+          out.unchanged++
+          continue
+        }
+        const hash = await hashAt(rel as Address, id, pointer.version + 1, patientId, q)
+        await ppr.updatePointer(id, { dataHash: hash, bountyQuery: p.bounty ?? defaultBounty(q.resourceType) })
+        out.updated.push({ relationship: rel, pointerId: id, dataHash: hash })
+      }
+    }
+  }
+
+  return {
+    async addPatient(p: AddPatientParams): Promise<AddPatientResult> {
+      if (typeof p.identity !== 'string' || p.identity.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'identity must be a non-empty string')
+      let address: Address
+      try {
+        address = getAddress(p.address)
+      } catch {
+        throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `address must be a 0x account address, got ${JSON.stringify(p.address)}`)
+      }
+      let registered = false
+      let resolved = await client.registrar.resolve(p.identity)
+      if (resolved === undefined) {
+        await client.registrar.registerIdentity(p.identity, address)
+        registered = true
+        resolved = await client.registrar.resolve(p.identity)
+      }
+      if (resolved === undefined || resolved.participant.toLowerCase() !== address.toLowerCase()) {
+        throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `identity ${JSON.stringify(p.identity)} is registered to ${resolved?.participant}, not ${address}`)
+      }
+      const existing = store.patientByIdentity(p.identity)
+      const resource: FhirResource = p.patient ?? existing ?? { resourceType: 'Patient', id: `p${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}` }
+      if (resource.resourceType !== 'Patient') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `patient must be a FHIR Patient resource, got ${String(resource.resourceType)}`)
+      store.upsertPatient(resource, p.identity)
+      return { patientId: resource.id, identity: p.identity, address, summary: resolved.summary, registered }
+    },
+
+    addRecord: (p: AddRecordParams) => serial(patientIdOf(p), () => addRecord(p)),
+    update,
+    async import(p: ImportParams): Promise<ImportResult> {
+      let result: { imported: number; byType: Record<string, number> }
+      if (p.bundle !== undefined) result = store.importBundle(p.bundle)
+      else if (p.csv !== undefined && p.resourceType !== undefined) result = store.importCsv(p.resourceType, p.csv)
+      else throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'give a FHIR bundle, or CSV text with its resourceType')
+      return p.publish === true ? { ...result, update: await update({}) } : result
+    },
+  }
+
+  async function addRecord(p: AddRecordParams): Promise<AddRecordResult> {
+    const patientId = patientIdOf(p)
+    if (!Array.isArray(p.resources) || p.resources.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'resources must list at least one FHIR resource')
+    const ref = `Patient/${patientId}`
+    for (const r of p.resources) {
+      if (r === null || typeof r !== 'object') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'each resource must be a FHIR resource object')
+      if (r.resourceType === 'Patient') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'add-record takes clinical resources; the Patient itself is stored by add-patient')
+      const withRef: FhirResource = r.resourceType === 'Immunization' ? { ...r, patient: { reference: ref } } : { ...r, subject: { reference: ref } }
+      store.upsert(withRef)
+    }
+    const q = checkRecordQuery(p.query ?? { resourceType: p.resources[0]!.resourceType, fields: DEFAULT_FIELDS[p.resources[0]!.resourceType] ?? ['status'] })
+    const bounty = checkBounty(p.bounty ?? defaultBounty(q.query.resourceType)).query
+    const { identity, address } = await chainAddressOf(patientId)
+
+    for (const rel of relationships.ofPatient(patientId)) {
+      const ppr = client.relationship(rel)
+      if ((await ppr.info()).terminated) continue
+      const count = await ppr.pointerCount()
+      for (let id = 0; id < count; id++) {
+        const pointer = await ppr.pointer(id)
+        if (pointer.query !== q.json) continue
+        const same = await hashAt(rel as Address, id, pointer.version, patientId, q.query)
+        if (same === pointer.dataHash) return { relationship: rel, pointerId: id, dataHash: same, action: 'unchanged', transactions: [] }
+        const hash = await hashAt(rel as Address, id, pointer.version + 1, patientId, q.query)
+        const tx = await ppr.updatePointer(id, { dataHash: hash, bountyQuery: bounty })
+        return { relationship: rel, pointerId: id, dataHash: hash, action: 'updated', transactions: [tx.hash] }
+      }
+      const hash = await hashAt(rel as Address, count, 1, patientId, q.query)
+      const tx = await ppr.addPointer({ query: q.query, dataHash: hash, bountyQuery: bounty })
+      return { relationship: rel, pointerId: tx.pointerId, dataHash: hash, action: 'added', transactions: [tx.hash] }
+    }
+
+    // A new relationship: its CREATE2 address is known before it exists, so the hash (whose
+    // salts depend on it) can go into the same back-to-back transactions.
+    const salt = randomSalt()
+    const endpoint = modules.endpoint()
+    const relationship = (await client.relationships.predictAddress(provider, address, endpoint, salt)).toLowerCase() as Address
+    const hash = await hashAt(relationship, 0, 1, patientId, q.query)
+    relationships.set(relationship, patientId)
+    const res = await client.addRecordForNewPatient({ identity, endpoint, salt, query: q.query, dataHash: hash, bountyQuery: bounty })
+    const t = res.transactions
+    return { relationship, pointerId: res.pointerId, dataHash: hash, action: 'created', transactions: [t.create.hash, t.addPointer.hash, t.linkPatient.hash] }
+  }
+}
+
+export type ProviderOps = ReturnType<typeof createProviderOps>
+
+function randomSalt(): Hex {
+  return `0x${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')}`
+}

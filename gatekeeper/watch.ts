@@ -1,0 +1,126 @@
+import type { DatabaseSync } from 'node:sqlite'
+import type { MedRecClient, SummaryEntry } from '../contracts/client/index.ts'
+import { createLogger, errorMessage } from '../common/index.ts'
+import type { RecordCache, NotificationLog } from './cache.ts'
+import type { Requester } from './requester.ts'
+
+const log = createLogger('gatekeeper:watch')
+
+interface Seen {
+  status: string
+  changedAt: number
+  terminated: number
+  grantId: number
+  /** pointerId:version,… of what the cache holds (or last attempted). */
+  versions: string
+}
+
+/**
+ * The patient side of the paper's steps 4–9: follows the account's Summary at every new head,
+ * raises notifications (new relationship, update pending, grant, acceptance, termination) and,
+ * for accepted relationships and active grants, fetches records whose on-chain version changed
+ * into the local cache, verified against the chain.
+ */
+export function createWatcher(modules: { client: MedRecClient; requester: Requester; db: DatabaseSync; cache: RecordCache; notifications: NotificationLog }) {
+  const { client, requester, db, cache, notifications } = modules
+  db.exec(`CREATE TABLE IF NOT EXISTS watch_seen (
+    relationship TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    changed_at INTEGER NOT NULL,
+    terminated INTEGER NOT NULL,
+    grant_id INTEGER NOT NULL,
+    versions TEXT NOT NULL
+  ) STRICT`)
+  const get = db.prepare('SELECT status, changed_at AS changedAt, terminated, grant_id AS grantId, versions FROM watch_seen WHERE relationship = ?')
+  const put = db.prepare(`INSERT INTO watch_seen (relationship, status, changed_at, terminated, grant_id, versions) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (relationship) DO UPDATE SET status = excluded.status, changed_at = excluded.changed_at, terminated = excluded.terminated, grant_id = excluded.grant_id, versions = excluded.versions`)
+
+  let running: Promise<void> | undefined
+  let again = false
+
+  async function check(entry: SummaryEntry): Promise<void> {
+    const rel = entry.relationship.toLowerCase()
+    const before = get.get(rel) as Seen | undefined
+    const ppr = client.relationship(rel)
+    const info = await ppr.info()
+    const grant = entry.role === 'viewer' ? await ppr.grantOf(client.address) : undefined
+    const now: Seen = { status: entry.status, changedAt: entry.changedAt, terminated: info.terminated ? 1 : 0, grantId: grant?.active === true ? grant.grantId : 0, versions: before?.versions ?? '' }
+    if (before === undefined) {
+      if (entry.role === 'patient') notifications.add('relationship-added', rel, `Provider ${info.provider} added records for you: accept or reject relationship ${rel}`)
+      else notifications.add('grant', rel, `Patient ${info.patient} shared records of relationship ${rel} with you`)
+    } else {
+      if (before.status !== now.status) {
+        if (now.status === 'update-pending') notifications.add('update-pending', rel, `Provider ${info.provider} updated records of relationship ${rel}`)
+        else if (now.status === 'accepted') notifications.add('accepted', rel, `Relationship ${rel} accepted`)
+        else if (now.status === 'rejected') notifications.add('rejected', rel, `Relationship ${rel} rejected`)
+      } else if (entry.role === 'patient' && now.changedAt !== before.changedAt && now.status === 'update-pending') {
+        notifications.add('update-pending', rel, `Provider ${info.provider} updated records of relationship ${rel}`)
+      }
+      if (entry.role === 'viewer' && now.grantId !== 0 && now.grantId !== before.grantId) notifications.add('grant', rel, `Patient ${info.patient} changed what relationship ${rel} shares with you`)
+      if (now.terminated === 1 && before.terminated === 0) notifications.add('terminated', rel, `Relationship ${rel} was terminated`)
+    }
+    // Remember what was notified before fetching, so a failed fetch is retried without repeating notifications.
+    put.run(rel, now.status, now.changedAt, now.terminated, now.grantId, now.versions)
+    // Fetch when the patient accepted (their own records) or a grant is active (a viewer), and the
+    // pointers changed since the last fetch.
+    const wantFetch = now.terminated === 0 && ((entry.role === 'patient' && now.status === 'accepted') || (entry.role === 'viewer' && now.grantId !== 0 && now.status !== 'rejected' && now.status !== 'deleted'))
+    if (!wantFetch) return
+    const pointers = await ppr.pointers()
+    const versions = `${now.grantId}|${pointers.map((p) => `${p.pointerId}:${p.version}`).join(',')}`
+    if (versions === now.versions) return
+    await fetchInto(rel)
+    put.run(rel, now.status, now.changedAt, now.terminated, now.grantId, versions)
+  }
+
+  async function fetchInto(rel: string): Promise<void> {
+    try {
+      const res = await requester.fetchRecords(rel)
+      for (const p of res.pointers) cache.put(rel, p)
+      const bad = res.pointers.filter((p) => p.status === 'tampered')
+      if (bad.length > 0) notifications.add('records-tampered', rel, `Records of pointer(s) ${bad.map((p) => p.pointerId).join(', ')} of ${rel} do not match the hash on chain: kept apart and flagged`)
+      else notifications.add('records-fetched', rel, `Fetched and verified ${res.pointers.length} pointer(s) of ${rel} over ${res.transport}`)
+    } catch (err) {
+      log.warn('Fetching records failed', { relationship: rel }, errorMessage(err))
+      throw err
+    }
+  }
+
+  async function pass(): Promise<void> {
+    const own = await client.registrar.summaryOf(client.address)
+    if (own === undefined) return
+    const entries = await client.summary(own).entries({ limit: 1000 })
+    for (const entry of entries) {
+      try {
+        await check(entry)
+      } catch (err) {
+        log.debug('Watch check failed; retried at the next head', { relationship: entry.relationship }, errorMessage(err))
+      }
+    }
+  }
+
+  return {
+    /** Call at every new head; passes never overlap, and one that arrives during a pass runs after it. */
+    poll(): Promise<void> {
+      if (running !== undefined) {
+        again = true
+        return running
+      }
+      running = (async () => {
+        try {
+          do {
+            again = false
+            await pass()
+          } while (again)
+        } catch (err) {
+          log.debug('Watch pass failed', undefined, errorMessage(err))
+        } finally {
+          running = undefined
+        }
+      })()
+      return running
+    },
+    /** Fetches now (the CLI's `patient fetch`), storing into the cache. */
+    fetchInto,
+  }
+}
+export type Watcher = ReturnType<typeof createWatcher>

@@ -1,0 +1,121 @@
+import t, { type Test } from 'tap'
+import { DatabaseSync } from 'node:sqlite'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { medrec } from '../cli/run-cli.ts'
+import type { FetchResult, Notification, RelationshipView } from '../../gatekeeper/api.ts'
+import { createTestNetwork, gatekeeperArgs, type TestNetwork } from '../helpers/network.ts'
+import { rpc, waitFor } from '../helpers/node-process.ts'
+
+/**
+ * The paper's Figure 2 and the third-party flow across three real node processes on 127.0.0.1:
+ * a provider (the authority, sealing, gatekeeper on HTTP), a patient and a third party (synced
+ * peers with their own gatekeeper accounts), driven through the `medrec` CLI as users would.
+ */
+
+let net: TestNetwork
+const [PROVIDER, PATIENT, THIRD] = [0, 1, 2] as const
+
+async function cli(t: Test, member: number, args: string[]): Promise<unknown> {
+  const r = await medrec([...args, '--rpc', net.members[member]!.node!.url, '--json'])
+  t.equal(r.code, 0, `medrec ${args.slice(0, 2).join(' ')} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`)
+  return r.code === 0 ? JSON.parse(r.stdout) : undefined
+}
+
+const notified = (member: number, kind: string, relationship: string) =>
+  waitFor(async () => {
+    const list = await rpc<Notification[]>(net.members[member]!.node!.url, 'medrec_notifications', [{ since: 0 }])
+    return list.find((n) => n.kind === kind && n.relationship === relationship.toLowerCase())
+  }, `${kind} notification on ${net.members[member]!.name}`, 30_000)
+
+t.before(async () => {
+  net = await createTestNetwork(3, { authorities: 1, period: 1 })
+  await net.start(PROVIDER, { args: gatekeeperArgs(net.members[PROVIDER]!) })
+  await net.start(PATIENT, { sealer: false, args: gatekeeperArgs(net.members[PATIENT]!) })
+  await net.start(THIRD, { sealer: false, args: gatekeeperArgs(net.members[THIRD]!) })
+})
+t.teardown(() => net?.close())
+
+let relationship = ''
+
+t.test("Figure 2: the provider adds a record for a new patient; the patient accepts and fetches it", async (t) => {
+  const dir = net.members[PROVIDER]!.datadir
+  const patient = net.members[PATIENT]!.address
+  // Steps 1–3: resolve/register the identity, create the PPR with its pointer, link it into the Summary.
+  await cli(t, PROVIDER, ['provider', 'add-patient', '--identity', 'alice-1970', '--address', patient])
+  const file = join(dir, 'obs.json')
+  writeFileSync(file, JSON.stringify([
+    { resourceType: 'Observation', id: 'bp-1', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8480-6', display: 'Systolic blood pressure' }] }, valueQuantity: { value: 128, unit: 'mmHg' }, effectiveDateTime: '2026-10-01T09:00:00Z' },
+    { resourceType: 'Observation', id: 'hba1c-1', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '4548-4', display: 'HbA1c' }] }, valueQuantity: { value: 6.1, unit: '%' }, effectiveDateTime: '2026-10-01T09:00:00Z' },
+  ]))
+  const added = (await cli(t, PROVIDER, ['provider', 'add-record', '--identity', 'alice-1970', '--resource', file])) as { relationship: string; action: string }
+  t.equal(added.action, 'created', 'a new relationship')
+  relationship = added.relationship
+  // Steps 4–5: the patient's node, which synced the block, notifies.
+  const n = await notified(PATIENT, 'relationship-added', relationship)
+  t.match(n.message, /accept or reject/)
+  const rels = (await cli(t, PATIENT, ['patient', 'relationships'])) as RelationshipView[]
+  t.equal(rels[0]?.status, 'awaiting-approval')
+  // Step 6: accept. Steps 7–9: the watch service fetches from the provider's gatekeeper and verifies.
+  await cli(t, PATIENT, ['patient', 'accept', '--relationship', relationship])
+  await notified(PATIENT, 'records-fetched', relationship)
+  const fetched = (await cli(t, PATIENT, ['patient', 'fetch', '--relationship', relationship])) as FetchResult
+  t.equal(fetched.pointers[0]?.status, 'verified', 'the records match the hash on chain')
+  t.same(fetched.pointers[0]!.bundle.entry.map((e) => e.resource.id).sort(), ['bp-1', 'hba1c-1'])
+  const cached = (await cli(t, PATIENT, ['patient', 'relationships'])) as RelationshipView[]
+  t.equal(cached[0]?.cached[0]?.status, 'verified', 'kept in the local cache')
+})
+
+t.test('the same records over the libp2p protocol (noise-encrypted stream), found through the Registrar', async (t) => {
+  const res = await rpc<FetchResult>(net.members[PATIENT]!.node!.url, 'medrec_fetch', [{ relationship, transport: 'p2p' }])
+  t.equal(res.transport, 'p2p')
+  t.equal(res.pointers[0]?.status, 'verified')
+  t.equal(res.pointers[0]?.bundle.entry.length, 2)
+})
+
+t.test('a provider update notifies the patient, who gets the new records', async (t) => {
+  const file = join(net.members[PROVIDER]!.datadir, 'obs2.json')
+  writeFileSync(file, JSON.stringify({ resourceType: 'Observation', id: 'bp-2', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: { value: 121, unit: 'mmHg' }, effectiveDateTime: '2026-11-01T09:00:00Z' }))
+  const res = (await cli(t, PROVIDER, ['provider', 'add-record', '--identity', 'alice-1970', '--resource', file])) as { action: string }
+  t.equal(res.action, 'updated')
+  await notified(PATIENT, 'update-pending', relationship)
+  await cli(t, PATIENT, ['patient', 'accept', '--relationship', relationship])
+  const fetched = await waitFor(async () => {
+    const rels = await rpc<RelationshipView[]>(net.members[PATIENT]!.node!.url, 'medrec_relationships')
+    return rels[0]?.cached[0]?.version === 2 ? rels[0] : undefined
+  }, 'the updated records in the cache', 30_000)
+  t.equal(fetched.cached[0]!.status, 'verified')
+})
+
+t.test('third party: the patient shares a subset with an expiry; the third party fetches exactly that, until revoked', async (t) => {
+  const third = net.members[THIRD]!.address
+  // The third party needs an identity (and so a Summary) to be notified.
+  await cli(t, PROVIDER, ['provider', 'add-patient', '--identity', 'research-lab-7', '--address', third])
+  await cli(t, PATIENT, ['patient', 'share', '--relationship', relationship, '--viewer', third, '--pointer', '0:2,4', '--expires', '2h'])
+  await notified(THIRD, 'grant', relationship)
+  await notified(THIRD, 'records-fetched', relationship)
+  const got = (await cli(t, THIRD, ['patient', 'fetch', '--relationship', relationship])) as FetchResult
+  const p = got.pointers[0]!
+  t.equal(p.status, 'verified', 'the subset verifies against the full hash on chain')
+  t.same(p.fields, [2, 4], 'code and valueQuantity')
+  t.equal(p.bundle.entry.length, 3)
+  for (const e of p.bundle.entry) t.same(Object.keys(e.resource).sort(), ['code', 'id', 'resourceType', 'valueQuantity'], `${e.resource.id}: no field beyond the grant`)
+  await cli(t, PATIENT, ['patient', 'revoke', '--relationship', relationship, '--viewer', third])
+  const after = await medrec(['patient', 'fetch', '--relationship', relationship, '--rpc', net.members[THIRD]!.node!.url])
+  t.not(after.code, 0, 'after revocation the fetch fails')
+  t.match(after.stderr, /grant|FORBIDDEN|not let/i)
+  const audit = (await cli(t, PATIENT, ['patient', 'audit', '--relationship', relationship])) as { entries: { requester: string; decision: string }[]; linked: boolean }
+  t.ok(audit.linked)
+  t.ok(audit.entries.some((e) => e.requester.toLowerCase() === third.toLowerCase() && e.decision === 'granted'), "the patient sees the third party's read in the audit log")
+})
+
+t.test('records changed in the provider database behind the chain are reported as tampered', async (t) => {
+  const db = new DatabaseSync(join(net.members[PROVIDER]!.datadir, 'gatekeeper', 'records.sqlite'))
+  const table = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%bservation%'").get() as { name: string }).name
+  const row = db.prepare(`SELECT resource FROM ${table} WHERE id = 'bp-1'`).get() as { resource: string }
+  db.prepare(`UPDATE ${table} SET resource = ? WHERE id = 'bp-1'`).run(row.resource.replace('128', '182'))
+  db.close()
+  const r = await medrec(['patient', 'fetch', '--relationship', relationship, '--rpc', net.members[PATIENT]!.node!.url])
+  t.equal(r.code, 1, 'the fetch reports failure')
+  t.match(r.stdout + r.stderr, /TAMPERED/i)
+})
