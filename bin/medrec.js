@@ -12,6 +12,14 @@ const entry = join(root, 'node', 'cli', 'main.ts')
 const [major, minor] = process.versions.node.split('.').map(Number)
 
 if (major > 22 || (major === 22 && minor >= 18)) {
+  // node:sqlite (the gatekeeper's database) still prints a one-time ExperimentalWarning on Node 22:
+  // noise for users of a feature this project pins and tests. Every other warning passes through.
+  const emitWarning = process.emitWarning
+  process.emitWarning = function (warning, ...rest) {
+    const type = typeof rest[0] === 'string' ? rest[0] : rest[0]?.type
+    if (type === 'ExperimentalWarning' && /SQLite/.test(String(warning))) return
+    return emitWarning.call(process, warning, ...rest)
+  }
   await import(pathToFileURL(entry).href)
 } else {
   let pinned

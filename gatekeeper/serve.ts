@@ -139,6 +139,11 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
     const rel = req.relationship.toLowerCase()
     const { ppr, patientId } = await servedRelationship(rel)
     if (req.pointerIds.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'a records request names at least one pointer')
+    for (const [i, id] of req.pointerIds.entries()) {
+      const mask = req.fieldMasks[i]!
+      if (id >= 2n ** 32n) throw new GatekeeperError(GatekeeperErrorCode.FORBIDDEN, `pointer ${id} does not exist on ${rel}`)
+      if (mask === 0n || mask >= 1n << 255n) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `field mask ${mask} of pointer ${id} must name at least one of the pointer's fields (bit i = field i, at most 255 fields)`)
+    }
     const patient = await headRead(`patient:${rel}`, () => ppr.patient())
     const isParty = requester.toLowerCase() === patient.toLowerCase() || requester.toLowerCase() === account.address.toLowerCase()
     for (let i = 0; i < req.pointerIds.length; i++) {

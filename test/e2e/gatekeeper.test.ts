@@ -1,11 +1,13 @@
 import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
 import { DatabaseSync } from 'node:sqlite'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import WebSocket from 'ws'
 import { medrec } from '../cli/run-cli.ts'
 import type { FetchResult, Notification, RelationshipView } from '../../gatekeeper/api.ts'
 import { createTestNetwork, gatekeeperArgs, type TestNetwork } from '../helpers/network.ts'
-import { rpc, waitFor } from '../helpers/node-process.ts'
+import { MEDREC, NODE, ROOT, rpc, waitFor } from '../helpers/node-process.ts'
 
 /**
  * The paper's Figure 2 and the third-party flow across three real node processes on 127.0.0.1:
@@ -30,7 +32,7 @@ const notified = (member: number, kind: string, relationship: string) =>
 
 t.before(async () => {
   net = await createTestNetwork(3, { authorities: 1, period: 1 })
-  await net.start(PROVIDER, { args: gatekeeperArgs(net.members[PROVIDER]!) })
+  await net.start(PROVIDER, { args: gatekeeperArgs(net.members[PROVIDER]!, ['--gatekeeper.k', '2']) })
   await net.start(PATIENT, { sealer: false, args: gatekeeperArgs(net.members[PATIENT]!) })
   await net.start(THIRD, { sealer: false, args: gatekeeperArgs(net.members[THIRD]!) })
 })
@@ -91,9 +93,28 @@ t.test('third party: the patient shares a subset with an expiry; the third party
   const third = net.members[THIRD]!.address
   // The third party needs an identity (and so a Summary) to be notified.
   await cli(t, PROVIDER, ['provider', 'add-patient', '--identity', 'research-lab-7', '--address', third])
+  // Its notifications three ways: `medrec watch` (server-sent events), an eth_subscribe, and the RPC log.
+  const watch = spawn(NODE, [MEDREC, 'watch', '--json', '--rpc', net.members[THIRD]!.node!.url], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let watched = ''
+  watch.stdout.on('data', (c: Buffer) => (watched += c.toString()))
+  const ws = new WebSocket(net.members[THIRD]!.node!.wsUrl)
+  const pushed: { kind: string; relationship: string }[] = []
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
+  ws.on('message', (m: Buffer) => {
+    const msg = JSON.parse(m.toString()) as { method?: string; params?: { result: { kind: string; relationship: string } } }
+    if (msg.method === 'eth_subscription') pushed.push(msg.params!.result)
+  })
+  ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['medrecNotifications'] }))
   await cli(t, PATIENT, ['patient', 'share', '--relationship', relationship, '--viewer', third, '--pointer', '0:2,4', '--expires', '2h'])
   await notified(THIRD, 'grant', relationship)
   await notified(THIRD, 'records-fetched', relationship)
+  await waitFor(async () => watched.includes('"records-fetched"'), 'medrec watch to print the notifications')
+  watch.kill('SIGINT')
+  const lines = watched.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; relationship: string })
+  t.ok(lines.some((n) => n.kind === 'grant' && n.relationship === relationship), 'medrec watch streamed the grant')
+  await waitFor(async () => pushed.some((n) => n.kind === 'records-fetched'), 'the WebSocket subscription')
+  t.ok(pushed.some((n) => n.kind === 'grant' && n.relationship === relationship), 'eth_subscribe medrecNotifications pushed the grant')
+  ws.close()
   const got = (await cli(t, THIRD, ['patient', 'fetch', '--relationship', relationship])) as FetchResult
   const p = got.pointers[0]!
   t.equal(p.status, 'verified', 'the subset verifies against the full hash on chain')
@@ -119,3 +140,22 @@ t.test('records changed in the provider database behind the chain are reported a
   t.equal(r.code, 1, 'the fetch reports failure')
   t.match(r.stdout + r.stderr, /TAMPERED/i)
 })
+
+t.test('the provider imports a FHIR bundle and a CSV file; a bounty goes to the block author, k-anonymised', async (t) => {
+  const fixtures = join(ROOT, 'test', 'fixtures', 'gatekeeper')
+  const bundle = (await cli(t, PROVIDER, ['provider', 'import', '--bundle', join(fixtures, 'bundle.json')])) as { imported: number; byType: Record<string, number> }
+  t.ok(bundle.imported > 50, `imported ${bundle.imported} resources from the bundle`)
+  t.ok((bundle.byType.Observation ?? 0) > 0)
+  const csv = (await cli(t, PROVIDER, ['provider', 'import', '--csv', join(fixtures, 'observations.csv'), '--type', 'Observation'])) as { imported: number }
+  t.equal(csv.imported, 6, 'one resource per CSV row (the fixture has 6)')
+  // The provider seals every block, so it owns the bounties of its own updates (MedRec's mining reward).
+  const list = (await cli(t, PROVIDER, ['bounty', 'list'])) as { index: number; relationship: string }[]
+  t.ok(list.length >= 2, 'the updates above left bounties')
+  const res = (await cli(t, PROVIDER, ['bounty', 'collect', '--index', '0'])) as { cells: { patients: number }[]; signer: string; provider: string; k: number }
+  t.equal(res.k, 2)
+  t.ok(res.cells.length > 0 && res.cells.every((c) => c.patients >= 2), 'cells of at least k patients only')
+  t.equal(res.signer.toLowerCase(), res.provider.toLowerCase(), "signed by the provider's key")
+  const stranger = await medrec(['bounty', 'collect', '--index', '0', '--rpc', net.members[PATIENT]!.node!.url])
+  t.equal(stranger.code, 1, 'the patient owns no bounty to collect')
+})
+

@@ -152,6 +152,10 @@ t.test("another patient's data, unknown requesters", async (t) => {
   refused(t, await post(await signed(STRANGER, request({ relationship: aliceRel }))), 403, 'FORBIDDEN', 'an account unknown to the chain')
   refused(t, await post(await signed(ALICE, request({ relationship: addr(STRANGER) }))), 404, 'NOT_FOUND', 'a relationship this gatekeeper does not serve')
   refused(t, await post(await signed(ALICE, request({ relationship: aliceRel, pointerIds: [7n] }))), 403, 'FORBIDDEN', 'a pointer that does not exist')
+  refused(t, await post(await signed(ALICE, request({ relationship: aliceRel, pointerIds: [2n ** 200n] }))), 403, 'FORBIDDEN', 'a pointer id beyond any list')
+  refused(t, await post(await signed(ALICE, request({ relationship: aliceRel, fieldMasks: [0n] }))), 400, 'BAD_REQUEST', 'an empty field mask')
+  refused(t, await post(await signed(ALICE, request({ relationship: aliceRel, fieldMasks: [1n << 255n] }))), 400, 'BAD_REQUEST', 'a mask beyond 255 fields')
+  refused(t, await post(await signed(ALICE, request({ relationship: aliceRel, fieldMasks: [0b10000n] }))), 403, 'FORBIDDEN', 'a field the pointer does not have')
 })
 
 t.test('expired and revoked grants', async (t) => {
