@@ -1,5 +1,5 @@
 import { getAddress, type Address, type Hex } from 'viem'
-import { bountyQuery as checkBounty, recordQuery as checkRecordQuery, type BountyQuery, type MedRecClient, type RecordQuery } from '../contracts/client/index.ts'
+import { bountyQuery as checkBounty, randomSalt, recordQuery as checkRecordQuery, type BountyQuery, type MedRecClient, type RecordQuery } from '../contracts/client/index.ts'
 import type { AddPatientParams, AddPatientResult, AddRecordParams, AddRecordResult, ImportParams, ImportResult, UpdateParams, UpdateResult } from './api.ts'
 import { commitRecords } from './commitment.ts'
 import type { SqliteRecordStore } from './db/index.ts'
@@ -86,21 +86,26 @@ export function createProviderOps(modules: ProviderModules) {
     return out
   }
 
-  async function updatePatient(patientId: string, p: UpdateParams, out: UpdateResult): Promise<void> {
+  /** The patient's relationships that are not terminated, each with its pointers. */
+  async function* liveRelationships(patientId: string) {
     for (const rel of relationships.ofPatient(patientId)) {
       const ppr = client.relationship(rel)
       if ((await ppr.info()).terminated) continue
-      const count = await ppr.pointerCount()
-      for (let id = 0; id < count; id++) {
-        const pointer = await ppr.pointer(id)
+      yield { rel: rel as Address, ppr, pointers: await ppr.pointers({ limit: 1000 }) }
+    }
+  }
+
+  async function updatePatient(patientId: string, p: UpdateParams, out: UpdateResult): Promise<void> {
+    for await (const { rel, ppr, pointers } of liveRelationships(patientId)) {
+      for (const pointer of pointers) {
         const q = checkRecordQuery(JSON.parse(pointer.query)).query
-        if ((await hashAt(rel as Address, id, pointer.version, patientId, q)) === pointer.dataHash) {
+        if ((await hashAt(rel, pointer.pointerId, pointer.version, patientId, q)) === pointer.dataHash) {
           out.unchanged++
           continue
         }
-        const hash = await hashAt(rel as Address, id, pointer.version + 1, patientId, q)
-        await ppr.updatePointer(id, { dataHash: hash, bountyQuery: p.bounty ?? defaultBounty(q.resourceType) })
-        out.updated.push({ relationship: rel, pointerId: id, dataHash: hash })
+        const hash = await hashAt(rel, pointer.pointerId, pointer.version + 1, patientId, q)
+        await ppr.updatePointer(pointer.pointerId, { dataHash: hash, bountyQuery: p.bounty ?? defaultBounty(q.resourceType) })
+        out.updated.push({ relationship: rel, pointerId: pointer.pointerId, dataHash: hash })
       }
     }
   }
@@ -156,22 +161,19 @@ export function createProviderOps(modules: ProviderModules) {
     const bounty = checkBounty(p.bounty ?? defaultBounty(q.query.resourceType)).query
     const { identity, address } = await chainAddressOf(patientId)
 
-    for (const rel of relationships.ofPatient(patientId)) {
-      const ppr = client.relationship(rel)
-      if ((await ppr.info()).terminated) continue
-      const count = await ppr.pointerCount()
-      for (let id = 0; id < count; id++) {
-        const pointer = await ppr.pointer(id)
-        if (pointer.query !== q.json) continue
-        const same = await hashAt(rel as Address, id, pointer.version, patientId, q.query)
-        if (same === pointer.dataHash) return { relationship: rel, pointerId: id, dataHash: same, action: 'unchanged', transactions: [] }
-        const hash = await hashAt(rel as Address, id, pointer.version + 1, patientId, q.query)
-        const tx = await ppr.updatePointer(id, { dataHash: hash, bountyQuery: bounty })
-        return { relationship: rel, pointerId: id, dataHash: hash, action: 'updated', transactions: [tx.hash] }
+    // The first live relationship holds the pointer: the same query gets a new hash, a new query a new pointer.
+    for await (const { rel, ppr, pointers } of liveRelationships(patientId)) {
+      const pointer = pointers.find((x) => x.query === q.json)
+      if (pointer === undefined) {
+        const hash = await hashAt(rel, pointers.length, 1, patientId, q.query)
+        const tx = await ppr.addPointer({ query: q.query, dataHash: hash, bountyQuery: bounty })
+        return { relationship: rel, pointerId: tx.pointerId, dataHash: hash, action: 'added', transactions: [tx.hash] }
       }
-      const hash = await hashAt(rel as Address, count, 1, patientId, q.query)
-      const tx = await ppr.addPointer({ query: q.query, dataHash: hash, bountyQuery: bounty })
-      return { relationship: rel, pointerId: tx.pointerId, dataHash: hash, action: 'added', transactions: [tx.hash] }
+      const same = await hashAt(rel, pointer.pointerId, pointer.version, patientId, q.query)
+      if (same === pointer.dataHash) return { relationship: rel, pointerId: pointer.pointerId, dataHash: same, action: 'unchanged', transactions: [] }
+      const hash = await hashAt(rel, pointer.pointerId, pointer.version + 1, patientId, q.query)
+      const tx = await ppr.updatePointer(pointer.pointerId, { dataHash: hash, bountyQuery: bounty })
+      return { relationship: rel, pointerId: pointer.pointerId, dataHash: hash, action: 'updated', transactions: [tx.hash] }
     }
 
     // A new relationship: its CREATE2 address is known before it exists, so the hash (whose
@@ -188,7 +190,3 @@ export function createProviderOps(modules: ProviderModules) {
 }
 
 export type ProviderOps = ReturnType<typeof createProviderOps>
-
-function randomSalt(): Hex {
-  return `0x${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')}`
-}

@@ -5,7 +5,7 @@ export { ClientError, ClientErrorCode, isClientError, type ClientErrorDetails, t
 export { decodeRevertData } from './revert.ts'
 export { REVERT_RPC_CODE, type Rpc } from './rpc.ts'
 export type { RegistrarClient } from './registrar.ts'
-export type { RelationshipsClient } from './relationships.ts'
+export { randomSalt, type RelationshipsClient } from './relationships.ts'
 export type { RelationshipClient, NewPointer, PointerUpdate } from './ppr.ts'
 export type { SummaryClient } from './summary.ts'
 export type { NewPatientRecord, NewPatientRecordResult } from './flows.ts'

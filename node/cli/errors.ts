@@ -19,6 +19,8 @@ export const CliErrorCode = {
   RPC: 'RPC',
   /** An input file (private key, keyfile) cannot be read. */
   READ_FAILED: 'READ_FAILED',
+  /** An output file (e.g. --out) cannot be written. */
+  WRITE_FAILED: 'WRITE_FAILED',
   /** --keyfile is not JSON (its text is never echoed: it might be a raw private key). */
   BAD_KEYFILE: 'BAD_KEYFILE',
 } as const

@@ -181,6 +181,22 @@ t.test('malformed input gets a clear error', async (t) => {
   t.equal(big.status, 413, 'oversized body refused')
   const info = (await (await fetch(`${gkUrl}/v1/info`)).json()) as { account: string }
   t.equal(info.account, provider)
+  // The medrec_* RPC refuses malformed parameters with -32602 and says what it wants.
+  const bad = [
+    ['medrec_fetch', []],
+    ['medrec_fetch', [{ relationship: 42 }]],
+    ['medrec_addRecord', [['not', 'an', 'object']]],
+    ['medrec_addRecord', [{ identity: 'alice', resources: [] }]],
+    ['medrec_addPatient', [{ identity: 'x', address: 'not-an-address' }]],
+    ['medrec_collectBounty', [{ index: -1 }]],
+    ['medrec_share', [{ relationship: aliceRel, viewer: 'nobody', items: [{ pointerId: 0, fields: [1] }] }]],
+  ] as const
+  for (const [method, params] of bad) {
+    const r = await rpcRaw(node.url, method, [...params])
+    t.equal(r.error?.code, -32602, `${method} ${JSON.stringify(params)}: invalid params (${r.error?.message})`)
+  }
+  const notPatient = await rpcRaw(node.url, 'medrec_share', [{ relationship: aliceRel, viewer: addr(VIEWER), items: [{ pointerId: 0, fields: [1] }] }])
+  t.match(notPatient.error?.message ?? '', /NotPatient/, "the provider's node cannot share the patient's records: the contract refuses")
 })
 
 t.test('FHIR-style read returns an encrypted Binary; the URL must match the signature', async (t) => {

@@ -282,7 +282,7 @@ const fetchCommand: CommandSpec = {
         // Health records: readable by the owner only.
         await writeFile(file, JSON.stringify(fetchedBundle(r), null, 2) + '\n', { mode: 0o600 })
       } catch (err) {
-        throw new CliError(CliErrorCode.READ_FAILED, `cannot write --out ${file}: ${(err as Error).message}`)
+        throw new CliError(CliErrorCode.WRITE_FAILED, `cannot write --out ${file}: ${(err as Error).message}`)
       }
     }
     if (flags.boolean('json')) outJson(r)
