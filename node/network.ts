@@ -36,6 +36,8 @@ export interface Network {
   /** Gossips a block this node sealed. */
   broadcastBlock(block: Block): void
   syncing(): SyncProgress | false
+  /** Whether a gossiped block at this height is being received (senders recovered, executed) now. */
+  receiving(number: bigint): boolean
   close(): Promise<void>
 }
 
@@ -92,6 +94,10 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     return chain.importBlock(block)
   }
 
+  // Heights of gossiped blocks between arrival and the end of their import: an out-of-turn
+  // sealer gives way to them instead of forking a block that is only slow to import.
+  const receiving = new Map<bigint, number>()
+
   async function validateBlock(bytes: Uint8Array, from: PeerIdStr): Promise<GossipResult> {
     let block: Block
     try {
@@ -100,6 +106,8 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       return 'reject'
     }
     if (await chain.store.hasBlock(block.hash())) return 'ignore'
+    const n = block.header.number
+    receiving.set(n, (receiving.get(n) ?? 0) + 1)
     try {
       const r = await importBlock(block)
       return r.status === 'known' ? 'ignore' : 'accept'
@@ -113,6 +121,10 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       if (NOT_YET.has(code)) return 'ignore'
       log.debug('Rejected gossiped block', { number: block.header.number, from, reason: errorMessage(err) })
       return 'reject'
+    } finally {
+      const left = (receiving.get(n) ?? 1) - 1
+      if (left <= 0) receiving.delete(n)
+      else receiving.set(n, left)
     }
   }
 
@@ -282,6 +294,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       p2p.publishBlock(block.serialize()).catch((err) => log.debug('Block not gossiped', undefined, errorMessage(err)))
     },
     syncing: () => sync,
+    receiving: (number) => receiving.has(number),
     async close() {
       closed = true
       chain.off('head', onHead)

@@ -138,7 +138,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   let producer: Producer | undefined
   if (config.authority !== undefined) {
-    producer = createProducer({ signer: config.authority, period: config.genesis.poa.period }, { chain, mempool, proposals, onSealed: (b) => network?.broadcastBlock(b.block) })
+    const net = network
+    producer = createProducer(
+      { signer: config.authority, period: config.genesis.poa.period },
+      { chain, mempool, proposals, onSealed: (b) => net?.broadcastBlock(b.block), receiving: net === undefined ? undefined : (n) => net.receiving(n) },
+    )
     producer.start()
   }
   // Lists the gatekeeper in the Registrar (an authority's transaction): in the background, it waits for a block.

@@ -22,6 +22,8 @@ export interface ProducerModules {
   proposals?: Proposals
   /** Called with each block this node sealed (to gossip it). */
   onSealed?: (bundle: BlockBundle) => void
+  /** Whether a block at this height is arriving from a peer right now (network). */
+  receiving?: (number: bigint) => boolean
 }
 
 export interface Producer {
@@ -48,11 +50,11 @@ const YIELD_EVERY_MS = 5
  * the deadline. The builder thus executes while the slot runs instead of after it, so the
  * block can hold as much as the period allows.
  */
-function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, stopped: () => boolean): TxSource {
+function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fillUntil: number, stopped: () => boolean): TxSource {
   const pending = mempool.pending(baseFee)
   async function* stream(): AsyncGenerator<SenderTx> {
     let turn = performance.now()
-    while (Date.now() < deadline && !stopped()) {
+    while (Date.now() < Math.min(deadline, fillUntil) && !stopped()) {
       const next = pending.next()
       if (next.done === true) {
         await waitForPending(mempool, deadline)
@@ -65,6 +67,8 @@ function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, sto
         turn = performance.now()
       }
     }
+    // Full (fill budget spent): the block is still sealed at its slot, not early.
+    while (Date.now() < deadline && !stopped()) await new Promise((r) => setTimeout(r, Math.min(50, deadline - Date.now())))
   }
   return Object.assign(stream(), {
     skipSender(sender: Address) {
@@ -121,6 +125,15 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       // in-turn block (or anyone's) arrives meanwhile.
       const moved = await headMovesWithin(chain, plan.delayMs - buildWindow)
       if (moved || !running) return
+      // A block for this height that is still being received (a large block on a busy peer
+      // takes seconds to recover and execute) is not a missing one: wait for its import, up to
+      // a few periods, rather than seal a competitor that forks the chain.
+      const next = parent.number + 1n
+      const giveUpAt = Date.now() + Math.max(3000, opts.period * 3000)
+      while (running && modules.receiving?.(next) === true && Date.now() < giveUpAt) {
+        if (await headMovesWithin(chain, 100)) return
+      }
+      if (!running || chain.head.block.header.number !== parent.number) return
     }
     let deadline: number
     if (opts.period === 0) {
@@ -138,7 +151,11 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     }
     if (chain.head.block.header.number !== parent.number) return
     const baseFee = parent.calcNextBaseFee()
-    const source = streamFromPool(mempool, baseFee, deadline, () => !running)
+    // In a network, a block holds at most half a period of execution, so peers import it well
+    // within the period (a longer one is what makes out-of-turn sealers fork). Alone, the whole
+    // period is used.
+    const fillUntil = modules.receiving === undefined || opts.period === 0 ? deadline : Date.now() + Math.max(buildWindow, opts.period * 500)
+    const source = streamFromPool(mempool, baseFee, deadline, fillUntil, () => !running)
     const started = Date.now()
     const vote = modules.proposals === undefined ? undefined : chain.consensus.pickVote(chain.snapshot, parent.number + 1n, modules.proposals.list())
     let bundle
