@@ -82,7 +82,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
    */
   async function primeSenders(block: Block): Promise<void> {
     const missing = block.transactions.filter((tx) => {
-      const key = mempool.get(tx.hash())?.tx.cache.senderPubKey
+      const key = mempool.senderKey(tx.hash())
       if (key !== undefined) tx.cache.senderPubKey = key
       return key === undefined
     })

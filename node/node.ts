@@ -62,8 +62,12 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     mempool.onBlockIncluded(includedTxs([bundle])).catch((err) => log.warn('Mempool update failed', undefined, errorMessage(err)))
   })
   chain.on('reorg', ({ removed, added }) => {
-    mempool
-      .onBlockIncluded(includedTxs(added))
+    void (async () => {
+      // Back to the new head's nonces first, then what the new branch included, then the dropped
+      // branch's transactions return to the pool.
+      await mempool.onBlocksRemoved(includedTxs(removed))
+      await mempool.onBlockIncluded(includedTxs(added))
+    })()
       .catch((err) => log.warn('Mempool update failed', undefined, errorMessage(err)))
       .finally(() => {
         for (const b of removed) for (const tx of b.block.transactions) mempool.addRaw(tx.serialize()).catch(() => {})

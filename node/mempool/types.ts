@@ -86,8 +86,15 @@ export interface Mempool {
   head(ctx: HeadContext): void
   /** After a block: drops what it included and what it made stale, promotes what it unblocked. */
   onBlockIncluded(txs: readonly IncludedTx[]): Promise<void>
+  /**
+   * A reorg dropped blocks with these transactions (call after the new head is set, before
+   * re-adding them): senders' bases move back down to the new head's account nonces.
+   */
+  onBlocksRemoved(txs: readonly IncludedTx[]): Promise<void>
   pending(baseFee: bigint): PendingTxs
   get(hash: Uint8Array): PoolTx | undefined
+  /** The sender's public key of a transaction in the pool or recently removed from it (e.g. included). */
+  senderKey(hash: Uint8Array): Uint8Array | undefined
   /** Account nonce plus the sender's executable run (eth_getTransactionCount "pending"). */
   pendingNonce(address: Address): Promise<bigint>
   content(): MempoolContent

@@ -496,3 +496,51 @@ t.test('sender recovery in workers feeds the pool the same senders', async (t) =
   )
   t.same(pool.stats(), { pending: 12, queued: 0 })
 })
+
+t.test('sender keys of included transactions are remembered: a re-added copy is not recovered again', async (t) => {
+  const fresh: boolean[] = []
+  const inner = createSenderRecovery({ workers: 0 })
+  const spy: SenderRecovery = {
+    recover: (tx) => {
+      fresh.push(tx.cache.senderPubKey === undefined)
+      return inner.recover(tx)
+    },
+    recoverMany: (txs) => inner.recoverMany(txs),
+    close: () => inner.close(),
+  }
+  const { pool, state } = setup({}, {}, spy)
+  const tx = tx1559(0)
+  await pool.addRaw(tx.serialize())
+  t.same(fresh, [true], 'first arrival: recovered')
+  state.set(A0.toString(), { nonce: 1n, balance: RICH })
+  await pool.onBlockIncluded([{ hash: tx.hash(), sender: A0, nonce: 0n }])
+  t.equal(pool.get(tx.hash()), undefined, 'included: out of the pool')
+  const key = pool.senderKey(tx.hash())
+  t.equal(key === undefined ? undefined : new Address(publicToAddress(key)).toString(), A0.toString(), 'but its sender key is remembered')
+  // A reorg drops the block: the transaction comes back as raw bytes.
+  state.set(A0.toString(), { nonce: 0n, balance: RICH })
+  await pool.addRaw(tx.serialize())
+  t.same(fresh, [true, false], 'the re-added copy reuses the key instead of recovering')
+  t.equal(pool.get(tx.hash())?.sender.toString(), A0.toString())
+  t.equal(pool.senderKey(new Uint8Array(32)), undefined, 'unknown hash: no key')
+})
+
+t.test('a reorg moves senders back to the new head: the dropped branch\'s transactions return and stay executable', async (t) => {
+  const { pool, state } = setup()
+  const txs = [0, 1, 2, 3].map((n) => tx1559(n))
+  for (const x of txs) await pool.addRaw(x.serialize())
+  // Branch A includes nonces 0..2.
+  state.set(A0.toString(), { nonce: 3n, balance: RICH })
+  await pool.onBlockIncluded([0, 1, 2].map((i) => ({ hash: txs[i]!.hash(), sender: A0, nonce: BigInt(i) })))
+  t.same(pool.stats(), { pending: 1, queued: 0 })
+  // Branch B wins with only nonce 0: A's block is dropped, its transactions come back.
+  state.set(A0.toString(), { nonce: 1n, balance: RICH })
+  await pool.onBlocksRemoved([0, 1, 2].map((i) => ({ hash: txs[i]!.hash(), sender: A0, nonce: BigInt(i) })))
+  await pool.onBlockIncluded([{ hash: txs[0]!.hash(), sender: A0, nonce: 0n }])
+  for (const i of [0, 1, 2]) await pool.addRaw(txs[i]!.serialize()).catch(() => undefined)
+  t.ok(pool.get(txs[1]!.hash()) && pool.get(txs[2]!.hash()), 'nonces 1 and 2 are back (not refused as too low)')
+  t.equal(pool.get(txs[0]!.hash()), undefined, 'nonce 0 is in the new branch: not back')
+  t.same(pool.stats(), { pending: 3, queued: 0 }, '1, 2 and 3 are executable again')
+  t.same([...pool.pending(BASE_FEE)].map((p) => p.tx.nonce), [1n, 2n, 3n], 'and handed to the next block in order')
+  t.equal(await pool.pendingNonce(A0), 4n)
+})
