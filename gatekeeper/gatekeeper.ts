@@ -43,7 +43,7 @@ function loadSecret(dir: string): Uint8Array {
   const path = join(dir, 'secret')
   if (!existsSync(path)) writeFileSync(path, Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex') + '\n', { mode: 0o600 })
   const hex = readFileSync(path, 'utf8').trim()
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`${path} is not 32 bytes of hex: restore it from a backup (record hashes on chain depend on it)`)
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `${path} is not 32 bytes of hex: restore it from a backup (the record hashes on chain depend on it)`, { path })
   return Uint8Array.from(Buffer.from(hex, 'hex'))
 }
 

@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import type { AddressInfo } from 'node:net'
 import { RESOURCE_TYPES } from '../contracts/client/index.ts'
 import { createLogger } from '../common/index.ts'
+import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 import type { GatekeeperReply } from './serve.ts'
 
 const log = createLogger('gatekeeper:http')
@@ -89,11 +90,11 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
   }
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(listen.port, listen.host, () => {
-      server.off('error', reject)
-      resolve()
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const hint = err.code === 'EADDRINUSE' ? 'is in use: stop the other process or pass --gatekeeper.http.port (0: any free port)' : `cannot be listened on: ${err.message}`
+      reject(new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the gatekeeper HTTP address ${listen.host}:${listen.port} ${hint}`, { code: err.code }, err))
     })
+    server.listen(listen.port, listen.host, () => resolve())
   })
   const addr = server.address() as AddressInfo
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address

@@ -35,6 +35,9 @@ t.test('start flag errors exit 2 before touching the data dir', async (t) => {
     [['start', '--dev', '--datadir', dir, '--authority', DEV0, '--password', pw], '--authority cannot be used with --dev: dev account 0 seals the dev chain'],
     [['start'], 'missing --datadir DIR for "medrec start" (or pass --dev for a development chain)'],
     [['start', '--datadir', dir, '--rpc.prot', '1'], 'unknown flag --rpc.prot for "medrec start" (did you mean --rpc.port?)'],
+    [['start', '--dev', '--datadir', dir, '--gatekeeper.k', '3'], '--gatekeeper.* options need --gatekeeper'],
+    [['start', '--dev', '--datadir', dir, '--gatekeeper', '--gatekeeper.password', pw], '--gatekeeper.password is only used with --gatekeeper.account'],
+    [['start', '--dev', '--datadir', dir, '--gatekeeper', '--gatekeeper.account', '0x12'], 'invalid value for --gatekeeper.account: '],
   ]
   for (const [args, message] of cases) {
     const r = await medrec(args, { cwd: tmp.path })
