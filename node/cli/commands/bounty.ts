@@ -5,8 +5,7 @@ import { parseInteger } from '../args.ts'
 import { out, outJson } from '../io.ts'
 import { RPC_URL, callNode } from '../rpc-client.ts'
 import type { CommandSpec, GroupSpec } from '../types.ts'
-import { formatTable, isoTime } from './patient.ts'
-import { JSON_OUT, requireFlag } from './shared.ts'
+import { JSON_OUT, formatTable, isoTime, requireFlag } from './shared.ts'
 
 /** `medrec bounty …`: the bounties offered to the node's account, and collecting their aggregates. */
 

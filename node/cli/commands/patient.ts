@@ -8,7 +8,7 @@ import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { note, out, outJson } from '../io.ts'
 import { RPC_URL, callNode } from '../rpc-client.ts'
 import type { CommandSpec, FlagSpec, GroupSpec, ParsedFlags } from '../types.ts'
-import { JSON_OUT, requireFlag } from './shared.ts'
+import { JSON_OUT, formatTable, isoTime, requireFlag } from './shared.ts'
 
 /**
  * `medrec patient …`: the patient's (and a viewer's) side of the gatekeeper: relationships,
@@ -20,18 +20,6 @@ import { JSON_OUT, requireFlag } from './shared.ts'
 /** A required address flag as lower-case 0x hex. */
 export function addressFlag(flags: ParsedFlags, name: string): string {
   return `0x${Buffer.from(parseAddressFlag(requireFlag(flags, name, 'ADDRESS'), name)).toString('hex')}`
-}
-
-/** Unix seconds as ISO 8601 (UTC, no milliseconds). */
-export function isoTime(unixSeconds: number): string {
-  return new Date(unixSeconds * 1000).toISOString().replace('.000Z', 'Z')
-}
-
-/** Left-aligned columns separated by two spaces, with a header row. */
-export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')
-  return [line(header.map((h) => h.toUpperCase())), ...rows.map(line)].join('\n')
 }
 
 const MAX_ID = BigInt(Number.MAX_SAFE_INTEGER)

@@ -109,3 +109,15 @@ export async function readInputFile(path: string, what: string): Promise<string>
     throw new CliError(CliErrorCode.READ_FAILED, `cannot read ${what} ${path}: ${(err as Error).message}`)
   }
 }
+
+/** Unix seconds as ISO 8601 (UTC, no milliseconds). */
+export function isoTime(unixSeconds: number): string {
+  return new Date(unixSeconds * 1000).toISOString().replace('.000Z', 'Z')
+}
+
+/** Left-aligned columns separated by two spaces, with a header row. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')
+  return [line(header.map((h) => h.toUpperCase())), ...rows.map(line)].join('\n')
+}

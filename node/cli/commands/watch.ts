@@ -5,8 +5,7 @@ import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { note, out } from '../io.ts'
 import { RPC_URL, callNode } from '../rpc-client.ts'
 import type { CommandSpec, ParsedFlags } from '../types.ts'
-import { JSON_OUT } from './shared.ts'
-import { isoTime } from './patient.ts'
+import { JSON_OUT, isoTime } from './shared.ts'
 
 /**
  * `medrec watch`: the node's gatekeeper notifications as they happen, read as Server-Sent Events
