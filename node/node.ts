@@ -129,6 +129,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   try {
     urls = await server.listen()
   } catch (err) {
+    await gatekeeper?.close()
     await network?.close()
     await recovery.close()
     await chain.close()
