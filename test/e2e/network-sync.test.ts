@@ -1,6 +1,7 @@
 import t from 'tap'
 import { Address } from '@ethereumjs/util'
-import { createBlock } from '@ethereumjs/block'
+import { createBlock, createBlockHeader } from '@ethereumjs/block'
+import { EXTRA_SEAL, EXTRA_VANITY, sealHash, signSeal } from '../../consensus/index.ts'
 import { createChainCommon } from '../../evm/index.ts'
 import { createP2P } from '../../p2p/index.ts'
 import { Chain } from '../../node/chain/index.ts'
@@ -115,4 +116,59 @@ t.test('a peer sending invalid blocks, transactions and garbage is disconnected;
   t.pass('the garbage peer was disconnected')
   await waitFor(async () => BigInt((await head(net, 0)).number) >= startHead + 3n, 'sealing to go on')
   t.pass('the network kept sealing')
+})
+
+t.test("a dropped authority's blocks are refused by the others", async (t) => {
+  // Three genesis authorities; the third never runs: its key plays the dropped authority.
+  const net = await createTestNetwork(3, { authorities: 3, period: 1, logLevel: 'debug' })
+  t.teardown(() => net.close())
+  await net.start(0)
+  await net.start(1)
+  const dropped = net.members[2]!
+  for (const i of [0, 1]) await rpc(url(net, i), 'clique_propose', [dropped.address, false])
+  await waitFor(async () => !(await rpc<string[]>(url(net, 0), 'clique_getSigners', ['latest'])).map((a) => a.toLowerCase()).includes(dropped.address), 'the vote to drop it to pass', 60_000)
+  t.pass('two of three voted the third authority out')
+
+  const genesisHash = (await rpc<{ hash: string }>(url(net, 0), 'eth_getBlockByNumber', ['0x0', false])).hash
+  const peer = await createP2P(
+    { chainId: 4242n, genesisHash: Buffer.from(genesisHash.slice(2), 'hex'), privateKey: new Uint8Array(32).fill(9), listen: { host: '127.0.0.1', port: 0 }, bootnodes: [net.members[0]!.enode!] },
+    {
+      getHead: () => ({ head: { number: 0n, hash: Buffer.from(genesisHash.slice(2), 'hex') }, totalDifficulty: 1n }),
+      validateTx: () => 'accept',
+      validateBlock: () => 'accept',
+      getBlocksByRange: async () => [],
+      getHeadersByRange: async () => [],
+    },
+  )
+  t.teardown(() => peer.stop())
+  await waitFor(async () => (await rpc<Array<{ id: string }>>(url(net, 0), 'admin_peers')).some((p) => p.id === peer.peerId), 'the node to accept the peer')
+
+  // An otherwise valid empty block on node 0's head (same state root, next base fee, next
+  // timestamp), sealed by the dropped authority's own key.
+  const common = createChainCommon({ chainId: 4242n, period: 1, epoch: 30000n })
+  const opts = { common, setHardfork: false }
+  const p = await rpc<{ hash: string; number: string; timestamp: string; gasLimit: string; gasUsed: string; baseFeePerGas: string; stateRoot: string }>(url(net, 0), 'eth_getBlockByNumber', ['latest', false])
+  const hex = (h: string) => Buffer.from(h.slice(2), 'hex')
+  const baseFee = createBlockHeader({ number: BigInt(p.number), gasLimit: BigInt(p.gasLimit), gasUsed: BigInt(p.gasUsed), baseFeePerGas: BigInt(p.baseFeePerGas), extraData: new Uint8Array(EXTRA_VANITY + EXTRA_SEAL) }, opts).calcNextBaseFee()
+  const fields = {
+    parentHash: hex(p.hash),
+    number: BigInt(p.number) + 1n,
+    timestamp: BigInt(p.timestamp) + 1n,
+    gasLimit: BigInt(p.gasLimit),
+    baseFeePerGas: baseFee,
+    stateRoot: hex(p.stateRoot),
+    difficulty: 1n,
+    extraData: new Uint8Array(EXTRA_VANITY + EXTRA_SEAL),
+  }
+  const extraData = new Uint8Array(fields.extraData)
+  extraData.set(signSeal(sealHash(createBlockHeader(fields, opts)), dropped.key), EXTRA_VANITY)
+  const block = createBlock({ header: { ...fields, extraData } }, opts)
+  await peer.publishBlock(block.serialize())
+  const hash = `0x${Buffer.from(block.hash()).toString('hex')}`
+  await waitFor(async () => /Rejected gossiped block[^\n]*unauthorized signer/.test(net.members[0]!.node!.output()), 'node 0 to refuse the block', 30_000)
+  t.match(net.members[0]!.node!.output(), new RegExp(`Rejected gossiped block[^\\n]*number=${fields.number}[^\\n]*unauthorized signer ${dropped.address}`, 'i'), 'refused for its signer')
+  for (const i of [0, 1]) t.equal(await rpc(url(net, i), 'eth_getBlockByHash', [hash, false]), null, `node ${i} does not hold the block`)
+  const before = BigInt((await head(net, 0)).number)
+  await waitFor(async () => BigInt((await head(net, 0)).number) >= before + 2n, 'sealing to go on')
+  t.pass('the remaining authorities seal on')
 })
