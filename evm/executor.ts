@@ -283,14 +283,20 @@ export class Executor {
     this.db.flushed()
   }
 
+  /** A new state manager over the trie at `root`, with its own caches. */
+  private async stateAt(root: Uint8Array): Promise<MerkleStateManager> {
+    const sm = (this.vm.stateManager as MerkleStateManager).shallowCopy(true)
+    if (!(await sm.hasStateRoot(root))) throw new EvmError(EvmErrorCode.MISSING_STATE, `state root ${bytesToHex(root)} is not in the database`)
+    await sm.setStateRoot(root, true)
+    return sm
+  }
+
   /** A read-only view of state at `root`; views of recent roots are reused. */
   private async reader(root: Uint8Array): Promise<MerkleStateManager> {
     const key = bytesToHex(root)
     let sm = this.readers.get(key)
     if (sm === undefined) {
-      sm = (this.vm.stateManager as MerkleStateManager).shallowCopy(true)
-      if (!(await sm.hasStateRoot(root))) throw new EvmError(EvmErrorCode.MISSING_STATE, `state root ${key} is not in the database`)
-      await sm.setStateRoot(root, true)
+      sm = await this.stateAt(root)
       this.readers.set(key, sm)
       if (this.readers.size > 8) this.readers.delete(this.readers.keys().next().value as string)
     }
@@ -319,10 +325,7 @@ export class Executor {
     const key = bytesToHex(root)
     let entry = this.callVms.get(key)
     if (entry === undefined) {
-      const sm = (this.vm.stateManager as MerkleStateManager).shallowCopy(true)
-      if (!(await sm.hasStateRoot(root))) throw new EvmError(EvmErrorCode.MISSING_STATE, `state root ${key} is not in the database`)
-      await sm.setStateRoot(root, true)
-      const vm = await createVM({ common: this.execCommon, stateManager: sm, blockchain: this.vm.blockchain })
+      const vm = await createVM({ common: this.execCommon, stateManager: await this.stateAt(root), blockchain: this.vm.blockchain })
       entry = this.callVms.get(key) ?? { vm, queue: Promise.resolve() }
       this.callVms.set(key, entry)
       if (this.callVms.size > 4) this.callVms.delete(this.callVms.keys().next().value as string)

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createECDH, hkdfSync, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createECDH, hkdfSync, randomBytes, type ECDH } from 'node:crypto'
 import { fromHex, toData } from '../common/index.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 import type { EncryptedPayload } from './types.ts'
@@ -20,21 +20,33 @@ function deriveKey(shared: Uint8Array, ephemeralPublicKey: Uint8Array): Buffer {
   return Buffer.from(hkdfSync('sha256', shared, ephemeralPublicKey, INFO, 32))
 }
 
-/** Encrypts `plaintext` to a 65-byte uncompressed secp256k1 public key (0x04 ‖ x ‖ y). */
-export function encryptTo(publicKey65: Uint8Array, plaintext: Uint8Array): EncryptedPayload {
+function checkRecipient(publicKey65: Uint8Array): void {
   if (publicKey65.length !== 65 || publicKey65[0] !== 0x04) {
     throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `encryptTo needs a 65-byte uncompressed secp256k1 public key (0x04…), got ${publicKey65.length} bytes`)
   }
-  const ecdh = createECDH('secp256k1')
-  const ephemeral = ecdh.generateKeys()
-  let shared: Buffer
+}
+
+/** The AES key for `publicKey65` under the ephemeral key pair held by `ecdh`. */
+function recipientKey(ecdh: ECDH, ephemeral: Buffer, publicKey65: Uint8Array): Buffer {
   try {
-    shared = ecdh.computeSecret(publicKey65)
+    return deriveKey(ecdh.computeSecret(publicKey65), ephemeral)
   } catch (err) {
     throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, 'encryptTo: the public key is not a point of secp256k1', undefined, err)
   }
+}
+
+/** Encrypts `plaintext` to a 65-byte uncompressed secp256k1 public key (0x04 ‖ x ‖ y). */
+export function encryptTo(publicKey65: Uint8Array, plaintext: Uint8Array): EncryptedPayload {
+  checkRecipient(publicKey65)
+  const ecdh = createECDH('secp256k1')
+  const ephemeral = ecdh.generateKeys()
+  return seal(recipientKey(ecdh, ephemeral, publicKey65), ephemeral, plaintext)
+}
+
+/** AES-256-GCM under `key` with a fresh random iv and the ephemeral public key as additional data. */
+function seal(key: Buffer, ephemeral: Buffer, plaintext: Uint8Array): EncryptedPayload {
   const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', deriveKey(shared, ephemeral), iv, { authTagLength: 16 })
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
   cipher.setAAD(ephemeral)
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
   return { v: 1, ephemeralPublicKey: toData(ephemeral), iv: toData(iv), ciphertext: toData(ciphertext), tag: toData(cipher.getAuthTag()) }
@@ -57,9 +69,7 @@ export function createEncryptor(opts: { rotateMs?: number; maxRecipients?: numbe
   let bornAt = now()
   let keys = new Map<string, Buffer>()
   return (publicKey65: Uint8Array, plaintext: Uint8Array): EncryptedPayload => {
-    if (publicKey65.length !== 65 || publicKey65[0] !== 0x04) {
-      throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `encryptTo needs a 65-byte uncompressed secp256k1 public key (0x04…), got ${publicKey65.length} bytes`)
-    }
+    checkRecipient(publicKey65)
     if (now() - bornAt >= rotateMs) {
       ecdh = createECDH('secp256k1')
       ephemeral = ecdh.generateKeys()
@@ -69,19 +79,11 @@ export function createEncryptor(opts: { rotateMs?: number; maxRecipients?: numbe
     const id = Buffer.from(publicKey65).toString('hex')
     let key = keys.get(id)
     if (key === undefined) {
-      try {
-        key = deriveKey(ecdh.computeSecret(publicKey65), ephemeral)
-      } catch (err) {
-        throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, 'encryptTo: the public key is not a point of secp256k1', undefined, err)
-      }
+      key = recipientKey(ecdh, ephemeral, publicKey65)
       if (keys.size >= maxRecipients) keys.delete(keys.keys().next().value as string)
       keys.set(id, key)
     }
-    const iv = randomBytes(12)
-    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
-    cipher.setAAD(ephemeral)
-    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
-    return { v: 1, ephemeralPublicKey: toData(ephemeral), iv: toData(iv), ciphertext: toData(ciphertext), tag: toData(cipher.getAuthTag()) }
+    return seal(key, ephemeral, plaintext)
   }
 }
 

@@ -80,13 +80,12 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
 
   let http: GatekeeperHttp | undefined
   const endpoint = (): string => opts.publicUrl ?? http?.url ?? p2p?.listenAddrs()[0] ?? ''
+  // What anyone may learn (GET /v1/info); the operator's view adds counts and the audit head.
+  const publicInfo = () => ({ account: address, chainId: Number(modules.chainId), publicKey: bytesToHex(publicKey), multiaddrs: p2p?.listenAddrs() ?? [] })
   const info = (): GatekeeperInfo => ({
-    account: address,
-    chainId: Number(modules.chainId),
+    ...publicInfo(),
     ...(http === undefined ? {} : { url: opts.publicUrl ?? http.url }),
-    multiaddrs: p2p?.listenAddrs() ?? [],
     endpoint: endpoint(),
-    publicKey: bytesToHex(publicKey),
     k: opts.k,
     patients: store.patientCount(),
     relationships: relationships.count(),
@@ -95,7 +94,7 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
   if (opts.http !== undefined) {
     http = await startGatekeeperHttp(opts.http, {
       handle: (json) => server.handle(json),
-      info: () => ({ account: address, chainId: Number(modules.chainId), publicKey: bytesToHex(publicKey), protocols: ['http', GATEKEEPER_PROTOCOL], multiaddrs: p2p?.listenAddrs() ?? [] }),
+      info: () => ({ ...publicInfo(), protocols: ['http', GATEKEEPER_PROTOCOL] }),
     })
     log.info('Gatekeeper HTTP API listening', { url: http.url, account: address })
   }

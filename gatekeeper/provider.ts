@@ -136,7 +136,10 @@ export function createProviderOps(modules: ProviderModules) {
       return { patientId: resource.id, identity: p.identity, address, summary: resolved.summary, registered }
     },
 
-    addRecord: (p: AddRecordParams) => serial(patientIdOf(p), () => addRecord(p)),
+    addRecord(p: AddRecordParams): Promise<AddRecordResult> {
+      const patientId = patientIdOf(p)
+      return serial(patientId, () => addRecord(patientId, p))
+    },
     update,
     async import(p: ImportParams): Promise<ImportResult> {
       let result: { imported: number; byType: Record<string, number> }
@@ -147,8 +150,7 @@ export function createProviderOps(modules: ProviderModules) {
     },
   }
 
-  async function addRecord(p: AddRecordParams): Promise<AddRecordResult> {
-    const patientId = patientIdOf(p)
+  async function addRecord(patientId: string, p: AddRecordParams): Promise<AddRecordResult> {
     if (!Array.isArray(p.resources) || p.resources.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'resources must list at least one FHIR resource')
     const ref = `Patient/${patientId}`
     for (const r of p.resources) {

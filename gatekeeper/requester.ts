@@ -1,5 +1,6 @@
 import { getAddress, recoverMessageAddress, type Address, type Hex } from 'viem'
 import { fieldsOfMask, parseRecordQuery, type MedRecClient } from '../contracts/client/index.ts'
+import { fromHex } from '../common/index.ts'
 import type { AuditResult, BountyResult, FetchedPointer, FetchResult } from './api.ts'
 import { verifyAuditEntries } from './audit.ts'
 import { verifyRecords } from './commitment.ts'
@@ -34,7 +35,7 @@ const GATEKEEPER_CODES = new Set<string>(Object.values(GatekeeperErrorCode))
 export function createRequester(modules: RequesterModules) {
   const { client } = modules
   const timeoutMs = modules.timeoutMs ?? 15_000
-  const privateKeyBytes = Uint8Array.from(Buffer.from(modules.privateKey.slice(2), 'hex'))
+  const privateKeyBytes = fromHex(modules.privateKey)
 
   /** The relationship's own endpoint, else the provider's Registrar entry; `prefer` picks the transport from the entry. */
   async function endpointOf(gatekeeper: Address, relationship?: string, prefer?: Transport): Promise<string> {

@@ -10,7 +10,7 @@ import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from './error
 import type { NonceStore } from './nonces.ts'
 import { parseSignedRequest, type RequestVerifier } from './request.ts'
 import type { RelationshipMap } from './state.ts'
-import type { EncryptedPayload, FhirBundle, FhirResource, GatekeeperRequest, PointerRecords, RecordSource } from './types.ts'
+import type { AggregateCell, EncryptedPayload, FhirBundle, FhirResource, GatekeeperRequest, PointerRecords, RecordSource } from './types.ts'
 
 const log = createLogger('gatekeeper:serve')
 const ZERO = '0x0000000000000000000000000000000000000000'
@@ -50,26 +50,25 @@ export interface RecordsPayload {
   pointers: PointerRecords[]
 }
 
+/** What the provider computed for a bounty, and signs. */
+export interface BountyResultBody {
+  owner: string
+  index: number
+  relationship: string
+  pointerId: number
+  blockNumber: number
+  query: string
+  provider: string
+  k: number
+  cells: AggregateCell[]
+  suppressed: number
+  computedAt: number
+}
+
 /** The decrypted body of a bounty reply. */
 export interface BountyPayload {
   method: 'bounty'
-  result: SignedBountyResult['result']
-  signature: Hex
-}
-export interface SignedBountyResult {
-  result: {
-    owner: string
-    index: number
-    relationship: string
-    pointerId: number
-    blockNumber: number
-    query: string
-    provider: string
-    k: number
-    cells: import('./types.ts').AggregateCell[]
-    suppressed: number
-    computedAt: number
-  }
+  result: BountyResultBody
   signature: Hex
 }
 
@@ -81,7 +80,7 @@ export interface AuditPayload {
 }
 
 /** The hash the provider signs over a bounty result: keccak256 of its canonical JSON (signed EIP-191). */
-export function bountyResultHash(result: SignedBountyResult['result']): Hex {
+export function bountyResultHash(result: BountyResultBody): Hex {
   return keccak256(stringToHex(canonicalJson(result)))
 }
 
@@ -186,7 +185,7 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
     if (released.length === 0) {
       throw new GatekeeperError(GatekeeperErrorCode.K_ANONYMITY, `no cell of bounty #${index} covers at least k=${opts.k} patients, so nothing can be released`, { index, k: opts.k })
     }
-    const result: SignedBountyResult['result'] = {
+    const result: BountyResultBody = {
       owner: requester,
       index,
       relationship: rel,
@@ -231,7 +230,7 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
         const parsed = parseSignedRequest(json)
         const request = parsed.request
         req = request
-        requester = `${parsed.from.toLowerCase()}`
+        requester = parsed.from.toLowerCase()
         const { requester: signer, publicKey } = verifier.verify(parsed)
         nonces.use(signer, request.nonce, Number(request.expiresAt))
         const outcome = request.method === 'records' ? await records(request, signer) : request.method === 'bounty' ? await bounty(request, signer) : await auditFor(request, signer)

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Address } from '@ethereumjs/util'
 import { createBlock, createBlockHeader } from '@ethereumjs/block'
 import { EXTRA_SEAL, EXTRA_VANITY, sealHash, signSeal } from '../../consensus/index.ts'
@@ -20,6 +20,27 @@ setLogLevel('error')
 const url = (net: TestNetwork, i: number) => net.members[i]!.node!.url
 const head = async (net: TestNetwork, i: number) => rpc<{ number: string; hash: string }>(url(net, i), 'eth_getBlockByNumber', ['latest', false])
 const hashAt = async (net: TestNetwork, i: number, n: bigint) => (await rpc<{ hash: string } | null>(url(net, i), 'eth_getBlockByNumber', [`0x${n.toString(16)}`, false]))?.hash
+
+/**
+ * A p2p host of the network's chain, run by the test itself, that publishes whatever the test
+ * hands it (validating nothing); resolves once member 0 lists it as a peer.
+ */
+async function joinAsPeer(t: Test, net: TestNetwork, keyByte: number) {
+  const genesisHash = Buffer.from((await rpc<{ hash: string }>(url(net, 0), 'eth_getBlockByNumber', ['0x0', false])).hash.slice(2), 'hex')
+  const host = await createP2P(
+    { chainId: 4242n, genesisHash, privateKey: new Uint8Array(32).fill(keyByte), listen: { host: '127.0.0.1', port: 0 }, bootnodes: [net.members[0]!.enode!] },
+    {
+      getHead: () => ({ head: { number: 0n, hash: genesisHash }, totalDifficulty: 1n }),
+      validateTx: () => 'accept',
+      validateBlock: () => 'accept',
+      getBlocksByRange: async () => [],
+      getHeadersByRange: async () => [],
+    },
+  )
+  t.teardown(() => host.stop())
+  await waitFor(async () => (await rpc<Array<{ id: string }>>(url(net, 0), 'admin_peers')).some((p) => p.id === host.peerId), 'the node to accept the peer')
+  return host
+}
 
 /** Seals `count` empty blocks into member 0's data dir in-process, each by its in-turn signer. */
 async function prebuild(net: TestNetwork, count: number): Promise<void> {
@@ -83,20 +104,8 @@ t.test('a peer sending invalid blocks, transactions and garbage is disconnected;
   t.teardown(() => net.close())
   await net.start(0)
   await net.start(1)
-  const genesisHash = (await rpc<{ hash: string }>(url(net, 0), 'eth_getBlockByNumber', ['0x0', false])).hash
-  const mallory = await createP2P(
-    { chainId: 4242n, genesisHash: Buffer.from(genesisHash.slice(2), 'hex'), privateKey: new Uint8Array(32).fill(7), listen: { host: '127.0.0.1', port: 0 }, bootnodes: [net.members[0]!.enode!] },
-    {
-      getHead: () => ({ head: { number: 0n, hash: Buffer.from(genesisHash.slice(2), 'hex') }, totalDifficulty: 1n }),
-      validateTx: () => 'accept',
-      validateBlock: () => 'accept',
-      getBlocksByRange: async () => [],
-      getHeadersByRange: async () => [],
-    },
-  )
-  t.teardown(() => mallory.stop())
+  const mallory = await joinAsPeer(t, net, 7)
   const peersOf0 = async () => (await rpc<Array<{ id: string }>>(url(net, 0), 'admin_peers')).map((p) => p.id)
-  await waitFor(async () => (await peersOf0()).includes(mallory.peerId), 'the node to accept the peer')
   // a well-formed block on genesis whose seal recovers to nobody, undecodable bytes, a garbage transaction
   const common = createChainCommon({ chainId: 4242n, period: 1, epoch: 30000n })
   const gBlock = await rpc<{ hash: string; gasLimit: string; baseFeePerGas: string }>(url(net, 0), 'eth_getBlockByNumber', ['0x0', false])
@@ -129,19 +138,7 @@ t.test("a dropped authority's blocks are refused by the others", async (t) => {
   await waitFor(async () => !(await rpc<string[]>(url(net, 0), 'clique_getSigners', ['latest'])).map((a) => a.toLowerCase()).includes(dropped.address), 'the vote to drop it to pass', 60_000)
   t.pass('two of three voted the third authority out')
 
-  const genesisHash = (await rpc<{ hash: string }>(url(net, 0), 'eth_getBlockByNumber', ['0x0', false])).hash
-  const peer = await createP2P(
-    { chainId: 4242n, genesisHash: Buffer.from(genesisHash.slice(2), 'hex'), privateKey: new Uint8Array(32).fill(9), listen: { host: '127.0.0.1', port: 0 }, bootnodes: [net.members[0]!.enode!] },
-    {
-      getHead: () => ({ head: { number: 0n, hash: Buffer.from(genesisHash.slice(2), 'hex') }, totalDifficulty: 1n }),
-      validateTx: () => 'accept',
-      validateBlock: () => 'accept',
-      getBlocksByRange: async () => [],
-      getHeadersByRange: async () => [],
-    },
-  )
-  t.teardown(() => peer.stop())
-  await waitFor(async () => (await rpc<Array<{ id: string }>>(url(net, 0), 'admin_peers')).some((p) => p.id === peer.peerId), 'the node to accept the peer')
+  const peer = await joinAsPeer(t, net, 9)
 
   // An otherwise valid empty block on node 0's head (same state root, next base fee, next
   // timestamp), sealed by the dropped authority's own key.

@@ -4,7 +4,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { fromHex } from '../../common/index.ts'
-import { decryptWith, encryptTo } from '../../gatekeeper/ecies.ts'
+import { createEncryptor, decryptWith, encryptTo } from '../../gatekeeper/ecies.ts'
 import type { EncryptedPayload } from '../../gatekeeper/types.ts'
 
 const sk = secp256k1.utils.randomSecretKey()
@@ -75,4 +75,22 @@ t.test('tampering, another key and malformed envelopes fail with DECRYPT_FAILED'
   notOnCurve[64]! ^= 1
   t.throws(() => encryptTo(notOnCurve, Buffer.from('x')), { code: 'INTERNAL', message: /not a point/ })
   t.ok(Buffer.from(decryptWith(sk, env as EncryptedPayload)).equals(Buffer.from('top secret record')), 'the original still decrypts')
+})
+
+t.test('a reply encryptor reuses its ephemeral key within the window and rotates after it', async (t) => {
+  const sk = secp256k1.utils.randomSecretKey()
+  const pub = secp256k1.getPublicKey(sk, false)
+  let clock = 1_000
+  const encrypt = createEncryptor({ rotateMs: 60_000, now: () => clock })
+  const a = encrypt(pub, Buffer.from('first'))
+  const b = encrypt(pub, Buffer.from('second'))
+  t.equal(Buffer.from(decryptWith(sk, a)).toString(), 'first', 'readable with decryptWith')
+  t.equal(Buffer.from(decryptWith(sk, b)).toString(), 'second')
+  t.equal(a.ephemeralPublicKey, b.ephemeralPublicKey, 'same ephemeral key within the window')
+  t.not(a.iv, b.iv, 'but a fresh iv per message')
+  clock += 60_000
+  const c = encrypt(pub, Buffer.from('third'))
+  t.not(c.ephemeralPublicKey, a.ephemeralPublicKey, 'a new ephemeral key after the window')
+  t.equal(Buffer.from(decryptWith(sk, c)).toString(), 'third')
+  t.throws(() => encrypt(pub.subarray(0, 64), Buffer.from('x')), { code: 'INTERNAL' }, 'a malformed recipient key is refused')
 })

@@ -1,15 +1,10 @@
-import t, { type Test } from 'tap'
-import { createLibp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
+import t from 'tap'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { PROTOCOLS, peerIdFromNodeKey, type PeerIdStr } from '../../p2p/index.ts'
 import { decodeAppResponse } from '../../p2p/wire.ts'
-import { logs, nodeKey, penalties, sleep, startNode, waitConnected, waitFor, type TestNode } from './helpers.ts'
+import { logs, nodeKey, penalties, sleep, startNode, startRawNode, waitConnected, waitFor, type TestNode } from './helpers.ts'
 
 const ECHO = '/medrec/test-echo/1'
 const text = (s: string) => new TextEncoder().encode(s)
@@ -30,19 +25,6 @@ function echo(node: TestNode, opts?: Parameters<TestNode['p2p']['handle']>[2]): 
     opts,
   )
   return seen
-}
-
-/** A bare libp2p host: no status protocol, no gossipsub (a client that never handshakes). */
-async function startBareHost(t: Test) {
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() },
-  })
-  t.teardown(() => node.stop())
-  return node
 }
 
 t.test('round trip to a multiaddr: one-off dial, the caller is named, never redialled', async (t) => {
@@ -168,7 +150,7 @@ t.test('peers that are not chain peers can call; they are neither counted nor ba
   t.equal(other.p2p.peerCount(), 0, 'nor a of it')
 
   // A bare host that never speaks status: served, not penalised for the failed handshake.
-  const bare = await startBareHost(t)
+  const bare = await startRawNode(t, null)
   const stream = await bare.dialProtocol(multiaddr(addrOf(a)), ECHO)
   const lp = lpStream(stream)
   await lp.write(text('bare'))

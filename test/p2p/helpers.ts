@@ -139,9 +139,10 @@ export type RawNode = Libp2p
 
 /**
  * A bare libp2p host (no gossipsub) that answers the status handshake like a good peer,
- * for tests that misbehave on the request/response protocols.
+ * for tests that misbehave on the request/response protocols; with `status` null it does not
+ * speak the status protocol at all (a client that never handshakes).
  */
-export async function startRawNode(t: Test, status: Status = { chainId: CHAIN_ID, genesisHash: GENESIS, ...HEAD }): Promise<RawNode> {
+export async function startRawNode(t: Test, status: Status | null = { chainId: CHAIN_ID, genesisHash: GENESIS, ...HEAD }): Promise<RawNode> {
   const node = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
@@ -149,12 +150,13 @@ export async function startRawNode(t: Test, status: Status = { chainId: CHAIN_ID
     streamMuxers: [yamux()],
     services: { identify: identify() },
   })
+  t.teardown(() => node.stop())
+  if (status === null) return node
   await node.handle(PROTOCOLS.status, async (stream) => {
     const lp = lpStream(stream)
     decodeStatusRequest((await lp.read()).subarray())
     await lp.write(encodeStatusResponse(status))
     await stream.close()
   })
-  t.teardown(() => node.stop())
   return node
 }
