@@ -3,7 +3,8 @@
  * Suites: recovery, build, throughput, rss (default: these four), compare (the throughput
  * workload against medrec and ganache in one run), network (`--nodes N` authority processes,
  * then a fresh node syncing), gas (per MedRec contract operation) and gatekeeper (authorised
- * record reads/s with 1 and 16 clients). Prints figures; asserts nothing.
+ * record reads/s with 1 and 16 clients) and pow (hash rate against raw keccak-256, then a network
+ * of 3 miners at a 2 s target). Prints figures; asserts nothing.
  */
 import { parseArgs } from 'node:util'
 import { setLogLevel } from '../common/logger.ts'
@@ -15,6 +16,8 @@ import { startGanache } from './ganache.ts'
 import { runGasTable } from './gas.ts'
 import { runNetworkBench } from './network.ts'
 import { runGatekeeperBench } from './gatekeeper.ts'
+import { runPowHashBench } from './pow-hash.ts'
+import { runPowNetworkBench } from './pow-network.ts'
 
 setLogLevel('warn')
 const { values, positionals } = parseArgs({
@@ -30,10 +33,12 @@ const { values, positionals } = parseArgs({
     url: { type: 'string' },
     ws: { type: 'string' },
     json: { type: 'boolean', default: false },
+    miners: { type: 'string', default: '3' },
+    difficulty: { type: 'string', default: '400000' },
   },
 })
 const suites = positionals.length > 0 ? positionals : ['recovery', 'build', 'throughput', 'rss']
-const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper'])
+const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow'])
 for (const s of suites) {
   if (!known.has(s)) {
     process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
@@ -69,6 +74,13 @@ for (const s of suites) {
     printTable(`Gatekeeper: signed record reads over HTTP (${g.records} records per answer)`, await runGatekeeperBench(g), values.json)
   }
   if (s === 'gas') printTable('Gas per MedRec contract operation (embedded EVM, receipt gas)', await runGasTable(), values.json)
+  if (s === 'pow') {
+    printTable('Proof-of-work hash rate (keccak-256 hashcash), side by side', await runPowHashBench(), values.json)
+    // The workload default (700/s) is the single-node throughput one; miners get a modest load.
+    const rate = process.argv.includes('--rate') ? o.rate : 50
+    const p = { miners: Number(values.miners), rate, seconds: o.seconds, senders: o.senders, targetBlockTime: 2, difficulty: BigInt(values.difficulty) }
+    printTable(`PoW network of ${p.miners} mining processes on this machine (${p.rate}/s offered, 2 s target, ${p.seconds}s)`, await runPowNetworkBench(p), values.json)
+  }
   if (s === 'network') {
     const n = { nodes: Number(values.nodes), rate: o.rate, seconds: o.seconds, senders: o.senders, period: o.period }
     printTable(`PoA network of ${n.nodes} authority processes on this machine (${n.rate}/s offered round-robin, ${n.senders} senders, ${n.period}s blocks, ${n.seconds}s)`, await runNetworkBench(n), values.json)

@@ -1,3 +1,5 @@
 export * from './errors.ts'
 export * from './types.ts'
 export * from './poa/index.ts'
+export * from './pow/index.ts'
+export * from './create.ts'

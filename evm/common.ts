@@ -12,9 +12,11 @@ export const SOLC_EVM_VERSION = 'shanghai'
 
 export interface ChainParams {
   chainId: bigint
+  /** The ethereumjs consensus section, from the chain's engine; default Clique with `period` and `epoch`. */
+  consensus?: Record<string, unknown>
   /** Seconds between blocks and epoch length (EIP-225). */
-  period: number
-  epoch: bigint
+  period?: number
+  epoch?: bigint
 }
 
 const ALL_TO_LONDON = [
@@ -36,15 +38,12 @@ function common(chainId: bigint, consensus: Record<string, unknown>): Common {
 }
 
 /**
- * The Common that blocks, headers and transactions are built with: Clique format, so
- * ethereumjs checks the EIP-225 header layout (97-byte extraData, zero mixHash).
+ * The Common that blocks, headers and transactions are built with. The engine picks the header
+ * format: Clique (ethereumjs checks the EIP-225 layout, 97-byte extraData) or proof of work
+ * (extraData at most 32 bytes).
  */
 export function createChainCommon(p: ChainParams): Common {
-  return common(p.chainId, {
-    type: 'poa',
-    algorithm: 'clique',
-    clique: { period: p.period, epoch: Number(p.epoch) },
-  })
+  return common(p.chainId, p.consensus ?? { type: 'poa', algorithm: 'clique', clique: { period: p.period ?? 0, epoch: Number(p.epoch ?? 30_000n) } })
 }
 
 /**

@@ -251,6 +251,11 @@ export class Executor {
     for (const w of ctx.systemWrites ?? []) {
       for (const [slot, value] of w.entries) await sm.putStorage(w.address, slot, value)
     }
+    if (ctx.reward !== undefined && ctx.reward > 0n) {
+      const account = (await sm.getAccount(ctx.author)) ?? new Account()
+      account.balance += ctx.reward
+      await sm.putAccount(ctx.author, account)
+    }
     await this.vm.evm.journal.commit()
     const stateRoot = await sm.getStateRoot()
     this.headRoot = stateRoot

@@ -38,6 +38,8 @@ export interface ExecutionContext {
    * the AuthoritySet system contract following consensus. Same input, same root, on every node.
    */
   systemWrites?: SystemWrite[]
+  /** Wei credited to the author after the transactions (the PoW block reward); none when absent. */
+  reward?: bigint
 }
 
 /** Storage writes to one contract; a value of 32 zero bytes clears the slot. */

@@ -23,6 +23,7 @@ export const MEDREC_METHODS = [
   'medrec_anchorAudit',
   'medrec_bounties',
   'medrec_collectBounty',
+  'medrec_collectedBounties',
   'medrec_notifications',
 ] as const
 export type MedrecMethod = (typeof MEDREC_METHODS)[number]

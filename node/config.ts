@@ -42,6 +42,8 @@ export interface NodeConfig {
   logLevel: LogLevel
   dev: boolean
   p2p: P2PConfig | undefined
+  /** Mining (`--mine`, `--miner.etherbase`, `--miner.threads`); absent when not asked for. */
+  miner?: { mine: boolean; etherbase?: Uint8Array; threads?: number }
   /** The built-in gatekeeper (`--gatekeeper`); absent when off. */
   gatekeeper?: { options: GatekeeperOptions; account: AuthorityKey }
 }

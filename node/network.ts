@@ -43,6 +43,12 @@ export interface Network {
 
 /** Blocks asked for per range request; the server caps it too. */
 const RANGE = 64
+/**
+ * Pool transactions re-sent when a peer joins (geth syncs its pool to new peers likewise) or
+ * a publish found no one subscribed, once the topic has had time to form.
+ */
+const RESEND_MAX = 4096
+const RESEND_DELAY_MS = 2000
 /** After a failed sync, leave that peer alone this long (no retry storms). */
 const SYNC_COOLDOWN_MS = 3000
 
@@ -270,8 +276,29 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     return true
   }
 
+  // A new peer has not seen the pool: a transaction sent before any peer was there (a
+  // gatekeeper's first transaction at start-up) would otherwise never leave this node, and every
+  // later nonce of its sender would wait behind it on the sealers. Once the new peer is in the
+  // gossip mesh (a heartbeat or two), the pool goes out again; peers drop what they have.
+  let resend: NodeJS.Timeout | undefined
+  const resendPool = () => {
+    resend = undefined
+    if (closed) return
+    const { pending } = mempool.content()
+    const txs = Object.values(pending).flatMap((bySender) => Object.values(bySender)).slice(0, RESEND_MAX)
+    // Those peers already had come back as duplicates (nothing sent); one that still finds no
+    // peer in the topic is tried again later.
+    for (const { tx } of txs) p2p.publishTx(tx.serialize()).catch(retryLater)
+    if (txs.length > 0) log.debug('Re-sent pool transactions', { txs: txs.length })
+  }
+  const retryLater = (err: unknown) => {
+    const again = (err as { code?: string }).code === 'NO_PEERS' && p2p.peerCount() > 0
+    log.debug(again ? 'Transaction not gossiped yet; will re-send' : 'Transaction not gossiped', undefined, errorMessage(err))
+    if (again) resend ??= setTimeout(resendPool, RESEND_DELAY_MS)
+  }
   p2p.on('peer:connected', (peer) => {
     if (peer.status !== null) startSync(peer.id, peer.status)
+    resend ??= setTimeout(resendPool, RESEND_DELAY_MS)
   })
   p2p.on('peer:status', (peer, status) => startSync(peer, status))
   let announce: NodeJS.Timeout | undefined
@@ -288,7 +315,8 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
   return {
     p2p,
     broadcastTx(raw) {
-      p2p.publishTx(raw).catch((err) => log.debug('Transaction not gossiped', undefined, errorMessage(err)))
+      // No peer in the topic yet (just started, peers just joined): sent again with the pool.
+      p2p.publishTx(raw).catch(retryLater)
     },
     broadcastBlock(block) {
       p2p.publishBlock(block.serialize()).catch((err) => log.debug('Block not gossiped', undefined, errorMessage(err)))
@@ -298,6 +326,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     async close() {
       closed = true
       chain.off('head', onHead)
+      if (resend !== undefined) clearTimeout(resend)
       if (announce !== undefined) clearTimeout(announce)
       await syncRunning
       await p2p.stop()

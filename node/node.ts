@@ -4,10 +4,11 @@ import { Chain, type BlockBundle } from './chain/index.ts'
 import type { NodeConfig } from './config.ts'
 import { createMempool, createSenderRecovery, type IncludedTx } from './mempool/index.ts'
 import { startNetwork, type Network } from './network.ts'
-import { createProducer, type Producer } from './producer.ts'
 import { createProposals } from './proposals.ts'
 import { createAdminMethods } from './rpc/admin.ts'
 import { createCliqueMethods } from './rpc/clique.ts'
+import { createMinerMethods } from './rpc/miner.ts'
+import { createSealing } from './sealing.ts'
 import { createEthMethods } from './rpc/eth.ts'
 import { createFilterManager, createRpcServer, createSubscriptionHub } from './rpc/index.ts'
 import { createInProcessRpc, createMedrecMethods, notificationEvents } from './rpc/medrec.ts'
@@ -102,7 +103,12 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     filters.onPendingTx(hash)
   })
 
-  const table = { ...methods.table, ...createCliqueMethods({ chain, proposals }), ...createAdminMethods({ chain, network }) }
+  const net = network
+  const sealing = createSealing(
+    { authority: config.authority, etherbase: config.miner?.etherbase, threads: config.miner?.threads, start: false },
+    { chain, mempool, proposals, onSealed: (b) => net?.broadcastBlock(b.block), receiving: net === undefined ? undefined : (n) => net.receiving(n) },
+  )
+  const table = { ...methods.table, ...createCliqueMethods({ chain, proposals }), ...createAdminMethods({ chain, network }), ...createMinerMethods(sealing) }
   let gatekeeper: Gatekeeper | undefined
   if (config.gatekeeper !== undefined) {
     const p2p = network?.p2p
@@ -141,14 +147,18 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   }
   log.info('HTTP and WebSocket JSON-RPC listening', { url: urls.url, ws: urls.wsUrl })
 
-  let producer: Producer | undefined
-  if (config.authority !== undefined) {
-    const net = network
-    producer = createProducer(
-      { signer: config.authority, period: config.genesis.poa.period },
-      { chain, mempool, proposals, onSealed: (b) => net?.broadcastBlock(b.block), receiving: net === undefined ? undefined : (n) => net.receiving(n) },
-    )
-    producer.start()
+  // An authority seals from the start; a miner with --mine (or later, miner_start).
+  if (config.authority !== undefined || config.miner?.mine === true) {
+    try {
+      sealing.start()
+    } catch (err) {
+      await server.close()
+      await gatekeeper?.close()
+      await network?.close()
+      await recovery.close()
+      await chain.close()
+      throw err
+    }
   }
   // Lists the gatekeeper in the Registrar (an authority's transaction): in the background, it waits for a block.
   void gatekeeper?.publish()
@@ -163,7 +173,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     close() {
       closing ??= (async () => {
         log.info('Shutting down')
-        await producer?.stop()
+        await sealing.close()
         await server.close()
         await gatekeeper?.close()
         await network?.close()

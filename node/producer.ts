@@ -1,18 +1,21 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import { Address } from '@ethereumjs/util'
+import type { BlockHeader } from '@ethereumjs/block'
+import type { Address } from '@ethereumjs/util'
 import { createLogger, errorMessage } from '../common/index.ts'
+import type { Sealer } from '../consensus/index.ts'
 import type { SenderTx, TxSource } from '../evm/index.ts'
 import type { BlockBundle, Chain } from './chain/index.ts'
-import type { AuthorityKey } from './config.ts'
 import type { Mempool } from './mempool/index.ts'
 import type { Proposals } from './proposals.ts'
+import { NodeError, NodeErrorCode } from './errors.ts'
 
 const log = createLogger('producer')
 
 export interface ProducerOptions {
-  signer: AuthorityKey
-  /** Seconds between blocks; 0 seals as soon as transactions arrive. */
-  period: number
+  /** The block author: the authority (PoA) or the etherbase (PoW). */
+  author: Address
+  /** From the chain's engine: signs (PoA) or mines (PoW). */
+  sealer: Sealer
 }
 
 export interface ProducerModules {
@@ -29,6 +32,11 @@ export interface ProducerModules {
 export interface Producer {
   start(): void
   stop(): Promise<void>
+  readonly running: boolean
+  /** The author of the next blocks (miner_setEtherbase changes it under PoW). */
+  author: Address
+  /** Hashes per second (0 under PoA). */
+  hashrate(): number
 }
 
 /** Shortest time given to fill a block when sealing is already late. */
@@ -91,12 +99,20 @@ function waitForPending(mempool: Mempool, deadline: number): Promise<void> {
   })
 }
 
+/**
+ * Block production for either engine: wait for the engine's plan, build a block on the head
+ * from the pool, have the sealer sign or mine it (abandoned as soon as another head arrives),
+ * commit it and hand it to the network.
+ */
 export function createProducer(opts: ProducerOptions, modules: ProducerModules): Producer {
   const { chain, mempool } = modules
-  const signer = new Address(opts.signer.address)
+  const { sealer } = opts
+  const period = chain.consensus.blockTime
+  let author = opts.author
   let running = false
   let loop: Promise<void> | undefined
   let wake: (() => void) | undefined
+  let stopSealing: (() => void) | undefined
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -113,13 +129,13 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
 
   async function sealOnce(): Promise<void> {
     const parent = chain.head.block.header
-    const plan = chain.consensus.sealPlan(signer, parent, chain.snapshot, Date.now())
+    const plan = chain.consensus.sealPlan(author, parent, chain.snapshot, Date.now())
     if (!plan.canSeal) {
       log.debug('Not sealing', { reason: plan.reason })
       await sleep(1000)
       return
     }
-    const buildWindow = Math.min(MIN_BUILD_WINDOW_MS, opts.period * 500)
+    const buildWindow = sealer.buildWindowMs ?? Math.min(MIN_BUILD_WINDOW_MS, period * 500)
     if (!plan.inTurn && plan.delayMs > buildWindow) {
       // Out of turn: wait out the wiggle without holding the chain, and give way if the
       // in-turn block (or anyone's) arrives meanwhile.
@@ -129,14 +145,14 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       // takes seconds to recover and execute) is not a missing one: wait for its import, up to
       // a few periods, rather than seal a competitor that forks the chain.
       const next = parent.number + 1n
-      const giveUpAt = Date.now() + Math.max(3000, opts.period * 3000)
+      const giveUpAt = Date.now() + Math.max(3000, period * 3000)
       while (running && modules.receiving?.(next) === true && Date.now() < giveUpAt) {
         if (await headMovesWithin(chain, 100)) return
       }
       if (!running || chain.head.block.header.number !== parent.number) return
     }
     let deadline: number
-    if (opts.period === 0) {
+    if (period === 0) {
       if (mempool.stats().pending === 0) {
         await new Promise<void>((resolve) => {
           wake = resolve
@@ -147,25 +163,29 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       }
       deadline = Date.now() + INSTANT_BUILD_WINDOW_MS
     } else {
-      deadline = plan.inTurn ? Math.max(Date.now() + plan.delayMs, Date.now() + buildWindow) : Date.now() + buildWindow
+      deadline = plan.inTurn ? Date.now() + Math.max(plan.delayMs, buildWindow) : Date.now() + buildWindow
     }
     if (chain.head.block.header.number !== parent.number) return
     const baseFee = parent.calcNextBaseFee()
     // In a network, a block holds at most half a period of execution, so peers import it well
     // within the period (a longer one is what makes out-of-turn sealers fork). Alone, the whole
     // period is used.
-    const fillUntil = modules.receiving === undefined || opts.period === 0 ? deadline : Date.now() + Math.max(buildWindow, opts.period * 500)
+    const fillUntil = modules.receiving === undefined || period === 0 ? deadline : Date.now() + Math.max(buildWindow, period * 500)
     const source = streamFromPool(mempool, baseFee, deadline, fillUntil, () => !running)
     const started = Date.now()
-    const vote = modules.proposals === undefined ? undefined : chain.consensus.pickVote(chain.snapshot, parent.number + 1n, modules.proposals.list())
-    let bundle
+    const vote = modules.proposals === undefined ? undefined : chain.consensus.voting?.pickVote(chain.snapshot, parent.number + 1n, modules.proposals.list())
+    let pending
     try {
-      bundle = await chain.produce({ signer: opts.signer, source, deadline, vote })
+      pending = await chain.buildBlock({ author, source, deadline, vote })
     } catch (err) {
       if ((err as { code?: string }).code !== 'CANNOT_SEAL') throw err
       log.debug('Not sealing', { reason: errorMessage(err) })
       return
     }
+    const seal = await sealUnlessOvertaken(pending.header)
+    if (seal === undefined) return
+    const bundle = await chain.commitBlock(pending, seal)
+    if (bundle === undefined) return
     const h = bundle.block.header
     log.info('Sealed new block', {
       number: h.number,
@@ -175,13 +195,45 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       elapsed: `${Date.now() - started}ms`,
     })
     modules.onSealed?.(bundle)
+
+    /** The seal, or undefined when a new head arrived, the node stops, or it is time to re-prepare. */
+    async function sealUnlessOvertaken(header: BlockHeader) {
+      const abort = new AbortController()
+      const onHead = () => abort.abort()
+      chain.once('head', onHead)
+      stopSealing = () => abort.abort()
+      // A long seal (mining) re-prepares now and then: the clock moved on (the timestamp sets
+      // the difficulty) and the pool has more.
+      const recommit = sealer.recommitMs === undefined ? undefined : setTimeout(() => abort.abort(), sealer.recommitMs)
+      try {
+        if (chain.head.block.header.number !== header.number - 1n) return undefined
+        return await sealer.seal(header, abort.signal)
+      } finally {
+        chain.off('head', onHead)
+        clearTimeout(recommit)
+        stopSealing = undefined
+      }
+    }
   }
 
   return {
+    get running() {
+      return running
+    },
+    get author() {
+      return author
+    },
+    set author(a: Address) {
+      if (sealer.author !== undefined && !sealer.author.equals(a)) {
+        throw new NodeError(NodeErrorCode.BAD_AUTHOR, `this node seals as ${sealer.author.toString()} with its key; it cannot author blocks for ${a.toString()}`)
+      }
+      author = a
+    },
+    hashrate: () => sealer.hashrate(),
     start() {
       if (running) return
       running = true
-      log.info('Sealing as authority', { signer: signer.toString(), period: opts.period })
+      log.info('Sealing blocks', { author: author.toString(), engine: chain.consensus.algorithm, blockTime: period })
       loop = (async () => {
         while (running) {
           try {
@@ -196,6 +248,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     async stop() {
       running = false
       wake?.()
+      stopSealing?.()
       await loop
     },
   }

@@ -37,6 +37,8 @@ export const P2PErrorCode = {
   STREAM_FAILED: 'STREAM_FAILED',
   /** Publishing: the payload is above the topic's limit (or gossipsub's 4 MiB frame ceiling). */
   MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
+  /** Nobody to gossip to yet (no peer subscribed to the topic): send it again later. */
+  NO_PEERS: 'NO_PEERS',
   /** gossipsub refused to publish (e.g. not started). */
   PUBLISH_FAILED: 'PUBLISH_FAILED',
   /** The p2p node was stopped (or not started). */

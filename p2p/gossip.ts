@@ -79,7 +79,9 @@ export function gossipOptions(o: {
     globalSignaturePolicy: 'StrictNoSign',
     msgIdFn: messageId,
     allowedTopics: [o.topics.tx, o.topics.block],
-    allowPublishToZeroTopicPeers: true,
+    // A message with no one to send it to fails (NO_PEERS) instead of being marked as seen and
+    // lost: the caller can send it again once peers have joined the topic.
+    allowPublishToZeroTopicPeers: false,
     ignoreDuplicatePublishError: true,
     fallbackToFloodsub: false,
     floodPublish: true,

@@ -520,7 +520,9 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
       const res = await pubsub.publish(topic, bytes)
       return res.recipients.length
     } catch (err) {
-      throw new P2PError(this.#stopped ? 'STOPPED' : 'PUBLISH_FAILED', `publish on ${topic} failed: ${errorMessage(err)}`, { topic }, err)
+      if (this.#stopped) throw new P2PError('STOPPED', `publish on ${topic} failed: p2p is stopped`, { topic }, err)
+      if (/NoPeersSubscribedToTopic|InsufficientPeers/.test(errorMessage(err))) throw new P2PError('NO_PEERS', `publish on ${topic}: no peer has joined the topic yet`, { topic }, err)
+      throw new P2PError('PUBLISH_FAILED', `publish on ${topic} failed: ${errorMessage(err)}`, { topic }, err)
     }
   }
 

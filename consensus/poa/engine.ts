@@ -1,9 +1,10 @@
 import type { BlockHeader } from '@ethereumjs/block'
 import { Address, KECCAK256_RLP_ARRAY, equalsBytes } from '@ethereumjs/util'
 import { ConsensusError, ConsensusErrorCode } from '../errors.ts'
-import type { Consensus, HeadCandidate, PreparedHeader, SealPlan } from '../types.ts'
-import { EXTRA_SEAL, EXTRA_VANITY, recoverSigner, sealHash, signSeal } from './seal.ts'
-import { applyToSnapshot, createSnapshot, isInTurn, isValidVote, signedRecently, signerLimit, type PoaSnapshot } from './snapshot.ts'
+import type { Consensus, HeadCandidate, PreparedHeader, Proposal, SealPlan, Sealer, SealerKey, Snapshot, Voting } from '../types.ts'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { EXTRA_SEAL, EXTRA_VANITY, addressOfPublicKey, recoverSigner, sealHash, signSeal } from './seal.ts'
+import { applyToSnapshot, createSnapshot, decodeSnapshot, encodeSnapshot, isInTurn, isValidVote, signedRecently, signerLimit, type PoaSnapshot } from './snapshot.ts'
 
 export interface PoaOptions {
   /** Seconds between blocks; 0 seals as soon as there are transactions. */
@@ -43,12 +44,6 @@ export function checkpointSigners(header: BlockHeader): string[] {
   return out
 }
 
-/** A vote this node's signer wants to cast (clique_propose): add or drop `address`. */
-export interface Proposal {
-  address: string
-  authorize: boolean
-}
-
 /**
  * EIP-225 Clique rules: header checks, the snapshot with signer voting (coinbase + nonce,
  * strict majority, reset at checkpoints), sealing, and the EIP-3436 fork choice.
@@ -56,13 +51,71 @@ export interface Proposal {
 export class PoaEngine implements Consensus<PoaSnapshot> {
   readonly algorithm = 'poa' as const
   readonly opts: PoaOptions
+  readonly voting: Voting
 
   constructor(opts: Pick<PoaOptions, 'period' | 'epoch'> & Partial<PoaOptions>) {
     this.opts = { ...defaultPoaOptions, ...opts }
+    // The chain hands snapshots over as the engine-neutral Snapshot; under this engine they are PoaSnapshots.
+    const poa = (s: Snapshot) => s as PoaSnapshot
+    this.voting = {
+      pickVote: (snap, number, proposals) => this.pickVote(poa(snap), number, proposals),
+      signers: (snap) => poa(snap).signers,
+      snapshotJson: (snap) => snapshotJson(poa(snap)),
+      inTurn: (header) => header.difficulty === DIFF_IN_TURN,
+    }
+  }
+
+  get blockTime(): number {
+    return this.opts.period
+  }
+
+  get commonConsensus(): Record<string, unknown> {
+    return { type: 'poa', algorithm: 'clique', clique: { period: this.opts.period, epoch: Number(this.opts.epoch) } }
+  }
+
+  encodeSnapshot(snap: PoaSnapshot): Uint8Array {
+    return encodeSnapshot(snap)
+  }
+
+  decodeSnapshot(bytes: Uint8Array): PoaSnapshot {
+    return decodeSnapshot(bytes)
+  }
+
+  blockReward(): bigint {
+    return 0n
+  }
+
+  authorities(snap: PoaSnapshot): string[] {
+    return snap.signers
+  }
+
+  authoritiesAfter(parentSnap: PoaSnapshot, number: bigint, author: Address, prepared: PreparedHeader): string[] {
+    return this.signersAfter(parentSnap, number, author, prepared)
+  }
+
+  createSealer(key: SealerKey): Sealer {
+    const privateKey = key.privateKey
+    if (privateKey === undefined) {
+      throw new ConsensusError(ConsensusErrorCode.UNAUTHORIZED_SIGNER, `${key.address.toString()} cannot seal: a proof-of-authority chain seals with an unlocked authority key (--authority ADDRESS --password FILE)`)
+    }
+    const own = addressOfPublicKey(secp256k1.getPublicKey(privateKey, false))
+    if (!own.equals(key.address)) {
+      throw new ConsensusError(ConsensusErrorCode.UNAUTHORIZED_SIGNER, `cannot seal for ${key.address.toString()} with the key of ${own.toString()}: under proof of authority the author is the sealing key's account`)
+    }
+    return {
+      author: key.address,
+      seal: async (header) => ({ extraData: this.seal(header, privateKey) }),
+      hashrate: () => 0,
+      close: async () => {},
+    }
   }
 
   isCheckpoint(number: bigint): boolean {
     return number % this.opts.epoch === 0n
+  }
+
+  genesisExtraData(vanity: Uint8Array, authorities: Uint8Array[]): Uint8Array {
+    return genesisExtraData(vanity, authorities)
   }
 
   genesisSnapshot(genesis: BlockHeader): PoaSnapshot {
@@ -196,6 +249,18 @@ export class PoaEngine implements Consensus<PoaSnapshot> {
     const extra = new Uint8Array(header.extraData)
     extra.set(signSeal(sealHash(header), privateKey), extra.length - EXTRA_SEAL)
     return extra
+  }
+}
+
+/** geth's snapshot JSON: signers and tally as objects keyed by address, recents by number. */
+function snapshotJson(s: PoaSnapshot): unknown {
+  return {
+    number: Number(s.number),
+    hash: `0x${Buffer.from(s.hash).toString('hex')}`,
+    signers: Object.fromEntries(s.signers.map((a) => [a, {}])),
+    recents: Object.fromEntries([...s.recents].map(([n, a]) => [n.toString(), a])),
+    votes: s.votes.map((x) => ({ signer: x.signer, block: Number(x.block), address: x.address, authorize: x.authorize })),
+    tally: Object.fromEntries(s.tally),
   }
 }
 

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
-import { Block, createBlock, createBlockHeader, type BlockHeader } from '@ethereumjs/block'
+import { Block, createBlock, createBlockHeader, type BlockHeader, type HeaderData } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import { Address, bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { createLogger } from '../../common/logger.ts'
 import { AUTHORITY_SET_ADDRESS, authoritySetDeployedBytecode, authoritySetStorageUpdate } from '../../contracts/index.ts'
-import { PoaEngine, genesisExtraData, type PoaSnapshot, type Proposal } from '../../consensus/index.ts'
+import { createConsensus, type Consensus, type ConsensusConfig, type Proposal, type SealFields, type Snapshot } from '../../consensus/index.ts'
 import { Executor, TrieLevelAdapter, createChainCommon, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
 import type { AuthorityKey } from '../config.ts'
 import type { Genesis } from '../genesis/types.ts'
@@ -21,9 +21,9 @@ export interface ChainEvents {
   reorg: [ReorgEvent]
 }
 
-/** A block produced by this node: where building stops and how it is sealed. */
-export interface ProduceOptions {
-  signer: AuthorityKey
+/** A block this node builds: its author, where its transactions come from and when to stop. */
+export interface BuildOptions {
+  author: Address
   source: TxSource
   /** Stop adding transactions at this time (ms since epoch). */
   deadline: number
@@ -32,16 +32,37 @@ export interface ProduceOptions {
   vote?: Proposal
 }
 
+/** `produce` in one step, sealed with an authority key (PoA). */
+export interface ProduceOptions extends Omit<BuildOptions, 'author'> {
+  signer: AuthorityKey
+}
+
+/** A block built on `parent` and not yet sealed: its header, executed transactions and state writes. */
+export interface PendingBlock {
+  parent: BlockBundle
+  /** The unsealed header (what the seal commits to). */
+  header: BlockHeader
+  fields: HeaderData
+  txs: SenderTx[]
+  receipts: BlockBundle['receipts']
+  writes: ReturnType<Executor['drainWrites']>
+}
+
+/** The consensus rules a genesis chose. */
+export function consensusConfig(genesis: Genesis): ConsensusConfig {
+  return genesis.consensus === 'poa' ? { engine: 'poa', ...genesis.poa } : { engine: 'pow', ...genesis.pow }
+}
+
 /** Builds the genesis block header for a genesis description and its state root. */
-export function genesisBlock(genesis: Genesis, common: Common, stateRoot: Uint8Array): Block {
+export function genesisBlock(genesis: Genesis, consensus: Consensus, common: Common, stateRoot: Uint8Array): Block {
   return createBlock(
     {
       header: {
         number: 0n,
         gasLimit: genesis.gasLimit,
         timestamp: genesis.timestamp,
-        extraData: genesisExtraData(genesis.vanity, genesis.authorities),
-        difficulty: 1n,
+        extraData: consensus.genesisExtraData(genesis.vanity, genesis.authorities),
+        difficulty: genesis.difficulty,
         baseFeePerGas: genesis.baseFeePerGas,
         stateRoot,
       },
@@ -56,21 +77,21 @@ export function genesisBlock(genesis: Genesis, common: Common, stateRoot: Uint8A
  */
 export class Chain extends EventEmitter<ChainEvents> {
   readonly common: Common
-  readonly consensus: PoaEngine
+  readonly consensus: Consensus
   readonly store: ChainStore
   readonly executor: Executor
   readonly genesisHash: Uint8Array
   private headBundle: BlockBundle
-  private headSnap: PoaSnapshot
+  private headSnap: Snapshot
   private readonly snapshots: SnapshotCache
   /** Whether the AuthoritySet predeploy is in the genesis, so the node keeps it in step. */
   private readonly followAuthorities: boolean
   private queue: Promise<unknown> = Promise.resolve()
 
   private constructor(
-    parts: { common: Common; consensus: PoaEngine; store: ChainStore; executor: Executor; genesisHash: Uint8Array; snapshots: SnapshotCache; followAuthorities: boolean },
+    parts: { common: Common; consensus: Consensus; store: ChainStore; executor: Executor; genesisHash: Uint8Array; snapshots: SnapshotCache; followAuthorities: boolean },
     head: BlockBundle,
-    snap: PoaSnapshot,
+    snap: Snapshot,
   ) {
     super()
     this.common = parts.common
@@ -86,8 +107,9 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   /** Opens (or initialises from `genesis`) the chain database in `datadir/chaindata`. */
   static async open(datadir: string, genesis: Genesis): Promise<Chain> {
-    const common = createChainCommon({ chainId: genesis.chainId, period: genesis.poa.period, epoch: genesis.poa.epoch })
-    const consensus = new PoaEngine({ period: genesis.poa.period, epoch: genesis.poa.epoch })
+    const engine = consensusConfig(genesis)
+    const consensus = createConsensus(engine)
+    const common = createChainCommon({ chainId: genesis.chainId, consensus: consensus.commonConsensus })
     const store = await ChainStore.open(join(datadir, 'chaindata'), common)
     try {
       const executor = await Executor.create({
@@ -97,9 +119,13 @@ export class Chain extends EventEmitter<ChainEvents> {
       })
       // The genesis block is derived from genesis.json every start, so a changed file is caught.
       const genesisRoot = await executor.applyGenesis(genesis.alloc)
-      const gBlock = genesisBlock(genesis, common, genesisRoot)
+      const gBlock = genesisBlock(genesis, consensus, common, genesisRoot)
       const storedGenesis = await store.canonicalHash(0n)
-      const config = { chainId: genesis.chainId, period: genesis.poa.period, epoch: genesis.poa.epoch }
+      // Rules outside the genesis block itself: a changed file must not silently change the chain.
+      const { engine: kind, ...rules } = engine
+      // (PoW values as strings: a reward may not fit msgpack's 64-bit integers.)
+      const config: Record<string, unknown> =
+        kind === 'poa' ? { chainId: genesis.chainId, ...rules } : { chainId: genesis.chainId, engine: kind, ...Object.fromEntries(Object.entries(rules).map(([k, v]) => [k, String(v)])) }
       if (storedGenesis === undefined) {
         await store.putChainConfig(config)
         const bundle: BlockBundle = { block: gBlock, receipts: [], senders: [], totalDifficulty: gBlock.header.difficulty }
@@ -114,7 +140,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       }
       const stored = await store.chainConfig()
       for (const [k, want] of Object.entries(config)) {
-        if (stored !== undefined && stored[k] !== want) {
+        if (stored !== undefined && String(stored[k]) !== String(want)) {
           throw new ChainError(ChainErrorCode.GENESIS_MISMATCH, `genesis.json sets ${k} ${want} but the chain in this data dir has ${String(stored[k])}: use another --datadir`)
         }
       }
@@ -141,12 +167,12 @@ export class Chain extends EventEmitter<ChainEvents> {
     return this.headBundle
   }
 
-  get snapshot(): PoaSnapshot {
+  get snapshot(): Snapshot {
     return this.headSnap
   }
 
   /** The consensus snapshot after block `hash` (clique_getSnapshot), or undefined if unknown. */
-  async snapshotAt(hash: Uint8Array): Promise<PoaSnapshot | undefined> {
+  async snapshotAt(hash: Uint8Array): Promise<Snapshot | undefined> {
     const b = await this.store.bundle(hash)
     return b === undefined ? undefined : this.snapshots.at(b.block.header)
   }
@@ -199,30 +225,57 @@ export class Chain extends EventEmitter<ChainEvents> {
     }
   }
 
-  /** Builds, seals and commits the next block on the current head. */
+  /** Builds, seals (with `opts.signer`'s key) and commits the next block on the current head, in one step. */
   produce(opts: ProduceOptions): Promise<BlockBundle> {
     return this.exclusive(async () => {
-      const parent = this.headBundle
-      const now = opts.now ?? Date.now()
-      const signer = new Address(opts.signer.address)
-      // The head may have moved (an import) since the producer planned this block.
-      const plan = this.consensus.sealPlan(signer, parent.block.header, this.headSnap, now)
-      if (!plan.canSeal) throw new ChainError(ChainErrorCode.CANNOT_SEAL, `cannot seal on block ${parent.block.header.number}: ${plan.reason}`)
-      const prep = this.consensus.prepare(signer, parent.block.header, this.headSnap, now, opts.vote)
-      const number = parent.block.header.number + 1n
-      const baseFee = parent.block.header.calcNextBaseFee()
-      const nextSigners = this.consensus.signersAfter(this.headSnap, number, signer, prep)
-      const ctx: ExecutionContext = {
-        number,
-        timestamp: prep.timestamp,
-        gasLimit: parent.block.header.gasLimit,
-        baseFeePerGas: baseFee,
-        difficulty: prep.difficulty,
-        author: signer,
-        systemWrites: this.authorityWrites(this.headSnap.signers, nextSigners),
-      }
-      const res = await this.executor.build(ctx, opts.source, { deadline: opts.deadline })
-      const headerData = {
+      const author = new Address(opts.signer.address)
+      const sealer = this.consensus.createSealer({ address: author, privateKey: opts.signer.privateKey })
+      const pending = await this.buildLocked({ author, source: opts.source, deadline: opts.deadline, now: opts.now, vote: opts.vote })
+      const seal = await sealer.seal(pending.header, new AbortController().signal)
+      await sealer.close()
+      const bundle = seal === undefined ? undefined : await this.commitLocked(pending, seal)
+      if (bundle === undefined) throw new ChainError(ChainErrorCode.CANNOT_SEAL, `cannot seal on block ${pending.parent.block.header.number}: the sealer gave up`)
+      return bundle
+    })
+  }
+
+  /**
+   * Executes the next block on the current head and returns it unsealed; `commitBlock` adds
+   * it once sealed. Imports may run in between (sealing by proof of work takes seconds).
+   */
+  buildBlock(opts: BuildOptions): Promise<PendingBlock> {
+    return this.exclusive(() => this.buildLocked(opts))
+  }
+
+  /** Seals and commits a built block if its parent is still the head; undefined when the head moved on. */
+  commitBlock(pending: PendingBlock, seal: SealFields): Promise<BlockBundle | undefined> {
+    return this.exclusive(() => this.commitLocked(pending, seal))
+  }
+
+  private async buildLocked(opts: BuildOptions): Promise<PendingBlock> {
+    const parent = this.headBundle
+    const parentHeader = parent.block.header
+    const now = opts.now ?? Date.now()
+    // The head may have moved (an import) since the producer planned this block.
+    const plan = this.consensus.sealPlan(opts.author, parentHeader, this.headSnap, now)
+    if (!plan.canSeal) throw new ChainError(ChainErrorCode.CANNOT_SEAL, `cannot seal on block ${parentHeader.number}: ${plan.reason}`)
+    const prep = this.consensus.prepare(opts.author, parentHeader, this.headSnap, now, opts.vote)
+    const number = parentHeader.number + 1n
+    const baseFee = parentHeader.calcNextBaseFee()
+    const ctx: ExecutionContext = {
+      number,
+      timestamp: prep.timestamp,
+      gasLimit: parentHeader.gasLimit,
+      baseFeePerGas: baseFee,
+      difficulty: prep.difficulty,
+      author: opts.author,
+      reward: this.consensus.blockReward(number),
+      systemWrites: this.authorityWrites(this.consensus.authorities(this.headSnap), this.consensus.authoritiesAfter(this.headSnap, number, opts.author, prep)),
+    }
+    // A built block that was never sealed (the sealer gave up) left the executor on its state.
+    if (!equalsBytes(this.executor.stateRoot, parentHeader.stateRoot)) await this.executor.resetTo(parentHeader.stateRoot)
+    const res = await this.executor.build(ctx, opts.source, { deadline: opts.deadline })
+    const fields: HeaderData = {
         parentHash: parent.block.hash(),
         coinbase: prep.coinbase,
         stateRoot: res.stateRoot,
@@ -239,29 +292,35 @@ export class Chain extends EventEmitter<ChainEvents> {
         nonce: prep.nonce,
         baseFeePerGas: baseFee,
       }
-      const unsealed = createBlockHeader(headerData, { common: this.common, setHardfork: false })
-      const extraData = this.consensus.seal(unsealed, opts.signer.privateKey)
-      // The executed transaction objects themselves, not copies (createBlock rebuilds each one):
-      // they carry their hash and recovered sender, which the commit and RPC reuse.
-      const blockOpts = { common: this.common, setHardfork: false }
-      const block = new Block(createBlockHeader({ ...headerData, extraData }, blockOpts), res.txs.map((t) => t.tx), [], undefined, blockOpts)
-      const bundle: BlockBundle = {
-        block,
-        receipts: res.receipts,
-        senders: res.txs.map((t) => t.sender),
-        totalDifficulty: parent.totalDifficulty + prep.difficulty,
-      }
-      const snap = this.consensus.apply(this.headSnap, block.header)
-      await this.store.commit(bundle, this.executor.drainWrites())
-      this.executor.writesFlushed()
-      await this.setHead(bundle, snap)
-      return bundle
-    })
+    const header = createBlockHeader(fields, { common: this.common, setHardfork: false })
+    // The state writes travel with the block until it is committed (or dropped).
+    return { parent, header, fields, txs: res.txs, receipts: res.receipts, writes: this.executor.drainWrites() }
   }
 
-  /** AuthoritySet storage writes turning `prev` signers into `next` (none when unchanged). */
-  private authorityWrites(prev: string[], next: string[]): SystemWrite[] | undefined {
-    if (!this.followAuthorities || prev.join() === next.join()) return undefined
+  private async commitLocked(pending: PendingBlock, seal: SealFields): Promise<BlockBundle | undefined> {
+    if (!equalsBytes(pending.parent.block.hash(), this.headBundle.block.hash())) return undefined
+    const blockOpts = { common: this.common, setHardfork: false }
+    const header = createBlockHeader({ ...pending.fields, ...seal }, blockOpts)
+    // The executed transaction objects themselves, not copies (createBlock rebuilds each one):
+    // they carry their hash and recovered sender, which the commit and RPC reuse.
+    const block = new Block(header, pending.txs.map((t) => t.tx), [], undefined, blockOpts)
+    const bundle: BlockBundle = {
+      block,
+      receipts: pending.receipts,
+      senders: pending.txs.map((t) => t.sender),
+      totalDifficulty: pending.parent.totalDifficulty + header.difficulty,
+    }
+    const snap = this.consensus.apply(this.headSnap, header)
+    await this.store.commit(bundle, pending.writes)
+    this.executor.writesFlushed()
+    if (!equalsBytes(this.executor.stateRoot, header.stateRoot)) await this.executor.resetTo(header.stateRoot)
+    await this.setHead(bundle, snap)
+    return bundle
+  }
+
+  /** AuthoritySet storage writes turning `prev` signers into `next` (none when unchanged or fixed). */
+  private authorityWrites(prev: string[] | undefined, next: string[] | undefined): SystemWrite[] | undefined {
+    if (!this.followAuthorities || prev === undefined || next === undefined || prev.join() === next.join()) return undefined
     const bytes = (xs: string[]) => xs.map((a) => new Uint8Array(Buffer.from(a.slice(2), 'hex')))
     return [{ address: new Address(Buffer.from(AUTHORITY_SET_ADDRESS.slice(2), 'hex')), entries: authoritySetStorageUpdate(bytes(prev), bytes(next)) }]
   }
@@ -286,7 +345,11 @@ export class Chain extends EventEmitter<ChainEvents> {
       this.consensus.verifyHeader(header, parent.block.header, parentSnap, Date.now())
       const snap = this.consensus.apply(parentSnap, header)
       const txs: SenderTx[] = block.transactions.map((tx, i) => ({ tx, sender: senders?.[i] ?? tx.getSenderAddress() }))
-      const ctx = { ...this.contextOf(header, this.consensus.author(header)), systemWrites: this.authorityWrites(parentSnap.signers, snap.signers) }
+      const ctx: ExecutionContext = {
+        ...this.contextOf(header, this.consensus.author(header)),
+        reward: this.consensus.blockReward(header.number),
+        systemWrites: this.authorityWrites(this.consensus.authorities(parentSnap), this.consensus.authorities(snap)),
+      }
       const headRoot = this.headBundle.block.header.stateRoot
       if (!equalsBytes(this.executor.stateRoot, parent.block.header.stateRoot)) await this.executor.resetTo(parent.block.header.stateRoot)
       let res
@@ -390,7 +453,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     if (block.uncleHeaders.length > 0) fail('uncles are not allowed')
   }
 
-  private async setHead(bundle: BlockBundle, snap: PoaSnapshot): Promise<void> {
+  private async setHead(bundle: BlockBundle, snap: Snapshot): Promise<void> {
     this.headBundle = bundle
     this.headSnap = snap
     await this.snapshots.remember(snap)

@@ -1,6 +1,6 @@
 import type { BlockHeader } from '@ethereumjs/block'
 import { bytesToHex } from '@ethereumjs/util'
-import { decodeSnapshot, encodeSnapshot, type PoaEngine, type PoaSnapshot } from '../../consensus/index.ts'
+import type { Consensus, Snapshot } from '../../consensus/index.ts'
 import { ChainError, ChainErrorCode } from './errors.ts'
 import type { ChainStore } from './store.ts'
 
@@ -13,22 +13,22 @@ const MEMORY_SIZE = 512
  * every 1024 blocks, and otherwise rebuilt by replaying headers from the nearest known one.
  */
 export class SnapshotCache {
-  private readonly memory = new Map<string, PoaSnapshot>()
+  private readonly memory = new Map<string, Snapshot>()
   private readonly store: ChainStore
-  private readonly consensus: PoaEngine
-  private readonly genesis: PoaSnapshot
+  private readonly consensus: Consensus
+  private readonly genesis: Snapshot
 
-  constructor(store: ChainStore, consensus: PoaEngine, genesis: PoaSnapshot) {
+  constructor(store: ChainStore, consensus: Consensus, genesis: Snapshot) {
     this.store = store
     this.consensus = consensus
     this.genesis = genesis
   }
 
   /** The snapshot after `header` (the state that validates its children). */
-  async at(header: BlockHeader): Promise<PoaSnapshot> {
+  async at(header: BlockHeader): Promise<Snapshot> {
     const pending: BlockHeader[] = []
     let h = header
-    let base: PoaSnapshot | undefined
+    let base: Snapshot | undefined
     for (;;) {
       if (h.number === 0n) {
         base = this.genesis
@@ -39,7 +39,7 @@ export class SnapshotCache {
       if (base !== undefined) break
       const saved = await this.store.snapshot(hash)
       if (saved !== undefined) {
-        base = decodeSnapshot(saved)
+        base = this.consensus.decodeSnapshot(saved)
         break
       }
       pending.push(h)
@@ -56,15 +56,15 @@ export class SnapshotCache {
   }
 
   /** Records the snapshot of a block just committed; every 1024th is saved to disk. */
-  async remember(snap: PoaSnapshot): Promise<void> {
+  async remember(snap: Snapshot): Promise<void> {
     const key = bytesToHex(snap.hash)
     if (this.memory.size >= MEMORY_SIZE) this.memory.delete(this.memory.keys().next().value as string)
     this.memory.set(key, snap)
-    if (snap.number % PERSIST_INTERVAL === 0n) await this.store.putSnapshot(snap.hash, encodeSnapshot(snap))
+    if (snap.number % PERSIST_INTERVAL === 0n) await this.store.putSnapshot(snap.hash, this.consensus.encodeSnapshot(snap))
   }
 
   /** Saves a snapshot now (the head's, at shutdown). */
-  async save(snap: PoaSnapshot): Promise<void> {
-    await this.store.putSnapshot(snap.hash, encodeSnapshot(snap))
+  async save(snap: Snapshot): Promise<void> {
+    await this.store.putSnapshot(snap.hash, this.consensus.encodeSnapshot(snap))
   }
 }

@@ -16,13 +16,13 @@ import { providerGroup } from './commands/provider.ts'
 import { watchCommand } from './commands/watch.ts'
 import { genesisGroup } from './commands/genesis.ts'
 import { initCommand } from './commands/init.ts'
-import { startCommand } from './commands/start.ts'
+import { mineCommand, startCommand } from './commands/start.ts'
 import { exitCodeOf, usageError } from './errors.ts'
 import { commandHelp, groupHelp, rootHelp } from './help.ts'
 import { out } from './io.ts'
 import type { CommandSpec, GroupSpec, Spec } from './types.ts'
 
-const SPECS: Spec[] = [startCommand, initCommand, accountGroup, genesisGroup, authorityGroup, peersCommand, providerGroup, patientGroup, bountyGroup, watchCommand]
+const SPECS: Spec[] = [startCommand, mineCommand, initCommand, accountGroup, genesisGroup, authorityGroup, peersCommand, providerGroup, patientGroup, bountyGroup, watchCommand]
 const HELP = new Set(['--help', '-h'])
 
 function version(): string {

@@ -6,10 +6,13 @@ export const DEFAULT_GAS_LIMIT = 30_000_000n
 
 export interface NewGenesisOptions {
   chainId: bigint
+  /** Initial sealers (poa) or certified providers (pow). */
   authorities: Uint8Array[]
-  period: number
-  /** Default 30000. */
+  /** poa: seconds between blocks, and blocks between checkpoints (default 30000). */
+  period?: number
   epoch?: bigint
+  /** pow instead of poa: target seconds between blocks, starting difficulty, block reward. */
+  pow?: { targetBlockTime: number; difficulty?: bigint; blockReward?: bigint; minimumDifficulty?: bigint }
   /** Default 30,000,000. */
   gasLimit?: bigint
   /** Default 1 gwei. */
@@ -24,7 +27,7 @@ const h = (b: Uint8Array): string => `0x${Buffer.from(b.buffer, b.byteOffset, b.
 /** JSON numbers are exact only up to 2^53; larger values go as strings so the parser reports them as they are. */
 const num = (n: bigint): number => (n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : (n.toString() as unknown as number))
 
-/** A PoA genesis from options, validated by the same parser as genesis files. */
+/** A genesis from options (PoA, or PoW with `pow`), validated by the same parser as genesis files. */
 export function newGenesis(o: NewGenesisOptions): Genesis {
   const alloc: Record<string, GenesisAllocJson> = {}
   for (const [a, balance] of o.alloc ?? []) {
@@ -36,8 +39,17 @@ export function newGenesis(o: NewGenesisOptions): Genesis {
     if (alloc[key] !== undefined) throw new GenesisError(GenesisErrorCode.INVALID_GENESIS, `genesis.alloc.${key}: address given twice: pass each account once`, { path: `genesis.alloc.${key}` })
     alloc[key] = { balance: balance < 0n ? `-${q(-balance)}` : q(balance) }
   }
+  const pow = o.pow
   const json: GenesisJson = {
-    config: { chainId: num(o.chainId), consensus: 'poa', poa: { period: o.period, epoch: num(o.epoch ?? 30_000n) } },
+    config:
+      pow === undefined
+        ? { chainId: num(o.chainId), consensus: 'poa', poa: { period: o.period ?? 0, epoch: num(o.epoch ?? 30_000n) } }
+        : {
+            chainId: num(o.chainId),
+            consensus: 'pow',
+            pow: { targetBlockTime: pow.targetBlockTime, blockReward: pow.blockReward === undefined ? undefined : q(pow.blockReward), minimumDifficulty: pow.minimumDifficulty === undefined ? undefined : q(pow.minimumDifficulty) },
+          },
+    ...(pow?.difficulty === undefined ? {} : { difficulty: q(pow.difficulty) }),
     gasLimit: q(o.gasLimit ?? DEFAULT_GAS_LIMIT),
     baseFeePerGas: q(o.baseFeePerGas ?? 1_000_000_000n),
     timestamp: q(o.timestamp ?? BigInt(Math.floor(Date.now() / 1000))),
@@ -61,7 +73,11 @@ export function genesisToJson(g: Genesis): GenesisJson {
     alloc[addr] = e
   }
   return {
-    config: { chainId: Number(g.chainId), consensus: g.consensus, poa: { period: g.poa.period, epoch: Number(g.poa.epoch) } },
+    config:
+      g.consensus === 'poa'
+        ? { chainId: Number(g.chainId), consensus: 'poa', poa: { period: g.poa.period, epoch: Number(g.poa.epoch) } }
+        : { chainId: Number(g.chainId), consensus: 'pow', pow: { targetBlockTime: g.pow.targetBlockTime, blockReward: q(g.pow.blockReward), minimumDifficulty: q(g.pow.minimumDifficulty) } },
+    ...(g.consensus === 'pow' ? { difficulty: q(g.difficulty) } : {}),
     gasLimit: q(g.gasLimit),
     baseFeePerGas: q(g.baseFeePerGas),
     timestamp: q(g.timestamp),
@@ -70,4 +86,11 @@ export function genesisToJson(g: Genesis): GenesisJson {
     alloc,
     predeploys: false,
   }
+}
+
+/** How blocks come, in words: "a block every 2 s", "proof of work, a block every ~2 s (reward 2 ETH)". */
+export function describeSealing(g: Genesis): string {
+  if (g.consensus === 'poa') return g.poa.period === 0 ? 'sealing as soon as transactions arrive' : `a block every ${g.poa.period} s`
+  const reward = g.pow.blockReward % 10n ** 18n === 0n ? `${g.pow.blockReward / 10n ** 18n} ETH` : `${g.pow.blockReward} wei`
+  return `proof of work, a block every ~${g.pow.targetBlockTime} s (reward ${reward}, starting difficulty ${g.difficulty})`
 }

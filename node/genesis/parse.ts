@@ -3,7 +3,7 @@ import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from 
 import { predeployAlloc } from '../../contracts/predeploys.ts'
 import { KeyError, parseAddress } from '../keys/index.ts'
 import { GenesisError, GenesisErrorCode } from './errors.ts'
-import type { Genesis, GenesisAccount } from './types.ts'
+import type { Genesis, GenesisAccount, PowParams } from './types.ts'
 
 export const DEFAULT_EPOCH = 30_000n
 export const DEFAULT_BASE_FEE = 1_000_000_000n
@@ -12,9 +12,14 @@ const MAX_GAS_LIMIT = (1n << 63n) - 1n
 const MAX_U64 = (1n << 64n) - 1n
 const MAX_U256 = (1n << 256n) - 1n
 
-const TOP_KEYS = ['config', 'gasLimit', 'baseFeePerGas', 'timestamp', 'vanity', 'authorities', 'alloc', 'predeploys']
-const CONFIG_KEYS = ['chainId', 'consensus', 'poa']
+const TOP_KEYS = ['config', 'gasLimit', 'baseFeePerGas', 'timestamp', 'difficulty', 'vanity', 'authorities', 'alloc', 'predeploys']
+const CONFIG_KEYS = ['chainId', 'consensus', 'poa', 'pow']
 const POA_KEYS = ['period', 'epoch']
+const POW_KEYS = ['targetBlockTime', 'blockReward', 'minimumDifficulty']
+export const DEFAULT_POW_DIFFICULTY = 100_000n
+export const DEFAULT_MINIMUM_DIFFICULTY = 1_000n
+/** 2 ether, Ethereum's reward from Constantinople to the Merge. */
+export const DEFAULT_BLOCK_REWARD = 2n * 10n ** 18n
 const ACCOUNT_KEYS = ['balance', 'nonce', 'code', 'storage']
 const PREDEPLOY_NAMES: Record<string, string> = { [AUTHORITY_SET_ADDRESS]: 'AuthoritySet', [REGISTRAR_ADDRESS]: 'Registrar', [RELATIONSHIPS_ADDRESS]: 'Relationships' }
 
@@ -128,6 +133,27 @@ function account(v: unknown, path: string): GenesisAccount {
   }
 }
 
+type EngineSection = { consensus: 'poa'; poa: { period: number; epoch: bigint } } | { consensus: 'pow'; pow: PowParams }
+
+/** The engine's section of config: `poa` (period, epoch) or `pow` (target block time, reward, minimum difficulty). */
+function engineSection(config: Obj): EngineSection {
+  const other = config.consensus === 'poa' ? 'pow' : 'poa'
+  if (config[other] !== undefined) fail(`config.${other}`, `is for consensus "${other}" but config.consensus is "${String(config.consensus)}": remove it`)
+  if (config.consensus === 'poa') {
+    const poa = object(config.poa, 'config.poa', 'period, epoch')
+    onlyKeys(poa, POA_KEYS, 'config.poa.')
+    const period = integer(poa.period, 'config.poa.period', 0, 'seconds between blocks')
+    const epoch = poa.epoch === undefined ? DEFAULT_EPOCH : BigInt(integer(poa.epoch, 'config.poa.epoch', 1, 'blocks between checkpoints that reset votes'))
+    return { consensus: 'poa', poa: { period, epoch } }
+  }
+  const pow = object(config.pow, 'config.pow', 'targetBlockTime, blockReward, minimumDifficulty')
+  onlyKeys(pow, POW_KEYS, 'config.pow.')
+  const targetBlockTime = integer(pow.targetBlockTime, 'config.pow.targetBlockTime', 1, 'seconds between blocks the difficulty aims for')
+  const blockReward = pow.blockReward === undefined ? DEFAULT_BLOCK_REWARD : quantity(pow.blockReward, 'config.pow.blockReward', 'wei paid to each block\'s miner', 0n, MAX_U256)
+  const minimumDifficulty = pow.minimumDifficulty === undefined ? DEFAULT_MINIMUM_DIFFICULTY : quantity(pow.minimumDifficulty, 'config.pow.minimumDifficulty', 'the lowest difficulty', 1n, MAX_U256)
+  return { consensus: 'pow', pow: { targetBlockTime, blockReward, minimumDifficulty } }
+}
+
 /**
  * Validates a genesis document (see types.ts for the shape) and returns the parsed form with
  * defaults applied and the MedRec system contracts merged into alloc (unless `predeploys: false`).
@@ -137,17 +163,13 @@ function account(v: unknown, path: string): GenesisAccount {
 export function parseGenesis(json: unknown): Genesis {
   const g = object(json, '', 'the genesis document')
   onlyKeys(g, TOP_KEYS, '')
-  const config = object(g.config, 'config', 'chainId, consensus, poa')
+  const config = object(g.config, 'config', 'chainId, consensus, and its section poa or pow')
   onlyKeys(config, CONFIG_KEYS, 'config.')
   const chainId = quantity(config.chainId, 'config.chainId', 'the EIP-155 chain id, a positive integer', 1n, BigInt(Number.MAX_SAFE_INTEGER))
-  if (config.consensus !== 'poa') {
-    fail('config.consensus', `must be "poa" (proof of authority, EIP-225); proof of work lands in a later release, got ${shown(config.consensus)}`)
+  if (config.consensus !== 'poa' && config.consensus !== 'pow') {
+    fail('config.consensus', `must be "poa" (proof of authority, EIP-225) or "pow" (proof of work), got ${shown(config.consensus)}`)
   }
-  const poa = object(config.poa, 'config.poa', 'period, epoch')
-  onlyKeys(poa, POA_KEYS, 'config.poa.')
-  const period = integer(poa.period, 'config.poa.period', 0, 'seconds between blocks')
-  const epoch = poa.epoch === undefined ? DEFAULT_EPOCH : BigInt(integer(poa.epoch, 'config.poa.epoch', 1, 'blocks between checkpoints that reset votes'))
-
+  const engine = engineSection(config)
   const gasLimit = quantity(g.gasLimit, 'gasLimit', 'the genesis block gas limit', MIN_GAS_LIMIT, MAX_GAS_LIMIT)
   const baseFeePerGas = g.baseFeePerGas === undefined ? DEFAULT_BASE_FEE : quantity(g.baseFeePerGas, 'baseFeePerGas', 'EIP-1559 base fee in wei', 0n, MAX_U256)
   const timestamp = g.timestamp === undefined ? 0n : quantity(g.timestamp, 'timestamp', 'unix seconds', 0n, MAX_U64)
@@ -155,11 +177,16 @@ export function parseGenesis(json: unknown): Genesis {
   const vanity = new Uint8Array(32)
   if (g.vanity !== undefined) vanity.set(hexBytes(g.vanity, 'vanity', 'extraData vanity', 32))
 
-  if (!Array.isArray(g.authorities) || g.authorities.length === 0) {
-    fail('authorities', `must be a non-empty array of addresses (the initial sealers), got ${shown(g.authorities)}`)
+  const pow = engine.consensus === 'pow'
+  const listed = pow && g.authorities === undefined ? [] : g.authorities
+  if (!Array.isArray(listed) || (!pow && listed.length === 0)) {
+    const what = pow ? 'an array of addresses (the certified providers; may be empty)' : 'a non-empty array of addresses (the initial sealers)'
+    fail('authorities', `must be ${what}, got ${shown(listed)}`)
   }
+  if (!pow && g.difficulty !== undefined) fail('difficulty', 'is only for "pow" chains: a poa genesis block has difficulty 1; remove it')
+  const difficulty = !pow ? 1n : g.difficulty === undefined ? DEFAULT_POW_DIFFICULTY : quantity(g.difficulty, 'difficulty', 'where proof of work starts', engine.pow.minimumDifficulty, MAX_U256)
   const seen = new Set<string>()
-  const authorities = (g.authorities as unknown[]).map((a, i) => {
+  const authorities = (listed as unknown[]).map((a, i) => {
     const addr = address(a, `authorities[${i}]`, 'an initial sealer', false)
     if (seen.has(addr)) fail(`authorities[${i}]`, `${addr} is listed twice: list each sealer once`)
     seen.add(addr)
@@ -192,7 +219,7 @@ export function parseGenesis(json: unknown): Genesis {
   }
   // Sorted so that equal chains give equal Genesis values (and equal JSON) whatever the key order.
   const sorted = new Map([...alloc].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-  return { chainId, consensus: 'poa', poa: { period, epoch }, gasLimit, baseFeePerGas, timestamp, vanity, authorities, alloc: sorted }
+  return { chainId, ...engine, gasLimit, baseFeePerGas, timestamp, difficulty, vanity, authorities, alloc: sorted }
 }
 
 /** Reads and parses a genesis file; file problems are GENESIS_FILE, content problems INVALID_GENESIS. */

@@ -1,6 +1,6 @@
 /**
  * The genesis file, as JSON on disk (hex strings for quantities and data) and parsed.
- * `consensus` picks the engine; everything outside `config.poa` is engine-neutral.
+ * `consensus` picks the engine and its section (`poa` or `pow`); the rest is engine-neutral.
  */
 export interface GenesisAllocJson {
   balance?: string
@@ -12,8 +12,10 @@ export interface GenesisAllocJson {
 export interface GenesisJson {
   config: {
     chainId: number
-    consensus: 'poa'
-    poa: { period: number; epoch: number }
+    consensus: 'poa' | 'pow'
+    poa?: { period: number; epoch: number }
+    /** Target seconds between blocks, block reward (wei, quantity) and minimum difficulty (quantity). */
+    pow?: { targetBlockTime: number; blockReward?: string; minimumDifficulty?: string }
   }
   /** Hex quantity. */
   gasLimit: string
@@ -21,9 +23,14 @@ export interface GenesisJson {
   baseFeePerGas?: string
   /** Hex quantity, unix seconds. */
   timestamp?: string
+  /** Hex quantity: the genesis block's difficulty, where proof of work starts (pow only). */
+  difficulty?: string
   /** 32-byte vanity (hex), optional. */
   vanity?: string
-  /** Initial authority set (sealers), addresses. */
+  /**
+   * The certified institutions in the AuthoritySet contract: under poa the initial sealers,
+   * under pow the providers allowed to register identities (no one seals by authority).
+   */
   authorities: string[]
   alloc: Record<string, GenesisAllocJson>
   /** Include the MedRec system contracts at their documented addresses (default true). */
@@ -38,15 +45,23 @@ export interface GenesisAccount {
   storage: Array<[slot: Uint8Array, value: Uint8Array]>
 }
 
-export interface Genesis {
+export interface PowParams {
+  targetBlockTime: number
+  blockReward: bigint
+  minimumDifficulty: bigint
+}
+
+interface GenesisCommon {
   chainId: bigint
-  consensus: 'poa'
-  poa: { period: number; epoch: bigint }
   gasLimit: bigint
   baseFeePerGas: bigint
   timestamp: bigint
+  /** The genesis block's difficulty (1 under poa). */
+  difficulty: bigint
   vanity: Uint8Array
   authorities: Uint8Array[]
   /** Keyed by lowercase 0x address, sorted by address; predeploys already merged in. */
   alloc: Map<string, GenesisAccount>
 }
+
+export type Genesis = GenesisCommon & ({ consensus: 'poa'; poa: { period: number; epoch: bigint } } | { consensus: 'pow'; pow: PowParams })

@@ -1,5 +1,5 @@
 import { bytesToHex } from '@ethereumjs/util'
-import type { PoaSnapshot } from '../../consensus/index.ts'
+import type { Snapshot } from '../../consensus/index.ts'
 import type { BlockBundle, Chain } from '../chain/index.ts'
 import type { Proposals } from '../proposals.ts'
 import { resolveBlockTag } from './blocks.ts'
@@ -15,28 +15,19 @@ export interface CliqueModules {
 /** Blocks clique_status looks back over (geth: 64). */
 const STATUS_BLOCKS = 64n
 
-/** geth's snapshot JSON: signers and tally as objects keyed by address, recents by number. */
-function snapshotJson(s: PoaSnapshot): unknown {
-  return {
-    number: Number(s.number),
-    hash: bytesToHex(s.hash),
-    signers: Object.fromEntries(s.signers.map((a) => [a, {}])),
-    recents: Object.fromEntries([...s.recents].map(([n, a]) => [n.toString(), a])),
-    votes: s.votes.map((x) => ({ signer: x.signer, block: Number(x.block), address: x.address, authorize: x.authorize })),
-    tally: Object.fromEntries(s.tally),
-  }
-}
-
 /** The operator's `clique_*` methods, named and shaped as in geth. */
 export function createCliqueMethods(modules: CliqueModules): RpcMethods {
   const { chain, proposals } = modules
+  // Only an engine that votes on authorities has them, as in geth (ethash has no clique API).
+  const voting = chain.consensus.voting
+  if (voting === undefined) return {}
 
   async function bundleAt(p: unknown[]): Promise<BlockBundle> {
     const b = p[0] === undefined || p[0] === null ? chain.head : await resolveBlockTag(chain, v.blockTag(p[0], 0))
     if (b === undefined) throw RpcError.server('unknown block')
     return b
   }
-  async function snapAt(b: BlockBundle): Promise<PoaSnapshot> {
+  async function snapAt(b: BlockBundle): Promise<Snapshot> {
     const s = await chain.snapshotAt(b.block.hash())
     if (s === undefined) throw RpcError.server('unknown block')
     return s
@@ -49,10 +40,10 @@ export function createCliqueMethods(modules: CliqueModules): RpcMethods {
   }
 
   return {
-    clique_getSnapshot: async (p) => (v.params(p, 0, 1), snapshotJson(await snapAt(await bundleAt(p)))),
-    clique_getSnapshotAtHash: async (p) => snapshotJson(await snapAt(await byHash(p))),
-    clique_getSigners: async (p) => (v.params(p, 0, 1), (await snapAt(await bundleAt(p))).signers),
-    clique_getSignersAtHash: async (p) => (await snapAt(await byHash(p))).signers,
+    clique_getSnapshot: async (p) => (v.params(p, 0, 1), voting.snapshotJson(await snapAt(await bundleAt(p)))),
+    clique_getSnapshotAtHash: async (p) => voting.snapshotJson(await snapAt(await byHash(p))),
+    clique_getSigners: async (p) => (v.params(p, 0, 1), voting.signers(await snapAt(await bundleAt(p)))),
+    clique_getSignersAtHash: async (p) => voting.signers(await snapAt(await byHash(p))),
     /** The address that sealed a block (its `miner` field is the Clique vote target). */
     clique_getSigner: async (p) => (v.params(p, 0, 1), chain.consensus.author((await bundleAt(p)).block.header).toString()),
     clique_proposals: (p) => (v.params(p, 0, 0), Object.fromEntries(proposals.list().map((x) => [x.address, x.authorize]))),
@@ -71,7 +62,7 @@ export function createCliqueMethods(modules: CliqueModules): RpcMethods {
       v.params(p, 0, 0)
       const head = chain.head
       const snap = chain.snapshot
-      const activity: Record<string, number> = Object.fromEntries(snap.signers.map((a) => [a, 0]))
+      const activity: Record<string, number> = Object.fromEntries(voting.signers(snap).map((a) => [a, 0]))
       let inTurn = 0
       let counted = 0
       const from = head.block.header.number > STATUS_BLOCKS ? head.block.header.number - STATUS_BLOCKS + 1n : 1n
@@ -80,7 +71,7 @@ export function createCliqueMethods(modules: CliqueModules): RpcMethods {
         if (b === undefined) break
         const signer = chain.consensus.author(b.block.header).toString()
         activity[signer] = (activity[signer] ?? 0) + 1
-        if (b.block.header.difficulty === 2n) inTurn++
+        if (voting.inTurn(b.block.header)) inTurn++
         counted++
       }
       return { inturnPercent: counted === 0 ? 0 : (100 * inTurn) / counted, sealerActivity: activity, numBlocks: counted }

@@ -141,12 +141,6 @@ export function createEthMethods(modules: EthModules): EthApi {
     eth_blockNumber: (p) => (v.params(p, 0, 0), toQuantity(head().block.header.number)),
     eth_syncing: (p) => (v.params(p, 0, 0), false),
     eth_accounts: (p) => (v.params(p, 0, 0), []),
-    eth_mining: (p) => (v.params(p, 0, 0), config.authority !== undefined),
-    eth_coinbase: (p) => {
-      v.params(p, 0, 0)
-      if (config.authority === undefined) throw RpcError.server('etherbase must be explicitly specified')
-      return new Address(config.authority.address).toString()
-    },
 
     eth_getBalance: async (p) => {
       v.params(p, 1, 2)

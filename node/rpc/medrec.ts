@@ -101,6 +101,8 @@ export function createMedrecMethods(gk: Gatekeeper): RpcMethods {
     medrec_anchorAudit: () => gk.anchorAudit(),
     medrec_bounties: () => gk.participant.bounties(),
     medrec_collectBounty: (p) => gk.participant.collectBounty(int(objectParam(p, 'medrec_collectBounty', true), 'index')!),
+    /** The aggregates collected so far, as stored locally (for `medrec bounty export`). */
+    medrec_collectedBounties: () => gk.participant.collectedBounties(),
     medrec_notifications: (p) => gk.notifications.since(int(objectParam(p, 'medrec_notifications', false), 'since', false) ?? 0),
   }
   return Object.fromEntries(Object.entries(table).map(([k, fn]) => [k, wrap(fn as (params: unknown[]) => unknown)]))

@@ -5,6 +5,7 @@ import { Chain } from '../../node/chain/index.ts'
 import { DEV_KEYS, addressOf, source, testGenesis, txFactory } from '../helpers/chain.ts'
 import { tempDir } from '../helpers/node-process.ts'
 import { setLogLevel } from '../../common/logger.ts'
+import type { PoaEngine } from '../../consensus/index.ts'
 
 setLogLevel('error')
 const signer = { address: addressOf(DEV_KEYS[0]!), privateKey: DEV_KEYS[0]! }
@@ -86,7 +87,7 @@ t.test('import refuses tampered and forged blocks and keeps its state', async (t
   const rootBefore = bytesToHex(replica.executor.stateRoot)
   const reseal = (fields: Record<string, unknown>, key = DEV_KEYS[0]!) => {
     const unsealed = createBlock({ header: { ...good.header.toJSON(), ...fields }, transactions: good.transactions }, { common: chain.common, setHardfork: false })
-    const extraData = chain.consensus.seal(unsealed.header, key)
+    const extraData = (chain.consensus as PoaEngine).seal(unsealed.header, key)
     return createBlock({ header: { ...good.header.toJSON(), ...fields, extraData }, transactions: good.transactions }, { common: chain.common, setHardfork: false })
   }
   await t.rejects(replica.importBlock(reseal({ stateRoot: new Uint8Array(32).fill(7) })), { code: 'INVALID_BLOCK', message: /state root/ })

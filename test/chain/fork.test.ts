@@ -8,6 +8,7 @@ import type { BlockBundle } from '../../node/chain/types.ts'
 import { setLogLevel } from '../../common/logger.ts'
 import { DEV_KEYS, addressOf, source, testGenesis, txFactory } from '../helpers/chain.ts'
 import { tempDir } from '../helpers/node-process.ts'
+import { poaSnap } from '../helpers/chain.ts'
 
 setLogLevel('error')
 const keys = DEV_KEYS.slice(0, 3)
@@ -44,19 +45,19 @@ t.test('votes change the signer set by strict majority, and AuthoritySet follows
   t.same(await contractAuthorities(chain), two.map(hex).sort(), 'genesis: the contract holds the genesis signers')
 
   await sealNext(chain, two, { address: hex(newcomer), authorize: true })
-  t.same(chain.snapshot.signers, two.map(hex).sort(), 'one vote of two is not a majority')
-  t.equal(chain.snapshot.tally.get(hex(newcomer))?.votes, 1)
+  t.same(poaSnap(chain).signers, two.map(hex).sort(), 'one vote of two is not a majority')
+  t.equal(poaSnap(chain).tally.get(hex(newcomer))?.votes, 1)
   await sealNext(chain, two, { address: hex(newcomer), authorize: true })
-  t.same(chain.snapshot.signers, keys.map(hex).sort(), 'two of two: the newcomer is in')
-  t.same(await contractAuthorities(chain), chain.snapshot.signers, 'AuthoritySet agrees in the same block')
+  t.same(poaSnap(chain).signers, keys.map(hex).sort(), 'two of two: the newcomer is in')
+  t.same(await contractAuthorities(chain), poaSnap(chain).signers, 'AuthoritySet agrees in the same block')
 
   // the newcomer seals; then two of three vote it out again
   const all = [newcomer, ...two]
   let dropped = false
   for (let i = 0; i < 8 && !dropped; i++) {
     const b = await sealNext(chain, all, { address: hex(newcomer), authorize: false })
-    dropped = !chain.snapshot.signers.includes(hex(newcomer))
-    t.same(await contractAuthorities(chain), chain.snapshot.signers, `block ${b.block.header.number}: AuthoritySet = signers`)
+    dropped = !poaSnap(chain).signers.includes(hex(newcomer))
+    t.same(await contractAuthorities(chain), poaSnap(chain).signers, `block ${b.block.header.number}: AuthoritySet = signers`)
   }
   t.ok(dropped, 'voted out by a majority')
   await t.rejects(
@@ -72,7 +73,7 @@ t.test('votes change the signer set by strict majority, and AuthoritySet follows
     t.equal(r.status, 'head', `block ${n} imports`)
   }
   t.equal(bytesToHex(replica.head.block.header.stateRoot), bytesToHex(chain.head.block.header.stateRoot))
-  t.same(replica.snapshot.signers, chain.snapshot.signers)
+  t.same(poaSnap(replica).signers, poaSnap(chain).signers)
   await replica.close()
 
   // the snapshot, open votes included, survives a restart

@@ -67,6 +67,7 @@ const HELP: Record<string, string[]> = {
   'patient audit': ['relationship', 'gatekeeper', 'rpc', 'json'],
   'bounty list': ['rpc', 'json'],
   'bounty collect': ['index', 'rpc', 'json'],
+  'bounty export': ['csv', 'out', 'rpc', 'json'],
   watch: ['since', 'rpc', 'json'],
 }
 
@@ -77,7 +78,7 @@ t.test('help lists the gatekeeper commands and every flag with its default', asy
     t.match(help, new RegExp(`^Usage: medrec ${spec.path} `))
     for (const f of HELP[spec.path]!) t.match(help, new RegExp(`\\n  --${f}\\b[^\\n]*\\[default: [^\\]]+\\]`), `${spec.path} documents --${f}`)
   }
-  for (const [g, subs] of [[providerGroup, ['add-patient', 'add-record', 'update', 'import']], [patientGroup, ['relationships', 'accept', 'reject', 'share', 'revoke', 'fetch', 'audit']], [bountyGroup, ['list', 'collect']]] as const) {
+  for (const [g, subs] of [[providerGroup, ['add-patient', 'add-record', 'update', 'import']], [patientGroup, ['relationships', 'accept', 'reject', 'share', 'revoke', 'fetch', 'audit']], [bountyGroup, ['list', 'collect', 'export']]] as const) {
     for (const s of subs) t.match(groupHelp(g), new RegExp(`\\n  ${s}\\b`), `${g.path} lists ${s}`)
   }
   // The real binary: registered at the root, help in three spellings.

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { genesisToJson, parseGenesis } from '../../node/genesis/index.ts'
 import { DEV0, DEV1, medrec, passwordFile, tempDir } from './run-cli.ts'
+import { poaOf } from '../helpers/chain.ts'
 
 const lower = (a: string) => a.toLowerCase()
 const hex = (b: Uint8Array) => '0x' + Buffer.from(b).toString('hex')
@@ -21,7 +22,7 @@ t.test('genesis new prints a genesis that parses, with the given authorities, al
   const g = parseGenesis(json)
   t.equal(g.chainId, 4242n)
   t.equal(g.consensus, 'poa')
-  t.same(g.poa, { period: 3, epoch: 100n })
+  t.same(poaOf(g), { period: 3, epoch: 100n })
   t.equal(g.gasLimit, 40_000_000n)
   t.equal(g.baseFeePerGas, 2_000_000_000n)
   t.same(g.authorities.map(hex), [lower(DEV0), lower(DEV1)])
@@ -43,7 +44,7 @@ t.test('genesis new defaults, --out, and init with the written file', async (t) 
   t.ok(text.endsWith('}\n'))
   const g = parseGenesis(JSON.parse(text))
   t.equal(g.chainId, 1337n, 'chain id defaults to 1337')
-  t.same(g.poa, { period: 0, epoch: 30000n })
+  t.same(poaOf(g), { period: 0, epoch: 30000n })
   t.equal(g.gasLimit, 30_000_000n)
   t.equal(g.baseFeePerGas, 1_000_000_000n)
 
@@ -54,12 +55,36 @@ t.test('genesis new defaults, --out, and init with the written file', async (t) 
   t.same(JSON.parse(readFileSync(join(dir, 'genesis.json'), 'utf8')), JSON.parse(JSON.stringify(genesisToJson(g))))
 })
 
+t.test('genesis new --consensus pow, and init with it', async (t) => {
+  const tmp = tempDir()
+  t.teardown(tmp.remove)
+  const out = join(tmp.path, 'genesis.json')
+  const r = await medrec(['genesis', 'new', '--consensus', 'pow', '--target-block-time', '3', '--difficulty', '50000', '--reward', '1.5ether', '--authorities', DEV0, '--alloc', `${DEV1}=7ether`, '--out', out])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, 'proof of work, a block every ~3 s (reward 1500000000000000000 wei, starting difficulty 50000)')
+  const g = parseGenesis(JSON.parse(readFileSync(out, 'utf8')))
+  t.equal(g.consensus, 'pow')
+  t.same(g.consensus === 'pow' && g.pow, { targetBlockTime: 3, blockReward: 15n * 10n ** 17n, minimumDifficulty: 1000n })
+  t.equal(g.difficulty, 50_000n)
+  t.same(g.authorities.map(hex), [lower(DEV0)], 'the certified providers')
+  const dir = join(tmp.path, 'node')
+  const init = await medrec(['init', '--datadir', dir, '--genesis', out, '--password', passwordFile(tmp.path, 'pw'), '--lightkdf'])
+  t.equal(init.code, 0, init.stderr)
+  t.match(init.stderr, 'proof of work, a block every ~3 s')
+  t.same(JSON.parse(readFileSync(join(dir, 'genesis.json'), 'utf8')), JSON.parse(JSON.stringify(genesisToJson(g))), 'init keeps the pow genesis')
+})
+
 t.test('genesis new rejects bad values with exit 2, naming the flag', async (t) => {
   const hint = 'Run "medrec genesis new --help" for usage.\n'
   const base = ['genesis', 'new', '--authorities', DEV0, '--period', '2']
   const cases: Array<[string[], string]> = [
-    [['genesis', 'new', '--consensus', 'pow', '--authorities', DEV0, '--period', '2'], 'consensus pow is not available yet: use poa'],
-    [[...base, '--consensus', 'raft'], 'invalid value for --consensus: expected poa, got "raft"'],
+    [['genesis', 'new', '--consensus', 'pow', '--authorities', DEV0, '--period', '2'], '--period is not used with --consensus pow'],
+    [[...base, '--consensus', 'raft'], 'invalid value for --consensus: expected poa or pow, got "raft"'],
+    [[...base, '--difficulty', '5'], '--difficulty is not used with --consensus poa'],
+    [['genesis', 'new', '--consensus', 'pow'], 'missing --target-block-time S for "medrec genesis new"'],
+    [['genesis', 'new', '--consensus', 'pow', '--target-block-time', '0'], 'invalid value for --target-block-time: expected an integer from 1'],
+    [['genesis', 'new', '--consensus', 'pow', '--target-block-time', '2', '--reward', 'lots'], 'invalid value for --reward: expected wei'],
+    [['genesis', 'new', '--consensus', 'pow', '--target-block-time', '2', '--difficulty', '10'], 'genesis.difficulty: must be between 1000 and'],
     [['genesis', 'new', '--period', '2'], 'missing --authorities A,B for "medrec genesis new"'],
     [['genesis', 'new', '--authorities', DEV0], 'missing --period S for "medrec genesis new"'],
     [['genesis', 'new', '--authorities', ',', '--period', '2'], 'invalid value for --authorities: expected at least one address'],

@@ -106,7 +106,7 @@ t.test('init usage and runtime errors', async (t) => {
   t.throws(() => statSync(dir), 'nothing was created by the failed runs')
 
   const bad = join(tmp.path, 'bad.json')
-  writeFileSync(bad, JSON.stringify({ config: { chainId: 7, consensus: 'pow' } }))
+  writeFileSync(bad, JSON.stringify({ config: { chainId: 7, consensus: 'pos' } }))
   const r = await medrec(['init', '--datadir', dir, '--genesis', bad, '--password', pw])
   t.equal(r.code, 1)
   t.match(r.stderr, /^Error: [^\n]*genesis\.config\.consensus[^\n]*\n$/)

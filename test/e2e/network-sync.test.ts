@@ -8,6 +8,7 @@ import { Chain } from '../../node/chain/index.ts'
 import { setLogLevel } from '../../common/logger.ts'
 import { createTestNetwork, type TestNetwork } from '../helpers/network.ts'
 import { rpc, waitFor } from '../helpers/node-process.ts'
+import { poaSnap } from '../helpers/chain.ts'
 
 /**
  * Network recovery with real node processes (issue 5): a fresh node syncs 1,000+ blocks, a 2|2
@@ -48,7 +49,7 @@ async function prebuild(net: TestNetwork, count: number): Promise<void> {
   const byAddress = new Map(net.members.map((m) => [m.address, m.key]))
   for (let i = 1; i <= count; i++) {
     const number = chain.head.block.header.number + 1n
-    const signers = chain.snapshot.signers
+    const signers = poaSnap(chain).signers
     const who = signers[Number(number % BigInt(signers.length))]!
     const key = byAddress.get(who)!
     const src = Object.assign([][Symbol.iterator](), { skipSender() {} })

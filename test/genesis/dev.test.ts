@@ -5,6 +5,7 @@ import { DEV_MNEMONIC, deriveKey, toChecksumAddress } from '../../node/keys/inde
 import {
   DEV_CHAIN_ID, DEV_GAS_LIMIT, createDevGenesis, devAccounts, genesisToJson, newGenesis, parseGenesis,
 } from '../../node/genesis/index.ts'
+import { poaOf } from '../helpers/chain.ts'
 
 const hex = (b: Uint8Array): string => '0x' + Buffer.from(b).toString('hex')
 const ETH = 10n ** 18n
@@ -36,7 +37,7 @@ t.test('the dev genesis', async (t) => {
   t.equal(g.chainId, DEV_CHAIN_ID)
   t.equal(DEV_CHAIN_ID, 1337n)
   t.equal(g.consensus, 'poa')
-  t.same(g.poa, { period: 2, epoch: 30000n })
+  t.same(poaOf(g), { period: 2, epoch: 30000n })
   t.equal(g.gasLimit, DEV_GAS_LIMIT)
   t.equal(DEV_GAS_LIMIT, 300_000_000n)
   t.equal(g.baseFeePerGas, 1_000_000_000n)
@@ -52,7 +53,7 @@ t.test('the dev genesis', async (t) => {
   t.ok((g.alloc.get(RELATIONSHIPS_ADDRESS)?.code?.length ?? 0) > 0, 'Relationships is predeployed')
 
   const small = createDevGenesis({ period: 0, accounts: 3 })
-  t.equal(small.poa.period, 0)
+  t.equal(poaOf(small).period, 0)
   t.equal(small.alloc.size, 6)
   t.throws(() => createDevGenesis({ accounts: 0 }), { code: 'INVALID_GENESIS', message: 'dev genesis: accounts must be an integer >= 1 (account 0 is the sealer), got 0' })
   t.throws(() => createDevGenesis({ period: -1 }), { code: 'INVALID_GENESIS', message: 'genesis.config.poa.period: must be a non-negative integer (seconds between blocks), got -1' })
@@ -70,7 +71,7 @@ t.test('newGenesis', async (t) => {
   const before = BigInt(Math.floor(Date.now() / 1000))
   const g = newGenesis({ chainId: 99n, authorities: [x!.address, y!.address], period: 5, alloc: [[y!.address, 123n]] })
   t.equal(g.chainId, 99n)
-  t.same(g.poa, { period: 5, epoch: 30000n }, 'epoch defaults to 30000')
+  t.same(poaOf(g), { period: 5, epoch: 30000n }, 'epoch defaults to 30000')
   t.equal(g.gasLimit, 30_000_000n, 'gas limit defaults to 30M')
   t.equal(g.baseFeePerGas, 1_000_000_000n, 'base fee defaults to 1 gwei')
   t.ok(g.timestamp >= before && g.timestamp <= BigInt(Math.floor(Date.now() / 1000)), 'timestamp defaults to now')

@@ -28,7 +28,7 @@ t.test('readGenesisFile', async (t) => {
   await t.rejects(readGenesisFile(p('empty.json')), { code: 'GENESIS_FILE', message: /is not valid JSON: Unexpected end of JSON input/ })
 
   const bad = genesisToJson(createDevGenesis())
-  bad.config.poa.period = -1
+  bad.config.poa!.period = -1
   await writeFile(p('invalid.json'), JSON.stringify(bad))
   await t.rejects(readGenesisFile(p('invalid.json')), {
     code: 'INVALID_GENESIS',

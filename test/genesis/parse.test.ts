@@ -1,6 +1,7 @@
 import t from 'tap'
 import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../contracts/addresses.ts'
 import { genesisToJson, parseGenesis, type Genesis } from '../../node/genesis/index.ts'
+import { poaOf } from '../helpers/chain.ts'
 
 const A = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266'
 const A_CHECKSUM = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'
@@ -21,7 +22,7 @@ t.test('a minimal document gets the defaults and the predeploys', async (t) => {
   const g = parseGenesis(base())
   t.equal(g.chainId, 1337n)
   t.equal(g.consensus, 'poa')
-  t.same(g.poa, { period: 2, epoch: 30000n })
+  t.same(poaOf(g), { period: 2, epoch: 30000n })
   t.equal(g.gasLimit, 30_000_000n)
   t.equal(g.baseFeePerGas, 1_000_000_000n, 'base fee defaults to 1 gwei')
   t.equal(g.timestamp, 0n)
@@ -41,7 +42,7 @@ t.test('a minimal document gets the defaults and the predeploys', async (t) => {
 
   const noEpoch = base()
   delete noEpoch.config.poa.epoch
-  t.equal(parseGenesis(noEpoch).poa.epoch, 30000n, 'epoch defaults to 30000')
+  t.equal(poaOf(parseGenesis(noEpoch)).epoch, 30000n, 'epoch defaults to 30000')
   const noAlloc = base()
   delete noAlloc.alloc
   t.same([...parseGenesis(noAlloc).alloc.keys()], [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS])
@@ -86,16 +87,22 @@ t.test('every validation error names its JSON path', async (t) => {
   const cases: Array<[string, (j: Record<string, any>) => unknown, string | RegExp]> = [
     ['not an object', () => [1], 'genesis: must be an object (the genesis document), got [1]'],
     ['null', () => null, 'genesis: must be an object (the genesis document), got null'],
-    ['unknown top-level key', (j) => ({ ...j, gaslimit: '0x1' }), /^genesis\.gaslimit: unknown field: did you mean "gasLimit"\? \(allowed: config, gasLimit, baseFeePerGas, timestamp, vanity, authorities, alloc, predeploys\)$/],
-    ['unknown key without a near match', (j) => ({ ...j, difficulty: '0x1' }), 'genesis.difficulty: unknown field: (allowed: config, gasLimit, baseFeePerGas, timestamp, vanity, authorities, alloc, predeploys)'],
-    ['missing config', (j) => ({ ...j, config: undefined }), 'genesis.config: is required: an object (chainId, consensus, poa)'],
+    ['unknown top-level key', (j) => ({ ...j, gaslimit: '0x1' }), /^genesis\.gaslimit: unknown field: did you mean "gasLimit"\? \(allowed: config, gasLimit, baseFeePerGas, timestamp, difficulty, vanity, authorities, alloc, predeploys\)$/],
+    ['unknown key without a near match', (j) => ({ ...j, sealers: [] }), 'genesis.sealers: unknown field: (allowed: config, gasLimit, baseFeePerGas, timestamp, difficulty, vanity, authorities, alloc, predeploys)'],
+    ['difficulty on a poa chain', (j) => ({ ...j, difficulty: '0x1' }), 'genesis.difficulty: is only for "pow" chains: a poa genesis block has difficulty 1; remove it'],
+    ['missing config', (j) => ({ ...j, config: undefined }), 'genesis.config: is required: an object (chainId, consensus, and its section poa or pow)'],
     ['unknown config key', (j) => ({ ...j, config: { ...j.config, chainID: 5 } }), /^genesis\.config\.chainID: unknown field: did you mean "chainId"\?/],
     ['chainId zero', (j) => ({ ...j, config: { ...j.config, chainId: 0 } }), 'genesis.config.chainId: must be between 1 and 9007199254740991 (the EIP-155 chain id, a positive integer), got 0'],
     ['chainId negative', (j) => ({ ...j, config: { ...j.config, chainId: -5 } }), 'genesis.config.chainId: must be between 1 and 9007199254740991 (the EIP-155 chain id, a positive integer), got -5'],
     ['chainId fraction', (j) => ({ ...j, config: { ...j.config, chainId: 1.5 } }), /^genesis\.config\.chainId: must be a hex .* got 1\.5$/],
     ['chainId missing', (j) => ({ ...j, config: { ...j.config, chainId: undefined } }), 'genesis.config.chainId: is required (the EIP-155 chain id, a positive integer, a hex "0x..." or decimal string)'],
-    ['consensus pow', (j) => ({ ...j, config: { ...j.config, consensus: 'pow' } }), 'genesis.config.consensus: must be "poa" (proof of authority, EIP-225); proof of work lands in a later release, got "pow"'],
+    ['consensus pos', (j) => ({ ...j, config: { ...j.config, consensus: 'pos' } }), 'genesis.config.consensus: must be "poa" (proof of authority, EIP-225) or "pow" (proof of work), got "pos"'],
     ['consensus missing', (j) => ({ ...j, config: { ...j.config, consensus: undefined } }), /^genesis\.config\.consensus: must be "poa" .* got nothing$/],
+    ['pow without its section', (j) => ({ ...j, config: { chainId: 1, consensus: 'pow', poa: { period: 1 } } }), 'genesis.config.poa: is for consensus "poa" but config.consensus is "pow": remove it'],
+    ['pow section missing', (j) => ({ ...j, config: { chainId: 1, consensus: 'pow' } }), 'genesis.config.pow: is required: an object (targetBlockTime, blockReward, minimumDifficulty)'],
+    ['pow target zero', (j) => ({ ...j, config: { chainId: 1, consensus: 'pow', pow: { targetBlockTime: 0 } } }), 'genesis.config.pow.targetBlockTime: must be a positive integer (seconds between blocks the difficulty aims for), got 0'],
+    ['pow unknown key', (j) => ({ ...j, config: { chainId: 1, consensus: 'pow', pow: { targetBlockTime: 2, reward: '1' } } }), /^genesis\.config\.pow\.reward: unknown field/],
+    ['pow difficulty below the minimum', (j) => ({ ...j, difficulty: '0x10', config: { chainId: 1, consensus: 'pow', pow: { targetBlockTime: 2, minimumDifficulty: '0x100' } } }), 'genesis.difficulty: must be between 256 and 115792089237316195423570985008687907853269984665640564039457584007913129639935 (where proof of work starts), got 16'],
     ['poa missing', (j) => ({ ...j, config: { ...j.config, poa: undefined } }), 'genesis.config.poa: is required: an object (period, epoch)'],
     ['unknown poa key', (j) => ({ ...j, config: { ...j.config, poa: { ...j.config.poa, perio: 1 } } }), /^genesis\.config\.poa\.perio: unknown field: did you mean "period"\?/],
     ['period negative', (j) => ({ ...j, config: { ...j.config, poa: { period: -1 } } }), 'genesis.config.poa.period: must be a non-negative integer (seconds between blocks), got -1'],
@@ -190,4 +197,20 @@ t.test('genesisToJson round-trips through parseGenesis', async (t) => {
   // Without predeploys too.
   const off = parseGenesis({ ...base(), predeploys: false })
   t.same(plain(parseGenesis(genesisToJson(off))), plain(off))
+})
+
+t.test('a proof-of-work genesis: defaults, authorities optional, round trip', async (t) => {
+  const j = { config: { chainId: 4343, consensus: 'pow', pow: { targetBlockTime: 2 } }, gasLimit: '0x1c9c380', alloc: { [A]: { balance: '0x1' } } }
+  const g = parseGenesis(j)
+  t.equal(g.consensus, 'pow')
+  if (g.consensus !== 'pow') return
+  t.same(g.pow, { targetBlockTime: 2, blockReward: 2n * 10n ** 18n, minimumDifficulty: 1000n }, 'reward 2 ether and minimum difficulty 1000 by default')
+  t.equal(g.difficulty, 100_000n, 'starting difficulty 100000 by default')
+  t.same(g.authorities, [], 'no authorities needed: nobody seals by authority')
+  const custom = parseGenesis({ ...j, difficulty: '0x400', authorities: [B], config: { ...j.config, pow: { targetBlockTime: 5, blockReward: '0', minimumDifficulty: '16' } } })
+  t.equal(custom.difficulty, 1024n)
+  t.same(custom.consensus === 'pow' && custom.pow, { targetBlockTime: 5, blockReward: 0n, minimumDifficulty: 16n })
+  const again = parseGenesis(JSON.parse(JSON.stringify(genesisToJson(custom))))
+  t.same(again, custom, 'genesisToJson round-trips a pow genesis')
+  t.throws(() => parseGenesis({ ...j, authorities: 'x' }), { message: /^genesis\.authorities: must be an array of addresses \(the certified providers; may be empty\)/ })
 })

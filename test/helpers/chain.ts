@@ -6,6 +6,8 @@ import type { Common } from '@ethereumjs/common'
 import { predeployAlloc } from '../../contracts/index.ts'
 import type { Genesis } from '../../node/genesis/types.ts'
 import type { SenderTx, TxSource } from '../../evm/index.ts'
+import type { Chain } from '../../node/chain/index.ts'
+import type { PoaSnapshot } from '../../consensus/index.ts'
 
 /** The first keys of the standard development mnemonic ("test test ... junk"). */
 export const DEV_KEYS = [
@@ -35,6 +37,7 @@ export function testGenesis(opts: { period?: number; epoch?: bigint; authorities
     gasLimit: 30_000_000n,
     baseFeePerGas: 1_000_000_000n,
     timestamp: 0n,
+    difficulty: 1n,
     vanity: new Uint8Array(32),
     authorities,
     alloc,
@@ -88,5 +91,29 @@ export function txFactory(common: Common): TxFactory {
       else tx = createLegacyTx({ ...base, to: dest, data, gasPrice: 10_000_000_000n }, { common }).sign(pk)
       return { tx, sender: new Address(addressOf(pk)) }
     },
+  }
+}
+
+/** The poa section of a genesis the test knows to be proof of authority. */
+export function poaOf(g: Genesis): { period: number; epoch: bigint } {
+  if (g.consensus !== 'poa') throw new Error(`expected a poa genesis, got ${g.consensus}`)
+  return g.poa
+}
+
+/** The head's clique snapshot of a chain the test knows to be proof of authority. */
+export function poaSnap(chain: Chain): PoaSnapshot {
+  if (chain.consensus.algorithm !== 'poa') throw new Error(`expected a poa chain, got ${chain.consensus.algorithm}`)
+  return chain.snapshot as PoaSnapshot
+}
+
+/** A small proof-of-work genesis: every DEV_KEY funded, stamped `timestamp` (seconds). */
+export function powTestGenesis(opts: { difficulty?: bigint; targetBlockTime?: number; blockReward?: bigint; timestamp?: bigint } = {}): Genesis {
+  const { poa: _poa, consensus: _c, ...base } = testGenesis({ authorities: [] }) as Extract<Genesis, { consensus: 'poa' }>
+  return {
+    ...base,
+    consensus: 'pow',
+    pow: { targetBlockTime: opts.targetBlockTime ?? 2, blockReward: opts.blockReward ?? 2n * 10n ** 18n, minimumDifficulty: 16n },
+    difficulty: opts.difficulty ?? 256n,
+    timestamp: opts.timestamp ?? 0n,
   }
 }

@@ -7,7 +7,7 @@ import { addressOf } from './chain.ts'
 import { rpc, startNodeProcess, tempDir, waitFor, type NodeProcess } from './node-process.ts'
 
 /**
- * A PoA network of real node processes on 127.0.0.1: each member has its own data dir (genesis,
+ * A network (PoA, or PoW) of real node processes on 127.0.0.1: each member has its own data dir (genesis,
  * node key, keystore with its authority key) and joins through the first member as bootnode.
  */
 
@@ -25,7 +25,8 @@ export interface TestNetwork {
   members: Member[]
   genesis: Genesis
   /** Starts (or restarts) member `i`, joining `bootnodes` (default: the first running member). */
-  start(i: number, opts?: { bootnodes?: string[]; sealer?: boolean; args?: string[] }): Promise<Member>
+  /** `sealer` (default: on for poa) runs it as --authority; `miner` runs `--mine` for its own address on one thread. */
+  start(i: number, opts?: { bootnodes?: string[]; sealer?: boolean; miner?: boolean; args?: string[] }): Promise<Member>
   stop(i: number): Promise<void>
   /** Every running member's head number. */
   heads(): Promise<number[]>
@@ -43,17 +44,20 @@ export function gatekeeperArgs(m: Member, extra: string[] = []): string[] {
 
 /**
  * `size` members, of which the first `authorities` are in the genesis signer set; every member
- * has a key (a non-authority can be voted in later).
+ * has a key (a non-authority can be voted in later). With `pow` the chain is proof of work and
+ * the `authorities` (default none) are the certified providers.
  */
-export async function createTestNetwork(size: number, opts: { authorities?: number; period?: number; epoch?: bigint; logLevel?: string } = {}): Promise<TestNetwork> {
+export async function createTestNetwork(
+  size: number,
+  opts: { authorities?: number; period?: number; epoch?: bigint; logLevel?: string; pow?: { targetBlockTime: number; difficulty: bigint } } = {},
+): Promise<TestNetwork> {
   const root = tempDir('medrec-net-')
   const labels = Array.from({ length: size }, (_, i) => `node${i}`)
   const keys = labels.map(keyOf)
   const genesis = newGenesis({
     chainId: 4242n,
-    authorities: keys.slice(0, opts.authorities ?? size).map((k) => new Uint8Array(Buffer.from(addressOfKey(k).slice(2), 'hex'))),
-    period: opts.period ?? 1,
-    epoch: opts.epoch,
+    authorities: keys.slice(0, opts.authorities ?? (opts.pow === undefined ? size : 0)).map((k) => new Uint8Array(Buffer.from(addressOfKey(k).slice(2), 'hex'))),
+    ...(opts.pow === undefined ? { period: opts.period ?? 1, epoch: opts.epoch } : { pow: opts.pow }),
     gasLimit: 100_000_000n,
     alloc: keys.map((k) => [new Uint8Array(Buffer.from(addressOfKey(k).slice(2), 'hex')), 10n ** 24n]),
     timestamp: 0n,
@@ -77,7 +81,8 @@ export async function createTestNetwork(size: number, opts: { authorities?: numb
       const boot = o.bootnodes ?? members.filter((x) => x !== m && x.node !== undefined && x.enode !== undefined).slice(0, 1).map((x) => x.enode!)
       const args = ['--p2p.addr', '127.0.0.1', '--p2p.port', '0', '--log.level', opts.logLevel ?? 'info']
       if (boot.length > 0) args.push('--bootnodes', boot.join(','))
-      if (o.sealer !== false) args.push('--authority', m.address, '--password', join(m.datadir, 'password'))
+      if (o.sealer ?? opts.pow === undefined) args.push('--authority', m.address, '--password', join(m.datadir, 'password'))
+      if (o.miner === true) args.push('--mine', '--miner.etherbase', m.address, '--miner.threads', '1')
       args.push(...(o.args ?? []))
       m.node = await startNodeProcess(args, { datadir: m.datadir, timeoutMs: 60_000 })
       const info = await waitFor(async () => {

@@ -110,3 +110,17 @@ t.test('gossip above the per-peer rate is ignored and penalised', async (t) => {
   const allowed = 5 + Math.ceil((Date.now() - started) / 1000)
   t.ok(b.received.tx.length <= allowed, `validator saw ${b.received.tx.length} of ${10 + warm} (bucket allows ${allowed})`)
 })
+
+t.test('a publish that finds nobody fails with NO_PEERS and is not lost: the same message goes out once peers join', async (t) => {
+  const a = await startNode(t, 11)
+  const tx = bytes('sent before any peer')
+  await t.rejects(a.p2p.publishTx(tx), { code: 'NO_PEERS', message: /no peer has joined the topic yet/ })
+  const b = await startNode(t, 12, { bootnodes: a.p2p.listenAddrs() })
+  await waitConnected([[a, b]])
+  // Not remembered as already published (gossipsub's seen-cache): the retry is delivered.
+  await waitFor('the retry to arrive', () => {
+    void a.p2p.publishTx(tx).catch(() => {})
+    return seen(b, 'tx', tx) === 1
+  }, 10_000)
+  t.equal(seen(b, 'tx', tx), 1, 'b got the message published before it existed')
+})

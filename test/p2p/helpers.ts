@@ -125,7 +125,10 @@ export async function warmUp(from: TestNode, to: TestNode, kind: 'tx' | 'block' 
   const before = to.received[kind].length
   for (let i = 0; i < 100; i++) {
     const bytes = createHash('sha256').update(`warm-up ${kind} ${i} ${Math.random()}`).digest()
-    await (kind === 'tx' ? from.p2p.publishTx(bytes) : from.p2p.publishBlock(bytes))
+    // Before the subscriptions are exchanged a publish finds nobody (NO_PEERS): just try again.
+    await (kind === 'tx' ? from.p2p.publishTx(bytes) : from.p2p.publishBlock(bytes)).catch((err: { code?: string }) => {
+      if (err.code !== 'NO_PEERS') throw err
+    })
     const until = Date.now() + 300
     while (Date.now() < until) {
       if (to.received[kind].length > before) return i + 1

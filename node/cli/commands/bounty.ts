@@ -2,7 +2,9 @@ import type { BountyResult, BountyView } from '../../../gatekeeper/api.ts'
 import { GatekeeperError, GatekeeperErrorCode } from '../../../gatekeeper/errors.ts'
 import type { AggregateCell } from '../../../gatekeeper/types.ts'
 import { parseInteger } from '../args.ts'
-import { out, outJson } from '../io.ts'
+import { writeFile } from 'node:fs/promises'
+import { note, out, outJson } from '../io.ts'
+import { usageError } from '../errors.ts'
 import { RPC_URL, callNode } from '../rpc-client.ts'
 import type { CommandSpec, GroupSpec } from '../types.ts'
 import { JSON_OUT, formatTable, isoTime, requireFlag } from './shared.ts'
@@ -60,10 +62,57 @@ const collect: CommandSpec = {
   },
 }
 
+/** RFC 4180: quote a field holding a comma, quote, CR or LF; double the quotes inside. */
+function csvField(v: string): string {
+  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v
+}
+
+/** One CSV row per released cell of every collected bounty: the researcher's dataset. */
+export function bountiesCsv(results: readonly BountyResult[]): string {
+  const keys = [...new Set(results.flatMap((r) => r.cells.flatMap((c) => Object.keys(c.group))))].sort()
+  const header = ['index', 'relationship', 'provider', 'k', ...keys.map((k) => `group.${k}`), 'patients', 'records', 'value']
+  const rows = results.flatMap((r) =>
+    r.cells.map((c) => [String(r.index), r.relationship, r.provider, String(r.k), ...keys.map((k) => (c.group[k] === undefined ? '' : String(c.group[k]))), String(c.patients), String(c.records), c.value === null ? '' : String(c.value)]),
+  )
+  return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n'
+}
+
+const exportCommand: CommandSpec = {
+  kind: 'command',
+  path: 'bounty export',
+  summary: 'export the collected aggregates (CSV or JSON)',
+  usage: 'bounty export [--csv] [--out FILE] [--rpc URL] [--json]',
+  description: [
+    'Writes the aggregates this node has collected (medrec_collectedBounties), one row per',
+    'released cell: bounty index, relationship, provider, k, the cell\'s group values, patients,',
+    'records and value. --csv gives RFC 4180 CSV (the default), --json the signed results as',
+    'stored. Withheld cells are not in the data: they never left the provider.',
+  ].join('\n'),
+  flags: [
+    { name: 'csv', kind: 'boolean', default: 'on unless --json', description: 'CSV, one row per released cell' },
+    { name: 'out', kind: 'string', placeholder: 'FILE', default: 'stdout', description: 'write to FILE' },
+    RPC_URL,
+    JSON_OUT,
+  ],
+  async run(flags) {
+    if (flags.boolean('csv') && flags.boolean('json')) throw usageError('--csv and --json exclude each other: pick one')
+    const results = (await callNode(flags, 'medrec_collectedBounties', [])) as BountyResult[]
+    const text = flags.boolean('json') ? `${JSON.stringify(results, null, 2)}\n` : bountiesCsv(results)
+    const file = flags.string('out')
+    if (file === undefined) return out(text.replace(/\r?\n$/, ''))
+    await writeFile(file, text)
+    note(`Wrote ${file}: ${results.length} bount${results.length === 1 ? 'y' : 'ies'}, ${results.reduce((n, r) => n + r.cells.length, 0)} cells`)
+  },
+}
+
 export const bountyGroup: GroupSpec = {
   kind: 'group',
   path: 'bounty',
-  summary: 'list bounties, collect their k-anonymous aggregates',
-  description: 'Bounties offered to the node\'s account, over JSON-RPC (--rpc, default http://127.0.0.1:8545).',
-  commands: [list, collect],
+  summary: 'list bounties, collect and export their k-anonymous aggregates',
+  description: [
+    'Bounties owned by the node\'s account, over JSON-RPC (--rpc, default http://127.0.0.1:8545):',
+    'a patient\'s, or a miner\'s for the record updates in blocks it mined (the gatekeeper account',
+    'must be the etherbase).',
+  ].join('\n'),
+  commands: [list, collect, exportCommand],
 }

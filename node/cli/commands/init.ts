@@ -1,4 +1,4 @@
-import { createDevGenesis, readGenesisFile, type Genesis } from '../../genesis/index.ts'
+import { createDevGenesis, describeSealing, readGenesisFile, type Genesis } from '../../genesis/index.ts'
 import { deriveKey, openKeystore, toChecksumAddress, type KeystoreEntry } from '../../keys/index.ts'
 import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { assertPasswordSource, getPassword, note, out, outJson } from '../io.ts'
@@ -62,7 +62,7 @@ async function run(flags: ParsedFlags): Promise<void> {
     return
   }
   note(existing === undefined
-    ? `Wrote ${paths.genesis}: chain id ${genesis.chainId}, ${genesis.authorities.length} authorit${genesis.authorities.length === 1 ? 'y' : 'ies'}, a block every ${genesis.poa.period} s`
+    ? `Wrote ${paths.genesis}: chain id ${genesis.chainId}, ${genesis.authorities.length} authorit${genesis.authorities.length === 1 ? 'y' : 'ies'}, ${describeSealing(genesis)}`
     : `${paths.genesis} already holds this genesis: kept`)
   note(nodekeyCreated ? `Wrote ${paths.nodekey}` : `Kept the existing ${paths.nodekey}`)
   if (generated !== undefined) out(`Mnemonic: ${generated}`)

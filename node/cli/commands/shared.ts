@@ -84,7 +84,7 @@ export function genesisDiff(a: Genesis, b: Genesis): string[] {
     if (k === 'config' && va !== null && typeof va === 'object' && vb !== null && typeof vb === 'object') {
       const ca = va as Record<string, unknown>
       const cb = vb as Record<string, unknown>
-      for (const ck of ['chainId', 'consensus', 'poa']) if (JSON.stringify(ca[ck]) !== JSON.stringify(cb[ck])) diff.push(`config.${ck}`)
+      for (const ck of ['chainId', 'consensus', 'poa', 'pow']) if (JSON.stringify(ca[ck]) !== JSON.stringify(cb[ck])) diff.push(`config.${ck}`)
     } else if (JSON.stringify(va) !== JSON.stringify(vb)) {
       diff.push(k)
     }

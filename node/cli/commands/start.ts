@@ -2,7 +2,7 @@ import { isLogLevel, createLogger, type LogLevel } from '../../../common/logger.
 import { readFile } from 'node:fs/promises'
 import { DEFAULT_P2P, DEFAULT_RPC, type AuthorityKey, type NodeConfig, type P2PConfig, type RpcConfig } from '../../config.ts'
 import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from '../../../gatekeeper/options.ts'
-import { createDevGenesis, devAccounts, type Genesis } from '../../genesis/index.ts'
+import { createDevGenesis, describeSealing, devAccounts, type Genesis } from '../../genesis/index.ts'
 import { DEV_MNEMONIC, openKeystore, toChecksumAddress } from '../../keys/index.ts'
 import { parseAddressFlag, parseInteger, parsePort } from '../args.ts'
 import { CliError, CliErrorCode, usageError } from '../errors.ts'
@@ -32,8 +32,8 @@ async function devSetup(dir: string, period: number | undefined): Promise<Genesi
     genesis = createDevGenesis({ period: period ?? DEV_PERIOD })
     await makeDatadir(paths.dir)
     await writeGenesis(paths.genesis, genesis)
-  } else if (period !== undefined && period !== genesis.poa.period) {
-    log.warn('--dev.period ignored: the data dir already holds a genesis with another period; use a new --datadir to change it', { datadir: paths.dir, period: genesis.poa.period })
+  } else if (period !== undefined && (genesis.consensus !== 'poa' || period !== genesis.poa.period)) {
+    log.warn('--dev.period ignored: the data dir already holds a genesis with another period; use a new --datadir to change it', { datadir: paths.dir, sealing: describeSealing(genesis) })
   }
   await ensureNodeKey(paths.nodekey)
   return genesis
@@ -57,7 +57,17 @@ async function p2pConfig(flags: ParsedFlags, dev: boolean, nodekeyPath: string):
   return { listen: { host: flags.string('p2p.addr') ?? DEFAULT_P2P.host, port }, bootnodes, maxPeers, nodeKey: new Uint8Array(Buffer.from(key.replace(/^0x/, ''), 'hex')) }
 }
 
-async function run(flags: ParsedFlags): Promise<void> {
+/** --mine, --miner.etherbase, --miner.threads; `medrec mine` implies --mine. */
+function minerConfig(flags: ParsedFlags, mine: boolean, authority: Uint8Array | undefined): NodeConfig['miner'] {
+  const etherbase = flags.has('miner.etherbase') ? parseAddressFlag(flags.string('miner.etherbase')!, 'miner.etherbase') : undefined
+  const threads = flags.has('miner.threads') ? Number(parseInteger(flags.string('miner.threads')!, 'miner.threads', 1n, 256n)) : undefined
+  if (mine && etherbase === undefined && authority === undefined) {
+    throw usageError('--mine needs --miner.etherbase ADDRESS: the account credited with block rewards and bounties (or run as --authority)')
+  }
+  return { mine, etherbase, threads }
+}
+
+async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   // Flag checks first (exit 2), then the data dir (exit 1), then prompts.
   const dev = flags.boolean('dev')
   const rpc = rpcConfig(flags)
@@ -69,6 +79,7 @@ async function run(flags: ParsedFlags): Promise<void> {
   if (dev && authorityAddress !== undefined) throw usageError('--authority cannot be used with --dev: dev account 0 seals the dev chain')
   if (authorityAddress === undefined && flags.has('password')) throw usageError('--password is only used with --authority')
   if (authorityAddress !== undefined) assertPasswordSource(flags.string('password'), 'password')
+  const miner = minerConfig(flags, mineCommand || flags.boolean('mine'), dev ? devAccounts(1)[0]!.address : authorityAddress)
   const gatekeeperAccount = flags.has('gatekeeper.account') ? parseAddressFlag(flags.string('gatekeeper.account')!, 'gatekeeper.account') : undefined
   const gkFlags = ['gatekeeper.account', 'gatekeeper.http.addr', 'gatekeeper.http.port', 'gatekeeper.url', 'gatekeeper.db', 'gatekeeper.k', 'gatekeeper.password', 'gatekeeper.nohttp'].filter((f) => flags.has(f)).length
   if (!flags.boolean('gatekeeper') && gkFlags > 0) throw usageError('--gatekeeper.* options need --gatekeeper')
@@ -100,7 +111,7 @@ async function run(flags: ParsedFlags): Promise<void> {
   }
 
   const gatekeeper = await gatekeeperConfig(flags, paths, authority, gatekeeperAccount)
-  const config: NodeConfig = { datadir: paths.dir, genesis, rpc, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper }
+  const config: NodeConfig = { datadir: paths.dir, genesis, rpc, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner }
   // Loaded here, not at the top: `--help` and the other commands must not pay for (or
   // depend on) loading the whole node.
   const { startNode } = await import('../../node.ts')
@@ -188,7 +199,7 @@ function printDevBanner(genesis: Genesis, rpcUrl: string, wsUrl: string): void {
     'a real network WILL BE LOST. Use them only on this development chain.',
     '',
     `Chain ID:  ${genesis.chainId}`,
-    `Sealer:    ${toChecksumAddress(accounts[0]!.address)} (account 0), ${genesis.poa.period === 0 ? 'sealing as soon as transactions arrive' : `a block every ${genesis.poa.period} s`}`,
+    `Sealer:    ${toChecksumAddress(accounts[0]!.address)} (account 0), ${describeSealing(genesis)}`,
     '',
     `Listening on ${rpcUrl} (WebSocket ${wsUrl})`,
     '',
@@ -199,11 +210,12 @@ function printDevBanner(genesis: Genesis, rpcUrl: string, wsUrl: string): void {
 export const startCommand: CommandSpec = {
   kind: 'command',
   path: 'start',
-  summary: 'run a node (JSON-RPC, and sealing for an authority)',
-  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--authority ADDRESS --password FILE] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …]',
+  summary: 'run a node (JSON-RPC, and sealing for an authority or a miner)',
+  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …]',
   description: [
     'Runs a node on an initialised data dir (see "medrec init"): JSON-RPC over HTTP and WebSocket',
-    'on one port and, with --authority, sealing blocks with that keystore account.',
+    'on one port and, with --authority, sealing blocks with that keystore account; on a',
+    'proof-of-work chain, with --mine, mining blocks for --miner.etherbase.',
     'With --dev: a development chain in ./.medrec-dev (chain id 1337) whose ten accounts of the',
     'standard test mnemonic are funded; account 0 seals. Stop with Ctrl-C (twice to force).',
   ].join('\n'),
@@ -221,6 +233,9 @@ export const startCommand: CommandSpec = {
     { name: 'bootnodes', kind: 'string', placeholder: 'MULTIADDRS', default: 'none', description: 'comma-separated peers to join, /ip4/…/tcp/…/p2p/<peer id> (admin_nodeInfo listenAddrs)' },
     { name: 'nodiscover', kind: 'boolean', default: 'off', description: 'no networking at all (a lone node)' },
     { name: 'dev.period', kind: 'string', placeholder: 'S', default: String(DEV_PERIOD), description: 'with --dev: seconds between blocks (0: seal when transactions arrive)' },
+    { name: 'mine', kind: 'boolean', default: 'off', description: 'mine blocks (proof-of-work chains; an authority seals anyway)' },
+    { name: 'miner.etherbase', kind: 'string', placeholder: 'ADDRESS', default: 'the authority', description: 'account credited with mined blocks\' rewards, fees and bounties (no key needed)' },
+    { name: 'miner.threads', kind: 'string', placeholder: 'N', default: 'all cores', description: 'mining threads' },
     { name: 'gatekeeper', kind: 'boolean', default: 'off', description: 'run the built-in gatekeeper: serve records, watch this account\'s Summary, medrec_* RPC' },
     { name: 'gatekeeper.account', kind: 'string', placeholder: 'ADDRESS', default: 'the authority (dev: account 0)', description: 'keystore account the gatekeeper serves and requests as' },
     { name: 'gatekeeper.password', kind: 'string', placeholder: 'FILE', default: 'prompt on a terminal', description: 'with --gatekeeper.account: file whose first line is its keystore password' },
@@ -236,6 +251,26 @@ export const startCommand: CommandSpec = {
     'medrec start --datadir ./node1 --authority 0xAUTH --password pw.txt --rpc.port 8545',
     'medrec start --datadir ./hospital --authority 0xAUTH --password pw.txt --gatekeeper --gatekeeper.http.port 8547',
     'medrec start --datadir ./patient --gatekeeper --gatekeeper.account 0xPATIENT --gatekeeper.password pw.txt --bootnodes /ip4/…',
+    'medrec start --datadir ./lab --mine --miner.etherbase 0xLAB --miner.threads 2 --bootnodes /ip4/…',
   ],
-  run,
+  run: (flags) => run(flags),
+}
+
+/** `medrec mine`: a mining node in one command (start --mine). */
+export const mineCommand: CommandSpec = {
+  ...startCommand,
+  path: 'mine',
+  summary: 'run a mining node (start --mine): proof-of-work blocks for --miner.etherbase',
+  usage: 'mine --datadir DIR --miner.etherbase ADDRESS [--miner.threads N] [--bootnodes MULTIADDRS] [--gatekeeper --gatekeeper.account ADDRESS …] [start flags]',
+  description: [
+    'Runs a node on a proof-of-work data dir and mines on all cores (or --miner.threads): block',
+    'rewards, fees and the bounties of record updates in mined blocks go to --miner.etherbase.',
+    'With --gatekeeper --gatekeeper.account (the etherbase, unlocked) the node can collect those',
+    'bounties: "medrec bounty list|collect|export". Same flags as "medrec start".',
+  ].join('\n'),
+  examples: [
+    'medrec mine --datadir ./lab --miner.etherbase 0xLAB --bootnodes /ip4/10.0.0.5/tcp/30303/p2p/12D3Koo…',
+    'medrec mine --datadir ./lab --miner.etherbase 0xLAB --gatekeeper --gatekeeper.account 0xLAB --gatekeeper.password pw.txt',
+  ],
+  run: (flags) => run(flags, true),
 }
