@@ -105,7 +105,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   const net = network
   const sealing = createSealing(
-    { authority: config.authority, etherbase: config.miner?.etherbase, threads: config.miner?.threads, start: false },
+    { authority: config.authority, etherbase: config.miner?.etherbase, threads: config.miner?.threads },
     { chain, mempool, proposals, onSealed: (b) => net?.broadcastBlock(b.block), receiving: net === undefined ? undefined : (n) => net.receiving(n) },
   )
   const table = { ...methods.table, ...createCliqueMethods({ chain, proposals }), ...createAdminMethods({ chain, network }), ...createMinerMethods(sealing) }
@@ -150,7 +150,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   // An authority seals from the start; a miner with --mine (or later, miner_start).
   if (config.authority !== undefined || config.miner?.mine === true) {
     try {
-      sealing.start()
+      await sealing.start()
     } catch (err) {
       await server.close()
       await gatekeeper?.close()

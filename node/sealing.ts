@@ -8,6 +8,7 @@ import type { Mempool } from './mempool/index.ts'
 import { createProducer, type Producer, type ProducerModules } from './producer.ts'
 
 const log = createLogger('sealing')
+const HASHRATE_REPORT_MS = 30_000
 
 export interface SealingOptions {
   /** An unlocked authority key: the author, and the key a PoA chain seals with. */
@@ -16,8 +17,6 @@ export interface SealingOptions {
   etherbase?: Uint8Array
   /** Mining threads (PoW). */
   threads?: number
-  /** Start producing blocks at once (an authority, or --mine). */
-  start: boolean
 }
 
 /**
@@ -29,7 +28,8 @@ export interface Sealing {
   /** The author of new blocks, or undefined when none was given. */
   readonly etherbase: Address | undefined
   hashrate(): number
-  start(threads?: number): void
+  /** Starts producing blocks (again), with `threads` mining threads when given. */
+  start(threads?: number): Promise<void>
   stop(): Promise<void>
   setEtherbase(address: Uint8Array): void
   close(): Promise<void>
@@ -40,6 +40,12 @@ export function createSealing(opts: SealingOptions, modules: Omit<ProducerModule
   let threads = opts.threads
   let sealer: Sealer | undefined
   let producer: Producer | undefined
+  // A miner reports its hash rate now and then, as geth's does.
+  let report: NodeJS.Timeout | undefined
+  const reportHashrate = () => {
+    const rate = producer?.running === true ? producer.hashrate() : 0
+    if (rate > 0) log.info('Mining', { hashrate: `${(rate / 1000).toFixed(1)} kH/s`, etherbase: etherbase?.toString(), head: modules.chain.head.block.header.number })
+  }
 
   function ensureProducer(): Producer {
     if (etherbase === undefined) {
@@ -60,16 +66,20 @@ export function createSealing(opts: SealingOptions, modules: Omit<ProducerModule
       return etherbase
     },
     hashrate: () => (producer?.running === true ? producer.hashrate() : 0),
-    start(n) {
-      if (n !== undefined && n !== threads && producer !== undefined && !producer.running) {
-        // A new thread count takes a new sealer; the old one is idle.
-        void sealer?.close()
+    async start(n) {
+      if (n !== undefined && n !== threads && producer !== undefined) {
+        // A new thread count takes a new sealer.
+        await producer.stop()
+        await sealer?.close()
         producer = undefined
       }
       if (n !== undefined) threads = n
       ensureProducer().start()
+      report ??= setInterval(reportHashrate, HASHRATE_REPORT_MS).unref()
     },
     async stop() {
+      clearInterval(report)
+      report = undefined
       await producer?.stop()
     },
     setEtherbase(address) {
@@ -79,10 +89,10 @@ export function createSealing(opts: SealingOptions, modules: Omit<ProducerModule
       log.info('Etherbase set', { etherbase: a.toString() })
     },
     async close() {
+      clearInterval(report)
       await producer?.stop()
       await sealer?.close()
     },
   }
-  if (opts.start) sealing.start()
   return sealing
 }

@@ -6,9 +6,9 @@ import * as v from './validate.ts'
 
 /** geth's miner_* and the eth_ methods that report on mining. */
 export function createMinerMethods(sealing: Sealing): RpcMethods {
-  const attempt = <T>(fn: () => T): T => {
+  const attempt = async <T>(fn: () => T | Promise<T>): Promise<T> => {
     try {
-      return fn()
+      return await fn()
     } catch (err) {
       throw RpcError.server((err as Error).message)
     }
@@ -22,11 +22,11 @@ export function createMinerMethods(sealing: Sealing): RpcMethods {
       return sealing.etherbase.toString()
     },
     /** miner_start([threads]): start producing blocks (mining under PoW). */
-    miner_start: (p) => {
+    miner_start: async (p) => {
       v.params(p, 0, 1)
       const threads = p[0] === undefined || p[0] === null ? undefined : Number(v.quantityOrNumber(p[0], 0))
       if (threads !== undefined && (threads < 1 || threads > 256)) throw RpcError.invalidParams('threads must be between 1 and 256')
-      attempt(() => sealing.start(threads))
+      await attempt(() => sealing.start(threads))
       return null
     },
     miner_stop: async (p) => {
@@ -34,9 +34,10 @@ export function createMinerMethods(sealing: Sealing): RpcMethods {
       await sealing.stop()
       return null
     },
-    miner_setEtherbase: (p) => {
+    miner_setEtherbase: async (p) => {
       v.params(p, 1, 1)
-      attempt(() => sealing.setEtherbase(v.address(p[0], 0)))
+      const address = v.address(p[0], 0)
+      await attempt(() => sealing.setEtherbase(address))
       return true
     },
   }

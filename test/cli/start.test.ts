@@ -38,11 +38,16 @@ t.test('start flag errors exit 2 before touching the data dir', async (t) => {
     [['start', '--dev', '--datadir', dir, '--gatekeeper.k', '3'], '--gatekeeper.* options need --gatekeeper'],
     [['start', '--dev', '--datadir', dir, '--gatekeeper', '--gatekeeper.password', pw], '--gatekeeper.password is only used with --gatekeeper.account'],
     [['start', '--dev', '--datadir', dir, '--gatekeeper', '--gatekeeper.account', '0x12'], 'invalid value for --gatekeeper.account: '],
+    [['start', '--datadir', dir, '--mine'], '--mine needs --miner.etherbase ADDRESS: the account credited with block rewards and bounties (or run as --authority)'],
+    [['mine', '--datadir', dir], '--mine needs --miner.etherbase ADDRESS'],
+    [['mine', '--datadir', dir, '--miner.etherbase', '0x12'], 'invalid value for --miner.etherbase: '],
+    [['mine', '--datadir', dir, '--miner.etherbase', DEV0, '--miner.threads', '0'], 'invalid value for --miner.threads: expected an integer from 1 to 256, got "0"'],
   ]
   for (const [args, message] of cases) {
     const r = await medrec(args, { cwd: tmp.path })
     t.equal(r.code, 2, args.join(' '))
-    t.ok(r.stderr.startsWith(`Error: ${message}`) && r.stderr.endsWith(`\n${HINT}`), `${args.join(' ')}\n${r.stderr}`)
+    const hint = HINT.replace('medrec start', `medrec ${args[0]}`)
+    t.ok(r.stderr.startsWith(`Error: ${message}`) && r.stderr.endsWith(`\n${hint}`), `${args.join(' ')}\n${r.stderr}`)
   }
   t.notOk(existsSync(dir), 'nothing created')
   t.notOk(existsSync(join(tmp.path, '.medrec-dev')), 'nothing created')

@@ -36,7 +36,8 @@ t.before(async () => {
   net = await createTestNetwork(3, { authorities: 1, pow: { targetBlockTime: 1, difficulty: 100_000n } })
   await net.start(PROVIDER, { args: gatekeeperArgs(net.members[PROVIDER]!, ['--gatekeeper.k', '1']) })
   await net.start(MINER1, { miner: true, args: gatekeeperArgs(net.members[MINER1]!) })
-  await net.start(MINER2, { miner: true, args: gatekeeperArgs(net.members[MINER2]!) })
+  // The second miner as a researcher would run it: `medrec mine`.
+  await net.start(MINER2, { miner: true, command: 'mine', args: gatekeeperArgs(net.members[MINER2]!) })
 })
 t.teardown(() => net?.close())
 
@@ -103,4 +104,26 @@ t.test('a record update carries a bounty; its block\'s miner collects the aggreg
   t.same((await cli(t, other, ['bounty', 'list', '--json'])).json, [], 'the other miner owns no bounty')
   const refused = await cli(t, other, ['bounty', 'collect', '--index', '0'], 1)
   t.match(refused.stderr, /owns no bounty #0/)
+})
+
+t.test('miner_* control: a node starts mining over RPC, changes etherbase between blocks, and stops', async (t) => {
+  const u = url(PROVIDER)
+  const [a, b] = ['0x' + 'a1'.repeat(20), '0x' + 'b2'.repeat(20)]
+  await t.rejects(rpc(u, 'miner_setEtherbase', ['0x1234']), /invalid/i, 'a malformed address is refused')
+  t.equal(await rpc<boolean>(u, 'miner_setEtherbase', [a]), true)
+  t.equal(await rpc<string>(u, 'eth_coinbase'), a)
+  await t.rejects(rpc(u, 'miner_start', [0]), /threads must be between 1 and 256/)
+  t.equal(await rpc(u, 'miner_start', [1]), null)
+  t.equal(await rpc<boolean>(u, 'eth_mining'), true)
+  const minedBy = async (who: string) =>
+    waitFor(async () => {
+      const head = await rpc<RpcBlock>(u, 'eth_getBlockByNumber', ['latest', false])
+      return head.miner === who ? head : undefined
+    }, `a block mined for ${who}`, 90_000)
+  await minedBy(a)
+  t.equal(await rpc<boolean>(u, 'miner_setEtherbase', [b]), true, 'the etherbase changes while mining')
+  await minedBy(b)
+  t.equal(await rpc(u, 'miner_stop'), null)
+  t.equal(await rpc<boolean>(u, 'eth_mining'), false)
+  t.equal(await rpc<string>(u, 'eth_hashrate'), '0x0', 'no hashing once stopped')
 })

@@ -26,7 +26,7 @@ export interface TestNetwork {
   genesis: Genesis
   /** Starts (or restarts) member `i`, joining `bootnodes` (default: the first running member). */
   /** `sealer` (default: on for poa) runs it as --authority; `miner` runs `--mine` for its own address on one thread. */
-  start(i: number, opts?: { bootnodes?: string[]; sealer?: boolean; miner?: boolean; args?: string[] }): Promise<Member>
+  start(i: number, opts?: { bootnodes?: string[]; sealer?: boolean; miner?: boolean; command?: 'start' | 'mine'; args?: string[] }): Promise<Member>
   stop(i: number): Promise<void>
   /** Every running member's head number. */
   heads(): Promise<number[]>
@@ -82,9 +82,9 @@ export async function createTestNetwork(
       const args = ['--p2p.addr', '127.0.0.1', '--p2p.port', '0', '--log.level', opts.logLevel ?? 'info']
       if (boot.length > 0) args.push('--bootnodes', boot.join(','))
       if (o.sealer ?? opts.pow === undefined) args.push('--authority', m.address, '--password', join(m.datadir, 'password'))
-      if (o.miner === true) args.push('--mine', '--miner.etherbase', m.address, '--miner.threads', '1')
+      if (o.miner === true) args.push(...(o.command === 'mine' ? [] : ['--mine']), '--miner.etherbase', m.address, '--miner.threads', '1')
       args.push(...(o.args ?? []))
-      m.node = await startNodeProcess(args, { datadir: m.datadir, timeoutMs: 60_000 })
+      m.node = await startNodeProcess(args, { datadir: m.datadir, timeoutMs: 60_000, command: o.command })
       const info = await waitFor(async () => {
         const r = await rpc<{ listenAddrs: string[] }>(m.node!.url, 'admin_nodeInfo')
         return r.listenAddrs.length > 0 ? r : undefined

@@ -30,8 +30,9 @@ export function tempDir(prefix = 'medrec-test-'): { path: string; remove(): void
  * Starts `medrec start ...` as a real child process on a free port and resolves when its
  * JSON-RPC server is listening (read from the node's own log line).
  */
-export function startNodeProcess(args: string[], opts: { datadir: string; timeoutMs?: number; env?: Record<string, string> }): Promise<NodeProcess> {
-  const proc = spawn(NODE, [MEDREC, 'start', '--datadir', opts.datadir, '--rpc.port', '0', ...args], {
+/** `medrec start` (or `opts.command`, e.g. `mine`) on `opts.datadir`, RPC on any free port; resolves once it serves. */
+export function startNodeProcess(args: string[], opts: { datadir: string; timeoutMs?: number; env?: Record<string, string>; command?: 'start' | 'mine' }): Promise<NodeProcess> {
+  const proc = spawn(NODE, [MEDREC, opts.command ?? 'start', '--datadir', opts.datadir, '--rpc.port', '0', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,28 @@
+import t from 'tap'
+import { rpc, startNodeProcess, tempDir, waitFor } from '../helpers/node-process.ts'
+
+/** miner_* and eth_mining/eth_coinbase/eth_hashrate on a proof-of-authority dev node (real process). */
+const DEV0 = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266'
+
+t.test('on a PoA chain the authority is the etherbase: mining can stop and start, the author cannot change', async (t) => {
+  const dir = tempDir()
+  t.teardown(dir.remove)
+  const node = await startNodeProcess(['--dev', '--dev.period', '1'], { datadir: dir.path })
+  t.teardown(() => node.kill())
+  const u = node.url
+  t.equal(await rpc<boolean>(u, 'eth_mining'), true, 'an authority seals from the start')
+  t.equal(await rpc<string>(u, 'eth_coinbase'), DEV0)
+  t.equal(await rpc<string>(u, 'eth_hashrate'), '0x0', 'signing is not hashing')
+  await t.rejects(rpc(u, 'miner_setEtherbase', ['0x' + 'b2'.repeat(20)]), /seals as 0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266 with its key; it cannot author blocks for/)
+  t.equal(await rpc<string>(u, 'eth_coinbase'), DEV0, 'unchanged')
+  await t.rejects(rpc(u, 'miner_start', ['lots']), /invalid/i)
+  t.equal(await rpc(u, 'miner_stop'), null)
+  t.equal(await rpc<boolean>(u, 'eth_mining'), false)
+  const stopped = Number(BigInt(await rpc<string>(u, 'eth_blockNumber')))
+  await new Promise((r) => setTimeout(r, 2500))
+  t.ok(Number(BigInt(await rpc<string>(u, 'eth_blockNumber'))) <= stopped + 1, 'no new blocks while stopped (one may have been in flight)')
+  t.equal(await rpc(u, 'miner_start'), null)
+  await waitFor(async () => Number(BigInt(await rpc<string>(u, 'eth_blockNumber'))) > stopped + 1, 'sealing to resume', 15_000)
+  t.equal(await rpc<boolean>(u, 'eth_mining'), true)
+  await t.rejects(rpc(u, 'clique_getSigners', [1, 2]), /too many arguments/, 'the clique API is there on PoA')
+})
