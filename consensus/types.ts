@@ -50,8 +50,9 @@ export interface Sealer {
   /** Hashes per second over the last seconds (0 for engines that do not hash). */
   hashrate(): number
   /**
-   * How long a block collects transactions before it is sealed, when the engine says so (PoW:
-   * briefly, hashing is the wait); otherwise the producer's period-based window applies.
+   * How long a block collects transactions before it is sealed, when the engine says so: 0 (a
+   * miner) takes what is pending and seals, hashing is the wait. Otherwise the producer's
+   * period-based window applies.
    */
   readonly buildWindowMs?: number
   /** Re-prepare the block this often while sealing takes long, to take in new transactions. */

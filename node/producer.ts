@@ -55,16 +55,17 @@ const YIELD_EVERY_MS = 5
 /**
  * A pool view for one block: the pool's live iterator, which yields executable transactions
  * in the pool's order and picks up arrivals; when it runs dry the stream waits for more until
- * the deadline. The builder thus executes while the slot runs instead of after it, so the
+ * the deadline (or, `stopWhenDry`, ends: a miner seals what is pending and hashes meanwhile). The builder thus executes while the slot runs instead of after it, so the
  * block can hold as much as the period allows.
  */
-function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fillUntil: number, stopped: () => boolean): TxSource {
+function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fillUntil: number, stopped: () => boolean, stopWhenDry = false): TxSource {
   const pending = mempool.pending(baseFee)
   async function* stream(): AsyncGenerator<SenderTx> {
     let turn = performance.now()
     while (Date.now() < Math.min(deadline, fillUntil) && !stopped()) {
       const next = pending.next()
       if (next.done === true) {
+        if (stopWhenDry) return
         await waitForPending(mempool, deadline)
         turn = performance.now()
         continue
@@ -136,6 +137,10 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       return
     }
     const buildWindow = sealer.buildWindowMs ?? Math.min(MIN_BUILD_WINDOW_MS, period * 500)
+    // A sealer that collects nothing (a miner) waits out the plan's delay first, then takes
+    // what is pending, up to half a block time of execution.
+    const sealsWhenDry = sealer.buildWindowMs === 0
+    if (sealsWhenDry && plan.delayMs > 0 && ((await headMovesWithin(chain, plan.delayMs)) || !running)) return
     if (!plan.inTurn && plan.delayMs > buildWindow) {
       // Out of turn: wait out the wiggle without holding the chain, and give way if the
       // in-turn block (or anyone's) arrives meanwhile.
@@ -162,6 +167,8 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
         if (!running) return
       }
       deadline = Date.now() + INSTANT_BUILD_WINDOW_MS
+    } else if (sealsWhenDry) {
+      deadline = Date.now() + Math.max(MIN_BUILD_WINDOW_MS, period * 500)
     } else {
       deadline = plan.inTurn ? Date.now() + Math.max(plan.delayMs, buildWindow) : Date.now() + buildWindow
     }
@@ -171,7 +178,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     // within the period (a longer one is what makes out-of-turn sealers fork). Alone, the whole
     // period is used.
     const fillUntil = modules.receiving === undefined || period === 0 ? deadline : Date.now() + Math.max(buildWindow, period * 500)
-    const source = streamFromPool(mempool, baseFee, deadline, fillUntil, () => !running)
+    const source = streamFromPool(mempool, baseFee, deadline, fillUntil, () => !running, sealsWhenDry)
     const started = Date.now()
     const vote = modules.proposals === undefined ? undefined : chain.consensus.voting?.pickVote(chain.snapshot, parent.number + 1n, modules.proposals.list())
     let pending
@@ -182,7 +189,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       log.debug('Not sealing', { reason: errorMessage(err) })
       return
     }
-    const seal = await sealUnlessOvertaken(pending.header)
+    const seal = await sealUnlessOvertaken(pending.header, Date.now() - started)
     if (seal === undefined) return
     const bundle = await chain.commitBlock(pending, seal)
     if (bundle === undefined) return
@@ -197,14 +204,14 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     modules.onSealed?.(bundle)
 
     /** The seal, or undefined when a new head arrived, the node stops, or it is time to re-prepare. */
-    async function sealUnlessOvertaken(header: BlockHeader) {
+    async function sealUnlessOvertaken(header: BlockHeader, buildMs: number) {
       const abort = new AbortController()
       const onHead = () => abort.abort()
       chain.once('head', onHead)
       stopSealing = () => abort.abort()
       // A long seal (mining) re-prepares now and then: the clock moved on (the timestamp sets
-      // the difficulty) and the pool has more.
-      const recommit = sealer.recommitMs === undefined ? undefined : setTimeout(() => abort.abort(), sealer.recommitMs)
+      // the difficulty) and the pool has more. Not more often than building costs, though.
+      const recommit = sealer.recommitMs === undefined ? undefined : setTimeout(() => abort.abort(), Math.max(sealer.recommitMs, 4 * buildMs))
       try {
         if (chain.head.block.header.number !== header.number - 1n) return undefined
         return await sealer.seal(header, abort.signal)

@@ -148,9 +148,9 @@ export class PowEngine implements Consensus<PowSnapshot> {
         return nonce === undefined ? undefined : { nonce }
       },
       hashrate: () => pool.hashrate(),
-      // Hashing is the wait: collect what is pending, then mine; re-prepare every second so
+      // Hashing is the wait: take what is pending, then mine; re-prepare every second so
       // the timestamp (and with it the difficulty) and the transactions stay fresh.
-      buildWindowMs: 20,
+      buildWindowMs: 0,
       recommitMs: 1000,
       close: () => pool.close(),
     }
