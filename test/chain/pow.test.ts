@@ -172,3 +172,22 @@ t.test('after a reorg of depth >= 5 the state root equals that of a node that on
   // The losing branch's contract creation is in no winning block: no longer indexed.
   t.equal(await a.chain.txLocation(losing[0]!.transactions[1]!.hash()), undefined, "the losing branch's own transactions are no longer indexed")
 })
+
+t.test("a data dir remembers its pow rules: a genesis with another target, reward or minimum difficulty is refused", async (t) => {
+  const dir = tempDir()
+  t.teardown(dir.remove)
+  const chain = await Chain.open(dir.path, genesis)
+  await chain.close()
+  if (genesis.consensus !== 'pow') throw new Error('unreachable')
+  for (const [what, pow] of [
+    ['targetBlockTime', { ...genesis.pow, targetBlockTime: 5 }],
+    ['blockReward', { ...genesis.pow, blockReward: 1n }],
+    ['minimumDifficulty', { ...genesis.pow, minimumDifficulty: 17n }],
+  ] as const) {
+    await t.rejects(Chain.open(dir.path, { ...genesis, pow }), { code: 'GENESIS_MISMATCH', message: new RegExp(`genesis.json sets ${what} .* but the chain in this data dir has`) }, what)
+  }
+  await t.rejects(Chain.open(dir.path, { ...genesis, difficulty: 512n }), { code: 'GENESIS_MISMATCH', message: /differs from genesis.json/ }, 'another starting difficulty is another genesis block')
+  const again = await Chain.open(dir.path, genesis)
+  t.equal(again.consensus.algorithm, 'pow', 'the same genesis opens')
+  await again.close()
+})
