@@ -16,7 +16,7 @@ import { createParticipantOps } from './participant.ts'
 import { createProviderOps } from './provider.ts'
 import { createRequestVerifier } from './request.ts'
 import { createRequester, GATEKEEPER_PROTOCOL } from './requester.ts'
-import { createServer } from './serve.ts'
+import { createServer, type ServedRequest } from './serve.ts'
 import { createRelationshipMap, openStateDb } from './state.ts'
 import { createWatcher } from './watch.ts'
 
@@ -36,6 +36,8 @@ export interface GatekeeperModules {
   account: { address: Uint8Array; privateKey: Uint8Array }
   chainId: bigint
   p2p?: GatekeeperP2P
+  /** How each served request ended (metrics). */
+  onServed?: (served: ServedRequest) => void
 }
 
 /** Reads DIR/secret (32 random bytes, 0600), making it on first start. It salts the field commitments. */
@@ -60,7 +62,7 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
   const audit = createAuditLog(state)
   const nonces = createNonceStore(state)
   const verifier = createRequestVerifier({ chainId: modules.chainId, gatekeepers: [address], maxLifetimeSeconds: opts.maxRequestLifetime })
-  const server = createServer({ k: opts.k }, { client, source: store, verifier, nonces, audit, relationships, privateKey, secret })
+  const server = createServer({ k: opts.k }, { client, source: store, verifier, nonces, audit, relationships, privateKey, secret, onServed: modules.onServed })
   const p2p = modules.p2p
   const requester = createRequester({ client, privateKey, chainId: modules.chainId, p2pRequest: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, GATEKEEPER_PROTOCOL, body) })
   const cache = createRecordCache(state)

@@ -34,6 +34,15 @@ export interface ServeModules {
   /** Salts the field commitments (see commitment.ts). */
   secret: Uint8Array
   now?: () => number
+  /** Told how each request ended, for metrics; never changes the reply. */
+  onServed?: (served: ServedRequest) => void
+}
+
+/** How one request ended: its method ('unknown' when unparseable), 'ok' or the refusal's code, and how long it took. */
+export interface ServedRequest {
+  method: GatekeeperRequest['method'] | 'unknown'
+  outcome: 'ok' | GatekeeperErrorCode
+  seconds: number
 }
 
 export interface ServeOptions {
@@ -224,8 +233,10 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
       atHead = new Map()
     },
     async handle(json: unknown): Promise<GatekeeperReply> {
+      const started = performance.now()
       let requester = ''
       let req: GatekeeperRequest | undefined
+      const served = (outcome: ServedRequest['outcome']) => modules.onServed?.({ method: req?.method ?? 'unknown', outcome, seconds: (performance.now() - started) / 1000 })
       try {
         const parsed = parseSignedRequest(json)
         const request = parsed.request
@@ -236,7 +247,9 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
         const outcome = request.method === 'records' ? await records(request, signer) : request.method === 'bounty' ? await bounty(request, signer) : await auditFor(request, signer)
         // No access without its audit entry: if the append fails, the request fails.
         record(request, requester, outcome.patient, 'granted', 'ok', true)
-        return { status: 200, body: { ok: true, encrypted: encryptTo(publicKey, new TextEncoder().encode(JSON.stringify(outcome.payload))) } }
+        const encrypted = encryptTo(publicKey, new TextEncoder().encode(JSON.stringify(outcome.payload)))
+        served('ok')
+        return { status: 200, body: { ok: true, encrypted } }
       } catch (err) {
         const e = isGatekeeperError(err) ? err : new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the gatekeeper failed: ${errorMessage(err)}`, undefined, err)
         if (e.code === GatekeeperErrorCode.INTERNAL) log.warn('Request failed', { requester }, err)
@@ -244,6 +257,7 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
         record(req, unverified && requester !== '' ? `unverified:${requester}` : requester, '', 'refused', `${e.code}: ${e.message}`)
         // An internal failure's detail stays in the log; the requester learns only that it happened.
         const message = e.code === GatekeeperErrorCode.INTERNAL ? 'the gatekeeper could not answer; the provider has been told' : e.message
+        served(e.code)
         return { status: e.httpStatus, body: { ok: false, error: { code: e.code, message } } }
       }
     },

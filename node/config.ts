@@ -32,6 +32,15 @@ export interface P2PConfig {
 
 export const DEFAULT_P2P = { host: '0.0.0.0', port: 30303, maxPeers: 25 } as const
 
+/** Prometheus metrics (`--metrics`): `GET /metrics` on this address. */
+export interface MetricsConfig {
+  addr: string
+  port: number
+}
+
+/** As geth: 127.0.0.1:6060. */
+export const DEFAULT_METRICS: MetricsConfig = { addr: '127.0.0.1', port: 6060 }
+
 /** Everything `medrec start` resolves from flags and the data dir before the node starts. */
 export interface NodeConfig {
   datadir: string
@@ -46,6 +55,8 @@ export interface NodeConfig {
   miner?: { mine: boolean; etherbase?: Uint8Array; threads?: number }
   /** The built-in gatekeeper (`--gatekeeper`); absent when off. */
   gatekeeper?: { options: GatekeeperOptions; account: AuthorityKey }
+  /** Prometheus metrics (`--metrics`); absent when off. */
+  metrics?: MetricsConfig
 }
 
 export const DEFAULT_RPC: RpcConfig = {

@@ -1,7 +1,7 @@
 import { createBlockFromRLP, type Block } from '@ethereumjs/block'
 import { bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { createLogger, errorMessage } from '../common/index.ts'
-import { createP2P, type GossipResult, type P2P, type PeerIdStr, type Status } from '../p2p/index.ts'
+import { createP2P, type GossipResult, type P2P, type P2PObserver, type PeerIdStr, type Status } from '../p2p/index.ts'
 import type { Chain } from './chain/index.ts'
 import { MempoolError, MempoolErrorCode, type Mempool, type SenderRecovery } from './mempool/index.ts'
 
@@ -20,6 +20,8 @@ export interface NetworkModules {
   mempool: Mempool
   /** The worker threads that recover senders, reused for block imports. */
   recovery: SenderRecovery
+  /** Gossip verdicts and penalties, for metrics (--metrics). */
+  p2pObserver?: P2PObserver
 }
 
 /** eth_syncing's answer while catching up. */
@@ -170,6 +172,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       validateBlock,
       getBlocksByRange: (from, count) => canonicalRange(from, count, (b) => b.serialize()),
       getHeadersByRange: (from, count) => canonicalRange(from, count, (b) => b.header.serialize()),
+      observer: modules.p2pObserver,
     },
   )
 

@@ -14,6 +14,7 @@ import { createFilterManager, createRpcServer, createSubscriptionHub } from './r
 import { createInProcessRpc, createMedrecMethods, notificationEvents } from './rpc/medrec.ts'
 import { createGatekeeper, type Gatekeeper } from '../gatekeeper/index.ts'
 import { NodeError, NodeErrorCode } from './errors.ts'
+import { createNodeMetrics } from './metrics/index.ts'
 
 const log = createLogger('node')
 
@@ -54,6 +55,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   })
   const head = chain.head.block.header
   mempool.head({ baseFee: head.calcNextBaseFee(), gasLimit: head.gasLimit })
+  // Before anything imports or submits, so every block and transaction is counted.
+  const metrics = config.metrics === undefined ? undefined : createNodeMetrics(config.metrics, { chain, mempool, chainId: config.genesis.chainId })
 
   // Every new head, sealed here or imported, settles the pool; a reorg gives back the dropped
   // branch's transactions.
@@ -78,7 +81,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let network: Network | undefined
   if (config.p2p !== undefined) {
     try {
-      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery })
+      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery, p2pObserver: metrics?.p2p })
     } catch (err) {
       await recovery.close()
       await chain.close()
@@ -106,7 +109,16 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const net = network
   const sealing = createSealing(
     { authority: config.authority, etherbase: config.miner?.etherbase, threads: config.miner?.threads },
-    { chain, mempool, proposals, onSealed: (b) => net?.broadcastBlock(b.block), receiving: net === undefined ? undefined : (n) => net.receiving(n) },
+    {
+      chain,
+      mempool,
+      proposals,
+      onSealed: (b) => {
+        metrics?.blockSealed(b)
+        net?.broadcastBlock(b.block)
+      },
+      receiving: net === undefined ? undefined : (n) => net.receiving(n),
+    },
   )
   const table = { ...methods.table, ...createCliqueMethods({ chain, proposals }), ...createAdminMethods({ chain, network }), ...createMinerMethods(sealing) }
   let gatekeeper: Gatekeeper | undefined
@@ -118,6 +130,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         account: config.gatekeeper.account,
         chainId: config.genesis.chainId,
         p2p: p2p === undefined ? undefined : { handle: (proto, h) => p2p.handle(proto, h), requestTo: (t, proto, body) => p2p.requestTo(t, proto, body), listenAddrs: () => p2p.listenAddrs() },
+        onServed: metrics?.gatekeeper,
       })
     } catch (err) {
       await network?.close()
@@ -145,6 +158,18 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     }
     throw new NodeError(NodeErrorCode.RPC_LISTEN_FAILED, `cannot listen on ${config.rpc.addr}:${config.rpc.port}: ${errorMessage(err)}`, undefined, err)
   }
+  if (metrics !== undefined) {
+    try {
+      await metrics.serve({ network, sealing })
+    } catch (err) {
+      await server.close()
+      await gatekeeper?.close()
+      await network?.close()
+      await recovery.close()
+      await chain.close()
+      throw err
+    }
+  }
   log.info('HTTP and WebSocket JSON-RPC listening', { url: urls.url, ws: urls.wsUrl })
 
   // An authority seals from the start; a miner with --mine (or later, miner_start).
@@ -152,6 +177,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     try {
       await sealing.start()
     } catch (err) {
+      await metrics?.close()
       await server.close()
       await gatekeeper?.close()
       await network?.close()
@@ -173,6 +199,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     close() {
       closing ??= (async () => {
         log.info('Shutting down')
+        await metrics?.close()
         await sealing.close()
         await server.close()
         await gatekeeper?.close()

@@ -364,6 +364,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     if (this.#stopped || peer === this.peerId) return
     const { score, banned } = this.#scores.penalize(peer, reason)
     log.debug('Peer penalised', { peer, reason, score })
+    this.#modules.observer?.penalty?.(reason, banned)
     if (banned) {
       log.info('Banned peer', { peer, reason, score, banMs: this.#opts.banMs })
       this.#hangUp(peer)
@@ -527,29 +528,34 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
   }
 
   async #validate(kind: 'tx' | 'block', from: PeerId, msg: Message): Promise<TopicValidatorResult> {
-    const peer = from.toString()
+    const verdict = await this.#judge(kind, from.toString(), msg)
+    this.#modules.observer?.gossip?.(kind, verdict)
+    return RESULT[verdict]
+  }
+
+  async #judge(kind: 'tx' | 'block', peer: PeerIdStr, msg: Message): Promise<GossipResult> {
     const s = this.#peers.get(peer)
     // Nothing from peers we are dropping or whose chain we do not know yet (the handshake
     // completes within a round trip of connecting).
-    if (!s || s.status === null) return TopicValidatorResult.Ignore
+    if (!s || s.status === null) return 'ignore'
     if (!s.gossipBucket.take()) {
       this.penalize(peer, 'rate-limit')
-      return TopicValidatorResult.Ignore
+      return 'ignore'
     }
     const limit = kind === 'tx' ? this.#opts.maxTxBytes : this.#gossipBlockLimit
     if (msg.data.length > limit) {
       this.penalize(peer, 'oversized')
-      return TopicValidatorResult.Reject
+      return 'reject'
     }
     let result: GossipResult
     try {
       result = await (kind === 'tx' ? this.#modules.validateTx(msg.data, peer) : this.#modules.validateBlock(msg.data, peer))
     } catch (err) {
       log.warn('Gossip validator threw; ignoring the message', { kind, peer }, err)
-      return TopicValidatorResult.Ignore
+      return 'ignore'
     }
     if (result === 'reject') this.penalize(peer, 'gossip-reject')
-    return RESULT[result] ?? TopicValidatorResult.Ignore
+    return RESULT[result] === undefined ? 'ignore' : result
   }
 
   // ---- request/response: client ----

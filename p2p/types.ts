@@ -59,6 +59,16 @@ export interface P2PModules {
   getBlocksByRange(from: bigint, count: number): Promise<Uint8Array[]>
   /** Canonical headers, same range rules, RLP each. */
   getHeadersByRange(from: bigint, count: number): Promise<Uint8Array[]>
+  /** Told what happens, for metrics; never changes a decision. */
+  observer?: P2PObserver
+}
+
+/** Hooks called synchronously as gossip is judged and peers are penalised (metrics). */
+export interface P2PObserver {
+  /** The verdict on one gossiped message, including p2p's own (rate limit, size, unknown peer). */
+  gossip?(topic: 'tx' | 'block', verdict: GossipResult): void
+  /** A penalty was applied; `banned` when it took the peer to the ban threshold. */
+  penalty?(reason: PenaltyReason, banned: boolean): void
 }
 
 export interface P2PEvents {

@@ -12,13 +12,14 @@ import type { Genesis } from '../genesis/types.ts'
 import { ChainError, ChainErrorCode } from './errors.ts'
 import { SnapshotCache } from './snapshots.ts'
 import { ChainStore, type TxLocation } from './store.ts'
-import type { BlockBundle, HeadEvent, ImportResult, ReorgEvent } from './types.ts'
+import type { BlockBundle, HeadEvent, ImportEvent, ImportResult, ReorgEvent } from './types.ts'
 
 const log = createLogger('chain')
 
 export interface ChainEvents {
   head: [HeadEvent]
   reorg: [ReorgEvent]
+  imported: [ImportEvent]
 }
 
 /** A block this node builds: its author, where its transactions come from and when to stop. */
@@ -330,7 +331,20 @@ export class Chain extends EventEmitter<ChainEvents> {
    * becomes the head (extending it, or by a reorg onto its branch) or stays on a side chain.
    * Senders may be given when already recovered (mempool workers).
    */
-  importBlock(block: Block, senders?: Address[]): Promise<ImportResult> {
+  async importBlock(block: Block, senders?: Address[]): Promise<ImportResult> {
+    const started = performance.now()
+    const seconds = () => (performance.now() - started) / 1000
+    try {
+      const result = await this.importLocked(block, senders)
+      this.emit('imported', { status: result.status, seconds: seconds() })
+      return result
+    } catch (err) {
+      this.emit('imported', { status: 'failed', code: String((err as { code?: unknown }).code ?? 'UNKNOWN'), seconds: seconds() })
+      throw err
+    }
+  }
+
+  private importLocked(block: Block, senders?: Address[]): Promise<ImportResult> {
     return this.exclusive(async () => {
       const header = block.header
       const hash = block.hash()

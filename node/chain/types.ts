@@ -28,3 +28,12 @@ export interface ReorgEvent {
   removed: BlockBundle[]
   added: BlockBundle[]
 }
+
+/** Each block handed to `importBlock` (gossip, sync): what it did, or the refusal's code, and how long it took. */
+export interface ImportEvent {
+  status: ImportResult['status'] | 'failed'
+  /** The error code when it failed (e.g. UNKNOWN_PARENT, INVALID_BLOCK). */
+  code?: string
+  /** From the call to the result, chain lock wait included. */
+  seconds: number
+}

@@ -153,6 +153,17 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
   }
 
   async addRaw(raw: Uint8Array): Promise<AddedTx> {
+    try {
+      const added = await this.insertRaw(raw)
+      this.emit('submitted', 'added')
+      return added
+    } catch (err) {
+      this.emit('submitted', err instanceof MempoolError ? err.code : MempoolErrorCode.RECOVERY_FAILED)
+      throw err
+    }
+  }
+
+  private async insertRaw(raw: Uint8Array): Promise<AddedTx> {
     if (raw.length > this.opts.maxTxBytes) {
       reject(MempoolErrorCode.OVERSIZED, `oversized data: transaction size ${raw.length}, limit ${this.opts.maxTxBytes}`)
     }

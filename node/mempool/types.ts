@@ -1,3 +1,4 @@
+import type { MempoolErrorCode } from './errors.ts'
 import type { Common } from '@ethereumjs/common'
 import type { TypedTransaction } from '@ethereumjs/tx'
 import type { Address } from '@ethereumjs/util'
@@ -75,6 +76,8 @@ export interface MempoolContent {
 export interface MempoolEvents {
   /** A transaction became executable (newPendingTransactions). */
   pending: [hash: Uint8Array]
+  /** Every submission's fate (JSON-RPC, gossip, a reorg's returns): 'added' or the refusal's code. */
+  submitted: [outcome: 'added' | MempoolErrorCode]
 }
 
 export type PendingListener = (hash: Uint8Array) => void
@@ -99,7 +102,7 @@ export interface Mempool {
   pendingNonce(address: Address): Promise<bigint>
   content(): MempoolContent
   stats(): MempoolStats
-  on(event: 'pending', listener: PendingListener): this
-  once(event: 'pending', listener: PendingListener): this
-  off(event: 'pending', listener: PendingListener): this
+  on<E extends keyof MempoolEvents>(event: E, listener: (...args: MempoolEvents[E]) => void): this
+  once<E extends keyof MempoolEvents>(event: E, listener: (...args: MempoolEvents[E]) => void): this
+  off<E extends keyof MempoolEvents>(event: E, listener: (...args: MempoolEvents[E]) => void): this
 }

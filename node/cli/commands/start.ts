@@ -1,6 +1,6 @@
 import { isLogLevel, createLogger, type LogLevel } from '../../../common/logger.ts'
 import { readFile } from 'node:fs/promises'
-import { DEFAULT_P2P, DEFAULT_RPC, type AuthorityKey, type NodeConfig, type P2PConfig, type RpcConfig } from '../../config.ts'
+import { DEFAULT_METRICS, DEFAULT_P2P, DEFAULT_RPC, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../config.ts'
 import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from '../../../gatekeeper/options.ts'
 import { createDevGenesis, describeSealing, devAccounts, type Genesis } from '../../genesis/index.ts'
 import { DEV_MNEMONIC, openKeystore, toChecksumAddress } from '../../keys/index.ts'
@@ -21,6 +21,17 @@ function rpcConfig(flags: ParsedFlags): RpcConfig {
   const cors = flags.string('rpc.corsdomain')
   const corsOrigins = cors === undefined ? DEFAULT_RPC.corsOrigins : cors.split(',').map((s) => s.trim()).filter((s) => s !== '')
   return { ...DEFAULT_RPC, addr, port, corsOrigins }
+}
+
+/** --metrics, --metrics.addr, --metrics.port; the options without --metrics are a usage error. */
+function metricsConfig(flags: ParsedFlags): MetricsConfig | undefined {
+  const options = ['metrics.addr', 'metrics.port'].filter((f) => flags.has(f)).length
+  if (!flags.boolean('metrics')) {
+    if (options > 0) throw usageError('--metrics.* options need --metrics')
+    return undefined
+  }
+  const port = flags.has('metrics.port') ? parsePort(flags.string('metrics.port')!, 'metrics.port') : DEFAULT_METRICS.port
+  return { addr: flags.string('metrics.addr') ?? DEFAULT_METRICS.addr, port }
 }
 
 /** Data dir of a dev node: reuses its genesis, else writes the dev genesis (state survives restarts). */
@@ -71,6 +82,7 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   // Flag checks first (exit 2), then the data dir (exit 1), then prompts.
   const dev = flags.boolean('dev')
   const rpc = rpcConfig(flags)
+  const metrics = metricsConfig(flags)
   const level = flags.string('log.level') ?? 'info'
   const logLevel: LogLevel = isLogLevel(level) ? level : 'info'
   if (!dev && flags.has('dev.period')) throw usageError('--dev.period is only used with --dev')
@@ -111,7 +123,7 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   }
 
   const gatekeeper = await gatekeeperConfig(flags, paths, authority, gatekeeperAccount)
-  const config: NodeConfig = { datadir: paths.dir, genesis, rpc, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner }
+  const config: NodeConfig = { datadir: paths.dir, genesis, rpc, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics }
   // Loaded here, not at the top: `--help` and the other commands must not pay for (or
   // depend on) loading the whole node.
   const { startNode } = await import('../../node.ts')
@@ -211,7 +223,7 @@ export const startCommand: CommandSpec = {
   kind: 'command',
   path: 'start',
   summary: 'run a node (JSON-RPC, and sealing for an authority or a miner)',
-  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …]',
+  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …] [--metrics [--metrics.addr A] [--metrics.port P]]',
   description: [
     'Runs a node on an initialised data dir (see "medrec init"): JSON-RPC over HTTP and WebSocket',
     'on one port and, with --authority, sealing blocks with that keystore account; on a',
@@ -245,6 +257,9 @@ export const startCommand: CommandSpec = {
     { name: 'gatekeeper.url', kind: 'string', placeholder: 'URL', default: 'the HTTP listen URL', description: 'public URL of the gatekeeper to publish (e.g. behind a proxy)' },
     { name: 'gatekeeper.db', kind: 'string', placeholder: 'FILE', default: 'DIR/gatekeeper/records.sqlite', description: 'the provider\'s SQLite record database' },
     { name: 'gatekeeper.k', kind: 'string', placeholder: 'K', default: String(DEFAULT_GATEKEEPER.k), description: 'k-anonymity of bounty aggregates: no cell from fewer than K patients' },
+    { name: 'metrics', kind: 'boolean', default: 'off', description: 'serve Prometheus metrics at http://A:P/metrics' },
+    { name: 'metrics.addr', kind: 'string', placeholder: 'A', default: DEFAULT_METRICS.addr, description: 'metrics listen address' },
+    { name: 'metrics.port', kind: 'string', placeholder: 'P', default: String(DEFAULT_METRICS.port), description: 'metrics port (0: any free port)' },
   ],
   examples: [
     'medrec start --dev',
