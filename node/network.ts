@@ -124,7 +124,8 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       if (code === 'UNKNOWN_PARENT') {
         // We are behind or on another branch: fetch the ancestors from this peer.
         const status = p2p.peers().find((p) => p.id === from)?.status
-        if (status !== undefined && status !== null) startSync(from, status)
+        // After this block has left `receiving` (below), or the sync would wait for itself.
+        if (status !== undefined && status !== null) setImmediate(() => startSync(from, status))
       }
       if (NOT_YET.has(code)) return 'ignore'
       log.debug('Rejected gossiped block', { number: block.header.number, from, reason: errorMessage(err) })
@@ -187,6 +188,10 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
    * imported header can tell (so equal forks converge instead of each side keeping its own).
    */
   function wantsSync(status: Status): boolean {
+    // A peer announces its new head as soon as it has it, usually while the same block is still
+    // arriving here by gossip: fetching it again by range would only queue a second import.
+    // Should the gossiped block fail, its validator (or the next announcement) starts the sync.
+    if (receiving.has(status.head.number)) return false
     return status.totalDifficulty >= chain.head.totalDifficulty && !equalsBytes(status.head.hash, chain.head.block.hash()) && !held.has(bytesToHex(status.head.hash))
   }
 
