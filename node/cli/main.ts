@@ -9,6 +9,7 @@ import { LOG_LEVELS, isLogLevel, setLogLevel } from '../../common/logger.ts'
 import { COMMON_FLAGS, parseFlags, suggest } from './args.ts'
 import { accountGroup } from './commands/account.ts'
 import { authorityGroup } from './commands/authority.ts'
+import { benchGroup } from './commands/bench.ts'
 import { bountyGroup } from './commands/bounty.ts'
 import { patientGroup } from './commands/patient.ts'
 import { peersCommand } from './commands/peers.ts'
@@ -22,7 +23,7 @@ import { commandHelp, groupHelp, rootHelp } from './help.ts'
 import { out } from './io.ts'
 import type { CommandSpec, GroupSpec, Spec } from './types.ts'
 
-const SPECS: Spec[] = [startCommand, mineCommand, initCommand, accountGroup, genesisGroup, authorityGroup, peersCommand, providerGroup, patientGroup, bountyGroup, watchCommand]
+const SPECS: Spec[] = [startCommand, mineCommand, initCommand, accountGroup, genesisGroup, authorityGroup, peersCommand, providerGroup, patientGroup, bountyGroup, watchCommand, benchGroup]
 const HELP = new Set(['--help', '-h'])
 
 function version(): string {

@@ -1,0 +1,17 @@
+import { CodedError } from '../../common/errors.ts'
+
+export const BenchErrorCode = {
+  /** A node process exited or did not report its JSON-RPC endpoint in time. */
+  NODE_START_FAILED: 'NODE_START_FAILED',
+  /** A node's JSON-RPC answered with an error, or could not be reached. */
+  RPC: 'RPC',
+  /** Something the harness waits for (peering, the first blocks, set-up receipts) did not happen in time. */
+  TIMEOUT: 'TIMEOUT',
+  /** The run was interrupted (Ctrl-C): the nodes were stopped. */
+  INTERRUPTED: 'INTERRUPTED',
+  /** A result file could not be written. */
+  WRITE_FAILED: 'WRITE_FAILED',
+} as const
+export type BenchErrorCode = (typeof BenchErrorCode)[keyof typeof BenchErrorCode]
+
+export class BenchError extends CodedError<BenchErrorCode> {}

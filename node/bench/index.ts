@@ -1,0 +1,11 @@
+// Public face of node/bench/: the consensus benchmark harness behind `medrec bench run`.
+export * from './analyse.ts'
+export * from './cluster.ts'
+export * from './collect.ts'
+export * from './errors.ts'
+export * from './report.ts'
+export * from './run.ts'
+export * from './stats.ts'
+export * from './svg.ts'
+export type * from './types.ts'
+export * from './workloads.ts'

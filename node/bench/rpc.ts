@@ -1,0 +1,33 @@
+/** The harness's JSON-RPC client: one call over HTTP (fetch keeps sockets alive), and polling. */
+import { errorMessage } from '../../common/errors.ts'
+import { BenchError, BenchErrorCode } from './errors.ts'
+
+let nextId = 0
+
+export async function rpc<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
+  let body: { result?: unknown; error?: { code: number; message: string } }
+  try {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: ++nextId, method, params }) })
+    body = (await res.json()) as typeof body
+  } catch (err) {
+    throw new BenchError(BenchErrorCode.RPC, `${method} to ${url} failed: ${errorMessage(err)}`, undefined, err)
+  }
+  if (body.error !== undefined) throw new BenchError(BenchErrorCode.RPC, `${method} to ${url}: ${body.error.message} (code ${body.error.code})`, { code: body.error.code })
+  return body.result as T
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Polls `fn` every `everyMs` until it returns a value (not undefined/null/false); a timeout names `what`. */
+export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs: number, everyMs = 200): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined && v !== null && v !== false) return v
+    if (Date.now() > end) throw new BenchError(BenchErrorCode.TIMEOUT, `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`)
+    await sleep(everyMs)
+  }
+}
+
+export const quantity = (n: number | bigint): string => `0x${n.toString(16)}`
+export const toNumber = (q: string): number => Number(BigInt(q))

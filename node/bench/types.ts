@@ -1,0 +1,101 @@
+/** The shapes of a benchmark run's result (DIR/result.json). Times in ms unless named otherwise. */
+import type { ConsensusKind } from './cluster.ts'
+import type { Distribution } from './stats.ts'
+import type { WorkloadName } from './workloads.ts'
+
+export interface BenchConfig {
+  nodes: number
+  consensus: ConsensusKind
+  /** PoA block period or PoW target block time, seconds. */
+  period: number
+  workload: WorkloadName
+  /** Offered transactions per second (open loop). */
+  rate: number
+  /** Measured seconds, after the warm-up. */
+  duration: number
+  warmup: number
+  senders: number
+  /** The DoNothing contract's address (donothing only). */
+  contract: string | null
+  chainId: string
+  gasLimit: string
+  /** Starting PoW difficulty. */
+  difficulty: string | null
+  /** How the nodes connect: every node dials node 0. */
+  topology: 'star'
+  /** The command line that produced this result. */
+  command: string
+  machine: { cpus: number; platform: string; arch: string; node: string; startedAt: string }
+}
+
+/** One block of the final chain since the load started. */
+export interface BlockRecord {
+  number: number
+  hash: string
+  /** Transactions in the block. */
+  txs: number
+  /** First time any node had it in its chain, ms since the load started; null if none saw it. */
+  seenMs: number | null
+  /** Seen inside the measured window: its transactions count towards the throughput. */
+  counted: boolean
+}
+
+/** One second of the run, from the start of the load. */
+export interface SeriesPoint {
+  /** Seconds since the load started (the bucket [t, t+1)). */
+  t: number
+  phase: 'warmup' | 'measure' | 'drain'
+  submitted: number
+  /** Blocks of the final chain first seen in this second. */
+  blocks: number
+  /** Their transactions: included tx/s. */
+  txs: number
+  /** Per node, percent of one core; null where /proc is not readable. */
+  cpu: Array<number | null>
+  rssMb: Array<number | null>
+  harnessCpu: number | null
+}
+
+export interface Summary {
+  /** Seconds over which throughput is computed (the measured window). */
+  windowSeconds: number
+  offeredRate: number
+  /** Sends scheduled in the window / answered with an error / more than 100 ms behind schedule. */
+  submitted: number
+  rejected: number
+  late: number
+  /** The first few distinct rejection messages with counts. */
+  rejections: Record<string, number>
+  /** Transactions in the final chain's blocks first seen in the window, and per second. */
+  included: number
+  includedTps: number
+  /** Of the window's accepted sends: how many reached the final chain by the end. */
+  submittedIncluded: number
+  submittedIncludedShare: number
+  /** Submit → first head containing it at the node it was sent to. */
+  latencyMs: Distribution
+  /** Final-chain blocks first seen in the window, and the time between consecutive ones. */
+  blocks: number
+  blockIntervalMs: Distribution
+  /** Blocks some node had in its chain (first seen in the window) that the final chain does not hold. */
+  forks: { seen: number; orphaned: number; rate: number }
+  /** Over the whole run: every workload transaction sent, accepted, and in the final chain. */
+  total: { sent: number; accepted: number; included: number; neverIncluded: number }
+  /** Per node over the window: mean CPU (% of one core) and peak RSS (MB); null where not measured. */
+  nodes: Array<{ cpuMean: number | null; rssMaxMb: number | null }>
+  harnessCpuMean: number | null
+}
+
+export interface BenchResult {
+  version: 1
+  config: BenchConfig
+  summary: Summary
+  series: SeriesPoint[]
+  /** The final chain from the first block after the load started, at node 0. */
+  blocks: BlockRecord[]
+  orphans: Array<{ number: number; hash: string }>
+  /** The latency CDF as [ms, fraction of the window's included transactions], at most 200 points. */
+  latencyCdf: Array<[number, number]>
+  /** With --keep: the nodes' data dirs (restartable with `medrec start --datadir`). */
+  dataDirs: string[] | null
+}
