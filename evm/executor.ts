@@ -182,6 +182,11 @@ export class Executor {
         receipts.push(r.receipt)
         txReceipts.push(r.txReceipt)
       } catch (err) {
+        // A transaction the parent block already included is stale, not broken: the pool may
+        // not have caught up with the new head when building starts. Leave just it out and go
+        // on with the sender's next nonce (skipping the sender emptied whole blocks).
+        const account = await this.vm.stateManager.getAccount(item.sender)
+        if (item.tx.nonce < (account?.nonce ?? 0n)) continue
         log.debug('Left transaction out of block', { hash: item.tx.hash(), sender: item.sender.toString() }, err)
         source.skipSender(item.sender)
       }

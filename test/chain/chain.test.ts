@@ -136,3 +136,28 @@ t.test('COINBASE is the sealing authority and it earns the priority fees', async
   t.equal(bytesToHex(res.returnValue.subarray(12)), authority.toString())
   await chain.close()
 })
+
+t.test('a transaction the parent already included is left out alone; its sender\'s next nonce still goes in', async (t) => {
+  const a = tempDir()
+  t.teardown(() => a.remove())
+  const chain = await Chain.open(a.path, testGenesis())
+  t.teardown(() => chain.close())
+  const f = txFactory(chain.common)
+  // Four rounds over the four dev keys: nonces 0..3 of each sender.
+  const rounds = Array.from({ length: 4 }, () => DEV_KEYS.map(() => f.next('transfer')))
+  const first = await chain.produce({ signer, source: source(rounds[0]!), deadline: Date.now() + 10_000 })
+  t.equal(first.block.transactions.length, 4)
+  // The pool has not caught up with block 1 yet: the builder is offered nonce 0 again, then 1..3.
+  const stale = [...rounds[0]!, ...rounds[1]!, ...rounds[2]!, ...rounds[3]!].sort((x, y) => Number(x.tx.nonce - y.tx.nonce))
+  const second = await chain.produce({ signer, source: source(stale), deadline: Date.now() + 10_000 })
+  t.equal(second.block.transactions.length, 12, 'nonces 1..3 of every sender, the stale nonce 0s left out')
+  t.ok(second.block.transactions.every((tx) => tx.nonce >= 1n))
+  // A nonce gap still skips the sender for the rest of the block.
+  const gap = f.next('transfer') // key 0, nonce 4
+  const ahead = f.next('transfer') // key 1, nonce 4
+  f.next('transfer')
+  f.next('transfer')
+  const gapped = f.next('transfer') // key 0, nonce 5
+  const third = await chain.produce({ signer, source: source([gapped, ahead, gap]), deadline: Date.now() + 10_000 })
+  t.same(third.block.transactions.map((tx) => tx.nonce), [4n], 'key 0 skipped after its nonce gap; key 1 in')
+})
