@@ -1,10 +1,8 @@
 import { Address } from '@ethereumjs/util'
 import { createLogger } from '../common/index.ts'
 import type { Sealer } from '../consensus/index.ts'
-import type { Chain } from './chain/index.ts'
 import type { AuthorityKey } from './config.ts'
 import { NodeError, NodeErrorCode } from './errors.ts'
-import type { Mempool } from './mempool/index.ts'
 import { createProducer, type Producer, type ProducerModules } from './producer.ts'
 
 const log = createLogger('sealing')
@@ -35,7 +33,7 @@ export interface Sealing {
   close(): Promise<void>
 }
 
-export function createSealing(opts: SealingOptions, modules: Omit<ProducerModules, 'chain' | 'mempool'> & { chain: Chain; mempool: Mempool }): Sealing {
+export function createSealing(opts: SealingOptions, modules: ProducerModules): Sealing {
   let etherbase = opts.etherbase !== undefined ? new Address(opts.etherbase) : opts.authority !== undefined ? new Address(opts.authority.address) : undefined
   let threads = opts.threads
   let sealer: Sealer | undefined
