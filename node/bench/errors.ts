@@ -11,6 +11,8 @@ export const BenchErrorCode = {
   INTERRUPTED: 'INTERRUPTED',
   /** A result file could not be written. */
   WRITE_FAILED: 'WRITE_FAILED',
+  /** A directory given to `compare` holds no readable result.json of a known version. */
+  BAD_RESULT: 'BAD_RESULT',
 } as const
 export type BenchErrorCode = (typeof BenchErrorCode)[keyof typeof BenchErrorCode]
 

@@ -2,6 +2,7 @@
 export * from './analyse.ts'
 export * from './cluster.ts'
 export * from './collect.ts'
+export * from './compare.ts'
 export * from './errors.ts'
 export * from './report.ts'
 export * from './run.ts'

@@ -38,6 +38,7 @@ export function suggest(word: string, candidates: readonly string[]): string | u
 class Flags implements ParsedFlags {
   readonly command: string
   readonly values = new Map<string, string[]>()
+  readonly positionals: string[] = []
 
   constructor(command: string) {
     this.command = command
@@ -58,15 +59,20 @@ class Flags implements ParsedFlags {
 
 /**
  * Parses `--flag value`, `--flag=value` and boolean `--flag` (or `--flag=false`) against a
- * command's flags; anything else is a usage error naming the command.
+ * command's flags; other words are positional arguments for a command that takes them
+ * (`allowPositionals`), else a usage error naming the command.
  */
-export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], command: string): ParsedFlags {
+export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], command: string, allowPositionals = false): ParsedFlags {
   const byName = new Map(specs.map((s) => [s.name, s]))
   const flags = new Flags(command)
   for (let i = 0; i < argv.length; i++) {
     const tok = argv[i]!
     if (tok === '-h') {
       flags.values.set('help', ['true'])
+      continue
+    }
+    if (allowPositionals && !tok.startsWith('-')) {
+      flags.positionals.push(tok)
       continue
     }
     if (!tok.startsWith('-') || tok === '-' || tok === '--') {

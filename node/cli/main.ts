@@ -64,7 +64,7 @@ function help(words: string[]): void {
 async function runCommand(c: CommandSpec, argv: string[]): Promise<void> {
   current = `medrec ${c.path}`
   if (argv.some((a) => HELP.has(a))) return out(commandHelp(c))
-  const flags = parseFlags(argv, [...c.flags, ...COMMON_FLAGS], current)
+  const flags = parseFlags(argv, [...c.flags, ...COMMON_FLAGS], current, c.positionals !== undefined)
   const level = flags.string('log.level')
   if (level !== undefined) {
     if (!isLogLevel(level)) throw usageError(`invalid value for --log.level: expected one of ${LOG_LEVELS.join(', ')}, got "${level}"`)

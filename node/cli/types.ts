@@ -21,6 +21,8 @@ export interface ParsedFlags {
   boolean(name: string): boolean
   all(name: string): string[]
   has(name: string): boolean
+  /** Words that are not flags, for a command with `positionals`. */
+  readonly positionals: readonly string[]
 }
 
 export interface CommandSpec {
@@ -32,6 +34,8 @@ export interface CommandSpec {
   usage: string
   description: string
   flags: FlagSpec[]
+  /** Positional arguments' placeholder (`DIR...`); without it any positional word is a usage error. */
+  positionals?: string
   examples?: string[]
   run(flags: ParsedFlags): Promise<void>
 }

@@ -12,13 +12,16 @@ import { rpc, startNodeProcess, type NodeProcess } from '../helpers/node-process
  */
 
 t.setTimeout(120_000)
+// The runs' result directories outlive their tests: the last test compares them.
+const results = tempDir('medrec-bench-results-')
+t.teardown(() => results.remove())
 
 interface RpcBlock { hash: string; transactions: string[] }
 const polylines = (svg: string): string[] => [...svg.matchAll(/<polyline\b[^>]*\bpoints="([^"]*)"/g)].map((m) => m[1]!)
 
 t.test('bench run: 2 PoA nodes, transfers; the counted blocks match the chain', async (t) => {
   const tmp = tempDir('medrec-bench-test-')
-  const out = join(tmp.path, 'out')
+  const out = join(results.path, 'poa2')
   let node: NodeProcess | undefined
   let kept: string | undefined
   t.teardown(async () => {
@@ -90,7 +93,7 @@ t.test('bench run: 2 PoA nodes, transfers; the counted blocks match the chain', 
 
 t.test('bench run: donothing on one node; every call succeeds on chain', async (t) => {
   const tmp = tempDir('medrec-bench-test-')
-  const out = join(tmp.path, 'out')
+  const out = join(results.path, 'dn1')
   let node: NodeProcess | undefined
   let kept: string | undefined
   t.teardown(async () => {
@@ -149,4 +152,32 @@ t.test('bench run: bad values are usage errors naming the flag, before any node 
   t.equal(taken.code, 2)
   t.match(taken.stderr, /--out: .* is not empty/, 'an earlier result is never overwritten')
   t.same(readFileSync(join(full, 'result.json'), 'utf8'), '{}')
+})
+
+t.test('bench compare: the two runs side by side, as text, markdown and JSON', async (t) => {
+  const dirs = ['poa2', 'dn1'].map((d) => join(results.path, d))
+  const read = (d: string) => JSON.parse(readFileSync(join(d, 'result.json'), 'utf8')) as BenchResult
+  const [a, b] = dirs.map(read)
+  const text = await medrec(['bench', 'compare', ...dirs])
+  t.equal(text.code, 0, text.stderr)
+  t.match(text.stdout, /PoA ×2, transfer 10\/s\s+PoA ×1, donothing 10\/s/, 'one column per run')
+  t.match(text.stdout, new RegExp(`included tx/s\\s+${a!.summary.includedTps.toFixed(1)}\\s+${b!.summary.includedTps.toFixed(1)}`), 'the figures of each run')
+  const md = await medrec(['bench', 'compare', ...dirs, '--markdown'])
+  t.match(md.stdout, '|  | PoA ×2, transfer 10/s | PoA ×1, donothing 10/s |')
+  t.match(md.stdout, `1. \`${a!.config.command}\``, 'and the commands that made them')
+  const json = await medrec(['bench', 'compare', ...dirs, '--json'])
+  t.same(JSON.parse(json.stdout), [a, b].map((r) => ({ config: r!.config, summary: r!.summary })))
+  const missing = await medrec(['bench', 'compare', join(results.path, 'nothing-here')])
+  t.equal(missing.code, 1)
+  t.match(missing.stderr, /result\.json cannot be read \(ENOENT\): pass directories written by "medrec bench run --out DIR"/)
+  writeFileSync(join(results.path, 'other.json'), '{}')
+  mkdirSync(join(results.path, 'alien'))
+  writeFileSync(join(results.path, 'alien', 'result.json'), '{"version": 2}')
+  const alien = await medrec(['bench', 'compare', join(results.path, 'alien')])
+  t.match(alien.stderr, /is not a "medrec bench run" result \(version 1 with config and summary\)/)
+  const none = await medrec(['bench', 'compare'])
+  t.equal(none.code, 2)
+  t.match(none.stderr, 'missing DIR')
+  const both = await medrec(['bench', 'compare', dirs[0]!, '--markdown', '--json'])
+  t.equal(both.code, 2)
 })

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { BenchError, BenchErrorCode, defaultSenders, isWorkload, runBench, summaryRows, WORKLOADS, type ConsensusKind } from '../../bench/index.ts'
+import { BenchError, BenchErrorCode, compareMarkdown, compareRows, defaultSenders, isWorkload, readResult, runBench, summaryRows, WORKLOADS, type ConsensusKind } from '../../bench/index.ts'
 import { parseInteger } from '../args.ts'
 import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { note, out, outJson } from '../io.ts'
@@ -107,10 +107,36 @@ export const benchRunCommand: CommandSpec = {
   run,
 }
 
+export const benchCompareCommand: CommandSpec = {
+  kind: 'command',
+  path: 'bench compare',
+  summary: 'put the results of several runs side by side',
+  usage: 'bench compare DIR DIR... [--markdown] [--json]',
+  description: [
+    'Reads DIR/result.json of each run ("medrec bench run --out DIR") and prints one column per run:',
+    'the set-up (consensus, nodes, workload) and every summary figure. --markdown prints a markdown',
+    'table followed by the commands that made the runs; --json the runs\' configs and summaries.',
+  ].join('\n'),
+  positionals: 'DIR...',
+  flags: [{ name: 'markdown', kind: 'boolean', default: 'off', description: 'a markdown table and the commands' }, JSON_OUT],
+  examples: ['medrec bench compare results/poa4 results/pow4', 'medrec bench compare results/poa1 results/poa4 results/poa8 --markdown >> table.md'],
+  async run(flags) {
+    const dirs = flags.positionals
+    if (dirs.length < 1) throw usageError('missing DIR: pass the --out directories of one or more "medrec bench run" results')
+    if (flags.boolean('markdown') && flags.boolean('json')) throw usageError('--markdown and --json exclude each other: pick one')
+    const results = await Promise.all(dirs.map((d) => readResult(resolve(d))))
+    if (flags.boolean('json')) return outJson(results.map((r) => ({ config: r.config, summary: r.summary })))
+    if (flags.boolean('markdown')) return out(compareMarkdown(results).trimEnd())
+    const { header, rows } = compareRows(results)
+    const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => (r[i] ?? '').length)))
+    out([header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n'))
+  },
+}
+
 export const benchGroup: GroupSpec = {
   kind: 'group',
   path: 'bench',
-  summary: 'benchmark consensus on a local network (run)',
-  description: 'Benchmarks: start a network of local node processes, load it and report what it did.',
-  commands: [benchRunCommand],
+  summary: 'benchmark consensus on a local network (run, compare)',
+  description: 'Benchmarks: start a network of local node processes, load it and report what it did; compare runs.',
+  commands: [benchRunCommand, benchCompareCommand],
 }
