@@ -44,8 +44,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     }
     throw err
   }
+  // What has started so far, closed in reverse order when a later step fails.
+  const opened: Array<() => Promise<unknown>> = [() => chain.close()]
+  const unwind = async (): Promise<void> => {
+    for (const close of opened.reverse()) await close().catch((err) => log.warn('Shutdown step failed', undefined, errorMessage(err)))
+  }
   // Sender recovery is the ceiling on intake: one worker per core, the main thread keeps RPC.
   const recovery = createSenderRecovery({ workers: Math.max(1, Math.min(4, availableParallelism())) })
+  opened.push(() => recovery.close())
   // Larger than geth's per-account slots: a dev node is driven by benchmarks and test
   // harnesses that keep a full block's worth of transactions per sender in flight.
   const mempool = createMempool({ maxPerSender: 512, maxQueuedPerSender: 512, maxTotal: 16_384 }, {
@@ -83,13 +89,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     try {
       network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery, p2pObserver: metrics?.p2p })
     } catch (err) {
-      await recovery.close()
-      await chain.close()
+      await unwind()
       if ((err as { code?: string }).code === 'EADDRINUSE' || /EADDRINUSE/.test(errorMessage(err))) {
         throw new NodeError(NodeErrorCode.P2P_PORT_IN_USE, `p2p port ${config.p2p.listen.host}:${config.p2p.listen.port} is already in use: stop the other process or pass --p2p.port`, undefined, err)
       }
       throw err
     }
+    const started = network
+    opened.push(() => started.close())
   }
 
   const proposals = createProposals()
@@ -133,11 +140,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         onServed: metrics?.gatekeeper,
       })
     } catch (err) {
-      await network?.close()
-      await recovery.close()
-      await chain.close()
+      await unwind()
       throw err
     }
+    const started = gatekeeper
+    opened.push(() => started.close())
     Object.assign(table, createMedrecMethods(gatekeeper))
     const gk = gatekeeper
     chain.on('head', () => gk.onHead())
@@ -148,27 +155,22 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   try {
     urls = await server.listen()
   } catch (err) {
-    await gatekeeper?.close()
-    await network?.close()
-    await recovery.close()
-    await chain.close()
+    await unwind()
     const code = (err as { code?: string }).code
     if (code === 'EADDRINUSE') {
       throw new NodeError(NodeErrorCode.RPC_PORT_IN_USE, `RPC port ${config.rpc.addr}:${config.rpc.port} is already in use: stop the other process or pass --rpc.port`, undefined, err)
     }
     throw new NodeError(NodeErrorCode.RPC_LISTEN_FAILED, `cannot listen on ${config.rpc.addr}:${config.rpc.port}: ${errorMessage(err)}`, undefined, err)
   }
+  opened.push(() => server.close())
   if (metrics !== undefined) {
     try {
       await metrics.serve({ network, sealing })
     } catch (err) {
-      await server.close()
-      await gatekeeper?.close()
-      await network?.close()
-      await recovery.close()
-      await chain.close()
+      await unwind()
       throw err
     }
+    opened.push(() => metrics.close())
   }
   log.info('HTTP and WebSocket JSON-RPC listening', { url: urls.url, ws: urls.wsUrl })
 
@@ -177,12 +179,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     try {
       await sealing.start()
     } catch (err) {
-      await metrics?.close()
-      await server.close()
-      await gatekeeper?.close()
-      await network?.close()
-      await recovery.close()
-      await chain.close()
+      await unwind()
       throw err
     }
   }
