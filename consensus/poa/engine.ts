@@ -1,8 +1,8 @@
 import type { BlockHeader } from '@ethereumjs/block'
 import { Address, KECCAK256_RLP_ARRAY, equalsBytes } from '@ethereumjs/util'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { ConsensusError, ConsensusErrorCode } from '../errors.ts'
 import type { Consensus, HeadCandidate, PreparedHeader, Proposal, SealPlan, Sealer, SealerKey, Snapshot, Voting } from '../types.ts'
-import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { EXTRA_SEAL, EXTRA_VANITY, addressOfPublicKey, recoverSigner, sealHash, signSeal } from './seal.ts'
 import { applyToSnapshot, createSnapshot, decodeSnapshot, encodeSnapshot, isInTurn, isValidVote, signedRecently, signerLimit, type PoaSnapshot } from './snapshot.ts'
 
