@@ -4,12 +4,11 @@
  * included tx/s, submit→inclusion latency, block interval, block propagation between nodes,
  * and sync import speed.
  */
-import { bytesToHex } from '@ethereumjs/util'
 import { createChainCommon } from '../evm/index.ts'
 import { createTestNetwork } from '../test/helpers/network.ts'
 import { rpc, waitFor } from '../test/helpers/node-process.ts'
 import { percentile, type Row } from './report.ts'
-import { prepareStoreWorkload } from './workload.ts'
+import { prepareNetworkLoad, sendOpenLoop, waitForDrain } from './workload.ts'
 
 export interface NetworkBenchOptions {
   nodes: number
@@ -29,7 +28,6 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
     await Promise.all(Array.from({ length: o.nodes - 1 }, (_, i) => net.start(i + 1)))
     const urls = net.members.slice(0, o.nodes).map((m) => m.node!.url)
     const common = createChainCommon({ chainId: 4242n, period: o.period, epoch: 30000n })
-    const receipt = (url: string, hash: string) => waitFor(() => rpc<{ contractAddress: string; status: string } | null>(url, 'eth_getTransactionReceipt', [hash]), `receipt ${hash}`, 120_000)
 
     // Block arrivals at every node: first-seen time per (block, node), and who sealed it.
     const seen = new Map<string, { miner: string; at: Map<number, number> }>()
@@ -48,50 +46,14 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
     })
 
     // Deploy the fixture contract, fund the senders from member 0, pre-sign the workload.
-    // Sender i always goes to node i mod N, so its nonces arrive in order.
-    const owner = net.members[0]!
-    const { txs } = await prepareStoreWorkload({
-      common,
-      funderKey: owner.key,
-      funderNonce: BigInt(await rpc<string>(urls[0]!, 'eth_getTransactionCount', [owner.address, 'pending'])),
-      senders: o.senders,
-      perSender: Math.ceil((o.rate * o.seconds) / o.senders),
-      send: (raw) => rpc<string>(urls[0]!, 'eth_sendRawTransaction', [bytesToHex(raw)]),
-      receipt: (hash) => receipt(urls[0]!, hash),
-    })
-    const queue = txs.map((t) => ({ url: urls[t.sender % urls.length]!, raw: t.raw, hash: t.hash }))
-
+    const queue = await prepareNetworkLoad({ common, funder: net.members[0]!, urls, rate: o.rate, seconds: o.seconds, senders: o.senders, receiptTimeoutMs: 120_000 })
     process.stderr.write(`  sending ${o.rate}/s for ${o.seconds}s to ${o.nodes} nodes...\n`)
-    const submitted = new Map<string, number>()
-    const started = performance.now()
-    let rejected = 0
-    const inflight = new Set<Promise<void>>()
-    for (const [j, item] of queue.entries()) {
-      const due = started + (j * 1000) / o.rate
-      const wait = due - performance.now()
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait))
-      submitted.set(item.hash, performance.now())
-      const p = rpc<string>(item.url, 'eth_sendRawTransaction', [item.raw]).then(
-        () => undefined,
-        () => void rejected++,
-      )
-      inflight.add(p)
-      void p.finally(() => inflight.delete(p))
-      if (inflight.size > 256) await Promise.race(inflight)
-    }
-    await Promise.all(inflight)
-    const sendEnd = performance.now()
+    const { submitted, rejected } = await sendOpenLoop(queue, o.rate, () => performance.now())
 
-    // Inclusion: walk node 0's canonical chain once the load has drained.
+    // Inclusion: walk node 0's canonical chain once the load has drained (or 60 s after sending).
     const included = new Map<string, number>()
     const firstBlock = 1
-    // Drained when every sender's last transaction has a receipt (or 60 s after sending).
-    const lastOfEach = queue.slice(-o.senders)
-    await waitFor(async () => {
-      if (performance.now() - sendEnd > 60_000) return true
-      const r = await Promise.all(lastOfEach.map((x) => rpc<unknown>(urls[0]!, 'eth_getTransactionReceipt', [x.hash])))
-      return r.every((x) => x !== null)
-    }, 'the load to drain', 120_000)
+    await waitForDrain(urls[0]!, queue, o.senders, 60_000)
     const head = Number(BigInt(await rpc<string>(urls[0]!, 'eth_blockNumber')))
     let txsInChain = 0
     for (let n = firstBlock; n <= head; n++) {

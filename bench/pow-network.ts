@@ -4,12 +4,11 @@
  * Prints included tx/s, submit→inclusion latency, block interval and the fork rate: the share
  * of blocks that some node held as its head and that the final chain does not contain.
  */
-import { bytesToHex } from '@ethereumjs/util'
 import { createChainCommon } from '../evm/index.ts'
 import { createTestNetwork } from '../test/helpers/network.ts'
 import { rpc, waitFor } from '../test/helpers/node-process.ts'
 import { percentile, type Row } from './report.ts'
-import { prepareStoreWorkload } from './workload.ts'
+import { prepareNetworkLoad, sendOpenLoop, waitForDrain } from './workload.ts'
 
 export interface PowNetworkBenchOptions {
   miners: number
@@ -47,44 +46,14 @@ export async function runPowNetworkBench(o: PowNetworkBenchOptions): Promise<Row
       return ws
     })
 
-    const owner = net.members[0]!
-    const receipt = (hash: string) => waitFor(() => rpc<{ contractAddress: string } | null>(urls[0]!, 'eth_getTransactionReceipt', [hash]), `receipt ${hash}`, 300_000)
     process.stderr.write('  deploying and funding (the difficulty settles meanwhile)...\n')
-    const { txs } = await prepareStoreWorkload({
-      common,
-      funderKey: owner.key,
-      funderNonce: BigInt(await rpc<string>(urls[0]!, 'eth_getTransactionCount', [owner.address, 'pending'])),
-      senders: o.senders,
-      perSender: Math.ceil((o.rate * o.seconds) / o.senders),
-      send: (raw) => rpc<string>(urls[0]!, 'eth_sendRawTransaction', [bytesToHex(raw)]),
-      receipt,
-    })
+    const queue = await prepareNetworkLoad({ common, funder: net.members[0]!, urls, rate: o.rate, seconds: o.seconds, senders: o.senders, receiptTimeoutMs: 300_000 })
     const firstBlock = (await head(urls[0]!)) + 1
-    const queue = txs.map((t) => ({ url: urls[t.sender % urls.length]!, raw: t.raw, hash: t.hash }))
-
     process.stderr.write(`  sending ${o.rate}/s for ${o.seconds}s to ${o.miners} miners...\n`)
-    const submitted = new Map<string, number>()
-    const started = performance.now()
-    const inflight = new Set<Promise<void>>()
-    let rejected = 0
-    for (const [j, item] of queue.entries()) {
-      const wait = started + (j * 1000) / o.rate - performance.now()
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait))
-      submitted.set(item.hash, Date.now())
-      const p = rpc<string>(item.url, 'eth_sendRawTransaction', [item.raw]).then(() => undefined, () => void rejected++)
-      inflight.add(p)
-      void p.finally(() => inflight.delete(p))
-      if (inflight.size > 256) await Promise.race(inflight)
-    }
-    await Promise.all(inflight)
+    // Send times on the wall clock: latency runs to the including block's timestamp.
+    const { submitted, rejected } = await sendOpenLoop(queue, o.rate, () => Date.now())
     const hashrate = (await Promise.all(urls.map((u) => rpc<string>(u, 'eth_hashrate')))).reduce((s, h) => s + Number(BigInt(h)), 0)
-    const lastOfEach = queue.slice(-o.senders)
-    const sendEnd = performance.now()
-    await waitFor(async () => {
-      if (performance.now() - sendEnd > 120_000) return true
-      const r = await Promise.all(lastOfEach.map((x) => rpc<unknown>(urls[0]!, 'eth_getTransactionReceipt', [x.hash])))
-      return r.every((x) => x !== null)
-    }, 'the load to drain', 180_000)
+    await waitForDrain(urls[0]!, queue, o.senders, 120_000)
     // Let a few more blocks settle any fork at the tip.
     const settleTo = (await head(urls[0]!)) + 3
     await waitFor(async () => (await head(urls[0]!)) >= settleTo, 'three more blocks', 60_000)

@@ -11,7 +11,7 @@ import { bytesToHex, hexToBytes } from '@ethereumjs/util'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { encodeFunctionData, type Abi, type Hex } from 'viem'
 import { addressOf } from '../test/helpers/chain.ts'
-import { ROOT } from '../test/helpers/node-process.ts'
+import { ROOT, rpc, waitFor } from '../test/helpers/node-process.ts'
 
 export interface WorkloadSetup {
   common: Common
@@ -54,4 +54,66 @@ export async function prepareStoreWorkload(o: WorkloadSetup): Promise<{ contract
     }
   }
   return { contract, txs }
+}
+
+/** One pre-signed write and the node it goes to. */
+export interface QueuedWrite {
+  url: string
+  raw: string
+  hash: string
+}
+
+/**
+ * The network benches' load: the Store workload funded from `funder` through the first node,
+ * `rate × seconds` writes spread over the nodes so that sender i always goes to node i mod N
+ * (its nonces arrive in order).
+ */
+export async function prepareNetworkLoad(o: { common: Common; funder: { key: Uint8Array; address: string }; urls: string[]; rate: number; seconds: number; senders: number; receiptTimeoutMs: number }): Promise<QueuedWrite[]> {
+  const url = o.urls[0]!
+  const { txs } = await prepareStoreWorkload({
+    common: o.common,
+    funderKey: o.funder.key,
+    funderNonce: BigInt(await rpc<string>(url, 'eth_getTransactionCount', [o.funder.address, 'pending'])),
+    senders: o.senders,
+    perSender: Math.ceil((o.rate * o.seconds) / o.senders),
+    send: (raw) => rpc<string>(url, 'eth_sendRawTransaction', [bytesToHex(raw)]),
+    receipt: (hash) => waitFor(() => rpc<{ contractAddress: string } | null>(url, 'eth_getTransactionReceipt', [hash]), `receipt ${hash}`, o.receiptTimeoutMs),
+  })
+  return txs.map((t) => ({ url: o.urls[t.sender % o.urls.length]!, raw: t.raw, hash: t.hash }))
+}
+
+/**
+ * Sends `queue` open loop at `rate` per second (at most 256 requests in flight); returns each
+ * hash's send time on `clock` and how many sends were refused.
+ */
+export async function sendOpenLoop(queue: readonly QueuedWrite[], rate: number, clock: () => number): Promise<{ submitted: Map<string, number>; rejected: number }> {
+  const submitted = new Map<string, number>()
+  const started = performance.now()
+  let rejected = 0
+  const inflight = new Set<Promise<void>>()
+  for (const [j, item] of queue.entries()) {
+    const wait = started + (j * 1000) / rate - performance.now()
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+    submitted.set(item.hash, clock())
+    const p = rpc<string>(item.url, 'eth_sendRawTransaction', [item.raw]).then(
+      () => undefined,
+      () => void rejected++,
+    )
+    inflight.add(p)
+    void p.finally(() => inflight.delete(p))
+    if (inflight.size > 256) await Promise.race(inflight)
+  }
+  await Promise.all(inflight)
+  return { submitted, rejected }
+}
+
+/** Waits until every sender's last write has a receipt at `url`, or `giveUpMs` after the sending ended. */
+export async function waitForDrain(url: string, queue: readonly QueuedWrite[], senders: number, giveUpMs: number): Promise<void> {
+  const lastOfEach = queue.slice(-senders)
+  const sendEnd = performance.now()
+  await waitFor(async () => {
+    if (performance.now() - sendEnd > giveUpMs) return true
+    const r = await Promise.all(lastOfEach.map((x) => rpc<unknown>(url, 'eth_getTransactionReceipt', [x.hash])))
+    return r.every((x) => x !== null)
+  }, 'the load to drain', giveUpMs + 60_000)
 }

@@ -7,28 +7,21 @@ import { availableParallelism } from 'node:os'
 import { errorMessage } from '../../common/errors.ts'
 import { createLogger } from '../../common/logger.ts'
 import { analyseRun, type SendRecord } from './analyse.ts'
-import { startCluster, type Cluster, type ConsensusKind } from './cluster.ts'
+import { startCluster, type Cluster } from './cluster.ts'
 import { finalChain, headAtLeast, sampleResources, watchHeads, type ResourceSampler } from './collect.ts'
 import { BenchError, BenchErrorCode } from './errors.ts'
 import { writeReport } from './report.ts'
 import { rpc, sleep, toNumber } from './rpc.ts'
-import type { BenchResult } from './types.ts'
-import { prepareWorkload, type SignedTx, type WorkloadName } from './workloads.ts'
+import type { BenchConfig, BenchResult } from './types.ts'
+import { prepareWorkload, type SignedTx } from './workloads.ts'
 
 const log = createLogger('bench:run')
 /** At most this many requests in flight: beyond it the harness, not the nodes, would be measured. */
 const MAX_IN_FLIGHT = 256
 const LATE_MS = 100
 
-export interface BenchOptions {
-  nodes: number
-  consensus: ConsensusKind
-  period: number
-  workload: WorkloadName
-  rate: number
-  duration: number
-  warmup: number
-  senders: number
+/** What to run: the run's own settings as the result records them, and where and how. */
+export interface BenchOptions extends Pick<BenchConfig, 'nodes' | 'consensus' | 'period' | 'workload' | 'rate' | 'duration' | 'warmup' | 'senders'> {
   /** Output directory for the report files. */
   out: string
   /** Keep the data dirs (and the node logs in them). */

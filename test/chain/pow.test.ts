@@ -1,51 +1,21 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { createBlock, type Block } from '@ethereumjs/block'
 import { Address, bytesToHex } from '@ethereumjs/util'
 import { PowEngine, meetsDifficulty, powHash, powSealHash, searchNonce } from '../../consensus/index.ts'
 import { Chain } from '../../node/chain/index.ts'
-import type { BlockBundle } from '../../node/chain/types.ts'
 import type { SenderTx } from '../../evm/index.ts'
 import { setLogLevel } from '../../common/logger.ts'
-import { powTestGenesis, source, txFactory } from '../helpers/chain.ts'
+import { txFactory } from '../helpers/chain.ts'
 import { tempDir } from '../helpers/node-process.ts'
+import { POW_REWARD, minePow, openPowNode, powGenesis, powSealer, type PowNode } from '../helpers/pow.ts'
 
 setLogLevel('error')
-const REWARD = 2n * 10n ** 18n
-// Far enough in the past that a simulated clock running 2 s per block never reaches the future.
-const START = BigInt(Math.floor(Date.now() / 1000) - 20_000)
-const genesis = powTestGenesis({ difficulty: 256n, timestamp: START, blockReward: REWARD })
 const minerA = new Address(new Uint8Array(20).fill(0xa1))
 const minerB = new Address(new Uint8Array(20).fill(0xb2))
-const sealer = new PowEngine({ targetBlockTime: 2, blockReward: REWARD, minimumDifficulty: 16n }).createSealer({ address: minerA, threads: 1 })
-t.teardown(() => sealer.close())
+const sealer = powSealer(t)
+const mine = (n: PowNode, author: Address, txs: SenderTx[] = []) => minePow(n, sealer, author, txs)
 
-interface Node {
-  chain: Chain
-  /** Simulated wall clock (ms) for the next block: `step` seconds after the last. */
-  clock: () => number
-}
-
-async function openNode(t: Test, stepSeconds = 2): Promise<Node> {
-  const dir = tempDir()
-  const chain = await Chain.open(dir.path, genesis)
-  t.teardown(async () => {
-    await chain.close()
-    dir.remove()
-  })
-  let at = Number(START)
-  return { chain, clock: () => (at += stepSeconds) * 1000 }
-}
-
-/** Mines the next block on the node's head for `author`, with real proof of work on a worker thread. */
-async function mine(n: Node, author: Address, txs: SenderTx[] = []): Promise<BlockBundle> {
-  const pending = await n.chain.buildBlock({ author, source: source(txs), deadline: Date.now() + 30_000, now: n.clock() })
-  const seal = await sealer.seal(pending.header, new AbortController().signal)
-  const bundle = seal === undefined ? undefined : await n.chain.commitBlock(pending, seal)
-  if (bundle === undefined) throw new Error('the head moved while mining')
-  return bundle
-}
-
-async function mineMany(n: Node, author: Address, count: number, txs: () => SenderTx[] = () => []): Promise<Block[]> {
+async function mineMany(n: PowNode, author: Address, count: number, txs: () => SenderTx[] = () => []): Promise<Block[]> {
   const out: Block[] = []
   for (let i = 0; i < count; i++) out.push((await mine(n, author, txs())).block)
   return out
@@ -71,8 +41,8 @@ function remined(chain: Chain, block: Block, fields: Record<string, unknown>): B
 }
 
 t.test('mined blocks verify on another node; the miner earns reward and fees', async (t) => {
-  const a = await openNode(t)
-  const b = await openNode(t)
+  const a = await openPowNode(t)
+  const b = await openPowNode(t)
   const f = txFactory(a.chain.common)
   const blocks = await mineMany(a, minerA, 3, () => [f.next('transfer'), f.next('transfer')])
   const h = blocks[2]!.header
@@ -80,7 +50,7 @@ t.test('mined blocks verify on another node; the miner earns reward and fees', a
   t.equal(a.chain.consensus.author(h).toString(), minerA.toString(), 'the author is the coinbase')
   t.same(await importAll(b.chain, blocks), ['head', 'head', 'head'])
   t.equal(root(b.chain), root(a.chain), 'same state root')
-  const fees = (await balance(b.chain, minerA)) - 3n * REWARD
+  const fees = (await balance(b.chain, minerA)) - 3n * POW_REWARD
   t.ok(fees > 0n, `3 rewards plus priority fees (${fees} wei of fees)`)
   const engine = a.chain.consensus as PowEngine
   let parent = (await a.chain.blockByNumber(0n))!.header
@@ -91,8 +61,8 @@ t.test('mined blocks verify on another node; the miner earns reward and fees', a
 })
 
 t.test('bad nonce, wrong difficulty, future and stale timestamps are rejected', async (t) => {
-  const a = await openNode(t)
-  const b = await openNode(t)
+  const a = await openPowNode(t)
+  const b = await openPowNode(t)
   const [first, good] = await mineMany(a, minerA, 2)
   await b.chain.importBlock(first!)
   const head = root(b.chain)
@@ -127,8 +97,8 @@ t.test('bad nonce, wrong difficulty, future and stale timestamps are rejected', 
 })
 
 t.test('two competing miners fork, then both converge on the heaviest chain', async (t) => {
-  const a = await openNode(t)
-  const b = await openNode(t)
+  const a = await openPowNode(t)
+  const b = await openPowNode(t)
   const fromA = await mineMany(a, minerA, 3)
   const fromB = await mineMany(b, minerB, 5)
   t.not(bytesToHex(fromA[0]!.hash()), bytesToHex(fromB[0]!.hash()), 'they forked at block 1')
@@ -141,7 +111,7 @@ t.test('two competing miners fork, then both converge on the heaviest chain', as
   t.ok(statuses.includes('reorg'), `A reorganises onto B's branch (${statuses.join(', ')})`)
   t.equal(bytesToHex(a.chain.head.block.hash()), bytesToHex(b.chain.head.block.hash()), 'one head')
   t.equal(root(a.chain), root(b.chain), 'one state')
-  t.equal(await balance(a.chain, minerB), 5n * REWARD, "B's miner holds 5 rewards on both")
+  t.equal(await balance(a.chain, minerB), 5n * POW_REWARD, "B's miner holds 5 rewards on both")
   t.equal(await balance(a.chain, minerA), 0n, "A's rewards went with its branch")
 
   // A new block on A's old branch is not enough to win it back: it stays a side block.
@@ -149,9 +119,9 @@ t.test('two competing miners fork, then both converge on the heaviest chain', as
 })
 
 t.test('after a reorg of depth >= 5 the state root equals that of a node that only saw the winning chain', async (t) => {
-  const a = await openNode(t)
-  const b = await openNode(t)
-  const c = await openNode(t)
+  const a = await openPowNode(t)
+  const b = await openPowNode(t)
+  const c = await openPowNode(t)
   // Both branches spend from the same senders with the same nonces: the branches conflict.
   const fa = txFactory(a.chain.common)
   const fb = txFactory(b.chain.common)
@@ -176,18 +146,18 @@ t.test('after a reorg of depth >= 5 the state root equals that of a node that on
 t.test("a data dir remembers its pow rules: a genesis with another target, reward or minimum difficulty is refused", async (t) => {
   const dir = tempDir()
   t.teardown(dir.remove)
-  const chain = await Chain.open(dir.path, genesis)
+  const chain = await Chain.open(dir.path, powGenesis)
   await chain.close()
-  if (genesis.consensus !== 'pow') throw new Error('unreachable')
+  if (powGenesis.consensus !== 'pow') throw new Error('unreachable')
   for (const [what, pow] of [
-    ['targetBlockTime', { ...genesis.pow, targetBlockTime: 5 }],
-    ['blockReward', { ...genesis.pow, blockReward: 1n }],
-    ['minimumDifficulty', { ...genesis.pow, minimumDifficulty: 17n }],
+    ['targetBlockTime', { ...powGenesis.pow, targetBlockTime: 5 }],
+    ['blockReward', { ...powGenesis.pow, blockReward: 1n }],
+    ['minimumDifficulty', { ...powGenesis.pow, minimumDifficulty: 17n }],
   ] as const) {
-    await t.rejects(Chain.open(dir.path, { ...genesis, pow }), { code: 'GENESIS_MISMATCH', message: new RegExp(`genesis.json sets ${what} .* but the chain in this data dir has`) }, what)
+    await t.rejects(Chain.open(dir.path, { ...powGenesis, pow }), { code: 'GENESIS_MISMATCH', message: new RegExp(`genesis.json sets ${what} .* but the chain in this data dir has`) }, what)
   }
-  await t.rejects(Chain.open(dir.path, { ...genesis, difficulty: 512n }), { code: 'GENESIS_MISMATCH', message: /differs from genesis.json/ }, 'another starting difficulty is another genesis block')
-  const again = await Chain.open(dir.path, genesis)
+  await t.rejects(Chain.open(dir.path, { ...powGenesis, difficulty: 512n }), { code: 'GENESIS_MISMATCH', message: /differs from genesis.json/ }, 'another starting difficulty is another genesis block')
+  const again = await Chain.open(dir.path, powGenesis)
   t.equal(again.consensus.algorithm, 'pow', 'the same genesis opens')
   await again.close()
 })

@@ -1,14 +1,12 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { Block } from '@ethereumjs/block'
 import { Address } from '@ethereumjs/util'
-import { PowEngine } from '../../consensus/index.ts'
-import { Chain, type BlockBundle } from '../../node/chain/index.ts'
 import { createRegistry } from '../../node/metrics/index.ts'
 import { watchChain } from '../../node/metrics/chain.ts'
 import type { SenderTx } from '../../evm/index.ts'
 import { setLogLevel } from '../../common/logger.ts'
-import { powTestGenesis, source, txFactory } from '../helpers/chain.ts'
-import { tempDir } from '../helpers/node-process.ts'
+import { txFactory } from '../helpers/chain.ts'
+import { minePow, openPowNode, powSealer, type PowNode } from '../helpers/pow.ts'
 import { parseExposition, sampleValue } from '../helpers/prometheus.ts'
 
 /**
@@ -18,35 +16,13 @@ import { parseExposition, sampleValue } from '../helpers/prometheus.ts'
  */
 
 setLogLevel('error')
-const REWARD = 2n * 10n ** 18n
-const START = BigInt(Math.floor(Date.now() / 1000) - 20_000)
-const genesis = powTestGenesis({ difficulty: 256n, timestamp: START, blockReward: REWARD })
-const sealer = new PowEngine({ targetBlockTime: 2, blockReward: REWARD, minimumDifficulty: 16n }).createSealer({ address: new Address(new Uint8Array(20).fill(0xa1)), threads: 1 })
-t.teardown(() => sealer.close())
-
-async function openChain(t: Test): Promise<{ chain: Chain; clock: () => number }> {
-  const dir = tempDir()
-  const chain = await Chain.open(dir.path, genesis)
-  t.teardown(async () => {
-    await chain.close()
-    dir.remove()
-  })
-  let at = Number(START)
-  return { chain, clock: () => (at += 2) * 1000 }
-}
-
-async function mine(n: { chain: Chain; clock: () => number }, author: Address, txs: SenderTx[]): Promise<BlockBundle> {
-  const pending = await n.chain.buildBlock({ author, source: source(txs), deadline: Date.now() + 30_000, now: n.clock() })
-  const seal = await sealer.seal(pending.header, new AbortController().signal)
-  const bundle = seal === undefined ? undefined : await n.chain.commitBlock(pending, seal)
-  if (bundle === undefined) throw new Error('the head moved while mining')
-  return bundle
-}
+const sealer = powSealer(t)
+const mine = (n: PowNode, author: Address, txs: SenderTx[]) => minePow(n, sealer, author, txs)
 
 t.test('imports by status, failures, reorgs and their depth, and the blocks that joined the chain', async (t) => {
-  const a = await openChain(t)
-  const b = await openChain(t)
-  const c = await openChain(t)
+  const a = await openPowNode(t)
+  const b = await openPowNode(t)
+  const c = await openPowNode(t)
   const registry = createRegistry()
   watchChain(registry, a.chain)
   const value = (name: string, labels: Record<string, string> = {}) => sampleValue(parseExposition(registry.render()), name, labels)

@@ -5,7 +5,7 @@ import { parseInteger } from '../args.ts'
 import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { note, out, outJson } from '../io.ts'
 import type { CommandSpec, GroupSpec, ParsedFlags } from '../types.ts'
-import { JSON_OUT, requireFlag } from './shared.ts'
+import { JSON_OUT, formatTable, requireFlag } from './shared.ts'
 
 const int = (flags: ParsedFlags, name: string, fallback: number, min: number, max: number): number =>
   flags.has(name) ? Number(parseInteger(flags.string(name)!, name, BigInt(min), BigInt(max))) : fallback
@@ -128,8 +128,8 @@ export const benchCompareCommand: CommandSpec = {
     if (flags.boolean('json')) return outJson(results.map((r) => ({ config: r.config, summary: r.summary })))
     if (flags.boolean('markdown')) return out(compareMarkdown(results).trimEnd())
     const { header, rows } = compareRows(results)
-    const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => (r[i] ?? '').length)))
-    out([header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n'))
+    // Column names are run labels: as they are.
+    out(formatTable(header, rows, { upperHeader: false }))
   },
 }
 

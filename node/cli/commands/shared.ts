@@ -116,8 +116,8 @@ export function isoTime(unixSeconds: number): string {
 }
 
 /** Left-aligned columns separated by two spaces, with a header row. */
-export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[], opts: { upperHeader?: boolean } = {}): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')
-  return [line(header.map((h) => h.toUpperCase())), ...rows.map(line)].join('\n')
+  return [line(opts.upperHeader === false ? header : header.map((h) => h.toUpperCase())), ...rows.map(line)].join('\n')
 }
