@@ -9,6 +9,8 @@ export const BenchErrorCode = {
   TIMEOUT: 'TIMEOUT',
   /** The run was interrupted (Ctrl-C): the nodes were stopped. */
   INTERRUPTED: 'INTERRUPTED',
+  /** No workload of that name, or its set-up failed on the network. */
+  BAD_WORKLOAD: 'BAD_WORKLOAD',
   /** A result file could not be written. */
   WRITE_FAILED: 'WRITE_FAILED',
   /** A directory given to `compare` holds no readable result.json of a known version. */

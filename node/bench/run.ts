@@ -13,7 +13,7 @@ import { BenchError, BenchErrorCode } from './errors.ts'
 import { writeReport } from './report.ts'
 import { rpc, sleep, toNumber } from './rpc.ts'
 import type { BenchConfig, BenchResult } from './types.ts'
-import { prepareWorkload, type SignedTx } from './workloads.ts'
+import { findWorkload, prepareWorkload, type SignedTx } from './workloads/index.ts'
 
 const log = createLogger('bench:run')
 /** At most this many requests in flight: beyond it the harness, not the nodes, would be measured. */
@@ -76,11 +76,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   o.signal?.addEventListener('abort', onAbort, { once: true })
   try {
     if (o.signal?.aborted === true) throw interrupted()
+    const spec = findWorkload(o.workload)
+    if (spec === undefined) throw new BenchError(BenchErrorCode.BAD_WORKLOAD, `unknown workload "${o.workload}": see \`medrec bench run --help\` for the list`)
     const workload = await prepareWorkload({
-      name: o.workload,
+      workload: spec,
       chainId: cluster.genesis.chainId,
       urls,
       funderKey: cluster.nodes[0]!.key,
+      nodeKeys: cluster.nodes.map((n) => n.key),
       count: Math.ceil(o.rate * (o.warmup + o.duration)),
       senders: o.senders,
       progress,
@@ -138,7 +141,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           duration: o.duration,
           warmup: o.warmup,
           senders: workload.senders,
-          contract: workload.contract ?? null,
+          contract: workload.contract,
           chainId: cluster.genesis.chainId.toString(),
           gasLimit: cluster.genesis.gasLimit.toString(),
           difficulty: cluster.difficulty?.toString() ?? null,

@@ -1,21 +1,20 @@
 /** The shapes of a benchmark run's result (DIR/result.json). Times in ms unless named otherwise. */
 import type { ConsensusKind } from './cluster.ts'
 import type { Distribution } from './stats.ts'
-import type { WorkloadName } from './workloads.ts'
 
 export interface BenchConfig {
   nodes: number
   consensus: ConsensusKind
   /** PoA block period or PoW target block time, seconds. */
   period: number
-  workload: WorkloadName
+  workload: string
   /** Offered transactions per second (open loop). */
   rate: number
   /** Measured seconds, after the warm-up. */
   duration: number
   warmup: number
   senders: number
-  /** The DoNothing contract's address (donothing only). */
+  /** The contract the workload calls (null for transfers). */
   contract: string | null
   chainId: string
   gasLimit: string

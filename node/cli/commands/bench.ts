@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { BenchError, BenchErrorCode, compareMarkdown, compareRows, defaultSenders, isWorkload, readResult, runBench, summaryRows, WORKLOADS, type ConsensusKind } from '../../bench/index.ts'
+import { BenchError, BenchErrorCode, compareMarkdown, compareRows, defaultSenders, findWorkload, readResult, runBench, summaryRows, WORKLOAD_NAMES, WORKLOADS, type ConsensusKind } from '../../bench/index.ts'
 import { parseInteger } from '../args.ts'
 import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { note, out, outJson } from '../io.ts'
@@ -30,7 +30,7 @@ async function run(flags: ParsedFlags): Promise<void> {
   if (consensus !== 'poa' && consensus !== 'pow') throw usageError(`invalid value for --consensus: expected poa or pow, got "${consensus}"`)
   const period = int(flags, 'period', 2, 1, 600)
   const workload = flags.string('workload') ?? 'transfer'
-  if (!isWorkload(workload)) throw usageError(`invalid value for --workload: expected one of ${WORKLOADS.join(', ')}, got "${workload}"`)
+  if (findWorkload(workload) === undefined) throw usageError(`invalid value for --workload: expected one of ${WORKLOAD_NAMES.join(', ')}, got "${workload}"`)
   const rate = int(flags, 'rate', 50, 1, 100_000)
   const duration = int(flags, 'duration', 20, 1, 86_400)
   const warmup = int(flags, 'warmup', 5, 0, 3_600)
@@ -91,7 +91,7 @@ export const benchRunCommand: CommandSpec = {
     { name: 'nodes', kind: 'string', placeholder: 'N', default: '4', description: 'node processes, 1 to 16' },
     { name: 'consensus', kind: 'string', placeholder: 'poa|pow', default: 'poa', description: 'proof of authority (every node seals) or proof of work (every node mines)' },
     { name: 'period', kind: 'string', placeholder: 'S', default: '2', description: 'seconds between blocks (PoA) or target block time (PoW)' },
-    { name: 'workload', kind: 'string', placeholder: 'W', default: 'transfer', description: `what to send: ${WORKLOADS.join(', ')}` },
+    { name: 'workload', kind: 'string', placeholder: 'W', default: 'transfer', description: `what to send: ${WORKLOADS.map((w) => `${w.name} (${w.description})`).join('; ')}` },
     { name: 'rate', kind: 'string', placeholder: 'R', default: '50', description: 'transactions per second offered (open loop)' },
     { name: 'duration', kind: 'string', placeholder: 'D', default: '20', description: 'measured seconds of load, after the warm-up' },
     { name: 'warmup', kind: 'string', placeholder: 'S', default: '5', description: 'seconds of load before measuring' },

@@ -1,0 +1,121 @@
+/**
+ * Prepares a workload: fresh sender accounts funded by member 0, the workload's set-up, and
+ * every transaction of the run signed before the clock starts, so sending never waits on signing.
+ * Transactions are interleaved by nonce (sender 0..S-1 at nonce 0, then at nonce 1, …); sender i
+ * always goes to node i mod N, so each sender's nonces reach one pool in order and consecutive
+ * sends go round-robin.
+ */
+import { createFeeMarket1559Tx } from '@ethereumjs/tx'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { createExecCommon } from '../../../evm/index.ts'
+import { privateKeyToAddress } from '../../keys/index.ts'
+import { BenchError, BenchErrorCode } from '../errors.ts'
+import { rpc, waitFor } from '../rpc.ts'
+import type { TxFields, Workload, WorkloadContext } from './types.ts'
+
+const hex = (b: Uint8Array): string => `0x${Buffer.from(b).toString('hex')}`
+const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/^0x/, ''), 'hex'))
+
+export interface SignedTx {
+  raw: string
+  hash: string
+  /** Index of the sending account. */
+  sender: number
+  /** Index of the node it is sent to (sender mod nodes). */
+  node: number
+}
+
+export interface PreparedWorkload {
+  name: string
+  senders: number
+  /** The contract the transactions call (null for transfers). */
+  contract: string | null
+  /** In send order. */
+  txs: SignedTx[]
+}
+
+export interface WorkloadOptions {
+  workload: Workload
+  chainId: bigint
+  /** JSON-RPC endpoints in node order; set-up goes through the first. */
+  urls: string[]
+  /** Member 0's key: funded in the genesis, pays the deployments and funds the senders. */
+  funderKey: Uint8Array
+  /** Every node's key in node order. */
+  nodeKeys: Uint8Array[]
+  /** Transactions to sign. */
+  count: number
+  /** Sending accounts; default from the rate (see `defaultSenders`). */
+  senders: number
+  progress?: (line: string) => void
+}
+
+/** Enough senders that none sends faster than ~10/s, at least 16 and at most 256, a multiple of the node count. */
+export function defaultSenders(rate: number, nodes: number): number {
+  const base = Math.min(256, Math.max(16, Math.ceil(rate / 10)))
+  return Math.ceil(base / nodes) * nodes
+}
+
+const FEES = { maxFeePerGas: 100_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n }
+const SETUP_TIMEOUT_MS = 120_000
+/** Each sender gets 1,000 ether: enough for any workload's gas and values. */
+const SENDER_FUNDS = 10n ** 21n
+
+interface Receipt { status: string; contractAddress: string | null }
+
+export async function prepareWorkload(o: WorkloadOptions): Promise<PreparedWorkload> {
+  const progress = o.progress ?? (() => {})
+  const common = createExecCommon(o.chainId)
+  const sign = (fields: TxFields & { nonce: bigint }, key: Uint8Array) => createFeeMarket1559Tx({ ...FEES, chainId: o.chainId, ...fields }, { common }).sign(key)
+
+  // Set-up nonces are tracked here per account, starting from the pending count.
+  const nonces = new Map<string, bigint>()
+  const nextNonce = async (key: Uint8Array): Promise<bigint> => {
+    const address = hex(privateKeyToAddress(key))
+    const n = nonces.get(address) ?? BigInt(await rpc<string>(o.urls[0]!, 'eth_getTransactionCount', [address, 'pending']))
+    nonces.set(address, n + 1n)
+    return n
+  }
+  const receipts = (hash: string, what: string) =>
+    Promise.all(o.urls.map((u) => waitFor(() => rpc<Receipt | null>(u, 'eth_getTransactionReceipt', [hash]), what, SETUP_TIMEOUT_MS)))
+  const ctx: WorkloadContext = {
+    chainId: o.chainId,
+    common,
+    urls: o.urls,
+    funderKey: o.funderKey,
+    nodeKeys: o.nodeKeys,
+    senderKeys: Array.from({ length: o.senders }, () => secp256k1.utils.randomSecretKey()),
+    senderAddresses: [],
+    send: async (fields, key) => rpc<string>(o.urls[0]!, 'eth_sendRawTransaction', [hex(sign({ ...fields, nonce: await nextNonce(key) }, key).serialize())]),
+    async deploy(initcode, gasLimit, what) {
+      const hash = await ctx.send({ data: bytes(initcode), gasLimit }, o.funderKey)
+      const [r] = await receipts(hash, what)
+      if (r!.status !== '0x1' || r!.contractAddress === null) throw new BenchError(BenchErrorCode.RPC, `${what} failed (receipt status ${r!.status}): the init code reverted or ran out of gas`)
+      return r!.contractAddress
+    },
+    async waitIncluded(hash, what) {
+      const [r] = await receipts(hash, what)
+      if (r!.status !== '0x1') throw new BenchError(BenchErrorCode.RPC, `${what} failed: transaction ${hash} reverted`)
+    },
+    progress,
+  }
+  ctx.senderAddresses = ctx.senderKeys.map((k) => privateKeyToAddress(k))
+
+  progress(`funding ${o.senders} senders…`)
+  let last = ''
+  for (const to of ctx.senderAddresses) last = await ctx.send({ to, value: SENDER_FUNDS, gasLimit: 21_000n }, o.funderKey)
+  await ctx.waitIncluded(last, 'the senders to be funded')
+  progress(`setting up ${o.workload.name}…`)
+  const plan = await o.workload.setup(ctx)
+
+  progress(`signing ${o.count} ${o.workload.name} transactions from ${o.senders} senders…`)
+  const base = await Promise.all(ctx.senderKeys.map((k) => nextNonce(k)))
+  const txs: SignedTx[] = []
+  for (let seq = 0; txs.length < o.count; seq++) {
+    for (let i = 0; i < o.senders && txs.length < o.count; i++) {
+      const tx = sign({ ...plan.tx(i, seq), nonce: base[i]! + BigInt(seq) }, ctx.senderKeys[i]!)
+      txs.push({ raw: hex(tx.serialize()), hash: hex(tx.hash()), sender: i, node: i % o.urls.length })
+    }
+  }
+  return { name: o.workload.name, senders: o.senders, contract: plan.contract, txs }
+}

@@ -1,0 +1,11 @@
+import type { Workload } from './types.ts'
+
+/** Plain value transfers around a ring of the senders. */
+export const transfer: Workload = {
+  name: 'transfer',
+  description: 'plain value transfers between the senders',
+  setup: async (ctx) => ({
+    contract: null,
+    tx: (sender) => ({ to: ctx.senderAddresses[(sender + 1) % ctx.senderAddresses.length]!, value: 1n, gasLimit: 21_000n }),
+  }),
+}
