@@ -43,6 +43,12 @@ export interface WorkloadPlan {
    * the harness assigns the nonces). Must be deterministic given the set-up.
    */
   tx(sender: number, seq: number): TxFields
+  /**
+   * Off-chain requests the harness makes and times during the measured window, besides the
+   * transactions (MedRec: a third party's gatekeeper fetch). `run(i)` makes the i-th request and
+   * resolves when it is answered (rejects on failure).
+   */
+  requests?: { name: string; rate: number; run(i: number): Promise<void> }
 }
 
 export interface Workload {
@@ -50,4 +56,6 @@ export interface Workload {
   /** One line for `--help` and the report. */
   description: string
   setup(ctx: WorkloadContext): Promise<WorkloadPlan>
+  /** Extra `medrec start` arguments for node `index` (e.g. `--gatekeeper` for MedRec flows). */
+  nodeArgs?(index: number): string[]
 }
