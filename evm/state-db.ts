@@ -19,6 +19,53 @@ function keyId(key: Uint8Array): string {
 }
 
 /**
+ * Trie nodes read from (or flushed to) LevelDB, kept in memory: geth's "clean cache". Two
+ * generations bounded by bytes: a hit in the old one moves the entry to the new one, and when
+ * the new one is full the old one is dropped. It only ever holds what LevelDB holds (filled on
+ * reads and on flushed writes, cleared on flushed deletes), so it can never serve stale bytes.
+ * Without it every account lookup walked the trie through LevelDB: the largest single cost of a
+ * node under load (mempool nonce/balance checks and block execution).
+ */
+export class CleanCache {
+  private young = new Map<string, Uint8Array>()
+  private old = new Map<string, Uint8Array>()
+  private youngBytes = 0
+  private readonly generationBytes: number
+  /** Bumped on every flush: a LevelDB read that spans one may return bytes older than the flush. */
+  epoch = 0
+
+  constructor(maxBytes: number) {
+    this.generationBytes = Math.max(1, Math.floor(maxBytes / 2))
+  }
+
+  get(id: string): Uint8Array | undefined {
+    const hit = this.young.get(id)
+    if (hit !== undefined) return hit
+    const old = this.old.get(id)
+    if (old !== undefined) this.set(id, old)
+    return old
+  }
+
+  set(id: string, value: Uint8Array): void {
+    if (!this.young.has(id)) this.youngBytes += value.byteLength + id.length
+    this.young.set(id, value)
+    if (this.youngBytes > this.generationBytes) {
+      this.old = this.young
+      this.young = new Map()
+      this.youngBytes = 0
+    }
+  }
+
+  delete(id: string): void {
+    this.young.delete(id)
+    this.old.delete(id)
+  }
+}
+
+/** Default clean cache: trie nodes are ~100–550 bytes, so this keeps ~100k+ of them. */
+export const DEFAULT_CLEAN_CACHE_BYTES = 64 * 1024 * 1024
+
+/**
  * The trie's view of LevelDB. Trie nodes are stored as bytes whatever encoding a caller asks
  * for, and converted back on read per call (the trie mixes hex-string and byte keys: an adapter
  * that ignored per-call encodings read "invalid RLP" after a reopen).
@@ -32,18 +79,25 @@ export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8A
   private readonly overlay: Map<string, PendingWrite>
   /** Drained writes whose batch is not yet in LevelDB: still readable meanwhile. */
   private readonly flushing: Map<string, PendingWrite>
+  private readonly clean: CleanCache
 
-  constructor(level: BytesLevel, overlay?: Map<string, PendingWrite>, flushing?: Map<string, PendingWrite>) {
+  constructor(level: BytesLevel, opts: { cacheBytes?: number } = {}, shared?: { overlay: Map<string, PendingWrite>; flushing: Map<string, PendingWrite>; clean: CleanCache }) {
     this.level = level
-    this.overlay = overlay ?? new Map()
-    this.flushing = flushing ?? new Map()
+    this.overlay = shared?.overlay ?? new Map()
+    this.flushing = shared?.flushing ?? new Map()
+    this.clean = shared?.clean ?? new CleanCache(opts.cacheBytes ?? DEFAULT_CLEAN_CACHE_BYTES)
   }
 
   async get(key: string | Uint8Array, opts?: EncodingOpts): Promise<string | Uint8Array | undefined> {
     const k = keyBytes(key)
     const id = keyId(k)
     const pending = this.overlay.get(id) ?? this.flushing.get(id)
-    const value = pending !== undefined ? pending.value : await this.level.get(k)
+    let value = pending !== undefined ? pending.value : this.clean.get(id)
+    if (pending === undefined && value === undefined) {
+      const epoch = this.clean.epoch
+      value = await this.level.get(k)
+      if (value !== undefined && epoch === this.clean.epoch) this.clean.set(id, value)
+    }
     if (value === undefined) return undefined
     return opts?.valueEncoding === 'string' ? Buffer.from(value).toString('hex') : value
   }
@@ -67,7 +121,7 @@ export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8A
 
   /** Same LevelDB and the same overlay: copies see writes not yet committed. */
   shallowCopy(): TrieLevelAdapter {
-    return new TrieLevelAdapter(this.level, this.overlay, this.flushing)
+    return new TrieLevelAdapter(this.level, {}, { overlay: this.overlay, flushing: this.flushing, clean: this.clean })
   }
 
   async open(): Promise<void> {}
@@ -84,6 +138,12 @@ export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8A
   }
 
   flushed(): void {
+    // What was just written is what the next block and the pool read first.
+    this.clean.epoch++
+    for (const [id, w] of this.flushing) {
+      if (w.value === undefined) this.clean.delete(id)
+      else this.clean.set(id, w.value)
+    }
     this.flushing.clear()
   }
 

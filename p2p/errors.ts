@@ -29,6 +29,8 @@ export const P2PErrorCode = {
   PROTOCOL_UNSUPPORTED: 'PROTOCOL_UNSUPPORTED',
   /** The response did not decode, had the wrong shape, or broke the request's bounds. */
   INVALID_RESPONSE: 'INVALID_RESPONSE',
+  /** A gossip message that does not decode (a transaction batch that is not a list of byte strings). */
+  INVALID_MESSAGE: 'INVALID_MESSAGE',
   /** A frame longer than the protocol's limit. */
   OVERSIZED: 'OVERSIZED',
   /** The peer answered with an error envelope (`context.remoteCode`). */

@@ -71,6 +71,8 @@ export interface P2POptions {
   dialIntervalMs: number
   /** gossipsub heartbeat (mesh maintenance, gossip emission). */
   heartbeatIntervalMs: number
+  /** A transaction waits at most this long for others to share its gossip message (p2p/tx-batch.ts). */
+  txBatchMs: number
 }
 
 /** What `createP2P` needs; everything else has a default. */
@@ -83,6 +85,9 @@ export type P2PInit = Pick<P2POptions, 'chainId' | 'genesisHash' | 'privateKey'>
 /** gossipsub 17 length-prefixes each RPC with it-length-prefixed's 4 MiB default and drops bigger
  * ones silently (publish resolves with no recipients); this leaves room for the RPC framing. */
 export const GOSSIP_MAX_BYTES = 4 * 1024 * 1024 - 4096
+
+/** Transaction bytes in one gossip batch before it is sent without waiting (p2p/tx-batch.ts). */
+export const TX_BATCH_BYTES = 256 * 1024
 
 /** Largest request frame (requests are a status or a range: tens of bytes). */
 export const MAX_REQUEST_BYTES = 1024
@@ -129,6 +134,7 @@ export const defaultP2POptions: Readonly<Omit<P2POptions, 'chainId' | 'genesisHa
   dialBackoffMaxMs: 60_000,
   dialIntervalMs: 1000,
   heartbeatIntervalMs: 1000,
+  txBatchMs: 20,
 }
 
 /** `{ a: undefined }` must not override a default. */
@@ -158,7 +164,7 @@ export function resolveP2POptions(init: P2PInit): P2POptions {
     const v = o[k]
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) invalid(`${k} must be a positive integer`, { [k]: v })
   }
-  for (const k of ['minPeers', 'statusIntervalMs', 'banMs', 'mismatchBanMs'] as const) {
+  for (const k of ['minPeers', 'statusIntervalMs', 'banMs', 'mismatchBanMs', 'txBatchMs'] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 0) invalid(`${k} must be a non-negative integer`, { [k]: o[k] })
   }
   if (isIP(o.listen.host) === 0) invalid('listen.host must be an IPv4 or IPv6 address', { host: o.listen.host })

@@ -10,7 +10,7 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { createLogger } from '../common/logger.ts'
 import { errorMessage } from '../common/errors.ts'
 import { P2PError, type P2PErrorCode } from './errors.ts'
-import { APP_MAX_REQUEST_BYTES, GOSSIP_MAX_BYTES, MAX_REQUEST_BYTES, resolveP2POptions, type P2PInit, type P2POptions } from './options.ts'
+import { APP_MAX_REQUEST_BYTES, GOSSIP_MAX_BYTES, MAX_REQUEST_BYTES, TX_BATCH_BYTES, resolveP2POptions, type P2PInit, type P2POptions } from './options.ts'
 import { Dialer, parsePeerAddr } from './dialer.ts'
 import { gossipOptions } from './gossip.ts'
 import { nodeKeyToPrivateKey, peerIdFromNodeKey } from './identity.ts'
@@ -33,6 +33,7 @@ import {
   topicNames,
   type RangeRequest,
 } from './wire.ts'
+import { decodeTxBatch, MAX_BATCH_TXS, TxBatcher } from './tx-batch.ts'
 import type { AppHandler, AppHandlerOptions, AppRequestOptions, GossipResult, P2P, P2PEvents, P2PModules, PeerIdStr, PeerInfo, PenaltyReason, Status } from './types.ts'
 
 const log = createLogger('p2p')
@@ -130,6 +131,9 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
   readonly #dialer: Dialer
   readonly #peers = new Map<PeerIdStr, PeerState>()
   readonly #gossipBlockLimit: number
+  /** Largest transaction batch message (its transactions are bounded one by one by maxTxBytes). */
+  readonly #gossipTxLimit: number
+  readonly #txBatch: TxBatcher
   /** Peers of another chain or genesis, until when: not dialled, not admitted as chain peers. */
   readonly #otherChain = new Map<PeerIdStr, number>()
   readonly #appPeers = new Map<PeerIdStr, AppPeer>()
@@ -145,6 +149,10 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     this.#modules = modules
     this.topics = topicNames(opts.chainId)
     this.#gossipBlockLimit = Math.min(opts.maxBlockBytes, GOSSIP_MAX_BYTES)
+    const batchBytes = Math.max(opts.maxTxBytes, TX_BATCH_BYTES)
+    // msgpack spends at most 5 bytes framing each byte string and 5 on the array.
+    this.#gossipTxLimit = Math.min(GOSSIP_MAX_BYTES, batchBytes + 5 * MAX_BATCH_TXS + 5)
+    this.#txBatch = new TxBatcher((data) => this.#publish(this.topics.tx, data, this.#gossipTxLimit), { maxBytes: batchBytes, delayMs: opts.txBatchMs })
     this.#scores = new PeerScores(opts)
     this.peerId = peerIdFromNodeKey(opts.privateKey)
     this.#dialer = new Dialer(opts, {
@@ -254,7 +262,10 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
   }
 
   async publishTx(bytes: Uint8Array): Promise<number> {
-    return this.#publish(this.topics.tx, bytes, this.#opts.maxTxBytes)
+    const limit = this.#opts.maxTxBytes
+    if (bytes.length > limit) throw new P2PError('MESSAGE_TOO_LARGE', `transaction of ${bytes.length} bytes exceeds ${limit}`, { topic: this.topics.tx, size: bytes.length, limit })
+    if (this.#stopped || this.#libp2p === undefined) throw new P2PError('STOPPED', `publish on ${this.topics.tx} failed: p2p is stopped`, { topic: this.topics.tx })
+    return this.#txBatch.add(bytes)
   }
 
   async publishBlock(bytes: Uint8Array): Promise<number> {
@@ -378,6 +389,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     clearInterval(this.#reapTimer)
     const node = this.#libp2p
     this.#stopped = true
+    this.#txBatch.close(new P2PError('STOPPED', `publish on ${this.topics.tx} failed: p2p is stopped`, { topic: this.topics.tx }))
     if (node) await node.stop()
     for (const [peer, st] of this.#peers) {
       this.#peers.delete(peer)
@@ -542,20 +554,39 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
       this.penalize(peer, 'rate-limit')
       return 'ignore'
     }
-    const limit = kind === 'tx' ? this.#opts.maxTxBytes : this.#gossipBlockLimit
+    const limit = kind === 'tx' ? this.#gossipTxLimit : this.#gossipBlockLimit
     if (msg.data.length > limit) {
       this.penalize(peer, 'oversized')
       return 'reject'
     }
     let result: GossipResult
     try {
-      result = await (kind === 'tx' ? this.#modules.validateTx(msg.data, peer) : this.#modules.validateBlock(msg.data, peer))
+      result = kind === 'tx' ? await this.#judgeTxBatch(peer, msg.data) : await this.#modules.validateBlock(msg.data, peer)
     } catch (err) {
       log.warn('Gossip validator threw; ignoring the message', { kind, peer }, err)
       return 'ignore'
     }
     if (result === 'reject') this.penalize(peer, 'gossip-reject')
     return RESULT[result] === undefined ? 'ignore' : result
+  }
+
+  /**
+   * A batch is forwarded when one of its transactions is new and none is invalid: an invalid
+   * transaction in it is the relaying peer's fault as if it came alone (it validated the batch).
+   */
+  async #judgeTxBatch(peer: PeerIdStr, data: Uint8Array): Promise<GossipResult> {
+    let txs: Uint8Array[]
+    try {
+      txs = decodeTxBatch(data)
+    } catch {
+      return 'reject'
+    }
+    if (txs.some((tx) => tx.length > this.#opts.maxTxBytes)) {
+      this.penalize(peer, 'oversized')
+      return 'reject'
+    }
+    const verdicts = await Promise.all(txs.map((tx) => this.#modules.validateTx(tx, peer)))
+    return verdicts.includes('reject') ? 'reject' : verdicts.includes('accept') ? 'accept' : 'ignore'
   }
 
   // ---- request/response: client ----

@@ -25,8 +25,9 @@ export const PROTOCOLS = {
 } as const
 export type ProtocolName = keyof typeof PROTOCOLS
 
+/** Topic names; the transaction topic carries batches (p2p/tx-batch.ts) since version 2. */
 export function topicNames(chainId: bigint): { tx: string; block: string } {
-  return { tx: `/medrec/${chainId}/tx/1`, block: `/medrec/${chainId}/block/1` }
+  return { tx: `/medrec/${chainId}/txs/2`, block: `/medrec/${chainId}/block/1` }
 }
 
 /** Error codes a server may answer with. */

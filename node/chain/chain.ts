@@ -6,7 +6,7 @@ import { Address, bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { createLogger } from '../../common/logger.ts'
 import { AUTHORITY_SET_ADDRESS, authoritySetDeployedBytecode, authoritySetStorageUpdate } from '../../contracts/index.ts'
 import { createConsensus, type Consensus, type ConsensusConfig, type Proposal, type SealFields, type Snapshot } from '../../consensus/index.ts'
-import { Executor, TrieLevelAdapter, createChainCommon, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
+import { Executor, TrieLevelAdapter, createChainCommon, orderedTrieRoot, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
 import type { AuthorityKey } from '../config.ts'
 import type { Genesis } from '../genesis/types.ts'
 import { ChainError, ChainErrorCode } from './errors.ts'
@@ -324,6 +324,29 @@ export class Chain extends EventEmitter<ChainEvents> {
     if (!this.followAuthorities || prev === undefined || next === undefined || prev.join() === next.join()) return undefined
     const bytes = (xs: string[]) => xs.map((a) => new Uint8Array(Buffer.from(a.slice(2), 'hex')))
     return [{ address: new Address(Buffer.from(AUTHORITY_SET_ADDRESS.slice(2), 'hex')), entries: authoritySetStorageUpdate(bytes(prev), bytes(next)) }]
+  }
+
+  /**
+   * The checks a block passes before it is worth relaying, without executing it (geth's block
+   * fetcher relays after the header verifies too): parent known, header and consensus rules
+   * (the seal: only an authorised signer or enough work makes one), and the body bound to the
+   * sealed header by its transactions root. Resolves 'known' if the block is stored already.
+   * Throws what `importBlock` would throw for those faults.
+   */
+  async precheck(block: Block): Promise<'known' | 'ok'> {
+    const header = block.header
+    if (await this.store.hasBlock(block.hash())) return 'known'
+    const parent = await this.store.bundle(header.parentHash)
+    if (parent === undefined) {
+      throw new ChainError(ChainErrorCode.UNKNOWN_PARENT, `block ${header.number} has an unknown parent ${bytesToHex(header.parentHash)}: sync its ancestors first`)
+    }
+    this.verifyBody(block, parent.block.header)
+    this.consensus.verifyHeader(header, parent.block.header, await this.snapshots.at(parent.block.header), Date.now())
+    const txRoot = orderedTrieRoot(block.transactions.map((tx) => tx.serialize()))
+    if (!equalsBytes(txRoot, header.transactionsTrie)) {
+      throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${header.number}: transactions root ${bytesToHex(txRoot)}, header says ${bytesToHex(header.transactionsTrie)}`)
+    }
+    return 'ok'
   }
 
   /**

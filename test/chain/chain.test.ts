@@ -115,6 +115,33 @@ t.test('import refuses tampered and forged blocks and keeps its state', async (t
   await chain.close()
 })
 
+t.test('precheck (the checks before a gossiped block is relayed) refuses what import would, without executing', async (t) => {
+  const a = tempDir()
+  const b = tempDir()
+  t.teardown(() => (a.remove(), b.remove()))
+  const { chain } = await buildChain(a.path, 2)
+  const replica = await Chain.open(b.path, testGenesis())
+  const good = (await chain.blockByNumber(1n))!
+  const opts = { common: chain.common, setHardfork: false }
+  const rootBefore = bytesToHex(replica.executor.stateRoot)
+  t.equal(await replica.precheck(good), 'ok', 'a genuine block passes')
+  t.equal(replica.head.block.header.number, 0n, 'and is not imported by it')
+  // The sealed header with another body: the transactions root no longer matches.
+  const swapped = createBlock({ header: good.header.toJSON(), transactions: good.transactions.slice(1) }, opts)
+  await t.rejects(replica.precheck(swapped), { code: 'INVALID_BLOCK', message: /transactions root/ })
+  const extra = new Uint8Array(good.header.extraData)
+  extra[40] = extra[40]! ^ 0xff
+  const forged = createBlock({ header: { ...good.header.toJSON(), extraData: extra }, transactions: good.transactions }, opts)
+  const code = await replica.precheck(forged).then(() => 'passed', (err: { code?: string }) => err.code)
+  t.ok(code === 'UNAUTHORIZED_SIGNER' || code === 'BAD_SEAL', `forged seal refused (${code})`)
+  await t.rejects(replica.precheck((await chain.blockByNumber(2n))!), { code: 'UNKNOWN_PARENT' })
+  t.equal(bytesToHex(replica.executor.stateRoot), rootBefore, 'no state was touched')
+  await replica.importBlock(good)
+  t.equal(await replica.precheck(good), 'known')
+  await replica.close()
+  await chain.close()
+})
+
 t.test('COINBASE is the sealing authority and it earns the priority fees', async (t) => {
   const a = tempDir()
   t.teardown(() => a.remove())

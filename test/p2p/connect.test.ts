@@ -14,7 +14,7 @@ t.test('the peer id is stable for the same node key', async (t) => {
   const addrs = a2.p2p.listenAddrs()
   t.ok(addrs.length > 0 && addrs.every((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && a.endsWith(`/p2p/${id}`)), `listen addrs name the peer: ${addrs}`)
   t.equal(parsePeerAddr(addrs[0]!).peer, id)
-  t.same(a2.p2p.topics, { tx: `/medrec/${CHAIN_ID}/tx/1`, block: `/medrec/${CHAIN_ID}/block/1` })
+  t.same(a2.p2p.topics, { tx: `/medrec/${CHAIN_ID}/txs/2`, block: `/medrec/${CHAIN_ID}/block/1` })
   t.same(topicNames(5n).block, '/medrec/5/block/1')
 })
 

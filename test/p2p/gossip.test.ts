@@ -124,3 +124,32 @@ t.test('a publish that finds nobody fails with NO_PEERS and is not lost: the sam
   }, 10_000)
   t.equal(seen(b, 'tx', tx), 1, 'b got the message published before it existed')
 })
+
+t.test('transactions published together travel as one batch message; one invalid transaction rejects the batch', async (t) => {
+  const messages: string[] = []
+  const a = await startNode(t, 21)
+  const b = await startNode(t, 22, { bootnodes: a.p2p.listenAddrs() }, { observer: { gossip: (kind, verdict) => messages.push(`${kind}:${verdict}`) } })
+  await waitConnected([[a, b]])
+  await warmUp(a, b)
+  messages.length = 0
+  const txs = Array.from({ length: 50 }, (_, i) => bytes(`batched ${i}`, 100 + i))
+  const recipients = await Promise.all(txs.map((tx) => a.p2p.publishTx(tx)))
+  t.same(new Set(recipients), new Set([1]), 'every publish resolved with its batch: sent to one peer')
+  await waitFor('b validates all 50', () => txs.every((tx) => seen(b, 'tx', tx) === 1))
+  t.same(messages, ['tx:accept'], 'in one gossip message')
+
+  // A batch holding one transaction the validator rejects is rejected whole and costs the sender.
+  const bad = bytes('the bad one')
+  const wrapped = [bytes('good 1'), bad, bytes('good 2')]
+  const verdictOf = new Map([[hex(bad), 'reject' as const]])
+  b.verdict.tx = 'accept'
+  const original = b.received.tx.push.bind(b.received.tx)
+  b.received.tx.push = (...items) => {
+    for (const r of items) if (verdictOf.has(hex(r.bytes))) b.verdict.tx = 'reject'
+    return original(...items)
+  }
+  await Promise.all(wrapped.map((tx) => a.p2p.publishTx(tx)))
+  await waitFor('the batch is judged', () => messages.length === 2)
+  t.equal(messages[1], 'tx:reject')
+  t.ok(penalties(a.p2p.peerId).includes('gossip-reject'), 'the relaying peer is penalised')
+})

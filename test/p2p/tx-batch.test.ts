@@ -1,0 +1,60 @@
+import t from 'tap'
+import { decodeTxBatch, encodeTxBatch, MAX_BATCH_TXS, TxBatcher } from '../../p2p/tx-batch.ts'
+import { pack } from '../../p2p/wire.ts'
+
+const tx = (n: number, size = 10) => new Uint8Array(size).fill(n)
+/** msgpack decodes byte strings as Buffers: compare contents. */
+const hexes = (xs: Uint8Array[]) => xs.map((x) => Buffer.from(x).toString('hex'))
+
+t.test('a batch round-trips; anything else is INVALID_MESSAGE', async (t) => {
+  const txs = [tx(1), tx(2, 300), tx(3, 0)]
+  t.same(hexes(decodeTxBatch(encodeTxBatch(txs))), hexes(txs))
+  for (const [what, data] of [
+    ['garbage', new Uint8Array([0xc1, 0xff, 0x00])],
+    ['an empty list', pack([])],
+    ['a list of numbers', pack([1, 2])],
+    ['a map', pack({ a: tx(1) })],
+    ['too many', pack(Array.from({ length: MAX_BATCH_TXS + 1 }, () => tx(1, 1)))],
+    ['two values', new Uint8Array([...encodeTxBatch([tx(1)]), ...encodeTxBatch([tx(2)])])],
+  ] as const) {
+    t.throws(() => decodeTxBatch(data), { code: 'INVALID_MESSAGE' }, what)
+  }
+})
+
+t.test('the batcher sends after the delay, at once when full, and settles every publish with its batch', async (t) => {
+  const sent: Uint8Array[][] = []
+  let fail: Error | undefined
+  const b = new TxBatcher(
+    async (data) => {
+      sent.push(decodeTxBatch(data).map((x) => new Uint8Array(x)))
+      if (fail !== undefined) throw fail
+      return 3
+    },
+    { maxBytes: 100, delayMs: 30 },
+  )
+  const first = [b.add(tx(1)), b.add(tx(2))]
+  t.equal(sent.length, 0, 'waits for more')
+  t.same(await Promise.all(first), [3, 3])
+  t.same(sent, [[tx(1), tx(2)]], 'one message after the delay')
+
+  // 60 + 50 bytes: the second does not fit, so the first goes alone, at once.
+  const p1 = b.add(tx(4, 60))
+  const p2 = b.add(tx(5, 50))
+  t.equal(sent.length, 2, 'a full batch is sent without waiting')
+  await Promise.all([p1, p2])
+  t.same(sent.slice(1), [[tx(4, 60)], [tx(5, 50)]])
+  // Larger than a batch: alone, at once.
+  await b.add(tx(6, 150))
+  t.same(sent.at(-1), [tx(6, 150)])
+
+  fail = Object.assign(new Error('nobody'), { code: 'NO_PEERS' })
+  const failing = [b.add(tx(7)), b.add(tx(8))]
+  for (const p of failing) await t.rejects(p, { code: 'NO_PEERS' }, 'each publish fails with its batch')
+
+  const pending = b.add(tx(9))
+  b.close(Object.assign(new Error('stopped'), { code: 'STOPPED' }))
+  await t.rejects(pending, { code: 'STOPPED' })
+  const count = sent.length
+  await new Promise((r) => setTimeout(r, 50))
+  t.equal(sent.length, count, 'nothing is sent after close')
+})
