@@ -136,9 +136,14 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     try {
       await importing.get(bytesToHex(block.header.parentHash))
       if ((await chain.precheck(block)) === 'known') return 'ignore'
+      // Benchmarks read propagation from this line (bench/network.ts).
+      log.debug('Relaying gossiped block', { number: n, hash })
+      const started = performance.now()
       const imported = importBlock(block)
         .then(
-          () => undefined,
+          (r) => {
+            if (r.status !== 'known') log.info('Imported gossiped block', { number: n, hash, txs: block.transactions.length, status: r.status, elapsed: `${Math.round(performance.now() - started)}ms` })
+          },
           (err: unknown) => {
             const code = (err as { code?: string }).code ?? ''
             log.warn('A relayed block failed to import', { number: n, hash, from, reason: errorMessage(err) })
