@@ -130,6 +130,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
 
   async function sealOnce(): Promise<void> {
     const parent = chain.head.block.header
+    const next = parent.number + 1n
     const plan = chain.consensus.sealPlan(author, parent, chain.snapshot, Date.now())
     if (!plan.canSeal) {
       log.debug('Not sealing', { reason: plan.reason })
@@ -149,7 +150,6 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       // A block for this height that is still being received (a large block on a busy peer
       // takes seconds to recover and execute) is not a missing one: wait for its import, up to
       // a few periods, rather than seal a competitor that forks the chain.
-      const next = parent.number + 1n
       const giveUpAt = Date.now() + Math.max(3000, period * 3000)
       while (running && modules.receiving?.(next) === true && Date.now() < giveUpAt) {
         if (await headMovesWithin(chain, 100)) return
@@ -178,7 +178,11 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     // within the period (a longer one is what makes out-of-turn sealers fork). Alone, the whole
     // period is used.
     const fillUntil = modules.receiving === undefined || period === 0 ? deadline : Date.now() + Math.max(buildWindow, period * 500)
-    const source = streamFromPool(mempool, baseFee, deadline, fillUntil, () => !running, sealsWhenDry)
+    // Out of turn, a block for this height that starts arriving while this one is built wins:
+    // stop filling, and do not seal (the chain lock this build holds delays its import, so the
+    // head cannot move meanwhile; the arrival is what tells).
+    const givingWay = () => !plan.inTurn && modules.receiving?.(next) === true
+    const source = streamFromPool(mempool, baseFee, deadline, fillUntil, () => !running || givingWay(), sealsWhenDry)
     const started = Date.now()
     const vote = modules.proposals === undefined ? undefined : chain.consensus.voting?.pickVote(chain.snapshot, parent.number + 1n, modules.proposals.list())
     let pending
@@ -187,6 +191,11 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     } catch (err) {
       if ((err as { code?: string }).code !== 'CANNOT_SEAL') throw err
       log.debug('Not sealing', { reason: errorMessage(err) })
+      return
+    }
+    if (givingWay()) {
+      log.debug('Not sealing: a block for this height is arriving', { number: next })
+      await headMovesWithin(chain, Math.max(3000, period * 3000))
       return
     }
     const seal = await sealUnlessOvertaken(pending.header, Date.now() - started)
