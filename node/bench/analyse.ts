@@ -5,7 +5,9 @@
  * the window. Everything before the window is warm-up, everything after it is draining.
  */
 import type { BlockInfo, HeadLog, ResourceSample } from './collect.ts'
-import { cdf, distribution, gaps, perSecond } from './stats.ts'
+import type { RequestSummary } from './requests.ts'
+import { cdf, distribution, gaps, histogram, medianPerSecond, perSecond, type Bin } from './stats.ts'
+import { confirmedAt, propagation, propagationDelays, txIndex, type PropagationRecord } from './timing.ts'
 import type { BlockRecord, SeriesPoint, Summary } from './types.ts'
 
 export interface SendRecord {
@@ -27,13 +29,18 @@ export interface RunRecord {
   end: number
   warmup: number
   duration: number
-  rate: number
+  /** Open loop: the offered rate; closed loop: null (the rate is what was sent in the window). */
+  rate: number | null
+  /** K for the latency to K confirmations. */
+  confirmations: number
   nodes: number
   sends: SendRecord[]
   /** The final chain since the load started, oldest first. */
   chain: BlockInfo[]
   heads: HeadLog
   resources: ResourceSample[]
+  /** The workload's off-chain requests, summarised; absent or null if it has none. */
+  requests?: RequestSummary | null
 }
 
 export interface Analysis {
@@ -42,6 +49,8 @@ export interface Analysis {
   blocks: BlockRecord[]
   orphans: Array<{ number: number; hash: string }>
   latencyCdf: Array<[number, number]>
+  propagation: PropagationRecord[]
+  blockIntervalHistogram: Bin[]
 }
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
@@ -77,13 +86,24 @@ export function analyseRun(r: RunRecord): Analysis {
   // Latency at the node each transaction was sent to (any node's first sight if that one never had it).
   const windowSends = r.sends.filter((s) => inWindow(s.at - r.t0))
   const latencies: number[] = []
+  const confirmed: number[] = []
+  const includedAt: Array<{ atMs: number; value: number }> = []
+  const indexOf = txIndex(r.chain)
   let submittedIncluded = 0
   for (const s of windowSends) {
     if (!s.ok || !txBlock.has(s.hash)) continue
     submittedIncluded++
     let at = r.heads.txAt[s.node]?.get(s.hash)
     if (at === undefined) for (const m of r.heads.txAt) at = Math.min(at ?? Infinity, m.get(s.hash) ?? Infinity)
-    if (at !== undefined && Number.isFinite(at)) latencies.push(at - s.at)
+    if (at !== undefined && Number.isFinite(at)) {
+      latencies.push(at - s.at)
+      includedAt.push({ atMs: at - r.t0, value: at - s.at })
+    }
+    // K confirmations at the same node (or the first node to get there if that one never did).
+    const i = indexOf.get(s.hash)!
+    let conf = confirmedAt(r.heads, r.chain, i, r.confirmations, s.node)
+    if (conf === undefined) for (const n of r.heads.blockAt.keys()) conf = Math.min(conf ?? Infinity, confirmedAt(r.heads, r.chain, i, r.confirmations, n) ?? Infinity)
+    if (conf !== undefined && Number.isFinite(conf)) confirmed.push(conf - s.at)
   }
   const rejections: Record<string, number> = {}
   for (const s of windowSends) {
@@ -105,6 +125,7 @@ export function analyseRun(r: RunRecord): Analysis {
   const submittedPerS = perSecond(r.sends.map((s) => ({ atMs: s.at - r.t0 })), seconds)
   const blocksPerS = perSecond(blocks.filter((b) => b.seenMs !== null).map((b) => ({ atMs: b.seenMs! })), seconds)
   const txsPerS = perSecond(blocks.filter((b) => b.seenMs !== null).map((b) => ({ atMs: b.seenMs!, weight: b.txs })), seconds)
+  const latencyPerS = medianPerSecond(includedAt, seconds)
   // The sampler starts with the load and reads once a second: the reading near the end of
   // second t (timer jitter either side) describes second t.
   const sampleOf = new Map<number, ResourceSample>()
@@ -123,10 +144,13 @@ export function analyseRun(r: RunRecord): Analysis {
       cpu: s === undefined ? Array.from({ length: r.nodes }, () => null) : s.cpu.map(finite),
       rssMb: s === undefined ? Array.from({ length: r.nodes }, () => null) : s.rssMb.map(finite),
       harnessCpu: s === undefined ? null : finite(s.harnessCpu),
+      latencyP50Ms: latencyPerS[t]!,
     }
   })
 
   const measured = series.filter((p) => p.phase === 'measure')
+  const prop = propagation(r.heads, r.chain, r.t0)
+  const intervals = gaps(counted.map((b) => b.seenMs!))
   const nodes = Array.from({ length: r.nodes }, (_, i) => {
     const cpu = measured.map((p) => p.cpu[i]).filter((x): x is number => x !== null && x !== undefined)
     const rss = measured.map((p) => p.rssMb[i]).filter((x): x is number => x !== null && x !== undefined)
@@ -136,7 +160,7 @@ export function analyseRun(r: RunRecord): Analysis {
   const totalIncluded = accepted.filter((s) => txBlock.has(s.hash)).length
   const summary: Summary = {
     windowSeconds: r.duration,
-    offeredRate: r.rate,
+    offeredRate: r.rate ?? (r.duration > 0 ? windowSends.length / r.duration : NaN),
     submitted: windowSends.length,
     rejected: windowSends.filter((s) => !s.ok).length,
     late: windowSends.filter((s) => s.late).length,
@@ -146,12 +170,16 @@ export function analyseRun(r: RunRecord): Analysis {
     submittedIncluded,
     submittedIncludedShare: windowSends.length === 0 ? NaN : submittedIncluded / windowSends.length,
     latencyMs: distribution(latencies),
+    confirmations: r.confirmations,
+    confirmedLatencyMs: distribution(confirmed),
+    propagationMs: distribution(propagationDelays(prop.filter((p) => inWindow(p.firstMs)))),
+    requests: r.requests ?? null,
     blocks: counted.length,
-    blockIntervalMs: distribution(gaps(counted.map((b) => b.seenMs!))),
+    blockIntervalMs: distribution(intervals),
     forks: { seen: seenInWindow, orphaned: orphans.length, rate: seenInWindow === 0 ? 0 : orphans.length / seenInWindow },
     total: { sent: r.sends.length, accepted: accepted.length, included: totalIncluded, neverIncluded: accepted.length - totalIncluded },
     nodes,
     harnessCpuMean: finite(mean(measured.map((p) => p.harnessCpu).filter((x): x is number => x !== null))),
   }
-  return { summary, series, blocks, orphans, latencyCdf: cdf(latencies) }
+  return { summary, series, blocks, orphans, latencyCdf: cdf(latencies), propagation: prop, blockIntervalHistogram: histogram(intervals) }
 }

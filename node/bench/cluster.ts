@@ -2,7 +2,9 @@
  * A local network of real `medrec start` processes for the benchmark: fresh keys, one genesis,
  * a data dir per node, the first node as everyone's bootnode (a star, as operators set one up
  * from the README), PoA authorities or one-thread PoW miners. Each node's log goes to
- * DIR/nodeN/node.log.
+ * DIR/nodeN/node.log. Ports are chosen up front and passed explicitly, so a node killed by a
+ * fault restarts on the same URLs; with `links`, each node reaches the bootnode through a TCP
+ * relay the harness can cut (`isolate`).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs'
@@ -14,6 +16,8 @@ import { createLogger } from '../../common/logger.ts'
 import { genesisToJson, newGenesis, type Genesis } from '../genesis/index.ts'
 import { openKeystore, privateKeyToAddress } from '../keys/index.ts'
 import { BenchError, BenchErrorCode } from './errors.ts'
+import { freePorts } from './ports.ts'
+import { startLinkProxy, type LinkProxy } from './proxy.ts'
 import { rpc, sleep, toNumber, waitFor } from './rpc.ts'
 
 const log = createLogger('bench:cluster')
@@ -39,6 +43,13 @@ export interface ClusterOptions {
   keep?: boolean
   /** Progress lines for the person running it. */
   progress?: (line: string) => void
+  /** More `medrec start` arguments for node `index` (a workload's nodeArgs, --metrics). */
+  extraArgs?: (index: number) => string[]
+  /**
+   * Every node but the bootnode dials it through its own cuttable TCP relay (`isolate` needs it).
+   * Off by default: the relay is one more hop, in the harness's process.
+   */
+  links?: boolean
 }
 
 export interface ClusterNode {
@@ -49,9 +60,13 @@ export interface ClusterNode {
   datadir: string
   url: string
   wsUrl: string
+  /** The current process (a restart changes it). */
   pid: number
   /** Its libp2p listen address with /p2p/<peer id>. */
   multiaddr: string
+  /** JSON-RPC (HTTP and WebSocket) and p2p ports, fixed for the node's life (restarts included). */
+  rpcPort: number
+  p2pPort: number
 }
 
 export interface Cluster {
@@ -60,6 +75,17 @@ export interface Cluster {
   /** Starting PoW difficulty (undefined under PoA). */
   difficulty: bigint | undefined
   nodes: ClusterNode[]
+  /** SIGKILL node `i` and wait until it is gone. */
+  kill(i: number): Promise<void>
+  /** Starts a killed node `i` again on its data dir and ports; resolves once its JSON-RPC listens. */
+  restart(i: number): Promise<void>
+  /** Whether node `i`'s process is running. */
+  isUp(i: number): boolean
+  /** Sends a signal to node `i`'s process (SIGSTOP/SIGCONT for `slow`); false if it is not running. */
+  signal(i: number, sig: NodeJS.Signals): boolean
+  /** Cuts node `i`'s link to the bootnode (needs `links`), or heals it. */
+  isolate(i: number): void
+  heal(i: number): void
   /** SIGTERM every node, SIGKILL after 5 s; idempotent. */
   stop(): Promise<void>
   /** Deletes the data dirs (after stop). */
@@ -71,6 +97,8 @@ interface Running {
   exited: Promise<void>
   logFile: WriteStream
 }
+
+const isRunning = (r: Running | undefined): r is Running => r !== undefined && r.proc.exitCode === null && r.proc.signalCode === null
 
 const hex = (b: Uint8Array): string => `0x${Buffer.from(b).toString('hex')}`
 
@@ -112,11 +140,12 @@ async function writeDataDirs(o: ClusterOptions): Promise<{ root: string; genesis
 const LISTENING = /listening\s.*url=(http:\/\/[\d.]+:\d+)\s+ws=(ws:\/\/[\d.]+:\d+)/
 
 /** Spawns `medrec start` with the pinned Node and resolves with its URLs once its RPC server listens. */
-function spawnNode(datadir: string, args: string[], logLevel: string): Promise<Running & { url: string; wsUrl: string }> {
-  const proc = spawn(process.execPath, [MEDREC, 'start', '--datadir', datadir, '--rpc.port', '0', '--p2p.addr', '127.0.0.1', '--p2p.port', '0', '--log.level', logLevel, ...args], {
+function spawnNode(datadir: string, args: string[]): Promise<Running & { url: string; wsUrl: string }> {
+  const proc = spawn(process.execPath, [MEDREC, 'start', '--datadir', datadir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const logFile = createWriteStream(join(datadir, 'node.log'))
+  // Appended: a restarted node's log follows its first life's.
+  const logFile = createWriteStream(join(datadir, 'node.log'), { flags: 'a' })
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
   let head = ''
   return new Promise((resolve, reject) => {
@@ -150,6 +179,8 @@ async function stopOne(r: Running): Promise<void> {
     r.logFile.end()
     return
   }
+  // A node paused by a `slow` fault would not act on SIGTERM.
+  r.proc.kill('SIGCONT')
   r.proc.kill('SIGTERM')
   const killed = await Promise.race([r.exited.then(() => false), sleep(STOP_GRACE_MS).then(() => true)])
   if (killed) {
@@ -165,47 +196,114 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const progress = o.progress ?? (() => {})
   const logLevel = o.logLevel ?? 'info'
   const { root, genesis, difficulty, keys } = await writeDataDirs(o)
+  // By node index; a restart replaces its entry. Every process ever started, for stop and exit.
   const running: Running[] = []
+  const all: Running[] = []
+  const nodeArgs: string[][] = []
+  const links: Array<LinkProxy | undefined> = []
   const nodes: ClusterNode[] = []
   let stopped: Promise<void> | undefined
   // If the harness dies without stopping them, the nodes must not outlive it.
   const killAll = () => {
-    for (const r of running) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL')
+    for (const r of all) if (isRunning(r)) r.proc.kill('SIGKILL')
   }
   process.once('exit', killAll)
+  const node = (i: number): ClusterNode => {
+    const n = nodes[i]
+    if (n === undefined) throw new BenchError(BenchErrorCode.NODE_START_FAILED, `there is no node ${i} in this network of ${nodes.length}`)
+    return n
+  }
+  const link = (i: number): LinkProxy => {
+    const l = links[i]
+    if (l === undefined) throw new BenchError(BenchErrorCode.NODE_START_FAILED, `node ${i} has no link to cut: the network was started without links (node 0 never has one)`)
+    return l
+  }
+  const spawnAt = async (i: number): Promise<Running & { url: string; wsUrl: string }> => {
+    const r = await spawnNode(join(root, `node${i}`), nodeArgs[i]!)
+    running[i] = r
+    all.push(r)
+    return r
+  }
   const cluster: Cluster = {
     root,
     genesis,
     difficulty,
     nodes,
+    async kill(i) {
+      const r = running[i]
+      if (!isRunning(r)) return
+      r.proc.kill('SIGKILL')
+      await r.exited
+      r.logFile.end()
+    },
+    async restart(i) {
+      const n = node(i)
+      if (stopped !== undefined) throw new BenchError(BenchErrorCode.INTERRUPTED, `node ${i} not restarted: the network is stopping`)
+      if (isRunning(running[i])) return
+      const r = await spawnAt(i)
+      // Stopped while it started: stop() did not see it.
+      if (stopped !== undefined) {
+        await stopOne(r)
+        throw new BenchError(BenchErrorCode.INTERRUPTED, `node ${i} stopped again: the network is stopping`)
+      }
+      // Same ports, so the same URLs: a different one would leave the harness's clients dialling a dead port.
+      if (r.url !== n.url) throw new BenchError(BenchErrorCode.NODE_START_FAILED, `node ${i} restarted on ${r.url} instead of ${n.url}`)
+      n.pid = r.proc.pid!
+    },
+    isUp: (i) => isRunning(running[i]),
+    signal(i, sig) {
+      const r = running[i]
+      return isRunning(r) && r.proc.kill(sig)
+    },
+    isolate: (i) => link(i).cutOff(),
+    heal: (i) => link(i).heal(),
     stop: () =>
-      (stopped ??= Promise.all(running.map(stopOne)).then(() => {
-        process.off('exit', killAll)
-      })),
+      (stopped ??= Promise.all(all.map(stopOne))
+        .then(() => Promise.all(links.map((l) => l?.close())))
+        .then(() => {
+          process.off('exit', killAll)
+        })),
     remove: () => rmSync(root, { recursive: true, force: true }),
   }
+  const ports = await freePorts(2 * o.nodes)
   const launch = async (i: number, bootnode: string | undefined): Promise<ClusterNode> => {
     const datadir = join(root, `node${i}`)
     const address = hex(privateKeyToAddress(keys[i]!))
-    const args = bootnode === undefined ? [] : ['--bootnodes', bootnode]
+    const rpcPort = ports[2 * i]!
+    const p2pPort = ports[2 * i + 1]!
+    const args = ['--rpc.port', String(rpcPort), '--p2p.addr', '127.0.0.1', '--p2p.port', String(p2pPort), '--log.level', logLevel]
+    if (bootnode !== undefined) args.push('--bootnodes', bootnode)
     if (o.consensus === 'poa') args.push('--authority', address, '--password', join(datadir, 'password'))
     else args.push('--mine', '--miner.etherbase', address, '--miner.threads', '1')
-    const r = await spawnNode(datadir, args, logLevel)
-    running.push(r)
+    args.push(...(o.extraArgs?.(i) ?? []))
+    nodeArgs[i] = args
+    const r = await spawnAt(i)
     const info = await waitFor(async () => {
       const x = await rpc<{ listenAddrs: string[] }>(r.url, 'admin_nodeInfo')
       return x.listenAddrs.length > 0 ? x : undefined
     }, `node ${i} to listen for peers`, 30_000)
     const multiaddr = info.listenAddrs.find((a) => a.includes('/127.0.0.1/')) ?? info.listenAddrs[0]!
-    return { index: i, address, key: keys[i]!, datadir, url: r.url, wsUrl: r.wsUrl, pid: r.proc.pid!, multiaddr }
+    return { index: i, address, key: keys[i]!, datadir, url: r.url, wsUrl: r.wsUrl, pid: r.proc.pid!, multiaddr, rpcPort, p2pPort }
+  }
+  /**
+   * The bootnode address node `i` dials. With links: its own relay to the bootnode. Nothing else
+   * leads a node to the bootnode's real port (or the bootnode to the others): the dialer dials
+   * only --bootnodes, libp2p 3 has no autodialer, gossipsub runs without peer exchange.
+   */
+  const bootnodeFor = async (i: number, boot: ClusterNode): Promise<string> => {
+    if (o.links !== true) return boot.multiaddr
+    const proxy = await startLinkProxy('127.0.0.1', boot.p2pPort)
+    links[i] = proxy
+    return boot.multiaddr.replace(`/tcp/${boot.p2pPort}/`, `/tcp/${proxy.port}/`)
   }
   try {
     progress(`starting ${o.nodes} node${o.nodes === 1 ? '' : 's'} (${o.consensus === 'poa' ? `PoA, a block every ${o.period} s` : `PoW, target ${o.period} s, difficulty ${difficulty}`}) in ${root}…`)
     const boot = await launch(0, undefined)
+    nodes[0] = boot
     // All settled before failing, so no node is still starting when the others are stopped.
-    const rest = await Promise.allSettled(Array.from({ length: o.nodes - 1 }, (_, i) => launch(i + 1, boot.multiaddr)))
+    const rest = await Promise.allSettled(Array.from({ length: o.nodes - 1 }, async (_, i) => launch(i + 1, await bootnodeFor(i + 1, boot))))
     for (const r of rest) if (r.status === 'rejected') throw r.reason
-    nodes.push(boot, ...rest.map((r) => (r as PromiseFulfilledResult<ClusterNode>).value))
+    nodes.push(...rest.map((r) => (r as PromiseFulfilledResult<ClusterNode>).value))
     await waitFor(async () => {
       const counts = await Promise.all(nodes.map((n) => rpc<string>(n.url, 'net_peerCount').then(toNumber)))
       return counts[0]! >= o.nodes - 1 && counts.every((c) => c >= Math.min(1, o.nodes - 1))

@@ -59,7 +59,7 @@ export async function watchHeads(nodes: Array<{ url: string; wsUrl: string }>, b
   const txAt = nodes.map(() => new Map<string, number>())
   const latest = nodes.map(() => baseNumber)
   const queues: Array<Promise<void>> = nodes.map(() => Promise.resolve())
-  const sockets: WebSocket[] = []
+  const sockets: Array<WebSocket | undefined> = []
 
   const fetchBlock = async (i: number, hash: string): Promise<BlockInfo> => {
     const known = blocks.get(hash)
@@ -86,38 +86,69 @@ export async function watchHeads(nodes: Array<{ url: string; wsUrl: string }>, b
     }).catch((err: unknown) => log.warn('could not read an announced block', { node: i, hash }, errorMessage(err)))
   }
 
-  await Promise.all(
-    nodes.map(
-      (n, i) =>
-        new Promise<void>((resolve, reject) => {
-          const ws = new WebSocket(n.wsUrl)
-          sockets.push(ws)
-          const timer = setTimeout(() => reject(new BenchError(BenchErrorCode.TIMEOUT, `node ${i} did not confirm the newHeads subscription at ${n.wsUrl} within 10 s`)), 10_000)
-          ws.onopen = () => ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }))
-          ws.onerror = () => reject(new BenchError(BenchErrorCode.RPC, `WebSocket to node ${i} at ${n.wsUrl} failed`))
-          ws.onmessage = (ev) => {
-            const at = performance.now()
-            let msg: { id?: number; result?: string; error?: { message: string }; params?: { result: { hash: string; number: string } } }
-            try {
-              msg = JSON.parse(String(ev.data)) as typeof msg
-            } catch {
-              return log.warn('ignoring a WebSocket frame that is not JSON', { node: i })
-            }
-            if (msg.id === 1) {
-              clearTimeout(timer)
-              if (msg.error !== undefined) reject(new BenchError(BenchErrorCode.RPC, `eth_subscribe on node ${i}: ${msg.error.message}`))
-              else resolve()
-              return
-            }
-            const head = msg.params?.result
-            if (head === undefined) return
-            latest[i] = Math.max(latest[i]!, toNumber(head.number))
-            onHead(i, head.hash, at)
+  // A node that goes away (killed by a fault) is watched again once it is back: the socket is
+  // reopened until it connects, and the node's head at that moment is walked back like any
+  // announced one, so the blocks it synced while the harness could not see it get their time.
+  let closed = false
+  const RETRY_MS = 250
+  const subscribe = (i: number, first: boolean): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const n = nodes[i]!
+      const ws = new WebSocket(n.wsUrl)
+      sockets[i] = ws
+      let confirmed = false
+      let ended = false
+      const timer = setTimeout(() => reject(new BenchError(BenchErrorCode.TIMEOUT, `node ${i} did not confirm the newHeads subscription at ${n.wsUrl} within 10 s`)), 10_000)
+      // A refused connection reports only 'error', a dropped one 'error' and/or 'close': once per socket.
+      const onEnd = () => {
+        clearTimeout(timer)
+        if (ended) return
+        ended = true
+        reject(new BenchError(BenchErrorCode.RPC, `WebSocket to node ${i} at ${n.wsUrl} failed`))
+        if (closed || (first && !confirmed)) return
+        if (confirmed) log.info('node went away: watching for it to come back', { node: i })
+        setTimeout(() => {
+          if (!closed) subscribe(i, false).catch(() => {})
+        }, RETRY_MS)
+      }
+      ws.onopen = () => ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }))
+      ws.onerror = onEnd
+      ws.onclose = onEnd
+      ws.onmessage = (ev) => {
+        const at = performance.now()
+        let msg: { id?: number; result?: string; error?: { message: string }; params?: { result: { hash: string; number: string } } }
+        try {
+          msg = JSON.parse(String(ev.data)) as typeof msg
+        } catch {
+          return log.warn('ignoring a WebSocket frame that is not JSON', { node: i })
+        }
+        if (msg.id === 1) {
+          clearTimeout(timer)
+          if (msg.error !== undefined) return reject(new BenchError(BenchErrorCode.RPC, `eth_subscribe on node ${i}: ${msg.error.message}`))
+          confirmed = true
+          resolve()
+          if (!first) {
+            log.info('watching node again', { node: i })
+            rpc<RpcBlock>(n.url, 'eth_getBlockByNumber', ['latest', false]).then(
+              (b) => {
+                latest[i] = Math.max(latest[i]!, toNumber(b.number))
+                onHead(i, b.hash, at)
+              },
+              (err: unknown) => log.warn('could not read the head of a node that came back', { node: i }, errorMessage(err)),
+            )
           }
-        }),
-    ),
-  ).catch((err: unknown) => {
-    for (const ws of sockets) ws.close()
+          return
+        }
+        const head = msg.params?.result
+        if (head === undefined) return
+        latest[i] = Math.max(latest[i]!, toNumber(head.number))
+        onHead(i, head.hash, at)
+      }
+    })
+
+  await Promise.all(nodes.map((_, i) => subscribe(i, true))).catch((err: unknown) => {
+    closed = true
+    for (const ws of sockets) ws?.close()
     throw err
   })
 
@@ -130,7 +161,8 @@ export async function watchHeads(nodes: Array<{ url: string; wsUrl: string }>, b
       await Promise.all(queues)
     },
     close: () => {
-      for (const ws of sockets) ws.close()
+      closed = true
+      for (const ws of sockets) ws?.close()
     },
   }
 }
@@ -198,26 +230,34 @@ export function readProcRssMb(pid: number, read: (path: string) => string = (p) 
   }
 }
 
-export function sampleResources(pids: number[], everyMs = 1000): ResourceSampler {
-  const available = pids.length > 0 && readProcCpuMs(pids[0]!) !== undefined
+/**
+ * Samples CPU and RSS of the processes `pids` names, read again at each sample: a node restarted
+ * by a fault has a new pid, whose whole CPU time falls after the previous sample.
+ */
+export function sampleResources(pids: number[] | (() => number[]), everyMs = 1000): ResourceSampler {
+  const current = typeof pids === 'function' ? pids : () => pids
+  let prevPids = current()
+  const available = prevPids.length > 0 && readProcCpuMs(prevPids[0]!) !== undefined
   const samples: ResourceSample[] = []
   let prevAt = performance.now()
-  let prevCpu = pids.map((p) => (available ? (readProcCpuMs(p) ?? NaN) : NaN))
+  let prevCpu = prevPids.map((p) => (available ? (readProcCpuMs(p) ?? NaN) : NaN))
   let prevHarness = process.cpuUsage()
   const timer = setInterval(() => {
     const at = performance.now()
     const wall = at - prevAt
-    const cpuNow = pids.map((p) => (available ? (readProcCpuMs(p) ?? NaN) : NaN))
+    const now = current()
+    const cpuNow = now.map((p) => (available ? (readProcCpuMs(p) ?? NaN) : NaN))
     const harness = process.cpuUsage()
     samples.push({
       at,
-      cpu: cpuNow.map((c, i) => cpuPercent(prevCpu[i]!, c, wall)),
-      rssMb: pids.map((p) => (available ? (readProcRssMb(p) ?? NaN) : NaN)),
+      cpu: cpuNow.map((c, i) => cpuPercent(now[i] === prevPids[i] ? prevCpu[i]! : 0, c, wall)),
+      rssMb: now.map((p) => (available ? (readProcRssMb(p) ?? NaN) : NaN)),
       // process.cpuUsage is in microseconds.
       harnessCpu: cpuPercent((prevHarness.user + prevHarness.system) / 1000, (harness.user + harness.system) / 1000, wall),
       harnessRssMb: process.memoryUsage.rss() / 2 ** 20,
     })
     prevAt = at
+    prevPids = now
     prevCpu = cpuNow
     prevHarness = harness
   }, everyMs)

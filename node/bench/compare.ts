@@ -32,13 +32,16 @@ export async function readResult(dir: string): Promise<BenchResult> {
 /** A short name for a run's column: "PoA ×4, transfer 50/s". */
 export function runLabel(r: BenchResult): string {
   const c = r.config
-  return `${c.consensus === 'poa' ? 'PoA' : 'PoW'} ×${c.nodes}, ${c.workload} ${c.rate}/s`
+  const engine = c.consensus === 'poa' ? 'PoA' : c.consensus === 'pow' ? 'PoW' : 'RPC'
+  const load = c.clients !== null && c.clients !== undefined ? `${c.clients} clients` : `${c.rate}/s`
+  return `${engine} ×${c.nodes}, ${c.workload} ${load}`
 }
 
 /** The comparison rows: setup first, then every summary figure, one column per run. */
 export function compareRows(results: readonly BenchResult[]): { header: string[]; rows: string[][] } {
   const setup: Array<[string, (r: BenchResult) => string]> = [
-    ['consensus, period', (r) => `${r.config.consensus}, ${r.config.period} s`],
+    ['consensus, period', (r) => (r.config.consensus === 'external' ? `--rpc ${(r.config.rpc ?? []).join(',')}` : `${r.config.consensus}, ${r.config.period} s`)],
+    ['load', (r) => (r.config.clients !== null && r.config.clients !== undefined ? `closed loop, ${r.config.clients} clients` : `open loop, ${r.config.rate}/s`)],
     ['nodes', (r) => String(r.config.nodes)],
     ['workload', (r) => r.config.workload],
     ['measured / warm-up (s)', (r) => `${r.config.duration} / ${r.config.warmup}`],

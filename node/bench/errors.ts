@@ -15,6 +15,8 @@ export const BenchErrorCode = {
   WRITE_FAILED: 'WRITE_FAILED',
   /** A directory given to `compare` holds no readable result.json of a known version. */
   BAD_RESULT: 'BAD_RESULT',
+  /** A --faults spec that cannot be parsed or does not fit the run. */
+  BAD_FAULTS: 'BAD_FAULTS',
 } as const
 export type BenchErrorCode = (typeof BenchErrorCode)[keyof typeof BenchErrorCode]
 

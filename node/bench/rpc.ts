@@ -10,7 +10,9 @@ export async function rpc<T>(url: string, method: string, params: unknown[] = []
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: ++nextId, method, params }) })
     body = (await res.json()) as typeof body
   } catch (err) {
-    throw new BenchError(BenchErrorCode.RPC, `${method} to ${url} failed: ${errorMessage(err)}`, undefined, err)
+    // fetch says only "fetch failed"; the cause's code (ECONNREFUSED: the node is down) says why.
+    const code = (err as { cause?: { code?: unknown } }).cause?.code
+    throw new BenchError(BenchErrorCode.RPC, `${method} to ${url} failed: ${errorMessage(err)}${typeof code === 'string' ? ` (${code})` : ''}`, undefined, err)
   }
   if (body.error !== undefined) throw new BenchError(BenchErrorCode.RPC, `${method} to ${url}: ${body.error.message} (code ${body.error.code})`, { code: body.error.code })
   return body.result as T

@@ -1,15 +1,27 @@
 /** The shapes of a benchmark run's result (DIR/result.json). Times in ms unless named otherwise. */
 import type { ConsensusKind } from './cluster.ts'
-import type { Distribution } from './stats.ts'
+import type { FaultSpec } from './faults.ts'
+import type { FaultReport } from './recovery.ts'
+import type { RequestSummary } from './requests.ts'
+import type { NodeMetricsSeries } from './scrape.ts'
+import type { Bin, Distribution } from './stats.ts'
+import type { PropagationRecord } from './timing.ts'
 
 export interface BenchConfig {
   nodes: number
-  consensus: ConsensusKind
+  /** 'external' with --rpc: endpoints the harness did not start (their engine is not known). */
+  consensus: ConsensusKind | 'external'
   /** PoA block period or PoW target block time, seconds. */
   period: number
   workload: string
-  /** Offered transactions per second (open loop). */
-  rate: number
+  /** Offered transactions per second (open loop); null in a closed loop. */
+  rate: number | null
+  /** Closed-loop clients (--clients); null in an open loop. */
+  clients: number | null
+  /** K of the latency to K confirmations. */
+  confirmations: number
+  /** With --rpc: the endpoints run against (no nodes started); else null. */
+  rpc: string[] | null
   /** Measured seconds, after the warm-up. */
   duration: number
   warmup: number
@@ -22,6 +34,8 @@ export interface BenchConfig {
   difficulty: string | null
   /** How the nodes connect: every node dials node 0. */
   topology: 'star'
+  /** --faults as parsed, in start order (absent in results from before faults existed). */
+  faults?: FaultSpec[]
   /** The command line that produced this result. */
   command: string
   machine: { cpus: number; platform: string; arch: string; node: string; startedAt: string }
@@ -53,6 +67,8 @@ export interface SeriesPoint {
   cpu: Array<number | null>
   rssMb: Array<number | null>
   harnessCpu: number | null
+  /** Median submit → inclusion latency of the transactions included in this second (at their node); null if none. */
+  latencyP50Ms: number | null
 }
 
 export interface Summary {
@@ -73,6 +89,13 @@ export interface Summary {
   submittedIncludedShare: number
   /** Submit → first head containing it at the node it was sent to. */
   latencyMs: Distribution
+  /** K (config.confirmations), and submit → its block having K−1 blocks on top at that node. */
+  confirmations: number
+  confirmedLatencyMs: Distribution
+  /** Per final-chain block seen in the window and node other than the first to have it: how much later that node had it. */
+  propagationMs: Distribution
+  /** The workload's off-chain requests in the window (plan.requests); null if it has none. */
+  requests: RequestSummary | null
   /** Final-chain blocks first seen in the window, and the time between consecutive ones. */
   blocks: number
   blockIntervalMs: Distribution
@@ -95,6 +118,14 @@ export interface BenchResult {
   orphans: Array<{ number: number; hash: string }>
   /** The latency CDF as [ms, fraction of the window's included transactions], at most 200 points. */
   latencyCdf: Array<[number, number]>
+  /** Per final-chain block: when the first node had it and each node's delay after that. */
+  propagation: PropagationRecord[]
+  /** The window's block intervals (ms) in bins. */
+  blockIntervalHistogram: Bin[]
+  /** Per node, its scraped Prometheus metrics once a second; null when not scraped (--rpc). */
+  metrics: NodeMetricsSeries[] | null
+  /** Per fault of config.faults: its events and recovery figures. */
+  faults?: FaultReport[]
   /** With --keep: the nodes' data dirs (restartable with `medrec start --datadir`). */
   dataDirs: string[] | null
 }

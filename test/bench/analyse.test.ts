@@ -51,6 +51,7 @@ function record(over: Partial<RunRecord> = {}): RunRecord {
     warmup: 1,
     duration: 2,
     rate: 2,
+    confirmations: 1,
     nodes: 2,
     sends,
     chain: [A, B, C, D],
@@ -86,7 +87,7 @@ t.test('latency: window sends only, at the target node, else the first node that
   t.equal(s.submittedIncludedShare, 4 / 6)
   // b1: 1500-1100 at node 1; c1: 2900-1200 at node 0; c2: node 1 had it in X at 2500 (first
   // sight counts even though X lost); c3: 2900-2800.
-  t.same(s.latencyMs, { count: 4, min: 100, mean: 675, p50: 400, p90: 1700, p99: 1700, max: 1700 })
+  t.same(s.latencyMs, { count: 4, min: 100, mean: 675, p50: 400, p90: 1700, p95: 1700, p99: 1700, max: 1700 })
   t.same(latencyCdf, [[100, 0.25], [400, 0.5], [500, 0.75], [1700, 1]])
 })
 
@@ -131,4 +132,38 @@ t.test('nothing happened: no division by zero', async (t) => {
   t.same(a.summary.forks, { seen: 0, orphaned: 0, rate: 0 })
   t.equal(a.series.length, 4)
   t.same(a.latencyCdf, [])
+})
+
+t.test('latency to K confirmations: the final chain K−1 blocks higher, at the target node, else the first node there', async (t) => {
+  const k2 = analyseRun(record({ confirmations: 2 })).summary
+  // b1: C is 1 above B; node 1 never had C, node 0 had it at 2900 → 1800. c1: D at node 0, 3100 − 1200.
+  // c2: node 1 never had D → node 0's 3100 − 2000. c3: 3100 − 2800.
+  t.same([k2.confirmations, k2.confirmedLatencyMs.count, k2.confirmedLatencyMs.min, k2.confirmedLatencyMs.p50, k2.confirmedLatencyMs.p95, k2.confirmedLatencyMs.max], [2, 4, 300, 1100, 1900, 1900])
+  const k1 = analyseRun(record({ confirmations: 1 })).summary
+  t.same([k1.confirmedLatencyMs.min, k1.confirmedLatencyMs.max, k1.confirmedLatencyMs.mean], [100, 1700, (400 + 1700 + 900 + 100) / 4], 'K = 1: the final block itself (c2 counts from C at 2900, not the orphan X at 2500)')
+  t.ok(k1.confirmedLatencyMs.mean >= k1.latencyMs.mean, 'never earlier than inclusion')
+  const k3 = analyseRun(record({ confirmations: 3 })).summary
+  t.same([k3.confirmedLatencyMs.count, k3.confirmedLatencyMs.max], [1, 2000], 'only b1 has two blocks on top of its block (D); the chain ends before the others get there')
+})
+
+t.test('block propagation: per final-chain block, each node after the first', async (t) => {
+  const { propagation, summary } = analyseRun(record())
+  t.same(
+    propagation.map((p) => [p.number, p.firstNode, p.firstMs, p.delaysMs]),
+    [[1, 0, 500, [0, 100]], [2, 1, 1500, [200, 0]], [3, 0, 2900, [0, null]], [4, 0, 3100, [0, null]]],
+    'node 1 never had C or D',
+  )
+  t.same([summary.propagationMs.count, summary.propagationMs.p50], [1, 200], 'the summary: blocks first seen in the window (B; C reached no other node)')
+})
+
+t.test('latency per second, block-interval histogram, closed-loop rate, requests passed through', async (t) => {
+  const a = analyseRun(record())
+  t.same(a.series.map((p) => p.latencyP50Ms), [null, 400, 500, null], 'median of the latencies of the transactions included in each second (b1; c1, c2, c3)')
+  const bars = a.blockIntervalHistogram.filter((b) => b.count > 0)
+  t.same(bars, [{ from: 1400, to: 1500, count: 1 }], 'the one interval B → C, 1400 ms, in a 100 ms bin')
+  t.equal(a.summary.offeredRate, 2, 'open loop: the configured rate')
+  t.equal(analyseRun(record({ rate: null })).summary.offeredRate, 3, 'closed loop: the 6 sends of the 2 s window')
+  t.equal(a.summary.requests, null)
+  const requests = { name: 'fetch', rate: 5, sent: 10, errors: 1, errorKinds: { boom: 1 }, latencyMs: analyseRun(record()).summary.latencyMs }
+  t.same(analyseRun(record({ requests })).summary.requests, requests)
 })

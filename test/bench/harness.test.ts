@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path'
 import { NOTHING_SELECTOR, type BenchResult } from '../../node/bench/index.ts'
 import { medrec, tempDir } from '../cli/run-cli.ts'
 import { rpc, startNodeProcess, type NodeProcess } from '../helpers/node-process.ts'
+import { DEV_MNEMONIC, deriveKey } from '../../node/keys/index.ts'
 
 /**
  * `medrec bench run` as users run it (a real process starting real nodes), then its counts
@@ -11,7 +12,7 @@ import { rpc, startNodeProcess, type NodeProcess } from '../helpers/node-process
  * and every block the harness counted is read back with eth_getBlockByNumber.
  */
 
-t.setTimeout(120_000)
+t.setTimeout(180_000)
 // The runs' result directories outlive their tests: the last test compares them.
 const results = tempDir('medrec-bench-results-')
 t.teardown(() => results.remove())
@@ -29,7 +30,7 @@ t.test('bench run: 2 PoA nodes, transfers; the counted blocks match the chain', 
     if (kept !== undefined) rmSync(kept, { recursive: true, force: true })
     tmp.remove()
   })
-  const r = await medrec(['bench', 'run', '--nodes', '2', '--consensus', 'poa', '--period', '1', '--workload', 'transfer', '--rate', '10', '--duration', '4', '--warmup', '1', '--out', out, '--keep', '--json'])
+  const r = await medrec(['bench', 'run', '--nodes', '2', '--consensus', 'poa', '--period', '1', '--workload', 'transfer', '--rate', '10', '--duration', '4', '--warmup', '1', '--confirmations', '3', '--out', out, '--keep', '--json'])
   t.equal(r.code, 0, `exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`)
   for (const line of ['starting 2 nodes', 'warm-up 1 s…', 'sending 10/s for 4 s…', 'draining…', 'data dirs kept in']) t.match(r.stderr, line, `progress: ${line}`)
 
@@ -85,41 +86,79 @@ t.test('bench run: 2 PoA nodes, transfers; the counted blocks match the chain', 
     t.equal(lines.length, 1, `${f} has one polyline`)
     t.ok((lines[0] ?? '').split(' ').length >= 2 && /^[\d.]+,[\d.]+( [\d.]+,[\d.]+)*$/.test(lines[0] ?? ''), `${f}: the polyline has points`)
   }
+  // K confirmations, propagation, the histogram and the scraped metrics, against the chain.
+  const l = s.latencyMs
+  const k = s.confirmedLatencyMs
+  t.equal(s.confirmations, 3)
+  t.equal(k.count, s.submittedIncluded, 'every included transaction of the window reached 3 confirmations (the run settles K−1 blocks)')
+  t.ok(k.min >= l.min && k.p50 >= l.p50 && k.p95 >= l.p95 && k.p99 >= l.p99 && k.max >= l.max, `K-confirmation latency is never below inclusion (p50 ${k.p50} vs ${l.p50})`)
+  t.ok(k.p50 - l.p50 >= 1000, 'two more 1 s blocks on top take at least a second')
+  t.ok(l.p50 <= l.p95 && l.p95 <= l.p99, 'p95 between p50 and p99')
+  const seen = result.blocks.filter((b) => b.seenMs !== null)
+  t.same(result.propagation.map((p) => p.number), seen.map((b) => b.number), 'a propagation record per seen final-chain block')
+  t.ok(result.propagation.every((p) => p.delaysMs.length === 2 && p.delaysMs[p.firstNode] === 0 && p.delaysMs.every((d) => d !== null && d >= 0 && d < 5000)), 'both nodes had every block, within seconds of the first')
+  t.ok(s.propagationMs.count >= s.blocks - 1 && s.propagationMs.p50 <= s.propagationMs.p99, `propagation p50 ${s.propagationMs.p50} ms over ${s.propagationMs.count} blocks`)
+  const bars = result.blockIntervalHistogram
+  t.equal(bars.reduce((a, b) => a + b.count, 0), s.blockIntervalMs.count, 'the histogram holds every interval of the window')
+  const histogramSvg = readFileSync(join(out, 'block-intervals.svg'), 'utf8')
+  t.equal([...histogramSvg.matchAll(/<rect class="bar"/g)].length, bars.filter((b) => b.count > 0).length, 'block-intervals.svg draws a bar per non-empty bin')
+  t.ok(bars.filter((b) => b.count > 0).length > 0, 'and there is at least one')
+  t.equal(result.series.filter((p) => p.latencyP50Ms !== null).length > 0, true, 'the per-second latency series has points')
+  t.equal(polylines(readFileSync(join(out, 'latency-series.svg'), 'utf8')).length, 1, 'latency-series.svg is drawn')
+  t.equal(result.metrics?.length, 2, 'metrics scraped from both nodes')
+  const head = result.blocks.at(-1)!.number
+  for (const m of result.metrics ?? []) {
+    t.ok(m.points.length >= 5, `node ${m.node}: a reading a second (${m.points.length})`)
+    const last = m.points.at(-1)!
+    t.ok(last.head !== null && last.head <= head && last.head >= head - 1, `node ${m.node}: the scraped head series ends at the chain's head (${last.head} vs ${head})`)
+    t.ok(m.points.every((p) => p.peers === 1), `node ${m.node}: one peer throughout`)
+    t.ok(m.points.some((p) => p.mempoolPending !== null) && m.points.some((p) => p.eventLoopLagMs !== null), `node ${m.node}: mempool and event-loop lag series`)
+  }
+  t.ok((result.metrics ?? []).some((m) => m.points.some((p) => p.importMs !== null && p.importMs > 0)), 'import times from the histogram')
+  t.equal(polylines(readFileSync(join(out, 'mempool.svg'), 'utf8')).length, 2, 'mempool.svg: a line per node')
+
   const md = readFileSync(join(out, 'report.md'), 'utf8')
   t.match(md, '| figure | value |', 'report.md has the summary table')
+  t.match(md, '| latency submit→3 confirmations p50 / p95 / p99 (ms) |', 'with the K-confirmation latency')
   t.match(md, `| included tx/s | ${s.includedTps.toFixed(1)} |`, 'with the included rate')
   t.match(md, '--workload transfer --rate 10', 'and the command')
 })
 
-t.test('bench run: donothing on one node; every call succeeds on chain', async (t) => {
-  const tmp = tempDir('medrec-bench-test-')
-  const out = join(results.path, 'dn1')
-  let node: NodeProcess | undefined
-  let kept: string | undefined
+t.test('bench run --rpc: donothing against a node the harness did not start; every call succeeds on its chain', async (t) => {
+  const tmp = tempDir('medrec-bench-rpc-')
+  const dev = await startNodeProcess(['--dev', '--dev.period', '1'], { datadir: join(tmp.path, 'dev'), timeoutMs: 60_000 })
   t.teardown(async () => {
-    await node?.kill()
-    if (kept !== undefined) rmSync(kept, { recursive: true, force: true })
+    await dev.kill()
     tmp.remove()
   })
-  const r = await medrec(['bench', 'run', '--nodes', '1', '--period', '1', '--workload', 'donothing', '--rate', '10', '--duration', '2', '--warmup', '0', '--out', out, '--keep'])
+  const keyFile = join(tmp.path, 'key.hex')
+  writeFileSync(keyFile, Buffer.from(deriveKey(DEV_MNEMONIC, 0).privateKey).toString('hex') + '\n')
+  const out = join(results.path, 'rpc')
+  const r = await medrec(['bench', 'run', '--rpc', dev.url, '--rpc.key', keyFile, '--period', '1', '--workload', 'donothing', '--rate', '10', '--duration', '2', '--warmup', '0', '--confirmations', '2', '--out', out])
   t.equal(r.code, 0, `exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`)
+  t.match(r.stderr, `running against 1 endpoint (chain id 1337): ${dev.url}`)
+  t.notMatch(r.stderr, /starting|warm-up/, 'no nodes started, no warm-up line with --warmup 0')
   t.match(r.stdout, /included tx\/s\s+[\d.]+/, 'the summary table on stdout')
-  t.notMatch(r.stderr, 'warm-up', 'no warm-up line with --warmup 0')
+  t.match(r.stdout, /node CPU mean \(% of a core\), per node\s+not measured/, 'CPU is not measured')
   const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as BenchResult
+  const s = result.summary
+  t.same([result.config.consensus, result.config.rpc, result.config.nodes, result.config.clients, result.config.rate, result.config.chainId], ['external', [dev.url], 1, null, 10, '1337'])
   t.match(result.config.contract, /^0x[0-9a-f]{40}$/, 'the DoNothing address is recorded')
-  t.same([result.summary.total.sent, result.summary.total.neverIncluded], [20, 0])
-  kept = dirname(result.dataDirs![0]!)
-  node = await startNodeProcess(['--nodiscover'], { datadir: result.dataDirs![0]!, timeoutMs: 60_000 })
+  t.equal(result.metrics, null, 'no metrics scraped')
+  t.same([s.total.sent, s.total.neverIncluded], [20, 0])
+  t.equal(s.confirmedLatencyMs.count, s.submittedIncluded, 'K confirmations reached')
   let calls = 0
   for (const b of result.blocks) {
-    const full = await rpc<{ transactions: Array<{ hash: string; to: string; input: string }> }>(node.url, 'eth_getBlockByNumber', [`0x${b.number.toString(16)}`, true])
+    const full = await rpc<{ hash: string; transactions: Array<{ hash: string; to: string; input: string }> }>(dev.url, 'eth_getBlockByNumber', [`0x${b.number.toString(16)}`, true])
+    t.equal(full.hash, b.hash, `block ${b.number}: same hash`)
+    t.equal(full.transactions.length, b.txs, `block ${b.number}: ${b.txs} transactions, as counted`)
     for (const tx of full.transactions) {
-      const receipt = await rpc<{ status: string }>(node.url, 'eth_getTransactionReceipt', [tx.hash])
+      const receipt = await rpc<{ status: string }>(dev.url, 'eth_getTransactionReceipt', [tx.hash])
       if (tx.to !== result.config.contract || tx.input !== NOTHING_SELECTOR || receipt.status !== '0x1') t.fail(`${tx.hash}: to ${tx.to}, input ${tx.input}, status ${receipt.status}`)
       else calls++
     }
   }
-  t.equal(calls, 20, 'all 20 transactions are successful nothing() calls to the contract')
+  t.equal(calls, 20, 'the chain since the load started holds exactly the 20 workload transactions, all successful nothing() calls')
 })
 
 t.test('bench run: bad values are usage errors naming the flag, before any node starts', async (t) => {
@@ -132,11 +171,16 @@ t.test('bench run: bad values are usage errors naming the flag, before any node 
     [['--nodes', '0'], /invalid value for --nodes: expected an integer from 1 to 16, got "0"/],
     [['--nodes', '17'], /--nodes/],
     [['--consensus', 'pbft'], /invalid value for --consensus: expected poa or pow, got "pbft"/],
-    [['--workload', 'ycsb'], /invalid value for --workload: expected one of transfer, donothing, got "ycsb"/],
+    [['--workload', 'ycsb'], /invalid value for --workload: expected one of transfer, donothing(, \w+)*, got "ycsb"/],
     [['--rate', '0'], /invalid value for --rate/],
     [['--period', '0'], /invalid value for --period/],
     [['--duration', 'ten'], /invalid value for --duration/],
     [['--warmup', '-1'], /--warmup/],
+    [['--rate', '10', '--clients', '4'], /--rate and --clients exclude each other/],
+    [['--rpc', 'http://127.0.0.1:1'], /--rpc needs --rpc\.key FILE/],
+    [['--rpc.key', full], /--rpc\.key needs --rpc URL/],
+    [['--rpc', 'http://127.0.0.1:1', '--rpc.key', join(full, 'result.json')], /invalid value for --rpc\.key: .* must hold one 32-byte private key in hex/],
+    [['--rpc', 'http://127.0.0.1:1', '--nodes', '2', '--rpc.key', full], /--nodes cannot be used with --rpc/],
   ]
   const results = await Promise.all(cases.map(([args]) => medrec(['bench', 'run', ...args, '--out', join(tmp.path, 'new')])))
   for (const [i, [args, error]] of cases.entries()) {
@@ -155,15 +199,17 @@ t.test('bench run: bad values are usage errors naming the flag, before any node 
 })
 
 t.test('bench compare: the two runs side by side, as text, markdown and JSON', async (t) => {
-  const dirs = ['poa2', 'dn1'].map((d) => join(results.path, d))
+  const dirs = ['poa2', 'rpc'].map((d) => join(results.path, d))
   const read = (d: string) => JSON.parse(readFileSync(join(d, 'result.json'), 'utf8')) as BenchResult
   const [a, b] = dirs.map(read)
   const text = await medrec(['bench', 'compare', ...dirs])
   t.equal(text.code, 0, text.stderr)
-  t.match(text.stdout, /PoA ×2, transfer 10\/s\s+PoA ×1, donothing 10\/s/, 'one column per run')
+  t.match(text.stdout, /PoA ×2, transfer 10\/s\s+RPC ×1, donothing 10\/s/, 'one column per run')
+  t.match(text.stdout, /latency submit→3 confirmations p50 \/ p95 \/ p99 \(ms\)\s+[\d,]+ \/ [\d,]+ \/ [\d,]+/, 'the new figures too (K differs per run: the first run names the row)')
+  t.match(text.stdout, /block propagation to other nodes p50 \/ p95 \/ p99 \(ms\)\s+[\d,]+ \/ [\d,]+ \/ [\d,]+\s+n\/a/, 'propagation: n/a with one endpoint')
   t.match(text.stdout, new RegExp(`included tx/s\\s+${a!.summary.includedTps.toFixed(1)}\\s+${b!.summary.includedTps.toFixed(1)}`), 'the figures of each run')
   const md = await medrec(['bench', 'compare', ...dirs, '--markdown'])
-  t.match(md.stdout, '|  | PoA ×2, transfer 10/s | PoA ×1, donothing 10/s |')
+  t.match(md.stdout, '|  | PoA ×2, transfer 10/s | RPC ×1, donothing 10/s |')
   t.match(md.stdout, `1. \`${a!.config.command}\``, 'and the commands that made them')
   const json = await medrec(['bench', 'compare', ...dirs, '--json'])
   t.same(JSON.parse(json.stdout), [a, b].map((r) => ({ config: r!.config, summary: r!.summary })))

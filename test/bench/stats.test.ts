@@ -1,5 +1,5 @@
 import t from 'tap'
-import { cdf, cpuPercent, distribution, gaps, percentile, perSecond } from '../../node/bench/stats.ts'
+import { cdf, cpuPercent, distribution, gaps, histogram, medianPerSecond, percentile, perSecond } from '../../node/bench/stats.ts'
 
 t.test('percentile is nearest-rank and leaves its input alone', async (t) => {
   const xs = [10, 3, 7, 1, 9, 2, 8, 4, 6, 5]
@@ -15,10 +15,10 @@ t.test('percentile is nearest-rank and leaves its input alone', async (t) => {
 })
 
 t.test('distribution', async (t) => {
-  t.same(distribution([400, 1700, 900, 100]), { count: 4, min: 100, mean: 775, p50: 400, p90: 1700, p99: 1700, max: 1700 })
+  t.same(distribution([400, 1700, 900, 100]), { count: 4, min: 100, mean: 775, p50: 400, p90: 1700, p95: 1700, p99: 1700, max: 1700 })
   const empty = distribution([])
   t.equal(empty.count, 0)
-  for (const k of ['min', 'mean', 'p50', 'p90', 'p99', 'max'] as const) t.ok(Number.isNaN(empty[k]), `empty ${k} is NaN`)
+  for (const k of ['min', 'mean', 'p50', 'p90', 'p95', 'p99', 'max'] as const) t.ok(Number.isNaN(empty[k]), `empty ${k} is NaN`)
   t.equal(JSON.parse(JSON.stringify(empty)).p50, null, 'and null in JSON')
 })
 
@@ -49,4 +49,19 @@ t.test('gaps and cpuPercent', async (t) => {
   t.equal(cpuPercent(1000, 1500, 1000), 50)
   t.equal(cpuPercent(0, 2500, 1000), 250, 'threads can exceed one core')
   t.equal(cpuPercent(0, 10, 0), 0, 'no time elapsed: 0, not Infinity')
+})
+
+t.test('histogram: 1-2-5 bin widths from 0, every value in one bin', async (t) => {
+  t.same(histogram([]), [])
+  const h = histogram([1000, 1020, 1990, 2000, 4100], 10)
+  t.equal(h[1]!.to - h[1]!.from, 500, '4100 / 10 rounds up to a 500 step')
+  t.equal(h[0]!.from, 0)
+  t.same(h.map((b) => b.count), [0, 0, 2, 1, 1, 0, 0, 0, 1], '[1000, 1500) holds 1000 and 1020; 2000 opens the next bin but one')
+  t.equal(h.reduce((a, b) => a + b.count, 0), 5, 'every value counted once')
+  t.same(histogram([5, 5, 5], 20, 10), [{ from: 0, to: 10, count: 3 }], 'a given width')
+  t.same(histogram([NaN, Infinity, 3], 1, 10), [{ from: 0, to: 10, count: 1 }], 'non-finite values left out')
+})
+
+t.test('medianPerSecond: nearest-rank median of each second, null when empty', async (t) => {
+  t.same(medianPerSecond([{ atMs: 100, value: 5 }, { atMs: 900, value: 1 }, { atMs: 950, value: 9 }, { atMs: 2500, value: 7 }, { atMs: 9000, value: 1 }, { atMs: -1, value: 1 }], 3), [5, null, 7])
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { escapeXml, formatTick, lineChartSvg, niceStep, niceTicks } from '../../node/bench/svg.ts'
+import { barChartSvg, escapeXml, formatTick, lineChartSvg, niceStep, niceTicks } from '../../node/bench/svg.ts'
 
 const polylines = (svg: string): string[] => [...svg.matchAll(/<polyline\b[^>]*\bpoints="([^"]*)"/g)].map((m) => m[1]!)
 
@@ -47,4 +47,19 @@ t.test('reference line, bands, a fixed y range, no data', async (t) => {
   const nan = lineChartSvg({ title: 'x', xLabel: 'x', yLabel: 'y', points: [[0, NaN], [1, 1]] })
   t.same(polylines(nan), ['700,36'], 'non-finite points are skipped')
   t.equal(escapeXml(`"it's"`), '&quot;it&apos;s&quot;')
+})
+
+t.test('a bar chart: a rect per non-empty bin, heights by count; more series in a line chart get a legend', async (t) => {
+  const svg = barChartSvg({ title: 'Intervals <ms>', xLabel: 'ms', yLabel: 'n', bars: [{ from: 0, to: 100, count: 2 }, { from: 100, to: 200, count: 0 }, { from: 200, to: 300, count: 4 }] })
+  const bars = [...svg.matchAll(/<rect class="bar" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"/g)].map((m) => m.slice(1).map(Number))
+  t.equal(bars.length, 2, 'the empty bin draws nothing')
+  t.ok(Math.abs(bars[1]![3]! - 2 * bars[0]![3]!) < 0.2, 'twice the count, twice the height')
+  t.ok(bars[1]![0]! > bars[0]![0]!, 'in x order')
+  t.match(svg, '<title>Intervals &lt;ms&gt;</title>')
+  t.match(barChartSvg({ title: 'x', xLabel: 'x', yLabel: 'y', bars: [] }), 'no data')
+  const multi = lineChartSvg({ title: 't', xLabel: 'x', yLabel: 'y', points: [[0, 1], [1, 2]], label: 'node 0', more: [{ label: 'node 1', points: [[0, 3], [1, 4]] }] })
+  t.equal(polylines(multi).length, 2, 'one polyline per series')
+  t.match(multi, '>node 0</text>')
+  t.match(multi, '>node 1</text>')
+  t.match(multi, 'stroke="#ff7f0e"', 'the second series in the second colour')
 })

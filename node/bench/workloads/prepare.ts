@@ -11,7 +11,7 @@ import { createExecCommon } from '../../../evm/index.ts'
 import { privateKeyToAddress } from '../../keys/index.ts'
 import { BenchError, BenchErrorCode } from '../errors.ts'
 import { rpc, waitFor } from '../rpc.ts'
-import type { TxFields, Workload, WorkloadContext } from './types.ts'
+import type { TxFields, Workload, WorkloadContext, WorkloadPlan } from './types.ts'
 
 const hex = (b: Uint8Array): string => `0x${Buffer.from(b).toString('hex')}`
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/^0x/, ''), 'hex'))
@@ -32,6 +32,8 @@ export interface PreparedWorkload {
   contract: string | null
   /** In send order. */
   txs: SignedTx[]
+  /** The plan's off-chain requests, if it has any. */
+  requests?: WorkloadPlan['requests']
 }
 
 export interface WorkloadOptions {
@@ -58,8 +60,10 @@ export function defaultSenders(rate: number, nodes: number): number {
 
 const FEES = { maxFeePerGas: 100_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n }
 const SETUP_TIMEOUT_MS = 120_000
-/** Each sender gets 1,000 ether: enough for any workload's gas and values. */
+/** Each sender gets up to 1,000 ether (a quarter of the funder's balance shared out, on a chain that holds less): enough for any workload's gas and values. */
 const SENDER_FUNDS = 10n ** 21n
+/** Below this a sender could not pay for a run's transactions (a 1M-gas call reserves 0.1 ether at the harness's fee cap). */
+const MIN_SENDER_FUNDS = 10n ** 18n
 
 interface Receipt { status: string; contractAddress: string | null }
 
@@ -102,8 +106,15 @@ export async function prepareWorkload(o: WorkloadOptions): Promise<PreparedWorkl
   ctx.senderAddresses = ctx.senderKeys.map((k) => privateKeyToAddress(k))
 
   progress(`funding ${o.senders} senders…`)
+  const funder = hex(privateKeyToAddress(o.funderKey))
+  const balance = BigInt(await rpc<string>(o.urls[0]!, 'eth_getBalance', [funder, 'latest']))
+  // Half the balance stays with the funder for deployments and set-up (a dev chain's accounts hold 10,000 ether).
+  const funds = [SENDER_FUNDS, balance / 2n / BigInt(o.senders)].reduce((a, b) => (a < b ? a : b))
+  if (funds < MIN_SENDER_FUNDS) {
+    throw new BenchError(BenchErrorCode.BAD_WORKLOAD, `the funding account ${funder} holds ${balance} wei: too little to give ${o.senders} senders 1 ether each; fund it or use a genesis-funded key`)
+  }
   let last = ''
-  for (const to of ctx.senderAddresses) last = await ctx.send({ to, value: SENDER_FUNDS, gasLimit: 21_000n }, o.funderKey)
+  for (const to of ctx.senderAddresses) last = await ctx.send({ to, value: funds, gasLimit: 21_000n }, o.funderKey)
   await ctx.waitIncluded(last, 'the senders to be funded')
   progress(`setting up ${o.workload.name}…`)
   const plan = await o.workload.setup(ctx)
@@ -117,5 +128,5 @@ export async function prepareWorkload(o: WorkloadOptions): Promise<PreparedWorkl
       txs.push({ raw: hex(tx.serialize()), hash: hex(tx.hash()), sender: i, node: i % o.urls.length })
     }
   }
-  return { name: o.workload.name, senders: o.senders, contract: plan.contract, txs }
+  return { name: o.workload.name, senders: o.senders, contract: plan.contract, txs, ...(plan.requests === undefined ? {} : { requests: plan.requests }) }
 }

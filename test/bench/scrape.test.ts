@@ -1,0 +1,62 @@
+import t from 'tap'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { freePorts, metricsPoints, metricValue, parsePrometheus, readingOf, scrapeMetrics } from '../../node/bench/index.ts'
+
+const TEXT = `# HELP medrec_mempool_pending Executable transactions in the pool.
+# TYPE medrec_mempool_pending gauge
+medrec_mempool_pending 12
+# TYPE medrec_p2p_peers gauge
+medrec_p2p_peers 3
+medrec_chain_head_number 41
+# TYPE medrec_chain_block_import_duration_seconds histogram
+medrec_chain_block_import_duration_seconds_bucket{le="0.01"} 1
+medrec_chain_block_import_duration_seconds_bucket{le="+Inf"} 4
+medrec_chain_block_import_duration_seconds_sum 0.2
+medrec_chain_block_import_duration_seconds_count 4
+medrec_process_event_loop_lag_max_seconds 0.015
+medrec_node_info{engine="poa",chain_id="7357",version="a \\"b\\" c"} 1
+medrec_mempool_transactions_refused_total{reason="nonce_too_low"} 2
+medrec_mempool_transactions_refused_total{reason="underpriced"} 5
+not a metric line
+`
+
+t.test('parsePrometheus: samples by name, labels unescaped, comments and junk skipped', async (t) => {
+  const m = parsePrometheus(TEXT)
+  t.same(m.get('medrec_mempool_pending'), [{ labels: {}, value: 12 }])
+  t.same(m.get('medrec_node_info'), [{ labels: { engine: 'poa', chain_id: '7357', version: 'a "b" c' }, value: 1 }])
+  t.same(m.get('medrec_chain_block_import_duration_seconds_bucket')?.map((s) => [s.labels.le, s.value]), [['0.01', 1], ['+Inf', 4]])
+  t.equal(metricValue(m, 'medrec_mempool_transactions_refused_total'), 7, 'labelled series summed')
+  t.equal(metricValue(m, 'medrec_nothing'), undefined)
+  t.notOk(m.has('not'))
+})
+
+t.test('readings to points: import time from the histogram deltas, lag in ms', async (t) => {
+  const r1 = readingOf(TEXT, 2000)
+  t.same([r1.pending, r1.peers, r1.head, r1.importSum, r1.importCount, r1.lagMax], [12, 3, 41, 0.2, 4, 0.015])
+  const r2 = readingOf(TEXT.replace('_sum 0.2', '_sum 0.5').replace('_count 4', '_count 10').replace('head_number 41', 'head_number 42'), 3000)
+  const r3 = readingOf('medrec_p2p_peers 2\n', 4000)
+  const pts = metricsPoints([r1, r2, r3], 1000)
+  t.same(pts.map((p) => [p.t, p.mempoolPending, p.peers, p.head, p.importMs === null ? null : Math.round(p.importMs), p.eventLoopLagMs]), [
+    [1, 12, 3, 41, null, 15],
+    [2, 12, 3, 42, 50, 15],
+    [3, null, 2, null, null, null],
+  ], '(0.5 − 0.2) s over 6 imports = 50 ms; a reading without a metric gives null')
+})
+
+t.test('scrapeMetrics: once per tick, a final reading at stop; a dead endpoint leaves gaps', async (t) => {
+  let n = 0
+  const server = createServer((_req, res) => res.end(`medrec_chain_head_number ${++n}\n`))
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  t.teardown(() => server.close())
+  const [dead] = await freePorts(1)
+  const s = scrapeMetrics([`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`, `http://127.0.0.1:${dead}/metrics`], 100)
+  await new Promise((r) => setTimeout(r, 350))
+  await s.stop()
+  const heads = s.readings[0]!.map((r) => r.head)
+  t.ok(heads.length >= 4 && heads.length <= 6, `about 4 ticks and the final reading (${heads.length})`)
+  t.same(heads, heads.map((_, i) => i + 1), 'in order')
+  t.equal(s.readings[1]!.length, 0, 'nothing from a port nobody listens on')
+  const ports = await freePorts(3)
+  t.equal(new Set(ports).size, 3, 'freePorts: distinct')
+})
