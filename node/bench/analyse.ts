@@ -67,6 +67,31 @@ function firstSeen(heads: HeadLog, hash: string, t0: number): number | undefined
   return best === undefined ? undefined : best - t0
 }
 
+/**
+ * Reorgs as the nodes lived them: a new head that does not descend from the node's previous head
+ * is a reorg whose depth is how many blocks of the old branch left that node's chain (geth's
+ * "Chain reorg detected … drop=N"). Only head switches inside [from, to) ms since t0 count.
+ */
+export function reorgDepths(heads: HeadLog, t0: number, from: number, to: number): number[] {
+  const depths: number[] = []
+  const parentOf = (h: string) => heads.blocks.get(h)
+  for (const seen of heads.headsSeen ?? []) {
+    for (let k = 1; k < seen.length; k++) {
+      const at = seen[k]!.at - t0
+      if (at < from || at >= to) continue
+      // Ancestors of the new head, then walk the old head back until one of them.
+      const ancestors = new Set<string>()
+      for (let b = parentOf(seen[k]!.hash); b !== undefined; b = parentOf(b.parentHash)) ancestors.add(b.hash)
+      const old = parentOf(seen[k - 1]!.hash)
+      if (old === undefined || ancestors.has(old.hash)) continue
+      let depth = 0
+      for (let b: BlockInfo | undefined = old; b !== undefined && !ancestors.has(b.hash); b = parentOf(b.parentHash)) depth++
+      depths.push(depth)
+    }
+  }
+  return depths
+}
+
 export function analyseRun(r: RunRecord): Analysis {
   const from = r.warmup * 1000
   const to = (r.warmup + r.duration) * 1000
@@ -177,6 +202,10 @@ export function analyseRun(r: RunRecord): Analysis {
     blocks: counted.length,
     blockIntervalMs: distribution(intervals),
     forks: { seen: seenInWindow, orphaned: orphans.length, rate: seenInWindow === 0 ? 0 : orphans.length / seenInWindow },
+    reorgs: (() => {
+      const d = reorgDepths(r.heads, r.t0, from, to)
+      return { count: d.length, maxDepth: d.length === 0 ? 0 : Math.max(...d), meanDepth: d.length === 0 ? 0 : mean(d) }
+    })(),
     total: { sent: r.sends.length, accepted: accepted.length, included: totalIncluded, neverIncluded: accepted.length - totalIncluded },
     nodes,
     harnessCpuMean: finite(mean(measured.map((p) => p.harnessCpu).filter((x): x is number => x !== null))),

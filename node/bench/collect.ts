@@ -39,6 +39,8 @@ export interface HeadLog {
   blockAt: Array<Map<string, number>>
   /** Per node: when each transaction first appeared in a block of that node's chain. */
   txAt: Array<Map<string, number>>
+  /** Per node: its heads in the order it announced them (with when), for reorgs and their depth. */
+  headsSeen?: Array<Array<{ hash: string; at: number }>>
 }
 
 export interface HeadWatcher extends HeadLog {
@@ -57,6 +59,7 @@ export async function watchHeads(nodes: Array<{ url: string; wsUrl: string }>, b
   const blocks = new Map<string, BlockInfo>()
   const blockAt = nodes.map(() => new Map<string, number>())
   const txAt = nodes.map(() => new Map<string, number>())
+  const headsSeen = nodes.map((): Array<{ hash: string; at: number }> => [])
   const latest = nodes.map(() => baseNumber)
   const queues: Array<Promise<void>> = nodes.map(() => Promise.resolve())
   const sockets: Array<WebSocket | undefined> = []
@@ -75,6 +78,7 @@ export async function watchHeads(nodes: Array<{ url: string; wsUrl: string }>, b
   // block of its chain gets the time it joined that chain.
   const onHead = (i: number, hash: string, at: number) => {
     queues[i] = queues[i]!.then(async () => {
+      headsSeen[i]!.push({ hash, at })
       let h: string | undefined = hash
       while (h !== undefined && !blockAt[i]!.has(h)) {
         const b = await fetchBlock(i, h)
@@ -156,6 +160,7 @@ export async function watchHeads(nodes: Array<{ url: string; wsUrl: string }>, b
     blocks,
     blockAt,
     txAt,
+    headsSeen,
     heads: () => [...latest],
     settled: async () => {
       await Promise.all(queues)

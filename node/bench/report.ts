@@ -37,6 +37,7 @@ export function summaryRows(s: Summary): Array<[string, string]> {
     ['block propagation to other nodes p50 / p95 / p99 (ms)', dist(s.propagationMs)],
     ['blocks / interval mean / p99 (ms)', `${fmt(s.blocks)} / ${fmt(b.mean)} / ${fmt(b.p99)}`],
     ['fork rate: orphaned of blocks seen', `${fmt(s.forks.orphaned)} of ${fmt(s.forks.seen)} (${pct(s.forks.rate)})`],
+    ['reorgs at the nodes / depth max / mean (blocks)', s.reorgs === undefined ? 'n/a' : `${fmt(s.reorgs.count)} / ${fmt(s.reorgs.maxDepth)} / ${s.reorgs.meanDepth.toFixed(1)}`],
     ['node CPU mean (% of a core), per node', measured ? s.nodes.map((n) => fmt(n.cpuMean)).join(' / ') : 'not measured'],
     ['node RSS peak (MB), per node', measured ? s.nodes.map((n) => fmt(n.rssMaxMb)).join(' / ') : 'not measured'],
     ['harness CPU mean (% of a core)', fmt(s.harnessCpuMean)],

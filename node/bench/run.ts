@@ -119,12 +119,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   if ((o.rate === undefined) === (o.clients === undefined)) throw new BenchError(BenchErrorCode.BAD_WORKLOAD, 'give exactly one of rate (open loop) and clients (closed loop)')
   const spec = findWorkload(o.workload)
   if (spec === undefined) throw new BenchError(BenchErrorCode.BAD_WORKLOAD, `unknown workload "${o.workload}": see \`medrec bench run --help\` for the list`)
-  if (o.rpc !== undefined && spec.nodeArgs !== undefined) throw new BenchError(BenchErrorCode.BAD_WORKLOAD, `workload "${o.workload}" needs its own node arguments (${spec.nodeArgs(0).join(' ') || 'nodeArgs'}), which --rpc endpoints do not have: run it on a local network (without --rpc)`)
+  if (o.rpc !== undefined && spec.nodeArgs !== undefined) throw new BenchError(BenchErrorCode.BAD_WORKLOAD, `workload "${o.workload}" starts its nodes with its own arguments, which --rpc endpoints do not have: run it on a local network (without --rpc)`)
   const faultSpecs = o.faults ?? []
   if (o.rpc !== undefined && faultSpecs.length > 0) throw new BenchError(BenchErrorCode.BAD_FAULTS, 'faults need the nodes the harness starts: drop --faults or --rpc')
   const external = o.rpc === undefined ? undefined : await connectExternal(o.rpc.urls, o.rpc.wsUrls, o.rpc.key)
   const scrape = external === undefined && o.metrics !== false
   const metricsPorts = scrape ? await freePorts(o.nodes) : []
+  const workloadPorts = spec.nodeArgs !== undefined && external === undefined ? await freePorts(o.nodes) : []
   const cluster: Cluster | undefined =
     external === undefined
       ? await startCluster({
@@ -134,7 +135,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           keep: o.keep,
           progress,
           links: faultSpecs.some((f) => f.kind === 'isolate'),
-          extraArgs: (i) => [...(scrape ? ['--metrics', '--metrics.addr', '127.0.0.1', '--metrics.port', String(metricsPorts[i]!)] : []), ...(spec.nodeArgs?.(i) ?? [])],
+          extraArgs: (i) => [...(scrape ? ['--metrics', '--metrics.addr', '127.0.0.1', '--metrics.port', String(metricsPorts[i]!)] : []), ...(spec.nodeArgs?.(i, workloadPorts[i]!) ?? [])],
         })
       : undefined
   const target: Target =

@@ -101,6 +101,8 @@ export interface Summary {
   blockIntervalMs: Distribution
   /** Blocks some node had in its chain (first seen in the window) that the final chain does not hold. */
   forks: { seen: number; orphaned: number; rate: number }
+  /** Head switches at the nodes inside the window that dropped blocks of their chain, and how many (absent in older results). */
+  reorgs?: { count: number; maxDepth: number; meanDepth: number }
   /** Over the whole run: every workload transaction sent, accepted, and in the final chain. */
   total: { sent: number; accepted: number; included: number; neverIncluded: number }
   /** Per node over the window: mean CPU (% of one core) and peak RSS (MB); null where not measured. */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { analyseRun, type RunRecord, type SendRecord } from '../../node/bench/analyse.ts'
+import { analyseRun, reorgDepths, type RunRecord, type SendRecord } from '../../node/bench/analyse.ts'
 import type { BlockInfo, HeadLog, ResourceSample } from '../../node/bench/collect.ts'
 
 /**
@@ -166,4 +166,25 @@ t.test('latency per second, block-interval histogram, closed-loop rate, requests
   t.equal(a.summary.requests, null)
   const requests = { name: 'fetch', rate: 5, sent: 10, errors: 1, errorKinds: { boom: 1 }, latencyMs: analyseRun(record()).summary.latencyMs }
   t.same(analyseRun(record({ requests })).summary.requests, requests)
+})
+
+t.test('reorg depth: a head that does not descend from the previous one drops the old branch down to the common ancestor', async (t) => {
+  const mk = (hash: string, number: number, parentHash: string): BlockInfo => ({ hash, number, parentHash, timestamp: 0, miner: '0x', txs: [] })
+  const blocks = new Map(
+    [mk('g', 10, 'x'), mk('a1', 11, 'g'), mk('a2', 12, 'a1'), mk('a3', 13, 'a2'), mk('b1', 11, 'g'), mk('b2', 12, 'b1'), mk('b3', 13, 'b2'), mk('b4', 14, 'b3')].map((b) => [b.hash, b]),
+  )
+  const heads = {
+    blocks,
+    blockAt: [new Map(), new Map()],
+    txAt: [new Map(), new Map()],
+    headsSeen: [
+      // Node 0: a1, a2, then b3 (drops a2 and a1: depth 2), then b4 (extends).
+      [{ hash: 'a1', at: 1000 }, { hash: 'a2', at: 2000 }, { hash: 'b3', at: 3000 }, { hash: 'b4', at: 4000 }],
+      // Node 1: a1, then b2 (depth 1) before the window, then a3 (drops b2, b1: depth 2) inside it.
+      [{ hash: 'a1', at: 1000 }, { hash: 'b2', at: 1500 }, { hash: 'a3', at: 3500 }],
+    ],
+  }
+  t.same(reorgDepths(heads, 0, 0, 10_000).sort(), [1, 2, 2], 'every switch, with its depth')
+  t.same(reorgDepths(heads, 0, 2500, 10_000).sort(), [2, 2], 'only the switches inside the window')
+  t.same(reorgDepths({ ...heads, headsSeen: undefined }, 0, 0, 10_000), [], 'an older log without heads has none')
 })

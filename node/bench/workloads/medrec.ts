@@ -24,19 +24,6 @@ const FETCH_PATIENT_FUNDS = 10n ** 18n
 /** Set-up transactions of one account in flight at once: well under the pool's per-sender limit (64). */
 const WINDOW = 32
 
-/**
- * Node i's gatekeeper HTTP port. Not 0: the harness gives its nodes ports it found free in the
- * kernel's ephemeral range and closed again, and a gatekeeper binding port 0 while the nodes start
- * can be handed one of them (seen: node 1's RPC then failed, "port already in use"). A random block
- * below that range (32768–60999 on Linux), picked again at node 0 of each run, avoids it.
- */
-export function gatekeeperPort(i: number): number {
-  if (i === 0 || portBase === 0) portBase = GATEKEEPER_PORTS.from + Math.floor(Math.random() * (GATEKEEPER_PORTS.span - 64))
-  return portBase + i
-}
-const GATEKEEPER_PORTS = { from: 20_000, span: 10_000 } as const
-let portBase = 0
-
 export interface MedrecSetupTx {
   fields: TxFields
   key: Uint8Array
@@ -167,6 +154,6 @@ export const medrec: Workload = {
   name: 'medrec',
   description: "MedRec flows: providers create relationships, add pointers with bounties and link them; patients accept, grant a viewer and revoke; a third party fetches records from the nodes' gatekeepers",
   // Every node's authority is a provider with a gatekeeper on HTTP (its URL goes into the relationships).
-  nodeArgs: (i) => ['--gatekeeper', '--gatekeeper.http.port', String(gatekeeperPort(i))],
+  nodeArgs: (_index, port) => ['--gatekeeper', '--gatekeeper.http.port', String(port)],
   setup: async (ctx) => (await setUpMedrec(ctx)).plan,
 }

@@ -56,6 +56,10 @@ export interface Workload {
   /** One line for `--help` and the report. */
   description: string
   setup(ctx: WorkloadContext): Promise<WorkloadPlan>
-  /** Extra `medrec start` arguments for node `index` (e.g. `--gatekeeper` for MedRec flows). */
-  nodeArgs?(index: number): string[]
+  /**
+   * Extra `medrec start` arguments for node `index` (e.g. `--gatekeeper` for MedRec flows);
+   * `port` is a free TCP port the harness reserved for that node's own service (reserved with
+   * the nodes' other ports, so none of them collide).
+   */
+  nodeArgs?(index: number, port: number): string[]
 }
