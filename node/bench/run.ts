@@ -27,12 +27,6 @@ const log = createLogger('bench:run')
 /** At most this many requests in flight: beyond it the harness, not the nodes, would be measured. */
 const MAX_IN_FLIGHT = 256
 const LATE_MS = 100
-/**
- * K of the latency to K confirmations by default: 6, the block depth wallets and exchanges have
- * long waited for (geth's own miner waits for 7 blocks on top before it logs a block it mined as
- * canonical). Reaching it costs the run K−1 more blocks after the load drains.
- */
-export const DEFAULT_CONFIRMATIONS = 6
 
 /** What to run: the run's own settings as the result records them, and where and how. */
 export interface BenchOptions extends Pick<BenchConfig, 'nodes' | 'period' | 'workload' | 'duration' | 'warmup' | 'senders' | 'confirmations'> {

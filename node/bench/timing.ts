@@ -5,6 +5,13 @@
  */
 import type { BlockInfo, HeadLog } from './collect.ts'
 
+/**
+ * K of the latency to K confirmations by default: 6, the block depth wallets and exchanges have
+ * long waited for (geth's own miner waits for 7 blocks on top before it logs a block it mined as
+ * canonical). Reaching it costs the run K−1 more blocks after the load drains.
+ */
+export const DEFAULT_CONFIRMATIONS = 6
+
 /** One final-chain block: when it first joined some node's chain, and how much later each node had it. */
 export interface PropagationRecord {
   number: number

@@ -3,7 +3,7 @@ import { createAddressFromString } from '@ethereumjs/util'
 import { toFunctionSelector, type Hex } from 'viem'
 import { powDifficulty } from '../../node/bench/cluster.ts'
 import { readProcCpuMs, readProcRssMb } from '../../node/bench/collect.ts'
-import { defaultSenders, DONOTHING_INITCODE, findWorkload, NOTHING_SELECTOR, WORKLOAD_NAMES } from '../../node/bench/workloads/index.ts'
+import { defaultSenders, DONOTHING_INITCODE, findWorkload, NOTHING_SELECTOR, WORKLOAD_CATALOG, WORKLOAD_NAMES, WORKLOADS } from '../../node/bench/workloads/index.ts'
 import { actor, createContractVM } from '../helpers/contract-vm.ts'
 
 t.test('DoNothing: nothing() succeeds within the workload gas, anything else reverts', async (t) => {
@@ -31,6 +31,7 @@ t.test('workload names, senders, PoW difficulty', async (t) => {
   t.equal(findWorkload('donothing')?.name, 'donothing')
   t.equal(findWorkload('nosuch'), undefined)
   t.equal(new Set(WORKLOAD_NAMES).size, WORKLOAD_NAMES.length, 'names are unique')
+  t.same(WORKLOADS.map((w) => [w.name, w.description, w.nodeArgs !== undefined]), WORKLOAD_CATALOG.map((w) => [w.name, w.description, w.ownNodes]), 'the catalog (what the CLI reads) lists every workload as it is')
   t.equal(defaultSenders(50, 4), 16, 'at least 16')
   t.equal(defaultSenders(10, 3), 18, 'a multiple of the node count')
   t.equal(defaultSenders(1000, 4), 100, 'about 10/s per sender')

@@ -3,13 +3,13 @@ import { cpuHeavyAbi, cpuHeavyBytecode } from '../../../contracts/generated/benc
 import { hexToU8, runContractSetup, type ContractSetup } from './contract-setup.ts'
 import type { Workload, WorkloadPlan } from './types.ts'
 import { seededRandom } from './zipf.ts'
+import { catalogEntry, CPU_SORT_SIZE } from './catalog.ts'
 
 /**
- * Words sorted per call. Measured (solc 0.8.37, optimiser 200 runs, receipt gas): 200 random
- * words cost 420–470k a call (128: ~280k, 256: ~590k); quicksort's cost varies with the data.
+ * Headroom over what CPU_SORT_SIZE words cost. Measured (solc 0.8.37, optimiser 200 runs,
+ * receipt gas): 200 random words cost 420–470k a call (128: ~280k, 256: ~590k); quicksort's cost
+ * varies with the data. ~470k is the worst seen: a rare bad pivot sequence must not run out of gas.
  */
-export const CPU_SORT_SIZE = 200
-/** Headroom over the ~470k worst seen: a rare bad pivot sequence must not run out of gas. */
 export const CPU_GAS_LIMIT = 1_000_000n
 const SEED = 0xc0de
 
@@ -35,7 +35,8 @@ export function cpuheavyPlan(contract: string, size = CPU_SORT_SIZE): WorkloadPl
 
 /** BlockBench's CPUHeavy: each call quicksorts an in-memory array of pseudo-random words. */
 export const cpuheavy: Workload = {
-  name: 'cpuheavy',
-  description: `BlockBench CPUHeavy: each call quicksorts ${CPU_SORT_SIZE} pseudo-random words in memory (~430k gas)`,
+  ...catalogEntry('cpuheavy'),
   setup: async (ctx) => cpuheavyPlan(await runContractSetup(ctx, 'cpuheavy', cpuheavySetup)),
 }
+
+export { CPU_SORT_SIZE }

@@ -1,5 +1,6 @@
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import type { Workload } from './types.ts'
+import { catalogEntry } from './catalog.ts'
 
 const hex = (b: Uint8Array): string => `0x${Buffer.from(b).toString('hex')}`
 const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/^0x/, ''), 'hex'))
@@ -25,8 +26,7 @@ export const DONOTHING_INITCODE = (() => {
 
 /** BlockBench's DoNothing: the cost of consensus and a contract call with no work in it. */
 export const donothing: Workload = {
-  name: 'donothing',
-  description: "BlockBench DoNothing: calls to a contract function that does nothing",
+  ...catalogEntry('donothing'),
   async setup(ctx) {
     const contract = await ctx.deploy(DONOTHING_INITCODE, 100_000n, 'the DoNothing deployment')
     const to = bytes(contract)

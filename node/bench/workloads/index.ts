@@ -9,12 +9,12 @@ import { transfer } from './transfer.ts'
 import type { Workload } from './types.ts'
 
 export const WORKLOADS: readonly Workload[] = [transfer, donothing, cpuheavy, ioheavy, kvstore, smallbank, medrec]
-export const WORKLOAD_NAMES: readonly string[] = WORKLOADS.map((w) => w.name)
 
 export function findWorkload(name: string): Workload | undefined {
   return WORKLOADS.find((w) => w.name === name)
 }
 
+export { WORKLOAD_CATALOG, WORKLOAD_NAMES, workloadInfo, type WorkloadInfo } from './catalog.ts'
 export { DONOTHING_INITCODE, NOTHING_SELECTOR } from './donothing.ts'
 export { runContractSetup, type ContractSetup, type SetupTx } from './contract-setup.ts'
 export { cpuheavy, cpuheavyPlan, cpuheavySeed, cpuheavySetup, CPU_GAS_LIMIT, CPU_SORT_SIZE } from './cpuheavy.ts'

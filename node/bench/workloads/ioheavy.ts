@@ -2,13 +2,13 @@ import { encodeFunctionData } from 'viem'
 import { ioHeavyAbi, ioHeavyBytecode } from '../../../contracts/generated/bench/io-heavy.ts'
 import { hexToU8, runContractSetup, type ContractSetup } from './contract-setup.ts'
 import type { Workload, WorkloadPlan } from './types.ts'
+import { catalogEntry, IO_SLOTS } from './catalog.ts'
 
 /**
- * Storage slots per call. Measured in the VM: writing 20 fresh slots costs ~473k gas (22.1k
- * each: a cold zero-to-nonzero SSTORE), scanning 20 written slots ~75k.
+ * Gas limits with headroom (about 1.5×), scaled by the slot count. Measured in the VM: writing
+ * 20 fresh slots costs ~473k gas (22.1k each: a cold zero-to-nonzero SSTORE), scanning 20
+ * written slots ~75k.
  */
-export const IO_SLOTS = 20
-/** Gas limits with headroom over those figures (about 1.5×), scaled by the slot count. */
 export const ioWriteGasLimit = (slots: number): bigint => 50_000n + 33_000n * BigInt(slots)
 export const ioScanGasLimit = (slots: number): bigint => 50_000n + 5_000n * BigInt(slots)
 
@@ -41,7 +41,8 @@ export function ioheavyPlan(contract: string, slots = IO_SLOTS): WorkloadPlan {
 
 /** BlockBench's IOHeavy: calls alternately write fresh storage slots and scan them back. */
 export const ioheavy: Workload = {
-  name: 'ioheavy',
-  description: `BlockBench IOHeavy: calls alternately write ${IO_SLOTS} fresh storage slots (~470k gas) and scan the ${IO_SLOTS} written before (~75k)`,
+  ...catalogEntry('ioheavy'),
   setup: async (ctx) => ioheavyPlan(await runContractSetup(ctx, 'ioheavy', ioheavySetup)),
 }
+
+export { IO_SLOTS }

@@ -3,10 +3,8 @@ import { kvStoreAbi, kvStoreBytecode } from '../../../contracts/generated/bench/
 import { hexToU8, runContractSetup, type ContractSetup, type SetupTx } from './contract-setup.ts'
 import type { Workload, WorkloadPlan } from './types.ts'
 import { createZipf, seededRandom } from './zipf.ts'
+import { catalogEntry, KV_RECORDS, KV_VALUE_BYTES } from './catalog.ts'
 
-/** Records loaded at set-up, and YCSB's default value size. */
-export const KV_RECORDS = 1000
-export const KV_VALUE_BYTES = 100
 /** Records per loading transaction: measured 2.88M gas for 25 fresh records (~115k each). */
 export const KV_LOAD_BATCH = 25
 export const KV_LOAD_GAS_LIMIT = 4_500_000n
@@ -76,7 +74,8 @@ export function kvstorePlan(contract: string, records = KV_RECORDS): WorkloadPla
 
 /** BlockBench's KVStore driven by YCSB workload A. */
 export const kvstore: Workload = {
-  name: 'kvstore',
-  description: `BlockBench KVStore with YCSB workload A: ${KV_RECORDS} records of ${KV_VALUE_BYTES} bytes, 50 % reads / 50 % updates (both transactions) over Zipfian keys (theta 0.99)`,
+  ...catalogEntry('kvstore'),
   setup: async (ctx) => kvstorePlan(await runContractSetup(ctx, 'kvstore', kvstoreSetup())),
 }
+
+export { KV_RECORDS, KV_VALUE_BYTES }

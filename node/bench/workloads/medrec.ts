@@ -16,6 +16,7 @@ import { rpc } from '../rpc.ts'
 import { fetchGrantTx, fetchRequests, provisionGatekeeper, type FetchTarget } from './medrec-fetch.ts'
 import { FLOW_ENDPOINT, flowDataHash, flowTx, newRecordTxs, providerCount, registerTx, relationshipAddress, setupSalt, verifyDelegateTx, type FlowLayout } from './medrec-flows.ts'
 import type { TxFields, Workload, WorkloadContext, WorkloadPlan } from './types.ts'
+import { catalogEntry } from './catalog.ts'
 
 /** Third parties the patients grant to (registered, so each grant also reaches a Summary). */
 export const VIEWERS = 4
@@ -151,8 +152,7 @@ export async function setUpMedrec(ctx: WorkloadContext): Promise<MedrecSetup> {
 }
 
 export const medrec: Workload = {
-  name: 'medrec',
-  description: "MedRec flows: providers create relationships, add pointers with bounties and link them; patients accept, grant a viewer and revoke; a third party fetches records from the nodes' gatekeepers",
+  ...catalogEntry('medrec'),
   // Every node's authority is a provider with a gatekeeper on HTTP (its URL goes into the relationships).
   nodeArgs: (_index, port) => ['--gatekeeper', '--gatekeeper.http.port', String(port)],
   setup: async (ctx) => (await setUpMedrec(ctx)).plan,

@@ -3,9 +3,8 @@ import { smallBankAbi, smallBankBytecode } from '../../../contracts/generated/be
 import { hexToU8, runContractSetup, type ContractSetup, type SetupTx } from './contract-setup.ts'
 import type { Workload, WorkloadPlan } from './types.ts'
 import { seededRandom, uniformInt } from './zipf.ts'
+import { catalogEntry, SMALLBANK_ACCOUNTS } from './catalog.ts'
 
-/** Accounts opened at set-up. */
-export const SMALLBANK_ACCOUNTS = 1000
 /** Accounts per opening transaction: measured 4.54M gas for 100 (two fresh slots each). */
 export const SMALLBANK_OPEN_BATCH = 100
 export const SMALLBANK_OPEN_GAS_LIMIT = 6_000_000n
@@ -92,7 +91,8 @@ export function smallbankPlan(contract: string, accounts = SMALLBANK_ACCOUNTS): 
 
 /** Smallbank (as in BlockBench): savings and checking accounts under the standard transaction mix. */
 export const smallbank: Workload = {
-  name: 'smallbank',
-  description: `Smallbank as in BlockBench: ${SMALLBANK_ACCOUNTS} accounts, the standard mix of six transactions over uniformly chosen accounts`,
+  ...catalogEntry('smallbank'),
   setup: async (ctx) => smallbankPlan(await runContractSetup(ctx, 'smallbank', smallbankSetup())),
 }
+
+export { SMALLBANK_ACCOUNTS }
