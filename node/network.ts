@@ -72,7 +72,8 @@ const NOT_YET = new Set(['UNKNOWN_PARENT', 'FUTURE_BLOCK'])
 
 /**
  * Wires the chain and the mempool to libp2p: gossip validation (a block is relayed after the
- * checks that need no execution and imported in the background), range sync towards the heaviest peer, status announcements on every new head.
+ * checks that need no execution and imported in the background), range sync towards the
+ * heaviest peer, status announcements on every new head.
  */
 export async function startNetwork(opts: NetworkOptions, modules: NetworkModules): Promise<Network> {
   const { chain, mempool, recovery } = modules
