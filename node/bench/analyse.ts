@@ -5,7 +5,7 @@
  * the window. Everything before the window is warm-up, everything after it is draining.
  */
 import type { BlockInfo, HeadLog, ResourceSample } from './collect.ts'
-import type { RequestSummary } from './requests.ts'
+import type { RequestRecord, RequestSummary } from './requests.ts'
 import { cdf, distribution, gaps, histogram, medianPerSecond, perSecond, type Bin } from './stats.ts'
 import { confirmedAt, propagation, propagationDelays, txIndex, type PropagationRecord } from './timing.ts'
 import type { BlockRecord, SeriesPoint, Summary } from './types.ts'
@@ -41,6 +41,8 @@ export interface RunRecord {
   resources: ResourceSample[]
   /** The workload's off-chain requests, summarised; absent or null if it has none. */
   requests?: RequestSummary | null
+  /** Every off-chain request made, for its per-second series (absent when the workload has none). */
+  requestRecords?: RequestRecord[]
 }
 
 export interface Analysis {
@@ -73,7 +75,12 @@ function firstSeen(heads: HeadLog, hash: string, t0: number): number | undefined
  * "Chain reorg detected … drop=N"). Only head switches inside [from, to) ms since t0 count.
  */
 export function reorgDepths(heads: HeadLog, t0: number, from: number, to: number): number[] {
-  const depths: number[] = []
+  return reorgs(heads, t0, from, to).map((r) => r.depth)
+}
+
+/** Each reorg a node made inside [from, to) ms since t0: when (ms since t0) and how deep. */
+export function reorgs(heads: HeadLog, t0: number, from: number, to: number): Array<{ atMs: number; depth: number }> {
+  const found: Array<{ atMs: number; depth: number }> = []
   const parentOf = (h: string) => heads.blocks.get(h)
   for (const seen of heads.headsSeen ?? []) {
     for (let k = 1; k < seen.length; k++) {
@@ -86,10 +93,10 @@ export function reorgDepths(heads: HeadLog, t0: number, from: number, to: number
       if (old === undefined || ancestors.has(old.hash)) continue
       let depth = 0
       for (let b: BlockInfo | undefined = old; b !== undefined && !ancestors.has(b.hash); b = parentOf(b.parentHash)) depth++
-      depths.push(depth)
+      found.push({ atMs: at, depth })
     }
   }
-  return depths
+  return found
 }
 
 export function analyseRun(r: RunRecord): Analysis {
@@ -151,6 +158,17 @@ export function analyseRun(r: RunRecord): Analysis {
   const blocksPerS = perSecond(blocks.filter((b) => b.seenMs !== null).map((b) => ({ atMs: b.seenMs! })), seconds)
   const txsPerS = perSecond(blocks.filter((b) => b.seenMs !== null).map((b) => ({ atMs: b.seenMs!, weight: b.txs })), seconds)
   const latencyPerS = medianPerSecond(includedAt, seconds)
+  const orphanedPerS = perSecond(
+    [...r.heads.blocks.keys()].filter((h) => !canonical.has(h)).flatMap((h) => {
+      const at = firstSeen(r.heads, h, r.t0)
+      return at === undefined ? [] : [{ atMs: at }]
+    }),
+    seconds,
+  )
+  const reorgsPerS = perSecond(reorgs(r.heads, r.t0, 0, seconds * 1000), seconds)
+  const answered = (r.requestRecords ?? []).filter((q) => q.ok).map((q) => ({ atMs: q.at + q.ms - r.t0, value: q.ms }))
+  const requestsPerS = perSecond((r.requestRecords ?? []).map((q) => ({ atMs: q.at - r.t0 })), seconds)
+  const requestLatencyPerS = medianPerSecond(answered, seconds)
   // The sampler starts with the load and reads once a second: the reading near the end of
   // second t (timer jitter either side) describes second t.
   const sampleOf = new Map<number, ResourceSample>()
@@ -170,6 +188,9 @@ export function analyseRun(r: RunRecord): Analysis {
       rssMb: s === undefined ? Array.from({ length: r.nodes }, () => null) : s.rssMb.map(finite),
       harnessCpu: s === undefined ? null : finite(s.harnessCpu),
       latencyP50Ms: latencyPerS[t]!,
+      orphaned: orphanedPerS[t]!,
+      reorgs: reorgsPerS[t]!,
+      ...(r.requestRecords === undefined ? {} : { requests: requestsPerS[t]!, requestP50Ms: requestLatencyPerS[t]! }),
     }
   })
 

@@ -234,7 +234,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       await heads.settled()
 
       const requests = requestsPlan === undefined ? null : summariseRequests(requestsPlan, requestRecords)
-      const a = analyseRun({ t0, end, warmup: o.warmup, duration: o.duration, rate: o.rate ?? null, confirmations: o.confirmations, nodes: nodeCount, sends, chain, heads, resources: sampler.samples, requests })
+      const a = analyseRun({ t0, end, warmup: o.warmup, duration: o.duration, rate: o.rate ?? null, confirmations: o.confirmations, nodes: nodeCount, sends, chain, heads, resources: sampler.samples, requests, ...(requestsPlan === undefined ? {} : { requestRecords }) })
       const result: BenchResult = {
         version: 1,
         config: {

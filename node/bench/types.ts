@@ -69,6 +69,13 @@ export interface SeriesPoint {
   harnessCpu: number | null
   /** Median submit → inclusion latency of the transactions included in this second (at their node); null if none. */
   latencyP50Ms: number | null
+  /** Blocks first seen in this second that the final chain does not hold (absent in older results). */
+  orphaned?: number
+  /** Reorgs the nodes made in this second. */
+  reorgs?: number
+  /** Off-chain requests made in this second, and the median latency of those answered in it (workloads with requests). */
+  requests?: number
+  requestP50Ms?: number | null
 }
 
 export interface Summary {

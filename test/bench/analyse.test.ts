@@ -188,3 +188,24 @@ t.test('reorg depth: a head that does not descend from the previous one drops th
   t.same(reorgDepths(heads, 0, 2500, 10_000).sort(), [2, 2], 'only the switches inside the window')
   t.same(reorgDepths({ ...heads, headsSeen: undefined }, 0, 0, 10_000), [], 'an older log without heads has none')
 })
+
+t.test('orphans, reorgs and off-chain requests per second', async (t) => {
+  const a = analyseRun(record())
+  t.same(a.series.map((p) => p.orphaned), [0, 0, 1, 0], 'X, first seen at 2.5 s, is not in the final chain')
+  t.same(a.series.map((p) => p.reorgs), [0, 0, 0, 0], 'no node switched branches (no head sequence recorded)')
+  t.equal(a.series[0]!.requests, undefined, 'no request series without requests')
+  // Node 1 had X as head, then C's successor D: a reorg of depth 1 at 3.2 s.
+  const h = { ...heads(), headsSeen: [[], [{ hash: '0xx', at: T0 + 2500 }, { hash: '0xd', at: T0 + 3200 }]] }
+  const withReorg = analyseRun(record({ heads: h }))
+  t.same(withReorg.series.map((p) => p.reorgs), [0, 0, 0, 1])
+  t.same([withReorg.summary.reorgs!.count, withReorg.summary.reorgs!.maxDepth], [0, 0], 'outside the window (1–3 s): not in the summary')
+  const requestRecords = [
+    { at: T0 + 1100, ms: 40, ok: true },
+    { at: T0 + 1300, ms: 60, ok: true },
+    { at: T0 + 1500, ms: 10, ok: false, error: 'refused' },
+    { at: T0 + 2100, ms: 980, ok: true },
+  ]
+  const withRequests = analyseRun(record({ requestRecords }))
+  t.same(withRequests.series.map((p) => p.requests), [0, 3, 1, 0], 'made per second')
+  t.same(withRequests.series.map((p) => p.requestP50Ms), [null, 40, null, 980], 'nearest-rank median latency of those answered in each second')
+})
