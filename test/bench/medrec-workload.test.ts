@@ -257,6 +257,10 @@ t.test('on a real node with its gatekeeper: set-up, the signed stream all succee
     return rs.every((r) => r !== null) ? rs.map((r) => r!.status) : undefined
   }, 'the 40 transactions to be included', 20_000)
   t.same(statuses, prepared.txs.map(() => '0x1'), 'all 40 signed transactions succeeded on the real chain')
+  t.same(prepared.txs.flatMap((tx, i) => (tx.sender === 4 ? [i] : [])), [20], "the 21st is the authority's identity registration (one after every 20 sender transactions)")
+  const identity = `bench-${setup!.layout.tag.slice(2, 10)}-new-0-0`
+  t.ok((await registry.registrar.resolve(identity)) !== undefined, `${identity} is registered`)
+  t.equal(await registry.registrar.resolve(`bench-${setup!.layout.tag.slice(2, 10)}-new-0-1`), undefined, 'and only that one')
 
   const req = plan.requests!
   t.equal(req.name, 'gatekeeper fetch')

@@ -116,6 +116,15 @@ export function newRecordTxs(patient: Address, endpoint: string, salt: Hex, data
 export function registerTx(identity: string, participant: Address): TxFields {
   return { to: bytes(REGISTRAR_ADDRESS), data: bytes(encodeCall(registrarAbi, 'register', [identity, participant])), gasLimit: GAS.register }
 }
+/**
+ * Measured, by the nodes' authorities: node `node`'s seq-th registration of a new identity for a
+ * fresh participant (both from the run's tag, so runs never collide).
+ */
+export function newIdentityTx(tag: Hex, node: number, seq: number): TxFields {
+  const participant = `0x${keccak256(concatHex([tag, toHex('participant', { size: 32 }), word(node), word(seq)])).slice(26)}` as Address
+  return registerTx(`bench-${tag.slice(2, 10)}-new-${node}-${seq}`, participant)
+}
+
 /** Set-up: an authority lets a provider sender act as a provider (MedRec 2.0's per-relationship delegate). */
 export function verifyDelegateTx(delegate: Address): TxFields {
   return { to: bytes(REGISTRAR_ADDRESS), data: bytes(encodeCall(registrarAbi, 'verifyDelegate', [delegate])), gasLimit: GAS.verifyDelegate }

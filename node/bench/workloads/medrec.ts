@@ -14,7 +14,7 @@ import { privateKeyToAddress } from '../../keys/index.ts'
 import { BenchError, BenchErrorCode } from '../errors.ts'
 import { rpc } from '../rpc.ts'
 import { fetchGrantTx, fetchRequests, provisionGatekeeper, type FetchTarget } from './medrec-fetch.ts'
-import { FLOW_ENDPOINT, flowDataHash, flowTx, newRecordTxs, providerCount, registerTx, relationshipAddress, setupSalt, verifyDelegateTx, type FlowLayout } from './medrec-flows.ts'
+import { FLOW_ENDPOINT, flowDataHash, flowTx, newIdentityTx, newRecordTxs, providerCount, registerTx, relationshipAddress, setupSalt, verifyDelegateTx, type FlowLayout } from './medrec-flows.ts'
 import type { TxFields, Workload, WorkloadContext, WorkloadPlan } from './types.ts'
 import { catalogEntry } from './catalog.ts'
 
@@ -22,6 +22,8 @@ import { catalogEntry } from './catalog.ts'
 export const VIEWERS = 4
 /** What each gatekeeper patient is funded with: her one grant. */
 const FETCH_PATIENT_FUNDS = 10n ** 18n
+/** One identity registration by an authority after every this many sender transactions (~1.07 M gas each). */
+export const REGISTER_EVERY = 20
 /** Set-up transactions of one account in flight at once: well under the pool's per-sender limit (64). */
 const WINDOW = 32
 
@@ -147,6 +149,8 @@ export async function setUpMedrec(ctx: WorkloadContext): Promise<MedrecSetup> {
     contract: RELATIONSHIPS_ADDRESS,
     tx: (sender, seq) => flowTx(layout, sender, seq),
     requests: fetchRequests(targets, thirdPartyKey, ctx.chainId),
+    // Registering an identity is for authorities only (Registrar.onlyAuthority): the nodes' keys do it.
+    authority: { every: REGISTER_EVERY, tx: (node, seq) => newIdentityTx(layout.tag, node, seq) },
   }
   return { plan, layout, targets, thirdPartyKey, fetchPatientKeys }
 }

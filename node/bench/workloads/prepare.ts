@@ -19,7 +19,7 @@ const bytes = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/^
 export interface SignedTx {
   raw: string
   hash: string
-  /** Index of the sending account. */
+  /** Index of the sending account; senders + i is node i's own key (a plan's `authority` transactions). */
   sender: number
   /** Index of the node it is sent to (sender mod nodes). */
   node: number
@@ -121,11 +121,25 @@ export async function prepareWorkload(o: WorkloadOptions): Promise<PreparedWorkl
 
   progress(`signing ${o.count} ${o.workload.name} transactions from ${o.senders} senders…`)
   const base = await Promise.all(ctx.senderKeys.map((k) => nextNonce(k)))
+  // The nodes' keys may have sent on their own during set-up (a gatekeeper signs with its
+  // node's key): their nonces are read afresh, not from the set-up's count.
+  const authority = plan.authority
+  const nodeBase = authority === undefined ? [] : await Promise.all(o.nodeKeys.map((k) => rpc<string>(o.urls[0]!, 'eth_getTransactionCount', [hex(privateKeyToAddress(k)), 'pending']).then(BigInt)))
+  const authoritySent = o.nodeKeys.map(() => 0)
+  let fromSenders = 0
+  let turn = 0
   const txs: SignedTx[] = []
   for (let seq = 0; txs.length < o.count; seq++) {
     for (let i = 0; i < o.senders && txs.length < o.count; i++) {
       const tx = sign({ ...plan.tx(i, seq), nonce: base[i]! + BigInt(seq) }, ctx.senderKeys[i]!)
       txs.push({ raw: hex(tx.serialize()), hash: hex(tx.hash()), sender: i, node: i % o.urls.length })
+      if (authority !== undefined && ++fromSenders % authority.every === 0 && txs.length < o.count) {
+        const node = turn++ % o.nodeKeys.length
+        const k = authoritySent[node]!++
+        const atx = sign({ ...authority.tx(node, k), nonce: nodeBase[node]! + BigInt(k) }, o.nodeKeys[node]!)
+        // Sender indices past the senders name the nodes' own keys.
+        txs.push({ raw: hex(atx.serialize()), hash: hex(atx.hash()), sender: o.senders + node, node })
+      }
     }
   }
   return { name: o.workload.name, senders: o.senders, contract: plan.contract, txs, ...(plan.requests === undefined ? {} : { requests: plan.requests }) }

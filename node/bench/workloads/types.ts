@@ -49,6 +49,12 @@ export interface WorkloadPlan {
    * resolves when it is answered (rejects on failure).
    */
   requests?: { name: string; rate: number; run(i: number): Promise<void> }
+  /**
+   * Transactions the nodes' own keys send during the run, for calls only an authority may make
+   * (MedRec: registering an identity): after every `every` sender transactions one goes out, from
+   * the nodes in turn; `tx(node, seq)` is node `node`'s seq-th. They count as the workload's.
+   */
+  authority?: { every: number; tx(node: number, seq: number): TxFields }
 }
 
 export interface Workload {
