@@ -125,7 +125,7 @@ export async function prepareWorkload(o: WorkloadOptions): Promise<PreparedWorkl
   // node's key): their nonces are read afresh, not from the set-up's count.
   const authority = plan.authority
   const nodeBase = authority === undefined ? [] : await Promise.all(o.nodeKeys.map((k) => rpc<string>(o.urls[0]!, 'eth_getTransactionCount', [hex(privateKeyToAddress(k)), 'pending']).then(BigInt)))
-  const authoritySent = o.nodeKeys.map(() => 0)
+  const authoritySent = authority === undefined ? [] : o.nodeKeys.map(() => 0)
   let fromSenders = 0
   let turn = 0
   const txs: SignedTx[] = []
