@@ -1,5 +1,5 @@
-import t from 'tap'
-import { createBlock } from '@ethereumjs/block'
+import t, { type Test } from 'tap'
+import { createBlock, type Block } from '@ethereumjs/block'
 import { Address, bytesToHex } from '@ethereumjs/util'
 import { Chain } from '../../node/chain/index.ts'
 import { DEV_KEYS, addressOf, source, testGenesis, txFactory } from '../helpers/chain.ts'
@@ -27,6 +27,16 @@ async function buildChain(dir: string, blocks: number): Promise<{ chain: Chain; 
     roots.push(bytesToHex(bundle.block.header.stateRoot))
   }
   return { chain, roots }
+}
+
+/** A 2-block chain, an empty replica of it, and its block 1; both data dirs removed after `t`. */
+async function chainAndReplica(t: Test): Promise<{ chain: Chain; replica: Chain; good: Block }> {
+  const a = tempDir()
+  const b = tempDir()
+  t.teardown(() => (a.remove(), b.remove()))
+  const { chain } = await buildChain(a.path, 2)
+  const replica = await Chain.open(b.path, testGenesis())
+  return { chain, replica, good: (await chain.blockByNumber(1n))! }
 }
 
 t.test('re-executing every block from genesis reproduces every state root', async (t) => {
@@ -78,12 +88,7 @@ t.test('a data dir refuses a different genesis', async (t) => {
 })
 
 t.test('import refuses tampered and forged blocks and keeps its state', async (t) => {
-  const a = tempDir()
-  const b = tempDir()
-  t.teardown(() => (a.remove(), b.remove()))
-  const { chain } = await buildChain(a.path, 2)
-  const replica = await Chain.open(b.path, testGenesis())
-  const good = (await chain.blockByNumber(1n))!
+  const { chain, replica, good } = await chainAndReplica(t)
   const rootBefore = bytesToHex(replica.executor.stateRoot)
   const reseal = (fields: Record<string, unknown>, key = DEV_KEYS[0]!) => {
     const unsealed = createBlock({ header: { ...good.header.toJSON(), ...fields }, transactions: good.transactions }, { common: chain.common, setHardfork: false })
@@ -116,12 +121,7 @@ t.test('import refuses tampered and forged blocks and keeps its state', async (t
 })
 
 t.test('precheck (the checks before a gossiped block is relayed) refuses what import would, without executing', async (t) => {
-  const a = tempDir()
-  const b = tempDir()
-  t.teardown(() => (a.remove(), b.remove()))
-  const { chain } = await buildChain(a.path, 2)
-  const replica = await Chain.open(b.path, testGenesis())
-  const good = (await chain.blockByNumber(1n))!
+  const { chain, replica, good } = await chainAndReplica(t)
   const opts = { common: chain.common, setHardfork: false }
   const rootBefore = bytesToHex(replica.executor.stateRoot)
   t.equal(await replica.precheck(good), 'ok', 'a genuine block passes')
