@@ -1,5 +1,6 @@
 import { keccak256, stringToHex, type Hex } from 'viem'
 import { ClientError, ClientErrorCode } from './errors.ts'
+import { MAX_FIELDS, RESOURCE_TYPES, type ResourceType } from './query-shape.ts'
 
 /**
  * Structured queries: what a pointer stores on chain is a description of records (a FHIR-style
@@ -9,8 +10,7 @@ import { ClientError, ClientErrorCode } from './errors.ts'
  * same query is always the same string and hashes the same.
  */
 
-export const RESOURCE_TYPES = ['Patient', 'Encounter', 'Observation', 'Condition', 'MedicationRequest', 'Immunization', 'DocumentReference'] as const
-export type ResourceType = (typeof RESOURCE_TYPES)[number]
+export { MAX_FIELDS, RESOURCE_TYPES, type ResourceType }
 
 /** A pointer's query. `fields` order matters: field i is bit i of a grant's field mask. */
 export interface RecordQuery {
@@ -46,8 +46,6 @@ export interface BuiltRecordQuery extends CanonicalQuery<RecordQuery> {
   fieldCount: number
 }
 
-/** A grant's field bitmask is a uint256 and a pointer's fieldCount a uint8. */
-export const MAX_FIELDS = 255
 const MAX_NAME = 64
 const MAX_SEARCH = 16
 const MAX_VALUE = 128

@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises'
-import { MAX_FIELDS } from '../../../contracts/client/index.ts'
+import { MAX_FIELDS } from '../../../contracts/client/query-shape.ts'
 import type { AuditParams, AuditResult, FetchParams, FetchResult, RelationshipView, ShareParams } from '../../../gatekeeper/api.ts'
 import { GatekeeperError, GatekeeperErrorCode } from '../../../gatekeeper/errors.ts'
 import type { FhirBundle } from '../../../gatekeeper/types.ts'

@@ -1,4 +1,8 @@
-import { RESOURCE_TYPES, bountyQuery, isClientError, recordQuery, type BountyQuery, type RecordQuery } from '../../../contracts/client/index.ts'
+// Light imports only (every `medrec` command loads this spec): the query builders, which hash
+// with viem, are loaded when a query flag is read.
+import { isClientError } from '../../../contracts/client/errors.ts'
+import type { BountyQuery, RecordQuery } from '../../../contracts/client/query.ts'
+import { RESOURCE_TYPES } from '../../../contracts/client/query-shape.ts'
 import type {
   AddPatientParams, AddPatientResult, AddRecordParams, AddRecordResult, ImportParams, ImportResult, UpdateParams, UpdateResult,
 } from '../../../gatekeeper/api.ts'
@@ -64,12 +68,16 @@ function checkedQuery<Q>(value: unknown, flag: string, validate: (v: unknown) =>
 
 export async function recordQueryFlag(flags: ParsedFlags, flag = 'query'): Promise<RecordQuery | undefined> {
   const v = flags.string(flag)
-  return v === undefined ? undefined : checkedQuery(await jsonOrFile(v, flag), flag, recordQuery)
+  if (v === undefined) return undefined
+  const { recordQuery } = await import('../../../contracts/client/query.ts')
+  return checkedQuery(await jsonOrFile(v, flag), flag, recordQuery)
 }
 
 export async function bountyQueryFlag(flags: ParsedFlags, flag = 'bounty'): Promise<BountyQuery | undefined> {
   const v = flags.string(flag)
-  return v === undefined ? undefined : checkedQuery(await jsonOrFile(v, flag), flag, bountyQuery)
+  if (v === undefined) return undefined
+  const { bountyQuery } = await import('../../../contracts/client/query.ts')
+  return checkedQuery(await jsonOrFile(v, flag), flag, bountyQuery)
 }
 
 function checkResource(v: unknown, flag: string, where: string): FhirResource {
