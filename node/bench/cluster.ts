@@ -44,12 +44,18 @@ export interface ClusterOptions {
   /** Progress lines for the person running it. */
   progress?: (line: string) => void
   /** More `medrec start` arguments for node `index` (a workload's nodeArgs, --metrics). */
-  extraArgs?: (index: number) => string[]
+  extraArgs?: (index: number, account: NodeAccount) => string[]
   /**
    * Every node but the bootnode dials it through its own cuttable TCP relay (`isolate` needs it).
    * Off by default: the relay is one more hop, in the harness's process.
    */
   links?: boolean
+}
+
+/** A node's own account: its key is in the node's keystore, unlocked by the password file. */
+export interface NodeAccount {
+  address: string
+  passwordFile: string
 }
 
 export interface ClusterNode {
@@ -275,7 +281,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     if (bootnode !== undefined) args.push('--bootnodes', bootnode)
     if (o.consensus === 'poa') args.push('--authority', address, '--password', join(datadir, 'password'))
     else args.push('--mine', '--miner.etherbase', address, '--miner.threads', '1')
-    args.push(...(o.extraArgs?.(i) ?? []))
+    args.push(...(o.extraArgs?.(i, { address, passwordFile: join(datadir, 'password') }) ?? []))
     nodeArgs[i] = args
     const r = await spawnAt(i)
     const info = await waitFor(async () => {

@@ -129,7 +129,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
           keep: o.keep,
           progress,
           links: faultSpecs.some((f) => f.kind === 'isolate'),
-          extraArgs: (i) => [...(scrape ? ['--metrics', '--metrics.addr', '127.0.0.1', '--metrics.port', String(metricsPorts[i]!)] : []), ...(spec.nodeArgs?.(i, workloadPorts[i]!) ?? [])],
+          extraArgs: (i, account) => [...(scrape ? ['--metrics', '--metrics.addr', '127.0.0.1', '--metrics.port', String(metricsPorts[i]!)] : []), ...(spec.nodeArgs?.(i, workloadPorts[i]!, account) ?? [])],
         })
       : undefined
   const target: Target =

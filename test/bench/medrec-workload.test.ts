@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { createBlock, type Block } from '@ethereumjs/block'
 import { Common, Hardfork, Mainnet } from '@ethereumjs/common'
@@ -107,8 +108,13 @@ function interleave(counts: number[], seed: number): Array<[sender: number, seq:
 
 t.test('roles and determinism', async (t) => {
   t.equal(findWorkload('medrec'), medrec, 'listed as --workload medrec')
-  const args = [0, 1, 2].map((i) => medrec.nodeArgs!(i, 41_000 + i))
-  t.same(args, [0, 1, 2].map((i) => ['--gatekeeper', '--gatekeeper.http.port', String(41_000 + i)]), 'every node runs a gatekeeper, on the port the harness reserved for it')
+  const account = (i: number) => ({ address: `0x${String(i).repeat(40)}`, passwordFile: `/d/node${i}/password` })
+  const args = [0, 1, 2].map((i) => medrec.nodeArgs!(i, 41_000 + i, account(i)))
+  t.same(
+    args,
+    [0, 1, 2].map((i) => ['--gatekeeper', '--gatekeeper.account', account(i).address, '--gatekeeper.password', account(i).passwordFile, '--gatekeeper.http.port', String(41_000 + i)]),
+    "every node runs a gatekeeper as its own account (PoA authority or PoW etherbase), on the port the harness reserved for it",
+  )
   t.equal(providerCount(16), 4, 'the first quarter are providers')
   t.equal(providerCount(256), 64)
   t.equal(providerCount(2), 1, 'at least one provider')
@@ -238,7 +244,7 @@ t.test('on a real node with its gatekeeper: set-up, the signed stream all succee
   const net = await createTestNetwork(1, { authorities: 1, period: 1 })
   t.teardown(() => net.close())
   const [port] = await freePorts(1)
-  const member = await net.start(0, { args: medrec.nodeArgs!(0, port!) })
+  const member = await net.start(0, { args: medrec.nodeArgs!(0, port!, { address: net.members[0]!.address, passwordFile: join(net.members[0]!.datadir, 'password') }) })
   const url = member.node!.url
   // The gatekeeper lists itself in the Registrar at start with the authority's key, which also funds
   // the run: let that transaction in first (the bench cluster starts the load seconds after start).

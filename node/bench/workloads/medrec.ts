@@ -157,7 +157,8 @@ export async function setUpMedrec(ctx: WorkloadContext): Promise<MedrecSetup> {
 
 export const medrec: Workload = {
   ...catalogEntry('medrec'),
-  // Every node's authority is a provider with a gatekeeper on HTTP (its URL goes into the relationships).
-  nodeArgs: (_index, port) => ['--gatekeeper', '--gatekeeper.http.port', String(port)],
+  // Every node's own account (a genesis authority, so a certified provider under PoA and PoW) runs
+  // a gatekeeper on HTTP (its URL goes into the relationships).
+  nodeArgs: (_index, port, account) => ['--gatekeeper', '--gatekeeper.account', account.address, '--gatekeeper.password', account.passwordFile, '--gatekeeper.http.port', String(port)],
   setup: async (ctx) => (await setUpMedrec(ctx)).plan,
 }

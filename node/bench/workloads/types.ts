@@ -64,8 +64,8 @@ export interface Workload {
   setup(ctx: WorkloadContext): Promise<WorkloadPlan>
   /**
    * Extra `medrec start` arguments for node `index` (e.g. `--gatekeeper` for MedRec flows);
-   * `port` is a free TCP port the harness reserved for that node's own service (reserved with
-   * the nodes' other ports, so none of them collide).
+   * `port` is a free TCP port the harness reserved for that node's own service, `account` the
+   * node's own keystore account (its authority under PoA, its etherbase under PoW).
    */
-  nodeArgs?(index: number, port: number): string[]
+  nodeArgs?(index: number, port: number, account: { address: string; passwordFile: string }): string[]
 }
