@@ -6,9 +6,9 @@
  */
 import type { BlockInfo, HeadLog, ResourceSample } from './collect.ts'
 import type { RequestRecord, RequestSummary } from './requests.ts'
-import { cdf, distribution, gaps, histogram, medianPerSecond, perSecond, type Bin } from './stats.ts'
-import { confirmedAt, propagation, propagationDelays, txIndex, type PropagationRecord } from './timing.ts'
-import type { BlockRecord, SeriesPoint, Summary } from './types.ts'
+import { cdf, distribution, gaps, histogram, medianPerSecond, perSecond } from './stats.ts'
+import { confirmedAt, propagation, propagationDelays, txIndex } from './timing.ts'
+import type { BenchResult, BlockRecord, SeriesPoint, Summary } from './types.ts'
 
 export interface SendRecord {
   hash: string
@@ -45,15 +45,8 @@ export interface RunRecord {
   requestRecords?: RequestRecord[]
 }
 
-export interface Analysis {
-  summary: Summary
-  series: SeriesPoint[]
-  blocks: BlockRecord[]
-  orphans: Array<{ number: number; hash: string }>
-  latencyCdf: Array<[number, number]>
-  propagation: PropagationRecord[]
-  blockIntervalHistogram: Bin[]
-}
+/** The parts of a result (DIR/result.json) computed from what the run recorded. */
+export type Analysis = Pick<BenchResult, 'summary' | 'series' | 'blocks' | 'orphans' | 'latencyCdf' | 'propagation' | 'blockIntervalHistogram'>
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null)
 const mean = (xs: number[]): number => (xs.length === 0 ? NaN : xs.reduce((s, x) => s + x, 0) / xs.length)
@@ -72,13 +65,9 @@ function firstSeen(heads: HeadLog, hash: string, t0: number): number | undefined
 /**
  * Reorgs as the nodes lived them: a new head that does not descend from the node's previous head
  * is a reorg whose depth is how many blocks of the old branch left that node's chain (geth's
- * "Chain reorg detected … drop=N"). Only head switches inside [from, to) ms since t0 count.
+ * "Chain reorg detected … drop=N"). Each one made inside [from, to) ms since t0: when (ms since
+ * t0) and how deep.
  */
-export function reorgDepths(heads: HeadLog, t0: number, from: number, to: number): number[] {
-  return reorgs(heads, t0, from, to).map((r) => r.depth)
-}
-
-/** Each reorg a node made inside [from, to) ms since t0: when (ms since t0) and how deep. */
 export function reorgs(heads: HeadLog, t0: number, from: number, to: number): Array<{ atMs: number; depth: number }> {
   const found: Array<{ atMs: number; depth: number }> = []
   const parentOf = (h: string) => heads.blocks.get(h)
@@ -165,7 +154,10 @@ export function analyseRun(r: RunRecord): Analysis {
     }),
     seconds,
   )
-  const reorgsPerS = perSecond(reorgs(r.heads, r.t0, 0, seconds * 1000), seconds)
+  // Every reorg of the run once: per second for the series, the window's for the summary.
+  const allReorgs = reorgs(r.heads, r.t0, 0, seconds * 1000)
+  const reorgsPerS = perSecond(allReorgs, seconds)
+  const windowReorgs = allReorgs.filter((x) => inWindow(x.atMs)).map((x) => x.depth)
   const answered = (r.requestRecords ?? []).filter((q) => q.ok).map((q) => ({ atMs: q.at + q.ms - r.t0, value: q.ms }))
   const requestsPerS = perSecond((r.requestRecords ?? []).map((q) => ({ atMs: q.at - r.t0 })), seconds)
   const requestLatencyPerS = medianPerSecond(answered, seconds)
@@ -223,10 +215,7 @@ export function analyseRun(r: RunRecord): Analysis {
     blocks: counted.length,
     blockIntervalMs: distribution(intervals),
     forks: { seen: seenInWindow, orphaned: orphans.length, rate: seenInWindow === 0 ? 0 : orphans.length / seenInWindow },
-    reorgs: (() => {
-      const d = reorgDepths(r.heads, r.t0, from, to)
-      return { count: d.length, maxDepth: d.length === 0 ? 0 : Math.max(...d), meanDepth: d.length === 0 ? 0 : mean(d) }
-    })(),
+    reorgs: { count: windowReorgs.length, maxDepth: windowReorgs.length === 0 ? 0 : Math.max(...windowReorgs), meanDepth: windowReorgs.length === 0 ? 0 : mean(windowReorgs) },
     total: { sent: r.sends.length, accepted: accepted.length, included: totalIncluded, neverIncluded: accepted.length - totalIncluded },
     nodes,
     harnessCpuMean: finite(mean(measured.map((p) => p.harnessCpu).filter((x): x is number => x !== null))),

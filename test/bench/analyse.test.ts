@@ -1,5 +1,5 @@
 import t from 'tap'
-import { analyseRun, reorgDepths, type RunRecord, type SendRecord } from '../../node/bench/analyse.ts'
+import { analyseRun, reorgs, type RunRecord, type SendRecord } from '../../node/bench/analyse.ts'
 import type { BlockInfo, HeadLog, ResourceSample } from '../../node/bench/collect.ts'
 
 /**
@@ -184,9 +184,10 @@ t.test('reorg depth: a head that does not descend from the previous one drops th
       [{ hash: 'a1', at: 1000 }, { hash: 'b2', at: 1500 }, { hash: 'a3', at: 3500 }],
     ],
   }
-  t.same(reorgDepths(heads, 0, 0, 10_000).sort(), [1, 2, 2], 'every switch, with its depth')
-  t.same(reorgDepths(heads, 0, 2500, 10_000).sort(), [2, 2], 'only the switches inside the window')
-  t.same(reorgDepths({ ...heads, headsSeen: undefined }, 0, 0, 10_000), [], 'an older log without heads has none')
+  const depths = (...a: Parameters<typeof reorgs>) => reorgs(...a).map((x) => x.depth)
+  t.same(depths(heads, 0, 0, 10_000).sort(), [1, 2, 2], 'every switch, with its depth')
+  t.same(depths(heads, 0, 2500, 10_000).sort(), [2, 2], 'only the switches inside the window')
+  t.same(depths({ ...heads, headsSeen: undefined }, 0, 0, 10_000), [], 'an older log without heads has none')
 })
 
 t.test('orphans, reorgs and off-chain requests per second', async (t) => {
