@@ -118,6 +118,8 @@ function sameStatus(a: Status, b: Status): boolean {
   return a.head.number === b.head.number && sameBytes(a.head.hash, b.head.hash) && a.totalDifficulty === b.totalDifficulty
 }
 
+const publishStopped = (topic: string, cause?: unknown) => new P2PError('STOPPED', `publish on ${topic} failed: p2p is stopped`, { topic }, cause)
+
 /**
  * The libp2p host: TCP + noise + yamux + identify, gossipsub for transactions and blocks,
  * request/response for status and ranges, our own peer scoring and bans, a bootnode dialer.
@@ -264,7 +266,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
   async publishTx(bytes: Uint8Array): Promise<number> {
     const limit = this.#opts.maxTxBytes
     if (bytes.length > limit) throw new P2PError('MESSAGE_TOO_LARGE', `transaction of ${bytes.length} bytes exceeds ${limit}`, { topic: this.topics.tx, size: bytes.length, limit })
-    if (this.#stopped || this.#libp2p === undefined) throw new P2PError('STOPPED', `publish on ${this.topics.tx} failed: p2p is stopped`, { topic: this.topics.tx })
+    if (this.#stopped || this.#libp2p === undefined) throw publishStopped(this.topics.tx)
     return this.#txBatch.add(bytes)
   }
 
@@ -389,7 +391,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     clearInterval(this.#reapTimer)
     const node = this.#libp2p
     this.#stopped = true
-    this.#txBatch.close(new P2PError('STOPPED', `publish on ${this.topics.tx} failed: p2p is stopped`, { topic: this.topics.tx }))
+    this.#txBatch.close(publishStopped(this.topics.tx))
     if (node) await node.stop()
     for (const [peer, st] of this.#peers) {
       this.#peers.delete(peer)
@@ -533,7 +535,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
       const res = await pubsub.publish(topic, bytes)
       return res.recipients.length
     } catch (err) {
-      if (this.#stopped) throw new P2PError('STOPPED', `publish on ${topic} failed: p2p is stopped`, { topic }, err)
+      if (this.#stopped) throw publishStopped(topic, err)
       if (/NoPeersSubscribedToTopic|InsufficientPeers/.test(errorMessage(err))) throw new P2PError('NO_PEERS', `publish on ${topic}: no peer has joined the topic yet`, { topic }, err)
       throw new P2PError('PUBLISH_FAILED', `publish on ${topic} failed: ${errorMessage(err)}`, { topic }, err)
     }
