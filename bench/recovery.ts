@@ -1,5 +1,9 @@
-/** Sender recovery throughput on the main thread and with 1 and 2 worker threads, one run. */
+/**
+ * Sender recovery throughput on the main thread and with 1 and 2 worker threads (libsecp256k1 in
+ * WebAssembly), beside @noble/curves' pure JavaScript on the main thread, one run.
+ */
 import { createFeeMarket1559Tx, type TypedTransaction } from '@ethereumjs/tx'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { createChainCommon } from '../evm/index.ts'
 import { createSenderRecovery } from '../node/mempool/index.ts'
@@ -30,5 +34,11 @@ export async function runRecovery(count = 4000): Promise<Row[]> {
     rows.push({ metric: `sender recovery, ${workers === 0 ? 'main thread' : `${workers} worker${workers > 1 ? 's' : ''}`} (tx/s)`, value: rates[workers]!.toFixed(0) })
   }
   rows.push({ metric: 'sender recovery speed-up, 2 workers vs 1', value: `${(rates[2]! / rates[1]!).toFixed(2)}x` })
+  const txs = fresh()
+  const t0 = performance.now()
+  for (const tx of txs) new secp256k1.Signature(tx.r!, tx.s!, Number(tx.v)).recoverPublicKey(tx.getHashedMessageToSign())
+  const noble = count / ((performance.now() - t0) / 1000)
+  rows.push({ metric: '@noble/curves recovery, main thread (tx/s), for comparison', value: noble.toFixed(0) })
+  rows.push({ metric: 'libsecp256k1 (WebAssembly) vs @noble/curves, main thread', value: `${(rates[0]! / noble).toFixed(2)}x` })
   return rows
 }

@@ -3,6 +3,7 @@ import { RLP } from '@ethereumjs/rlp'
 import { Address } from '@ethereumjs/util'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
+import { recoverPublicKey } from '../../common/secp256k1.ts'
 import { ConsensusError, ConsensusErrorCode } from '../errors.ts'
 
 /** EIP-225: 32 bytes of signer vanity, then (at checkpoints) signers, then a 65-byte seal. */
@@ -50,15 +51,9 @@ export function recoverSigner(header: BlockHeader): Address {
   const seal = extra.subarray(extra.length - EXTRA_SEAL)
   const v = seal[64]!
   if (v > 1) throw new ConsensusError(ConsensusErrorCode.BAD_SEAL, `invalid seal recovery id ${v}`)
-  const sig = new Uint8Array(65)
-  sig[0] = v
-  sig.set(seal.subarray(0, 64), 1)
-  let signer: Address
-  try {
-    signer = addressOfPublicKey(secp256k1.recoverPublicKey(sig, sealHash(header), { prehash: false }))
-  } catch (err) {
-    throw new ConsensusError(ConsensusErrorCode.BAD_SEAL, `block seal does not recover to a public key: ${(err as Error).message}`, undefined, err)
-  }
+  const pub = recoverPublicKey(sealHash(header), seal.subarray(0, 64), v)
+  if (pub === undefined) throw new ConsensusError(ConsensusErrorCode.BAD_SEAL, 'block seal does not recover to a public key (r or s out of range, or r not on the curve)')
+  const signer = addressOfPublicKey(pub)
   if (recovered.size >= CACHE_SIZE) recovered.delete(recovered.keys().next().value as string)
   recovered.set(key, signer)
   return signer

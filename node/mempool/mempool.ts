@@ -5,6 +5,7 @@ import { Capability, createTxFromRLP, paramsTx, type TypedTransaction } from '@e
 import { type Address, bytesToBigInt, bytesToHex, toChecksumAddress } from '@ethereumjs/util'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { createLogger } from '../../common/logger.ts'
+import { SECP256K1_HALF_N } from '../../common/secp256k1.ts'
 import { MempoolError, MempoolErrorCode } from './errors.ts'
 import { defaultMempoolOptions, type MempoolOptions } from './options.ts'
 import type {
@@ -25,8 +26,6 @@ import type {
 
 const log = createLogger('mempool')
 
-/** secp256k1 group order / 2: larger s values are invalid since Homestead (EIP-2). */
-const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
 /** EIP-3860: 2 * the EIP-170 code size limit (the Common used here carries no tx params). */
 const MAX_INITCODE_SIZE = 49_152
 /** How many removed transactions' sender keys the pool remembers (~6 MB). */
@@ -290,7 +289,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
       if (int(count - 3) > 1n) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
       if (type === 2 && int(2) > int(3)) reject(MempoolErrorCode.UNDERPRICED, 'max priority fee per gas higher than max fee per gas')
     }
-    if (int(count - 1) > HALF_N) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
+    if (int(count - 1) > SECP256K1_HALF_N) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
     // EIP-3860 initcode limit, checked here because ethereumjs refuses to construct such a tx.
     const toField = f[type === 0 ? 3 : type === 1 ? 4 : 5]
     const data = f[type === 0 ? 5 : type === 1 ? 6 : 7]

@@ -3,8 +3,8 @@
  * the same. Run as a worker (workerData === RECOVER_WORKER_TAG) it answers batches from the pool.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
-import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { bytesToNumberBE } from '@noble/curves/utils.js'
+import { SECP256K1_HALF_N, recoverPublicKey } from '../../common/secp256k1.ts'
 
 /** One signature to recover, packed: msgHash(32) r(32) s(32) recoveryId(1). */
 export const ITEM_BYTES = 97
@@ -13,9 +13,6 @@ export const PUBKEY_BYTES = 64
 /** Recovery id value the packer writes when v/yParity is not 0 or 1. */
 export const BAD_RECOVERY_ID = 0xff
 export const RECOVER_WORKER_TAG = 'medrec-sender-recovery'
-
-const N = secp256k1.Point.CURVE().n
-const HALF_N = N >> 1n
 
 export interface RecoverRequest {
   id: number
@@ -40,16 +37,11 @@ export function recoverBatch(items: Uint8Array): { pubkeys: Uint8Array; ok: Uint
     const at = i * ITEM_BYTES
     const rec = items[at + 96]!
     if (rec !== 0 && rec !== 1) continue
-    const r = bytesToNumberBE(items.subarray(at + 32, at + 64))
-    const s = bytesToNumberBE(items.subarray(at + 64, at + 96))
-    if (r === 0n || r >= N || s === 0n || s > HALF_N) continue
-    try {
-      const point = new secp256k1.Signature(r, s, rec).recoverPublicKey(items.subarray(at, at + 32))
-      pubkeys.set(point.toBytes(false).subarray(1), i * PUBKEY_BYTES)
-      ok[i] = 1
-    } catch {
-      // no point for this signature: the flag stays 0
-    }
+    if (bytesToNumberBE(items.subarray(at + 64, at + 96)) > SECP256K1_HALF_N) continue
+    const key = recoverPublicKey(items.subarray(at, at + 32), items.subarray(at + 32, at + 96), rec)
+    if (key === undefined) continue // r or s out of range, r off the curve: the flag stays 0
+    pubkeys.set(key.subarray(1), i * PUBKEY_BYTES)
+    ok[i] = 1
   }
   return { pubkeys, ok }
 }
