@@ -97,7 +97,10 @@ export async function sendOpenLoop(queue: readonly QueuedWrite[], rate: number, 
     submitted.set(item.hash, clock())
     const p = rpc<string>(item.url, 'eth_sendRawTransaction', [item.raw]).then(
       () => undefined,
-      () => void rejected++,
+      (err: unknown) => {
+        // A refused write leaves a nonce gap: its sender's later writes wait forever. Say why.
+        if (rejected++ < 3) process.stderr.write(`  refused by ${item.url}: ${(err as Error).message}${(err as Error).cause === undefined ? "" : ` (${String((err as Error).cause)})`}\n`)
+      },
     )
     inflight.add(p)
     void p.finally(() => inflight.delete(p))

@@ -279,7 +279,6 @@ export class Executor {
       logsBloom: bloom.bitvector,
       stateRoot,
       receiptsRoot: orderedTrieRoot(txReceipts.map((r, i) => encodeReceipt(r, txs[i]!.tx.type))),
-      transactionsRoot: orderedTrieRoot(txs.map((t) => t.tx.serialize())),
     }
   }
 

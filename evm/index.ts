@@ -1,6 +1,6 @@
 export * from './common.ts'
 export * from './errors.ts'
 export * from './types.ts'
-export { orderedTrieRoot } from './trie-root.ts'
+export { orderedTrieRoot, transactionsRoot } from './trie-root.ts'
 export { Executor, RPC_GAS_CAP, type BuildLimits, type ExecutorModules, type GenesisAccountState } from './executor.ts'
 export { TrieLevelAdapter, type BytesLevel, type PendingWrite } from './state-db.ts'

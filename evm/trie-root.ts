@@ -1,4 +1,5 @@
 import { RLP } from '@ethereumjs/rlp'
+import type { TypedTransaction } from '@ethereumjs/tx'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 
 type Item = { key: Uint8Array; value: Uint8Array }
@@ -64,4 +65,9 @@ export function orderedTrieRoot(values: Uint8Array[]): Uint8Array {
     return a.key.length - b.key.length
   })
   return keccak_256(node(items, 0, items.length, 0))
+}
+
+/** A block's transactions root: the ordered trie of the transactions' canonical encodings. */
+export function transactionsRoot(txs: readonly TypedTransaction[]): Uint8Array {
+  return orderedTrieRoot(txs.map((tx) => tx.serialize()))
 }

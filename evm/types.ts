@@ -55,7 +55,6 @@ export interface ExecutionResult {
   logsBloom: Uint8Array
   stateRoot: Uint8Array
   receiptsRoot: Uint8Array
-  transactionsRoot: Uint8Array
 }
 
 /**

@@ -6,7 +6,7 @@ import { Address, bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { createLogger } from '../../common/logger.ts'
 import { AUTHORITY_SET_ADDRESS, authoritySetDeployedBytecode, authoritySetStorageUpdate } from '../../contracts/index.ts'
 import { createConsensus, type Consensus, type ConsensusConfig, type Proposal, type SealFields, type Snapshot } from '../../consensus/index.ts'
-import { Executor, TrieLevelAdapter, createChainCommon, orderedTrieRoot, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
+import { Executor, TrieLevelAdapter, createChainCommon, transactionsRoot, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
 import type { AuthorityKey } from '../config.ts'
 import type { Genesis } from '../genesis/types.ts'
 import { ChainError, ChainErrorCode } from './errors.ts'
@@ -87,6 +87,8 @@ export class Chain extends EventEmitter<ChainEvents> {
   private readonly snapshots: SnapshotCache
   /** Whether the AuthoritySet predeploy is in the genesis, so the node keeps it in step. */
   private readonly followAuthorities: boolean
+  /** Blocks whose transactions root was checked (precheck for relay, then import). */
+  private readonly txRootChecked = new WeakSet<Block>()
   private queue: Promise<unknown> = Promise.resolve()
 
   private constructor(
@@ -280,7 +282,7 @@ export class Chain extends EventEmitter<ChainEvents> {
         parentHash: parent.block.hash(),
         coinbase: prep.coinbase,
         stateRoot: res.stateRoot,
-        transactionsTrie: res.transactionsRoot,
+        transactionsTrie: transactionsRoot(res.txs.map((t) => t.tx)),
         receiptTrie: res.receiptsRoot,
         logsBloom: res.logsBloom,
         difficulty: prep.difficulty,
@@ -342,11 +344,22 @@ export class Chain extends EventEmitter<ChainEvents> {
     }
     this.verifyBody(block, parent.block.header)
     this.consensus.verifyHeader(header, parent.block.header, await this.snapshots.at(parent.block.header), Date.now())
-    const txRoot = orderedTrieRoot(block.transactions.map((tx) => tx.serialize()))
-    if (!equalsBytes(txRoot, header.transactionsTrie)) {
-      throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${header.number}: transactions root ${bytesToHex(txRoot)}, header says ${bytesToHex(header.transactionsTrie)}`)
-    }
+    this.checkTransactionsRoot(block)
     return 'ok'
+  }
+
+  /**
+   * The body belongs to the sealed header: its transactions root matches. Remembered per block
+   * object (blocks are frozen), so a gossiped block prechecked for relay is not hashed again at
+   * import.
+   */
+  private checkTransactionsRoot(block: Block): void {
+    if (this.txRootChecked.has(block)) return
+    const root = transactionsRoot(block.transactions)
+    if (!equalsBytes(root, block.header.transactionsTrie)) {
+      throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${block.header.number}: transactions root ${bytesToHex(root)}, header says ${bytesToHex(block.header.transactionsTrie)}`)
+    }
+    this.txRootChecked.add(block)
   }
 
   /**
@@ -380,6 +393,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       this.verifyBody(block, parent.block.header)
       const parentSnap = await this.snapshots.at(parent.block.header)
       this.consensus.verifyHeader(header, parent.block.header, parentSnap, Date.now())
+      this.checkTransactionsRoot(block)
       const snap = this.consensus.apply(parentSnap, header)
       const txs: SenderTx[] = block.transactions.map((tx, i) => ({ tx, sender: senders?.[i] ?? tx.getSenderAddress() }))
       const ctx: ExecutionContext = {
@@ -399,7 +413,6 @@ export class Chain extends EventEmitter<ChainEvents> {
       const mismatch = [
         ['state root', res.stateRoot, header.stateRoot],
         ['receipts root', res.receiptsRoot, header.receiptTrie],
-        ['transactions root', res.transactionsRoot, header.transactionsTrie],
         ['logs bloom', res.logsBloom, header.logsBloom],
       ].find(([, got, want]) => !equalsBytes(got as Uint8Array, want as Uint8Array))
       if (mismatch !== undefined || res.gasUsed !== header.gasUsed) {

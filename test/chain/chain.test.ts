@@ -129,6 +129,8 @@ t.test('precheck (the checks before a gossiped block is relayed) refuses what im
   // The sealed header with another body: the transactions root no longer matches.
   const swapped = createBlock({ header: good.header.toJSON(), transactions: good.transactions.slice(1) }, opts)
   await t.rejects(replica.precheck(swapped), { code: 'INVALID_BLOCK', message: /transactions root/ })
+  // Import checks the root itself (a synced block is not prechecked), before executing anything.
+  await t.rejects(replica.importBlock(swapped), { code: 'INVALID_BLOCK', message: /transactions root/ })
   const extra = new Uint8Array(good.header.extraData)
   extra[40] = extra[40]! ^ 0xff
   const forged = createBlock({ header: { ...good.header.toJSON(), extraData: extra }, transactions: good.transactions }, opts)

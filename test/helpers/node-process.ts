@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url'
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const NODE = process.execPath
 export const MEDREC = join(ROOT, 'bin', 'medrec.js')
+/** MEDREC_NODE_PROFILE=DIR: every node process writes a V8 CPU profile to DIR when it ends. */
+const PROFILE_DIR = process.env.MEDREC_NODE_PROFILE
 
 export interface NodeProcess {
   proc: ChildProcess
@@ -32,7 +34,8 @@ export function tempDir(prefix = 'medrec-test-'): { path: string; remove(): void
  */
 /** `medrec start` (or `opts.command`, e.g. `mine`) on `opts.datadir`, RPC on any free port; resolves once it serves. */
 export function startNodeProcess(args: string[], opts: { datadir: string; timeoutMs?: number; env?: Record<string, string>; command?: 'start' | 'mine' }): Promise<NodeProcess> {
-  const proc = spawn(NODE, [MEDREC, opts.command ?? 'start', '--datadir', opts.datadir, '--rpc.port', '0', ...args], {
+  const profile = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
+  const proc = spawn(NODE, [...profile, MEDREC, opts.command ?? 'start', '--datadir', opts.datadir, '--rpc.port', '0', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -67,7 +70,7 @@ export function startNodeProcess(args: string[], opts: { datadir: string; timeou
             return exited
           },
           kill: async () => {
-            proc.kill('SIGKILL')
+            proc.kill(PROFILE_DIR === undefined ? 'SIGKILL' : 'SIGTERM') // a killed process writes no profile
             await exited
           },
         })
