@@ -26,6 +26,8 @@ export interface P2PConfig {
   /** Multiaddrs ending in /p2p/<peer id>. */
   bootnodes: string[]
   maxPeers: number
+  /** Peer exchange: learn peers from peers (off with --nodiscover: bootnodes and added peers only). */
+  discovery: boolean
   /** DIR/nodekey, the node's stable libp2p identity. */
   nodeKey: Uint8Array
 }

@@ -87,7 +87,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let network: Network | undefined
   if (config.p2p !== undefined) {
     try {
-      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery, p2pObserver: metrics?.p2p })
+      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, discovery: config.p2p.discovery, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery, p2pObserver: metrics?.p2p })
     } catch (err) {
       await unwind()
       if ((err as { code?: string }).code === 'EADDRINUSE' || /EADDRINUSE/.test(errorMessage(err))) {

@@ -29,8 +29,18 @@ export interface P2POptions {
   maxAppConnections: number
   /** A connection to a peer that is not a chain peer is closed after this long without app streams. */
   appIdleMs: number
-  /** Below this many peers the dialer keeps (re)dialling bootnodes and added peers. */
+  /** Below this many peers the dialer keeps (re)dialling bootnodes, added and learned peers. */
   minPeers: number
+  /**
+   * Peer exchange (`/medrec/peers/1`): ask chain peers for their chain peers and dial them while
+   * below `minPeers`, and answer such requests. Off (geth's --nodiscover): only bootnodes and
+   * added peers are dialled; inbound connections are still accepted.
+   */
+  discovery: boolean
+  /** Each chain peer is asked for peers at most this often. */
+  peerExchangeIntervalMs: number
+  /** Most peers learned through peer exchange kept as dial targets (0: none). */
+  maxLearnedPeers: number
   /** Largest gossiped transaction (RLP bytes). */
   maxTxBytes: number
   /**
@@ -116,6 +126,9 @@ export const defaultP2POptions: Readonly<Omit<P2POptions, 'chainId' | 'genesisHa
   maxAppConnections: 16,
   appIdleMs: 10_000,
   minPeers: 5,
+  discovery: true,
+  peerExchangeIntervalMs: 30_000,
+  maxLearnedPeers: 64,
   maxTxBytes: 128 * 1024,
   maxBlockBytes: 10 * 1024 * 1024,
   maxHeaderBytes: 64 * 1024,
@@ -159,12 +172,13 @@ export function resolveP2POptions(init: P2PInit): P2POptions {
   if (!(o.privateKey instanceof Uint8Array) || o.privateKey.length !== 32) invalid('privateKey must be 32 bytes')
   if (!(o.genesisHash instanceof Uint8Array) || o.genesisHash.length !== 32) invalid('genesisHash must be 32 bytes')
   if (typeof o.chainId !== 'bigint' || o.chainId <= 0n) invalid('chainId must be a positive bigint')
-  const ints: (keyof P2POptions)[] = ['maxPeers', 'maxAppConnections', 'appIdleMs', 'maxTxBytes', 'maxBlockBytes', 'maxHeaderBytes', 'maxRangeCount', 'maxResponseBytes', 'requestTimeoutMs', 'dialBackoffMinMs', 'dialBackoffMaxMs', 'dialIntervalMs', 'heartbeatIntervalMs']
+  const ints: (keyof P2POptions)[] = ['maxPeers', 'maxAppConnections', 'appIdleMs', 'maxTxBytes', 'maxBlockBytes', 'maxHeaderBytes', 'maxRangeCount', 'maxResponseBytes', 'requestTimeoutMs', 'dialBackoffMinMs', 'dialBackoffMaxMs', 'dialIntervalMs', 'heartbeatIntervalMs', 'peerExchangeIntervalMs']
   for (const k of ints) {
     const v = o[k]
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) invalid(`${k} must be a positive integer`, { [k]: v })
   }
-  for (const k of ['minPeers', 'statusIntervalMs', 'banMs', 'mismatchBanMs', 'txBatchMs'] as const) {
+  if (typeof o.discovery !== 'boolean') invalid('discovery must be true or false', { discovery: o.discovery })
+  for (const k of ['minPeers', 'maxLearnedPeers', 'statusIntervalMs', 'banMs', 'mismatchBanMs', 'txBatchMs'] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 0) invalid(`${k} must be a non-negative integer`, { [k]: o[k] })
   }
   if (isIP(o.listen.host) === 0) invalid('listen.host must be an IPv4 or IPv6 address', { host: o.listen.host })

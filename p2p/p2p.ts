@@ -21,20 +21,28 @@ import {
   PROTOCOLS,
   decodeAppResponse,
   decodeItemsResponse,
+  decodePeersRequest,
+  decodePeersResponse,
   decodeRangeRequest,
   decodeStatusRequest,
   decodeStatusResponse,
   encodeAppResponse,
   encodeErrorResponse,
   encodeItemsResponse,
+  encodePeersRequest,
+  encodePeersResponse,
   encodeRangeRequest,
   encodeStatusRequest,
   encodeStatusResponse,
+  MAX_EXCHANGED_PEERS,
+  PEERS_MAX_RESPONSE_BYTES,
   topicNames,
+  type ExchangedPeer,
   type RangeRequest,
 } from './wire.ts'
+import { advertisedAddrs, ipOf, learnableAddrs, PeerExchangeSchedule } from './peer-exchange.ts'
 import { decodeTxBatch, MAX_BATCH_TXS, TxBatcher } from './tx-batch.ts'
-import type { AppHandler, AppHandlerOptions, AppRequestOptions, GossipResult, P2P, P2PEvents, P2PModules, PeerIdStr, PeerInfo, PenaltyReason, Status } from './types.ts'
+import type { AppHandler, AppHandlerOptions, AppRequestOptions, DialTargetInfo, GossipResult, P2P, P2PEvents, P2PModules, PeerIdStr, PeerInfo, PenaltyReason, Status } from './types.ts'
 
 const log = createLogger('p2p')
 
@@ -76,6 +84,8 @@ const handshakePenalty: PenaltyRule = (code) => (code === 'PROTOCOL_UNSUPPORTED'
 /** App requests: only a malformed answer is the remote's fault (a slow handler, a response
  * above our own limit or a protocol it does not serve are not). */
 const appPenalty: PenaltyRule = (code) => (code === 'INVALID_RESPONSE' ? 'invalid-response' : undefined)
+/** Peer exchange: a peer run with discovery off does not serve it, and need not. */
+const exchangePenalty: PenaltyRule = handshakePenalty
 
 const RESULT: Record<GossipResult, TopicValidatorResult> = {
   accept: TopicValidatorResult.Accept,
@@ -140,6 +150,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
   readonly #otherChain = new Map<PeerIdStr, number>()
   readonly #appPeers = new Map<PeerIdStr, AppPeer>()
   readonly #appProtocols = new Map<string, AppProtocol>()
+  readonly #pex: PeerExchangeSchedule
   #libp2p: Libp2p<Services> | undefined
   #statusTimer: NodeJS.Timeout | undefined
   #reapTimer: NodeJS.Timeout | undefined
@@ -157,15 +168,17 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     this.#txBatch = new TxBatcher((data) => this.#publish(this.topics.tx, data, this.#gossipTxLimit), { maxBytes: batchBytes, delayMs: opts.txBatchMs })
     this.#scores = new PeerScores(opts)
     this.peerId = peerIdFromNodeKey(opts.privateKey)
+    this.#pex = new PeerExchangeSchedule(opts.peerExchangeIntervalMs)
     this.#dialer = new Dialer(opts, {
       self: this.peerId,
-      dial: async (addr) => {
-        await this.#node().dial(addr, { signal: AbortSignal.timeout(opts.requestTimeoutMs) })
+      dial: async (addrs) => {
+        await this.#node().dial(addrs, { signal: AbortSignal.timeout(opts.requestTimeoutMs) })
       },
       // Any open connection, so an app-only one is not redialled while it lasts.
       isConnected: (peer) => this.#connections(peer).length > 0,
       isBanned: (peer) => this.#scores.isBanned(peer) || this.#isOtherChain(peer),
       peerCount: () => this.#peers.size,
+      onBelowMinPeers: () => this.#askForPeers(),
     })
     for (const b of opts.bootnodes) this.#dialer.add(b)
   }
@@ -204,6 +217,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     await node.handle(PROTOCOLS.status, (stream, conn) => this.#serve('status', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
     await node.handle(PROTOCOLS.blocksByRange, (stream, conn) => this.#serve('blocks', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
     await node.handle(PROTOCOLS.headersByRange, (stream, conn) => this.#serve('headers', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    if (o.discovery) await node.handle(PROTOCOLS.peers, (stream, conn) => this.#serve('peers', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
     const pubsub = node.services.pubsub
     pubsub.topicValidators.set(this.topics.tx, (from, msg) => this.#validate('tx', from, msg))
     pubsub.topicValidators.set(this.topics.block, (from, msg) => this.#validate('block', from, msg))
@@ -261,6 +275,14 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     }
     await this.#dialer.dialNow(peer)
     return peer
+  }
+
+  dialTarget(peer: PeerIdStr): DialTargetInfo | undefined {
+    return this.#dialer.target(peer)
+  }
+
+  learnedPeerCount(): number {
+    return this.#dialer.learnedCount()
   }
 
   async publishTx(bytes: Uint8Array): Promise<number> {
@@ -515,6 +537,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     if (!s.announced) {
       s.announced = true
       this.#emit('peer:connected', this.#info(s))
+      this.#askForPeers(peer)
     } else if (!prev || !sameStatus(prev, status)) {
       this.#emit('peer:status', peer, status)
     }
@@ -632,18 +655,56 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     return res.value
   }
 
+  // ---- peer exchange: client ----
+
+  /**
+   * While below minPeers, asks one chain peer (`peer`, else one at random) for its chain peers
+   * and hands them to the dialer as learned targets: at most one request in flight, each peer
+   * at most once per peerExchangeIntervalMs.
+   */
+  #askForPeers(peer?: PeerIdStr): void {
+    if (!this.#opts.discovery || this.#stopped || this.#peers.size >= this.#opts.minPeers) return
+    const candidates = peer !== undefined ? [peer] : [...this.#peers.values()].filter((s) => s.announced).map((s) => s.id)
+    const asked = this.#pex.next(candidates)
+    if (asked === undefined) return
+    this.#requestPeers(asked)
+      .then(
+        (added) => log.debug('Peer exchange', { peer: asked, added, learned: this.#dialer.learnedCount() }),
+        (err: unknown) => log.debug('Peer exchange failed', { peer: asked }, err),
+      )
+      .finally(() => this.#pex.done())
+  }
+
+  /** One peer exchange with `peer`; resolves with how many new dial targets it gave. */
+  async #requestPeers(peer: PeerIdStr): Promise<number> {
+    const frame = await this.#exchange(peer, PROTOCOLS.peers, encodePeersRequest(), { maxResponseBytes: PEERS_MAX_RESPONSE_BYTES, penalty: exchangePenalty })
+    const res = this.#decodeOrPenalise(peer, () => decodePeersResponse(frame))
+    if (!res.ok) throw new P2PError('REMOTE_ERROR', `peer exchange refused: ${res.code} ${res.message}`, { peer, remoteCode: res.code })
+    const conn = this.#connections(peer)[0]
+    const from = conn === undefined ? undefined : ipOf(conn.remoteAddr)
+    let added = 0
+    for (const p of res.value) if (this.#dialer.learn(p.id, learnableAddrs(p.id, p.addrs, from))) added++
+    return added
+  }
+
   // ---- request/response: server ----
 
-  async #serve(kind: 'status' | 'blocks' | 'headers', stream: Stream, conn: Connection): Promise<void> {
+  async #serve(kind: 'status' | 'blocks' | 'headers' | 'peers', stream: Stream, conn: Connection): Promise<void> {
     const peer = conn.remotePeer.toString()
     const s = this.#peers.get(peer)
-    if (this.#stopped || !s) {
+    // Peer exchange answers other peers with an error envelope (they may try again once admitted).
+    if (this.#stopped || (!s && kind !== 'peers')) {
       stream.abort(new Error('not accepting requests from this peer'))
       return
     }
     const req = await this.#readRequest(peer, stream, { timeoutMs: this.#opts.requestTimeoutMs, maxRequestBytes: MAX_REQUEST_BYTES })
     if (!req) return
     try {
+      // Only peer exchange gets here without a chain peer (see above).
+      if (!s || (kind === 'peers' && !s.announced)) {
+        await req.respond(encodeErrorResponse('NOT_CHAIN_PEER', 'peer exchange is served to chain peers only: complete the status handshake (same chain) first'))
+        return
+      }
       if (!s.requestBucket.take()) {
         this.penalize(peer, 'rate-limit')
         await req.respond(encodeErrorResponse('RATE_LIMITED', 'too many requests'))
@@ -659,6 +720,16 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
         }
         await req.respond(encodeStatusResponse(await this.#localStatus()))
         this.#onStatus(peer, theirs)
+        return
+      }
+      if (kind === 'peers') {
+        try {
+          decodePeersRequest(req.frame)
+        } catch (err) {
+          await this.#badRequest(peer, req, err)
+          return
+        }
+        await req.respond(encodePeersResponse(await this.#peersFor(peer, conn)))
         return
       }
       let range: RangeRequest
@@ -693,6 +764,32 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     log.debug('Undecodable request', { peer }, err)
     this.penalize(peer, 'invalid-frame')
     await req.respond(encodeErrorResponse('BAD_REQUEST', errorMessage(err)))
+  }
+
+  /**
+   * Up to MAX_EXCHANGED_PEERS of our chain peers other than `requester` (a random choice when
+   * there are more), each with its listen addresses as identify stored them (not the ephemeral
+   * port of an inbound connection), those relayable to the requester's IP only.
+   */
+  async #peersFor(requester: PeerIdStr, conn: Connection): Promise<ExchangedPeer[]> {
+    const node = this.#node()
+    const to = ipOf(conn.remoteAddr)
+    const ids = [...this.#peers.values()].filter((p) => p.announced && p.id !== requester).map((p) => p.id)
+    for (let i = ids.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1))
+      ;[ids[i], ids[j]] = [ids[j]!, ids[i]!]
+    }
+    const out: ExchangedPeer[] = []
+    for (const id of ids) {
+      if (out.length >= MAX_EXCHANGED_PEERS) break
+      const stored = await node.peerStore.get(peerIdFromString(id)).then(
+        (p) => p.addresses,
+        () => [],
+      )
+      const addrs = advertisedAddrs(id, stored, to)
+      if (addrs.length > 0) out.push({ id, addrs })
+    }
+    return out
   }
 
   async #serveRange(kind: 'blocks' | 'headers', range: RangeRequest): Promise<Uint8Array> {

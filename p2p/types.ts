@@ -47,6 +47,16 @@ export interface PeerInfo {
   gossipScore: number
 }
 
+/** What the dialer knows of one dial target (`P2P.dialTarget`). */
+export interface DialTargetInfo {
+  /** Multiaddrs ending in `/p2p/<peerId>`, tried in turn. */
+  addrs: string[]
+  /** Learned through peer exchange (else a bootnode or an `addPeer`). */
+  learned: boolean
+  /** Failed dials in a row. */
+  failures: number
+}
+
 /** Everything the node hands to p2p: validators and request handlers, as plain functions. */
 export interface P2PModules {
   /** Our head, read for each status handshake and announcement. */
@@ -120,6 +130,10 @@ export interface P2P {
    * (INVALID_MULTIADDR, PEER_BANNED, TOO_MANY_PEERS, DIAL_FAILED).
    */
   addPeer(multiaddr: string): Promise<PeerIdStr>
+  /** The dialer's target for `peer` (bootnode, added or learned), or undefined. Read-only. */
+  dialTarget(peer: PeerIdStr): DialTargetInfo | undefined
+  /** How many peers learned through peer exchange are kept as dial targets. */
+  learnedPeerCount(): number
   /** Publishes a signed transaction's RLP; resolves with the number of peers it was sent to. */
   publishTx(bytes: Uint8Array): Promise<number>
   /** Publishes a block's RLP; resolves with the number of peers it was sent to. */

@@ -9,19 +9,27 @@
  *   by-range response   { ok: true, items: bin[] }
  *   app request         the caller's bytes as they are (p2p does not read them)
  *   app response        { ok: true, data: bin }
+ *   peers request       {} (an empty map; fields a later version adds are ignored)
+ *   peers response      { ok: true, peers: [{ id: string, addrs: string[] }] }: at most
+ *                       MAX_EXCHANGED_PEERS entries of distinct peer ids, each with 1 to
+ *                       MAX_ADDRS_PER_PEER multiaddrs ending in /p2p/<that id>
  *   any error response  { ok: false, code: string, message: string }
  *
  * Unsigned integers that may exceed 2^53 (chain id, block number, total difficulty) travel as
  * minimal big-endian byte strings (no leading zero byte; zero is the empty string), as in RLP.
  */
 import { Packr } from 'msgpackr'
+import { errorMessage } from '../common/errors.ts'
 import { P2PError } from './errors.ts'
-import type { Status } from './types.ts'
+import { parsePeerAddr } from './dialer.ts'
+import type { PeerIdStr, Status } from './types.ts'
 
 export const PROTOCOLS = {
   status: '/medrec/status/1',
   blocksByRange: '/medrec/blocks-by-range/1',
   headersByRange: '/medrec/headers-by-range/1',
+  /** Peer exchange: a chain peer's other chain peers and their listen addresses. */
+  peers: '/medrec/peers/1',
 } as const
 export type ProtocolName = keyof typeof PROTOCOLS
 
@@ -35,6 +43,8 @@ export const RemoteErrorCode = {
   BAD_REQUEST: 'BAD_REQUEST',
   /** An app protocol handler threw; the message is the error's message. */
   HANDLER_ERROR: 'HANDLER_ERROR',
+  /** Peer exchange is served only to chain peers (status handshake done, same chain). */
+  NOT_CHAIN_PEER: 'NOT_CHAIN_PEER',
   RATE_LIMITED: 'RATE_LIMITED',
   SERVER_ERROR: 'SERVER_ERROR',
   WRONG_CHAIN: 'WRONG_CHAIN',
@@ -69,7 +79,9 @@ function hash32(b: unknown, field: string): Uint8Array {
 }
 
 function record(v: unknown, what: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) bad(`${what}: not a map`)
+  // A plain object only: msgpackr decodes some bytes (0xc1, extensions) to class instances.
+  const proto = typeof v === 'object' && v !== null ? Object.getPrototypeOf(v) : undefined
+  if (proto !== Object.prototype && proto !== null) bad(`${what}: not a map`)
   return v as Record<string, unknown>
 }
 
@@ -183,4 +195,70 @@ export function decodeItemsResponse(frame: Uint8Array, maxCount: number, maxItem
     if (item.length > maxItemBytes) bad(`items[${i}]: ${item.length} bytes > ${maxItemBytes}`)
   }
   return { ok: true, value: items as Uint8Array[] }
+}
+
+/** Most peers in one peer-exchange response. */
+export const MAX_EXCHANGED_PEERS = 16
+/** Most addresses of one peer in a peer-exchange response. */
+export const MAX_ADDRS_PER_PEER = 4
+/** Largest peers response frame we read (16 peers of 4 addresses of 256 characters fit). */
+export const PEERS_MAX_RESPONSE_BYTES = 32 * 1024
+/** Longest address string accepted in a peer-exchange response (a TCP multiaddr with a peer id is ~100). */
+const MAX_ADDR_CHARS = 256
+
+/** One peer of a peer-exchange response: its id and multiaddrs that end in `/p2p/<id>`. */
+export interface ExchangedPeer {
+  id: PeerIdStr
+  addrs: string[]
+}
+
+export function encodePeersRequest(): Uint8Array {
+  return pack({})
+}
+
+/** A peers request is a map (empty today); anything else is refused as a bad request. */
+export function decodePeersRequest(frame: Uint8Array): void {
+  record(unpackOne(frame), 'peers request')
+}
+
+export function encodePeersResponse(peers: readonly ExchangedPeer[]): Uint8Array {
+  return pack({ ok: true, peers: peers.map((p) => ({ id: p.id, addrs: p.addrs })) })
+}
+
+/**
+ * A peers response, checked whole: one bad entry (a peer id that does not parse, an address
+ * that is not a multiaddr or names another peer, too many of anything, a repeated id) makes the
+ * whole response invalid, so a peer cannot slip a bad address among good ones.
+ */
+export function decodePeersResponse(frame: Uint8Array): Response<ExchangedPeer[]> {
+  const r = decodeResponse(frame)
+  if (!r.ok) return r
+  const peers = r.body.peers
+  if (!Array.isArray(peers)) bad('peers: not an array')
+  if (peers.length > MAX_EXCHANGED_PEERS) bad(`peers: ${peers.length} > ${MAX_EXCHANGED_PEERS}`)
+  const seen = new Set<PeerIdStr>()
+  const out: ExchangedPeer[] = []
+  for (const [i, entry] of peers.entries()) {
+    const o = record(entry, `peers[${i}]`)
+    if (typeof o.id !== 'string' || o.id.length > MAX_ADDR_CHARS) bad(`peers[${i}].id: not a string`)
+    const addrs = o.addrs
+    if (!Array.isArray(addrs) || addrs.length === 0 || addrs.length > MAX_ADDRS_PER_PEER) bad(`peers[${i}].addrs: not 1 to ${MAX_ADDRS_PER_PEER} addresses`)
+    let id: PeerIdStr | undefined
+    for (const [j, a] of addrs.entries()) {
+      if (typeof a !== 'string' || a.length > MAX_ADDR_CHARS) bad(`peers[${i}].addrs[${j}]: not a short string`)
+      let peer: PeerIdStr
+      try {
+        peer = parsePeerAddr(a).peer
+      } catch (err) {
+        throw new P2PError('INVALID_RESPONSE', `peers[${i}].addrs[${j}]: ${errorMessage(err)}`, undefined, err)
+      }
+      // The id as parsed (canonical form) must be the entry's id as written.
+      if (peer !== o.id) bad(`peers[${i}].addrs[${j}]: names peer ${peer}, not ${o.id}`)
+      id = peer
+    }
+    if (id === undefined || seen.has(id)) bad(`peers[${i}]: repeated peer ${String(o.id)}`)
+    seen.add(id)
+    out.push({ id, addrs: addrs as string[] })
+  }
+  return { ok: true, value: out }
 }

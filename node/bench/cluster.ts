@@ -279,6 +279,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     const p2pPort = ports[2 * i + 1]!
     const args = ['--rpc.port', String(rpcPort), '--p2p.addr', '127.0.0.1', '--p2p.port', String(p2pPort), '--log.level', logLevel]
     if (bootnode !== undefined) args.push('--bootnodes', bootnode)
+    // Peer exchange would lead the nodes to each other's real ports, around the cuttable relays.
+    if (o.links === true) args.push('--nodiscover')
     if (o.consensus === 'poa') args.push('--authority', address, '--password', join(datadir, 'password'))
     else args.push('--mine', '--miner.etherbase', address, '--miner.threads', '1')
     args.push(...(o.extraArgs?.(i, { address, passwordFile: join(datadir, 'password') }) ?? []))
@@ -293,8 +295,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   }
   /**
    * The bootnode address node `i` dials. With links: its own relay to the bootnode. Nothing else
-   * leads a node to the bootnode's real port (or the bootnode to the others): the dialer dials
-   * only --bootnodes, libp2p 3 has no autodialer, gossipsub runs without peer exchange.
+   * leads a node to the bootnode's real port (or the bootnode to the others): the nodes run with
+   * --nodiscover (no peer exchange), libp2p 3 has no autodialer, gossipsub runs without PX.
    */
   const bootnodeFor = async (i: number, boot: ClusterNode): Promise<string> => {
     if (o.links !== true) return boot.multiaddr

@@ -75,7 +75,7 @@ export function reportMarkdown(r: BenchResult): string {
   if (r.metrics !== null && r.metrics !== undefined) lines.push('', '![mempool pending per node](mempool.svg)')
   lines.push('', '## Command', '', '```sh', c.command, '```')
   if (r.dataDirs !== null) {
-    lines.push('', 'Data dirs kept (any of them restarts with `medrec start --datadir DIR --nodiscover`):', '', ...r.dataDirs.map((d) => `- ${d}`))
+    lines.push('', 'Data dirs kept (any of them restarts with `medrec start --datadir DIR --p2p.maxpeers 0`):', '', ...r.dataDirs.map((d) => `- ${d}`))
   }
   return lines.join('\n') + '\n'
 }

@@ -50,7 +50,7 @@ t.test('bench run: 2 PoA nodes, transfers; the counted blocks match the chain', 
   // The counted blocks against the chain in node 0's data dir, restarted alone.
   t.equal(result.dataDirs?.length, 2, 'both data dirs are listed')
   kept = dirname(result.dataDirs![0]!)
-  node = await startNodeProcess(['--nodiscover'], { datadir: result.dataDirs![0]!, timeoutMs: 60_000 })
+  node = await startNodeProcess(['--p2p.maxpeers', '0'], { datadir: result.dataDirs![0]!, timeoutMs: 60_000 })
   const numbers = result.blocks.map((b) => b.number)
   t.same(numbers, Array.from({ length: numbers.length }, (_, i) => numbers[0]! + i), 'the recorded blocks are consecutive')
   let chainTotal = 0

@@ -12,7 +12,9 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 const score = (at: TestNode, of: TestNode) => at.p2p.peers().find((p) => p.id === of.p2p.peerId)?.score
 
 /** a — b — c in a line: c hears a only through b's forwarding. */
-async function line(t: Test, init: Parameters<typeof startNode>[2] = {}) {
+async function line(t: Test, opts: Parameters<typeof startNode>[2] = {}) {
+  // No peer exchange: c would learn a from b and the line would become a triangle.
+  const init = { discovery: false, ...opts }
   const a = await startNode(t, 1, init)
   const b = await startNode(t, 2, { ...init, bootnodes: a.p2p.listenAddrs() })
   const c = await startNode(t, 3, { ...init, bootnodes: b.p2p.listenAddrs() })

@@ -52,7 +52,8 @@ async function devSetup(dir: string, period: number | undefined): Promise<Genesi
 
 /**
  * p2p is on by default (0.0.0.0:30303); a --dev node stays alone unless given --p2p.port or
- * --bootnodes, so several dev chains can run side by side.
+ * --bootnodes, so several dev chains can run side by side. --p2p.maxpeers 0 is the one switch
+ * for no networking; --nodiscover (as in geth) only turns off peer exchange.
  */
 async function p2pConfig(flags: ParsedFlags, dev: boolean, nodekeyPath: string): Promise<P2PConfig | undefined> {
   const bootnodes = (flags.string('bootnodes') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
@@ -61,11 +62,11 @@ async function p2pConfig(flags: ParsedFlags, dev: boolean, nodekeyPath: string):
   }
   const port = flags.has('p2p.port') ? parsePort(flags.string('p2p.port')!, 'p2p.port') : DEFAULT_P2P.port
   const maxPeers = flags.has('p2p.maxpeers') ? Number(parseInteger(flags.string('p2p.maxpeers')!, 'p2p.maxpeers', 0n, 1000n)) : DEFAULT_P2P.maxPeers
-  if (flags.boolean('nodiscover') || maxPeers === 0 || (dev && !flags.has('p2p.port') && bootnodes.length === 0)) return undefined
+  if (maxPeers === 0 || (dev && !flags.has('p2p.port') && bootnodes.length === 0)) return undefined
   await ensureNodeKey(nodekeyPath)
   const key = (await readFile(nodekeyPath, 'utf8')).trim()
   if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw new CliError(CliErrorCode.READ_FAILED, `${nodekeyPath} is not a 32-byte hex node key: delete it to have a new one made`)
-  return { listen: { host: flags.string('p2p.addr') ?? DEFAULT_P2P.host, port }, bootnodes, maxPeers, nodeKey: new Uint8Array(Buffer.from(key.replace(/^0x/, ''), 'hex')) }
+  return { listen: { host: flags.string('p2p.addr') ?? DEFAULT_P2P.host, port }, bootnodes, maxPeers, discovery: !flags.boolean('nodiscover'), nodeKey: new Uint8Array(Buffer.from(key.replace(/^0x/, ''), 'hex')) }
 }
 
 /** --mine, --miner.etherbase, --miner.threads; `medrec mine` implies --mine. */
@@ -243,7 +244,7 @@ export const startCommand: CommandSpec = {
     { name: 'p2p.port', kind: 'string', placeholder: 'P', default: `${DEFAULT_P2P.port}; with --dev p2p is off unless set`, description: 'p2p listen port (0: any free port)' },
     { name: 'p2p.maxpeers', kind: 'string', placeholder: 'N', default: String(DEFAULT_P2P.maxPeers), description: 'most peers at once (0: no networking)' },
     { name: 'bootnodes', kind: 'string', placeholder: 'MULTIADDRS', default: 'none', description: 'comma-separated peers to join, /ip4/…/tcp/…/p2p/<peer id> (admin_nodeInfo listenAddrs)' },
-    { name: 'nodiscover', kind: 'boolean', default: 'off', description: 'no networking at all (a lone node)' },
+    { name: 'nodiscover', kind: 'boolean', default: 'off', description: 'no peer exchange: dial only --bootnodes and added peers (inbound still accepted); --p2p.maxpeers 0 for no networking' },
     { name: 'dev.period', kind: 'string', placeholder: 'S', default: String(DEV_PERIOD), description: 'with --dev: seconds between blocks (0: seal when transactions arrive)' },
     { name: 'mine', kind: 'boolean', default: 'off', description: 'mine blocks (proof-of-work chains; an authority seals anyway)' },
     { name: 'miner.etherbase', kind: 'string', placeholder: 'ADDRESS', default: 'the authority', description: 'account credited with mined blocks\' rewards, fees and bounties (no key needed)' },
