@@ -414,23 +414,29 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
       const seen = touched.get(k)
       if (seen === undefined || t.nonce + 1n > seen.next) touched.set(k, { address: t.sender, next: t.nonce + 1n })
     }
-    // Read every touched account first, then change the pool in one synchronous step.
+    // The block itself proves each sender's nonce moved: follow it at once, before any state
+    // read, so a block built right after this head is not offered what the head just included
+    // (on a busy node those reads take a while, and the builder spent its slot on stale ones).
+    for (const [k, t] of touched) {
+      const q = this.senders.get(k)
+      if (q !== undefined) this.rebase(q, t.next)
+    }
+    // Included transactions are below the new bases and gone by now; this catches any other copy.
+    for (const t of txs) {
+      const e = this.byHash.get(bytesToHex(t.hash))
+      if (e !== undefined) this.remove(e)
+    }
+    // Then the state: read every touched account, then change the pool in one synchronous step.
     const list = [...touched]
     const accounts = await Promise.all(list.map(([, t]) => this.getAccount(t.address)))
-    for (const [i, [k, t]] of list.entries()) {
+    for (const [i, [k]] of list.entries()) {
       const q = this.senders.get(k)
       if (q === undefined) continue
       const account = accounts[i]!
       const before = this.executableEnd(q) // announced already: not again
       // The sender paid for this block: drop what it can no longer afford (geth does too).
       for (const e of [...q.byNonce.values()]) if (e.cost > account.balance) this.remove(e)
-      // The block itself proves the nonce moved, even if the state read lags behind it.
-      this.rebase(q, account.nonce > t.next ? account.nonce : t.next, before)
-    }
-    // Included transactions are below the new base and gone by now; this catches any other copy.
-    for (const t of txs) {
-      const e = this.byHash.get(bytesToHex(t.hash))
-      if (e !== undefined) this.remove(e)
+      this.rebase(q, account.nonce, before)
     }
   }
 

@@ -443,6 +443,15 @@ t.test('after a block: included and stale dropped, gaps filled are announced onc
   t.same(order(lag.pool.pending(BASE_FEE)), [tag(K0, 2)])
   await refused(t, lag.pool, tx1559(1, { fee: 50n * GWEI }).serialize(), 'NONCE_TOO_LOW', `nonce too low: address ${CA0}, tx: 1 state: 2`, 'NONCE_TOO_LOW from the block, ahead of state')
 
+  // The pool follows the block before its state reads resolve: a block built at once on the new
+  // head is not offered what the head included.
+  const prompt = setup()
+  const pr = [0, 1, 2].map((n) => tx1559(n))
+  for (const x of pr) await prompt.pool.addRaw(x.serialize())
+  const settled = prompt.pool.onBlockIncluded([{ hash: pr[0]!.hash(), sender: A0, nonce: 0n }, { hash: pr[1]!.hash(), sender: A0, nonce: 1n }])
+  t.same(order(prompt.pool.pending(BASE_FEE)), [tag(K0, 2)], 'at once, not after the account reads')
+  await settled
+
   // The block spent the sender's money: what it can no longer pay for is dropped.
   const poor = setup()
   for (const n of [0, 1, 2, 3]) await poor.pool.addRaw(tx1559(n, { value: n === 3 ? 10n ** 18n : 1n }).serialize())
