@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { createBlock, type Block } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import { createMPT } from '@ethereumjs/mpt'
@@ -22,6 +23,14 @@ import type {
 } from './types.ts'
 
 const log = createLogger('evm')
+
+/**
+ * Longest stretch of block execution (building or importing) without a turn of the event loop.
+ * The EVM's awaits on cached state are microtasks, which would otherwise hold the loop for a
+ * whole block: gossip (relaying the next block), RPC intake and the recovery workers' answers
+ * would wait for it.
+ */
+export const YIELD_EVERY_MS = 5
 
 export interface GenesisAccountState {
   balance: bigint
@@ -201,7 +210,12 @@ export class Executor {
     const receipts: StoredReceipt[] = []
     const txReceipts: TxReceipt[] = []
     let gasUsed = 0n
+    let turn = performance.now()
     for (const [i, item] of txs.entries()) {
+      if (performance.now() - turn >= YIELD_EVERY_MS) {
+        await yieldToLoop()
+        turn = performance.now()
+      }
       if (item.tx.gasLimit > ctx.gasLimit - gasUsed) {
         await this.abandonBlock()
         throw new EvmError(EvmErrorCode.INVALID_BLOCK_TX, `transaction ${i} exceeds the block's remaining gas`)

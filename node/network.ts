@@ -1,4 +1,4 @@
-import { createBlockFromRLP, type Block } from '@ethereumjs/block'
+import { createBlockFromRLP, type Block, type BlockHeader } from '@ethereumjs/block'
 import { bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { createLogger, errorMessage } from '../common/index.ts'
 import { createP2P, type GossipResult, type P2P, type P2PObserver, type PeerIdStr, type Status } from '../p2p/index.ts'
@@ -11,6 +11,8 @@ export interface NetworkOptions {
   listen: { host: string; port: number }
   bootnodes: string[]
   maxPeers: number
+  /** Peer exchange (--nodiscover turns it off); default on. */
+  discovery?: boolean
   /** DIR/nodekey: the libp2p identity. */
   nodeKey: Uint8Array
 }
@@ -111,8 +113,11 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     if (left <= 0) receiving.delete(n)
     else receiving.set(n, left)
   }
-  /** Gossiped blocks relayed and importing in the background, by hash: a child waits for its parent's import. */
-  const importing = new Map<string, Promise<void>>()
+  /**
+   * Gossiped blocks relayed and importing in the background, by hash. A child is prechecked
+   * against such a parent's header and relayed at once; only its import waits for the parent's.
+   */
+  const importing = new Map<string, { header: BlockHeader; done: Promise<void> }>()
 
   /**
    * A gossiped block is relayed once it passes the checks that need no execution (parent known,
@@ -131,16 +136,20 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     }
     const hash = bytesToHex(block.hash())
     if (importing.has(hash)) return 'ignore'
+    const parent = importing.get(bytesToHex(block.header.parentHash))
     const n = block.header.number
     markReceiving(n, 1)
     let relayed = false
     try {
-      await importing.get(bytesToHex(block.header.parentHash))
-      if ((await chain.precheck(block)) === 'known') return 'ignore'
+      if ((await chain.precheck(block, parent?.header)) === 'known') return 'ignore'
       // Benchmarks read propagation from this line (bench/network.ts).
       log.debug('Relaying gossiped block', { number: n, hash })
-      const started = performance.now()
-      const imported = importBlock(block)
+      let started = 0
+      const imported = (parent?.done ?? Promise.resolve())
+        .then(() => {
+          started = performance.now()
+          return importBlock(block)
+        })
         .then(
           (r) => {
             if (r.status !== 'known') log.info('Imported gossiped block', { number: n, hash, txs: block.transactions.length, status: r.status, elapsed: `${Math.round(performance.now() - started)}ms` })
@@ -155,7 +164,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
           importing.delete(hash)
           markReceiving(n, -1)
         })
-      importing.set(hash, imported)
+      importing.set(hash, { header: block.header, done: imported })
       relayed = true
       return 'accept'
     } catch (err) {
@@ -203,6 +212,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       bootnodes: opts.bootnodes,
       maxPeers: opts.maxPeers,
       minPeers: Math.min(opts.maxPeers, 5),
+      discovery: opts.discovery,
     },
     {
       getHead: () => ({ head: { number: chain.head.block.header.number, hash: chain.head.block.hash() }, totalDifficulty: chain.head.totalDifficulty }),
@@ -375,7 +385,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       if (announce !== undefined) clearTimeout(announce)
       await syncRunning
       await p2p.stop()
-      await Promise.all(importing.values())
+      await Promise.all([...importing.values()].map((i) => i.done))
     },
   }
 }

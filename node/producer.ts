@@ -3,7 +3,7 @@ import type { BlockHeader } from '@ethereumjs/block'
 import type { Address } from '@ethereumjs/util'
 import { createLogger, errorMessage } from '../common/index.ts'
 import type { Sealer } from '../consensus/index.ts'
-import type { SenderTx, TxSource } from '../evm/index.ts'
+import { YIELD_EVERY_MS, type SenderTx, type TxSource } from '../evm/index.ts'
 import type { BlockBundle, Chain } from './chain/index.ts'
 import type { Mempool } from './mempool/index.ts'
 import type { Proposals } from './proposals.ts'
@@ -45,14 +45,6 @@ const MIN_BUILD_WINDOW_MS = 500
 const INSTANT_BUILD_WINDOW_MS = 20
 
 /**
- * Longest stretch of block building without a turn of the event loop: RPC requests and
- * recovered senders from the workers are taken in meanwhile, so intake runs while the block
- * executes instead of stalling until it is sealed (the EVM's awaits on cached state are
- * microtasks, which would otherwise hold the loop for the whole slot).
- */
-const YIELD_EVERY_MS = 5
-
-/**
  * A pool view for one block: the pool's live iterator, which yields executable transactions
  * in the pool's order and picks up arrivals; when it runs dry the stream waits for more until
  * the deadline (or, `stopWhenDry`, ends: a miner seals what is pending and hashes meanwhile). The builder thus executes while the slot runs instead of after it, so the
@@ -71,6 +63,7 @@ function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fil
         continue
       }
       yield next.value
+      // RPC intake and the workers' recovered senders are taken in while the block executes.
       if (performance.now() - turn >= YIELD_EVERY_MS) {
         await yieldToLoop()
         turn = performance.now()

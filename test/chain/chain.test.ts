@@ -136,7 +136,16 @@ t.test('precheck (the checks before a gossiped block is relayed) refuses what im
   const forged = createBlock({ header: { ...good.header.toJSON(), extraData: extra }, transactions: good.transactions }, opts)
   const code = await replica.precheck(forged).then(() => 'passed', (err: { code?: string }) => err.code)
   t.ok(code === 'UNAUTHORIZED_SIGNER' || code === 'BAD_SEAL', `forged seal refused (${code})`)
-  await t.rejects(replica.precheck((await chain.blockByNumber(2n))!), { code: 'UNKNOWN_PARENT' })
+  const child = (await chain.blockByNumber(2n))!
+  await t.rejects(replica.precheck(child), { code: 'UNKNOWN_PARENT' })
+  // A child of a block still importing is checked against that block's header, without waiting.
+  t.equal(await replica.precheck(child, good.header), 'ok', 'checked against the importing parent')
+  await t.rejects(replica.precheck(child, child.header), { code: 'UNKNOWN_PARENT' }, 'a header that is not the parent is not used')
+  const forgedChildExtra = new Uint8Array(child.header.extraData)
+  forgedChildExtra[40] = forgedChildExtra[40]! ^ 0xff
+  const forgedChild = createBlock({ header: { ...child.header.toJSON(), extraData: forgedChildExtra }, transactions: child.transactions }, opts)
+  const childCode = await replica.precheck(forgedChild, good.header).then(() => 'passed', (err: { code?: string }) => err.code)
+  t.ok(childCode === 'UNAUTHORIZED_SIGNER' || childCode === 'BAD_SEAL', `a forged child seal is refused against the importing parent too (${childCode})`)
   t.equal(bytesToHex(replica.executor.stateRoot), rootBefore, 'no state was touched')
   await replica.importBlock(good)
   t.equal(await replica.precheck(good), 'known')
