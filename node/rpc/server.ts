@@ -250,6 +250,9 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     {
       requestTimeout: tuning.requestTimeoutMs,
       headersTimeout: Math.min(tuning.requestTimeoutMs, 60_000),
+      // geth keeps idle HTTP connections 120 s. Node's 5 s default races clients that reuse a
+      // pooled connection just as the server closes it (undici fails with "other side closed").
+      keepAliveTimeout: 120_000,
     },
     onRequest,
   )

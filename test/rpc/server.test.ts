@@ -93,6 +93,7 @@ t.test('single requests, ids and results', async (t) => {
   const r = await post(url, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'echo', params: [1, 'a'] }))
   t.equal(r.status, 200)
   t.equal(r.headers.get('content-type'), 'application/json')
+  t.equal(r.headers.get('keep-alive'), 'timeout=120', 'idle connections are kept 120 s (geth), not Node\'s 5 s that races pooled clients')
   t.same(r.json, { jsonrpc: '2.0', id: 7, result: [1, 'a'] })
   t.same((await call(url, 'echo', [], 'abc')).id, 'abc', 'string id echoed')
   t.same(await call(url, 'echo', [], null), { jsonrpc: '2.0', id: null, result: [] }, 'null id is a request, not a notification')
