@@ -1,4 +1,6 @@
+import { paramsBlock } from '@ethereumjs/block'
 import { Common, Hardfork, Mainnet, createCustomCommon } from '@ethereumjs/common'
+import { paramsTx } from '@ethereumjs/tx'
 
 /**
  * Fork rules: London headers and transactions (legacy, EIP-2930, EIP-1559) with the Shanghai
@@ -54,4 +56,20 @@ export function createChainCommon(p: ChainParams): Common {
  */
 export function createExecCommon(chainId: bigint): Common {
   return common(chainId, { type: 'pow', algorithm: 'ethash' })
+}
+
+/**
+ * One Common shared by every header and transaction decoded with it. ethereumjs copies the
+ * Common it is given for each header and transaction it constructs and rebuilds the copy's
+ * parameter cache (JSON round trips of every EIP's parameters): half the cost of decoding a
+ * transaction, paid again for every transaction of every gossiped block. Decoded headers and
+ * transactions never change their Common (one hardfork, `setHardfork: false`, the VM runs with
+ * skipHardForkValidation), so they share one, prepared once with the block and transaction
+ * parameters. Do not build blocks with it: building sets no parameters of its own either.
+ */
+export function createDecodeCommon(common: Common): Common {
+  const shared = common.copy()
+  shared.updateParams(paramsBlock)
+  shared.updateParams(paramsTx)
+  return Object.assign(shared, { copy: () => shared, updateParams: () => {} })
 }

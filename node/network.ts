@@ -1,4 +1,4 @@
-import { createBlockFromRLP, type Block, type BlockHeader } from '@ethereumjs/block'
+import type { Block, BlockHeader } from '@ethereumjs/block'
 import { bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { createLogger, errorMessage } from '../common/index.ts'
 import { createP2P, type GossipResult, type P2P, type P2PObserver, type PeerIdStr, type Status } from '../p2p/index.ts'
@@ -83,7 +83,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
   let syncRunning: Promise<void> | undefined
   let closed = false
 
-  const decodeBlock = (bytes: Uint8Array): Block => createBlockFromRLP(bytes, { common: chain.common, setHardfork: false })
+  const decodeBlock = (bytes: Uint8Array): Block => chain.decodeBlock(bytes)
 
   /**
    * Fills each transaction's public-key cache without recovering on the main thread (where the

@@ -212,6 +212,11 @@ export class Chain extends EventEmitter<ChainEvents> {
     return this.executor.getAccount(address, this.headBundle.block.header.stateRoot)
   }
 
+  /** A block from its RLP (gossip, sync), decoded as stored blocks are. */
+  decodeBlock(bytes: Uint8Array): Block {
+    return this.store.decodeBlock(bytes)
+  }
+
   async txLocation(hash: Uint8Array): Promise<TxLocation | undefined> {
     return this.store.txLocation(hash)
   }

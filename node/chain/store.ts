@@ -3,7 +3,7 @@ import type { Common } from '@ethereumjs/common'
 import { Address, bytesToHex } from '@ethereumjs/util'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
-import type { PendingWrite } from '../../evm/index.ts'
+import { createDecodeCommon, type PendingWrite } from '../../evm/index.ts'
 import type { BlockBundle, StoredReceipt } from './types.ts'
 
 /**
@@ -65,6 +65,7 @@ export class ChainStore {
   private readonly txIndex: Sub
   private readonly meta: Sub
   private readonly snapshots: Sub
+  /** Decodes stored and received blocks (evm's createDecodeCommon). */
   private readonly common: Common
   /** Recently used bundles by hash: RPC asks for the same few blocks over and over. */
   private readonly cache = new Map<string, BlockBundle>()
@@ -72,7 +73,7 @@ export class ChainStore {
 
   private constructor(db: Level<Uint8Array, Uint8Array>, common: Common) {
     this.db = db
-    this.common = common
+    this.common = createDecodeCommon(common)
     const sub = (name: string): Sub => db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' })
     this.blocks = sub('b')
     this.extras = sub('r')
@@ -124,7 +125,7 @@ export class ChainStore {
     if (hit !== undefined) return hit
     const [raw, extraRaw] = await Promise.all([this.blocks.get(hash), this.extras.get(hash)])
     if (raw === undefined || extraRaw === undefined) return undefined
-    const block = createBlockFromRLP(raw, { common: this.common, setHardfork: false })
+    const block = this.decodeBlock(raw)
     const extra = packr.unpack(extraRaw) as BodyExtra
     const bundle: BlockBundle = {
       block,
@@ -198,8 +199,9 @@ export class ChainStore {
     return this.blocks.get(hash)
   }
 
-  static decodeBlock(raw: Uint8Array, common: Common): Block {
-    return createBlockFromRLP(raw, { common, setHardfork: false })
+  /** A block from its RLP (stored, gossiped or synced), decoded with the shared decode Common. */
+  decodeBlock(raw: Uint8Array): Block {
+    return createBlockFromRLP(raw, { common: this.common, setHardfork: false })
   }
 }
 

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events'
 import type { Common } from '@ethereumjs/common'
 import { RLP } from '@ethereumjs/rlp'
-import { Capability, createTxFromRLP, paramsTx, type TypedTransaction } from '@ethereumjs/tx'
+import { Capability, createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
 import { type Address, bytesToBigInt, bytesToHex, toChecksumAddress } from '@ethereumjs/util'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { createLogger } from '../../common/logger.ts'
 import { SECP256K1_HALF_N } from '../../common/secp256k1.ts'
+import { createDecodeCommon } from '../../evm/index.ts'
 import { MempoolError, MempoolErrorCode } from './errors.ts'
 import { defaultMempoolOptions, type MempoolOptions } from './options.ts'
 import type {
@@ -86,18 +87,6 @@ function detail(err: unknown): string {
 const checksum = (a: Address): string => toChecksumAddress(a.toString())
 
 /**
- * One Common for every transaction the pool decodes. ethereumjs copies the Common it is given
- * and rebuilds the copy's parameter cache (JSON round trips of every EIP's parameters) for each
- * transaction it constructs: half the cost of a decode. A transaction never changes its Common
- * here (the VM runs with skipHardForkValidation), so they can all share one, prepared once.
- */
-function sharedTxCommon(common: Common): Common {
-  const shared = common.copy()
-  shared.updateParams(paramsTx)
-  return Object.assign(shared, { copy: () => shared, updateParams: () => {} })
-}
-
-/**
  * Transactions waiting for a block. Per sender, transactions are kept by nonce: those with
  * contiguous nonces from the account nonce are executable ("pending"), later ones wait
  * ("queued") until the gap fills, as in geth, because clients send from several connections
@@ -136,7 +125,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
     super()
     this.opts = { ...defaultMempoolOptions, ...opts }
     this.common = modules.common
-    this.txCommon = sharedTxCommon(modules.common)
+    this.txCommon = createDecodeCommon(modules.common)
     this.recovery = modules.recovery
     this.getAccount = modules.getAccount
   }
