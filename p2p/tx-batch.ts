@@ -39,6 +39,8 @@ export class TxBatcher {
   readonly #maxBytes: number
   readonly #delayMs: number
   #txs: Uint8Array[] = []
+  /** The queued transactions' bytes: one published again before its batch left rides along once. */
+  #queued = new Set<string>()
   #bytes = 0
   #waiting: Waiting[] = []
   #timer: NodeJS.Timeout | undefined
@@ -52,9 +54,12 @@ export class TxBatcher {
 
   /** Queues `tx`; resolves with the number of peers its batch went to. */
   add(tx: Uint8Array): Promise<number> {
+    const key = Buffer.from(tx.buffer, tx.byteOffset, tx.byteLength).toString('base64')
+    if (this.#queued.has(key)) return new Promise<number>((resolve, reject) => this.#waiting.push({ resolve, reject }))
     if (this.#txs.length > 0 && this.#bytes + tx.length > this.#maxBytes) this.flush()
     const p = new Promise<number>((resolve, reject) => this.#waiting.push({ resolve, reject }))
     this.#txs.push(tx)
+    this.#queued.add(key)
     this.#bytes += tx.length
     if (this.#bytes >= this.#maxBytes || this.#txs.length >= MAX_BATCH_TXS) this.flush()
     else this.#timer ??= setTimeout(() => this.flush(), this.#delayMs)
@@ -69,6 +74,7 @@ export class TxBatcher {
     const waiting = this.#waiting
     const data = encodeTxBatch(this.#txs)
     this.#txs = []
+    this.#queued.clear()
     this.#bytes = 0
     this.#waiting = []
     this.#publish(data).then(
@@ -83,6 +89,7 @@ export class TxBatcher {
     this.#timer = undefined
     const waiting = this.#waiting
     this.#txs = []
+    this.#queued.clear()
     this.#bytes = 0
     this.#waiting = []
     for (const w of waiting) w.reject(err)

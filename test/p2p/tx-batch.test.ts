@@ -37,12 +37,17 @@ t.test('the batcher sends after the delay, at once when full, and settles every 
   t.same(await Promise.all(first), [3, 3])
   t.same(sent, [[tx(1), tx(2)]], 'one message after the delay')
 
+  // The same transaction published again before its batch left rides along once.
+  const again = [b.add(tx(3)), b.add(tx(3)), b.add(tx(2))]
+  t.same(await Promise.all(again), [3, 3, 3], 'every publish settles')
+  t.same(sent.at(-1), [tx(3), tx(2)], 'tx 3 once; tx 2 again (its earlier batch had left)')
+
   // 60 + 50 bytes: the second does not fit, so the first goes alone, at once.
   const p1 = b.add(tx(4, 60))
   const p2 = b.add(tx(5, 50))
-  t.equal(sent.length, 2, 'a full batch is sent without waiting')
+  t.equal(sent.length, 3, 'a full batch is sent without waiting')
   await Promise.all([p1, p2])
-  t.same(sent.slice(1), [[tx(4, 60)], [tx(5, 50)]])
+  t.same(sent.slice(2), [[tx(4, 60)], [tx(5, 50)]])
   // Larger than a batch: alone, at once.
   await b.add(tx(6, 150))
   t.same(sent.at(-1), [tx(6, 150)])
