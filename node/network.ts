@@ -83,8 +83,6 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
   let syncRunning: Promise<void> | undefined
   let closed = false
 
-  const decodeBlock = (bytes: Uint8Array): Block => chain.decodeBlock(bytes)
-
   /**
    * Fills each transaction's public-key cache without recovering on the main thread (where the
    * chain and the EVM read senders): most transactions were gossiped first and sit in the pool
@@ -130,7 +128,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
   async function validateBlock(bytes: Uint8Array, from: PeerIdStr): Promise<GossipResult> {
     let block: Block
     try {
-      block = decodeBlock(bytes)
+      block = chain.decodeBlock(bytes)
     } catch {
       return 'reject'
     }
@@ -292,7 +290,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       }
       let blocks: Block[]
       try {
-        blocks = raw.map(decodeBlock)
+        blocks = raw.map((b) => chain.decodeBlock(b))
       } catch {
         p2p.penalize(peer, 'invalid-block')
         return false
