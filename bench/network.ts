@@ -4,12 +4,11 @@
  * included tx/s, submit→inclusion latency, block interval, block propagation between nodes,
  * and sync import speed.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { createChainCommon } from '../evm/index.ts'
 import { readProcCpuMs } from '../node/bench/collect.ts'
 import { createTestNetwork } from '../test/helpers/network.ts'
 import { rpc, waitFor } from '../test/helpers/node-process.ts'
+import { keepNodeLogs } from './node-logs.ts'
 import { percentile, type Row } from './report.ts'
 import { prepareNetworkLoad, sendOpenLoop, waitForDrain } from './workload.ts'
 
@@ -144,13 +143,7 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
       { metric: 'sync of a fresh node: blocks/s, tx/s (start included)', value: `${fmt(target / syncSecs)} blocks/s, ${fmt(txsInChain / syncSecs)} tx/s (${target} blocks, ${txsInChain} tx in ${fmt(syncSecs, 1)} s)` },
     ]
   } finally {
-    // MEDREC_BENCH_LOGS=DIR keeps every node's whole log (DIR/node0.log, …) for a post-mortem.
-    const logDir = process.env.MEDREC_BENCH_LOGS
-    if (logDir !== undefined) {
-      mkdirSync(logDir, { recursive: true })
-      for (const m of net.members) if (m.node !== undefined) writeFileSync(join(logDir, `${m.name}.log`), m.node.output())
-      process.stderr.write(`  node logs in ${logDir}\n`)
-    }
+    keepNodeLogs(net.members)
     await net.close()
   }
 }

@@ -7,6 +7,7 @@
 import { createChainCommon } from '../evm/index.ts'
 import { createTestNetwork } from '../test/helpers/network.ts'
 import { rpc, waitFor } from '../test/helpers/node-process.ts'
+import { keepNodeLogs } from './node-logs.ts'
 import { percentile, type Row } from './report.ts'
 import { prepareNetworkLoad, sendOpenLoop, waitForDrain } from './workload.ts'
 
@@ -96,9 +97,7 @@ export async function runPowNetworkBench(o: PowNetworkBenchOptions): Promise<Row
       { metric: 'fork rate: heads seen but not in the final chain', value: `${orphans} of ${window.length} (${fmt((100 * orphans) / Math.max(1, window.length), 1)}%)` },
     ]
   } finally {
-    if (process.env.MEDREC_BENCH_DUMP !== undefined) {
-      for (const m of net.members) if (m.node !== undefined) process.stderr.write(`--- ${m.name}\n${m.node.output().split('\n').filter((l) => /WARN|ERROR|reorganised|Sync|rror/.test(l)).slice(-40).join('\n')}\n`)
-    }
+    keepNodeLogs(net.members)
     await net.close()
   }
 }

@@ -99,7 +99,8 @@ export async function sendOpenLoop(queue: readonly QueuedWrite[], rate: number, 
       () => undefined,
       (err: unknown) => {
         // A refused write leaves a nonce gap: its sender's later writes wait forever. Say why.
-        if (rejected++ < 3) process.stderr.write(`  refused by ${item.url}: ${(err as Error).message}${(err as Error).cause === undefined ? "" : ` (${String((err as Error).cause)})`}\n`)
+        const e = err as Error
+        if (rejected++ < 3) process.stderr.write(`  refused by ${item.url}: ${e.message}${e.cause === undefined ? '' : ` (${String(e.cause)})`}\n`)
       },
     )
     inflight.add(p)

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { getAddress, type Address, type Hex } from 'viem'
-import { fromHex, toData } from '../common/index.ts'
+import { SECP256K1_HALF_N, SECP256K1_N, fromHex, toData } from '../common/index.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 import { REQUEST_METHODS, type GatekeeperRequest, type RequestMethod, type SignedRequestJson } from './types.ts'
 
@@ -32,8 +32,6 @@ export const REQUEST_TYPES = {
 export const MAX_REQUEST_ITEMS = 64
 export const DEFAULT_REQUEST_TTL_SECONDS = 120
 
-const N = secp256k1.Point.CURVE().n
-const HALF_N = N >> 1n
 const U256_MAX = (1n << 256n) - 1n
 const U64_MAX = (1n << 64n) - 1n
 const encoder = new TextEncoder()
@@ -395,8 +393,8 @@ export function createRequestVerifier(opts: RequestVerifierOptions): RequestVeri
       if (recovery !== 0 && recovery !== 1) refuse(`signature v must be 27 or 28 (or 0 or 1), got ${v}`)
       const r = toBigInt(signature.subarray(0, 32))
       const s = toBigInt(signature.subarray(32, 64))
-      if (r === 0n || r >= N || s === 0n || s >= N) refuse('signature r or s is out of range')
-      if (s > HALF_N) refuse('signature s is in the upper half of the curve order (EIP-2 forbids it): normalise s to n − s and flip v')
+      if (r === 0n || r >= SECP256K1_N || s === 0n || s >= SECP256K1_N) refuse('signature r or s is out of range')
+      if (s > SECP256K1_HALF_N) refuse('signature s is in the upper half of the curve order (EIP-2 forbids it): normalise s to n − s and flip v')
 
       const digest = requestDigest(opts.chainId, req)
       const address = from.toLowerCase()

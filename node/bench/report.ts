@@ -119,9 +119,13 @@ export function faultRows(faults: readonly FaultReport[]): Array<[string, string
   ])
 }
 
-/** Each fault as a red band on the time charts. */
-export function faultBands(r: BenchResult): Band[] {
-  return (r.faults ?? []).map((f) => ({ from: f.spec.start, to: f.spec.start + f.spec.length, label: `${f.spec.kind} ${f.spec.node}`, fill: FAULT_FILL, row: 1 }))
+/** The bands of the time charts: warm-up, drain, and each fault in red. */
+function timeBands(r: BenchResult): Band[] {
+  return [
+    { from: 0, to: r.config.warmup, label: 'warm-up' },
+    { from: r.config.warmup + r.config.duration, to: r.series.length, label: 'drain' },
+    ...(r.faults ?? []).map((f) => ({ from: f.spec.start, to: f.spec.start + f.spec.length, label: `${f.spec.kind} ${f.spec.node}`, fill: FAULT_FILL, row: 1 })),
+  ]
 }
 
 export function throughputSvg(r: BenchResult): string {
@@ -133,11 +137,7 @@ export function throughputSvg(r: BenchResult): string {
     points: r.series.map((p) => [p.t + 0.5, p.txs] as const),
     // Closed loop: the rate that resulted.
     reference: r.config.rate === null ? { y: r.summary.offeredRate, label: `offered ${fmt(r.summary.offeredRate, 1)}/s (closed loop)` } : { y: r.config.rate, label: `offered ${r.config.rate}/s` },
-    bands: [
-      { from: 0, to: r.config.warmup, label: 'warm-up' },
-      { from: r.config.warmup + r.config.duration, to: r.series.length, label: 'drain' },
-      ...faultBands(r),
-    ],
+    bands: timeBands(r),
   })
 }
 
@@ -158,11 +158,7 @@ export function latencySeriesSvg(r: BenchResult): string {
     xLabel: 'seconds since the load started',
     yLabel: 'latency p50 (ms)',
     points: r.series.filter((p) => p.latencyP50Ms !== null && p.latencyP50Ms !== undefined).map((p) => [p.t + 0.5, p.latencyP50Ms!] as const),
-    bands: [
-      { from: 0, to: r.config.warmup, label: 'warm-up' },
-      { from: r.config.warmup + r.config.duration, to: r.series.length, label: 'drain' },
-      ...faultBands(r),
-    ],
+    bands: timeBands(r),
   })
 }
 

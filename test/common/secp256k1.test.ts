@@ -14,6 +14,11 @@ function signed(i: number) {
   return { hash, rec: sig[0]!, r: bytesToNumberBE(sig.subarray(1, 33)), s: bytesToNumberBE(sig.subarray(33, 65)), pub: secp256k1.getPublicKey(key, false) }
 }
 
+t.test('the curve order is secp256k1\'s', async (t) => {
+  t.equal(SECP256K1_N, secp256k1.Point.CURVE().n)
+  t.equal(SECP256K1_HALF_N, secp256k1.Point.CURVE().n / 2n)
+})
+
 t.test('recovers the same key as @noble/curves for 200 signatures', async (t) => {
   let same = 0
   for (let i = 0; i < 200; i++) {
