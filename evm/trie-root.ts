@@ -56,7 +56,7 @@ function node(items: Item[], lo: number, hi: number, depth: number): Uint8Array 
  * over sorted keys so that every node is hashed once (incremental puts re-hash the path on
  * every insert: ~8x the keccak work for a 1,000-transaction block).
  */
-export function orderedTrieRoot(values: Uint8Array[]): Uint8Array {
+export function orderedTrieRoot(values: readonly Uint8Array[]): Uint8Array {
   if (values.length === 0) return keccak_256(RLP.encode(new Uint8Array()))
   const items = values.map((value, i) => ({ key: nibbles(RLP.encode(i)), value }))
   items.sort((a, b) => {

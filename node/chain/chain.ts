@@ -3,12 +3,14 @@ import { join } from 'node:path'
 import { Block, createBlock, createBlockHeader, type BlockHeader, type HeaderData } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import { Address, bytesToHex, equalsBytes } from '@ethereumjs/util'
+import { errorMessage } from '../../common/errors.ts'
 import { createLogger } from '../../common/logger.ts'
 import { AUTHORITY_SET_ADDRESS, authoritySetDeployedBytecode, authoritySetStorageUpdate } from '../../contracts/index.ts'
 import { createConsensus, type Consensus, type ConsensusConfig, type Proposal, type SealFields, type Snapshot } from '../../consensus/index.ts'
-import { Executor, TrieLevelAdapter, createChainCommon, transactionsRoot, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
+import { Executor, TrieLevelAdapter, createChainCommon, orderedTrieRoot, transactionsRoot, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
 import type { AuthorityKey } from '../config.ts'
 import type { Genesis } from '../genesis/types.ts'
+import type { BlockBytes } from './block-bytes.ts'
 import { ChainError, ChainErrorCode } from './errors.ts'
 import { SnapshotCache } from './snapshots.ts'
 import { ChainStore, type TxLocation } from './store.ts'
@@ -89,6 +91,8 @@ export class Chain extends EventEmitter<ChainEvents> {
   private readonly followAuthorities: boolean
   /** Blocks whose transactions root was checked (precheck for relay, then import). */
   private readonly txRootChecked = new WeakSet<Block>()
+  /** Gossiped blocks that passed precheck, transactions root included. */
+  private readonly prechecked = new WeakSet<BlockBytes>()
   private queue: Promise<unknown> = Promise.resolve()
 
   private constructor(
@@ -217,6 +221,35 @@ export class Chain extends EventEmitter<ChainEvents> {
     return this.store.decodeBlock(bytes)
   }
 
+  /** A gossiped block read as far as `precheck` needs; throws INVALID_BLOCK on bad bytes. */
+  parseBlock(bytes: Uint8Array): BlockBytes {
+    try {
+      return this.store.parseBlock(bytes)
+    } catch (err) {
+      throw new ChainError(ChainErrorCode.INVALID_BLOCK, errorMessage(err), undefined, err)
+    }
+  }
+
+  /**
+   * The whole block of `parsed`, for its import. Each transaction must decode to the very bytes
+   * the transactions root was checked over (ethereumjs accepts some non-canonical encodings of
+   * typed transactions, which would hash differently), so a prechecked block's root is not
+   * computed again, and its bytes are stored as they came.
+   */
+  decodePrechecked(parsed: BlockBytes): Block {
+    const block = this.decodeBlock(parsed.bytes)
+    const n = block.header.number
+    if (block.transactions.length !== parsed.transactions.length) throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${n}: transaction count differs from its encoding`)
+    block.transactions.forEach((tx, i) => {
+      if (!equalsBytes(tx.serialize(), parsed.transactions[i]!)) {
+        throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${n}: transaction ${i} is not canonically encoded`)
+      }
+    })
+    if (this.prechecked.has(parsed)) this.txRootChecked.add(block)
+    this.store.adoptEncoding(block, parsed.bytes)
+    return block
+  }
+
   async txLocation(hash: Uint8Array): Promise<TxLocation | undefined> {
     return this.store.txLocation(hash)
   }
@@ -342,16 +375,22 @@ export class Chain extends EventEmitter<ChainEvents> {
    * header when the parent passed this check itself and is still being imported: a child is
    * checked against it (its snapshot derives from the stored grandparent) instead of waiting.
    */
-  async precheck(block: Block, importingParent?: BlockHeader): Promise<'known' | 'ok'> {
-    const header = block.header
-    if (await this.store.hasBlock(block.hash())) return 'known'
+  async precheck(block: BlockBytes, importingParent?: BlockHeader): Promise<'known' | 'ok'> {
+    const { header, hash } = block
+    // From memory near the head: a LevelDB read here waited behind the import's writes (up to
+    // 180 ms at a loaded node). A block stored before a restart may so be relayed once more; its
+    // import then finds it stored.
+    const nearHead = header.number + 64n > this.headBundle.block.header.number
+    if (nearHead ? this.store.wroteRecently(hash) : await this.store.hasBlock(hash)) return 'known'
     const parent = importingParent !== undefined && equalsBytes(importingParent.hash(), header.parentHash) ? importingParent : (await this.store.bundle(header.parentHash))?.block.header
     if (parent === undefined) {
       throw new ChainError(ChainErrorCode.UNKNOWN_PARENT, `block ${header.number} has an unknown parent ${bytesToHex(header.parentHash)}: sync its ancestors first`)
     }
-    this.verifyBody(block, parent)
+    this.verifyBody(header, block.uncles, parent)
     this.consensus.verifyHeader(header, parent, await this.snapshots.at(parent), Date.now())
-    this.checkTransactionsRoot(block)
+    // Over the encodings as received: no transaction objects, nothing re-encoded.
+    this.checkRoot(header, orderedTrieRoot(block.transactions))
+    this.prechecked.add(block)
     return 'ok'
   }
 
@@ -362,11 +401,14 @@ export class Chain extends EventEmitter<ChainEvents> {
    */
   private checkTransactionsRoot(block: Block): void {
     if (this.txRootChecked.has(block)) return
-    const root = transactionsRoot(block.transactions)
-    if (!equalsBytes(root, block.header.transactionsTrie)) {
-      throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${block.header.number}: transactions root ${bytesToHex(root)}, header says ${bytesToHex(block.header.transactionsTrie)}`)
-    }
+    this.checkRoot(block.header, transactionsRoot(block.transactions))
     this.txRootChecked.add(block)
+  }
+
+  private checkRoot(header: BlockHeader, root: Uint8Array): void {
+    if (!equalsBytes(root, header.transactionsTrie)) {
+      throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${header.number}: transactions root ${bytesToHex(root)}, header says ${bytesToHex(header.transactionsTrie)}`)
+    }
   }
 
   /**
@@ -397,7 +439,7 @@ export class Chain extends EventEmitter<ChainEvents> {
       if (parent === undefined) {
         throw new ChainError(ChainErrorCode.UNKNOWN_PARENT, `block ${header.number} has an unknown parent ${bytesToHex(header.parentHash)}: sync its ancestors first`)
       }
-      this.verifyBody(block, parent.block.header)
+      this.verifyBody(header, block.uncleHeaders.length, parent.block.header)
       const parentSnap = await this.snapshots.at(parent.block.header)
       this.consensus.verifyHeader(header, parent.block.header, parentSnap, Date.now())
       this.checkTransactionsRoot(block)
@@ -497,8 +539,7 @@ export class Chain extends EventEmitter<ChainEvents> {
   }
 
   /** Header rules that do not depend on the consensus engine (EIP-1559, gas, body). */
-  private verifyBody(block: Block, parent: BlockHeader): void {
-    const h = block.header
+  private verifyBody(h: BlockHeader, uncles: number, parent: BlockHeader): void {
     const fail = (msg: string): never => {
       throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${h.number}: ${msg}`)
     }
@@ -507,7 +548,7 @@ export class Chain extends EventEmitter<ChainEvents> {
     const bound = parent.gasLimit / 1024n
     if (h.gasLimit >= parent.gasLimit + bound || h.gasLimit <= parent.gasLimit - bound || h.gasLimit < 5000n) fail(`gas limit ${h.gasLimit} moves too far from parent ${parent.gasLimit}`)
     if (h.baseFeePerGas !== parent.calcNextBaseFee()) fail(`base fee ${h.baseFeePerGas} should be ${parent.calcNextBaseFee()}`)
-    if (block.uncleHeaders.length > 0) fail('uncles are not allowed')
+    if (uncles > 0) fail('uncles are not allowed')
   }
 
   private async setHead(bundle: BlockBundle, snap: Snapshot): Promise<void> {

@@ -1,3 +1,4 @@
+export * from './block-bytes.ts'
 export * from './chain.ts'
 export * from './errors.ts'
 export * from './store.ts'

@@ -4,6 +4,7 @@ import { Address, bytesToHex } from '@ethereumjs/util'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { createDecodeCommon, type PendingWrite } from '../../evm/index.ts'
+import { parseBlockBytes, type BlockBytes } from './block-bytes.ts'
 import type { BlockBundle, StoredReceipt } from './types.ts'
 
 /**
@@ -70,6 +71,11 @@ export class ChainStore {
   /** Recently used bundles by hash: RPC asks for the same few blocks over and over. */
   private readonly cache = new Map<string, BlockBundle>()
   private static readonly CACHE_SIZE = 512
+  /** Hashes of the blocks this process wrote, oldest first (see wroteRecently). */
+  private readonly written = new Set<string>()
+  private static readonly WRITTEN_SIZE = 4096
+  /** Each block's RLP, kept from its arrival or first encoding: the commit and the gossip reuse it. */
+  private readonly encodings = new WeakMap<Block, Uint8Array>()
 
   private constructor(db: Level<Uint8Array, Uint8Array>, common: Common) {
     this.db = db
@@ -126,6 +132,7 @@ export class ChainStore {
     const [raw, extraRaw] = await Promise.all([this.blocks.get(hash), this.extras.get(hash)])
     if (raw === undefined || extraRaw === undefined) return undefined
     const block = this.decodeBlock(raw)
+    this.encodings.set(block, raw) // stored bytes are encodeBlock's own
     const extra = packr.unpack(extraRaw) as BodyExtra
     const bundle: BlockBundle = {
       block,
@@ -151,7 +158,16 @@ export class ChainStore {
   }
 
   async hasBlock(hash: Uint8Array): Promise<boolean> {
-    return this.cache.has(bytesToHex(hash)) || (await this.blocks.get(hash)) !== undefined
+    return this.wroteRecently(hash) || (await this.blocks.get(hash)) !== undefined
+  }
+
+  /**
+   * Whether this process wrote the block (one of the last 4,096) or holds it in its cache: an
+   * answer from memory, for checks that must not wait for a LevelDB read. False is not "absent".
+   */
+  wroteRecently(hash: Uint8Array): boolean {
+    const key = bytesToHex(hash)
+    return this.written.has(key) || this.cache.has(key)
   }
 
   /**
@@ -169,7 +185,7 @@ export class ChainStore {
       if (w.value === undefined) ops.push({ type: 'del', sublevel: this.state, key: w.key })
       else put(this.state, w.key, w.value)
     }
-    put(this.blocks, hash, block.serialize())
+    put(this.blocks, hash, this.encodeBlock(block))
     const extra: BodyExtra = {
       receipts: bundle.receipts,
       senders: bundle.senders.map((s) => s.bytes),
@@ -191,7 +207,10 @@ export class ChainStore {
     }
     // Sublevels of this database, so LevelDB applies the whole list atomically.
     await (this.db.batch as unknown as (ops: BatchOp[]) => Promise<void>).call(this.db, ops)
-    this.remember(bytesToHex(hash), bundle)
+    const key = bytesToHex(hash)
+    this.remember(key, bundle)
+    this.written.add(key)
+    if (this.written.size > ChainStore.WRITTEN_SIZE) this.written.delete(this.written.values().next().value as string)
   }
 
   /** Stored block RLP, for re-execution and (later) serving peers. */
@@ -202,6 +221,26 @@ export class ChainStore {
   /** A block from its RLP (stored, gossiped or synced), decoded with the shared decode Common. */
   decodeBlock(raw: Uint8Array): Block {
     return createBlockFromRLP(raw, { common: this.common, setHardfork: false })
+  }
+
+  /** A gossiped block's header and transaction encodings, the rest left undecoded (block-bytes.ts). */
+  parseBlock(raw: Uint8Array): BlockBytes {
+    return parseBlockBytes(raw, this.common)
+  }
+
+  /** The block's RLP, encoded once per block object. */
+  encodeBlock(block: Block): Uint8Array {
+    let bytes = this.encodings.get(block)
+    if (bytes === undefined) {
+      bytes = block.serialize()
+      this.encodings.set(block, bytes)
+    }
+    return bytes
+  }
+
+  /** Records `bytes` as `block`'s RLP: only for bytes known to be its canonical encoding. */
+  adoptEncoding(block: Block, bytes: Uint8Array): void {
+    this.encodings.set(block, bytes)
   }
 }
 

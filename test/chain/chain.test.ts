@@ -123,32 +123,40 @@ t.test('import refuses tampered and forged blocks and keeps its state', async (t
 t.test('precheck (the checks before a gossiped block is relayed) refuses what import would, without executing', async (t) => {
   const { chain, replica, good } = await chainAndReplica(t)
   const opts = { common: chain.common, setHardfork: false }
+  // Precheck reads the block as it arrives: header and transaction encodings, nothing decoded.
+  const wire = (b: Block) => replica.parseBlock(b.serialize())
   const rootBefore = bytesToHex(replica.executor.stateRoot)
-  t.equal(await replica.precheck(good), 'ok', 'a genuine block passes')
+  t.equal(await replica.precheck(wire(good)), 'ok', 'a genuine block passes')
   t.equal(replica.head.block.header.number, 0n, 'and is not imported by it')
   // The sealed header with another body: the transactions root no longer matches.
   const swapped = createBlock({ header: good.header.toJSON(), transactions: good.transactions.slice(1) }, opts)
-  await t.rejects(replica.precheck(swapped), { code: 'INVALID_BLOCK', message: /transactions root/ })
+  await t.rejects(replica.precheck(wire(swapped)), { code: 'INVALID_BLOCK', message: /transactions root/ })
   // Import checks the root itself (a synced block is not prechecked), before executing anything.
   await t.rejects(replica.importBlock(swapped), { code: 'INVALID_BLOCK', message: /transactions root/ })
+  // Prechecked, the swapped body would still be caught at import: its decode is not marked checked.
+  await t.rejects(replica.importBlock(replica.decodePrechecked(wire(swapped))), { code: 'INVALID_BLOCK', message: /transactions root/ })
   const extra = new Uint8Array(good.header.extraData)
   extra[40] = extra[40]! ^ 0xff
   const forged = createBlock({ header: { ...good.header.toJSON(), extraData: extra }, transactions: good.transactions }, opts)
-  const code = await replica.precheck(forged).then(() => 'passed', (err: { code?: string }) => err.code)
+  const code = await replica.precheck(wire(forged)).then(() => 'passed', (err: { code?: string }) => err.code)
   t.ok(code === 'UNAUTHORIZED_SIGNER' || code === 'BAD_SEAL', `forged seal refused (${code})`)
   const child = (await chain.blockByNumber(2n))!
-  await t.rejects(replica.precheck(child), { code: 'UNKNOWN_PARENT' })
+  await t.rejects(replica.precheck(wire(child)), { code: 'UNKNOWN_PARENT' })
   // A child of a block still importing is checked against that block's header, without waiting.
-  t.equal(await replica.precheck(child, good.header), 'ok', 'checked against the importing parent')
-  await t.rejects(replica.precheck(child, child.header), { code: 'UNKNOWN_PARENT' }, 'a header that is not the parent is not used')
+  t.equal(await replica.precheck(wire(child), good.header), 'ok', 'checked against the importing parent')
+  await t.rejects(replica.precheck(wire(child), child.header), { code: 'UNKNOWN_PARENT' }, 'a header that is not the parent is not used')
   const forgedChildExtra = new Uint8Array(child.header.extraData)
   forgedChildExtra[40] = forgedChildExtra[40]! ^ 0xff
   const forgedChild = createBlock({ header: { ...child.header.toJSON(), extraData: forgedChildExtra }, transactions: child.transactions }, opts)
-  const childCode = await replica.precheck(forgedChild, good.header).then(() => 'passed', (err: { code?: string }) => err.code)
+  const childCode = await replica.precheck(wire(forgedChild), good.header).then(() => 'passed', (err: { code?: string }) => err.code)
   t.ok(childCode === 'UNAUTHORIZED_SIGNER' || childCode === 'BAD_SEAL', `a forged child seal is refused against the importing parent too (${childCode})`)
   t.equal(bytesToHex(replica.executor.stateRoot), rootBefore, 'no state was touched')
-  await replica.importBlock(good)
-  t.equal(await replica.precheck(good), 'known')
+  const parsed = wire(good)
+  await replica.precheck(parsed)
+  const decoded = replica.decodePrechecked(parsed)
+  t.equal((await replica.importBlock(decoded)).status, 'head', 'the prechecked block imports')
+  t.equal(bytesToHex(replica.store.encodeBlock(decoded)), bytesToHex(parsed.bytes), 'and is stored as it came')
+  t.equal(await replica.precheck(wire(good)), 'known')
   await replica.close()
   await chain.close()
 })
