@@ -4,7 +4,8 @@
  * workload against medrec and ganache in one run), network (`--nodes N` authority processes,
  * then a fresh node syncing), gas (per MedRec contract operation) and gatekeeper (authorised
  * record reads/s with 1 and 16 clients) and pow (hash rate against raw keccak-256, then a network
- * of 3 miners at a 2 s target). Prints figures; asserts nothing.
+ * of 3 miners at a 2 s target), keccak (the node's WebAssembly keccak-256 against @noble/hashes).
+ * Prints figures; asserts nothing.
  */
 import { parseArgs } from 'node:util'
 import { setLogLevel } from '../common/logger.ts'
@@ -18,6 +19,7 @@ import { runNetworkBench } from './network.ts'
 import { runGatekeeperBench } from './gatekeeper.ts'
 import { runPowHashBench } from './pow-hash.ts'
 import { runPowNetworkBench } from './pow-network.ts'
+import { runKeccakBench } from './keccak.ts'
 
 setLogLevel('warn')
 const { values, positionals } = parseArgs({
@@ -38,7 +40,7 @@ const { values, positionals } = parseArgs({
   },
 })
 const suites = positionals.length > 0 ? positionals : ['recovery', 'build', 'throughput', 'rss']
-const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow'])
+const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak'])
 for (const s of suites) {
   if (!known.has(s)) {
     process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
@@ -49,6 +51,7 @@ process.stderr.write(`medrec bench on ${process.version}, ${(await import('node:
 for (const s of suites) {
   process.stderr.write(`running ${s}...\n`)
   if (s === 'recovery') printTable('Sender recovery (4,000 EIP-1559 transactions)', await runRecovery(), values.json)
+  if (s === 'keccak') printTable('keccak-256, WebAssembly (the node) vs JavaScript, main thread', runKeccakBench(), values.json)
   const o = { rate: Number(values.rate), seconds: Number(values.seconds), senders: Number(values.senders), period: Number(values.period) }
   if (s === 'build') printTable('Block building in-process (contract writes, senders already recovered)', await runBuildProfile(), values.json)
   if (s === 'compare') {

@@ -1,6 +1,7 @@
 import { paramsBlock } from '@ethereumjs/block'
 import { Common, Hardfork, Mainnet, createCustomCommon } from '@ethereumjs/common'
 import { paramsTx } from '@ethereumjs/tx'
+import { keccak256 } from '../common/keccak.ts'
 
 /**
  * Fork rules: London headers and transactions (legacy, EIP-2930, EIP-1559) with the Shanghai
@@ -35,7 +36,9 @@ function common(chainId: bigint, consensus: Record<string, unknown>): Common {
       hardforks: ALL_TO_LONDON,
     } as Parameters<typeof createCustomCommon>[0],
     Mainnet,
-    { hardfork: HARDFORK, eips: EXTRA_EIPS },
+    // Every hash ethereumjs takes (transactions, headers, SHA3, blooms, state keys) through the
+    // node's WebAssembly keccak.
+    { hardfork: HARDFORK, eips: EXTRA_EIPS, customCrypto: { keccak256 } },
   )
 }
 

@@ -1,4 +1,3 @@
-import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { createBlock, type Block } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import { createMPT } from '@ethereumjs/mpt'
@@ -6,12 +5,14 @@ import { CacheType, Caches, MerkleStateManager } from '@ethereumjs/statemanager'
 import { Capability, createTx, type TypedTransaction } from '@ethereumjs/tx'
 import { Account, Address, bytesToHex, createZeroAddress, setLengthLeft } from '@ethereumjs/util'
 import { Bloom, createVM, encodeReceipt, runTx, type TxReceipt, type VM } from '@ethereumjs/vm'
+import { keccak256 } from '../common/keccak.ts'
 import { createLogger } from '../common/logger.ts'
 import { createExecCommon } from './common.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import type { TrieLevelAdapter } from './state-db.ts'
 import { BlockStateManager } from './state-manager.ts'
 import { orderedTrieRoot } from './trie-root.ts'
+import { YIELD_EVERY_MS, yieldToLoop } from './yield.ts'
 import type {
   CallArgs,
   CallResult,
@@ -23,14 +24,6 @@ import type {
 } from './types.ts'
 
 const log = createLogger('evm')
-
-/**
- * Longest stretch of block execution (building or importing) without a turn of the event loop.
- * The EVM's awaits on cached state are microtasks, which would otherwise hold the loop for a
- * whole block: gossip (relaying the next block), RPC intake and the recovery workers' answers
- * would wait for it.
- */
-export const YIELD_EVERY_MS = 5
 
 export interface GenesisAccountState {
   balance: bigint
@@ -96,7 +89,7 @@ export class Executor {
 
   static async create(modules: ExecutorModules): Promise<Executor> {
     const execCommon = createExecCommon(modules.common.chainId())
-    const trie = await createMPT({ db: modules.db, useKeyHashing: true, valueEncoding: 'view' })
+    const trie = await createMPT({ db: modules.db, useKeyHashing: true, useKeyHashingFunction: keccak256, valueEncoding: 'view' })
     // Ordered-map caches never evict: BlockStateManager keeps SSTOREs in them until the flush.
     const caches = new Caches({ account: { type: CacheType.ORDERED_MAP }, storage: { type: CacheType.ORDERED_MAP } })
     const stateManager = new BlockStateManager({ trie, caches, common: execCommon })

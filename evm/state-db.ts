@@ -1,4 +1,5 @@
 import type { BatchDBOp, DB, EncodingOpts } from '@ethereumjs/util'
+import { YIELD_EVERY_MS, yieldToLoop } from './yield.ts'
 
 /** The part of a LevelDB sublevel (bytes keys and values) the trie reads through. */
 export interface BytesLevel {
@@ -10,6 +11,9 @@ export interface PendingWrite {
   key: Uint8Array
   value: Uint8Array | undefined
 }
+
+/** When the current slice of trie work started (see maybeYield); one per thread. */
+let sliceStart = 0
 
 function keyBytes(key: string | Uint8Array): Uint8Array {
   return typeof key === 'string' ? new Uint8Array(Buffer.from(key, 'hex')) : key
@@ -89,6 +93,7 @@ export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8A
   }
 
   async get(key: string | Uint8Array, opts?: EncodingOpts): Promise<string | Uint8Array | undefined> {
+    await this.maybeYield()
     const k = keyBytes(key)
     const id = keyId(k)
     const pending = this.overlay.get(id) ?? this.flushing.get(id)
@@ -117,6 +122,19 @@ export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8A
       if (op.type === 'put') await this.put(op.key, op.value as string | Uint8Array)
       else await this.del(op.key)
     }
+  }
+
+  /**
+   * Gives the event loop a turn every YIELD_EVERY_MS of trie work. ethereumjs's state flush
+   * (every changed slot written into its storage trie, each path re-hashed) is one chain of
+   * promises that never reaches the loop: 100-250 ms for a 1,000-write block at a loaded node,
+   * during which no gossip was read. Every trie node it touches is read through here first.
+   */
+  private async maybeYield(): Promise<void> {
+    const now = performance.now()
+    if (now - sliceStart < YIELD_EVERY_MS) return
+    await yieldToLoop()
+    sliceStart = performance.now()
   }
 
   /** Same LevelDB and the same overlay: copies see writes not yet committed. */

@@ -1,6 +1,6 @@
 import { RLP } from '@ethereumjs/rlp'
 import type { TypedTransaction } from '@ethereumjs/tx'
-import { keccak_256 } from '@noble/hashes/sha3.js'
+import { keccak256 } from '../common/keccak.ts'
 
 type Item = { key: Uint8Array; value: Uint8Array }
 
@@ -26,7 +26,7 @@ function hexPrefix(path: Uint8Array, leaf: boolean): Uint8Array {
 
 /** A child reference: the node's RLP when shorter than 32 bytes, else its hash. */
 function ref(encoded: Uint8Array): Uint8Array | Uint8Array[] {
-  return encoded.length < 32 ? (RLP.decode(encoded) as Uint8Array[]) : keccak_256(encoded)
+  return encoded.length < 32 ? (RLP.decode(encoded) as Uint8Array[]) : keccak256(encoded)
 }
 
 /** Encodes the trie node for items[lo..hi) whose keys agree on the first `depth` nibbles. */
@@ -57,14 +57,14 @@ function node(items: Item[], lo: number, hi: number, depth: number): Uint8Array 
  * every insert: ~8x the keccak work for a 1,000-transaction block).
  */
 export function orderedTrieRoot(values: readonly Uint8Array[]): Uint8Array {
-  if (values.length === 0) return keccak_256(RLP.encode(new Uint8Array()))
+  if (values.length === 0) return keccak256(RLP.encode(new Uint8Array()))
   const items = values.map((value, i) => ({ key: nibbles(RLP.encode(i)), value }))
   items.sort((a, b) => {
     const n = Math.min(a.key.length, b.key.length)
     for (let k = 0; k < n; k++) if (a.key[k] !== b.key[k]) return a.key[k]! - b.key[k]!
     return a.key.length - b.key.length
   })
-  return keccak_256(node(items, 0, items.length, 0))
+  return keccak256(node(items, 0, items.length, 0))
 }
 
 /** A block's transactions root: the ordered trie of the transactions' canonical encodings. */

@@ -146,9 +146,9 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       let started = 0
       let txs = 0
       const imported = (parent?.done ?? Promise.resolve())
-        .then(() => {
+        .then(async () => {
           started = performance.now()
-          const block = chain.decodePrechecked(parsed)
+          const block = await chain.decodePrechecked(parsed, (h) => mempool.get(h)?.tx)
           txs = block.transactions.length
           return importBlock(block)
         })

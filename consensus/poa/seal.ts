@@ -2,7 +2,7 @@ import type { BlockHeader } from '@ethereumjs/block'
 import { RLP } from '@ethereumjs/rlp'
 import { Address } from '@ethereumjs/util'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
-import { keccak_256 } from '@noble/hashes/sha3.js'
+import { keccak256 } from '../../common/keccak.ts'
 import { recoverPublicKey } from '../../common/secp256k1.ts'
 import { ConsensusError, ConsensusErrorCode } from '../errors.ts'
 
@@ -17,7 +17,7 @@ export function sealHash(header: BlockHeader): Uint8Array {
   const extra = header.extraData
   if (extra.length < EXTRA_SEAL) throw new ConsensusError(ConsensusErrorCode.MISSING_SIGNATURE, `extra-data ${extra.length} bytes long, missing the 65-byte signature suffix`)
   raw[EXTRA_DATA_INDEX] = extra.subarray(0, extra.length - EXTRA_SEAL)
-  return keccak_256(RLP.encode(raw))
+  return keccak256(RLP.encode(raw))
 }
 
 /** The 65-byte seal r || s || v (v = recovery id 0 or 1), as geth writes it. */
@@ -32,7 +32,7 @@ export function signSeal(hash: Uint8Array, privateKey: Uint8Array): Uint8Array {
 /** Address of a secp256k1 public key, compressed (as noble recovers it) or not. */
 export function addressOfPublicKey(pub: Uint8Array): Address {
   const full = pub.length === 33 ? secp256k1.Point.fromBytes(pub).toBytes(false) : pub
-  return new Address(keccak_256(full.subarray(1)).subarray(12))
+  return new Address(keccak256(full.subarray(1)).subarray(12))
 }
 
 // Signer recovery is the costly part of header checks; geth caches 4096 recent ones.

@@ -2,7 +2,7 @@ import { createBlockHeaderFromBytesArray, type BlockHeader } from '@ethereumjs/b
 import type { Common } from '@ethereumjs/common'
 import { RLP } from '@ethereumjs/rlp'
 import { equalsBytes } from '@ethereumjs/util'
-import { keccak_256 } from '@noble/hashes/sha3.js'
+import { keccak256 } from '../../common/keccak.ts'
 
 /**
  * A block as it arrived (gossip), read only as far as the checks before relaying need: the
@@ -86,7 +86,7 @@ export function parseBlockBytes(bytes: Uint8Array, common: Common): BlockBytes {
   if (!h.list) fail('the header is not a list')
   const headerBytes = bytes.subarray(h.start, h.end)
   const header = createBlockHeaderFromBytesArray(RLP.decode(headerBytes) as Uint8Array[], { common, setHardfork: false })
-  const hash = keccak_256(headerBytes)
+  const hash = keccak256(headerBytes)
   if (!equalsBytes(hash, header.hash())) fail('header is not canonically encoded')
   // A typed transaction is an RLP string holding type ‖ payload; the trie keeps those bytes.
   const transactions = children(bytes, txs).map((t) => bytes.subarray(t.list ? t.start : t.payload, t.end))

@@ -2,12 +2,14 @@ import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import { Block, createBlock, createBlockHeader, type BlockHeader, type HeaderData } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
+import { createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
 import { Address, bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { errorMessage } from '../../common/errors.ts'
+import { keccak256 } from '../../common/keccak.ts'
 import { createLogger } from '../../common/logger.ts'
 import { AUTHORITY_SET_ADDRESS, authoritySetDeployedBytecode, authoritySetStorageUpdate } from '../../contracts/index.ts'
 import { createConsensus, type Consensus, type ConsensusConfig, type Proposal, type SealFields, type Snapshot } from '../../consensus/index.ts'
-import { Executor, TrieLevelAdapter, createChainCommon, orderedTrieRoot, transactionsRoot, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
+import { Executor, TrieLevelAdapter, YIELD_EVERY_MS, createChainCommon, orderedTrieRoot, transactionsRoot, yieldToLoop, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
 import type { AuthorityKey } from '../config.ts'
 import type { Genesis } from '../genesis/types.ts'
 import type { BlockBytes } from './block-bytes.ts'
@@ -231,20 +233,38 @@ export class Chain extends EventEmitter<ChainEvents> {
   }
 
   /**
-   * The whole block of `parsed`, for its import. Each transaction must decode to the very bytes
-   * the transactions root was checked over (ethereumjs accepts some non-canonical encodings of
-   * typed transactions, which would hash differently), so a prechecked block's root is not
-   * computed again, and its bytes are stored as they came.
+   * The whole block of `parsed`, for its import, transaction by transaction with turns of the
+   * event loop (a thousand decodes at once held a loaded node's loop for ~300 ms, gossip unread).
+   * A transaction `known` by its hash (the pool's, decoded and recovered when it arrived) is
+   * reused: the same hash is the same bytes. Any other must decode to the very bytes the root
+   * was checked over (ethereumjs takes some non-canonical encodings, which would hash
+   * differently), so a prechecked block's root is not computed again and its bytes are stored
+   * as they came.
    */
-  decodePrechecked(parsed: BlockBytes): Block {
-    const block = this.decodeBlock(parsed.bytes)
-    const n = block.header.number
-    if (block.transactions.length !== parsed.transactions.length) throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${n}: transaction count differs from its encoding`)
-    block.transactions.forEach((tx, i) => {
-      if (!equalsBytes(tx.serialize(), parsed.transactions[i]!)) {
-        throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${n}: transaction ${i} is not canonically encoded`)
+  async decodePrechecked(parsed: BlockBytes, known?: (hash: Uint8Array) => TypedTransaction | undefined): Promise<Block> {
+    const { header } = parsed
+    if (parsed.uncles > 0) throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${header.number}: uncles are not allowed`)
+    const txs: TypedTransaction[] = []
+    let turn = performance.now()
+    for (const [i, bytes] of parsed.transactions.entries()) {
+      if (performance.now() - turn >= YIELD_EVERY_MS) {
+        await yieldToLoop()
+        turn = performance.now()
       }
-    })
+      const hash = keccak256(bytes)
+      let tx = known?.(hash)
+      if (tx === undefined) {
+        try {
+          tx = createTxFromRLP(bytes, { common: this.store.decodeCommon })
+        } catch (err) {
+          throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${header.number}: transaction ${i}: ${errorMessage(err)}`, undefined, err)
+        }
+        if (!equalsBytes(tx.serialize(), bytes)) throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${header.number}: transaction ${i} is not canonically encoded`)
+        tx.cache.hash = hash
+      }
+      txs.push(tx)
+    }
+    const block = new Block(header, txs, [], undefined, { common: this.store.decodeCommon, setHardfork: false })
     if (this.prechecked.has(parsed)) this.txRootChecked.add(block)
     this.store.adoptEncoding(block, parsed.bytes)
     return block

@@ -66,8 +66,8 @@ export class ChainStore {
   private readonly txIndex: Sub
   private readonly meta: Sub
   private readonly snapshots: Sub
-  /** Decodes stored and received blocks (evm's createDecodeCommon). */
-  private readonly common: Common
+  /** Decodes stored and received blocks and transactions (evm's createDecodeCommon). */
+  readonly decodeCommon: Common
   /** Recently used bundles by hash: RPC asks for the same few blocks over and over. */
   private readonly cache = new Map<string, BlockBundle>()
   private static readonly CACHE_SIZE = 512
@@ -79,7 +79,7 @@ export class ChainStore {
 
   private constructor(db: Level<Uint8Array, Uint8Array>, common: Common) {
     this.db = db
-    this.common = createDecodeCommon(common)
+    this.decodeCommon = createDecodeCommon(common)
     const sub = (name: string): Sub => db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' })
     this.blocks = sub('b')
     this.extras = sub('r')
@@ -220,12 +220,12 @@ export class ChainStore {
 
   /** A block from its RLP (stored, gossiped or synced), decoded with the shared decode Common. */
   decodeBlock(raw: Uint8Array): Block {
-    return createBlockFromRLP(raw, { common: this.common, setHardfork: false })
+    return createBlockFromRLP(raw, { common: this.decodeCommon, setHardfork: false })
   }
 
   /** A gossiped block's header and transaction encodings, the rest left undecoded (block-bytes.ts). */
   parseBlock(raw: Uint8Array): BlockBytes {
-    return parseBlockBytes(raw, this.common)
+    return parseBlockBytes(raw, this.decodeCommon)
   }
 
   /** The block's RLP, encoded once per block object. */

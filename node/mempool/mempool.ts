@@ -3,7 +3,7 @@ import type { Common } from '@ethereumjs/common'
 import { RLP } from '@ethereumjs/rlp'
 import { Capability, createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
 import { type Address, bytesToBigInt, bytesToHex, toChecksumAddress } from '@ethereumjs/util'
-import { keccak_256 } from '@noble/hashes/sha3.js'
+import { keccak256 } from '../../common/keccak.ts'
 import { createLogger } from '../../common/logger.ts'
 import { SECP256K1_HALF_N } from '../../common/secp256k1.ts'
 import { createDecodeCommon } from '../../evm/index.ts'
@@ -273,6 +273,9 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
         reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
       }
     } else {
+      // ethereumjs takes a chain id with leading zeros (its other integers it refuses): the hash
+      // below is of the bytes as they came, so they must be the canonical encoding (geth: rlp).
+      if ((f[0] as Uint8Array)?.[0] === 0) reject(MempoolErrorCode.MALFORMED, 'invalid transaction: rlp: non-canonical integer (leading zero bytes) for chain id')
       const have = int(0)
       if (have !== want) reject(MempoolErrorCode.WRONG_CHAIN_ID, `invalid chain id for signer: have ${have} want ${want}`)
       if (int(count - 3) > 1n) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
@@ -294,10 +297,10 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
     }
     // ethereumjs reads an empty r, s or v as "no signature".
     if (!tx.isSigned()) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
-    // The hash is keccak of the encoding, and the decoder accepts only canonical encodings
-    // (minimal RLP, no leading zeros), which re-serialize to \`raw\` itself: hash it as it came
-    // instead of re-encoding. ethereumjs keeps it in the frozen transaction's cache.
-    tx.cache.hash = keccak_256(raw)
+    // The hash is keccak of the encoding, and only canonical encodings get here (minimal RLP, no
+    // leading zeros: ethereumjs's checks and the chain id's above), which re-serialize to \`raw\`
+    // itself: hash it as it came instead of re-encoding. The frozen transaction caches it.
+    tx.cache.hash = keccak256(raw)
     return tx
   }
 

@@ -67,7 +67,24 @@ t.test('a transaction that decodes but is not encoded canonically is refused bef
   const txs = block.transactions.map(wireTx)
   txs[typed] = Uint8Array.from([2, ...RLP.encode(fields as never)])
   const parsed = chain.parseBlock(encode(block.header.raw(), txs))
-  t.throws(() => chain.decodePrechecked(parsed), { code: 'INVALID_BLOCK', message: new RegExp(`transaction ${typed} is not canonically encoded`) })
-  const fine: Block = chain.decodePrechecked(chain.parseBlock(block.serialize()))
+  await t.rejects(chain.decodePrechecked(parsed), { code: 'INVALID_BLOCK', message: new RegExp(`transaction ${typed} is not canonically encoded`) })
+  const fine: Block = await chain.decodePrechecked(chain.parseBlock(block.serialize()))
   t.equal(bytesToHex(fine.hash()), bytesToHex(block.hash()), 'the canonical block decodes')
+  t.same(fine.transactions.map((tx) => bytesToHex(tx.hash())), block.transactions.map((tx) => bytesToHex(tx.hash())), 'with the same transaction hashes')
+  const garbage = block.transactions.map(wireTx)
+  garbage[1] = Uint8Array.from([2, 0xc1, 0x80])
+  await t.rejects(chain.decodePrechecked(chain.parseBlock(encode(block.header.raw(), garbage))), { code: 'INVALID_BLOCK', message: /transaction 1: / }, 'an undecodable transaction')
+})
+
+t.test('a transaction the pool already holds is reused, not decoded again', async (t) => {
+  const pooled = block.transactions[4]!
+  const asked: string[] = []
+  const known = (hash: Uint8Array) => {
+    asked.push(bytesToHex(hash))
+    return bytesToHex(hash) === bytesToHex(pooled.hash()) ? pooled : undefined
+  }
+  const decoded = await chain.decodePrechecked(chain.parseBlock(block.serialize()), known)
+  t.same(asked, block.transactions.map((tx) => bytesToHex(tx.hash())), 'looked up by the hash of each encoding')
+  t.equal(decoded.transactions[4], pooled, 'the pooled object itself')
+  t.not(decoded.transactions[3], block.transactions[3], 'the others decoded afresh')
 })

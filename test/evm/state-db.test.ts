@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { Level } from 'level'
 import { CleanCache, TrieLevelAdapter, type BytesLevel } from '../../evm/state-db.ts'
+import { YIELD_EVERY_MS } from '../../evm/yield.ts'
 import { tempDir } from '../helpers/node-process.ts'
 
 const b = (s: string) => new TextEncoder().encode(s)
@@ -89,4 +90,25 @@ t.test('a LevelDB read that spans a flush is not cached', async (t) => {
   const fresh = new TrieLevelAdapter({ get: (k) => db.get(k) }, {}, undefined)
   t.equal(await fresh.get(b('k')), undefined, 'LevelDB no longer has it')
   t.equal(await a.get(b('k')), undefined, 'but nothing stale was cached')
+})
+
+t.test('trie work served from memory still gives the event loop a turn every few milliseconds', async (t) => {
+  const { level } = await countingLevel(t)
+  const db = new TrieLevelAdapter(level)
+  await db.put(b('node'), b('bytes'))
+  // Reads that hit the overlay resolve as microtasks: without the adapter's turns, 60 ms of them
+  // (the shape of ethereumjs's state flush) would never let an immediate run.
+  let turns = 0
+  let stop = false
+  const tick = () => {
+    turns++
+    if (!stop) setImmediate(tick)
+  }
+  setImmediate(tick)
+  const started = performance.now()
+  let last: unknown
+  while (performance.now() - started < 60) last = await db.get(b('node'))
+  stop = true
+  t.equal(text(last), 'bytes')
+  t.ok(turns >= 3, `${turns} turns of the loop in 60 ms of reads (one per ${YIELD_EVERY_MS} ms expected; none without them)`)
 })

@@ -119,6 +119,9 @@ t.test('decoding rejections: MALFORMED, OVERSIZED, WRONG_CHAIN_ID, BAD_SIGNATURE
   await refused(t, pool, RLP.encode(listField), 'MALFORMED', 'invalid transaction: rlp: field 6 must be a byte string', 'MALFORMED (list field)')
   const leadingZero = edit1559(tx1559(0), (f) => (f[1] = new Uint8Array([0, 1])))
   await refused(t, pool, leadingZero, 'MALFORMED', /^invalid transaction: rlp: .+/, 'MALFORMED (ethereumjs field check)')
+  // ethereumjs decodes this one; its hash would not be the hash of its canonical encoding.
+  const paddedChainId = edit1559(tx1559(0), (f) => (f[0] = new Uint8Array([0, ...(f[0] as Uint8Array)])))
+  await refused(t, pool, paddedChainId, 'MALFORMED', 'invalid transaction: rlp: non-canonical integer (leading zero bytes) for chain id', 'MALFORMED (chain id with a leading zero)')
 
   await refused(t, pool, new Uint8Array(200 * 1024), 'OVERSIZED', 'oversized data: transaction size 204800, limit 131072')
   // ethereumjs will not even build one, so the oversized initcode is spliced into the RLP.
