@@ -116,8 +116,10 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
     // Propagation proper, from the nodes' own logs (one clock, ms stamps): sealed at its node →
     // validated and relayed at each other node (a block is relayed before it is executed).
     const relay = relayDelays(net.members.slice(0, o.nodes).map((m) => m.node!.output()))
-    arrivals.sort((a, b) => a - b)
-    const intervals = arrivals.slice(1).map((t, i) => t - arrivals[i]!)
+    // While the load runs: before it the bench signs the whole workload, its own event loop busy
+    // for seconds, and stamps the heads that arrive meanwhile late (a 9 s "interval", then 0 ms).
+    const loaded = arrivals.filter((t) => t >= windowStart - 2 * o.period * 1000 && t <= windowEnd).sort((a, b) => a - b)
+    const intervals = loaded.slice(1).map((t, i) => t - loaded[i]!)
     for (const ws of sockets) ws.close()
 
     // A fresh node syncs everything from the others.
@@ -137,7 +139,7 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
       { metric: 'included of submitted', value: `${included.size} (${fmt((100 * included.size) / submitted.size, 1)}%)` },
       { metric: 'node CPU per included tx (ms, mean of the nodes, all threads)', value: fmt(cpuMs.reduce((a, b) => a + b, 0) / cpuMs.length / included.size, 2) },
       { metric: 'latency submit→block p50 / p99 (ms)', value: `${fmt(percentile(latencies, 50))} / ${fmt(percentile(latencies, 99))}` },
-      { metric: 'block interval p50 / p99 (ms, at node 0)', value: `${fmt(percentile(intervals, 50))} / ${fmt(percentile(intervals, 99))}` },
+      { metric: 'block interval p50 / p99 (ms, at node 0, while sending)', value: `${fmt(percentile(intervals, 50))} / ${fmt(percentile(intervals, 99))}` },
       { metric: 'block propagation p50 / p99 (ms, sealed→relayed by each peer)', value: relay.length === 0 ? 'n/a (run with debug logs)' : `${fmt(percentile(relay, 50))} / ${fmt(percentile(relay, 99))}` },
       { metric: 'new head at peers p50 / p99 (ms, sealer→peers, incl. import)', value: `${fmt(percentile(propagation, 50))} / ${fmt(percentile(propagation, 99))}` },
       { metric: 'sync of a fresh node: blocks/s, tx/s (start included)', value: `${fmt(target / syncSecs)} blocks/s, ${fmt(txsInChain / syncSecs)} tx/s (${target} blocks, ${txsInChain} tx in ${fmt(syncSecs, 1)} s)` },
