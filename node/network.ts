@@ -144,17 +144,14 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       // Benchmarks read propagation from this line (bench/network.ts).
       log.debug('Relaying gossiped block', { number: n, hash, checked: `${Math.round(performance.now() - arrived)}ms` })
       let started = 0
-      let txs = 0
       const imported = (parent?.done ?? Promise.resolve())
         .then(async () => {
           started = performance.now()
-          const block = await chain.decodePrechecked(parsed, (h) => mempool.get(h)?.tx)
-          txs = block.transactions.length
-          return importBlock(block)
+          return importBlock(await chain.decodePrechecked(parsed, (h) => mempool.get(h)?.tx))
         })
         .then(
           (r) => {
-            if (r.status !== 'known') log.info('Imported gossiped block', { number: n, hash, txs, status: r.status, elapsed: `${Math.round(performance.now() - started)}ms` })
+            if (r.status !== 'known') log.info('Imported gossiped block', { number: n, hash, txs: parsed.transactions.length, status: r.status, elapsed: `${Math.round(performance.now() - started)}ms` })
           },
           (err: unknown) => {
             const code = (err as { code?: string }).code ?? ''

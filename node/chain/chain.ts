@@ -416,8 +416,8 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   /**
    * The body belongs to the sealed header: its transactions root matches. Remembered per block
-   * object (blocks are frozen), so a gossiped block prechecked for relay is not hashed again at
-   * import.
+   * object (blocks are frozen): a block built by decodePrechecked from bytes whose root precheck
+   * checked is not hashed again at import.
    */
   private checkTransactionsRoot(block: Block): void {
     if (this.txRootChecked.has(block)) return
