@@ -275,7 +275,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool {
     } else {
       // ethereumjs takes a chain id with leading zeros (its other integers it refuses): the hash
       // below is of the bytes as they came, so they must be the canonical encoding (geth: rlp).
-      if ((f[0] as Uint8Array)?.[0] === 0) reject(MempoolErrorCode.MALFORMED, 'invalid transaction: rlp: non-canonical integer (leading zero bytes) for chain id')
+      if (f[0] instanceof Uint8Array && f[0][0] === 0) reject(MempoolErrorCode.MALFORMED, 'invalid transaction: rlp: non-canonical integer (leading zero bytes) for chain id')
       const have = int(0)
       if (have !== want) reject(MempoolErrorCode.WRONG_CHAIN_ID, `invalid chain id for signer: have ${have} want ${want}`)
       if (int(count - 3) > 1n) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
