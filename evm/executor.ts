@@ -12,7 +12,7 @@ import { EvmError, EvmErrorCode } from './errors.ts'
 import type { TrieLevelAdapter } from './state-db.ts'
 import { BlockStateManager } from './state-manager.ts'
 import { orderedTrieRoot } from './trie-root.ts'
-import { YIELD_EVERY_MS, yieldToLoop } from './yield.ts'
+import { TimeSlice } from './yield.ts'
 import type {
   CallArgs,
   CallResult,
@@ -203,12 +203,9 @@ export class Executor {
     const receipts: StoredReceipt[] = []
     const txReceipts: TxReceipt[] = []
     let gasUsed = 0n
-    let turn = performance.now()
+    const slice = new TimeSlice()
     for (const [i, item] of txs.entries()) {
-      if (performance.now() - turn >= YIELD_EVERY_MS) {
-        await yieldToLoop()
-        turn = performance.now()
-      }
+      if (slice.due()) await slice.yield()
       if (item.tx.gasLimit > ctx.gasLimit - gasUsed) {
         await this.abandonBlock()
         throw new EvmError(EvmErrorCode.INVALID_BLOCK_TX, `transaction ${i} exceeds the block's remaining gas`)

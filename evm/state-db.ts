@@ -1,5 +1,5 @@
 import type { BatchDBOp, DB, EncodingOpts } from '@ethereumjs/util'
-import { YIELD_EVERY_MS, yieldToLoop } from './yield.ts'
+import { TimeSlice } from './yield.ts'
 
 /** The part of a LevelDB sublevel (bytes keys and values) the trie reads through. */
 export interface BytesLevel {
@@ -12,8 +12,8 @@ export interface PendingWrite {
   value: Uint8Array | undefined
 }
 
-/** When the current slice of trie work started (see maybeYield); one per thread. */
-let sliceStart = 0
+/** The current slice of trie work (see maybeYield); one per thread. */
+const trieSlice = new TimeSlice()
 
 function keyBytes(key: string | Uint8Array): Uint8Array {
   return typeof key === 'string' ? new Uint8Array(Buffer.from(key, 'hex')) : key
@@ -131,10 +131,7 @@ export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8A
    * during which no gossip was read. Every trie node it touches is read through here first.
    */
   private async maybeYield(): Promise<void> {
-    const now = performance.now()
-    if (now - sliceStart < YIELD_EVERY_MS) return
-    await yieldToLoop()
-    sliceStart = performance.now()
+    if (trieSlice.due()) await trieSlice.yield()
   }
 
   /** Same LevelDB and the same overlay: copies see writes not yet committed. */

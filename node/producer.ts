@@ -2,7 +2,7 @@ import type { BlockHeader } from '@ethereumjs/block'
 import type { Address } from '@ethereumjs/util'
 import { createLogger, errorMessage } from '../common/index.ts'
 import type { Sealer } from '../consensus/index.ts'
-import { YIELD_EVERY_MS, yieldToLoop, type SenderTx, type TxSource } from '../evm/index.ts'
+import { TimeSlice, type SenderTx, type TxSource } from '../evm/index.ts'
 import type { BlockBundle, Chain } from './chain/index.ts'
 import type { Mempool } from './mempool/index.ts'
 import type { Proposals } from './proposals.ts'
@@ -52,21 +52,18 @@ const INSTANT_BUILD_WINDOW_MS = 20
 function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fillUntil: number, stopped: () => boolean, stopWhenDry = false): TxSource {
   const pending = mempool.pending(baseFee)
   async function* stream(): AsyncGenerator<SenderTx> {
-    let turn = performance.now()
+    const slice = new TimeSlice()
     while (Date.now() < Math.min(deadline, fillUntil) && !stopped()) {
       const next = pending.next()
       if (next.done === true) {
         if (stopWhenDry) return
         await waitForPending(mempool, deadline)
-        turn = performance.now()
+        slice.restart()
         continue
       }
       yield next.value
       // RPC intake and the workers' recovered senders are taken in while the block executes.
-      if (performance.now() - turn >= YIELD_EVERY_MS) {
-        await yieldToLoop()
-        turn = performance.now()
-      }
+      if (slice.due()) await slice.yield()
     }
     // Full (fill budget spent): the block is still sealed at its slot, not early.
     while (Date.now() < deadline && !stopped()) await new Promise((r) => setTimeout(r, Math.min(50, deadline - Date.now())))

@@ -9,10 +9,10 @@ import { keccak256 } from '../../common/keccak.ts'
 import { createLogger } from '../../common/logger.ts'
 import { AUTHORITY_SET_ADDRESS, authoritySetDeployedBytecode, authoritySetStorageUpdate } from '../../contracts/index.ts'
 import { createConsensus, type Consensus, type ConsensusConfig, type Proposal, type SealFields, type Snapshot } from '../../consensus/index.ts'
-import { Executor, TrieLevelAdapter, YIELD_EVERY_MS, createChainCommon, orderedTrieRoot, transactionsRoot, yieldToLoop, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
+import { Executor, TimeSlice, TrieLevelAdapter, createChainCommon, orderedTrieRoot, transactionsRoot, type ExecutionContext, type SenderTx, type SystemWrite, type TxSource } from '../../evm/index.ts'
 import type { AuthorityKey } from '../config.ts'
 import type { Genesis } from '../genesis/types.ts'
-import type { BlockBytes } from './block-bytes.ts'
+import { parseBlockBytes, type BlockBytes } from './block-bytes.ts'
 import { ChainError, ChainErrorCode } from './errors.ts'
 import { SnapshotCache } from './snapshots.ts'
 import { ChainStore, type TxLocation } from './store.ts'
@@ -226,7 +226,7 @@ export class Chain extends EventEmitter<ChainEvents> {
   /** A gossiped block read as far as `precheck` needs; throws INVALID_BLOCK on bad bytes. */
   parseBlock(bytes: Uint8Array): BlockBytes {
     try {
-      return this.store.parseBlock(bytes)
+      return parseBlockBytes(bytes, this.store.decodeCommon)
     } catch (err) {
       throw new ChainError(ChainErrorCode.INVALID_BLOCK, errorMessage(err), undefined, err)
     }
@@ -245,12 +245,9 @@ export class Chain extends EventEmitter<ChainEvents> {
     const { header } = parsed
     if (parsed.uncles > 0) throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${header.number}: uncles are not allowed`)
     const txs: TypedTransaction[] = []
-    let turn = performance.now()
+    const slice = new TimeSlice()
     for (const [i, bytes] of parsed.transactions.entries()) {
-      if (performance.now() - turn >= YIELD_EVERY_MS) {
-        await yieldToLoop()
-        turn = performance.now()
-      }
+      if (slice.due()) await slice.yield()
       const hash = keccak256(bytes)
       let tx = known?.(hash)
       if (tx === undefined) {

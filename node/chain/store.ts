@@ -4,7 +4,6 @@ import { Address, bytesToHex } from '@ethereumjs/util'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { createDecodeCommon, type PendingWrite } from '../../evm/index.ts'
-import { parseBlockBytes, type BlockBytes } from './block-bytes.ts'
 import type { BlockBundle, StoredReceipt } from './types.ts'
 
 /**
@@ -221,11 +220,6 @@ export class ChainStore {
   /** A block from its RLP (stored, gossiped or synced), decoded with the shared decode Common. */
   decodeBlock(raw: Uint8Array): Block {
     return createBlockFromRLP(raw, { common: this.decodeCommon, setHardfork: false })
-  }
-
-  /** A gossiped block's header and transaction encodings, the rest left undecoded (block-bytes.ts). */
-  parseBlock(raw: Uint8Array): BlockBytes {
-    return parseBlockBytes(raw, this.decodeCommon)
   }
 
   /** The block's RLP, encoded once per block object. */
