@@ -11,7 +11,7 @@ import { createMedRecVM, revertName } from '../test/helpers/medrec-vm.ts'
 import type { Outcome } from '../test/helpers/contract-vm.ts'
 import type { Row } from './report.ts'
 
-const QUERY = JSON.stringify({ resourceType: 'Observation', fields: ['code', 'valueQuantity', 'effectiveDateTime'], search: { category: 'laboratory' } })
+const QUERY = JSON.stringify({ resourceType: 'Observation', fields: ['code', 'valueQuantity', 'effectiveDateTime'], codeSystems: ['http://loinc.org'] })
 const BOUNTY = JSON.stringify({ aggregate: 'count', resourceType: 'Observation', groupBy: ['code'], k: 5 })
 const hash = (s: string): Hex => keccak256(toHex(s))
 

@@ -4,7 +4,9 @@
  * workload against medrec and ganache in one run), network (`--nodes N` authority processes,
  * then a fresh node syncing), gas (per MedRec contract operation) and gatekeeper (authorised
  * record reads/s with 1 and 16 clients) and pow (hash rate against raw keccak-256, then a network
- * of 3 miners at a 2 s target), keccak (the node's WebAssembly keccak-256 against @noble/hashes).
+ * of 3 miners at a 2 s target), keccak (the node's WebAssembly keccak-256 against @noble/hashes),
+ * calls (`--attackers N` clients flooding max-gas loop eth_calls: other requests' p50/p99, blocks
+ * sealed, the --rpc.evmtimeout (`--timeout 2s`) firing; `--old` adds the main-thread behaviour).
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from 'node:util'
@@ -20,6 +22,7 @@ import { runGatekeeperBench } from './gatekeeper.ts'
 import { runPowHashBench } from './pow-hash.ts'
 import { runPowNetworkBench } from './pow-network.ts'
 import { runKeccakBench } from './keccak.ts'
+import { runCallFlood } from './call-flood.ts'
 
 setLogLevel('warn')
 const { values, positionals } = parseArgs({
@@ -37,10 +40,13 @@ const { values, positionals } = parseArgs({
     json: { type: 'boolean', default: false },
     miners: { type: 'string', default: '3' },
     difficulty: { type: 'string', default: '400000' },
+    attackers: { type: 'string', default: '4' },
+    timeout: { type: 'string', default: '2s' },
+    old: { type: 'boolean', default: false },
   },
 })
 const suites = positionals.length > 0 ? positionals : ['recovery', 'build', 'throughput', 'rss']
-const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak'])
+const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak', 'calls'])
 for (const s of suites) {
   if (!known.has(s)) {
     process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
@@ -83,6 +89,12 @@ for (const s of suites) {
     const rate = process.argv.includes('--rate') ? o.rate : 50
     const p = { miners: Number(values.miners), rate, seconds: o.seconds, senders: o.senders, targetBlockTime: 2, difficulty: BigInt(values.difficulty) }
     printTable(`PoW network of ${p.miners} mining processes on this machine (${p.rate}/s offered, 2 s target, ${p.seconds}s)`, await runPowNetworkBench(p), values.json)
+  }
+  if (s === 'calls') {
+    const c = { seconds: o.seconds, attackers: Number(values.attackers), period: process.argv.includes('--period') ? o.period : 1, timeout: values.timeout, old: false }
+    const title = (old: boolean) => `eth_call flood: ${c.attackers} clients sending 1e9-gas endless loops back to back (--rpc.gascap 1e9, --rpc.evmtimeout ${c.timeout}), ${c.period}s blocks, ${c.seconds}s${old ? ', calls on the main thread (--rpc.callworkers 0, the old behaviour)' : ''}`
+    printTable(title(false), await runCallFlood(c), values.json)
+    if (values.old) printTable(title(true), await runCallFlood({ ...c, old: true }), values.json)
   }
   if (s === 'network') {
     const n = { nodes: Number(values.nodes), rate: o.rate, seconds: o.seconds, senders: o.senders, period: o.period }

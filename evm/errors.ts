@@ -9,6 +9,18 @@ export const EvmErrorCode = {
   MISSING_STATE: 'MISSING_STATE',
   /** eth_estimateGas found no gas amount under the cap at which the call succeeds. */
   GAS_ESTIMATION_FAILED: 'GAS_ESTIMATION_FAILED',
+  /** eth_call / eth_estimateGas ran past --rpc.evmtimeout and was stopped (geth's "execution aborted"). */
+  EXECUTION_TIMEOUT: 'EXECUTION_TIMEOUT',
+  /** A call worker stopped a call at its time budget (the pool turns this into a timeout or a retry). */
+  CALL_INTERRUPTED: 'CALL_INTERRUPTED',
+  /** Every call worker is busy and the wait queue is full. */
+  CALL_QUEUE_FULL: 'CALL_QUEUE_FULL',
+  /** A call worker died or could not start (its reason is in the message). */
+  CALL_WORKER_FAILED: 'CALL_WORKER_FAILED',
+  /** The call pool was closed (the node is shutting down). */
+  CALL_POOL_CLOSED: 'CALL_POOL_CLOSED',
+  /** A duration flag (e.g. --rpc.evmtimeout) is not in Go's duration syntax. */
+  INVALID_DURATION: 'INVALID_DURATION',
 } as const
 export type EvmErrorCode = (typeof EvmErrorCode)[keyof typeof EvmErrorCode]
 

@@ -1,16 +1,14 @@
-import { createBlock, type Block } from '@ethereumjs/block'
+import type { Block } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
-import { createMPT } from '@ethereumjs/mpt'
-import { CacheType, Caches, MerkleStateManager } from '@ethereumjs/statemanager'
-import { Capability, createTx, type TypedTransaction } from '@ethereumjs/tx'
-import { Account, Address, bytesToHex, createZeroAddress, setLengthLeft } from '@ethereumjs/util'
+import type { MerkleStateManager } from '@ethereumjs/statemanager'
+import { Capability, type TypedTransaction } from '@ethereumjs/tx'
+import { Account, Address, bytesToHex, setLengthLeft } from '@ethereumjs/util'
 import { Bloom, createVM, encodeReceipt, runTx, type TxReceipt, type VM } from '@ethereumjs/vm'
-import { keccak256 } from '../common/keccak.ts'
 import { createLogger } from '../common/logger.ts'
+import { CallRunner, RPC_GAS_CAP, blockHashChain, createStateManager, execBlock, stateAt, type BlockHashLookup } from './call.ts'
 import { createExecCommon } from './common.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import type { TrieLevelAdapter } from './state-db.ts'
-import { BlockStateManager } from './state-manager.ts'
 import { orderedTrieRoot } from './trie-root.ts'
 import { TimeSlice } from './yield.ts'
 import type {
@@ -37,7 +35,7 @@ export interface ExecutorModules {
   common: Common
   db: TrieLevelAdapter
   /** Canonical block hash by number, for BLOCKHASH. */
-  blockHash(number: bigint): Promise<Uint8Array | undefined>
+  blockHash: BlockHashLookup
 }
 
 export interface BuildLimits {
@@ -48,8 +46,7 @@ export interface BuildLimits {
 /** Blocks between clears of the state caches (see finish). */
 const CACHE_CLEAR_BLOCKS = 256
 
-/** Gas cap for eth_call / eth_estimateGas when the caller gives none (geth's RPCGasCap). */
-export const RPC_GAS_CAP = 50_000_000n
+export { RPC_GAS_CAP }
 
 function effectiveGasPrice(tx: TypedTransaction, baseFee: bigint): bigint {
   if (tx.supports(Capability.EIP1559FeeMarket)) {
@@ -70,42 +67,27 @@ export class Executor {
   private readonly execCommon: Common
   private readonly db: TrieLevelAdapter
   private readonly vm: VM
-  private readonly blockHash: ExecutorModules['blockHash']
   private headRoot: Uint8Array
   private blocksSinceCacheClear = 0
   /** Read-only views of recent state roots (RPC reads, mempool checks). */
   private readonly readers = new Map<string, MerkleStateManager>()
-  /** eth_call VMs of recent roots, with warm caches; calls on one run one at a time. */
-  private readonly callVms = new Map<string, { vm: VM; queue: Promise<unknown> }>()
+  /** eth_call on the main thread (in-process readers; RPC clients' calls go to the call workers). */
+  private readonly calls: CallRunner
 
   private constructor(modules: ExecutorModules, vm: VM, execCommon: Common, root: Uint8Array) {
     this.common = modules.common
     this.execCommon = execCommon
     this.db = modules.db
     this.vm = vm
-    this.blockHash = modules.blockHash
     this.headRoot = root
+    this.calls = new CallRunner({ execCommon, base: vm.stateManager as MerkleStateManager, blockchain: vm.blockchain })
   }
 
   static async create(modules: ExecutorModules): Promise<Executor> {
     const execCommon = createExecCommon(modules.common.chainId())
-    const trie = await createMPT({ db: modules.db, useKeyHashing: true, useKeyHashingFunction: keccak256, valueEncoding: 'view' })
-    // Ordered-map caches never evict: BlockStateManager keeps SSTOREs in them until the flush.
-    const caches = new Caches({ account: { type: CacheType.ORDERED_MAP }, storage: { type: CacheType.ORDERED_MAP } })
-    const stateManager = new BlockStateManager({ trie, caches, common: execCommon })
-    const blockchain = {
-      getBlock: async (n: number) => {
-        const hash = await modules.blockHash(BigInt(n))
-        if (hash === undefined) throw new EvmError(EvmErrorCode.MISSING_STATE, `no canonical block ${n}`)
-        return { hash: () => hash }
-      },
-      putBlock: async () => {},
-      shallowCopy() {
-        return this
-      },
-    }
-    const vm = await createVM({ common: execCommon, stateManager, blockchain })
-    return new Executor(modules, vm, execCommon, trie.root())
+    const stateManager = await createStateManager(modules.db, execCommon)
+    const vm = await createVM({ common: execCommon, stateManager, blockchain: blockHashChain(modules.blockHash) })
+    return new Executor(modules, vm, execCommon, await stateManager.getStateRoot())
   }
 
   /** Root of the writable state: the last executed block's, committed or not yet. */
@@ -141,19 +123,7 @@ export class Executor {
   }
 
   private execBlock(ctx: ExecutionContext): Block {
-    return createBlock(
-      {
-        header: {
-          number: ctx.number,
-          timestamp: ctx.timestamp,
-          gasLimit: ctx.gasLimit,
-          baseFeePerGas: ctx.baseFeePerGas,
-          difficulty: ctx.difficulty,
-          coinbase: ctx.author,
-        },
-      },
-      { common: this.execCommon, skipConsensusFormatValidation: true },
-    )
+    return execBlock(ctx, this.execCommon)
   }
 
   /**
@@ -297,11 +267,8 @@ export class Executor {
   }
 
   /** A new state manager over the trie at `root`, with its own caches. */
-  private async stateAt(root: Uint8Array): Promise<MerkleStateManager> {
-    const sm = (this.vm.stateManager as MerkleStateManager).shallowCopy(true)
-    if (!(await sm.hasStateRoot(root))) throw new EvmError(EvmErrorCode.MISSING_STATE, `state root ${bytesToHex(root)} is not in the database`)
-    await sm.setStateRoot(root, true)
-    return sm
+  private stateAt(root: Uint8Array): Promise<MerkleStateManager> {
+    return stateAt(this.vm.stateManager as MerkleStateManager, root)
   }
 
   /** A read-only view of state at `root`; views of recent roots are reused. */
@@ -328,89 +295,13 @@ export class Executor {
     return (await this.reader(root)).getStorage(address, setLengthLeft(slot, 32))
   }
 
-  /**
-   * A VM over the state at `root` kept for eth_call: creating a VM and reading the trie cold cost
-   * ~4 ms a call; a kept VM with warm caches runs a view call in well under 1 ms. Each call runs
-   * inside a state checkpoint that is reverted afterwards, and calls on one VM are serialised so
-   * checkpoints never interleave.
-   */
-  private async callOn<T>(root: Uint8Array, fn: (vm: VM) => Promise<T>): Promise<T> {
-    const key = bytesToHex(root)
-    let entry = this.callVms.get(key)
-    if (entry === undefined) {
-      const vm = await createVM({ common: this.execCommon, stateManager: await this.stateAt(root), blockchain: this.vm.blockchain })
-      entry = this.callVms.get(key) ?? { vm, queue: Promise.resolve() }
-      this.callVms.set(key, entry)
-      if (this.callVms.size > 4) this.callVms.delete(this.callVms.keys().next().value as string)
-    }
-    const e = entry
-    const run = e.queue.then(async () => {
-      const sm = e.vm.stateManager
-      await sm.checkpoint()
-      try {
-        return await fn(e.vm)
-      } finally {
-        // cleanup() forgets this call's warm/touched sets (its deletions are undone by the revert).
-        await e.vm.evm.journal.cleanup()
-        await sm.revert()
-      }
-    })
-    e.queue = run.catch(() => undefined)
-    return run
+  /** eth_call on this thread: runs a message on the state at `root`; nothing it writes is kept. */
+  call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<CallResult> {
+    return this.calls.call(args, ctx, root, gasCap)
   }
 
-  /** eth_call: runs a message on the state at `root`; nothing it writes is kept. */
-  async call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<CallResult> {
-    const gas = args.gas ?? (ctx.gasLimit < RPC_GAS_CAP ? ctx.gasLimit : RPC_GAS_CAP)
-    const intrinsic = this.intrinsicGas(args)
-    if (gas < intrinsic) {
-      return { returnValue: new Uint8Array(), gasUsed: gas, error: { reverted: false, message: `intrinsic gas too low: have ${gas}, want ${intrinsic}` } }
-    }
-    const caller = args.from ?? createZeroAddress()
-    const res = await this.callOn(root, (vm) => vm.evm.runCall({
-      caller,
-      origin: caller,
-      to: args.to,
-      data: args.data ?? new Uint8Array(),
-      value: args.value ?? 0n,
-      gasLimit: gas - intrinsic,
-      gasPrice: args.gasPrice ?? 0n,
-      block: this.execBlock(ctx),
-      skipBalance: true,
-    }))
-    const ex = res.execResult
-    const err = ex.exceptionError
-    return {
-      returnValue: ex.returnValue,
-      gasUsed: intrinsic + ex.executionGasUsed,
-      error: err === undefined ? undefined : { reverted: err.error === 'revert', message: err.error },
-    }
-  }
-
-  /** eth_estimateGas: the least gas at which the call succeeds, by binary search as geth. */
-  async estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<bigint> {
-    const cap = args.gas ?? (ctx.gasLimit < RPC_GAS_CAP ? ctx.gasLimit : RPC_GAS_CAP)
-    const first = await this.call({ ...args, gas: cap }, ctx, root)
-    if (first.error !== undefined) {
-      throw new EvmError(EvmErrorCode.GAS_ESTIMATION_FAILED, first.error.reverted ? 'execution reverted' : `gas required exceeds allowance (${cap}): ${first.error.message}`, {
-        revertData: first.error.reverted ? first.returnValue : undefined,
-      })
-    }
-    let lo = first.gasUsed - 1n
-    let hi = cap
-    // Most calls succeed at what they used plus the 1/64 withheld by CALL; try that first.
-    const guess = (first.gasUsed * 64n) / 63n + 1n
-    if (guess < hi && (await this.call({ ...args, gas: guess }, ctx, root)).error === undefined) hi = guess
-    while (lo + 1n < hi) {
-      const mid = (lo + hi) / 2n
-      if ((await this.call({ ...args, gas: mid }, ctx, root)).error === undefined) hi = mid
-      else lo = mid
-    }
-    return hi
-  }
-
-  private intrinsicGas(args: CallArgs): bigint {
-    const tx = createTx({ to: args.to, data: args.data ?? new Uint8Array(), gasLimit: RPC_GAS_CAP }, { common: this.common })
-    return tx.getIntrinsicGas()
+  /** eth_estimateGas on this thread (see CallRunner.estimateGas). */
+  estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<bigint> {
+    return this.calls.estimateGas(args, ctx, root, gasCap)
   }
 }

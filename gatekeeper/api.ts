@@ -43,7 +43,12 @@ export interface GatekeeperInfo {
   k: number
   patients: number
   relationships: number
+  /** The head of the audit log patients read (operator only: never on the public GET /v1/info). */
   audit: { seq: number; hash: string }
+  /** The seq last anchored in the Registrar, as far as this gatekeeper knows. */
+  auditAnchored: number
+  /** The head of the provider-only log (refusals of unverified or rate-limited requests). */
+  providerAudit: { seq: number; hash: string }
 }
 
 // ---- provider side ----
@@ -71,13 +76,19 @@ export interface AddRecordParams {
   patientId?: string
   /** Resources to store for the patient (their subject/patient reference is set to the patient). */
   resources: FhirResource[]
-  /** The pointer's query; default: the resource type of the first resource with its default fields. */
+  /**
+   * The pointer's query (stored on chain: a resource type, fields and optionally code systems,
+   * never values; see recordQuery); default: the resource type of the first resource with its
+   * default fields.
+   */
   query?: RecordQuery
   /** The bounty attached to the update; default: count of that resource type grouped by code. */
   bounty?: BountyQuery
 }
 export interface AddRecordResult {
   relationship: string
+  /** For a new relationship: the account that created it and acts as its provider (a fresh delegate by default). */
+  provider?: string
   pointerId: number
   dataHash: string
   /** 'created': new relationship (create + addPointer + linkPatient); 'added': new pointer; 'updated': new hash; 'unchanged'. */
@@ -94,6 +105,12 @@ export interface UpdateParams {
 export interface UpdateResult {
   updated: { relationship: string; pointerId: number; dataHash: string }[]
   unchanged: number
+  /**
+   * Pointers left alone because their stored query is outside the query grammar (e.g. one with
+   * search values, written by a hand-made transaction or an older client): the gatekeeper never
+   * serves them, so their hash is not kept either. Absent when there are none.
+   */
+  outsideGrammar?: { relationship: string; pointerId: number; reason: string }[]
 }
 
 export interface ImportParams {
@@ -167,23 +184,39 @@ export interface AuditParams {
 }
 export interface AuditEntryView {
   seq: number
+  /** Unix milliseconds. */
   time: number
   requester: string
   method: string
   relationship: string
-  pointerIds: number[]
+  /** Decimal strings. */
+  pointerIds: string[]
   fieldMasks: string[]
   decision: 'granted' | 'refused'
   reason: string
   hash: string
   prevHash: string
+  /** Whether the latest on-chain anchor covers this entry (seq ≤ anchored seq). */
+  covered: boolean
 }
 export interface AuditResult {
   gatekeeper: string
   entries: AuditEntryView[]
+  /** The head the gatekeeper holds now. */
   head: { seq: number; hash: string }
-  /** The entries' hash links checked out. */
+  /** The entries open their commitments and the whole chain recomputes to the head. */
   linked: boolean
+  /** Why the check failed ('' when linked). */
+  problem: string
+  /** The gatekeeper's latest anchor in the Registrar, read from this node's chain; null when none. */
+  anchor: { seq: number; head: string; blockNumber: number; transaction: string } | null
+  /**
+   * Entries up to the anchored seq: 'verified' (the recomputed chain ends in the anchored head),
+   * 'mismatch' (it does not: the log was rewritten after the anchor), 'none' (no anchor covers them).
+   */
+  covered: { throughSeq: number; status: 'verified' | 'mismatch' | 'none'; entries: number }
+  /** Entries after the anchored seq: only the gatekeeper's word until the next anchor. */
+  uncovered: { fromSeq: number; entries: number }
 }
 
 export interface BountyView {
@@ -204,6 +237,10 @@ export interface BountyResult {
   cells: AggregateCell[]
   /** Cells withheld because fewer than k patients were in them. */
   suppressed: number
+  /** When the provider computed the cells (unix seconds); every later collection returns the same release. */
+  computedAt: number
+  /** Set when the cells are an earlier release's: this bounty's cohort differed from it by fewer than k patients. */
+  repeats?: { owner: string; index: number; blockNumber: number }
   /** The provider's signature over the result (EIP-191 over the canonical JSON's keccak). */
   signature: string
   /** Recovered from the signature; equals `provider` when valid. */

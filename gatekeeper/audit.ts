@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import type { DatabaseSync } from 'node:sqlite'
 import { fromHex, toData } from '../common/index.ts'
@@ -5,37 +6,57 @@ import { canonicalJson } from '../contracts/client/index.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 
 /**
- * The gatekeeper's audit log: every request, served or refused, appended to a hash chain.
+ * The gatekeeper's audit logs: every request, served or refused, appended to a hash chain of
+ * salted per-entry commitments (format 2).
  *
- *   entry_n = canonical JSON of the entry with its `seq` (1, 2, …) and `time` (ms)
- *   hash_n  = keccak256(hash_{n-1} ‖ utf8(entry_n)),   hash_0 = 32 zero bytes
+ *   entry_n      = canonical JSON of the entry with its `seq` (base+1, base+2, …) and `time` (ms)
+ *   commitment_n = keccak256(salt_n ‖ utf8(entry_n)),  salt_n = 32 random bytes kept beside the row
+ *   hash_n       = keccak256(hash_{n-1} ‖ commitment_n),  hash_base = the base hash
+ *
+ * Why commitments: the head (anchored on chain) covers every patient's entries, yet a patient may
+ * see only her own. The gatekeeper gives her every commitment of the chain and, for her entries,
+ * the entry and its salt; she opens her commitments and recomputes the chain to the anchored head
+ * without learning anything about the others (the salt keeps a low-entropy entry, e.g. "viewer X
+ * read pointer 0", from being guessed from its commitment). See `checkAuditView`.
+ *
+ * A fresh log starts at base (0, 32 zero bytes). A log migrated from format 1 (hash over the
+ * entry itself) keeps its old rows in `<table>_v1` and continues from their head as base, so seqs
+ * keep growing (the Registrar only accepts growing anchors) and the old head is covered by every
+ * later anchor.
  *
  * SQLite triggers refuse UPDATE and DELETE, and `verify()` recomputes the chain, so an edited,
- * deleted or reordered row is found even if someone drops the triggers. Removing the newest
- * rows leaves a valid shorter chain: that is caught only against a head recorded elsewhere
- * (`verify(anchor)`, e.g. a head anchored on chain or one a patient saw earlier).
+ * deleted or reordered row is found even if someone drops the triggers. An insider who rewrites
+ * the whole chain consistently is caught only against a head recorded elsewhere: `verify(anchor)`
+ * for the provider, `checkAuditView` against the Registrar's anchor for a patient.
  */
 
 export interface AuditInput {
-  /** The verified requester, or `unverified:0x…` for a request whose signature failed. */
+  /** The verified requester; in the provider-only log also `unverified:0x…` or '' (unparseable). */
   requester: string
   method: string
   relationship: string
   /** The relationship's patient, or '' when not known. */
   patient: string
-  pointerIds: number[]
+  /** Decimal strings (a request may name any uint256, even one that does not exist). */
+  pointerIds: string[]
   /** 0x hex masks, one per pointer. */
   fieldMasks: string[]
   decision: 'granted' | 'refused'
   reason: string
   nonce: string
+  /** Where the request came from (provider-only log; '' in the log patients read). */
+  remote?: string
 }
 
-/** An entry as stored: what was appended plus its place in the chain. */
-export interface AuditEntry extends AuditInput {
+/** An entry as stored: what was appended plus its place in the chain and its opening. */
+export interface AuditEntry extends Omit<AuditInput, 'remote'> {
+  remote: string
   seq: number
   /** Unix milliseconds. */
   time: number
+  /** 0x + 64 hex: opens the commitment. Shown only to the entry's patient (and the operator). */
+  salt: string
+  commitment: string
   prevHash: string
   hash: string
 }
@@ -56,31 +77,42 @@ export interface AuditFilter {
 }
 
 /**
- * What a patient checks its entries with. Each entry carries `prevHash` and `hash`, so
- * `verifyAuditEntries` can recompute every hash from the entry's content and its predecessor's
- * hash, and check consecutive entries link. That shows the gatekeeper committed exactly these
- * entries at these places of its chain; it cannot later change them without breaking the chain
- * the provider (and anyone holding a later head) verifies. It does not show that no entry about
- * the patient was left out: that needs the intermediate entries, which are other patients' data.
+ * What a patient is given to check her entries against an anchored head: the chain's base, every
+ * commitment after it (in seq order, so commitments[i] is seq base.seq + 1 + i), her entries with
+ * their salts, and the head the gatekeeper holds now.
  */
-export interface AuditProof {
+export interface AuditView {
+  base: AuditHead
   head: AuditHead
+  commitments: string[]
   entries: AuditEntry[]
 }
 
 export interface AuditLog {
   append(entry: AuditInput): AuditEntry
   head(): AuditHead
+  /** Where the format-2 chain starts (0 and zero hash unless migrated). */
+  base(): AuditHead
   entries(filter?: AuditFilter): AuditEntry[]
-  /** Recomputes the whole chain. Throws AUDIT_CORRUPT naming the first bad seq. */
-  verify(anchor?: AuditHead): { ok: true; count: number }
-  proofFor(entries: readonly { seq: number }[]): AuditProof
+  /** The chain as a patient checks it, opened only for entries about `relationships`. */
+  view(relationships: readonly string[]): AuditView
+  /** The entry at `seq`, or undefined. */
+  at(seq: number): AuditEntry | undefined
+  /**
+   * Recomputes the chain (from `from`, an entry already checked, else from the base). Throws
+   * AUDIT_CORRUPT naming the first bad seq. Returns how many entries it checked.
+   */
+  verify(anchor?: AuditHead, from?: AuditHead): { ok: true; count: number }
 }
 
 export const AUDIT_GENESIS_HASH = toData(new Uint8Array(32))
+export const AUDIT_FORMAT = 2
 const DEFAULT_LIMIT = 1000
 const MAX_LIMIT = 10_000
-const INPUT_KEYS = ['requester', 'method', 'relationship', 'patient', 'pointerIds', 'fieldMasks', 'decision', 'reason', 'nonce'] as const
+const INPUT_KEYS = ['requester', 'method', 'relationship', 'patient', 'pointerIds', 'fieldMasks', 'decision', 'reason', 'nonce', 'remote'] as const
+const ENTRY_KEYS = new Set<string>([...INPUT_KEYS, 'seq', 'time', 'salt', 'commitment', 'prevHash', 'hash'])
+const HASH = /^0x[0-9a-f]{64}$/
+const DECIMAL = /^(?:0|[1-9][0-9]{0,77})$/
 const encoder = new TextEncoder()
 
 interface Row {
@@ -89,35 +121,45 @@ interface Row {
   requester: string
   relationship: string
   entry: string
+  salt: string
+  commitment: string
   prev_hash: string
   hash: string
 }
 
-/** keccak256(prevHash ‖ utf8(entryJson)) as 0x hex. */
-export function auditHash(prevHash: string, entryJson: string): string {
-  const prev = fromHex(prevHash)
-  const text = encoder.encode(entryJson)
-  const buf = new Uint8Array(prev.length + text.length)
-  buf.set(prev, 0)
-  buf.set(text, prev.length)
+function concatHash(a: Uint8Array, b: Uint8Array): string {
+  const buf = new Uint8Array(a.length + b.length)
+  buf.set(a, 0)
+  buf.set(b, a.length)
   return toData(keccak_256(buf))
 }
 
-/** The hashed form of an entry: every field but `prevHash` and `hash`, canonical JSON. */
-export function auditEntryJson(entry: AuditInput & { seq: number; time: number }): string {
+/** keccak256(salt ‖ utf8(entryJson)) as 0x hex. */
+export function auditCommitment(salt: string, entryJson: string): string {
+  return concatHash(fromHex(salt), encoder.encode(entryJson))
+}
+
+/** keccak256(prevHash ‖ commitment) as 0x hex. */
+export function auditHash(prevHash: string, commitment: string): string {
+  return concatHash(fromHex(prevHash), fromHex(commitment))
+}
+
+/** The committed form of an entry: its input fields with `seq` and `time`, canonical JSON. */
+export function auditEntryJson(entry: Omit<AuditInput, 'remote'> & { remote?: string; seq: number; time: number }): string {
   const { seq, time } = entry
   const body: Record<string, unknown> = { seq, time }
-  for (const k of INPUT_KEYS) body[k] = entry[k]
+  for (const k of INPUT_KEYS) body[k] = k === 'remote' ? (entry.remote ?? '') : entry[k]
   return canonicalJson(body)
 }
 
-function normalise(e: AuditInput): AuditInput {
+function normalise(e: AuditInput): Required<AuditInput> {
   const bad = (what: string): never => {
     throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `audit entry: ${what}`)
   }
   for (const k of ['requester', 'method', 'relationship', 'patient', 'reason', 'nonce'] as const) if (typeof e[k] !== 'string') bad(`${k} must be a string`)
+  if (e.remote !== undefined && typeof e.remote !== 'string') bad('remote must be a string')
   if (e.decision !== 'granted' && e.decision !== 'refused') bad(`decision must be 'granted' or 'refused', got ${JSON.stringify(e.decision)}`)
-  if (!Array.isArray(e.pointerIds) || !e.pointerIds.every((p) => Number.isSafeInteger(p) && p >= 0)) bad('pointerIds must be non-negative integers')
+  if (!Array.isArray(e.pointerIds) || !e.pointerIds.every((p) => typeof p === 'string' && DECIMAL.test(p))) bad('pointerIds must be decimal strings')
   if (!Array.isArray(e.fieldMasks) || !e.fieldMasks.every((m) => typeof m === 'string')) bad('fieldMasks must be strings')
   return {
     requester: e.requester.toLowerCase(),
@@ -129,44 +171,141 @@ function normalise(e: AuditInput): AuditInput {
     decision: e.decision,
     reason: e.reason,
     nonce: e.nonce.toLowerCase(),
+    remote: e.remote ?? '',
   }
 }
 
 function toEntry(row: Row): AuditEntry {
   const body = JSON.parse(row.entry) as AuditInput & { seq: number; time: number }
-  return { ...body, seq: row.seq, time: row.time, prevHash: row.prev_hash, hash: row.hash }
+  return { ...body, remote: body.remote ?? '', seq: Number(row.seq), time: Number(row.time), salt: row.salt, commitment: row.commitment, prevHash: row.prev_hash, hash: row.hash }
 }
 
-export function createAuditLog(db: DatabaseSync, opts: { now?: () => number } = {}): AuditLog {
-  const now = opts.now ?? Date.now
-  db.exec(`CREATE TABLE IF NOT EXISTS audit_log (
-    seq INTEGER PRIMARY KEY,
-    time INTEGER NOT NULL,
-    requester TEXT NOT NULL,
-    relationship TEXT NOT NULL,
-    entry TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-  ) STRICT;
-  CREATE INDEX IF NOT EXISTS audit_log_relationship ON audit_log(relationship, seq);
-  CREATE INDEX IF NOT EXISTS audit_log_requester ON audit_log(requester, seq);
-  CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-  CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`)
+function corruptError(table: string, seq: number, what: string): GatekeeperError {
+  return new GatekeeperError(GatekeeperErrorCode.AUDIT_CORRUPT, `the audit log ${table} is corrupt at seq ${seq}: ${what}; restore the state database from a backup and keep this copy for investigation`, { seq, table })
+}
 
-  const headStmt = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1')
-  const insert = db.prepare('INSERT INTO audit_log (seq, time, requester, relationship, entry, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)')
-  const all = db.prepare('SELECT seq, time, requester, relationship, entry, prev_hash, hash FROM audit_log ORDER BY seq')
-  const bySeq = db.prepare('SELECT seq, time, requester, relationship, entry, prev_hash, hash FROM audit_log WHERE seq = ?')
+function columns(db: DatabaseSync, table: string): string[] {
+  return (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name)
+}
+
+/**
+ * A log in format 1 (hash_n = keccak(hash_{n-1} ‖ utf8(entry_n))) is checked, renamed to
+ * `<table>_v1` (still append-only) and its head becomes the base of the format-2 chain. A corrupt
+ * old log is refused: continuing from it would anchor a broken history.
+ */
+function migrateV1(db: DatabaseSync, table: string): AuditHead {
+  let prev: string = AUDIT_GENESIS_HASH
+  let expect = 1
+  for (const raw of db.prepare(`SELECT seq, entry, prev_hash, hash FROM ${table} ORDER BY seq`).iterate()) {
+    const row = raw as { seq: number; entry: string; prev_hash: string; hash: string }
+    const seq = Number(row.seq)
+    if (seq !== expect || row.prev_hash !== prev || concatHash(fromHex(prev), encoder.encode(row.entry)) !== row.hash) {
+      throw new GatekeeperError(
+        GatekeeperErrorCode.AUDIT_CORRUPT,
+        `the audit log ${table} is in the old format (1) and corrupt at seq ${expect}, so it cannot be migrated to format ${AUDIT_FORMAT}: restore the state database from a backup (or move it aside to start a new log) and keep this copy for investigation`,
+        { seq: expect, table },
+      )
+    }
+    prev = row.hash
+    expect = seq + 1
+  }
+  db.exec(`DROP TRIGGER IF EXISTS ${table}_no_update; DROP TRIGGER IF EXISTS ${table}_no_delete;
+    ALTER TABLE ${table} RENAME TO ${table}_v1;
+    DROP INDEX IF EXISTS ${table}_relationship; DROP INDEX IF EXISTS ${table}_requester;
+    CREATE TRIGGER ${table}_v1_no_update BEFORE UPDATE ON ${table}_v1 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER ${table}_v1_no_delete BEFORE DELETE ON ${table}_v1 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`)
+  return { seq: expect - 1, hash: prev }
+}
+
+export interface AuditLogOptions {
+  now?: () => number
+  /** The table: 'audit_log' (default, what patients read and the chain anchors) or the provider-only 'audit_provider'. */
+  table?: 'audit_log' | 'audit_provider'
+  /** Told after every append (e.g. the anchoring schedule). */
+  onAppend?: (entry: AuditEntry) => void
+}
+
+export function createAuditLog(db: DatabaseSync, opts: AuditLogOptions = {}): AuditLog {
+  const now = opts.now ?? Date.now
+  const table = opts.table ?? 'audit_log'
+  db.exec(`CREATE TABLE IF NOT EXISTS audit_meta (
+    log TEXT PRIMARY KEY,
+    format INTEGER NOT NULL,
+    base_seq INTEGER NOT NULL,
+    base_hash TEXT NOT NULL
+  ) STRICT`)
+  let base: AuditHead = { seq: 0, hash: AUDIT_GENESIS_HASH }
+  db.exec('BEGIN IMMEDIATE')
+  try {
+    const meta = db.prepare('SELECT format, base_seq, base_hash FROM audit_meta WHERE log = ?').get(table) as { format: number; base_seq: number; base_hash: string } | undefined
+    if (meta !== undefined) {
+      if (Number(meta.format) !== AUDIT_FORMAT) throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the audit log ${table} is in format ${meta.format}, this node reads format ${AUDIT_FORMAT}: run the medrec version that wrote it, or restore a backup`)
+      base = { seq: Number(meta.base_seq), hash: meta.base_hash }
+    } else {
+      const cols = columns(db, table)
+      if (cols.length > 0 && !cols.includes('commitment')) base = migrateV1(db, table)
+      db.prepare('INSERT INTO audit_meta (log, format, base_seq, base_hash) VALUES (?, ?, ?, ?)').run(table, AUDIT_FORMAT, base.seq, base.hash)
+    }
+    db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
+      seq INTEGER PRIMARY KEY,
+      time INTEGER NOT NULL,
+      requester TEXT NOT NULL,
+      relationship TEXT NOT NULL,
+      entry TEXT NOT NULL,
+      salt TEXT NOT NULL,
+      commitment TEXT NOT NULL,
+      prev_hash TEXT NOT NULL,
+      hash TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX IF NOT EXISTS ${table}_relationship ON ${table}(relationship, seq);
+    CREATE INDEX IF NOT EXISTS ${table}_requester ON ${table}(requester, seq);
+    CREATE TRIGGER IF NOT EXISTS ${table}_no_update BEFORE UPDATE ON ${table}
+      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER IF NOT EXISTS ${table}_no_delete BEFORE DELETE ON ${table}
+      BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`)
+    db.exec('COMMIT')
+  } catch (err) {
+    db.exec('ROLLBACK')
+    throw err
+  }
+
+  const COLS = 'seq, time, requester, relationship, entry, salt, commitment, prev_hash, hash'
+  const headStmt = db.prepare(`SELECT seq, hash FROM ${table} ORDER BY seq DESC LIMIT 1`)
+  const insert = db.prepare(`INSERT INTO ${table} (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+  const after = db.prepare(`SELECT ${COLS} FROM ${table} WHERE seq > ? ORDER BY seq`)
+  const allCommitments = db.prepare(`SELECT commitment FROM ${table} ORDER BY seq`)
+  const bySeq = db.prepare(`SELECT ${COLS} FROM ${table} WHERE seq = ?`)
 
   function head(): AuditHead {
     const row = headStmt.get() as { seq: number; hash: string } | undefined
-    return row === undefined ? { seq: 0, hash: AUDIT_GENESIS_HASH } : { seq: Number(row.seq), hash: row.hash }
+    return row === undefined ? { ...base } : { seq: Number(row.seq), hash: row.hash }
   }
 
   function corrupt(seq: number, what: string): never {
-    throw new GatekeeperError(GatekeeperErrorCode.AUDIT_CORRUPT, `the audit log is corrupt at seq ${seq}: ${what}; restore the state database from a backup and keep this copy for investigation`, { seq })
+    throw corruptError(table, seq, what)
+  }
+
+  function entries(filter: AuditFilter = {}): AuditEntry[] {
+    const where: string[] = []
+    const params: (string | number)[] = []
+    if (filter.relationships !== undefined) {
+      if (filter.relationships.length === 0) return []
+      where.push(`relationship IN (${filter.relationships.map(() => '?').join(', ')})`)
+      params.push(...filter.relationships.map((r) => r.toLowerCase()))
+    }
+    if (filter.requester !== undefined) {
+      where.push('requester = ?')
+      params.push(filter.requester.toLowerCase())
+    }
+    if (filter.fromSeq !== undefined) {
+      where.push('seq >= ?')
+      params.push(filter.fromSeq)
+    }
+    const limit = Math.min(Math.max(1, Math.floor(filter.limit ?? DEFAULT_LIMIT)), MAX_LIMIT)
+    params.push(limit)
+    // Only placeholders are interpolated; every value is bound.
+    const sql = `SELECT ${COLS} FROM ${table}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`
+    return (db.prepare(sql).all(...params) as unknown as Row[]).map(toEntry)
   }
 
   return {
@@ -179,51 +318,52 @@ export function createAuditLog(db: DatabaseSync, opts: { now?: () => number } = 
       } catch (err) {
         throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot append to the audit log: ${(err as Error).message}`, undefined, err)
       }
+      let entry: AuditEntry
       try {
         const prev = head()
         const seq = prev.seq + 1
         const time = Math.floor(now())
         const json = auditEntryJson({ ...e, seq, time })
-        const hash = auditHash(prev.hash, json)
-        insert.run(seq, time, e.requester, e.relationship, json, prev.hash, hash)
+        const salt = toData(randomBytes(32))
+        const commitment = auditCommitment(salt, json)
+        const hash = auditHash(prev.hash, commitment)
+        insert.run(seq, time, e.requester, e.relationship, json, salt, commitment, prev.hash, hash)
         db.exec('COMMIT')
-        return { ...e, seq, time, prevHash: prev.hash, hash }
+        entry = { ...e, seq, time, salt, commitment, prevHash: prev.hash, hash }
       } catch (err) {
         db.exec('ROLLBACK')
         throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot append to the audit log: ${(err as Error).message}`, undefined, err)
       }
+      opts.onAppend?.(entry)
+      return entry
     },
 
     head,
+    base: () => ({ ...base }),
+    entries,
 
-    entries(filter = {}) {
-      const where: string[] = []
-      const params: (string | number)[] = []
-      if (filter.relationships !== undefined) {
-        if (filter.relationships.length === 0) return []
-        where.push(`relationship IN (${filter.relationships.map(() => '?').join(', ')})`)
-        params.push(...filter.relationships.map((r) => r.toLowerCase()))
-      }
-      if (filter.requester !== undefined) {
-        where.push('requester = ?')
-        params.push(filter.requester.toLowerCase())
-      }
-      if (filter.fromSeq !== undefined) {
-        where.push('seq >= ?')
-        params.push(filter.fromSeq)
-      }
-      const limit = Math.min(Math.max(1, Math.floor(filter.limit ?? DEFAULT_LIMIT)), MAX_LIMIT)
-      params.push(limit)
-      // Only placeholders are interpolated; every value is bound.
-      const sql = `SELECT seq, time, requester, relationship, entry, prev_hash, hash FROM audit_log${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ?`
-      return (db.prepare(sql).all(...params) as unknown as Row[]).map(toEntry)
+    view(relationships) {
+      // One synchronous read: no append can land between the commitments, the entries and the head.
+      const commitments = (allCommitments.all() as { commitment: string }[]).map((r) => r.commitment)
+      const mine = relationships.length === 0 ? [] : entries({ relationships, limit: MAX_LIMIT })
+      return { base: { ...base }, head: head(), commitments, entries: mine }
     },
 
-    verify(anchor) {
-      let expectSeq = 1
-      let prevHash: string = AUDIT_GENESIS_HASH
-      let anchorSeen = false
-      for (const raw of all.iterate()) {
+    at(seq) {
+      const row = bySeq.get(seq) as Row | undefined
+      return row === undefined ? undefined : toEntry(row)
+    },
+
+    verify(anchor, from) {
+      const start = from !== undefined && from.seq > base.seq ? from : base
+      if (start !== base) {
+        const row = bySeq.get(start.seq) as Row | undefined
+        if (row === undefined || row.hash !== start.hash.toLowerCase()) corrupt(start.seq, `its hash is no longer the ${start.hash} checked before`)
+      }
+      let expectSeq = start.seq + 1
+      let prevHash = start.hash.toLowerCase()
+      let anchorSeen = anchor !== undefined && (anchor.seq < start.seq || (anchor.seq === start.seq && anchor.hash.toLowerCase() === prevHash))
+      for (const raw of after.iterate(start.seq)) {
         const row = raw as unknown as Row
         const seq = Number(row.seq)
         if (seq !== expectSeq) corrupt(expectSeq, seq > expectSeq ? `rows ${expectSeq}..${seq - 1} are missing (deleted)` : `unexpected seq ${seq}`)
@@ -243,7 +383,8 @@ export function createAuditLog(db: DatabaseSync, opts: { now?: () => number } = 
           corrupt(seq, 'its entry cannot be put in canonical form')
         }
         if (canonical !== row.entry) corrupt(seq, 'its entry is not in canonical form (edited row)')
-        if (auditHash(prevHash, row.entry) !== row.hash) corrupt(seq, 'its hash does not match its contents (edited row)')
+        if (!HASH.test(row.salt) || auditCommitment(row.salt, row.entry) !== row.commitment) corrupt(seq, 'its commitment does not match its contents (edited row)')
+        if (auditHash(prevHash, row.commitment) !== row.hash) corrupt(seq, 'its hash does not match its commitment (edited row)')
         if (anchor !== undefined && seq === anchor.seq) {
           if (row.hash !== anchor.hash.toLowerCase()) corrupt(seq, `its hash differs from the anchored head ${anchor.hash}`)
           anchorSeen = true
@@ -251,51 +392,86 @@ export function createAuditLog(db: DatabaseSync, opts: { now?: () => number } = 
         prevHash = row.hash
         expectSeq = seq + 1
       }
-      if (anchor !== undefined && anchor.seq > 0 && !anchorSeen) corrupt(expectSeq, `the log ends at seq ${expectSeq - 1}, before the anchored head ${anchor.seq} (rows were removed)`)
-      return { ok: true, count: expectSeq - 1 }
-    },
-
-    proofFor(entries) {
-      const out: AuditEntry[] = []
-      for (const { seq } of entries) {
-        const row = bySeq.get(seq) as Row | undefined
-        if (row === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `no audit entry with seq ${seq}`)
-        out.push(toEntry(row))
+      if (anchor !== undefined && anchor.seq > 0 && !anchorSeen) {
+        corrupt(expectSeq, anchor.seq < base.seq ? `the anchored head ${anchor.seq} is in the old-format log before the base ${base.seq}` : `the log ends at seq ${expectSeq - 1}, before the anchored head ${anchor.seq} (rows were removed)`)
       }
-      return { head: head(), entries: out }
+      return { ok: true, count: expectSeq - 1 - start.seq }
     },
   }
 }
 
+// ---- the patient's check ----
+
+/** What a patient's check found. */
+export interface AuditCheck {
+  /** Every entry's commitment opens, the chain from the base reaches the head given, and seqs line up. */
+  linked: boolean
+  /** Why `linked` is false ('' when it is true). */
+  problem: string
+  /** Against the Registrar's latest anchor: 'verified', 'mismatch', or 'none' (no anchor covers the log). */
+  anchor: 'verified' | 'mismatch' | 'none'
+  /** The recomputed hash at the anchored seq (when the view reaches it). */
+  recomputed?: string
+  /** Seqs of the entries covered by the anchor (seq ≤ anchored seq). */
+  coveredSeqs: number[]
+}
+
+function isEntry(raw: unknown): raw is AuditEntry {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return false
+  const e = raw as Record<string, unknown>
+  if (Object.keys(e).some((k) => !ENTRY_KEYS.has(k))) return false
+  return Number.isSafeInteger(e.seq) && Number.isSafeInteger(e.time) && typeof e.salt === 'string' && HASH.test(e.salt) && typeof e.commitment === 'string' && typeof e.prevHash === 'string' && typeof e.hash === 'string'
+}
+
 /**
- * Receiver side of `proofFor`/`entries`: true when every entry's hash is keccak256(prevHash ‖
- * its canonical content) and entries with consecutive seqs link (prevHash = the previous hash).
- * Entries need not be consecutive (a patient sees only its own). False, never a throw, on
- * malformed input.
+ * The patient's side: recomputes the chain from the view's base over every commitment, opens the
+ * commitment of each of her entries, and compares the hash at the anchored seq with the anchor read
+ * from her own chain. Never throws: malformed input is reported as not linked.
+ *
+ * What it shows: the log the gatekeeper holds now extends the log it anchored, with her entries at
+ * the places they had then (a dropped, inserted, edited or reordered entry anywhere before the
+ * anchor changes the hash at the anchored seq). What it cannot show: that the gatekeeper opened
+ * all of her entries (it could pass one of hers off as someone else's commitment; see the notes),
+ * or anything about entries after the anchor until the next anchor.
  */
-export function verifyAuditEntries(entries: readonly unknown[], head?: AuditHead): boolean {
-  try {
-    if (!Array.isArray(entries)) return false
-    let prev: AuditEntry | undefined
-    for (const raw of entries) {
-      if (raw === null || typeof raw !== 'object') return false
-      const e = raw as AuditEntry
-      if (!Number.isSafeInteger(e.seq) || e.seq < 1 || typeof e.prevHash !== 'string' || typeof e.hash !== 'string') return false
-      if (!/^0x[0-9a-f]{64}$/.test(e.prevHash) || !/^0x[0-9a-f]{64}$/.test(e.hash)) return false
-      if (e.seq === 1 && e.prevHash !== AUDIT_GENESIS_HASH) return false
-      if (prev !== undefined) {
-        if (e.seq <= prev.seq) return false
-        if (e.seq === prev.seq + 1 && e.prevHash !== prev.hash) return false
-      }
-      const extra = Object.keys(e).filter((k) => !(INPUT_KEYS as readonly string[]).includes(k) && !['seq', 'time', 'prevHash', 'hash'].includes(k))
-      if (extra.length > 0) return false
-      if (auditHash(e.prevHash, auditEntryJson(e)) !== e.hash) return false
-      if (head !== undefined && e.seq > head.seq) return false
-      if (head !== undefined && e.seq === head.seq && e.hash !== head.hash) return false
-      prev = e
+export function checkAuditView(view: unknown, anchor: AuditHead | undefined): AuditCheck {
+  const fail = (problem: string): AuditCheck => ({ linked: false, problem, anchor: anchor === undefined ? 'none' : 'mismatch', coveredSeqs: [] })
+  if (view === null || typeof view !== 'object') return fail('the gatekeeper sent no audit view')
+  const v = view as Partial<AuditView>
+  const { base, head, commitments, entries } = v
+  if (base === undefined || head === undefined || !Array.isArray(commitments) || !Array.isArray(entries)) return fail('the audit view lacks base, head, commitments or entries')
+  if (!Number.isSafeInteger(base.seq) || base.seq < 0 || typeof base.hash !== 'string' || !HASH.test(base.hash)) return fail('the audit view has a malformed base')
+  if (!Number.isSafeInteger(head.seq) || typeof head.hash !== 'string') return fail('the audit view has a malformed head')
+  if (base.seq + commitments.length !== head.seq) return fail(`the view holds ${commitments.length} commitments after base ${base.seq}, but the head is #${head.seq}`)
+  const bySeq = new Map<number, AuditEntry>()
+  for (const raw of entries) {
+    if (!isEntry(raw)) return fail('an entry is malformed')
+    if (raw.seq <= base.seq || raw.seq > head.seq || bySeq.has(raw.seq)) return fail(`entry #${raw.seq} is outside the chain or repeated`)
+    let json: string
+    try {
+      json = auditEntryJson(raw)
+    } catch {
+      return fail(`entry #${raw.seq} cannot be put in canonical form`)
     }
-    return true
-  } catch {
-    return false
+    if (auditCommitment(raw.salt, json) !== commitments[raw.seq - base.seq - 1]) return fail(`entry #${raw.seq} does not open its commitment (edited)`)
+    bySeq.set(raw.seq, raw)
   }
+  let hash = base.hash
+  let recomputed: string | undefined = anchor !== undefined && anchor.seq === base.seq ? base.hash : undefined
+  for (let i = 0; i < commitments.length; i++) {
+    const c = commitments[i]
+    if (typeof c !== 'string' || !HASH.test(c)) return fail(`commitment #${base.seq + 1 + i} is malformed`)
+    hash = auditHash(hash, c)
+    const seq = base.seq + 1 + i
+    const e = bySeq.get(seq)
+    if (e !== undefined && (e.hash !== hash || e.commitment !== c)) return fail(`entry #${seq} is not at its place in the chain`)
+    if (anchor !== undefined && seq === anchor.seq) recomputed = hash
+  }
+  if (hash !== head.hash.toLowerCase()) return fail(`the commitments do not chain up to the head #${head.seq} the gatekeeper sent`)
+  const coveredSeqs = anchor === undefined ? [] : [...bySeq.keys()].filter((s) => s <= anchor.seq)
+  if (anchor === undefined || anchor.seq === 0) return { linked: true, problem: '', anchor: 'none', coveredSeqs: [] }
+  // An anchor before the base: the format-1 log it covered is not part of this view.
+  if (anchor.seq < base.seq) return { linked: true, problem: '', anchor: 'none', coveredSeqs: [] }
+  if (recomputed === undefined) return { linked: true, problem: '', anchor: 'mismatch', coveredSeqs }
+  return { linked: true, problem: '', anchor: recomputed === anchor.hash.toLowerCase() ? 'verified' : 'mismatch', recomputed, coveredSeqs }
 }

@@ -33,6 +33,8 @@ export const GatekeeperErrorCode = {
   AUDIT_CORRUPT: 'AUDIT_CORRUPT',
   /** The gatekeeper cannot be reached or answered with something unusable. */
   UNREACHABLE: 'UNREACHABLE',
+  /** The requester (or, for unverified traffic, its remote address) sent more than its rate allows. */
+  RATE_LIMITED: 'RATE_LIMITED',
   /** Local database or configuration problem. */
   INTERNAL: 'INTERNAL',
 } as const
@@ -49,6 +51,7 @@ const HTTP_STATUS: Partial<Record<GatekeeperErrorCode, number>> = {
   FORBIDDEN: 403,
   K_ANONYMITY: 403,
   NOT_FOUND: 404,
+  RATE_LIMITED: 429,
 }
 
 export class GatekeeperError extends CodedError<GatekeeperErrorCode> {

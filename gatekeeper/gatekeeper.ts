@@ -2,16 +2,21 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { bytesToHex, getAddress, type Address, type Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 import { createMedRecClient, type Rpc } from '../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../common/index.ts'
 import type { GatekeeperInfo, Notification } from './api.ts'
+import { createAuditAnchorer, type AuditAnchorer } from './anchor.ts'
 import { createAuditLog } from './audit.ts'
+import { createDelegateAccounts, createDelegateVerifier, DELEGATE_PROTOCOL } from './delegates/index.ts'
+import { createBountyReleases } from './bounty-release.ts'
 import { createNotificationLog, createRecordCache } from './cache.ts'
 import { createSqliteRecordStore } from './db/index.ts'
 import { startGatekeeperHttp, type GatekeeperHttp } from './http.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 import { createNonceStore } from './nonces.ts'
-import type { GatekeeperOptions } from './options.ts'
+import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from './options.ts'
+import { createRateLimiter } from './rate-limit.ts'
 import { createParticipantOps } from './participant.ts'
 import { createProviderOps } from './provider.ts'
 import { createRequestVerifier } from './request.ts'
@@ -59,25 +64,75 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
   const publicKey = secp256k1.getPublicKey(modules.account.privateKey, false)
   const client = createMedRecClient({ transport: modules.transport, privateKey })
   const relationships = createRelationshipMap(state)
-  const audit = createAuditLog(state)
+  // The log patients read and the chain anchors; refusals of unverified requests go to the provider-only one.
+  let anchorer: AuditAnchorer | undefined
+  const audit = createAuditLog(state, { onAppend: (e) => anchorer?.onAppend(e.seq) })
+  const providerAudit = createAuditLog(state, { table: 'audit_provider' })
+  anchorer = createAuditAnchorer(
+    { everyEntries: opts.auditAnchorEntries ?? DEFAULT_GATEKEEPER.auditAnchorEntries, intervalMs: (opts.auditAnchorIntervalSeconds ?? DEFAULT_GATEKEEPER.auditAnchorIntervalMinutes * 60) * 1000 },
+    { audit, registrar: client.registrar, address },
+  )
+  const limiter = createRateLimiter({ rate: opts.rateLimit ?? DEFAULT_GATEKEEPER.rateLimit, burst: opts.rateBurst ?? DEFAULT_GATEKEEPER.rateBurst })
   const nonces = createNonceStore(state)
-  const verifier = createRequestVerifier({ chainId: modules.chainId, gatekeepers: [address], maxLifetimeSeconds: opts.maxRequestLifetime })
-  const server = createServer({ k: opts.k }, { client, source: store, verifier, nonces, audit, relationships, privateKey, secret, onServed: modules.onServed })
+  const signer = privateKeyToAccount(privateKey)
   const p2p = modules.p2p
+  const delegates = createDelegateAccounts({
+    db: state,
+    authorityKey: modules.account.privateKey,
+    chainId: modules.chainId,
+    client,
+    transport: modules.transport,
+    clientFor: (key) => createMedRecClient({ transport: modules.transport, privateKey: key }),
+    request: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, DELEGATE_PROTOCOL, body),
+    enabled: opts.delegates ?? DEFAULT_GATEKEEPER.delegates,
+  })
+  // A delegate's relationship is answered, and its bounties signed, as the delegate.
+  const signerOf = (rel: string) => {
+    const d = delegates.ofRelationship(rel)
+    return d === undefined ? signer : privateKeyToAccount(d.privateKey)
+  }
+  const releases = createBountyReleases(
+    { k: opts.k, provider: address },
+    { db: state, source: store, secret, sign: (hash, rel) => signerOf(rel).signMessage({ message: { raw: hash } }), providerOf: (rel) => delegates.ofRelationship(rel)?.address, now: () => Math.floor(Date.now() / 1000) },
+  )
+  const verifier = createRequestVerifier({ chainId: modules.chainId, gatekeepers: [address], isGatekeeper: delegates.isOurs, maxLifetimeSeconds: opts.maxRequestLifetime })
+  const server = createServer({ k: opts.k }, { client, source: store, verifier, nonces, audit, providerAudit, limiter, relationships, privateKey, ownsAccount: delegates.isOurs, secret, releases, onServed: modules.onServed })
   const requester = createRequester({ client, privateKey, chainId: modules.chainId, p2pRequest: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, GATEKEEPER_PROTOCOL, body) })
   const cache = createRecordCache(state)
   const notifications = createNotificationLog(state)
-  const watcher = createWatcher({ client, requester, db: state, cache, notifications })
+  // The chain's clock: grant expiry of cached copies is judged by the head block's timestamp.
+  const headTime = async (): Promise<number> => Number(BigInt((await modules.transport.request<{ timestamp: string }>('eth_getBlockByNumber', ['latest', false])).timestamp))
+  const watcher = createWatcher({ client, requester, db: state, cache, notifications, headTime })
 
   const encode = (v: unknown) => new TextEncoder().encode(JSON.stringify(v))
-  p2p?.handle(GATEKEEPER_PROTOCOL, async (body) => {
+  p2p?.handle(GATEKEEPER_PROTOCOL, async (body, from) => {
+    const remote = `peer:${from}`
     let json: unknown
     try {
       json = JSON.parse(new TextDecoder().decode(body))
     } catch {
-      return encode({ ok: false, error: { code: 'BAD_REQUEST', message: 'the request is not JSON' } })
+      return encode(server.reject(GatekeeperErrorCode.BAD_REQUEST, 'the request is not JSON', { remote }).body)
     }
-    return encode((await server.handle(json)).body)
+    // A refusal over the rate carries `retryAfter` in its error, as HTTP's Retry-After.
+    return encode((await server.handle(json, { remote })).body)
+  })
+
+  // Verifying other authorities' delegates: any gatekeeper of an authority answers; the checks are in verifier.ts.
+  const delegateVerifier = createDelegateVerifier({
+    client,
+    chainId: Number(modules.chainId),
+    nonces,
+    limiter: createRateLimiter({ rate: DEFAULT_GATEKEEPER.delegateRate, burst: DEFAULT_GATEKEEPER.delegateBurst }),
+    funding: opts.delegateFunding ?? DEFAULT_GATEKEEPER.delegateFunding,
+  })
+  p2p?.handle(DELEGATE_PROTOCOL, async (body, from) => {
+    let json: unknown
+    try {
+      json = JSON.parse(new TextDecoder().decode(body))
+    } catch {
+      return encode({ ok: false, error: { code: GatekeeperErrorCode.BAD_REQUEST, message: 'the request is not JSON' } })
+    }
+    return encode(await delegateVerifier.handle(json, from))
   })
 
   let http: GatekeeperHttp | undefined
@@ -92,15 +147,18 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
     patients: store.patientCount(),
     relationships: relationships.count(),
     audit: audit.head(),
+    auditAnchored: anchorer.anchoredSeq(),
+    providerAudit: providerAudit.head(),
   })
   if (opts.http !== undefined) {
     http = await startGatekeeperHttp(opts.http, {
-      handle: (json) => server.handle(json),
+      handle: (json, remote) => server.handle(json, { remote }),
+      reject: (code, message, remote) => server.reject(code, message, { remote }),
       info: () => ({ ...publicInfo(), protocols: ['http', GATEKEEPER_PROTOCOL] }),
     })
     log.info('Gatekeeper HTTP API listening', { url: http.url, account: address })
   }
-  const provider = createProviderOps({ client, store, relationships, secret, endpoint })
+  const provider = createProviderOps({ client, store, relationships, secret, endpoint, delegates })
   const participant = createParticipantOps({ client, requester, cache, db: state, onChange: () => void watcher.poll() })
 
   /** An authority lists its gatekeeper in the Registrar so requesters can find it. */
@@ -128,6 +186,8 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
     audit,
     notifications,
     relationships,
+    delegates,
+    delegateVerifier,
     info,
     publish: () => publish().catch((err) => log.warn('Could not publish the gatekeeper in the Registrar', undefined, errorMessage(err))),
     /** Call at every new head. */
@@ -141,14 +201,12 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
       }
     },
     /** Anchors the audit log's head in the Registrar (provider accounts only). */
-    async anchorAudit(): Promise<{ seq: number; head: string; transaction: string }> {
-      const head = audit.head()
-      if (head.seq === 0) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, 'the audit log is empty: nothing to anchor yet')
-      const tx = await client.registrar.anchorAudit(head.seq, head.hash as Hex)
-      return { seq: head.seq, head: head.hash, transaction: tx.hash }
-    },
+    anchorAudit: () => anchorer.anchorNow(),
+    providerAudit,
+    anchorer,
     subscribe: (listener: (n: Notification) => void) => notifications.subscribe(listener),
     async close(): Promise<void> {
+      anchorer.close()
       await http?.close()
       await store.close()
       state.close()

@@ -11,8 +11,11 @@ const log = createLogger('gatekeeper:http')
 const MAX_BODY = 64 * 1024
 
 export interface HttpModules {
-  handle(json: unknown): Promise<GatekeeperReply>
-  /** Public facts for GET /v1/info. */
+  /** A parsed body; `remote` is the client's address (rate limits of unverified traffic). */
+  handle(json: unknown, remote: string): Promise<GatekeeperReply>
+  /** A body refused before it could be read (too big, not JSON): audited and counted like the rest. */
+  reject(code: GatekeeperErrorCode, message: string, remote: string): GatekeeperReply
+  /** Public facts for GET /v1/info (never the audit head: that is for the operator and a patient's signed request). */
   info(): Record<string, unknown>
 }
 
@@ -47,16 +50,19 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
     }
     if (url.pathname === '/v1/requests') {
       if (req.method !== 'POST') return send(res, 405, { ok: false, error: { code: 'BAD_REQUEST', message: 'use POST /v1/requests with a signed request as JSON' } })
+      const remote = remoteOf(req)
       const body = await readBody(req)
-      if (body === undefined) return send(res, 413, { ok: false, error: { code: 'BAD_REQUEST', message: `the request body exceeds ${MAX_BODY} bytes` } })
+      if (body === undefined) {
+        const reply = modules.reject(GatekeeperErrorCode.BAD_REQUEST, `the request body exceeds ${MAX_BODY} bytes`, remote)
+        return reply.retryAfter !== undefined ? reply429(res, reply) : send(res, 413, reply.body)
+      }
       let json: unknown
       try {
         json = JSON.parse(body)
       } catch {
-        return send(res, 400, { ok: false, error: { code: 'BAD_REQUEST', message: 'the body is not JSON: send {"request":{…},"from":"0x…","signature":"0x…"}' } })
+        return reply(res, modules.reject(GatekeeperErrorCode.BAD_REQUEST, 'the body is not JSON: send {"request":{…},"from":"0x…","signature":"0x…"}', remote))
       }
-      const reply = await modules.handle(json)
-      return send(res, reply.status, reply.body)
+      return reply(res, await modules.handle(json, remote))
     }
     const fhir = /^\/fhir\/([A-Za-z]+)$/.exec(url.pathname)
     if (fhir !== null) return fhirRead(req, res, fhir[1]!, url)
@@ -65,27 +71,37 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
 
   async function fhirRead(req: IncomingMessage, res: ServerResponse, type: string, url: URL): Promise<void> {
     const outcome = (status: number, code: string, message: string) =>
-      send(res, status, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: status === 403 || status === 401 ? 'forbidden' : status === 404 ? 'not-found' : 'invalid', diagnostics: `${code}: ${message}` }] }, 'application/fhir+json')
+      send(res, status, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: status === 403 || status === 401 ? 'forbidden' : status === 404 ? 'not-found' : status === 429 ? 'throttled' : 'invalid', diagnostics: `${code}: ${message}` }] }, 'application/fhir+json')
     if (req.method !== 'GET') return outcome(405, 'BAD_REQUEST', 'FHIR reads are GET')
     if (!(RESOURCE_TYPES as readonly string[]).includes(type)) return outcome(404, 'NOT_FOUND', `unknown resource type ${type}; one of ${RESOURCE_TYPES.join(', ')}`)
+    const remote = remoteOf(req)
+    // A read that cannot become a request is refused like one: audited (provider-only) and counted against the remote address.
+    const refuse = (status: number, message: string) => {
+      const r = modules.reject(GatekeeperErrorCode.BAD_REQUEST, message, remote)
+      if (r.retryAfter !== undefined) res.setHeader('retry-after', String(r.retryAfter))
+      return r.body.ok ? undefined : outcome(r.retryAfter !== undefined ? r.status : status, r.body.error.code, r.body.error.message)
+    }
     const auth = req.headers.authorization ?? ''
     const m = /^MedRec ([A-Za-z0-9_-]+={0,2})$/.exec(auth)
-    if (m === null) return outcome(401, 'BAD_REQUEST', 'send the signed request in "Authorization: MedRec <base64url of its JSON>"')
+    if (m === null) return refuse(401, 'send the signed request in "Authorization: MedRec <base64url of its JSON>"')
     let json: { request?: { relationship?: unknown; pointerIds?: unknown } }
     try {
       json = JSON.parse(Buffer.from(m[1]!, 'base64url').toString('utf8')) as typeof json
     } catch {
-      return outcome(400, 'BAD_REQUEST', 'the Authorization value is not base64url JSON')
+      return refuse(400, 'the Authorization value is not base64url JSON')
     }
     // The URL must say what the signature covers, so logs and proxies see the real target.
     const rel = url.searchParams.get('relationship')
     const pointer = url.searchParams.get('pointer')
     const ids = json.request?.pointerIds
     if (rel === null || typeof json.request?.relationship !== 'string' || rel.toLowerCase() !== json.request.relationship.toLowerCase() || !Array.isArray(ids) || ids.length !== 1 || String(ids[0]) !== pointer) {
-      return outcome(400, 'BAD_REQUEST', 'relationship and pointer in the URL must equal those of the signed request (one pointer per FHIR read)')
+      return refuse(400, 'relationship and pointer in the URL must equal those of the signed request (one pointer per FHIR read)')
     }
-    const reply = await modules.handle(json)
-    if (!reply.body.ok) return outcome(reply.status, reply.body.error.code, reply.body.error.message)
+    const reply = await modules.handle(json, remote)
+    if (!reply.body.ok) {
+      if (reply.retryAfter !== undefined) res.setHeader('retry-after', String(reply.retryAfter))
+      return outcome(reply.status, reply.body.error.code, reply.body.error.message)
+    }
     send(res, 200, { resourceType: 'Binary', contentType: 'application/vnd.medrec.encrypted+json', data: Buffer.from(JSON.stringify(reply.body.encrypted)).toString('base64') }, 'application/fhir+json')
   }
 
@@ -106,6 +122,21 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
         server.closeAllConnections()
       }),
   }
+}
+
+function remoteOf(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? ''
+}
+
+/** A gatekeeper reply as HTTP; a rate-limit refusal carries Retry-After. */
+function reply(res: ServerResponse, r: GatekeeperReply): void {
+  if (r.retryAfter !== undefined) return reply429(res, r)
+  send(res, r.status, r.body)
+}
+
+function reply429(res: ServerResponse, r: GatekeeperReply): void {
+  res.setHeader('retry-after', String(r.retryAfter ?? 1))
+  send(res, r.status, r.body)
 }
 
 function readBody(req: IncomingMessage): Promise<string | undefined> {

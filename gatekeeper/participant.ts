@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite'
 import type { MedRecClient } from '../contracts/client/index.ts'
 import type { BountyResult, BountyView, FetchResult, RelationshipView, ShareParams } from './api.ts'
-import type { RecordCache } from './cache.ts'
+import { cacheExpiry, type RecordCache } from './cache.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 import type { Requester } from './requester.ts'
 
@@ -73,7 +73,9 @@ export function createParticipantOps(modules: { client: MedRecClient; requester:
 
     async fetch(relationship: string, pointerIds?: number[], transport?: 'http' | 'p2p'): Promise<FetchResult> {
       const res = await requester.fetchRecords(relationship, pointerIds, transport)
-      for (const p of res.pointers) cache.put(relationship, p)
+      // A viewer keeps the copy only as long as its grant (the watch deletes it at revocation).
+      const until = await cacheExpiry(client, relationship)
+      for (const p of res.pointers) cache.put(relationship, p, until)
       return res
     },
 

@@ -3,7 +3,9 @@ import { bountyQuery as checkBounty, randomSalt, recordQuery as checkRecordQuery
 import type { AddPatientParams, AddPatientResult, AddRecordParams, AddRecordResult, ImportParams, ImportResult, UpdateParams, UpdateResult } from './api.ts'
 import { commitRecords } from './commitment.ts'
 import type { SqliteRecordStore } from './db/index.ts'
+import type { DelegateAccounts } from './delegates/index.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import { servableRecordQuery } from './grammar.ts'
 import type { RelationshipMap } from './state.ts'
 import type { FhirResource } from './types.ts'
 
@@ -25,6 +27,8 @@ export interface ProviderModules {
   secret: Uint8Array
   /** The endpoint new relationships record (gatekeeper URL or multiaddr). */
   endpoint(): string
+  /** Per-relationship delegate accounts; absent: every relationship is the provider account's. */
+  delegates?: DelegateAccounts
 }
 
 /**
@@ -33,7 +37,8 @@ export interface ProviderModules {
  */
 export function createProviderOps(modules: ProviderModules) {
   const { client, store, relationships } = modules
-  const provider = client.address
+  /** The client that stewards `rel`: its delegate's, else the provider account's. */
+  const clientOf = (rel: string): MedRecClient => modules.delegates?.ofRelationship(rel)?.client ?? client
 
   function patientIdOf(p: { identity?: string; patientId?: string }): string {
     if (p.patientId !== undefined) {
@@ -80,6 +85,8 @@ export function createProviderOps(modules: ProviderModules) {
   }
 
   async function update(p: UpdateParams): Promise<UpdateResult> {
+    // Checked before any transaction: a bad bounty fails the call, not its fifth pointer.
+    if (p.bounty !== undefined) checkBounty(p.bounty)
     const patients = p.identity !== undefined || p.patientId !== undefined ? [patientIdOf(p)] : [...new Set(relationships.all().map((r) => r.patientId))]
     const out: UpdateResult = { updated: [], unchanged: 0 }
     for (const patientId of patients) await serial(patientId, () => updatePatient(patientId, p, out))
@@ -89,16 +96,28 @@ export function createProviderOps(modules: ProviderModules) {
   /** The patient's relationships that are not terminated, each with its pointers. */
   async function* liveRelationships(patientId: string) {
     for (const rel of relationships.ofPatient(patientId)) {
-      const ppr = client.relationship(rel)
+      const ppr = clientOf(rel).relationship(rel)
       if ((await ppr.info()).terminated) continue
       yield { rel: rel as Address, ppr, pointers: await ppr.pointers({ limit: 1000 }) }
+    }
+  }
+
+  /** A pointer's stored query; one outside the grammar (a hand-made transaction) is never served, so it is reported and skipped. */
+  function storedQuery(rel: Address, pointer: { pointerId: number; query: string }, out: UpdateResult): RecordQuery | undefined {
+    try {
+      return servableRecordQuery(pointer.query, rel, pointer.pointerId).query
+    } catch (err) {
+      if (!(err instanceof GatekeeperError)) throw err
+      out.outsideGrammar = [...(out.outsideGrammar ?? []), { relationship: rel, pointerId: pointer.pointerId, reason: err.message }]
+      return undefined
     }
   }
 
   async function updatePatient(patientId: string, p: UpdateParams, out: UpdateResult): Promise<void> {
     for await (const { rel, ppr, pointers } of liveRelationships(patientId)) {
       for (const pointer of pointers) {
-        const q = checkRecordQuery(JSON.parse(pointer.query)).query
+        const q = storedQuery(rel, pointer, out)
+        if (q === undefined) continue
         if ((await hashAt(rel, pointer.pointerId, pointer.version, patientId, q)) === pointer.dataHash) {
           out.unchanged++
           continue
@@ -152,15 +171,16 @@ export function createProviderOps(modules: ProviderModules) {
 
   async function addRecord(patientId: string, p: AddRecordParams): Promise<AddRecordResult> {
     if (!Array.isArray(p.resources) || p.resources.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'resources must list at least one FHIR resource')
+    if (p.resources.some((r) => r === null || typeof r !== 'object')) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'each resource must be a FHIR resource object')
+    // The queries go on chain: checked by the query grammar before anything is stored or sent.
+    const q = checkRecordQuery(p.query ?? { resourceType: p.resources[0]!.resourceType, fields: DEFAULT_FIELDS[p.resources[0]!.resourceType] ?? ['status'] })
+    const bounty = checkBounty(p.bounty ?? defaultBounty(q.query.resourceType)).query
     const ref = `Patient/${patientId}`
     for (const r of p.resources) {
-      if (r === null || typeof r !== 'object') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'each resource must be a FHIR resource object')
       if (r.resourceType === 'Patient') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'add-record takes clinical resources; the Patient itself is stored by add-patient')
       const withRef: FhirResource = r.resourceType === 'Immunization' ? { ...r, patient: { reference: ref } } : { ...r, subject: { reference: ref } }
       store.upsert(withRef)
     }
-    const q = checkRecordQuery(p.query ?? { resourceType: p.resources[0]!.resourceType, fields: DEFAULT_FIELDS[p.resources[0]!.resourceType] ?? ['status'] })
-    const bounty = checkBounty(p.bounty ?? defaultBounty(q.query.resourceType)).query
     const { identity, address } = await chainAddressOf(patientId)
 
     // The first live relationship holds the pointer: the same query gets a new hash, a new query a new pointer.
@@ -180,14 +200,24 @@ export function createProviderOps(modules: ProviderModules) {
 
     // A new relationship: its CREATE2 address is known before it exists, so the hash (whose
     // salts depend on it) can go into the same back-to-back transactions.
-    const salt = randomSalt()
-    const endpoint = modules.endpoint()
-    const relationship = (await client.relationships.predictAddress(provider, address, endpoint, salt)).toLowerCase() as Address
-    const hash = await hashAt(relationship, 0, 1, patientId, q.query)
-    relationships.set(relationship, patientId)
-    const res = await client.addRecordForNewPatient({ identity, endpoint, salt, query: q.query, dataHash: hash, bountyQuery: bounty })
-    const t = res.transactions
-    return { relationship, pointerId: res.pointerId, dataHash: hash, action: 'created', transactions: [t.create.hash, t.addPointer.hash, t.linkPatient.hash] }
+    // By default the relationship is created by a fresh delegate account another authority verified,
+    // so the chain does not name this provider as the patient's (see delegates/).
+    const delegate = await modules.delegates?.acquire()
+    const steward = delegate?.client ?? client
+    try {
+      const salt = randomSalt()
+      const endpoint = modules.endpoint()
+      const relationship = (await steward.relationships.predictAddress(steward.address, address, endpoint, salt)).toLowerCase() as Address
+      const hash = await hashAt(relationship, 0, 1, patientId, q.query)
+      relationships.set(relationship, patientId)
+      if (delegate !== undefined) modules.delegates!.bind(delegate, relationship)
+      const res = await steward.addRecordForNewPatient({ identity, endpoint, salt, query: q.query, dataHash: hash, bountyQuery: bounty })
+      const t = res.transactions
+      return { relationship, provider: steward.address, pointerId: res.pointerId, dataHash: hash, action: 'created', transactions: [t.create.hash, t.addPointer.hash, t.linkPatient.hash] }
+    } catch (err) {
+      if (delegate !== undefined) modules.delegates!.release(delegate)
+      throw err
+    }
   }
 }
 

@@ -265,6 +265,8 @@ export interface RequestVerifierOptions {
   chainId: bigint
   /** The accounts this gatekeeper answers for. */
   gatekeepers: readonly Address[]
+  /** Further accounts answered for, decided per request (the provider's delegate accounts). */
+  isGatekeeper?: (address: string) => boolean
   /** Longest accepted expiresAt − issuedAt; default 300. */
   maxLifetimeSeconds?: number
   /** How far in the future issuedAt may be; default 30. */
@@ -377,7 +379,7 @@ export function createRequestVerifier(opts: RequestVerifierOptions): RequestVeri
   return {
     verify(parsed) {
       const { request: req, from, signature } = parsed
-      if (!ours.has(req.gatekeeper.toLowerCase())) {
+      if (!ours.has(req.gatekeeper.toLowerCase()) && opts.isGatekeeper?.(req.gatekeeper) !== true) {
         throw new GatekeeperError(GatekeeperErrorCode.WRONG_GATEKEEPER, `the request is addressed to gatekeeper ${req.gatekeeper}, but this one answers for ${[...opts.gatekeepers].join(', ')}: sign it for the relationship's provider`, { gatekeeper: req.gatekeeper })
       }
 

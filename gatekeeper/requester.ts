@@ -1,8 +1,8 @@
 import { getAddress, recoverMessageAddress, type Address, type Hex } from 'viem'
 import { fieldsOfMask, parseRecordQuery, type MedRecClient } from '../contracts/client/index.ts'
 import { fromHex } from '../common/index.ts'
-import type { AuditResult, BountyResult, FetchedPointer, FetchResult } from './api.ts'
-import { verifyAuditEntries } from './audit.ts'
+import type { AuditEntryView, AuditResult, BountyResult, FetchedPointer, FetchResult } from './api.ts'
+import { checkAuditView, type AuditEntry } from './audit.ts'
 import { verifyRecords } from './commitment.ts'
 import { decryptWith } from './ecies.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
@@ -85,7 +85,7 @@ export function createRequester(modules: RequesterModules) {
     const { reply, transport } = await send(endpoint, signed)
     if (!reply.ok) {
       const code = GATEKEEPER_CODES.has(reply.error.code) ? (reply.error.code as GatekeeperErrorCode) : GatekeeperErrorCode.UNREACHABLE
-      throw new GatekeeperError(code, `the gatekeeper of ${gatekeeper} refused: ${reply.error.message}`, { remoteCode: reply.error.code })
+      throw new GatekeeperError(code, `the gatekeeper of ${gatekeeper} refused: ${reply.error.message}`, { remoteCode: reply.error.code, ...(reply.error.retryAfter === undefined ? {} : { retryAfter: reply.error.retryAfter }) })
     }
     const plain = decryptWith(privateKeyBytes, reply.encrypted)
     try {
@@ -155,16 +155,41 @@ export function createRequester(modules: RequesterModules) {
       const signer = await recoverMessageAddress({ message: { raw: bountyResultHash(payload.result) }, signature: payload.signature })
       if (signer.toLowerCase() !== provider.toLowerCase()) throw new GatekeeperError(GatekeeperErrorCode.TAMPERED, `the bounty result is signed by ${signer}, not by the provider ${provider}`)
       const r = payload.result
-      return { index, relationship: r.relationship, provider, k: r.k, cells: r.cells, suppressed: r.suppressed, signature: payload.signature, signer: getAddress(signer) }
+      return { index, relationship: r.relationship, provider, k: r.k, cells: r.cells, suppressed: r.suppressed, computedAt: r.computedAt, ...(r.repeats === undefined ? {} : { repeats: r.repeats }), signature: payload.signature, signer: getAddress(signer) }
     },
 
-    /** The gatekeeper's audit entries about this account's relationships there. */
+    /**
+     * The gatekeeper's audit entries about this account's relationships there, checked against
+     * the gatekeeper's latest anchor read from this node's own chain: the whole chain is
+     * recomputed from every entry's commitment (only this account's entries are opened), so an
+     * entry dropped, edited or inserted before the anchor shows as a mismatch.
+     */
     async audit(relationship?: string, gatekeeper?: string): Promise<AuditResult> {
       const gk = gatekeeper !== undefined ? getAddress(gatekeeper) : relationship !== undefined ? await client.relationship(relationship).provider() : undefined
       if (gk === undefined) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'name a relationship or a gatekeeper (provider account) to read the audit log of')
       const endpoint = await endpointOf(gk, relationship)
+      // Read before the request: an anchor on chain is of a head the gatekeeper held earlier, so the view reaches it.
+      const anchor = await client.registrar.latestAuditAnchor(gk)
       const { payload } = await ask<AuditPayload>(gk, endpoint, { relationship: (relationship ?? '0x0000000000000000000000000000000000000000') as Address }, 'audit')
-      return { gatekeeper: gk, entries: payload.entries, head: payload.head, linked: verifyAuditEntries(payload.entries) }
+      const check = checkAuditView(payload.view, anchor === undefined ? undefined : { seq: anchor.seq, hash: anchor.head })
+      const view = payload.view as Partial<AuditPayload['view']> | undefined
+      const raw: AuditEntry[] = Array.isArray(view?.entries) ? view.entries : []
+      const through = anchor?.seq ?? 0
+      const entries: AuditEntryView[] = raw.map((e) => ({
+        seq: e.seq, time: e.time, requester: e.requester, method: e.method, relationship: e.relationship, pointerIds: e.pointerIds, fieldMasks: e.fieldMasks,
+        decision: e.decision, reason: e.reason, hash: e.hash, prevHash: e.prevHash, covered: check.anchor !== 'none' && e.seq <= through,
+      }))
+      const covered = entries.filter((e) => e.covered).length
+      return {
+        gatekeeper: gk,
+        entries,
+        head: { seq: Number(view?.head?.seq ?? 0), hash: String(view?.head?.hash ?? '') },
+        linked: check.linked,
+        problem: check.problem,
+        anchor: anchor === undefined ? null : { seq: anchor.seq, head: anchor.head, blockNumber: Number(anchor.blockNumber), transaction: anchor.transaction },
+        covered: { throughSeq: check.anchor === 'none' ? 0 : through, status: check.anchor, entries: covered },
+        uncovered: { fromSeq: (check.anchor === 'none' ? Number(view?.base?.seq ?? 0) : through) + 1, entries: entries.length - covered },
+      }
     },
   }
 }

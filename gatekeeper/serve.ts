@@ -1,16 +1,18 @@
-import { keccak256, stringToHex, type Address, type Hex } from 'viem'
+import type { Address, Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { canonicalJson, fieldsOfMask, parseBountyQuery, parseRecordQuery, type MedRecClient } from '../contracts/client/index.ts'
+import { fieldsOfMask, type MedRecClient } from '../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../common/index.ts'
-import type { AuditLog } from './audit.ts'
+import type { AuditLog, AuditView } from './audit.ts'
 import { buildProof } from './commitment.ts'
-import { releaseCells } from './db/index.ts'
+import type { BountyReleases } from './bounty-release.ts'
 import { createEncryptor } from './ecies.ts'
 import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from './errors.ts'
+import { servableBountyQuery, servableRecordQuery } from './grammar.ts'
 import type { NonceStore } from './nonces.ts'
+import { createRateLimiter, createRefusalCoalescer, type RateLimiter } from './rate-limit.ts'
 import { parseSignedRequest, type RequestVerifier } from './request.ts'
 import type { RelationshipMap } from './state.ts'
-import type { AggregateCell, EncryptedPayload, FhirBundle, FhirResource, GatekeeperRequest, PointerRecords, RecordSource } from './types.ts'
+import type { EncryptedPayload, FhirBundle, FhirResource, GatekeeperRequest, PointerRecords, RecordSource } from './types.ts'
 
 const log = createLogger('gatekeeper:serve')
 const ZERO = '0x0000000000000000000000000000000000000000'
@@ -18,7 +20,14 @@ const ZERO = '0x0000000000000000000000000000000000000000'
 /** What every transport sends back: an HTTP-like status and a JSON body. */
 export interface GatekeeperReply {
   status: number
-  body: { ok: true; encrypted: EncryptedPayload } | { ok: false; error: { code: string; message: string } }
+  body: { ok: true; encrypted: EncryptedPayload } | { ok: false; error: { code: string; message: string; retryAfter?: number } }
+  /** RATE_LIMITED: seconds until the requester may try again (HTTP Retry-After). */
+  retryAfter?: number
+}
+
+/** Where a request came from, as its transport knows it (an IP address, a libp2p peer id). */
+export interface RequestContext {
+  remote?: string
 }
 
 export interface ServeModules {
@@ -28,9 +37,17 @@ export interface ServeModules {
   verifier: RequestVerifier
   nonces: NonceStore
   audit: AuditLog
+  /** Refusals of requests that never verified (unparseable, bad signature, rate-limited): the provider's eyes only. */
+  providerAudit: AuditLog
+  /** Per verified requester and, for unverified traffic, per remote address; absent: no limit. */
+  limiter?: RateLimiter
   relationships: RelationshipMap
-  /** The provider account's key: signs bounty results. */
+  /** The provider account's key: its address is the gatekeeper's. */
   privateKey: Hex
+  /** Other accounts whose relationships this gatekeeper stewards (the provider's delegate accounts). */
+  ownsAccount?: (address: string) => boolean
+  /** Bounty answers: computed once, signed, stored (bounty-release.ts). */
+  releases: BountyReleases
   /** Salts the field commitments (see commitment.ts). */
   secret: Uint8Array
   now?: () => number
@@ -59,38 +76,13 @@ export interface RecordsPayload {
   pointers: PointerRecords[]
 }
 
-/** What the provider computed for a bounty, and signs. */
-export interface BountyResultBody {
-  owner: string
-  index: number
-  relationship: string
-  pointerId: number
-  blockNumber: number
-  query: string
-  provider: string
-  k: number
-  cells: AggregateCell[]
-  suppressed: number
-  computedAt: number
-}
+export { bountyResultHash, type BountyPayload, type BountyResultBody } from './bounty-release.ts'
 
-/** The decrypted body of a bounty reply. */
-export interface BountyPayload {
-  method: 'bounty'
-  result: BountyResultBody
-  signature: Hex
-}
-
+/** The decrypted body of an audit reply: the chain as the patient checks it (see checkAuditView). */
 export interface AuditPayload {
   method: 'audit'
   gatekeeper: string
-  head: { seq: number; hash: string }
-  entries: ReturnType<AuditLog['entries']>
-}
-
-/** The hash the provider signs over a bounty result: keccak256 of its canonical JSON (signed EIP-191). */
-export function bountyResultHash(result: BountyResultBody): Hex {
-  return keccak256(stringToHex(canonicalJson(result)))
+  view: AuditView
 }
 
 interface Outcome {
@@ -110,6 +102,9 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
   const account = privateKeyToAccount(modules.privateKey)
   const now = modules.now ?? (() => Math.floor(Date.now() / 1000))
   const encryptTo = createEncryptor()
+  const { providerAudit } = modules
+  const limiter = modules.limiter ?? createRateLimiter({ rate: 0, burst: 0 })
+  const refusals = createRefusalCoalescer(10_000)
   // The provider of a relationship never changes, and a factory-made relationship stays one.
   const providerOf = new Map<string, Address>()
   // Everything else is read at the head and remembered until the next head: the same head gives
@@ -127,7 +122,9 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
     return p
   }
 
-  async function servedRelationship(rel: string): Promise<{ ppr: ReturnType<MedRecClient['relationship']>; patientId: string }> {
+  const ours = (address: string): boolean => address.toLowerCase() === account.address.toLowerCase() || modules.ownsAccount?.(address) === true
+
+  async function servedRelationship(rel: string): Promise<{ ppr: ReturnType<MedRecClient['relationship']>; patientId: string; provider: Address }> {
     const patientId = relationships.get(rel)
     if (patientId === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `this gatekeeper does not serve relationship ${rel}`, { relationship: rel })
     const ppr = client.relationship(rel)
@@ -137,15 +134,15 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
       provider = await ppr.provider()
       providerOf.set(rel, provider)
     }
-    if (provider.toLowerCase() !== account.address.toLowerCase()) {
+    if (!ours(provider)) {
       throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `relationship ${rel} is stewarded by ${provider}, not by this gatekeeper`, { relationship: rel })
     }
-    return { ppr, patientId }
+    return { ppr, patientId, provider }
   }
 
   async function records(req: GatekeeperRequest, requester: Address): Promise<Outcome> {
     const rel = req.relationship.toLowerCase()
-    const { ppr, patientId } = await servedRelationship(rel)
+    const { ppr, patientId, provider } = await servedRelationship(rel)
     if (req.pointerIds.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'a records request names at least one pointer')
     for (const [i, id] of req.pointerIds.entries()) {
       const mask = req.fieldMasks[i]!
@@ -153,7 +150,7 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
       if (mask === 0n || mask >= 1n << 255n) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `field mask ${mask} of pointer ${id} must name at least one of the pointer's fields (bit i = field i, at most 255 fields)`)
     }
     const patient = await headRead(`patient:${rel}`, () => ppr.patient())
-    const isParty = requester.toLowerCase() === patient.toLowerCase() || requester.toLowerCase() === account.address.toLowerCase()
+    const isParty = requester.toLowerCase() === patient.toLowerCase() || requester.toLowerCase() === provider.toLowerCase()
     for (let i = 0; i < req.pointerIds.length; i++) {
       const pointerId = Number(req.pointerIds[i]!)
       const fields = fieldsOfMask(req.fieldMasks[i]!)
@@ -171,12 +168,12 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
       const pointerId = Number(req.pointerIds[i]!)
       const granted = fieldsOfMask(req.fieldMasks[i]!)
       const p = await headRead(`pointer:${rel}:${pointerId}`, () => ppr.pointer(pointerId))
-      const q = parseRecordQuery(p.query).query
+      const q = servableRecordQuery(p.query, rel, pointerId).query
       const resources = await source.query(patientId, q)
       const { bundleResources, proof } = buildProof(modules.secret, rel as Address, pointerId, p.version, [...q.fields], resources, granted)
       pointers.push({ pointerId, query: p.query, dataHash: p.dataHash, version: p.version, fields: granted, bundle: searchset(bundleResources), proof })
     }
-    const payload: RecordsPayload = { method: 'records', gatekeeper: account.address, relationship: rel, servedAt: now(), pointers }
+    const payload: RecordsPayload = { method: 'records', gatekeeper: provider, relationship: rel, servedAt: now(), pointers }
     return { payload, relationship: rel, patient }
   }
 
@@ -189,26 +186,9 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
       throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `bounty #${index} of ${requester} is for pointer ${b.pointerId} of ${rel}; the request must name exactly that`, { index })
     }
     await servedRelationship(rel)
-    const q = parseBountyQuery(b.query).query
-    const { released, suppressed } = releaseCells(await source.aggregate(q), opts.k)
-    if (released.length === 0) {
-      throw new GatekeeperError(GatekeeperErrorCode.K_ANONYMITY, `no cell of bounty #${index} covers at least k=${opts.k} patients, so nothing can be released`, { index, k: opts.k })
-    }
-    const result: BountyResultBody = {
-      owner: requester,
-      index,
-      relationship: rel,
-      pointerId: b.pointerId,
-      blockNumber: Number(b.blockNumber),
-      query: b.query,
-      provider: account.address,
-      k: opts.k,
-      cells: released,
-      suppressed,
-      computedAt: now(),
-    }
-    const signature = await account.signMessage({ message: { raw: bountyResultHash(result) } })
-    const payload: BountyPayload = { method: 'bounty', result, signature }
+    servableBountyQuery(b.query, index)
+    // Answered once: the first collection's signed reply, byte for byte, ever after.
+    const payload = await modules.releases.answer({ owner: requester, index, relationship: rel, pointerId: b.pointerId, blockNumber: Number(b.blockNumber), query: b.query })
     return { payload, relationship: rel, patient: '' }
   }
 
@@ -220,10 +200,12 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
       const patient = await client.relationship(rel).patient()
       if (patient.toLowerCase() === requester.toLowerCase()) mine.push(rel)
     }
-    if (mine.length === 0 && req.relationship.toLowerCase() !== ZERO) {
-      throw new GatekeeperError(GatekeeperErrorCode.FORBIDDEN, `only the patient of ${req.relationship} may read its audit entries`)
+    // The head and the commitments go only to a patient with a relationship here.
+    if (mine.length === 0) {
+      throw new GatekeeperError(GatekeeperErrorCode.FORBIDDEN, req.relationship.toLowerCase() === ZERO ? `${requester} is the patient of no relationship this gatekeeper serves` : `only the patient of ${req.relationship} may read its audit entries`)
     }
-    const payload: AuditPayload = { method: 'audit', gatekeeper: account.address, head: audit.head(), entries: mine.length === 0 ? [] : audit.entries({ relationships: mine as Address[] }) }
+    // The account the request was addressed to (the verifier checked it is one of ours): a delegate's patient is not told the provider account.
+    const payload: AuditPayload = { method: 'audit', gatekeeper: ours(req.gatekeeper) ? req.gatekeeper : account.address, view: audit.view(mine) }
     return { payload, relationship: req.relationship.toLowerCase(), patient: requester }
   }
 
@@ -232,55 +214,100 @@ export function createServer(opts: ServeOptions, modules: ServeModules) {
     onHead(): void {
       atHead = new Map()
     },
-    async handle(json: unknown): Promise<GatekeeperReply> {
-      const started = performance.now()
-      let requester = ''
-      let req: GatekeeperRequest | undefined
-      const served = (outcome: ServedRequest['outcome']) => modules.onServed?.({ method: req?.method ?? 'unknown', outcome, seconds: (performance.now() - started) / 1000 })
-      try {
-        const parsed = parseSignedRequest(json)
-        const request = parsed.request
-        req = request
-        requester = parsed.from.toLowerCase()
-        const { requester: signer, publicKey } = verifier.verify(parsed)
-        nonces.use(signer, request.nonce, Number(request.expiresAt))
-        const outcome = request.method === 'records' ? await records(request, signer) : request.method === 'bounty' ? await bounty(request, signer) : await auditFor(request, signer)
-        // No access without its audit entry: if the append fails, the request fails.
-        record(request, requester, outcome.patient, 'granted', 'ok', true)
-        const encrypted = encryptTo(publicKey, new TextEncoder().encode(JSON.stringify(outcome.payload)))
-        served('ok')
-        return { status: 200, body: { ok: true, encrypted } }
-      } catch (err) {
-        const e = isGatekeeperError(err) ? err : new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the gatekeeper failed: ${errorMessage(err)}`, undefined, err)
-        if (e.code === GatekeeperErrorCode.INTERNAL) log.warn('Request failed', { requester }, err)
-        const unverified = e.code === GatekeeperErrorCode.BAD_SIGNATURE || e.code === GatekeeperErrorCode.BAD_REQUEST
-        record(req, unverified && requester !== '' ? `unverified:${requester}` : requester, '', 'refused', `${e.code}: ${e.message}`)
-        // An internal failure's detail stays in the log; the requester learns only that it happened.
-        const message = e.code === GatekeeperErrorCode.INTERNAL ? 'the gatekeeper could not answer; the provider has been told' : e.message
-        served(e.code)
-        return { status: e.httpStatus, body: { ok: false, error: { code: e.code, message } } }
-      }
+    handle,
+    /**
+     * A request refused by its transport before it could be read (not JSON, too big): audited in
+     * the provider-only log and counted against the remote address like any unverified request.
+     */
+    reject(code: GatekeeperErrorCode, message: string, ctx: RequestContext = {}): GatekeeperReply {
+      return refuse(new GatekeeperError(code, message), undefined, '', false, ctx.remote ?? '', performance.now())
     },
   }
 
-  function record(req: GatekeeperRequest | undefined, requester: string, patient: string, decision: 'granted' | 'refused', reason: string, strict = false): void {
+  async function handle(json: unknown, ctx: RequestContext = {}): Promise<GatekeeperReply> {
+    const started = performance.now()
+    const remote = ctx.remote ?? ''
+    let requester = ''
+    let verified = false
+    let req: GatekeeperRequest | undefined
     try {
-      audit.append({
+      // Unverified traffic spends the remote address's budget; once it is gone, refuse before the signature costs anything.
+      const gate = limiter.peek(`remote:${remote}`)
+      if (!gate.ok) throw rateLimited(gate.retryAfter, `too many unverified requests from ${remote === '' ? 'this address' : remote}`)
+      const parsed = parseSignedRequest(json)
+      const request = parsed.request
+      req = request
+      requester = parsed.from.toLowerCase()
+      const { requester: signer, publicKey } = verifier.verify(parsed)
+      verified = true
+      const allowed = limiter.take(`requester:${requester}`)
+      if (!allowed.ok) throw rateLimited(allowed.retryAfter, `too many requests from ${signer}`)
+      nonces.use(signer, request.nonce, Number(request.expiresAt))
+      const outcome = request.method === 'records' ? await records(request, signer) : request.method === 'bounty' ? await bounty(request, signer) : await auditFor(request, signer)
+      // No access without its audit entry: if the append fails, the request fails.
+      record(audit, request, requester, outcome.patient, 'granted', 'ok', '', true)
+      const encrypted = encryptTo(publicKey, new TextEncoder().encode(JSON.stringify(outcome.payload)))
+      served(req, 'ok', started)
+      return { status: 200, body: { ok: true, encrypted } }
+    } catch (err) {
+      const e = isGatekeeperError(err) ? err : new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the gatekeeper failed: ${errorMessage(err)}`, undefined, err)
+      if (e.code === GatekeeperErrorCode.INTERNAL) log.warn('Request failed', { requester }, err)
+      return refuse(e, req, requester, verified, remote, started)
+    }
+  }
+
+  /**
+   * Every refusal is audited. A request whose signature verified goes to the log its patient reads;
+   * one that never verified (its `from` is only a claim) and every rate-limit refusal go to the
+   * provider-only log, so a forger can neither write into a patient's view nor flood it.
+   */
+  function refuse(e: GatekeeperError, req: GatekeeperRequest | undefined, requester: string, verified: boolean, remote: string, started: number): GatekeeperReply {
+    const reason = `${e.code}: ${e.message}`
+    if (e.code === GatekeeperErrorCode.RATE_LIMITED) {
+      const key = verified ? `requester:${requester}` : `remote:${remote}`
+      const earlier = refusals.next(key)
+      if (earlier !== undefined) record(providerAudit, req, verified ? requester : requester === '' ? '' : `unverified:${requester}`, '', 'refused', earlier > 0 ? `${reason} (and ${earlier} more refused since the last such entry)` : reason, remote)
+    } else if (verified) {
+      record(audit, req, requester, '', 'refused', reason, '')
+    } else {
+      limiter.take(`remote:${remote}`)
+      record(providerAudit, req, requester === '' ? '' : `unverified:${requester}`, '', 'refused', reason, remote)
+    }
+    // An internal failure's detail stays in the log; the requester learns only that it happened.
+    const message = e.code === GatekeeperErrorCode.INTERNAL ? 'the gatekeeper could not answer; the provider has been told' : e.message
+    served(req, e.code, started)
+    const retryAfter = e.code === GatekeeperErrorCode.RATE_LIMITED ? Number(e.context?.retryAfter ?? 1) : undefined
+    return { status: e.httpStatus, body: { ok: false, error: { code: e.code, message, ...(retryAfter === undefined ? {} : { retryAfter }) } }, ...(retryAfter === undefined ? {} : { retryAfter }) }
+  }
+
+  function served(req: GatekeeperRequest | undefined, outcome: ServedRequest['outcome'], started: number): void {
+    modules.onServed?.({ method: req?.method ?? 'unknown', outcome, seconds: (performance.now() - started) / 1000 })
+  }
+
+  function record(into: AuditLog, req: GatekeeperRequest | undefined, requester: string, patient: string, decision: 'granted' | 'refused', reason: string, remote: string, strict = false): void {
+    try {
+      into.append({
         requester,
         method: req?.method ?? 'unknown',
         relationship: req?.relationship.toLowerCase() ?? '',
         patient,
-        pointerIds: (req?.pointerIds ?? []).map(Number),
+        // Decimal strings: a request may name any uint256 (2^256 − 1 too), and that refusal is audited like any other.
+        pointerIds: (req?.pointerIds ?? []).map(String),
         fieldMasks: (req?.fieldMasks ?? []).map((m) => `0x${m.toString(16)}`),
         decision,
         reason: reason.slice(0, 500),
         nonce: req?.nonce ?? '',
+        remote,
       })
     } catch (err) {
       log.error('Audit append failed', undefined, err)
       if (strict) throw err
     }
   }
+}
+
+function rateLimited(retryAfter: number, what: string): GatekeeperError {
+  return new GatekeeperError(GatekeeperErrorCode.RATE_LIMITED, `${what}: try again in ${retryAfter} s`, { retryAfter })
 }
 
 export type GatekeeperServer = ReturnType<typeof createServer>

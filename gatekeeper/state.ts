@@ -1,18 +1,19 @@
 import { DatabaseSync } from 'node:sqlite'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { preparePrivateDb } from './db/connections.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 
 /**
  * The gatekeeper's own SQLite file (nonces, audit log, which local patient each relationship
  * stewards, the watch service's last view, the patient's record cache and notifications).
- * Separate from the provider's record database, which an adapter may replace.
+ * Separate from the provider's record database, which an adapter may replace. Owner-only
+ * (0600, side files too): it holds the audit log and cached records.
  */
 export function openStateDb(path: string): DatabaseSync {
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    if (path !== ':memory:') preparePrivateDb(path)
     const db = new DatabaseSync(path)
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;')
+    // secure_delete: a deleted row (a revoked grant's cached records) is overwritten, not left in a free page.
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;')
     return db
   } catch (err) {
     throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot open the gatekeeper state database ${path}: ${(err as Error).message}`, { path }, err)

@@ -37,10 +37,10 @@ export interface AggregateCell {
  */
 export interface RecordSource {
   /**
-   * The full resources of one local patient matching `query.resourceType` and `query.search`,
-   * sorted by id. Field projection is the gatekeeper's job, not the adapter's. Must throw
-   * a GatekeeperError UNSUPPORTED_SEARCH for a search parameter it cannot apply (ignoring
-   * one would widen the result).
+   * The full resources of one local patient of `query.resourceType` whose coded element has a
+   * coding in one of `query.codeSystems` (all of them when absent), sorted by id. Field
+   * projection is the gatekeeper's job, not the adapter's. Must throw a GatekeeperError
+   * UNSUPPORTED_SEARCH for a filter it cannot apply (ignoring one would widen the result).
    */
   query(patientId: string, query: RecordQuery): Promise<FhirResource[]>
   /** Whether a local patient exists. */

@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite'
 import type { MedRecClient, SummaryEntry } from '../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../common/index.ts'
-import type { RecordCache, NotificationLog } from './cache.ts'
+import { cacheExpiry, type RecordCache, type NotificationLog } from './cache.ts'
 import type { Requester } from './requester.ts'
 
 const log = createLogger('gatekeeper:watch')
@@ -19,9 +19,11 @@ interface Seen {
  * The patient side of the paper's steps 4–9: follows the account's Summary at every new head,
  * raises notifications (new relationship, update pending, grant, acceptance, termination) and,
  * for accepted relationships and active grants, fetches records whose on-chain version changed
- * into the local cache, verified against the chain.
+ * into the local cache, verified against the chain. A viewer's cached copy is deleted as soon as
+ * a head shows its grant revoked, expired (by that head's timestamp) or the relationship ended,
+ * and narrowed to the pointers a replacing grant still names.
  */
-export function createWatcher(modules: { client: MedRecClient; requester: Requester; db: DatabaseSync; cache: RecordCache; notifications: NotificationLog }) {
+export function createWatcher(modules: { client: MedRecClient; requester: Requester; db: DatabaseSync; cache: RecordCache; notifications: NotificationLog; headTime(): Promise<number> }) {
   const { client, requester, db, cache, notifications } = modules
   db.exec(`CREATE TABLE IF NOT EXISTS watch_seen (
     relationship TEXT PRIMARY KEY,
@@ -38,13 +40,25 @@ export function createWatcher(modules: { client: MedRecClient; requester: Reques
   let running: Promise<void> | undefined
   let again = false
 
-  async function check(entry: SummaryEntry): Promise<void> {
+  async function check(entry: SummaryEntry, headTime: number): Promise<void> {
     const rel = entry.relationship.toLowerCase()
     const before = get.get(rel) as Seen | undefined
     const ppr = client.relationship(rel)
     const info = await ppr.info()
     const grant = entry.role === 'viewer' ? await ppr.grantOf(client.address) : undefined
-    const now: Seen = { status: entry.status, changedAt: entry.changedAt, terminated: info.terminated ? 1 : 0, grantId: grant?.active === true ? grant.grantId : 0, versions: before?.versions ?? '' }
+    // The contract's `active` ignores expiry; canRead judges it by the block timestamp, and so does this.
+    const live = grant !== undefined && grant.active && (grant.expiresAt === 0 || headTime < grant.expiresAt)
+    const now: Seen = { status: entry.status, changedAt: entry.changedAt, terminated: info.terminated ? 1 : 0, grantId: live ? grant.grantId : 0, versions: before?.versions ?? '' }
+    if (entry.role === 'viewer') {
+      const ended = !live || now.terminated === 1 || now.status === 'rejected' || now.status === 'deleted'
+      const dropped = ended ? cache.drop(rel) : cache.keepOnly(rel, grant!.items.map((i) => i.pointerId))
+      if (dropped > 0) {
+        const why = now.terminated === 1 ? 'the relationship was terminated' : !live && grant?.active === true ? 'the grant expired' : ended ? 'the grant was revoked or ended' : 'the grant no longer covers them'
+        log.info('Deleted cached records the grant no longer covers', { relationship: rel, pointers: dropped, reason: why })
+        notifications.add('grant', rel, `Access to ${dropped} pointer(s) of relationship ${rel} ended (${why}): the local copy was deleted`)
+        if (ended) now.versions = ''
+      }
+    }
     if (before === undefined) {
       if (entry.role === 'patient') notifications.add('relationship-added', rel, `Provider ${info.provider} added records for you: accept or reject relationship ${rel}`)
       else notifications.add('grant', rel, `Patient ${info.patient} shared records of relationship ${rel} with you`)
@@ -68,14 +82,16 @@ export function createWatcher(modules: { client: MedRecClient; requester: Reques
     const pointers = await ppr.pointers()
     const versions = `${now.grantId}|${pointers.map((p) => `${p.pointerId}:${p.version}`).join(',')}`
     if (versions === now.versions) return
-    await fetchInto(rel)
+    await fetchInto(rel, grant?.expiresAt ?? 0)
     put.run(rel, now.status, now.changedAt, now.terminated, now.grantId, versions)
   }
 
-  async function fetchInto(rel: string): Promise<void> {
+  /** `expiresAt`: how long the copy may be kept (the grant's expiry; read from the chain when not given). */
+  async function fetchInto(rel: string, expiresAt?: number): Promise<void> {
     try {
       const res = await requester.fetchRecords(rel)
-      for (const p of res.pointers) cache.put(rel, p)
+      const until = expiresAt ?? (await cacheExpiry(client, rel))
+      for (const p of res.pointers) cache.put(rel, p, until)
       const bad = res.pointers.filter((p) => p.status === 'tampered')
       if (bad.length > 0) notifications.add('records-tampered', rel, `Records of pointer(s) ${bad.map((p) => p.pointerId).join(', ')} of ${rel} do not match the hash on chain: kept apart and flagged`)
       else notifications.add('records-fetched', rel, `Fetched and verified ${res.pointers.length} pointer(s) of ${rel} over ${res.transport}`)
@@ -86,12 +102,15 @@ export function createWatcher(modules: { client: MedRecClient; requester: Reques
   }
 
   async function pass(): Promise<void> {
+    const headTime = await modules.headTime()
+    const expired = cache.advance(headTime)
+    if (expired > 0) log.info('Deleted cached records whose grant expired', { pointers: expired, headTime })
     const own = await client.registrar.summaryOf(client.address)
     if (own === undefined) return
     const entries = await client.summary(own).entries({ limit: 1000 })
     for (const entry of entries) {
       try {
-        await check(entry)
+        await check(entry, headTime)
       } catch (err) {
         log.debug('Watch check failed; retried at the next head', { relationship: entry.relationship }, errorMessage(err))
       }

@@ -1,6 +1,7 @@
 import type { LogLevel } from '../common/index.ts'
 import type { GatekeeperOptions } from '../gatekeeper/index.ts'
 import type { Genesis } from './genesis/types.ts'
+import { DEFAULT_APIS, DEFAULT_VHOSTS, DEFAULT_WS_ORIGINS } from './rpc/auth.ts'
 
 export interface RpcConfig {
   /** Listen address, default 127.0.0.1 (never 0.0.0.0 unless asked). */
@@ -9,11 +10,31 @@ export interface RpcConfig {
   port: number
   /** Allowed browser origins; empty means CORS off. */
   corsOrigins: string[]
+  /** `--rpc.vhosts`: Host header names served (HTTP and WebSocket upgrades); `*` any. Default localhost, 127.0.0.1, [::1]. */
+  vhosts: string[]
+  /** `--ws.origins`: browser origins that may open a WebSocket; `*` any. Default none. */
+  wsOrigins: string[]
+  /** `--rpc.api`: namespaces served to remote callers (the in-process transport sees all). */
+  apis: string[]
+  /** The key bearer tokens are checked with (DIR/jwtsecret or --rpc.jwtsecret); absent: protected methods are refused. */
+  jwtSecret?: Uint8Array
   /** Largest accepted request body; default 5 MiB as in geth. */
   maxRequestBytes: number
   /** Largest batch; default 100. */
   maxBatch: number
+  /** `--rpc.gascap`: most gas an eth_call/eth_estimateGas may use; 0n no cap. Absent: DEFAULT_RPC_GAS_CAP. */
+  gasCap?: bigint
+  /** `--rpc.evmtimeout` in ms: a call running longer is stopped; 0 no limit. Absent: DEFAULT_RPC_EVM_TIMEOUT_MS. */
+  evmTimeoutMs?: number
+  /** `--rpc.callworkers`: threads running RPC clients' calls; 0 runs them on the main thread (no timeout possible). Absent: DEFAULT_CALL_WORKERS. */
+  callWorkers?: number
 }
+
+/** As geth: 50,000,000 gas and 5 s. */
+export const DEFAULT_RPC_GAS_CAP = 50_000_000n
+export const DEFAULT_RPC_EVM_TIMEOUT_MS = 5000
+/** Two threads: one long call never holds every caller, and the node's 2-core floor keeps a core. */
+export const DEFAULT_CALL_WORKERS = 2
 
 export interface AuthorityKey {
   address: Uint8Array
@@ -61,10 +82,16 @@ export interface NodeConfig {
   metrics?: MetricsConfig
 }
 
+/** `medrec start --dev`'s data dir when none is given (the CLI finds the dev node's secret there). */
+export const DEV_DATADIR = './.medrec-dev'
+
 export const DEFAULT_RPC: RpcConfig = {
   addr: '127.0.0.1',
   port: 8545,
   corsOrigins: [],
+  vhosts: [...DEFAULT_VHOSTS],
+  wsOrigins: [...DEFAULT_WS_ORIGINS],
+  apis: [...DEFAULT_APIS],
   maxRequestBytes: 5 * 1024 * 1024,
   maxBatch: 100,
 }

@@ -1,7 +1,10 @@
 import { availableParallelism } from 'node:os'
 import { createLogger, errorMessage, setLogLevel } from '../common/index.ts'
 import { Chain, type BlockBundle } from './chain/index.ts'
-import type { NodeConfig } from './config.ts'
+import { DEFAULT_CALL_WORKERS, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type NodeConfig } from './config.ts'
+import { CALL_SUBLEVELS } from './chain/store.ts'
+import { createCallPool, type CallPool } from '../evm/index.ts'
+import type { RpcMethods } from './rpc/types.ts'
 import { createMempool, createSenderRecovery, type IncludedTx } from './mempool/index.ts'
 import { startNetwork, type Network } from './network.ts'
 import { createProposals } from './proposals.ts'
@@ -52,6 +55,24 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   // Sender recovery is the ceiling on intake: one worker per core, the main thread keeps RPC.
   const recovery = createSenderRecovery({ workers: Math.max(1, Math.min(4, availableParallelism())) })
   opened.push(() => recovery.close())
+  // RPC clients' eth_call/eth_estimateGas run in these threads, never on this one (a long call
+  // would stall sealing, import and every other request); they read state from the same LevelDB.
+  const callWorkers = config.rpc.callWorkers ?? DEFAULT_CALL_WORKERS
+  let calls: CallPool | undefined
+  if (callWorkers > 0) {
+    const pool = createCallPool({
+      db: { path: chain.store.location, ...CALL_SUBLEVELS },
+      chainId: config.genesis.chainId,
+      workers: callWorkers,
+      timeoutMs: config.rpc.evmTimeoutMs ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
+      gasCap: config.rpc.gasCap ?? DEFAULT_RPC_GAS_CAP,
+    })
+    calls = pool
+    // Before chain.close (pushed first, so unwound after): the workers hold the database open too.
+    opened.push(() => pool.close())
+  } else {
+    log.warn('--rpc.callworkers 0: eth_call/eth_estimateGas run on the main thread, where --rpc.evmtimeout cannot stop them; do not expose this RPC')
+  }
   // Larger than geth's per-account slots: a dev node is driven by benchmarks and test
   // harnesses that keep a full block's worth of transactions per sender in flight.
   const mempool = createMempool({ maxPerSender: 512, maxQueuedPerSender: 512, maxTotal: 16_384 }, {
@@ -101,7 +122,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   const proposals = createProposals()
   const subscriptions = createSubscriptionHub()
-  const methods = createEthMethods({ chain, mempool, filters: undefined as never, config, broadcastTx: (raw) => network?.broadcastTx(raw) })
+  const methods = createEthMethods({ chain, mempool, filters: undefined as never, config, broadcastTx: (raw) => network?.broadcastTx(raw), calls })
   const filters = createFilterManager({ getLogs: methods.getLogs, headNumber: () => chain.head.block.header.number })
   methods.setFilters(filters)
   chain.on('head', (ev) => {
@@ -133,7 +154,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     const p2p = network?.p2p
     try {
       gatekeeper = await createGatekeeper(config.gatekeeper.options, {
-        transport: createInProcessRpc(table),
+        // The gatekeeper's eth_call/eth_estimateGas stay on the main thread (methods.inProcess):
+        // they target the system contracts and relationships made by the Relationships predeploy
+        // (code fixed at genesis; serving checks isRelationship first; view loops are paged), under
+        // the same gas cap, and run warm in well under 1 ms. In the pool they would compete with
+        // whatever RPC clients queue there: a flood of max-gas calls could delay or refuse record
+        // access. (A relationship address an authenticated operator passes to medrec_* is called
+        // as given: that caller holds the node's token already.)
+        transport: createInProcessRpc(Object.assign(Object.create(table) as RpcMethods, methods.inProcess)),
         account: config.gatekeeper.account,
         chainId: config.genesis.chainId,
         p2p: p2p === undefined ? undefined : { handle: (proto, h) => p2p.handle(proto, h), requestTo: (t, proto, body) => p2p.requestTo(t, proto, body), listenAddrs: () => p2p.listenAddrs() },
@@ -203,6 +231,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         await network?.close()
         filters.close?.()
         await recovery.close()
+        await calls?.close()
         await chain.close()
       })()
       return closing

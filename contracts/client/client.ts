@@ -9,7 +9,8 @@ import { createRelationshipsClient, type RelationshipsClient } from './relations
 import { createRpc } from './rpc.ts'
 import { createSummaryClient, type SummaryClient } from './summary.ts'
 import { createSender } from './transactions.ts'
-import { checkAddress } from './core.ts'
+import { checkAddress, receipt } from './core.ts'
+import type { WriteOptions, WriteResult } from './types.ts'
 
 /**
  * The MedRec function-call API of the papers over JSON-RPC: every write is estimated, signed
@@ -28,6 +29,10 @@ export interface MedRecClient {
   /** Resolve identity → create relationship → add pointer → link to the patient's Summary, sent back to back. */
   addRecordForNewPatient(input: NewPatientRecord): Promise<NewPatientRecordResult>
   chainId(): Promise<number>
+  /** A plain value transfer from the client's account, awaited until included. */
+  transfer(to: string, value: bigint, opts?: WriteOptions): Promise<WriteResult>
+  /** An account's balance at the head, in wei. */
+  balanceOf(address: string): Promise<bigint>
   /** Drops the local nonce counter; the next write reads it from the node. */
   resyncNonce(): Promise<void>
 }
@@ -52,7 +57,7 @@ export function createMedRecClient(options: MedRecClientOptions): MedRecClient {
     timeoutMs: positive(opts.timeoutMs, 'timeoutMs'),
     gasMarginPercent: Math.max(100, Math.round(opts.gasMarginPercent)),
   })
-  const registrar = createRegistrarClient(sender)
+  const registrar = createRegistrarClient(sender, rpc)
   const relationships = createRelationshipsClient(sender)
   return {
     address: account.address,
@@ -72,6 +77,13 @@ export function createMedRecClient(options: MedRecClientOptions): MedRecClient {
     },
     addRecordForNewPatient: (input) => addRecordForNewPatient(sender, registrar, relationships, input),
     chainId: () => sender.chainId(),
+    async transfer(to, value, opts) {
+      if (value <= 0n) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, `a transfer needs a positive value, got ${value}`)
+      // A transfer to an account without code costs exactly 21,000 gas: no estimate needed.
+      const sent = await sender.send({ to: checkAddress(to, 'to'), data: '0x', abi: [], label: 'transfer', gas: 21_000n, value }, opts)
+      return receipt(await sender.wait(sent))
+    },
+    balanceOf: async (address) => BigInt(await rpc.request<string>('eth_getBalance', [checkAddress(address, 'address'), 'latest'])),
     resyncNonce: () => sender.resync(),
   }
 }

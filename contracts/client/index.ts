@@ -11,7 +11,10 @@ export type { SummaryClient } from './summary.ts'
 export type { NewPatientRecord, NewPatientRecordResult } from './flows.ts'
 export {
   BOUNTY_AGGREGATES,
+  CODE_SYSTEMS,
+  CODE_SYSTEM_URIS,
   MAX_FIELDS,
+  QUERY_GRAMMAR,
   RESOURCE_TYPES,
   bountyQuery,
   canonicalJson,
@@ -26,6 +29,7 @@ export {
   type BountyQuery,
   type BuiltRecordQuery,
   type CanonicalQuery,
+  type CodeSystem,
   type RecordQuery,
   type ResourceType,
 } from './query.ts'

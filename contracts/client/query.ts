@@ -1,22 +1,35 @@
 import { keccak256, stringToHex, type Hex } from 'viem'
 import { ClientError, ClientErrorCode } from './errors.ts'
-import { MAX_FIELDS, RESOURCE_TYPES, type ResourceType } from './query-shape.ts'
+import {
+  BOUNTY_QUERY_EXAMPLE,
+  CODED_ELEMENT,
+  CODE_SYSTEMS,
+  CODE_SYSTEM_URIS,
+  MAX_FIELDS,
+  QUERY_GRAMMAR,
+  RECORD_QUERY_EXAMPLE,
+  RESOURCE_TYPES,
+  type CodeSystem,
+  type ResourceType,
+} from './query-shape.ts'
 
 /**
- * Structured queries: what a pointer stores on chain is a description of records (a FHIR-style
- * resource type, the fields it returns, optional search parameters), never SQL and never
- * personal health information. The gatekeeper turns it into parameterised SQL scoped to the
- * relationship's patient. Queries are stored as canonical JSON (sorted keys, no spaces), so the
- * same query is always the same string and hashes the same.
+ * Structured queries: what a pointer (or a bounty) stores on chain is a description of records
+ * (a FHIR resource type, the fields it returns, optionally the code systems its codes come from),
+ * never SQL and never a value. This module is the one place that decides what a query may
+ * contain: the client, the CLI, `medrec_*`, the record store and the gatekeeper serving a
+ * pointer all call it. Queries are stored as canonical JSON (sorted keys, no spaces, sorted
+ * code systems), so the same query is always the same string and hashes the same.
  */
 
-export { MAX_FIELDS, RESOURCE_TYPES, type ResourceType }
+export { CODE_SYSTEMS, CODE_SYSTEM_URIS, MAX_FIELDS, QUERY_GRAMMAR, RESOURCE_TYPES, type CodeSystem, type ResourceType }
 
 /** A pointer's query. `fields` order matters: field i is bit i of a grant's field mask. */
 export interface RecordQuery {
   resourceType: ResourceType
   fields: readonly string[]
-  search?: Readonly<Record<string, string>>
+  /** Only records whose coded element (CODED_ELEMENT) has a coding in one of these systems. */
+  codeSystems?: readonly CodeSystem[]
 }
 
 export const BOUNTY_AGGREGATES = ['count', 'sum', 'mean', 'min', 'max'] as const
@@ -29,11 +42,11 @@ export interface BountyQuery {
   /** The field aggregated; required unless `aggregate` is `count`. */
   field?: string
   groupBy?: readonly string[]
-  search?: Readonly<Record<string, string>>
+  codeSystems?: readonly CodeSystem[]
 }
 
 export interface CanonicalQuery<Q> {
-  /** The validated query, normalised (no empty `search`). */
+  /** The validated query, normalised (no empty `codeSystems`, systems sorted). */
   query: Q
   /** Canonical JSON: what goes on chain. */
   json: string
@@ -47,28 +60,10 @@ export interface BuiltRecordQuery extends CanonicalQuery<RecordQuery> {
 }
 
 const MAX_NAME = 64
-const MAX_SEARCH = 16
-const MAX_VALUE = 128
 const MAX_GROUP_BY = 4
 
 /** FHIR element paths: `status`, `valueQuantity`, `code.coding`. */
 const FIELD_RE = /^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*$/
-/** FHIR search parameter names: `code`, `date`, `clinical-status`, `_lastUpdated`. No modifiers. */
-const SEARCH_KEY_RE = /^_?[A-Za-z][A-Za-z0-9-]*$/
-/**
- * Token, date, quantity and URI values (`active`, `ge2024-01-01`, `http://loinc.org|8480-6`).
- * No spaces, quotes, semicolons, parentheses, `=`, `*` or `@`: nothing SQL or free text can hide in.
- */
-const SEARCH_VALUE_RE = /^[A-Za-z0-9|:/._,+-]+$/
-/**
- * Search parameters that name or identify a person. The gatekeeper scopes every query to the
- * relationship's patient, so a query never needs them, and on chain they would publish personal data.
- */
-const PERSONAL_SEARCH_KEYS = new Set([
-  'name', 'family', 'given', 'phonetic', 'birthdate', 'death-date', 'deceased', 'address', 'address-city', 'address-country',
-  'address-postalcode', 'address-state', 'address-use', 'phone', 'email', 'telecom', 'identifier', 'patient', 'subject',
-  'general-practitioner', 'link', '_id', '_text', '_content', '_filter', '_query', '_has',
-])
 
 const SQL_RE = /;|--|\/\*|\b(?:select|insert|update|delete|drop|union|alter|create|truncate|exec)\b[\s\S]*\b(?:from|into|table|set|where|select|values)\b/i
 
@@ -105,27 +100,31 @@ export function hashCanonical(value: unknown): Hex {
   return keccak256(stringToHex(canonicalJson(value)))
 }
 
-function checkShape(what: string, input: unknown, allowed: readonly string[]): Record<string, unknown> {
+function checkShape(what: string, input: unknown, allowed: readonly string[], example: string): Record<string, unknown> {
   if (typeof input === 'string') {
-    if (looksLikeSql(input)) fail(what, `this looks like SQL (${JSON.stringify(input.slice(0, 60))}); the chain stores only structured queries such as {"resourceType":"Observation","fields":["code","value"]}, never SQL`)
-    fail(what, `expected a structured query object, got a string; a query stored on chain is read back with parseRecordQuery`)
+    if (looksLikeSql(input)) fail(what, `this looks like SQL (${JSON.stringify(input.slice(0, 60))}); the chain stores only structured queries such as ${example}, never SQL`)
+    fail(what, `expected a structured query object such as ${example}, got a string; a query stored on chain is read back with parseRecordQuery`)
   }
-  if (!isPlainObject(input)) fail(what, `expected an object like {"resourceType":"Observation","fields":["code","value"]}, got ${Array.isArray(input) ? 'an array' : input === null ? 'null' : typeof input}`)
+  if (!isPlainObject(input)) fail(what, `expected an object like ${example}, got ${Array.isArray(input) ? 'an array' : input === null ? 'null' : typeof input}`)
+  // `search` (FHIR search parameters with values) was accepted once; say why it is gone.
+  if (Object.hasOwn(input, 'search')) {
+    fail(what, `search values never go on chain: ${QUERY_GRAMMAR}; to narrow a query, name code systems, e.g. ${example}`, { keys: ['search'] })
+  }
   const extra = Object.keys(input).filter((k) => !allowed.includes(k))
-  if (extra.length > 0) fail(what, `unknown key(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}; allowed: ${allowed.join(', ')}`, { keys: extra })
+  if (extra.length > 0) fail(what, `unknown key(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}; allowed: ${allowed.join(', ')} (${QUERY_GRAMMAR}), e.g. ${example}`, { keys: extra })
   return input
 }
 
 function checkResourceType(what: string, v: unknown): ResourceType {
   if (typeof v !== 'string' || !(RESOURCE_TYPES as readonly string[]).includes(v)) {
-    fail(what, `resourceType must be one of ${RESOURCE_TYPES.join(', ')}, got ${JSON.stringify(v)}`)
+    fail(what, `resourceType must be one of ${RESOURCE_TYPES.join(', ')}, got ${JSON.stringify(typeof v === 'string' ? v.slice(0, 60) : v)}`)
   }
   return v as ResourceType
 }
 
 function checkField(what: string, f: unknown): string {
   if (typeof f !== 'string' || f.length > MAX_NAME || !FIELD_RE.test(f)) {
-    fail(what, `a field must be an element name or dotted path such as "valueQuantity" or "code.coding" (letters and digits, at most ${MAX_NAME} characters), got ${JSON.stringify(f)}`)
+    fail(what, `a field must be an element name or dotted path such as "valueQuantity" or "code.coding" (letters and digits, at most ${MAX_NAME} characters), got ${JSON.stringify(typeof f === 'string' ? f.slice(0, 80) : f)}`)
   }
   return f
 }
@@ -139,24 +138,24 @@ function checkFieldList(what: string, v: unknown, label: string, min: number, ma
   return out
 }
 
-function checkSearch(what: string, v: unknown): Record<string, string> | undefined {
+const KNOWN_SYSTEMS = CODE_SYSTEM_URIS.map((u) => `${u} (${CODE_SYSTEMS[u]})`).join(', ')
+
+/** `codeSystems`: distinct URIs from the closed list, sorted; absent or empty means no filter. */
+function checkCodeSystems(what: string, v: unknown, resourceType: ResourceType): CodeSystem[] | undefined {
   if (v === undefined) return undefined
-  if (!isPlainObject(v)) fail(what, `search must be an object of parameter → value strings`)
-  const entries = Object.entries(v)
-  if (entries.length > MAX_SEARCH) fail(what, `search has ${entries.length} parameters, at most ${MAX_SEARCH}`)
-  const out: Record<string, string> = {}
-  for (const [key, value] of entries) {
-    if (!SEARCH_KEY_RE.test(key) || key.length > MAX_NAME) fail(what, `search parameter ${JSON.stringify(key)} is not a FHIR search parameter name (letters, digits, '-', no modifiers)`)
-    if (PERSONAL_SEARCH_KEYS.has(key.toLowerCase())) {
-      fail(what, `search parameter ${JSON.stringify(key)} names or identifies a person: never put personal data in a query stored on chain (the gatekeeper already scopes every query to the relationship's patient)`, { key })
+  if (!Array.isArray(v)) fail(what, `codeSystems must be an array of code system URIs such as ["http://loinc.org"], got ${v === null ? 'null' : typeof v}`)
+  if (v.length === 0) return undefined
+  const element = CODED_ELEMENT[resourceType]
+  if (element === undefined) fail(what, `codeSystems filters a coded element, and ${resourceType} has none that a query may filter; leave codeSystems out`)
+  const out: CodeSystem[] = []
+  for (const s of v) {
+    if (typeof s !== 'string' || !Object.hasOwn(CODE_SYSTEMS, s)) {
+      fail(what, `code system ${JSON.stringify(typeof s === 'string' ? s.slice(0, 80) : s)} is not one this grammar allows (a closed list, so that nothing but a well-known terminology goes on chain): ${KNOWN_SYSTEMS}`)
     }
-    if (typeof value !== 'string' || value.length === 0 || value.length > MAX_VALUE || !SEARCH_VALUE_RE.test(value)) {
-      const sql = typeof value === 'string' && looksLikeSql(value) ? ' (it looks like SQL)' : ''
-      fail(what, `search value of ${JSON.stringify(key)} must be a token, code, date or URI (letters, digits and | : / . _ , + -, at most ${MAX_VALUE} characters), got ${JSON.stringify(value)}${sql}`, { key })
-    }
-    out[key] = value
+    if (out.includes(s as CodeSystem)) fail(what, `codeSystems lists ${JSON.stringify(s)} twice`)
+    out.push(s as CodeSystem)
   }
-  return entries.length === 0 ? undefined : out
+  return out.sort()
 }
 
 function build<Q>(query: Q): CanonicalQuery<Q> {
@@ -169,11 +168,11 @@ export function recordQuery(input: RecordQuery): BuiltRecordQuery
 export function recordQuery(input: unknown): BuiltRecordQuery
 export function recordQuery(input: unknown): BuiltRecordQuery {
   const what = 'invalid record query'
-  const o = checkShape(what, input, ['resourceType', 'fields', 'search'])
+  const o = checkShape(what, input, ['resourceType', 'fields', 'codeSystems'], RECORD_QUERY_EXAMPLE)
   const resourceType = checkResourceType(what, o.resourceType)
   const fields = checkFieldList(what, o.fields, 'fields', 1, MAX_FIELDS)
-  const search = checkSearch(what, o.search)
-  const query: RecordQuery = search === undefined ? { resourceType, fields } : { resourceType, fields, search }
+  const codeSystems = checkCodeSystems(what, o.codeSystems, resourceType)
+  const query: RecordQuery = codeSystems === undefined ? { resourceType, fields } : { resourceType, fields, codeSystems }
   return { ...build(query), fieldCount: fields.length }
 }
 
@@ -182,7 +181,7 @@ export function bountyQuery(input: BountyQuery): CanonicalQuery<BountyQuery>
 export function bountyQuery(input: unknown): CanonicalQuery<BountyQuery>
 export function bountyQuery(input: unknown): CanonicalQuery<BountyQuery> {
   const what = 'invalid bounty query'
-  const o = checkShape(what, input, ['resourceType', 'aggregate', 'field', 'groupBy', 'search'])
+  const o = checkShape(what, input, ['resourceType', 'aggregate', 'field', 'groupBy', 'codeSystems'], BOUNTY_QUERY_EXAMPLE)
   const resourceType = checkResourceType(what, o.resourceType)
   if (typeof o.aggregate !== 'string' || !(BOUNTY_AGGREGATES as readonly string[]).includes(o.aggregate)) {
     fail(what, `aggregate must be one of ${BOUNTY_AGGREGATES.join(', ')}, got ${JSON.stringify(o.aggregate)}`)
@@ -191,11 +190,11 @@ export function bountyQuery(input: unknown): CanonicalQuery<BountyQuery> {
   if (aggregate !== 'count' && o.field === undefined) fail(what, `aggregate ${aggregate} needs a field`)
   const field = o.field === undefined ? undefined : checkField(what, o.field)
   const groupBy = o.groupBy === undefined ? undefined : checkFieldList(what, o.groupBy, 'groupBy', 1, MAX_GROUP_BY)
-  const search = checkSearch(what, o.search)
+  const codeSystems = checkCodeSystems(what, o.codeSystems, resourceType)
   const query: BountyQuery = { resourceType, aggregate }
   if (field !== undefined) query.field = field
   if (groupBy !== undefined) query.groupBy = groupBy
-  if (search !== undefined) query.search = search
+  if (codeSystems !== undefined) query.codeSystems = codeSystems
   return build(query)
 }
 

@@ -1,8 +1,10 @@
-import type { Address, Hex } from 'viem'
+import { encodeEventTopics, type Address, type Hex } from 'viem'
 import { REGISTRAR_ADDRESS } from '../addresses.ts'
 import { registrarAbi } from '../generated/registrar.ts'
+import { decodeLog } from '../bindings.ts'
 import { bind, checkAddress, checkHash32, optionalAddress, pageArgs, receipt, uint } from './core.ts'
 import { ClientError, ClientErrorCode } from './errors.ts'
+import type { Rpc } from './rpc.ts'
 import type { Sender } from './transactions.ts'
 import type { Page, ProviderEntry, ProviderInfo, WriteOptions, WriteResult } from './types.ts'
 
@@ -28,6 +30,11 @@ export interface RegistrarClient {
   anchorAudit(seq: number, head: Hex, opts?: WriteOptions): Promise<WriteResult>
   /** The seq of the provider's latest audit anchor; 0 when none. */
   anchoredSeq(provider: string): Promise<number>
+  /**
+   * The provider's latest audit anchor (seq and head, from its AuditAnchored event), read from
+   * the node's logs; undefined when it never anchored. Needs the client's JSON-RPC transport.
+   */
+  latestAuditAnchor(provider: string): Promise<AuditAnchor | undefined>
   /** An authority or a verified delegate. */
   isProviderAccount(address: string): Promise<boolean>
   participants(page?: Page): Promise<Address[]>
@@ -36,13 +43,32 @@ export interface RegistrarClient {
   providerCount(): Promise<number>
 }
 
+export interface AuditAnchor {
+  seq: number
+  head: Hex
+  blockNumber: bigint
+  transaction: Hex
+}
+
+/** eth_getLogs is asked for at most this many blocks at once (the node's MAX_LOG_RANGE). */
+const LOG_WINDOW = 10_000n
+
+interface LogJson {
+  topics: Hex[]
+  data: Hex
+  blockNumber: Hex
+  transactionHash: Hex
+  removed?: boolean
+}
+
 function checkIdentity(identity: string): string {
   if (typeof identity !== 'string' || identity.length === 0) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, 'identity must be a non-empty string')
   return identity
 }
 
-export function createRegistrarClient(sender: Sender): RegistrarClient {
+export function createRegistrarClient(sender: Sender, rpc?: Rpc): RegistrarClient {
   const c = bind(sender, registrarAbi, REGISTRAR_ADDRESS, 'Registrar')
+  const anchoredSeq = async (provider: string): Promise<number> => Number(await c.read('anchoredSeq', [checkAddress(provider, 'provider')]))
   return {
     address: REGISTRAR_ADDRESS,
     async registerIdentity(identity, participant, opts) {
@@ -85,7 +111,29 @@ export function createRegistrarClient(sender: Sender): RegistrarClient {
     async anchorAudit(seq, head, opts) {
       return receipt(await c.write('anchorAudit', [uint(seq, 'seq', 64), checkHash32(head, 'head')], opts))
     },
-    anchoredSeq: async (provider) => Number(await c.read('anchoredSeq', [checkAddress(provider, 'provider')])),
+    anchoredSeq,
+    async latestAuditAnchor(provider) {
+      const who = checkAddress(provider, 'provider')
+      if ((await anchoredSeq(who)) === 0) return undefined
+      if (rpc === undefined) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, 'reading audit anchors needs the JSON-RPC transport: create the Registrar client with it')
+      const topics = encodeEventTopics({ abi: registrarAbi, eventName: 'AuditAnchored', args: { provider: who } })
+      const hex = (n: bigint): Hex => `0x${n.toString(16)}`
+      // Newest first, window by window back from the head: the latest anchor is usually recent.
+      let to = BigInt(await rpc.request<Hex>('eth_blockNumber', []))
+      for (;;) {
+        const from = to >= LOG_WINDOW ? to - LOG_WINDOW + 1n : 0n
+        const logs = await rpc.request<LogJson[]>('eth_getLogs', [{ address: REGISTRAR_ADDRESS, topics, fromBlock: hex(from), toBlock: hex(to) }])
+        for (const log of [...logs].reverse()) {
+          if (log.removed === true || log.topics.length === 0) continue
+          const ev = decodeLog(registrarAbi, log.topics as [Hex, ...Hex[]], log.data)
+          if (ev.eventName !== 'AuditAnchored') continue
+          return { seq: Number(ev.args.seq), head: ev.args.head, blockNumber: BigInt(log.blockNumber), transaction: log.transactionHash }
+        }
+        if (from === 0n) break
+        to = from - 1n
+      }
+      throw new ClientError(ClientErrorCode.NOT_FOUND, `the Registrar says ${who} anchored its audit log, but no AuditAnchored event of it is in this node's logs`, { provider: who })
+    },
     isProviderAccount: (address) => c.read('isProviderAccount', [checkAddress(address, 'address')]),
     participants: async (page) => [...(await c.read('participants', pageArgs(page)))],
     participantCount: async () => Number(await c.read('participantCount', [])),

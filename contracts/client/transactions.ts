@@ -14,6 +14,8 @@ export interface CallRequest {
   label: string
   /** Fixed gas limit (skips estimation), e.g. for a call to a contract created by an earlier transaction of the same batch. */
   gas?: bigint
+  /** Wei sent with the call (default 0). */
+  value?: bigint
 }
 
 export interface SentTx {
@@ -141,7 +143,7 @@ export function createSender(rpc: Rpc, account: LocalAccount, opts: SenderOption
       nonce: Number(nonce),
       to: request.to,
       data: request.data,
-      value: 0n,
+      value: request.value ?? 0n,
       gas,
       maxFeePerGas: fee.maxFeePerGas,
       maxPriorityFeePerGas: fee.maxPriorityFeePerGas,

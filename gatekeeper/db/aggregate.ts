@@ -4,7 +4,7 @@ import { GatekeeperError, GatekeeperErrorCode } from '../errors.ts'
 import type { AggregateCell } from '../types.ts'
 import { isPlainObject } from './fhir.ts'
 import { tableOf, type GroupSpec, type TableSpec } from './schema.ts'
-import { searchConditions } from './search.ts'
+import { bountyFilter } from './search.ts'
 
 /**
  * A BountyQuery → one SQL statement over all patients of a table:
@@ -18,6 +18,14 @@ export interface AggregatePlan {
   params: SQLInputValue[]
   /** Turns a result row into a cell. */
   cell(row: Record<string, SQLOutputValue>): AggregateCell
+  /** With `withCohorts`: the row's distinct patient ids (never released; bounty-release.ts keeps them salted). */
+  cohort(row: Record<string, SQLOutputValue>): string[]
+}
+
+/** A cell with the local patient ids it was computed over. */
+export interface CohortCell {
+  cell: AggregateCell
+  patientIds: string[]
 }
 
 function unsupported(message: string, context?: Record<string, unknown>): never {
@@ -36,7 +44,7 @@ function groupValue(spec: GroupSpec, v: SQLOutputValue | undefined): string | nu
   return v instanceof Uint8Array ? decoder.decode(v) : String(v)
 }
 
-export function planAggregate(query: unknown): AggregatePlan {
+export function planAggregate(query: unknown, opts: { withCohorts?: boolean } = {}): AggregatePlan {
   if (!isPlainObject(query)) unsupported('a bounty query must be an object such as {"resourceType":"Observation","aggregate":"count"}')
   const table: TableSpec | undefined = tableOf(query.resourceType)
   if (table === undefined) unsupported(`resource type ${JSON.stringify(query.resourceType)} is not stored by this database`)
@@ -71,11 +79,11 @@ export function planAggregate(query: unknown): AggregatePlan {
   })
   if (new Set(groups.map((g) => g.field)).size !== groups.length) unsupported('groupBy names a field twice')
 
-  const where = searchConditions(table, query.search)
+  const where = bountyFilter(table, query)
   const select = groups.map((g, i) => `${g.spec.type === 'text' ? `CAST(r.${g.spec.column} AS BLOB)` : `r.${g.spec.column}`} AS g${i}`)
   const names = groups.map((_g, i) => `g${i}`)
   const sql = [
-    `SELECT ${[...select, 'COUNT(DISTINCT r.patient_id) AS patients', 'COUNT(*) AS records', `${valueSql} AS value`].join(', ')}`,
+    `SELECT ${[...select, 'COUNT(DISTINCT r.patient_id) AS patients', 'COUNT(*) AS records', `${valueSql} AS value`, ...(opts.withCohorts === true ? ['json_group_array(DISTINCT r.patient_id) AS cohort'] : [])].join(', ')}`,
     `FROM ${table.table} r`,
     where.length > 0 ? `WHERE ${where.map((w) => w.sql).join(' AND ')}` : '',
     names.length > 0 ? `GROUP BY ${names.join(', ')} ORDER BY ${names.join(', ')}` : '',
@@ -91,6 +99,9 @@ export function planAggregate(query: unknown): AggregatePlan {
       })
       const value = row.value
       return { group, patients: Number(row.patients), records: Number(row.records), value: value === null || value === undefined ? null : Number(value) }
+    },
+    cohort(row) {
+      return typeof row.cohort === 'string' ? (JSON.parse(row.cohort) as unknown[]).filter((id): id is string => typeof id === 'string') : []
     },
   }
 }

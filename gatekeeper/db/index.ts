@@ -1,6 +1,7 @@
 /** The provider's record database: the SQLite store, the RecordSource contract, and the k-anonymity policy. */
 export * from './adapter.ts'
 export { releaseCells, type ReleasedCells } from './k-anonymity.ts'
+export type { CohortCell } from './aggregate.ts'
 export {
   createSqliteRecordStore,
   type BundleImportOptions,

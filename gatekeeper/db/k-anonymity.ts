@@ -20,9 +20,11 @@ import type { AggregateCell } from '../types.ts'
  * Limits (documented, not solved here): the patient counts of cells are added up, which
  * overstates the patients of a union when one patient has records in several groups, so
  * step 3 is exact only when each patient falls in one group; differences between queries with
- * different `search` filters, or between bounties computed at different times (a patient
- * added between two updates), are not covered; `min`/`max` of a released cell are one
- * patient's value. Providers should choose k and their bounty queries with that in mind.
+ * different filters are not covered; `min`/`max` of a released cell are one patient's value.
+ * Differences over time (a patient added between two answers) are bounded by
+ * gatekeeper/bounty-release.ts: a bounty is answered once, and a later bounty of the same query
+ * releases nothing new unless its cohort differs from every earlier release by 0 or at least k
+ * patients. Providers should choose k and their bounty queries with that in mind.
  */
 
 export interface ReleasedCells {

@@ -6,12 +6,13 @@ import { GatekeeperError, GatekeeperErrorCode } from '../errors.ts'
  * The record database's schema, modelled on FHIR R4. One table per resource type, each with
  *   id TEXT PRIMARY KEY, patient_id (the Patient it belongs to; a Patient's own id),
  *   resource (the full FHIR JSON, what reads return), last_updated (ms since epoch),
- * plus typed, indexed columns for the search parameters and groupBy fields of that type.
+ * plus typed, indexed columns for the groupBy and aggregated fields of that type.
  * Codes of CodeableConcepts (which may carry several codings) are also kept one row per
- * coding in `search_token`, so a token search matches any coding, as FHIR says.
+ * coding in `search_token`, so a query's `codeSystems` filter matches any coding, as FHIR
+ * token searches do.
  *
  * Every table and column name used in SQL comes from the constants below, never from input:
- * a query names a FHIR search parameter or field, and this map turns it into a column.
+ * a query names a field, and this map turns it into a column.
  */
 
 export const SCHEMA_VERSION = 1
@@ -21,18 +22,6 @@ export interface ColumnSpec {
   readonly name: string
   readonly type: ColumnType
 }
-
-/** How one FHIR search parameter is applied. Column names and SQL expressions are constants over the alias `r`. */
-export type SearchSpec =
-  /** CodeableConcept / Coding: `system|code`, `code`, `|code`, `system|`, via search_token. */
-  | { readonly kind: 'token'; readonly param: string }
-  /** A plain `code` element held in one column (status, gender, intent). */
-  | { readonly kind: 'code'; readonly column: string }
-  | { readonly kind: 'boolean'; readonly column: string }
-  /** Date prefixes eq/ne/gt/lt/ge/le against the stored range [start, end). */
-  | { readonly kind: 'date'; readonly start: string; readonly end: string }
-  /** `[prefix]number[|system|code]` against a numeric column and its unit. */
-  | { readonly kind: 'quantity'; readonly value: string; readonly unit: string; readonly unitCode: string; readonly unitSystem: string }
 
 export type GroupType = 'text' | 'integer' | 'boolean'
 export interface GroupSpec {
@@ -44,8 +33,11 @@ export interface TableSpec {
   readonly resourceType: ResourceType
   readonly table: string
   readonly columns: readonly ColumnSpec[]
-  /** FHIR search parameter → how it is applied. */
-  readonly search: Readonly<Record<string, SearchSpec>>
+  /**
+   * The `search_token` param of the coded element a query's `codeSystems` filters
+   * (CODED_ELEMENT of contracts/client/query-shape.ts); none for Patient.
+   */
+  readonly codeParam?: string
   /** BountyQuery groupBy field → column. */
   readonly groupBy: Readonly<Record<string, GroupSpec>>
   /** BountyQuery numeric field (sum/mean/min/max) → column. */
@@ -56,15 +48,7 @@ const text = (name: string): ColumnSpec => ({ name, type: 'TEXT' })
 const int = (name: string): ColumnSpec => ({ name, type: 'INTEGER' })
 const real = (name: string): ColumnSpec => ({ name, type: 'REAL' })
 const range = (prefix: string): ColumnSpec[] => [int(`${prefix}_start`), int(`${prefix}_end`)]
-const dateOf = (prefix: string): SearchSpec => ({ kind: 'date', start: `r.${prefix}_start`, end: `r.${prefix}_end` })
-const token = (param: string): SearchSpec => ({ kind: 'token', param })
-const code = (column: string): SearchSpec => ({ kind: 'code', column })
 const g = (column: string, type: GroupType = 'text'): GroupSpec => ({ column, type })
-
-/** Search parameters every type supports. last_updated is an instant: a point range [t, t+1 ms). */
-const COMMON_SEARCH: Record<string, SearchSpec> = {
-  _lastUpdated: { kind: 'date', start: 'r.last_updated', end: '(r.last_updated + 1)' },
-}
 
 export const TABLES: Readonly<Record<ResourceType, TableSpec>> = {
   Patient: {
@@ -72,7 +56,6 @@ export const TABLES: Readonly<Record<ResourceType, TableSpec>> = {
     table: 'patient',
     // identity: the MedRec identity string (Patient.identifier with system urn:medrec:identity), unique.
     columns: [text('identity'), text('gender'), int('birth_year'), int('active')],
-    search: { ...COMMON_SEARCH, gender: code('gender'), active: { kind: 'boolean', column: 'active' } },
     groupBy: { gender: g('gender'), birthYear: g('birth_year', 'integer'), active: g('active', 'boolean') },
     numeric: { birthYear: 'birth_year' },
   },
@@ -80,14 +63,7 @@ export const TABLES: Readonly<Record<ResourceType, TableSpec>> = {
     resourceType: 'Observation',
     table: 'observation',
     columns: [text('status'), text('category'), text('code_system'), text('code'), ...range('effective'), real('value_number'), text('unit'), text('unit_system'), text('unit_code')],
-    search: {
-      ...COMMON_SEARCH,
-      code: token('code'),
-      category: token('category'),
-      status: code('status'),
-      date: dateOf('effective'),
-      'value-quantity': { kind: 'quantity', value: 'r.value_number', unit: 'r.unit', unitCode: 'r.unit_code', unitSystem: 'r.unit_system' },
-    },
+    codeParam: 'code',
     groupBy: { code: g('code'), status: g('status'), category: g('category'), unit: g('unit'), 'valueQuantity.unit': g('unit'), 'valueQuantity.code': g('unit_code') },
     numeric: { value: 'value_number', valueQuantity: 'value_number', 'valueQuantity.value': 'value_number', valueInteger: 'value_number' },
   },
@@ -95,14 +71,7 @@ export const TABLES: Readonly<Record<ResourceType, TableSpec>> = {
     resourceType: 'Condition',
     table: 'condition',
     columns: [text('clinical_status'), text('verification_status'), text('category'), text('code_system'), text('code'), ...range('onset')],
-    search: {
-      ...COMMON_SEARCH,
-      code: token('code'),
-      category: token('category'),
-      'clinical-status': token('clinical-status'),
-      'verification-status': token('verification-status'),
-      'onset-date': dateOf('onset'),
-    },
+    codeParam: 'code',
     groupBy: { code: g('code'), clinicalStatus: g('clinical_status'), verificationStatus: g('verification_status'), category: g('category') },
     numeric: {},
   },
@@ -110,7 +79,7 @@ export const TABLES: Readonly<Record<ResourceType, TableSpec>> = {
     resourceType: 'Encounter',
     table: 'encounter',
     columns: [text('status'), text('class'), text('type'), ...range('period')],
-    search: { ...COMMON_SEARCH, status: code('status'), class: token('class'), type: token('type'), date: dateOf('period') },
+    codeParam: 'type',
     groupBy: { status: g('status'), class: g('class'), type: g('type') },
     numeric: {},
   },
@@ -118,7 +87,7 @@ export const TABLES: Readonly<Record<ResourceType, TableSpec>> = {
     resourceType: 'MedicationRequest',
     table: 'medication_request',
     columns: [text('status'), text('intent'), text('code_system'), text('code'), ...range('authored')],
-    search: { ...COMMON_SEARCH, status: code('status'), intent: code('intent'), code: token('code'), authoredon: dateOf('authored') },
+    codeParam: 'code',
     groupBy: { status: g('status'), intent: g('intent'), code: g('code'), medicationCodeableConcept: g('code') },
     numeric: {},
   },
@@ -126,7 +95,7 @@ export const TABLES: Readonly<Record<ResourceType, TableSpec>> = {
     resourceType: 'Immunization',
     table: 'immunization',
     columns: [text('status'), text('vaccine_code_system'), text('vaccine_code'), ...range('occurrence')],
-    search: { ...COMMON_SEARCH, status: code('status'), 'vaccine-code': token('vaccine-code'), date: dateOf('occurrence') },
+    codeParam: 'vaccine-code',
     groupBy: { vaccineCode: g('vaccine_code'), status: g('status') },
     numeric: {},
   },
@@ -134,7 +103,7 @@ export const TABLES: Readonly<Record<ResourceType, TableSpec>> = {
     resourceType: 'DocumentReference',
     table: 'document_reference',
     columns: [text('status'), text('category'), text('type_system'), text('type'), ...range('date')],
-    search: { ...COMMON_SEARCH, status: code('status'), type: token('type'), category: token('category'), date: dateOf('date') },
+    codeParam: 'type',
     groupBy: { type: g('type'), category: g('category'), status: g('status') },
     numeric: {},
   },

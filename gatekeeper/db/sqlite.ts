@@ -4,14 +4,14 @@ import { createLogger, errorMessage } from '../../common/index.ts'
 import type { ImportResult } from '../api.ts'
 import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from '../errors.ts'
 import type { AggregateCell, FhirResource, RecordSource } from '../types.ts'
-import { planAggregate } from './aggregate.ts'
+import { planAggregate, type CohortCell } from './aggregate.ts'
 import { openReader, openWriter } from './connections.ts'
 import { parseCsv } from './csv.ts'
 import { checkHeader, resourceOfRow } from './csv-resources.ts'
 import { extractRow } from './extract.ts'
 import { FHIR_ID_RE, checkJson, invalid, isPlainObject, isWellFormed, optDate, optObject, optString, patientIdOfReference } from './fhir.ts'
 import { TABLES, migrate, tableOf, type TableSpec } from './schema.ts'
-import { searchConditions } from './search.ts'
+import { recordFilter } from './search.ts'
 
 const log = createLogger('gatekeeper:db')
 
@@ -58,6 +58,8 @@ export interface SqliteRecordStore extends RecordSource {
   patientCount(): number
   /** How many resources are stored (of one type, or all). */
   resourceCount(resourceType?: ResourceType): number
+  /** `aggregate` with each cell's patient ids, in one read (bounty releases compare cohorts). */
+  aggregateWithCohorts(q: BountyQuery): Promise<CohortCell[]>
 }
 
 interface Entry {
@@ -365,7 +367,7 @@ export function createSqliteRecordStore(opts: SqliteRecordStoreOptions): SqliteR
         if (typeof patientId !== 'string') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'a record query needs a patient id string')
         if (!isPlainObject(q)) unsupported('a record query must be an object such as {"resourceType":"Observation","fields":["code"]}')
         const spec = tableOf(q.resourceType) ?? unsupported(`resource type ${JSON.stringify(q.resourceType)} is not stored by this database; supported: ${RESOURCE_TYPES.join(', ')}`)
-        const where = searchConditions(spec, q.search)
+        const { where } = recordFilter(spec, q)
         // The patient scope comes first and is always there: a search can only narrow it.
         const sql = `SELECT resource FROM ${spec.table} r WHERE r.patient_id = ?${where.map((c) => ` AND ${c.sql}`).join('')} ORDER BY r.id`
         return r
@@ -386,6 +388,16 @@ export function createSqliteRecordStore(opts: SqliteRecordStoreOptions): SqliteR
           .prepare(plan.sql)
           .all(...plan.params)
           .map((row) => plan.cell(row))
+      })
+    },
+
+    async aggregateWithCohorts(q: BountyQuery): Promise<CohortCell[]> {
+      return read('compute an aggregate', () => {
+        const plan = planAggregate(q, { withCohorts: true })
+        return r
+          .prepare(plan.sql)
+          .all(...plan.params)
+          .map((row) => ({ cell: plan.cell(row), patientIds: plan.cohort(row) }))
       })
     },
 

@@ -13,12 +13,14 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { createLogger } from '../../common/logger.ts'
+import { errorMessage } from '../../common/errors.ts'
 import { genesisToJson, newGenesis, type Genesis } from '../genesis/index.ts'
 import { openKeystore, privateKeyToAddress } from '../keys/index.ts'
 import { BenchError, BenchErrorCode } from './errors.ts'
 import { freePorts } from './ports.ts'
 import { startLinkProxy, type LinkProxy } from './proxy.ts'
-import { rpc, sleep, toNumber, waitFor } from './rpc.ts'
+import { rpc, sleep, toNumber, useNodeSecret, waitFor } from './rpc.ts'
+import { NAMESPACES, defaultJwtSecretPath, readJwtSecret } from '../rpc/auth.ts'
 
 const log = createLogger('bench:cluster')
 const MEDREC = fileURLToPath(new URL('../../bin/medrec.js', import.meta.url))
@@ -147,7 +149,9 @@ const LISTENING = /listening\s.*url=(http:\/\/[\d.]+:\d+)\s+ws=(ws:\/\/[\d.]+:\d
 
 /** Spawns `medrec start` with the pinned Node and resolves with its URLs once its RPC server listens. */
 function spawnNode(datadir: string, args: string[]): Promise<Running & { url: string; wsUrl: string }> {
-  const proc = spawn(process.execPath, [MEDREC, 'start', '--datadir', datadir, ...args], {
+  // Every namespace: the harness reads admin_nodeInfo and the medrec workloads drive the gatekeepers.
+  const apis = args.includes('--rpc.api') ? [] : ['--rpc.api', NAMESPACES.join(',')]
+  const proc = spawn(process.execPath, [MEDREC, 'start', '--datadir', datadir, ...apis, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   // Appended: a restarted node's log follows its first life's.
@@ -171,7 +175,14 @@ function spawnNode(datadir: string, args: string[]): Promise<Running & { url: st
       found = true
       clearTimeout(timer)
       proc.removeListener('exit', onEarlyExit)
-      resolve({ proc, exited, logFile, url: m[1]!, wsUrl: m[2]! })
+      // The node made DIR/jwtsecret before it listened; the harness's calls to it authenticate with it.
+      readJwtSecret(defaultJwtSecretPath(datadir)).then(
+        (secret) => {
+          useNodeSecret(m[1]!, secret)
+          resolve({ proc, exited, logFile, url: m[1]!, wsUrl: m[2]! })
+        },
+        (err: unknown) => fail(`left no readable JWT secret: ${errorMessage(err)}`),
+      )
     }
     const onEarlyExit = (code: number | null) => fail(`exited (status ${code}) before listening`)
     proc.stdout!.on('data', onData)

@@ -1,13 +1,25 @@
 /** The harness's JSON-RPC client: one call over HTTP (fetch keeps sockets alive), and polling. */
 import { errorMessage } from '../../common/errors.ts'
+import { accessOf, bearer } from '../rpc/auth.ts'
 import { BenchError, BenchErrorCode } from './errors.ts'
 
 let nextId = 0
 
+/** Node URL → its JWT secret (DIR/jwtsecret), for the protected methods (medrec_*, admin_*, …). */
+const secrets = new Map<string, Uint8Array>()
+
+/** Calls to `url` of protected methods carry a fresh token signed with `secret` from now on. */
+export function useNodeSecret(url: string, secret: Uint8Array): void {
+  secrets.set(url, secret)
+}
+
 export async function rpc<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
   let body: { result?: unknown; error?: { code: number; message: string } }
+  // Signed only where needed: the hot path (eth_sendRawTransaction) stays as it was.
+  const secret = accessOf(method, params).protected ? secrets.get(url) : undefined
+  const auth: Record<string, string> = secret === undefined ? {} : { authorization: await bearer(secret) }
   try {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: ++nextId, method, params }) })
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ jsonrpc: '2.0', id: ++nextId, method, params }) })
     body = (await res.json()) as typeof body
   } catch (err) {
     // fetch says only "fetch failed"; the cause's code (ECONNREFUSED: the node is down) says why.

@@ -1,6 +1,7 @@
 import { createBlockFromRLP, type Block } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import { Address, bytesToHex } from '@ethereumjs/util'
+import { resolve } from 'node:path'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { createDecodeCommon, type PendingWrite } from '../../evm/index.ts'
@@ -26,6 +27,15 @@ interface Sub {
 type BatchOp =
   | { type: 'put'; sublevel: Sub; key: Uint8Array; value: Uint8Array }
   | { type: 'del'; sublevel: Sub; key: Uint8Array }
+
+/**
+ * Sublevels the call workers read (evm/call-worker.ts): state trie nodes, and canonical hashes for
+ * BLOCKHASH (keys: block number, 8 bytes big-endian).
+ */
+export const CALL_SUBLEVELS = { state: 's', canonical: 'n' } as const
+
+/** Chain databases this process has open (see open). */
+const openPaths = new Set<string>()
 
 const packr = new Packr({ useRecords: false, useBigIntExtension: true } as ConstructorParameters<typeof Packr>[0])
 const HEAD_KEY = new TextEncoder().encode('head')
@@ -58,6 +68,8 @@ export interface TxLocation {
 
 export class ChainStore {
   readonly db: Level<Uint8Array, Uint8Array>
+  /** The database directory (absolute): the call workers open it too. */
+  readonly location: string
   readonly state: Sub
   private readonly blocks: Sub
   private readonly extras: Sub
@@ -76,27 +88,38 @@ export class ChainStore {
   /** Each block's RLP, kept from its arrival or first encoding: the commit and the gossip reuse it. */
   private readonly encodings = new WeakMap<Block, Uint8Array>()
 
-  private constructor(db: Level<Uint8Array, Uint8Array>, common: Common) {
+  private constructor(db: Level<Uint8Array, Uint8Array>, common: Common, location: string) {
     this.db = db
+    this.location = location
     this.decodeCommon = createDecodeCommon(common)
     const sub = (name: string): Sub => db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' })
     this.blocks = sub('b')
     this.extras = sub('r')
-    this.canonical = sub('n')
+    this.canonical = sub(CALL_SUBLEVELS.canonical)
     this.txIndex = sub('t')
     this.meta = sub('m')
-    this.state = sub('s')
+    this.state = sub(CALL_SUBLEVELS.state)
     this.snapshots = sub('p')
   }
 
   static async open(path: string, common: Common): Promise<ChainStore> {
-    const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view' })
+    // `multithreading`: the call workers open this same database from their threads (classic-level
+    // shares one LevelDB handle per path within the process; every opener must pass the option).
+    // LevelDB's file lock still keeps other processes out, but no longer a second open in this
+    // one, so refuse that here as the lock would (node.ts reports it as "data dir in use").
+    const location = resolve(path)
+    if (openPaths.has(location)) {
+      throw Object.assign(new Error('Database failed to open', { cause: new Error(`IO error: lock ${location}/LOCK: already held by this process`) }), { code: 'LEVEL_DATABASE_NOT_OPEN' })
+    }
+    const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view', multithreading: true })
     await db.open()
-    return new ChainStore(db, common)
+    openPaths.add(location)
+    return new ChainStore(db, common, location)
   }
 
   async close(): Promise<void> {
     await this.db.close()
+    openPaths.delete(this.location)
   }
 
   async headHash(): Promise<Uint8Array | undefined> {

@@ -10,6 +10,8 @@ export const RpcErrorCode = {
   TIMEOUT: 'TIMEOUT',
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
   REVERTED: 'REVERTED',
+  /** A protected method without a valid bearer token (auth.ts). */
+  UNAUTHORIZED: 'UNAUTHORIZED',
 } as const
 export type RpcErrorCode = (typeof RpcErrorCode)[keyof typeof RpcErrorCode]
 
@@ -24,6 +26,8 @@ export const JSONRPC_CODE: Record<RpcErrorCode, number> = {
   TIMEOUT: -32002,
   LIMIT_EXCEEDED: -32005,
   REVERTED: 3,
+  // geth answers its authenticated port with HTTP 401 and no JSON-RPC code; this one is ours.
+  UNAUTHORIZED: -32001,
 }
 
 /** The `error` member of a JSON-RPC response. */
@@ -80,6 +84,14 @@ export class RpcError extends CodedError<RpcErrorCode> {
   static methodNotFound(method: string): RpcError {
     return new RpcError(RpcErrorCode.METHOD_NOT_FOUND, `the method ${method} does not exist/is not available`)
   }
+  /** A method the node has but --rpc.api does not expose: geth's wording, plus the fix. */
+  static namespaceDisabled(method: string, namespace: string, enabled: readonly string[]): RpcError {
+    return new RpcError(RpcErrorCode.METHOD_NOT_FOUND, `the method ${method} does not exist/is not available: its namespace "${namespace}" is not enabled on this node; start it with --rpc.api ${[...enabled, namespace].join(',')}`)
+  }
+  /** Message as given by auth.ts: what is wrong with the token and how to authenticate. */
+  static unauthorized(message: string): RpcError {
+    return new RpcError(RpcErrorCode.UNAUTHORIZED, `unauthorized: ${message}`)
+  }
   /** eth_subscribe over HTTP: the transport cannot push (geth's wording). */
   static notificationsNotSupported(): RpcError {
     return new RpcError(RpcErrorCode.METHOD_NOT_FOUND, 'notifications not supported')
@@ -107,3 +119,14 @@ export class RpcError extends CodedError<RpcErrorCode> {
     return new RpcError(RpcErrorCode.REVERTED, reason === undefined ? 'execution reverted' : `execution reverted: ${reason}`, { data: toData(revertData) })
   }
 }
+
+export const JwtSecretErrorCode = {
+  /** No secret file where one was looked for. */
+  NO_SECRET: 'NO_SECRET',
+  UNREADABLE: 'UNREADABLE',
+  BAD_SECRET: 'BAD_SECRET',
+} as const
+export type JwtSecretErrorCode = (typeof JwtSecretErrorCode)[keyof typeof JwtSecretErrorCode]
+
+/** The JWT secret file (auth.ts) is missing, unreadable or not 32 hex bytes. */
+export class JwtSecretError extends CodedError<JwtSecretErrorCode> {}

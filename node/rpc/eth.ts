@@ -1,9 +1,9 @@
 import type { BlockHeader } from '@ethereumjs/block'
 import { Address, bytesToHex } from '@ethereumjs/util'
 import { isCodedError, toQuantity, toData } from '../../common/index.ts'
-import { EvmErrorCode, type CallArgs } from '../../evm/index.ts'
+import { EvmErrorCode, type CallArgs, type CallPool, type CallResult, type ExecutionContext } from '../../evm/index.ts'
 import type { BlockBundle, Chain } from '../chain/index.ts'
-import type { NodeConfig } from '../config.ts'
+import { DEFAULT_RPC_GAS_CAP, type NodeConfig } from '../config.ts'
 import { MempoolError, type Mempool } from '../mempool/index.ts'
 import { resolveBlockTag } from './blocks.ts'
 import { RpcError } from './errors.ts'
@@ -28,10 +28,17 @@ export interface EthModules {
   config: NodeConfig
   /** Relays a transaction accepted over JSON-RPC to the network. */
   broadcastTx?: (raw: Uint8Array) => void
+  /** Runs RPC clients' eth_call/eth_estimateGas off the main thread; absent: on it (--rpc.callworkers 0). */
+  calls?: CallPool
 }
 
 export interface EthApi {
   table: RpcMethods
+  /**
+   * eth_call and eth_estimateGas on the main thread, for the in-process transport only (the
+   * gatekeeper; see node.ts): laid over `table` there. Never serve these to RPC clients.
+   */
+  inProcess: RpcMethods
   getLogs(filter: LogFilter): Promise<LogJson[]>
   setFilters(f: FilterManager): void
 }
@@ -122,6 +129,55 @@ export function createEthMethods(modules: EthModules): EthApi {
     return pending === undefined ? null : formatTransaction(pending.tx, pending.sender, undefined)
   }
 
+  /** Where a call runs: the call workers, or this thread's executor. */
+  interface CallSite {
+    call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<CallResult>
+    estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<bigint>
+  }
+  const gasCap = config.rpc.gasCap ?? DEFAULT_RPC_GAS_CAP
+  const mainThread: CallSite = {
+    call: (args, ctx, root) => chain.executor.call(args, ctx, root, gasCap),
+    estimateGas: (args, ctx, root) => chain.executor.estimateGas(args, ctx, root, gasCap),
+  }
+
+  /** The call pool's refusals as geth words them: a timeout is -32000 "execution aborted (timeout = 5s)". */
+  function callError(err: unknown): never {
+    if (isCodedError(err)) {
+      if (err.code === EvmErrorCode.CALL_QUEUE_FULL) throw RpcError.limit(err.message)
+      if (err.code === EvmErrorCode.EXECUTION_TIMEOUT || err.code === EvmErrorCode.CALL_WORKER_FAILED || err.code === EvmErrorCode.CALL_POOL_CLOSED || err.code === EvmErrorCode.MISSING_STATE) {
+        throw RpcError.server(err.message)
+      }
+      if (err.code === EvmErrorCode.GAS_ESTIMATION_FAILED) {
+        const revert = err.context?.revertData as Uint8Array | undefined
+        if (revert !== undefined) throw RpcError.reverted(revert)
+        throw RpcError.server(err.message)
+      }
+    }
+    throw err
+  }
+
+  function callMethods(site: CallSite): RpcMethods {
+    return {
+      eth_call: async (p) => {
+        v.params(p, 1, 3)
+        const args = callArgs(v.callObject(p[0], 0))
+        const h = await stateAt(p, 1)
+        const res = await site.call(args, chain.contextOf(h, authorOf(h)), h.stateRoot).catch(callError)
+        if (res.error !== undefined) {
+          if (res.error.reverted) throw RpcError.reverted(res.returnValue)
+          throw RpcError.server(res.error.message)
+        }
+        return toData(res.returnValue)
+      },
+      eth_estimateGas: async (p) => {
+        v.params(p, 1, 2)
+        const args = callArgs(v.callObject(p[0], 0))
+        const h = await stateAt(p, 1)
+        return toQuantity(await site.estimateGas(args, chain.contextOf(h, authorOf(h)), h.stateRoot).catch(callError))
+      },
+    }
+  }
+
   function translateTxError(err: unknown): never {
     if (err instanceof MempoolError) throw RpcError.server(err.message)
     throw err
@@ -172,32 +228,9 @@ export function createEthMethods(modules: EthModules): EthApi {
       return toData(out)
     },
 
-    eth_call: async (p) => {
-      v.params(p, 1, 3)
-      const args = callArgs(v.callObject(p[0], 0))
-      const h = await stateAt(p, 1)
-      const res = await chain.executor.call(args, chain.contextOf(h, authorOf(h)), h.stateRoot)
-      if (res.error !== undefined) {
-        if (res.error.reverted) throw RpcError.reverted(res.returnValue)
-        throw RpcError.server(res.error.message)
-      }
-      return toData(res.returnValue)
-    },
-    eth_estimateGas: async (p) => {
-      v.params(p, 1, 2)
-      const args = callArgs(v.callObject(p[0], 0))
-      const h = await stateAt(p, 1)
-      try {
-        return toQuantity(await chain.executor.estimateGas(args, chain.contextOf(h, authorOf(h)), h.stateRoot))
-      } catch (err) {
-        if (isCodedError(err) && err.code === EvmErrorCode.GAS_ESTIMATION_FAILED) {
-          const revert = err.context?.revertData as Uint8Array | undefined
-          if (revert !== undefined) throw RpcError.reverted(revert)
-          throw RpcError.server(err.message)
-        }
-        throw err
-      }
-    },
+    // State roots of canonical and side blocks: their trie nodes are in LevelDB before the block
+    // is stored (one batch per block), so a call worker can read every root a tag resolves to.
+    ...callMethods(modules.calls ?? mainThread),
 
     eth_gasPrice: (p) => (v.params(p, 0, 0), toQuantity(nextBaseFee() + SUGGESTED_TIP)),
     eth_maxPriorityFeePerGas: (p) => (v.params(p, 0, 0), toQuantity(SUGGESTED_TIP)),
@@ -317,6 +350,7 @@ export function createEthMethods(modules: EthModules): EthApi {
   }
   return {
     table,
+    inProcess: callMethods(mainThread),
     getLogs,
     setFilters(f) {
       filters = f

@@ -1,7 +1,9 @@
 /**
  * JSON-RPC 2.0 over HTTP (POST /) and WebSocket (upgrade on the same port). Transport only:
  * framing, batches, limits, CORS, timeouts and error mapping; methods come from the table and
- * eth_subscribe/eth_unsubscribe from the SubscriptionHub.
+ * eth_subscribe/eth_unsubscribe from the SubscriptionHub. Access (auth.ts) is enforced here, in
+ * this order: Host (--rpc.vhosts), browser Origin for WebSocket (--ws.origins), JSON content type
+ * (no cross-origin "simple" POST), namespace (--rpc.api), bearer token for protected methods.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -9,6 +11,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type RawData, type WebSocket } from 'ws'
 import { createLogger, errorMessage, toData, toQuantity } from '../../common/index.ts'
 import type { RpcConfig } from '../config.ts'
+import { accessOf, accessOfRoute, hostAllowed, missingToken, originAllowed as wsOriginAllowed, verifyAuthorization } from './auth.ts'
 import { RpcError } from './errors.ts'
 import type { SubscriptionHub } from './subscriptions.ts'
 import type { RpcContext, RpcId, RpcMethods, RpcServerTuning, WsConnection } from './types.ts'
@@ -69,14 +72,32 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     wsMaxQueueBytes: opts.wsMaxQueueBytes ?? SERVER_DEFAULTS.wsMaxQueueBytes,
   }
   const { methods, subscriptions } = modules
+  const apis = new Set(opts.apis)
   const anyOrigin = opts.corsOrigins.includes('*')
   const originAllowed = (origin: string | undefined): origin is string => origin !== undefined && (anyOrigin || opts.corsOrigins.includes(origin))
+
+  /** The verdict on an Authorization header, checked once per HTTP request or WebSocket upgrade. */
+  async function authenticate(header: string | undefined): Promise<Pick<RpcContext, 'authenticated' | 'authError'>> {
+    // Most calls carry no token and need none: their refusal is made only if a protected call comes.
+    if (header === undefined) return { authenticated: false }
+    try {
+      await verifyAuthorization(header, opts.jwtSecret)
+      return { authenticated: true }
+    } catch (err) {
+      return { authenticated: false, authError: err as Error }
+    }
+  }
 
   // ---- dispatch (shared by both transports) ----
 
   /** Runs one call. `after` collects work to do once the reply is written (subscription activation). */
   async function call(method: string, params: unknown[], ctx: RpcContext, after: Array<() => void>): Promise<unknown> {
-    if (method === 'eth_subscribe' || method === 'eth_unsubscribe') {
+    const subscription = method === 'eth_subscribe' || method === 'eth_unsubscribe'
+    if (!subscription && !Object.hasOwn(methods, method)) throw RpcError.methodNotFound(method)
+    const access = accessOf(method, params)
+    if (!apis.has(access.namespace)) throw RpcError.namespaceDisabled(method, access.namespace, opts.apis)
+    if (access.protected && ctx.authenticated !== true) throw ctx.authError ?? missingToken(opts.jwtSecret)
+    if (subscription) {
       const conn = ctx.connection
       if (ctx.transport !== 'ws' || conn === undefined) throw RpcError.notificationsNotSupported()
       if (method === 'eth_unsubscribe') {
@@ -87,7 +108,6 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
       after.push(sub.activate)
       return sub.id
     }
-    if (!Object.hasOwn(methods, method)) throw RpcError.methodNotFound(method)
     const handler = methods[method]!
     let timer: NodeJS.Timeout | undefined
     try {
@@ -190,10 +210,33 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     req.resume()
   }
 
+  /** geth's answer to a Host outside --rpc.vhosts (DNS rebinding), with the fix. */
+  function invalidHost(host: string | undefined): string {
+    return `invalid host specified: ${host === undefined ? 'no Host header' : `"${host}" is not in --rpc.vhosts (${opts.vhosts.join(',')})`}; if clients reach this node under that name, start it with --rpc.vhosts ${[...opts.vhosts, host ?? 'NAME'].join(',')}`
+  }
+
+  /** An extra GET route: namespace enabled and a valid token, like the protected methods. */
+  function onRoute(req: IncomingMessage, res: ServerResponse, path: string, route: (req: IncomingMessage, res: ServerResponse) => void): void {
+    const access = accessOfRoute(path)
+    if (!apis.has(access.namespace)) return sendText(res, 404, `not found: ${path} is part of the "${access.namespace}" namespace, which is not enabled on this node; start it with --rpc.api ${[...opts.apis, access.namespace].join(',')}`)
+    authenticate(req.headers.authorization).then(
+      ({ authenticated, authError }) => {
+        if (access.protected && authenticated !== true) return sendText(res, 401, (authError ?? missingToken(opts.jwtSecret)).message, { 'WWW-Authenticate': 'Bearer' })
+        route(req, res)
+      },
+      (err: unknown) => {
+        log.error('Route authentication failed', { path }, err)
+        sendText(res, 500, `internal error: ${errorMessage(err)}`)
+      },
+    )
+  }
+
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    // Before anything else: a page on a rebound DNS name reaches us as same-origin, and only its Host gives it away.
+    if (!hostAllowed(req.headers.host, opts.vhosts)) return sendText(res, 403, invalidHost(req.headers.host))
     const path = (req.url ?? '/').split('?')[0]!
     const route = modules.routes?.[path]
-    if (route !== undefined && req.method === 'GET') return route(req, res)
+    if (route !== undefined && req.method === 'GET') return onRoute(req, res, path, route)
     if (path !== '/') return sendText(res, 404, `not found: JSON-RPC is served at / (POST, or a WebSocket upgrade)`)
     const cors = corsHeaders(req)
     if (req.method === 'OPTIONS') {
@@ -209,6 +252,13 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     }
     if (req.method !== 'POST') {
       return sendText(res, 405, 'method not allowed: send JSON-RPC 2.0 requests as POST / with a JSON body, or connect a WebSocket to this address', { Allow: 'POST, OPTIONS', ...cors })
+    }
+    // A cross-origin POST a browser sends without asking (no preflight) can only be text/plain,
+    // form-encoded or multipart (or have no type at all); requiring JSON refuses all of them.
+    const contentType = req.headers['content-type']
+    if ((contentType ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+      // The body is not read: the connection closes after the answer (clients then do not reuse it).
+      return sendText(res, 415, `invalid content type ${contentType === undefined ? '(none)' : JSON.stringify(contentType)}, only application/json is supported: send the request with the header Content-Type: application/json`, { ...cors, Connection: 'close' })
     }
     const declared = Number(req.headers['content-length'])
     if (Number.isFinite(declared) && declared > opts.maxRequestBytes) return tooLarge(req, res, 0)
@@ -231,8 +281,8 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     req.on('end', () => {
       if (refused) return
       const text = Buffer.concat(chunks).toString('utf8')
-      const ctx: RpcContext = { transport: 'http' }
-      handleMessage(text, ctx, [])
+      authenticate(req.headers.authorization)
+        .then((auth) => handleMessage(text, { transport: 'http', ...auth }, []))
         .then((reply) => {
           res.writeHead(200, { 'Content-Type': 'application/json', ...cors })
           res.end(reply ?? '')
@@ -269,15 +319,25 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (err) => log.debug('WebSocket socket error', {}, err))
+    if (!hostAllowed(req.headers.host, opts.vhosts)) return refuseUpgrade(socket, '403 Forbidden', invalidHost(req.headers.host))
     const path = (req.url ?? '/').split('?')[0]
     if (path !== '/') return refuseUpgrade(socket, '404 Not Found', 'not found: WebSocket JSON-RPC is served at /')
     // Browsers always send Origin; only listed origins may open a socket (non-browser clients send none).
     const origin = req.headers.origin
-    if (origin !== undefined && !originAllowed(origin)) return refuseUpgrade(socket, '403 Forbidden', `origin ${origin} is not allowed: add it with --rpc.corsdomain`)
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req))
+    if (origin !== undefined && !wsOriginAllowed(origin, opts.wsOrigins)) {
+      return refuseUpgrade(socket, '403 Forbidden', `origin ${origin} is not allowed to open a WebSocket: add it with --ws.origins ${[...opts.wsOrigins, origin].join(',')}`)
+    }
+    // A token comes with the upgrade (browsers cannot set the header; other clients can) and holds for the connection.
+    authenticate(req.headers.authorization).then(
+      (auth) => wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req, auth)),
+      (err: unknown) => {
+        log.error('WebSocket authentication failed', {}, err)
+        refuseUpgrade(socket, '500 Internal Server Error', `internal error: ${errorMessage(err)}`)
+      },
+    )
   })
 
-  function onConnection(ws: WebSocket, req: IncomingMessage): void {
+  function onConnection(ws: WebSocket, req: IncomingMessage, auth: Pick<RpcContext, 'authenticated' | 'authError'>): void {
     const id = nextConnId++
     const closeFns: Array<() => void> = []
     let closed = false
@@ -323,7 +383,7 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
       state.alive = true
       const text = Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : Buffer.from(raw as ArrayBuffer).toString('utf8')
       const after: Array<() => void> = []
-      handleMessage(text, { transport: 'ws', connection: conn }, after)
+      handleMessage(text, { transport: 'ws', connection: conn, ...auth }, after)
         .then((reply) => {
           if (reply !== undefined) conn.send(reply)
           for (const fn of after) fn()

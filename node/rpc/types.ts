@@ -19,6 +19,10 @@ export interface RpcContext {
   transport: 'http' | 'ws'
   /** Set on WebSocket only: the connection subscriptions belong to. */
   connection?: WsConnection
+  /** The caller sent a valid bearer token (HTTP: with this request; WebSocket: with its upgrade). Unset: not authenticated. */
+  authenticated?: boolean
+  /** Why a token that was sent is not valid, for the protected calls' answers. */
+  authError?: Error
 }
 
 export type RpcHandler = (params: unknown[], ctx: RpcContext) => unknown | Promise<unknown>

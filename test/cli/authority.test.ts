@@ -1,4 +1,6 @@
 import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { medrec, tempDir } from './run-cli.ts'
 import { rpc, rpcRaw, startNodeProcess } from '../helpers/node-process.ts'
 
@@ -14,7 +16,8 @@ t.test('operators vote and inspect through the CLI', async (t) => {
     await node.stop()
     dir.remove()
   })
-  const at = ['--rpc', node.url]
+  // --datadir: the CLI signs its token with the node's DIR/jwtsecret.
+  const at = ['--rpc', node.url, '--datadir', dir.path]
 
   const list = await medrec(['authority', 'list', ...at, '--json'])
   t.equal(list.code, 0, list.stderr)
@@ -23,6 +26,15 @@ t.test('operators vote and inspect through the CLI', async (t) => {
   const proposed = await medrec(['authority', 'propose', '--address', CANDIDATE, ...at])
   t.equal(proposed.code, 0, proposed.stderr)
   t.match(proposed.stdout, `Proposed to add ${CANDIDATE}`)
+  const anonymous = await medrec(['authority', 'propose', '--address', CANDIDATE, '--rpc', node.url])
+  t.equal(anonymous.code, 2, 'a vote without the node\'s secret is refused before sending')
+  t.match(anonymous.stderr, "clique_propose needs the node's token: pass --datadir DIR (the node's data dir) or --rpc.jwtsecret FILE")
+  const other = tempDir()
+  t.teardown(() => other.remove())
+  writeFileSync(join(other.path, 'jwtsecret'), '0x' + '11'.repeat(32))
+  const forged = await medrec(['authority', 'discard', '--address', CANDIDATE, '--rpc', node.url, '--rpc.jwtsecret', join(other.path, 'jwtsecret')])
+  t.equal(forged.code, 1, 'another secret: the node refuses')
+  t.match(forged.stderr, /clique_discard failed: unauthorized: invalid token \(signature verification failed\).*\(code -32001\)/)
   const props = await medrec(['authority', 'proposals', ...at, '--json'])
   t.same(JSON.parse(props.stdout), { [CANDIDATE]: true })
   t.same(await rpc(node.url, 'clique_proposals'), { [CANDIDATE]: true }, 'the same over JSON-RPC')

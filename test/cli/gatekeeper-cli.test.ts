@@ -25,7 +25,13 @@ import { createSseParser, eventsUrl, watchCommand, type SseEvent } from '../../n
 const A = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8'
 const B = '0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc'
 const REL = '0x5fbdb2315678afecb367f032d93f642f64180aa3'
-const DOWN = ['--rpc', 'http://127.0.0.1:9']
+// The CLI sends a token made from the node's secret (--rpc.jwtsecret or --datadir); the stub node takes any.
+const secretDir = tempDir()
+t.teardown(() => secretDir.remove())
+const SECRET_FILE = join(secretDir.path, 'jwtsecret')
+writeFileSync(SECRET_FILE, '0x' + '42'.repeat(32))
+const AUTH = ['--rpc.jwtsecret', SECRET_FILE]
+const DOWN = ['--rpc', 'http://127.0.0.1:9', ...AUTH]
 
 const SPECS: CommandSpec[] = [...providerGroup.commands, ...patientGroup.commands, ...bountyGroup.commands, watchCommand]
 
@@ -58,6 +64,7 @@ const HELP: Record<string, string[]> = {
   'provider add-record': ['identity', 'patient-id', 'resource', 'query', 'bounty', 'rpc', 'json'],
   'provider update': ['identity', 'patient-id', 'bounty', 'rpc', 'json'],
   'provider import': ['bundle', 'csv', 'type', 'publish', 'rpc', 'json'],
+  'provider anchor-audit': ['rpc', 'json'],
   'patient relationships': ['rpc', 'json'],
   'patient accept': ['relationship', 'rpc', 'json'],
   'patient reject': ['relationship', 'rpc', 'json'],
@@ -78,7 +85,7 @@ t.test('help lists the gatekeeper commands and every flag with its default', asy
     t.match(help, new RegExp(`^Usage: medrec ${spec.path} `))
     for (const f of HELP[spec.path]!) t.match(help, new RegExp(`\\n  --${f}\\b[^\\n]*\\[default: [^\\]]+\\]`), `${spec.path} documents --${f}`)
   }
-  for (const [g, subs] of [[providerGroup, ['add-patient', 'add-record', 'update', 'import']], [patientGroup, ['relationships', 'accept', 'reject', 'share', 'revoke', 'fetch', 'audit']], [bountyGroup, ['list', 'collect', 'export']]] as const) {
+  for (const [g, subs] of [[providerGroup, ['add-patient', 'add-record', 'update', 'import', 'anchor-audit']], [patientGroup, ['relationships', 'accept', 'reject', 'share', 'revoke', 'fetch', 'audit']], [bountyGroup, ['list', 'collect', 'export']]] as const) {
     for (const s of subs) t.match(groupHelp(g), new RegExp(`\\n  ${s}\\b`), `${g.path} lists ${s}`)
   }
   // The real binary: registered at the root, help in three spellings.
@@ -123,8 +130,11 @@ t.test('bad command lines are usage errors naming the flag, before any RPC call'
     ['provider add-record', ['--identity', 'a', '--resource', obs, '--query', '{"resourceType":'], 'invalid value for --query: the inline value is not JSON'],
     ['provider add-record', ['--identity', 'a', '--resource', obs, '--query', 'query.json'], 'expected a JSON object or @FILE (a file name needs the @)'],
     ['provider add-record', ['--identity', 'a', '--resource', obs, '--query', `@${notJson}`], `invalid value for --query: ${notJson} is not JSON`],
-    ['provider add-record', ['--identity', 'a', '--resource', obs, '--query', '{"resourceType":"Observation","fields":["code"],"search":{"code":"1; DROP TABLE x"}}'], /invalid value for --query: invalid record query: search value of "code"/],
-    ['provider add-record', ['--identity', 'a', '--resource', obs, '--query', '{"resourceType":"Observation","fields":["code"],"search":{"name":"Alice"}}'], 'names or identifies a person'],
+    ['provider add-record', ['--identity', 'a', '--resource', obs, '--query', '{"resourceType":"Observation","fields":["code"],"search":{"code":"1; DROP TABLE x"}}'], /invalid value for --query: invalid record query: search values never go on chain/],
+    ['provider add-record', ['--identity', 'a', '--resource', obs, '--query', '{"resourceType":"Observation","fields":["code"],"search":{"name":"Alice"}}'], 'search values never go on chain'],
+    ['provider add-record', ['--identity', 'a', '--resource', obs, '--query', '{"resourceType":"Observation","fields":["code"],"codeSystems":["http://loinc.org|4548-4"]}'], /invalid value for --query: .*not one this grammar allows \(a closed list/],
+    ['provider add-record', ['--identity', 'a', '--resource', obs, '--bounty', '{"resourceType":"Observation","aggregate":"count","search":{"value-quantity":"ge6.5"}}'], 'invalid value for --bounty: invalid bounty query: search values never go on chain'],
+    ['provider update', ['--bounty', '{"resourceType":"Condition","aggregate":"count","search":{"code":"E11"}}'], 'invalid value for --bounty: invalid bounty query: search values never go on chain'],
     ['provider add-record', ['--identity', 'a', '--resource', obs, '--bounty', '{"resourceType":"Observation","aggregate":"median"}'], 'invalid value for --bounty: invalid bounty query: aggregate must be one of'],
     ['provider update', ['--identity', 'a', '--patient-id', 'p'], 'not both'],
     ['provider update', ['--bounty', '{"resourceType":"Observation","aggregate":"sum"}'], 'aggregate sum needs a field'],
@@ -339,7 +349,7 @@ t.test('provider commands send the params the API defines and print the result',
     await stub.close()
     dir.remove()
   })
-  const at = ['--rpc', stub.url]
+  const at = ['--rpc', stub.url, ...AUTH]
   const patientFile = join(dir.path, 'alice.json')
   writeFileSync(patientFile, JSON.stringify({ resourceType: 'Patient', id: 'p1', gender: 'female' }))
   const mixedCase = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
@@ -354,7 +364,7 @@ t.test('provider commands send the params the API defines and print the result',
   const q = join(dir.path, 'q.json')
   writeFileSync(one, JSON.stringify({ resourceType: 'Observation', id: 'o1' }))
   writeFileSync(many, JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Observation', id: 'o2' } }, { resource: { resourceType: 'Observation', id: 'o3' } }] }))
-  writeFileSync(q, JSON.stringify({ fields: ['code', 'valueQuantity'], resourceType: 'Observation' }))
+  writeFileSync(q, JSON.stringify({ fields: ['code', 'valueQuantity'], resourceType: 'Observation', codeSystems: ['http://snomed.info/sct', 'http://loinc.org'] }))
   const rec = await run('provider add-record', ['--patient-id', 'p1', '--resource', one, '--resource', many, '--query', `@${q}`, '--bounty', '{"resourceType":"Observation","aggregate":"count","groupBy":["code"]}', ...at])
   t.equal(rec.code, 0, rec.stderr)
   t.same(stub.calls.at(-1), {
@@ -362,7 +372,7 @@ t.test('provider commands send the params the API defines and print the result',
     params: [{
       patientId: 'p1',
       resources: [{ resourceType: 'Observation', id: 'o1' }, { resourceType: 'Observation', id: 'o2' }, { resourceType: 'Observation', id: 'o3' }],
-      query: { resourceType: 'Observation', fields: ['code', 'valueQuantity'] },
+      query: { resourceType: 'Observation', fields: ['code', 'valueQuantity'], codeSystems: ['http://loinc.org', 'http://snomed.info/sct'] },
       bounty: { resourceType: 'Observation', aggregate: 'count', groupBy: ['code'] },
     }],
   }, 'resources from every file in order, the validated queries')
@@ -385,14 +395,31 @@ t.test('provider commands send the params the API defines and print the result',
   await run('provider import', ['--bundle', many, ...at])
   t.same(stub.calls.at(-1)!.params, [{ bundle: JSON.parse(readFileSync(many, 'utf8')) }])
 
-  const slash = await run('provider add-patient', ['--identity', 'x', '--address', A, '--rpc', stub.url + '/'])
+  const slash = await run('provider add-patient', ['--identity', 'x', '--address', A, '--rpc', stub.url + '/', ...AUTH])
   t.equal(slash.code, 0, 'a trailing slash on --rpc is fine')
+
+  // A query with a value never reaches the node: refused before any RPC call, saying what is allowed.
+  const sent = stub.calls.length
+  const valueQuery = join(dir.path, 'value-query.json')
+  writeFileSync(valueQuery, JSON.stringify({ resourceType: 'Observation', fields: ['code', 'valueQuantity'], search: { 'value-quantity': 'ge6.5' } }))
+  for (const [what, args] of [
+    ['a search value in --query @FILE', ['--patient-id', 'p1', '--resource', one, '--query', `@${valueQuery}`]],
+    ['a diagnosis code in --query', ['--patient-id', 'p1', '--resource', one, '--query', '{"resourceType":"Condition","fields":["code"],"search":{"code":"E11"}}']],
+    ['a search value in --bounty', ['--patient-id', 'p1', '--resource', one, '--bounty', '{"resourceType":"Condition","aggregate":"count","search":{"code":"E11"}}']],
+  ] as const) {
+    const r = await run('provider add-record', [...args, ...at])
+    t.equal(r.code, 2, `${what}: a usage error`)
+    t.match(r.stderr, /search values never go on chain: a query names a resource type, fields and code systems.*e\.g\. \{"resourceType"/, `${what}: says what a query may contain`)
+  }
+  t.equal(stub.calls.length, sent, 'the node was never called')
+  t.match(commandHelp(providerGroup.commands.find((c) => c.path === 'provider add-record')!), /never values[\s\S]*http:\/\/loinc\.org  LOINC/, 'the help says what a query may contain and lists the code systems')
 })
 
 t.test('patient commands: params, tables, VERIFIED/TAMPERED and the exit status', async (t) => {
   const dir = tempDir()
   let tampered = false
   let linked = true
+  let anchorStatus: 'verified' | 'mismatch' = 'verified'
   const stub = await stubNode({
     medrec_relationships: () => [{
       relationship: REL, role: 'patient', status: 'pending', provider: A, patient: B, endpoint: 'http://gk', terminated: false,
@@ -412,21 +439,27 @@ t.test('patient commands: params, tables, VERIFIED/TAMPERED and the exit status'
         { pointerId: 1, version: 2, fields: [0], status: tampered ? 'tampered' : 'verified', dataHash: '0x' + 'bb'.repeat(32), bundle: bundle(['x9']) },
       ],
     }),
+    // Times are unix milliseconds, as the gatekeeper records them.
     medrec_audit: () => ({
       gatekeeper: A,
       entries: [
-        { seq: 1, time: 1893456000, requester: B, method: 'records', relationship: REL, pointerIds: [0], fieldMasks: ['3'], decision: 'granted', reason: 'patient', hash: '0x1', prevHash: '0x0' },
-        { seq: 2, time: 1893456060, requester: A, method: 'records', relationship: REL, pointerIds: [1], fieldMasks: ['1'], decision: 'refused', reason: 'no grant', hash: '0x2', prevHash: '0x1' },
+        { seq: 1, time: 1893456000000, requester: B, method: 'records', relationship: REL, pointerIds: ['0'], fieldMasks: ['3'], decision: 'granted', reason: 'patient', hash: '0x1', prevHash: '0x0', covered: true },
+        { seq: 2, time: 1893456060000, requester: A, method: 'records', relationship: REL, pointerIds: ['1'], fieldMasks: ['1'], decision: 'refused', reason: 'no grant', hash: '0x2', prevHash: '0x1', covered: false },
       ],
       head: { seq: 2, hash: '0x2' },
       linked,
+      problem: linked ? '' : 'entry #2 does not open its commitment (edited)',
+      anchor: { seq: 1, head: '0x1', blockNumber: 7, transaction: '0x' + '0a'.repeat(32) },
+      covered: { throughSeq: 1, status: anchorStatus, entries: 1 },
+      uncovered: { fromSeq: 2, entries: 1 },
     }),
+    medrec_anchorAudit: () => ({ seq: 2, head: '0x' + '22'.repeat(32), transaction: '0x' + '0b'.repeat(32) }),
   })
   t.teardown(async () => {
     await stub.close()
     dir.remove()
   })
-  const at = ['--rpc', stub.url]
+  const at = ['--rpc', stub.url, ...AUTH]
   const rels = await run('patient relationships', [...at])
   t.equal(rels.code, 0, rels.stderr)
   const lines = rels.stdout.trimEnd().split('\n')
@@ -484,8 +517,20 @@ t.test('patient commands: params, tables, VERIFIED/TAMPERED and the exit status'
   t.equal(aud.code, 0, aud.stderr)
   t.same(stub.calls.at(-1), { method: 'medrec_audit', params: [{ relationship: REL }] })
   t.match(aud.stdout, `Audit log of gatekeeper ${A}: 2 entries, head #2 0x2, links verified`)
-  t.match(aud.stdout, /TIME\s+REQUESTER\s+METHOD\s+DECISION\s+REASON/)
-  t.match(aud.stdout, new RegExp(`2030-01-01T00:01:00Z\\s+${A}\\s+records\\s+refused\\s+no grant`))
+  t.match(aud.stdout, 'Anchored at #1 (block 7): VERIFIED, 1 of your entry covered')
+  t.match(aud.stdout, 'Not covered yet (after #1): 1 of your entry')
+  t.match(aud.stdout, /SEQ\s+TIME\s+REQUESTER\s+METHOD\s+DECISION\s+REASON\s+ANCHORED/)
+  t.match(aud.stdout, new RegExp(`2\\s+2030-01-01T00:01:00Z\\s+${A}\\s+records\\s+refused\\s+no grant\\s+no`), 'millisecond times print as dates, not in the year 58902')
+  anchorStatus = 'mismatch'
+  const rewritten = await run('patient audit', ['--relationship', REL, ...at])
+  t.equal(rewritten.code, 1, 'a log that does not match its anchor fails the command')
+  t.match(rewritten.stdout, 'NOT MATCHING the anchor')
+  t.match(rewritten.stderr, 'does NOT match its anchor on chain at #1')
+  anchorStatus = 'verified'
+  const anchored = await run('provider anchor-audit', [...at])
+  t.equal(anchored.code, 0, anchored.stderr)
+  t.same(stub.calls.at(-1), { method: 'medrec_anchorAudit', params: [] })
+  t.match(anchored.stdout, `Anchored the audit log at #2 0x${'22'.repeat(32)} (transaction 0x${'0b'.repeat(32)})`)
   await run('patient audit', ['--gatekeeper', A, ...at])
   t.same(stub.calls.at(-1)!.params, [{ gatekeeper: A }])
   linked = false
@@ -509,7 +554,7 @@ t.test('bounty commands: the list, the cells, the signature check', async (t) =>
     }),
   })
   t.teardown(() => stub.close())
-  const at = ['--rpc', stub.url]
+  const at = ['--rpc', stub.url, ...AUTH]
   const list = await run('bounty list', [...at])
   t.equal(list.code, 0, list.stderr)
   t.match(list.stdout, new RegExp(`\\n0\\s+${REL}\\s+1\\s+42\\s+2030-01-01T00:00:00Z\\s+no\\s+\\{"aggregate":"count"\\}`))
@@ -567,7 +612,7 @@ t.test('watch streams notifications, resumes after a dropped connection, stops o
     }
   })
   t.teardown(() => stub.close())
-  const r = await watchUntil(['--since', '4', '--rpc', stub.url], (s) => s.includes('message 8'))
+  const r = await watchUntil(['--since', '4', '--rpc', stub.url, ...AUTH], (s) => s.includes('message 8'))
   t.equal(r.code, 0, `Ctrl-C ends watch cleanly\n${r.stderr}`)
   t.same(stub.calls, [{ method: 'medrec_notifications', params: [{ since: 4 }] }], 'missed notifications first')
   const lines = r.stdout.trimEnd().split('\n')
@@ -578,7 +623,7 @@ t.test('watch streams notifications, resumes after a dropped connection, stops o
   t.match(r.stderr, 'reconnecting')
   t.match(r.stderr, 'Skipped an event that is not JSON')
 
-  const json = await watchUntil(['--json', '--rpc', stub.url], (s) => s.includes('"id":8'))
+  const json = await watchUntil(['--json', '--rpc', stub.url, ...AUTH], (s) => s.includes('"id":8'))
   t.equal(json.code, 0, json.stderr)
   t.equal(stub.calls.length, 1, 'no --since: no medrec_notifications call')
   t.same(json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown), [notification(7), notification(8)], '--json: one object per line')
@@ -587,7 +632,7 @@ t.test('watch streams notifications, resumes after a dropped connection, stops o
 t.test('watch fails clearly when there is no event stream', async (t) => {
   const stub = await stubNode({})
   t.teardown(() => stub.close())
-  const r = await run('watch', ['--rpc', stub.url])
+  const r = await run('watch', ['--rpc', stub.url, ...AUTH])
   t.equal(r.code, 1)
   t.match(r.stderr, `cannot watch ${stub.url}/medrec/events: it has no /medrec/events: is the gatekeeper enabled on this node?`)
   const down = await run('watch', [...DOWN])

@@ -50,15 +50,15 @@ async function sendSelfTransfer(url: string, account: HDAccount, nonce: bigint, 
   return rpc<Hex>(url, 'eth_sendRawTransaction', [raw])
 }
 
-const vitals: RecordQuery = { resourceType: 'Observation', fields: ['code', 'valueQuantity', 'effectiveDateTime'], search: { category: 'vital-signs', date: 'ge2024-01-01' } }
+const vitals: RecordQuery = { resourceType: 'Observation', fields: ['code', 'valueQuantity', 'effectiveDateTime'], codeSystems: ['http://snomed.info/sct', 'http://loinc.org'] }
 const vitalsBounty = { resourceType: 'Observation', aggregate: 'count', groupBy: ['code'] } as const
 
 t.test('query builder: canonical, validated, refuses SQL and personal data', async (t) => {
   const a = recordQuery(vitals)
-  const b = recordQuery({ search: { date: 'ge2024-01-01', category: 'vital-signs' }, fields: ['code', 'valueQuantity', 'effectiveDateTime'], resourceType: 'Observation' })
+  const b = recordQuery({ codeSystems: ['http://loinc.org', 'http://snomed.info/sct'], fields: ['code', 'valueQuantity', 'effectiveDateTime'], resourceType: 'Observation' })
   t.equal(a.json, b.json, 'key order does not change the canonical JSON')
   t.equal(a.hash, b.hash, 'nor the hash')
-  t.equal(a.json, '{"fields":["code","valueQuantity","effectiveDateTime"],"resourceType":"Observation","search":{"category":"vital-signs","date":"ge2024-01-01"}}')
+  t.equal(a.json, '{"codeSystems":["http://loinc.org","http://snomed.info/sct"],"fields":["code","valueQuantity","effectiveDateTime"],"resourceType":"Observation"}')
   t.equal(a.fieldCount, 3)
   t.same(parseRecordQuery(a.json).query, a.query, 'what is stored reads back')
   t.equal(canonicalJson({ b: [2, { d: 1, c: null }], a: 'x' }), '{"a":"x","b":[2,{"c":null,"d":1}]}')
@@ -81,9 +81,9 @@ t.test('query builder: canonical, validated, refuses SQL and personal data', asy
   refuses({ resourceType: 'Observation', fields: [] }, /1 to 255 fields/, 'no fields')
   refuses({ resourceType: 'Observation', fields: ['code', 'code'] }, /twice/, 'a repeated field')
   refuses({ resourceType: 'Observation', fields: ['code; DROP TABLE x'] }, /a field must be/, 'a field with SQL in it')
-  refuses({ resourceType: 'Observation', fields: ['code'], search: { code: "1' OR '1'='1" } }, /looks like SQL|must be a token/, 'a search value with quotes')
-  refuses({ resourceType: 'Observation', fields: ['code'], search: { name: 'Alice' } }, /names or identifies a person/, 'a personal search parameter')
-  refuses({ resourceType: 'Observation', fields: ['code'], search: { birthdate: '1980-01-01' } }, /never put personal data/, 'a birth date')
+  refuses({ resourceType: 'Observation', fields: ['code'], search: { code: "1' OR '1'='1" } }, /search values never go on chain/, 'a search value with quotes')
+  refuses({ resourceType: 'Observation', fields: ['code'], search: { name: 'Alice' } }, /search values never go on chain/, 'a personal search parameter')
+  refuses({ resourceType: 'Observation', fields: ['code'], codeSystems: ["http://loinc.org' OR '1'='1"] }, /closed list/, 'a code system with quotes')
   refuses({ resourceType: 'Observation', fields: ['code'], sql: 'select 1' }, /unknown key/, 'an extra key')
   refuses(['Observation'], /expected an object/, 'an array')
   t.throws(() => parseRecordQuery('DELETE FROM records WHERE 1=1'), /looks like SQL/, 'SQL read back from chain is refused too')
@@ -171,6 +171,28 @@ t.test('the MedRec paper flow end to end against a dev node', async (t) => {
   const [pointer] = await ppr.pointers()
   t.equal(pointer!.query, recordQuery(vitals).json, 'the canonical query is stored')
   t.equal(pointer!.fieldCount, 3)
+
+  // --- a query with a value never leaves the client: every write path refuses it before signing.
+  const pending = () => rpc<Hex>(node.url, 'eth_getTransactionCount', [authority.address, 'pending'])
+  const nonceBefore = await pending()
+  const pointersBefore = await ppr.pointerCount()
+  const withValue = { resourceType: 'Condition', fields: ['code'], search: { code: 'E11' } } as unknown as RecordQuery
+  const bountyWithValue = { resourceType: 'Observation', aggregate: 'count', search: { 'value-quantity': 'ge6.5' } } as unknown as typeof vitalsBounty
+  const owned = authority.relationship(rec.relationship)
+  for (const [what, write] of [
+    ['addPointer with a search value', () => owned.addPointer({ query: withValue, dataHash: hashCanonical([]), bountyQuery: vitalsBounty })],
+    ['addPointer with a bounty search value', () => owned.addPointer({ query: vitals, dataHash: hashCanonical([]), bountyQuery: bountyWithValue })],
+    ['updatePointer with a bounty search value', () => owned.updatePointer(0, { dataHash: hashCanonical([1]), bountyQuery: bountyWithValue })],
+    ['addRecordForNewPatient with a search value', () => authority.addRecordForNewPatient({ identity: 'bob-clinic-research', endpoint: 'https://gk.general.example/r', query: withValue, dataHash: hashCanonical([]), bountyQuery: vitalsBounty })],
+    ['addRecordForNewPatient with a code system that is not on the list', () => authority.addRecordForNewPatient({ identity: 'bob-clinic-research', endpoint: 'https://gk.general.example/r', query: { ...vitals, codeSystems: ['http://example.org/E11'] } as unknown as RecordQuery, dataHash: hashCanonical([]), bountyQuery: vitalsBounty })],
+  ] as const) {
+    const err = await rejection(write())
+    t.equal(err.code, ClientErrorCode.INVALID_QUERY, `${what}: INVALID_QUERY`)
+    t.match(err.message, /search values never go on chain|closed list/, `${what}: says what is allowed`)
+  }
+  t.equal(await pending(), nonceBefore, 'no transaction reached the node (its pending nonce did not move)')
+  t.equal(await ppr.pointerCount(), pointersBefore, 'no pointer was added')
+  t.same(await authority.relationships.relationshipsOf(authority.address), [rec.relationship], 'no relationship was created')
   t.equal((await carol.relationship(recCarol.relationship).pointer(0)).fieldCount, 40)
 
   // --- the patient's node sees the relationship in its Summary, and accepts it while granting a third party a subset.

@@ -5,7 +5,7 @@ import { actor, type Actor } from '../helpers/contract-vm.ts'
 import { ZERO_ADDRESS, assertOk, assertRevert, createMedRecVM, lower, norm, type MedRecVM } from '../helpers/medrec-vm.ts'
 
 const [auth, alice, viewer, viewer2, stranger] = ['auth', 'alice', 'viewer', 'viewer2', 'stranger'].map(actor) as [Actor, Actor, Actor, Actor, Actor]
-const QUERY = JSON.stringify({ resourceType: 'Observation', fields: ['code', 'value', 'effective'], search: { category: 'vital-signs' } })
+const QUERY = JSON.stringify({ resourceType: 'Observation', fields: ['code', 'value', 'effective'], codeSystems: ['http://loinc.org'] })
 const hash = (s: string): Hex => keccak256(toHex(s))
 const BOUNTY = JSON.stringify({ aggregate: 'count', resourceType: 'Observation', groupBy: ['code'] })
 const ALL = 0b111n

@@ -7,7 +7,7 @@ import WebSocket from 'ws'
 import { medrec } from '../cli/run-cli.ts'
 import type { FetchResult, Notification, RelationshipView } from '../../gatekeeper/api.ts'
 import { createTestNetwork, gatekeeperArgs, type TestNetwork } from '../helpers/network.ts'
-import { MEDREC, NODE, ROOT, rpc, waitFor } from '../helpers/node-process.ts'
+import { MEDREC, NODE, ROOT, authHeaders, rpc, waitFor } from '../helpers/node-process.ts'
 
 /**
  * The paper's Figure 2 and the third-party flow across three real node processes on 127.0.0.1:
@@ -19,7 +19,7 @@ let net: TestNetwork
 const [PROVIDER, PATIENT, THIRD] = [0, 1, 2] as const
 
 async function cli(t: Test, member: number, args: string[]): Promise<unknown> {
-  const r = await medrec([...args, '--rpc', net.members[member]!.node!.url, '--json'])
+  const r = await medrec([...args, '--rpc', net.members[member]!.node!.url, '--datadir', net.members[member]!.datadir, '--json'])
   t.equal(r.code, 0, `medrec ${args.slice(0, 2).join(' ')} exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`)
   return r.code === 0 ? JSON.parse(r.stdout) : undefined
 }
@@ -94,10 +94,10 @@ t.test('third party: the patient shares a subset with an expiry; the third party
   // The third party needs an identity (and so a Summary) to be notified.
   await cli(t, PROVIDER, ['provider', 'add-patient', '--identity', 'research-lab-7', '--address', third])
   // Its notifications three ways: `medrec watch` (server-sent events), an eth_subscribe, and the RPC log.
-  const watch = spawn(NODE, [MEDREC, 'watch', '--json', '--rpc', net.members[THIRD]!.node!.url], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const watch = spawn(NODE, [MEDREC, 'watch', '--json', '--rpc', net.members[THIRD]!.node!.url, '--datadir', net.members[THIRD]!.datadir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let watched = ''
   watch.stdout.on('data', (c: Buffer) => (watched += c.toString()))
-  const ws = new WebSocket(net.members[THIRD]!.node!.wsUrl)
+  const ws = new WebSocket(net.members[THIRD]!.node!.wsUrl, { headers: await authHeaders(net.members[THIRD]!.node!.wsUrl) })
   const pushed: { kind: string; relationship: string }[] = []
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject))
   ws.on('message', (m: Buffer) => {
@@ -122,7 +122,7 @@ t.test('third party: the patient shares a subset with an expiry; the third party
   t.equal(p.bundle.entry.length, 3)
   for (const e of p.bundle.entry) t.same(Object.keys(e.resource).sort(), ['code', 'id', 'resourceType', 'valueQuantity'], `${e.resource.id}: no field beyond the grant`)
   await cli(t, PATIENT, ['patient', 'revoke', '--relationship', relationship, '--viewer', third])
-  const after = await medrec(['patient', 'fetch', '--relationship', relationship, '--rpc', net.members[THIRD]!.node!.url])
+  const after = await medrec(['patient', 'fetch', '--relationship', relationship, '--rpc', net.members[THIRD]!.node!.url, '--datadir', net.members[THIRD]!.datadir])
   t.not(after.code, 0, 'after revocation the fetch fails')
   t.match(after.stderr, /grant|FORBIDDEN|not let/i)
   const audit = (await cli(t, PATIENT, ['patient', 'audit', '--relationship', relationship])) as { entries: { requester: string; decision: string }[]; linked: boolean }
@@ -136,7 +136,7 @@ t.test('records changed in the provider database behind the chain are reported a
   const row = db.prepare(`SELECT resource FROM ${table} WHERE id = 'bp-1'`).get() as { resource: string }
   db.prepare(`UPDATE ${table} SET resource = ? WHERE id = 'bp-1'`).run(row.resource.replace('128', '182'))
   db.close()
-  const r = await medrec(['patient', 'fetch', '--relationship', relationship, '--rpc', net.members[PATIENT]!.node!.url])
+  const r = await medrec(['patient', 'fetch', '--relationship', relationship, '--rpc', net.members[PATIENT]!.node!.url, '--datadir', net.members[PATIENT]!.datadir])
   t.equal(r.code, 1, 'the fetch reports failure')
   t.match(r.stdout + r.stderr, /TAMPERED/i)
 })
@@ -155,7 +155,7 @@ t.test('the provider imports a FHIR bundle and a CSV file; a bounty goes to the 
   t.equal(res.k, 2)
   t.ok(res.cells.length > 0 && res.cells.every((c) => c.patients >= 2), 'cells of at least k patients only')
   t.equal(res.signer.toLowerCase(), res.provider.toLowerCase(), "signed by the provider's key")
-  const stranger = await medrec(['bounty', 'collect', '--index', '0', '--rpc', net.members[PATIENT]!.node!.url])
+  const stranger = await medrec(['bounty', 'collect', '--index', '0', '--rpc', net.members[PATIENT]!.node!.url, '--datadir', net.members[PATIENT]!.datadir])
   t.equal(stranger.code, 1, 'the patient owns no bounty to collect')
 })
 

@@ -20,7 +20,7 @@ const url = (i: number) => net.members[i]!.node!.url
 interface RpcBlock { number: string; hash: string; miner: string; difficulty: string }
 
 async function cli(t: Test, member: number, args: string[], expect = 0): Promise<{ json: unknown; stderr: string; stdout: string }> {
-  const r = await medrec([...args, '--rpc', url(member)])
+  const r = await medrec([...args, '--rpc', url(member), '--datadir', net.members[member]!.datadir])
   t.equal(r.code, expect, `medrec ${args.slice(0, 2).join(' ')} on ${net.members[member]!.name} exits ${expect}${r.code === expect ? '' : `: ${r.stderr}`}`)
   let json: unknown
   try {

@@ -1,9 +1,10 @@
 import t, { type Test } from 'tap'
 import { DatabaseSync } from 'node:sqlite'
 import { join } from 'node:path'
-import { toHex, type Address, type Hex } from 'viem'
+import { encodeFunctionData, toHex, type Address, type Hex } from 'viem'
 import { mnemonicToAccount, type HDAccount } from 'viem/accounts'
 import { createMedRecClient, type MedRecClient } from '../../contracts/client/index.ts'
+import { patientProviderRelationshipAbi } from '../../contracts/generated/patient-provider-relationship.ts'
 import { decryptWith } from '../../gatekeeper/ecies.ts'
 import { newRequest, signRequest } from '../../gatekeeper/request.ts'
 import { createRequester } from '../../gatekeeper/requester.ts'
@@ -228,8 +229,8 @@ t.test('bounties: only the owner, only cells of at least k patients, signed by t
   const alice = createRequester({ client: clients[ALICE]!, privateKey: keyOf(ALICE), chainId: CHAIN_ID })
   await t.rejects(alice.collectBounty(0), { code: 'NOT_FOUND' }, 'a non-owner has no such bounty to ask for')
   refused(t, await post(await signed(ALICE, request({ method: 'bounty', relationship: aliceRel, pointerIds: [0n], fieldMasks: [], index: 0n }))), 403, 'FORBIDDEN', 'a non-owner asks the gatekeeper directly')
-  // A bounty over one patient's code only: every cell, and the total, is below k.
-  await rpc(node.url, 'medrec_addRecord', [{ identity: 'alice', resources: [{ resourceType: 'Observation', id: 'a3', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '4548-4' }] }, valueQuantity: { value: 6.5, unit: '%' } }], query: { resourceType: 'Observation', fields: ['status', 'code', 'valueQuantity', 'effectiveDateTime'] }, bounty: { resourceType: 'Observation', aggregate: 'count', search: { code: '4548-4' } } }])
+  // A bounty over the one record coded in SNOMED CT (alice's only): every cell, and the total, is below k.
+  await rpc(node.url, 'medrec_addRecord', [{ identity: 'alice', resources: [{ resourceType: 'Observation', id: 'a3', status: 'final', code: { coding: [{ system: 'http://snomed.info/sct', code: '43396009' }] }, valueQuantity: { value: 6.5, unit: '%' } }], query: { resourceType: 'Observation', fields: ['status', 'code', 'valueQuantity', 'effectiveDateTime'] }, bounty: { resourceType: 'Observation', aggregate: 'count', codeSystems: ['http://snomed.info/sct'] } }])
   const index = (await clients[PROVIDER]!.relationships.bountyCount(provider)) - 1
   await t.rejects(owner.collectBounty(index), { code: 'K_ANONYMITY' }, 'an aggregate over fewer than k patients is refused')
 })
@@ -252,7 +253,7 @@ t.test('audit: every request logged, hash-linked, readable by the patient only, 
   const alice = createRequester({ client: clients[ALICE]!, privateKey: keyOf(ALICE), chainId: CHAIN_ID })
   const log = await alice.audit(aliceRel)
   t.ok(log.linked, 'hash links check out')
-  t.ok(log.entries.some((e) => e.decision === 'refused' && /BAD_SIGNATURE/.test(e.reason)), 'forged attempts are in the log')
+  t.notOk(log.entries.some((e) => /BAD_SIGNATURE/.test(e.reason) || e.requester.startsWith('unverified:')), 'forged attempts stay out of her view (they are in the provider-only log)')
   t.ok(log.entries.some((e) => e.decision === 'granted' && e.requester.toLowerCase() === addr(VIEWER).toLowerCase()), "the viewer's reads are in the log")
   t.ok(log.entries.every((e) => e.relationship.toLowerCase() === aliceRel.toLowerCase()), "only alice's relationship")
   const viewer = createRequester({ client: clients[VIEWER]!, privateKey: keyOf(VIEWER), chainId: CHAIN_ID })
@@ -261,6 +262,79 @@ t.test('audit: every request logged, hash-linked, readable by the patient only, 
   t.equal(await clients[PROVIDER]!.registrar.anchoredSeq(provider), anchored.seq, 'the head is anchored in the Registrar')
   const again = await rpcRaw(node.url, 'medrec_anchorAudit')
   t.match(again.error?.message ?? '', /StaleAnchor|empty|seq/, 'anchoring the same head twice is refused')
+  const checked = await alice.audit(aliceRel)
+  t.equal(checked.covered.status, 'verified', 'her entries up to the anchor match it')
+})
+
+t.test('a query with a value is refused by medrec_* before anything is stored or sent', async (t) => {
+  const pending = () => rpc<Hex>(node.url, 'eth_getTransactionCount', [provider, 'pending'])
+  const nonceBefore = await pending()
+  const pointersBefore = await clients[PROVIDER]!.relationship(aliceRel).pointerCount()
+  const record = (id: string): FhirResource => ({ resourceType: 'Condition', id, code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'E11.9' }] } })
+  const query = { resourceType: 'Condition', fields: ['code'] }
+  const calls: [string, string, Record<string, unknown>, RegExp][] = [
+    ['a diagnosis code in the pointer query', 'medrec_addRecord', { identity: 'alice', resources: [record('v1')], query: { ...query, search: { code: 'E11' } } }, /search values never go on chain: a query names a resource type, fields and code systems.*e\.g\. \{/],
+    ['a lab threshold in the bounty', 'medrec_addRecord', { identity: 'alice', resources: [record('v2')], query, bounty: { resourceType: 'Observation', aggregate: 'count', search: { 'value-quantity': 'ge6.5' } } }, /search values never go on chain/],
+    ['a code inside a code system URI', 'medrec_addRecord', { identity: 'alice', resources: [record('v3')], query: { ...query, codeSystems: ['http://hl7.org/fhir/sid/icd-10-cm|E11'] } }, /closed list/],
+    ['a value under a key of its own', 'medrec_addRecord', { identity: 'alice', resources: [record('v4')], query: { ...query, code: 'E11' } }, /unknown key\(s\) "code"; allowed: resourceType, fields, codeSystems/],
+    ['a value in the bounty of an update', 'medrec_update', { identity: 'alice', bounty: { resourceType: 'Condition', aggregate: 'count', search: { code: 'E11' } } }, /search values never go on chain/],
+  ]
+  for (const [what, method, params, message] of calls) {
+    const r = await rpcRaw(node.url, method, [params])
+    t.equal(r.error?.code, -32602, `${what}: invalid params`)
+    t.match(r.error?.message ?? '', message, `${what}: says what a query may contain (${r.error?.message})`)
+  }
+  t.equal(await pending(), nonceBefore, 'no transaction was sent')
+  t.equal(await clients[PROVIDER]!.relationship(aliceRel).pointerCount(), pointersBefore, 'no pointer was added')
+  const db = new DatabaseSync(join(dir.path, 'gatekeeper', 'records.sqlite'), { readOnly: true })
+  t.teardown(() => db.close())
+  t.same(db.prepare("SELECT id FROM condition WHERE id IN ('v1', 'v2', 'v3', 'v4')").all(), [], 'and no record was stored')
+})
+
+t.test('a pointer or bounty with values put on chain by a hand-made transaction is never served', async (t) => {
+  /** The provider's own key calls the contract directly: no client, no gatekeeper, no query check. */
+  async function handMade(functionName: 'addPointer' | 'updatePointer', args: readonly unknown[]): Promise<void> {
+    const data = encodeFunctionData({ abi: patientProviderRelationshipAbi, functionName, args } as never)
+    const nonce = await rpc<Hex>(node.url, 'eth_getTransactionCount', [provider, 'pending'])
+    const raw = await accounts[PROVIDER]!.signTransaction({ type: 'eip1559', chainId: Number(CHAIN_ID), nonce: Number(nonce), to: bobRel, data, gas: 3_000_000n, maxFeePerGas: 50_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n })
+    const hash = await rpc<Hex>(node.url, 'eth_sendRawTransaction', [raw])
+    const receipt = await waitFor(() => rpc<{ status: Hex } | null>(node.url, 'eth_getTransactionReceipt', [hash]), `${functionName} included`)
+    t.equal(receipt.status, '0x1', `the chain took the hand-made ${functionName}: the contract does not read queries`)
+  }
+  const bob = clients[BOB]!.relationship(bobRel)
+  const pointerId = await bob.pointerCount()
+  const withValue = JSON.stringify({ resourceType: 'Condition', fields: ['code'], search: { code: 'E11' } })
+  const bountyWithValue = JSON.stringify({ resourceType: 'Observation', aggregate: 'count', search: { 'value-quantity': 'ge6.5' } })
+  const hash32 = `0x${'11'.repeat(32)}` as Hex
+  await handMade('addPointer', [withValue, 1, hash32, bountyWithValue])
+  await handMade('addPointer', ['SELECT * FROM condition', 1, hash32, '{"resourceType":"Observation","aggregate":"count"}'])
+  t.equal((await bob.pointer(pointerId)).query, withValue, 'the value-carrying query is on chain as written')
+
+  // The patient may read every pointer of her relationship, and still gets nothing from these.
+  const withValueReply = await post(await signed(BOB, request({ relationship: bobRel, pointerIds: [BigInt(pointerId)], fieldMasks: [1n] })))
+  refused(t, withValueReply, 403, 'FORBIDDEN', 'a pointer whose query carries a search value')
+  t.match(withValueReply.body.error?.message ?? '', /pointer \d+ of 0x[0-9a-f]{40} has a query outside the query grammar, so this gatekeeper never serves it.*search values never go on chain/, 'the refusal names the pointer and the grammar')
+  refused(t, await post(await signed(BOB, request({ relationship: bobRel, pointerIds: [BigInt(pointerId + 1)], fieldMasks: [1n] }))), 403, 'FORBIDDEN', 'a pointer whose query is SQL')
+  refused(t, await post(await signed(BOB, request({ relationship: bobRel, pointerIds: [0n, BigInt(pointerId)], fieldMasks: [1n, 1n] }))), 403, 'FORBIDDEN', 'a good pointer asked with a bad one: nothing at all')
+
+  // Refused like any other request the chain's state decides, and audited in the patient's view.
+  const bobLog = await createRequester({ client: clients[BOB]!, privateKey: keyOf(BOB), chainId: CHAIN_ID }).audit(bobRel)
+  t.ok(
+    bobLog.entries.some((e) => e.decision === 'refused' && e.pointerIds.map(Number).includes(pointerId) && /FORBIDDEN: .*outside the query grammar/.test(e.reason)),
+    'the refusal is in the audit log',
+  )
+
+  // Its bounty went to the block author, the provider's own account: not served either.
+  const index = (await clients[PROVIDER]!.relationships.bountyCount(provider)) - 2
+  const [b] = await clients[PROVIDER]!.relationships.bounties(provider, { offset: index, limit: 1 })
+  t.equal(b?.query, bountyWithValue, 'the hand-made bounty is on chain')
+  const bountyReply = await post(await signed(PROVIDER, request({ method: 'bounty', relationship: bobRel, pointerIds: [BigInt(pointerId)], fieldMasks: [], index: BigInt(index) })))
+  refused(t, bountyReply, 403, 'FORBIDDEN', 'a bounty whose query carries a search value')
+  t.match(bountyReply.body.error?.message ?? '', /bounty #\d+ has a query outside the query grammar/, 'the refusal names the bounty')
+
+  // The provider's own update leaves such pointers alone and says so.
+  const update = await rpc<{ outsideGrammar?: { pointerId: number }[] }>(node.url, 'medrec_update', [{ identity: 'bob' }])
+  t.same(update.outsideGrammar?.map((p) => p.pointerId), [pointerId, pointerId + 1], 'update reports the pointers it will not hash')
 })
 
 void waitFor

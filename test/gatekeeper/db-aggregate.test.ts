@@ -8,6 +8,10 @@ import { fixtureStore } from '../fixtures/gatekeeper/store.ts'
 
 setLogLevel('warn')
 
+const LOINC = 'http://loinc.org'
+const SNOMED = 'http://snomed.info/sct'
+const ICD10CM = 'http://hl7.org/fhir/sid/icd-10-cm'
+
 const cell = (group: AggregateCell['group'], patients: number, records = patients, value: number | null = records): AggregateCell => ({ group, patients, records, value })
 
 t.test('count, sum, mean, min and max over all patients, grouped and filtered', async (t) => {
@@ -23,20 +27,27 @@ t.test('count, sum, mean, min and max over all patients, grouped and filtered', 
     cell({ code: '8480-6' }, 8, 10),
     cell({ code: '8867-4' }, 2, 2),
   ])
-  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'count', groupBy: ['code'], search: { category: 'laboratory' } }), [cell({ code: '2339-0' }, 1, 1), cell({ code: '4548-4' }, 5, 6)])
+  // codeSystems: only records whose coded element has a coding in one of the systems.
+  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'count', codeSystems: [LOINC] }), [cell({}, 8, 32)], 'every fixture Observation is LOINC-coded')
+  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'count', codeSystems: [SNOMED] }), [cell({}, 0, 0, 0)], 'none is SNOMED-coded')
+  t.same(await store.aggregate({ resourceType: 'Condition', aggregate: 'count', codeSystems: [ICD10CM, SNOMED] }), [cell({}, 7, 9)])
+  t.same(await store.aggregate({ resourceType: 'Condition', aggregate: 'count', codeSystems: ['http://hl7.org/fhir/sid/icd-10'] }), [cell({}, 0, 0, 0)], 'ICD-10 is not ICD-10-CM')
+  t.same(await store.aggregate({ resourceType: 'Immunization', aggregate: 'count', groupBy: ['vaccineCode'], codeSystems: ['http://hl7.org/fhir/sid/cvx'] }), [cell({ vaccineCode: '158' }, 6), cell({ vaccineCode: '208' }, 1)])
   const stats = async (aggregate: BountyQuery['aggregate'], field: string, code: string) =>
-    (await store.aggregate({ resourceType: 'Observation', aggregate, field, search: { code } }))[0]!.value
+    (await store.aggregate({ resourceType: 'Observation', aggregate, field, groupBy: ['code'] })).find((c) => c.group.code === code)!.value
   t.equal(await stats('sum', 'valueQuantity.value', '8480-6'), 1378)
   t.equal(await stats('mean', 'valueQuantity.value', '8480-6'), 137.8)
   t.equal(await stats('min', 'value', '8462-4'), 71)
   t.equal(await stats('max', 'valueQuantity', '8462-4'), 99)
   t.equal(Math.round((await stats('mean', 'value', '4548-4'))! * 100) / 100, 7.8)
   t.equal(await stats('mean', 'value', '72166-2'), null, 'null when no record has the field')
-  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'max', field: 'value', groupBy: ['unit'], search: { code: '8480-6,4548-4' } }), [
+  const byUnit = await store.aggregate({ resourceType: 'Observation', aggregate: 'max', field: 'value', groupBy: ['unit'], codeSystems: [LOINC] })
+  t.same(byUnit.filter((c) => c.group.unit === '%' || c.group.unit === 'mmHg'), [
     cell({ unit: '%' }, 5, 6, 9.2),
-    cell({ unit: 'mmHg' }, 8, 10, 165),
+    cell({ unit: 'mmHg' }, 8, 20, 165),
   ])
-  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'count', groupBy: ['valueQuantity.code', 'status'], search: { code: '8480-6' } }), [
+  const systolic = await store.aggregate({ resourceType: 'Observation', aggregate: 'count', groupBy: ['code', 'valueQuantity.code', 'status'] })
+  t.same(systolic.filter((c) => c.group.code === '8480-6').map((c) => ({ ...c, group: { 'valueQuantity.code': c.group['valueQuantity.code']!, status: c.group.status! } })), [
     cell({ 'valueQuantity.code': 'mm[Hg]', status: 'amended' }, 1, 1),
     cell({ 'valueQuantity.code': 'mm[Hg]', status: 'final' }, 7, 9),
   ])
@@ -58,9 +69,9 @@ t.test('count, sum, mean, min and max over all patients, grouped and filtered', 
   t.same(await store.aggregate({ resourceType: 'Immunization', aggregate: 'count', groupBy: ['vaccineCode', 'status'] }), [cell({ vaccineCode: '158', status: 'completed' }, 6), cell({ vaccineCode: '208', status: 'completed' }, 1)])
   t.same(await store.aggregate({ resourceType: 'DocumentReference', aggregate: 'count', groupBy: ['type', 'category', 'status'] }), [cell({ type: '34133-9', category: 'clinical-note', status: 'current' }, 1)])
 
-  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'count', search: { code: 'none' } }), [cell({}, 0, 0, 0)], 'no match: one empty cell')
-  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'sum', field: 'value', search: { code: 'none' } }), [cell({}, 0, 0, null)])
-  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'count', groupBy: ['code'], search: { code: 'none' } }), [])
+  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'count', codeSystems: [SNOMED] }), [cell({}, 0, 0, 0)], 'no match: one empty cell')
+  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'sum', field: 'value', codeSystems: [SNOMED] }), [cell({}, 0, 0, null)])
+  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'count', groupBy: ['code'], codeSystems: [SNOMED] }), [])
 })
 
 t.test('unsupported fields, groupings and aggregates are refused with the supported ones named', async (t) => {
@@ -74,7 +85,11 @@ t.test('unsupported fields, groupings and aggregates are refused with the suppor
     [{ resourceType: 'Patient', aggregate: 'count', groupBy: ['birthDate'] }, /cannot group Patient by "birthDate"/],
     [{ resourceType: 'Observation', aggregate: 'count', groupBy: 'code' }, /groupBy must be an array/],
     [{ resourceType: 'Observation', aggregate: 'count', groupBy: ['code', 'code'] }, /groupBy names a field twice/],
-    [{ resourceType: 'Observation', aggregate: 'count', search: { patient: 'pat-alice' } }, /"patient" is not supported/],
+    [{ resourceType: 'Observation', aggregate: 'count', search: { patient: 'pat-alice' } }, /search values never go on chain/],
+    [{ resourceType: 'Observation', aggregate: 'count', search: { code: '4548-4' } }, /search values never go on chain/],
+    [{ resourceType: 'Observation', aggregate: 'count', codeSystems: ['http://loinc.org|4548-4'] }, /closed list/],
+    [{ resourceType: 'Patient', aggregate: 'count', codeSystems: [LOINC] }, /Patient has none/],
+    [{ resourceType: 'Observation', aggregate: 'count', code: '4548-4' }, /unknown key\(s\) "code"/],
     [{ resourceType: 'Observation', aggregate: 'count', groupBy: ['toString'] }, /cannot group Observation by "toString"/],
     [{ resourceType: 'Observation', aggregate: 'toString' }, /aggregate must be one of/],
     [{ resourceType: 'Observation', aggregate: 'sum', field: 'constructor' }, /cannot be aggregated/],
@@ -101,7 +116,8 @@ t.test('k-anonymity: cells below k are dropped; a query below k releases nothing
   t.same(releaseCells(obsByCode, 5).released.map((c) => c.group.code), ['4548-4', '8462-4', '8480-6'])
   t.same(releaseCells(obsByCode, 5).suppressed, 4)
   t.same(releaseCells(obsByCode, 6).released.map((c) => c.group.code), ['8462-4', '8480-6'])
-  t.same(releaseCells(await store.aggregate({ resourceType: 'Observation', aggregate: 'mean', field: 'value', search: { code: '4548-4' } }), 6), { released: [], suppressed: 1 }, 'HbA1c of 5 patients at k=6')
+  const hba1c = (await store.aggregate({ resourceType: 'Observation', aggregate: 'mean', field: 'value', groupBy: ['code'] })).filter((c) => c.group.code === '4548-4')
+  t.same(releaseCells(hba1c, 6), { released: [], suppressed: 1 }, 'HbA1c of 5 patients at k=6')
   t.same(releaseCells(await store.aggregate({ resourceType: 'Patient', aggregate: 'count', groupBy: ['gender'] }), 9).released, [], 'the provider has 8 patients: nothing at k=9')
 })
 

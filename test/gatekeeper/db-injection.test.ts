@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import { RESOURCE_TYPES, type BountyQuery, type RecordQuery, type ResourceType } from '../../contracts/client/index.ts'
+import { RESOURCE_TYPES, type BountyQuery, type CodeSystem, type RecordQuery, type ResourceType } from '../../contracts/client/index.ts'
 import { setLogLevel } from '../../common/index.ts'
-import { TABLES, createSqliteRecordStore, releaseCells } from '../../gatekeeper/db/index.ts'
+import { createSqliteRecordStore, releaseCells } from '../../gatekeeper/db/index.ts'
 import { GatekeeperErrorCode } from '../../gatekeeper/errors.ts'
 import type { FhirResource } from '../../gatekeeper/types.ts'
 import { ids } from '../fixtures/gatekeeper/store.ts'
@@ -27,9 +27,6 @@ const EVIL = [
   'a,b|c',
   '__proto__',
 ]
-
-/** The same string as a FHIR search value (\ , | $ escaped). */
-const escape = (s: string): string => s.replace(/[\\,|$]/g, '\\$&')
 
 const coding = (s: string) => ({ system: s, code: s, display: s })
 const concept = (s: string) => ({ coding: [coding(s)], text: s })
@@ -61,7 +58,8 @@ function evilResource(type: ResourceType, i: number, s: string): FhirResource {
   }
 }
 
-const q = (resourceType: ResourceType, search?: Record<string, string>): RecordQuery => ({ resourceType, fields: ['id'], ...(search === undefined ? {} : { search }) })
+const LOINC = 'http://loinc.org'
+const q = (resourceType: ResourceType, codeSystems?: CodeSystem[]): RecordQuery => ({ resourceType, fields: ['id'], ...(codeSystems === undefined ? {} : { codeSystems }) })
 
 function setup(t: Test) {
   const path = join(t.testdir(), 'records.sqlite')
@@ -95,31 +93,39 @@ t.test('SQL metacharacters, NUL and unicode in every string field are stored and
   for (const probe of ["' OR '1'='1", '%%', 'inj%', '_%', "x' OR 1=1 --", '\u0000\u0000']) t.equal(store.patientByIdentity(probe), undefined, `identity probe ${JSON.stringify(probe)}`)
 })
 
-t.test('metacharacters in search values match literally, only within the patient, or are refused', async (t) => {
+t.test('metacharacters in every part of a query are refused before any SQL is built; the filter stays in scope', async (t) => {
   const { store } = setup(t)
-  for (let i = 0; i < EVIL.length; i++) {
-    const s = EVIL[i]!
-    for (const type of RESOURCE_TYPES) {
-      const own = `${type === 'Patient' ? 'inj' : type.toLowerCase()}-${i}`
-      for (const [param, spec] of Object.entries(TABLES[type].search)) {
-        if (spec.kind === 'token' || spec.kind === 'code') {
-          t.same(ids(await store.query(`inj-${i}`, q(type, { [param]: escape(s) }))), [own], `${type} ${param}=${JSON.stringify(s)} finds its record`)
-          if (spec.kind === 'token') t.same(ids(await store.query(`inj-${i}`, q(type, { [param]: `${escape(s)}|${escape(s)}` }))), [own], `${type} ${param} system|code`)
-          // Another patient searching this patient's exact values finds nothing.
-          const other = (i + 1) % EVIL.length
-          t.same(await store.query(`inj-${other}`, q(type, { [param]: escape(s) })), [], `${type} ${param}: inj-${other} does not see inj-${i}'s`)
-        }
-        // The raw (unescaped) value: refused, or a subset of the patient's own rows.
-        try {
-          const rows = await store.query(`inj-${i}`, q(type, { [param]: s }))
-          t.ok(ids(rows).every((id) => id === own), `${type} ${param} raw ${JSON.stringify(s)} stays in scope`)
-        } catch (err) {
-          t.equal((err as { code?: string }).code, GatekeeperErrorCode.UNSUPPORTED_SEARCH, `${type} ${param} raw ${JSON.stringify(s)} refused`)
-        }
-      }
-    }
+  const refusedQuery = async (query: unknown, what: string) => {
+    await t.rejects(store.query('inj-0', query as RecordQuery), { code: GatekeeperErrorCode.UNSUPPORTED_SEARCH }, `record query: ${what}`)
   }
-  t.equal(store.resourceCount(), EVIL.length * RESOURCE_TYPES.length, 'nothing was added or removed')
+  const refusedBounty = async (query: unknown, what: string) => {
+    await t.rejects(store.aggregate(query as BountyQuery), { code: GatekeeperErrorCode.UNSUPPORTED_SEARCH }, `bounty query: ${what}`)
+  }
+  for (const s of EVIL) {
+    const v = JSON.stringify(s)
+    await refusedQuery({ resourceType: 'Observation', fields: ['id'], codeSystems: [s] }, `code system ${v}`)
+    await refusedQuery({ resourceType: 'Observation', fields: ['id'], codeSystems: [`${LOINC}${s}`] }, `LOINC followed by ${v}`)
+    await refusedQuery({ resourceType: 'Observation', fields: [s] }, `field ${v}`)
+    await refusedQuery({ resourceType: 'Observation', fields: [`code.${s}`] }, `path code.${v}`)
+    await refusedQuery({ resourceType: s, fields: ['id'] }, `resource type ${v}`)
+    await refusedQuery({ resourceType: 'Observation', fields: ['id'], [s]: [LOINC] }, `key ${v}`)
+    await refusedQuery({ resourceType: 'Observation', fields: ['id'], search: { code: s } }, `search value ${v}`)
+    await refusedQuery({ resourceType: 'Observation', fields: ['id'], search: { [s]: 'x' } }, `search key ${v}`)
+    await refusedBounty({ resourceType: 'Observation', aggregate: 'count', codeSystems: [s] }, `code system ${v}`)
+    await refusedBounty({ resourceType: 'Observation', aggregate: 'count', groupBy: [s] }, `groupBy ${v}`)
+    await refusedBounty({ resourceType: 'Observation', aggregate: 'sum', field: s }, `field ${v}`)
+    await refusedBounty({ resourceType: 'Observation', aggregate: s }, `aggregate ${v}`)
+    await refusedBounty({ resourceType: 'Observation', aggregate: 'count', search: { code: s } }, `search value ${v}`)
+  }
+  // The records carry the evil strings as their code systems: no query can name those systems, and a
+  // listed system finds only records that have it, within the patient.
+  EVIL.forEach((s, i) => store.upsert({ resourceType: 'Observation', id: `loinc-${i}`, status: s, code: { coding: [coding(s), { system: LOINC, code: s }] }, subject: { reference: `Patient/inj-${i}` } }))
+  for (let i = 0; i < EVIL.length; i++) {
+    t.same(ids(await store.query(`inj-${i}`, q('Observation', [LOINC]))), [`loinc-${i}`], `inj-${i}: only its own LOINC-coded record`)
+    t.same(ids(await store.query(`inj-${i}`, q('Observation'))), [`loinc-${i}`, `observation-${i}`], `inj-${i}: unfiltered, both of its own`)
+  }
+  t.same(await store.aggregate({ resourceType: 'Observation', aggregate: 'count', codeSystems: [LOINC] }), [{ group: {}, patients: EVIL.length, records: EVIL.length, value: EVIL.length }])
+  t.equal(store.resourceCount(), EVIL.length * (RESOURCE_TYPES.length + 1), 'nothing but the upserts was added or removed')
 })
 
 t.test('metacharacters in patient ids, resource types, parameter names and aggregate fields stay inert', async (t) => {
@@ -136,8 +142,9 @@ t.test('metacharacters in patient ids, resource types, parameter names and aggre
       `a reference to ${JSON.stringify(id)} is refused`,
     )
   }
-  for (const key of ["code' OR 1=1 --", 'code) OR (1=1', 'code;', 'r.code', '1=1']) {
-    await t.rejects(store.query('inj-0', q('Observation', { [key]: 'x' })), { code: GatekeeperErrorCode.UNSUPPORTED_SEARCH }, `search key ${JSON.stringify(key)}`)
+  for (const key of ["code' OR 1=1 --", 'code) OR (1=1', 'code;', 'r.code', '1=1', 'search_token', '__proto__', 'constructor']) {
+    await t.rejects(store.query('inj-0', { ...q('Observation'), [key]: 'x' } as unknown as RecordQuery), { code: GatekeeperErrorCode.UNSUPPORTED_SEARCH }, `query key ${JSON.stringify(key)}`)
+    await t.rejects(store.query('inj-0', q('Observation', [key as CodeSystem])), { code: GatekeeperErrorCode.UNSUPPORTED_SEARCH }, `code system ${JSON.stringify(key)}`)
   }
   for (const rt of ["Observation'; --", 'observation', 'Observation r, patient', 'search_token']) {
     await t.rejects(store.query('inj-0', { resourceType: rt, fields: ['id'] } as unknown as RecordQuery), { code: GatekeeperErrorCode.UNSUPPORTED_SEARCH }, `resource type ${JSON.stringify(rt)}`)
@@ -150,6 +157,8 @@ t.test('metacharacters in patient ids, resource types, parameter names and aggre
     { resourceType: 'Observation', aggregate: 'sum', field: 'resource' },
     { resourceType: 'Observation', aggregate: 'count(*) FROM patient --' },
     { resourceType: 'Observation', aggregate: 'count', search: { "code' OR 1=1": 'x' } },
+    { resourceType: 'Observation', aggregate: 'count', codeSystems: ["http://loinc.org' OR 1=1 --"] },
+    { resourceType: 'Observation', aggregate: 'count', codeSystems: "http://loinc.org') OR (1=1" },
   ]
   for (const b of badAggregates) await t.rejects(store.aggregate(b as BountyQuery), { code: GatekeeperErrorCode.UNSUPPORTED_SEARCH }, JSON.stringify(b))
 
@@ -170,7 +179,7 @@ t.test('aggregates over metacharacter values group them exactly and read them ba
     const c = byCode.get(s)
     t.same(c, { group: { code: s, status: s, unit: s }, patients: 1, records: 1, value: i }, `group ${JSON.stringify(s)}`)
   })
-  const filtered = await store.aggregate({ resourceType: 'Observation', aggregate: 'count', search: { code: escape(EVIL[0]!) } })
-  t.same(filtered, [{ group: {}, patients: 1, records: 1, value: 1 }])
+  const filtered = await store.aggregate({ resourceType: 'Observation', aggregate: 'count', codeSystems: [LOINC] })
+  t.same(filtered, [{ group: {}, patients: 0, records: 0, value: 0 }], 'no evil record has a listed code system')
   t.same(releaseCells(cells, 2), { released: [], suppressed: EVIL.length }, 'one patient per group: nothing released at k=2')
 })

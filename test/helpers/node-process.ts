@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { NAMESPACES, bearer, defaultJwtSecretPath, readJwtSecret } from '../../node/rpc/auth.ts'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const NODE = process.execPath
@@ -32,10 +33,15 @@ export function tempDir(prefix = 'medrec-test-'): { path: string; remove(): void
  * Starts `medrec start ...` as a real child process on a free port and resolves when its
  * JSON-RPC server is listening (read from the node's own log line).
  */
-/** `medrec start` (or `opts.command`, e.g. `mine`) on `opts.datadir`, RPC on any free port; resolves once it serves. */
-export function startNodeProcess(args: string[], opts: { datadir: string; timeoutMs?: number; env?: Record<string, string>; command?: 'start' | 'mine' }): Promise<NodeProcess> {
+/**
+ * `medrec start` (or `opts.command`, e.g. `mine`) on `opts.datadir`, RPC on any free port; resolves once it serves.
+ * Every namespace is enabled (`--rpc.api` ALL_APIS) unless `args` has its own `--rpc.api` or `opts.rpcApi` is false
+ * (the node's own default). Calls through rpc()/rpcRaw() to its url carry a token from DIR/jwtsecret.
+ */
+export function startNodeProcess(args: string[], opts: { datadir: string; timeoutMs?: number; env?: Record<string, string>; command?: 'start' | 'mine'; rpcApi?: false }): Promise<NodeProcess> {
   const profile = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
-  const proc = spawn(NODE, [...profile, MEDREC, opts.command ?? 'start', '--datadir', opts.datadir, '--rpc.port', '0', ...args], {
+  const apis = opts.rpcApi === false || args.includes('--rpc.api') ? [] : ['--rpc.api', ALL_APIS]
+  const proc = spawn(NODE, [...profile, MEDREC, opts.command ?? 'start', '--datadir', opts.datadir, '--rpc.port', '0', ...apis, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -55,6 +61,9 @@ export function startNodeProcess(args: string[], opts: { datadir: string; timeou
         /Listening on (http:\/\/[\d.]+:\d+) \(WebSocket (ws:\/\/[\d.]+:\d+)\)/.exec(out)
       if (m !== null) {
         clearTimeout(timer)
+        const secretFile = args.includes('--rpc.jwtsecret') ? args[args.indexOf('--rpc.jwtsecret') + 1]! : defaultJwtSecretPath(opts.datadir)
+        secretFiles.set(m[1]!, secretFile)
+        secretFiles.set(m[2]!, secretFile)
         proc.stdout!.off('data', onData)
         proc.stderr!.off('data', onData)
         proc.stdout!.on('data', (c: Buffer) => (out += c.toString()))
@@ -85,16 +94,53 @@ export function startNodeProcess(args: string[], opts: { datadir: string; timeou
   })
 }
 
+/** Every namespace the node has: what startNodeProcess enables unless told otherwise. */
+export const ALL_APIS = NAMESPACES.join(',')
+
+/** HTTP and WS URLs of the nodes startNodeProcess started → their JWT secret file. */
+const secretFiles = new Map<string, string>()
+
+/** The JWT secret of a node's data dir (DIR/jwtsecret, made by the node at its first start). */
+export function jwtSecretOf(datadir: string): Promise<Uint8Array> {
+  return readJwtSecret(defaultJwtSecretPath(datadir))
+}
+
+/** `Authorization` header value with a fresh token for the node with this data dir. */
+export async function authHeader(datadir: string): Promise<string> {
+  return bearer(await jwtSecretOf(datadir))
+}
+
+/**
+ * Headers that authenticate to the node at `url` (HTTP or WS URL of a node from startNodeProcess),
+ * e.g. `new WebSocket(node.wsUrl, { headers: await authHeaders(node.wsUrl) })`; {} for other URLs.
+ */
+export async function authHeaders(url: string): Promise<Record<string, string>> {
+  const file = secretFiles.get(url.replace(/\/+$/, ''))
+  return file === undefined ? {} : { authorization: await bearer(await readJwtSecret(file)) }
+}
+
+export interface RpcCallOptions {
+  /**
+   * true (default): a fresh token when `url` is a node from startNodeProcess; false: none (to
+   * test what an unauthenticated caller gets); a string: this Authorization header as is.
+   */
+  auth?: boolean | string
+  /** Extra headers (e.g. Origin or Host), sent as given. */
+  headers?: Record<string, string>
+}
+
 let rpcId = 0
 /** One JSON-RPC call over HTTP; returns the whole response object. */
-export async function rpcRaw(url: string, method: string, params: unknown[] = []): Promise<{ result?: unknown; error?: { code: number; message: string; data?: unknown } }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method, params }) })
+export async function rpcRaw(url: string, method: string, params: unknown[] = [], opts: RpcCallOptions = {}): Promise<{ result?: unknown; error?: { code: number; message: string; data?: unknown } }> {
+  const auth = opts.auth ?? true
+  const authorization = typeof auth === 'string' ? { authorization: auth } : auth ? await authHeaders(url) : {}
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...authorization, ...opts.headers }, body: JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method, params }) })
   return (await res.json()) as { result?: unknown; error?: { code: number; message: string } }
 }
 
 /** One JSON-RPC call; throws on an error response. */
-export async function rpc<T = unknown>(url: string, method: string, params: unknown[] = []): Promise<T> {
-  const r = await rpcRaw(url, method, params)
+export async function rpc<T = unknown>(url: string, method: string, params: unknown[] = [], opts: RpcCallOptions = {}): Promise<T> {
+  const r = await rpcRaw(url, method, params, opts)
   if (r.error !== undefined) throw new Error(`${method}: ${r.error.code} ${r.error.message}`)
   return r.result as T
 }

@@ -10,7 +10,7 @@ import { setLogSink } from '../../common/logger.ts'
 import { toData } from '../../common/hex.ts'
 import { createChainCommon } from '../../evm/index.ts'
 import type { BlockBundle, RawLog } from '../../node/chain/types.ts'
-import type { RpcConfig } from '../../node/config.ts'
+import { DEFAULT_RPC, type RpcConfig } from '../../node/config.ts'
 import { RpcError, revertReason } from '../../node/rpc/errors.ts'
 import { formatHeader } from '../../node/rpc/format.ts'
 import { createRpcServer } from '../../node/rpc/server.ts'
@@ -67,7 +67,8 @@ const methods: RpcMethods = {
   transport: (_p, ctx) => ctx.transport,
 }
 
-const BASE: RpcConfig = { addr: '127.0.0.1', port: 0, corsOrigins: [], maxRequestBytes: 64 * 1024, maxBatch: 5 }
+// The fixture methods have no namespace prefix: each is its own namespace, all enabled here (auth.test.ts tests --rpc.api).
+const BASE: RpcConfig = { ...DEFAULT_RPC, addr: '127.0.0.1', port: 0, corsOrigins: [], maxRequestBytes: 64 * 1024, maxBatch: 5, apis: [...Object.keys(methods), 'eth'] }
 
 async function start(t: Test, over: Partial<RpcConfig & RpcServerTuning> = {}, hub: SubscriptionHub = createSubscriptionHub()) {
   const server = createRpcServer({ ...BASE, callTimeoutMs: 300, ...over }, { methods, subscriptions: hub })
@@ -467,9 +468,9 @@ t.test('WebSocket limits: message size, origin', async (t) => {
   t.equal(await big.closed, 1009, 'oversized message closes with 1009 (message too big)')
   await t.rejects(connect(t, wsUrl, { origin: 'https://evil.example' }), /403/, 'browser origin not listed: upgrade refused')
   await t.rejects(connect(t, wsUrl + '/other'), /404/, 'WebSocket only at /')
-  const on = await start(t, { corsOrigins: ['https://app.example'] })
+  const on = await start(t, { wsOrigins: ['https://app.example'] })
   const ok = await connect(t, on.wsUrl, { origin: 'https://app.example' })
-  t.same((await ok.request('echo', [1])).result, [1], 'listed origin may connect')
+  t.same((await ok.request('echo', [1])).result, [1], 'origin listed in --ws.origins may connect')
 })
 
 function pauseReading(c: Client): void {

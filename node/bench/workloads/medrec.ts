@@ -158,7 +158,12 @@ export async function setUpMedrec(ctx: WorkloadContext): Promise<MedrecSetup> {
 export const medrec: Workload = {
   ...catalogEntry('medrec'),
   // Every node's own account (a genesis authority, so a certified provider under PoA and PoW) runs
-  // a gatekeeper on HTTP (its URL goes into the relationships).
-  nodeArgs: (_index, port, account) => ['--gatekeeper', '--gatekeeper.account', account.address, '--gatekeeper.password', account.passwordFile, '--gatekeeper.http.port', String(port)],
+  // a gatekeeper on HTTP (its URL goes into the relationships). No automatic audit anchors: they
+  // would be sent with the node's key, whose nonces the pre-signed authority transactions own.
+  // No rate limit: the timed fetches all come from one third party, and a refusal is not a latency.
+  nodeArgs: (_index, port, account) => [
+    '--gatekeeper', '--gatekeeper.account', account.address, '--gatekeeper.password', account.passwordFile, '--gatekeeper.http.port', String(port),
+    '--gatekeeper.audit.anchor-entries', '0', '--gatekeeper.audit.anchor-interval', '0', '--gatekeeper.ratelimit', '0',
+  ],
   setup: async (ctx) => (await setUpMedrec(ctx)).plan,
 }

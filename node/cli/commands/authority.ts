@@ -1,7 +1,7 @@
 import { bytesToHex } from '@ethereumjs/util'
 import { parseAddressFlag } from '../args.ts'
 import { out, outJson } from '../io.ts'
-import { RPC_URL, callNode } from '../rpc-client.ts'
+import { RPC_FLAGS, callNode } from '../rpc-client.ts'
 import type { CommandSpec, FlagSpec, GroupSpec, ParsedFlags } from '../types.ts'
 import { JSON_OUT, requireFlag } from './shared.ts'
 
@@ -15,9 +15,9 @@ const propose: CommandSpec = {
   kind: 'command',
   path: 'authority propose',
   summary: 'vote to add (or, with --drop, remove) an authority',
-  usage: 'authority propose --address ADDRESS [--drop] [--rpc URL]',
+  usage: 'authority propose --address ADDRESS [--drop] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL]',
   description: 'Asks the node (an authority) to carry this vote in every block it seals until the\nproposal passes or is discarded (clique_propose). A proposal passes when more than half of\nthe authorities voted for it.',
-  flags: [ADDRESS, { name: 'drop', kind: 'boolean', default: 'off', description: 'vote to remove ADDRESS instead of adding it' }, RPC_URL],
+  flags: [ADDRESS, { name: 'drop', kind: 'boolean', default: 'off', description: 'vote to remove ADDRESS instead of adding it' }, ...RPC_FLAGS],
   async run(flags) {
     const address = target(flags)
     const authorize = !flags.boolean('drop')
@@ -30,9 +30,9 @@ const discard: CommandSpec = {
   kind: 'command',
   path: 'authority discard',
   summary: 'withdraw this node\'s vote on an address',
-  usage: 'authority discard --address ADDRESS [--rpc URL]',
+  usage: 'authority discard --address ADDRESS (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL]',
   description: 'Stops the node from voting on ADDRESS (clique_discard).',
-  flags: [ADDRESS, RPC_URL],
+  flags: [ADDRESS, ...RPC_FLAGS],
   async run(flags) {
     const address = target(flags)
     await callNode(flags, 'clique_discard', [address])
@@ -46,7 +46,7 @@ const list: CommandSpec = {
   summary: 'list the current authorities',
   usage: 'authority list [--block N] [--rpc URL] [--json]',
   description: 'Prints the authorised signers at the head, or at --block (clique_getSigners).',
-  flags: [{ name: 'block', kind: 'string', placeholder: 'N', default: 'latest', description: 'block number (decimal or 0x hex) or tag' }, RPC_URL, JSON_OUT],
+  flags: [{ name: 'block', kind: 'string', placeholder: 'N', default: 'latest', description: 'block number (decimal or 0x hex) or tag' }, ...RPC_FLAGS, JSON_OUT],
   async run(flags) {
     const block = flags.string('block')
     const tag = block === undefined ? 'latest' : /^\d+$/.test(block) ? `0x${BigInt(block).toString(16)}` : block
@@ -62,7 +62,7 @@ const proposals: CommandSpec = {
   summary: 'list this node\'s open votes',
   usage: 'authority proposals [--rpc URL] [--json]',
   description: 'Prints the votes this node carries (clique_proposals): add or drop, per address.',
-  flags: [RPC_URL, JSON_OUT],
+  flags: [...RPC_FLAGS, JSON_OUT],
   async run(flags) {
     const p = (await callNode(flags, 'clique_proposals')) as Record<string, boolean>
     if (flags.boolean('json')) return outJson(p)
@@ -78,7 +78,7 @@ const status: CommandSpec = {
   summary: 'sealing activity of the authorities',
   usage: 'authority status [--rpc URL] [--json]',
   description: 'How many of the last 64 blocks each authority sealed and the share sealed in turn\n(clique_status).',
-  flags: [RPC_URL, JSON_OUT],
+  flags: [...RPC_FLAGS, JSON_OUT],
   async run(flags) {
     const s = (await callNode(flags, 'clique_status')) as { inturnPercent: number; sealerActivity: Record<string, number>; numBlocks: number }
     if (flags.boolean('json')) return outJson(s)

@@ -5,7 +5,7 @@ import { parseInteger } from '../args.ts'
 import { writeFile } from 'node:fs/promises'
 import { note, out, outJson } from '../io.ts'
 import { usageError } from '../errors.ts'
-import { RPC_URL, callNode } from '../rpc-client.ts'
+import { RPC_FLAGS, callNode } from '../rpc-client.ts'
 import type { CommandSpec, GroupSpec } from '../types.ts'
 import { JSON_OUT, formatTable, isoTime, requireFlag } from './shared.ts'
 
@@ -15,9 +15,9 @@ const list: CommandSpec = {
   kind: 'command',
   path: 'bounty list',
   summary: 'list the bounties offered to this account',
-  usage: 'bounty list [--rpc URL] [--json]',
+  usage: 'bounty list (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: 'Lists the bounties providers attached to updates of this account\'s relationships\n(medrec_bounties): index, relationship, pointer, block, time, query, and whether collected.',
-  flags: [RPC_URL, JSON_OUT],
+  flags: [...RPC_FLAGS, JSON_OUT],
   async run(flags) {
     const bounties = (await callNode(flags, 'medrec_bounties', [{}])) as BountyView[]
     if (flags.boolean('json')) return outJson(bounties)
@@ -38,13 +38,13 @@ const collect: CommandSpec = {
   kind: 'command',
   path: 'bounty collect',
   summary: 'collect a bounty\'s k-anonymous aggregate from the provider',
-  usage: 'bounty collect --index N [--rpc URL] [--json]',
+  usage: 'bounty collect --index N (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Asks the provider\'s gatekeeper for the aggregate of bounty N (medrec_collectBounty). Cells',
     'covering fewer than k patients are withheld; the result is signed by the provider. A',
     'signature that is not the provider\'s makes the exit status 1.',
   ].join('\n'),
-  flags: [{ name: 'index', kind: 'string', placeholder: 'N', default: 'required', description: 'the bounty\'s index, as "medrec bounty list" shows it' }, RPC_URL, JSON_OUT],
+  flags: [{ name: 'index', kind: 'string', placeholder: 'N', default: 'required', description: 'the bounty\'s index, as "medrec bounty list" shows it' }, ...RPC_FLAGS, JSON_OUT],
   async run(flags) {
     const index = Number(parseInteger(requireFlag(flags, 'index', 'N'), 'index', 0n, BigInt(Number.MAX_SAFE_INTEGER)))
     const r = (await callNode(flags, 'medrec_collectBounty', [{ index }])) as BountyResult
@@ -54,6 +54,7 @@ const collect: CommandSpec = {
       out(`Bounty ${r.index} of ${r.relationship} from provider ${r.provider}`)
       out(r.cells.length === 0 ? 'No cells released' : cellsTable(r.cells))
       out(`${r.suppressed} cell${r.suppressed === 1 ? '' : 's'} withheld (fewer than k=${r.k} patients)`)
+      if (r.repeats !== undefined) out(`Repeats bounty ${r.repeats.index} of ${r.repeats.owner} (block ${r.repeats.blockNumber}): this query's patients changed by fewer than k since that release`)
       out(signed ? `Signature: the provider's (${r.provider})` : `Signature: NOT the provider's (signed by ${r.signer})`)
     }
     if (!signed) {
@@ -81,7 +82,7 @@ const exportCommand: CommandSpec = {
   kind: 'command',
   path: 'bounty export',
   summary: 'export the collected aggregates (CSV or JSON)',
-  usage: 'bounty export [--csv] [--out FILE] [--rpc URL] [--json]',
+  usage: 'bounty export [--csv] [--out FILE] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Writes the aggregates this node has collected (medrec_collectedBounties), one row per',
     'released cell: bounty index, relationship, provider, k, the cell\'s group values, patients,',
@@ -91,7 +92,7 @@ const exportCommand: CommandSpec = {
   flags: [
     { name: 'csv', kind: 'boolean', default: 'on unless --json', description: 'CSV, one row per released cell' },
     { name: 'out', kind: 'string', placeholder: 'FILE', default: 'stdout', description: 'write to FILE' },
-    RPC_URL,
+    ...RPC_FLAGS,
     JSON_OUT,
   ],
   async run(flags) {

@@ -6,7 +6,7 @@ import type { FhirBundle } from '../../../gatekeeper/types.ts'
 import { parseAddressFlag } from '../args.ts'
 import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { note, out, outJson } from '../io.ts'
-import { RPC_URL, callNode } from '../rpc-client.ts'
+import { RPC_FLAGS, callNode } from '../rpc-client.ts'
 import type { CommandSpec, FlagSpec, GroupSpec, ParsedFlags } from '../types.ts'
 import { JSON_OUT, formatTable, isoTime, requireFlag } from './shared.ts'
 
@@ -141,9 +141,9 @@ const relationships: CommandSpec = {
   kind: 'command',
   path: 'patient relationships',
   summary: 'list the account\'s relationships and what is cached',
-  usage: 'patient relationships [--rpc URL] [--json]',
+  usage: 'patient relationships (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: 'Lists the relationships of the node\'s account, as patient or viewer (medrec_relationships):\nstatus, provider, the pointers on chain and the records cached locally.',
-  flags: [RPC_URL, JSON_OUT],
+  flags: [...RPC_FLAGS, JSON_OUT],
   async run(flags) {
     const rels = (await callNode(flags, 'medrec_relationships', [{}])) as RelationshipView[]
     if (flags.boolean('json')) return outJson(rels)
@@ -165,9 +165,9 @@ function decide(verb: 'accept' | 'reject'): CommandSpec {
     kind: 'command',
     path: `patient ${verb}`,
     summary: verb === 'accept' ? 'accept a relationship a provider created' : 'reject a relationship a provider created',
-    usage: `patient ${verb} --relationship ADDRESS [--rpc URL] [--json]`,
+    usage: `patient ${verb} --relationship ADDRESS (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]`,
     description: `Marks the relationship ${verb === 'accept' ? 'accepted' : 'rejected'} in the patient's Summary (medrec_${verb}).`,
-    flags: [RELATIONSHIP, RPC_URL, JSON_OUT],
+    flags: [RELATIONSHIP, ...RPC_FLAGS, JSON_OUT],
     async run(flags) {
       const relationship = addressFlag(flags, 'relationship')
       const r = await callNode(flags, `medrec_${verb}`, [{ relationship }])
@@ -181,7 +181,7 @@ const share: CommandSpec = {
   kind: 'command',
   path: 'patient share',
   summary: 'grant a viewer access to fields of some pointers',
-  usage: 'patient share --relationship ADDRESS --viewer ADDRESS --pointer N:F1,F2 [--pointer ...] [--expires WHEN] [--rpc URL] [--json]',
+  usage: 'patient share --relationship ADDRESS --viewer ADDRESS --pointer N:F1,F2 [--pointer ...] [--expires WHEN] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Grants VIEWER read access to the listed fields of the listed pointers of a relationship',
     '(medrec_share). --pointer 0:0,2 is pointer 0, fields 0 and 2 of its query; fields are',
@@ -193,10 +193,10 @@ const share: CommandSpec = {
     VIEWER,
     { name: 'pointer', kind: 'string', placeholder: 'N:F1,F2', default: 'required', description: 'a pointer and the field indexes shared; repeat for more pointers', repeatable: true },
     { name: 'expires', kind: 'string', placeholder: 'WHEN', default: 'never', description: 'duration (30m, 2h, 7d), unix seconds or ISO date' },
-    RPC_URL,
+    ...RPC_FLAGS,
     JSON_OUT,
   ],
-  examples: ['medrec patient share --relationship 0xabc... --viewer 0xdef... --pointer 0:0,2 --pointer 1:0 --expires 7d'],
+  examples: ['medrec patient share --datadir ./patient --relationship 0xabc... --viewer 0xdef... --pointer 0:0,2 --pointer 1:0 --expires 7d'],
   async run(flags) {
     const params: ShareParams = {
       relationship: addressFlag(flags, 'relationship'),
@@ -216,9 +216,9 @@ const revoke: CommandSpec = {
   kind: 'command',
   path: 'patient revoke',
   summary: 'revoke a viewer\'s access',
-  usage: 'patient revoke --relationship ADDRESS --viewer ADDRESS [--rpc URL] [--json]',
+  usage: 'patient revoke --relationship ADDRESS --viewer ADDRESS (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: 'Revokes what VIEWER was granted on the relationship (medrec_revoke).',
-  flags: [RELATIONSHIP, VIEWER, RPC_URL, JSON_OUT],
+  flags: [RELATIONSHIP, VIEWER, ...RPC_FLAGS, JSON_OUT],
   async run(flags) {
     const relationship = addressFlag(flags, 'relationship')
     const viewer = addressFlag(flags, 'viewer')
@@ -245,7 +245,7 @@ const fetchCommand: CommandSpec = {
   kind: 'command',
   path: 'patient fetch',
   summary: 'fetch records from the provider\'s gatekeeper and verify them',
-  usage: 'patient fetch --relationship ADDRESS [--pointer N ...] [--out FILE] [--rpc URL] [--json]',
+  usage: 'patient fetch --relationship ADDRESS [--pointer N ...] [--out FILE] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Requests the records of a relationship from its provider\'s gatekeeper (medrec_fetch), every',
     'pointer the account may read or those given with --pointer, and checks each against the',
@@ -256,7 +256,7 @@ const fetchCommand: CommandSpec = {
     RELATIONSHIP,
     { name: 'pointer', kind: 'string', placeholder: 'N', default: 'every readable pointer', description: 'a pointer id to fetch; repeat for more', repeatable: true },
     { name: 'out', kind: 'string', placeholder: 'FILE', default: 'none', description: 'write the verified FHIR bundles to FILE' },
-    RPC_URL,
+    ...RPC_FLAGS,
     JSON_OUT,
   ],
   async run(flags) {
@@ -298,16 +298,18 @@ const audit: CommandSpec = {
   kind: 'command',
   path: 'patient audit',
   summary: 'read a gatekeeper\'s audit log of accesses',
-  usage: 'patient audit [--relationship ADDRESS] [--gatekeeper ADDRESS] [--rpc URL] [--json]',
+  usage: 'patient audit [--relationship ADDRESS] [--gatekeeper ADDRESS] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Asks a gatekeeper for its audit log (medrec_audit): every request about the account\'s',
-    'relationships there, granted or refused. Checks the entries\' hash links; a broken chain',
-    'means entries were altered or removed (exit status 1).',
+    'relationships there, granted or refused. Recomputes the whole hash chain (other patients\'',
+    'entries only as opaque commitments) and compares it with the gatekeeper\'s latest anchor in',
+    'the Registrar: entries up to the anchor are VERIFIED, or NOT MATCHING when the log was',
+    'rewritten; entries after it are not covered yet. A broken chain or a mismatch: exit status 1.',
   ].join('\n'),
   flags: [
     { ...RELATIONSHIP, default: 'all of the account\'s', description: 'only this relationship' },
     { name: 'gatekeeper', kind: 'string', placeholder: 'ADDRESS', default: 'the relationship\'s provider', description: 'the provider account whose gatekeeper to ask' },
-    RPC_URL,
+    ...RPC_FLAGS,
     JSON_OUT,
   ],
   async run(flags) {
@@ -318,11 +320,22 @@ const audit: CommandSpec = {
     if (flags.boolean('json')) outJson(r)
     else {
       out(`Audit log of gatekeeper ${r.gatekeeper}: ${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'}, head #${r.head.seq} ${r.head.hash}, links ${r.linked ? 'verified' : 'BROKEN'}`)
+      const n = (k: number) => `${k} of your entr${k === 1 ? 'y' : 'ies'}`
+      const anchor = r.anchor
+      if (anchor === null || anchor === undefined) out('No anchor on chain yet: nothing is covered (the provider anchors automatically, or with "medrec provider anchor-audit")')
+      else if (r.covered?.status === 'verified') out(`Anchored at #${anchor.seq} (block ${anchor.blockNumber}): VERIFIED, ${n(r.covered.entries)} covered`)
+      else if (r.covered?.status === 'mismatch') out(`Anchored at #${anchor.seq} (block ${anchor.blockNumber}): NOT MATCHING the anchor: the log was rewritten after it was anchored`)
+      else out(`Anchored at #${anchor.seq} (block ${anchor.blockNumber}), before this log format: nothing is covered`)
+      if (r.uncovered !== undefined && r.uncovered.entries > 0) out(`Not covered yet (after #${r.uncovered.fromSeq - 1}): ${n(r.uncovered.entries)}`)
       if (r.entries.length > 0) {
-        out(formatTable(['time', 'requester', 'method', 'decision', 'reason'], r.entries.map((e) => [isoTime(e.time), e.requester, e.method, e.decision, e.reason])))
+        // Times are unix milliseconds.
+        out(formatTable(['seq', 'time', 'requester', 'method', 'decision', 'reason', 'anchored'], r.entries.map((e) => [String(e.seq), isoTime(Math.floor(e.time / 1000)), e.requester, e.method, e.decision, e.reason, e.covered ? 'yes' : 'no'])))
       }
     }
     if (!r.linked) throw new GatekeeperError(GatekeeperErrorCode.AUDIT_CORRUPT, `the audit log of ${r.gatekeeper} does not link up: entries were altered or removed`, { gatekeeper: r.gatekeeper })
+    if (r.covered?.status === 'mismatch') {
+      throw new GatekeeperError(GatekeeperErrorCode.AUDIT_CORRUPT, `the audit log of ${r.gatekeeper} does NOT match its anchor on chain at #${r.anchor?.seq}: entries were rewritten, dropped or inserted after it was anchored`, { gatekeeper: r.gatekeeper })
+    }
   },
 }
 

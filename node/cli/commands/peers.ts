@@ -1,5 +1,5 @@
 import { out, outJson } from '../io.ts'
-import { RPC_URL, callNode } from '../rpc-client.ts'
+import { RPC_FLAGS, callNode } from '../rpc-client.ts'
 import type { CommandSpec } from '../types.ts'
 import { JSON_OUT } from './shared.ts'
 
@@ -13,9 +13,9 @@ export const peersCommand: CommandSpec = {
   kind: 'command',
   path: 'peers',
   summary: 'list the node\'s connected peers',
-  usage: 'peers [--add MULTIADDR] [--rpc URL] [--json]',
+  usage: 'peers [--add MULTIADDR] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: 'Prints the peers of a running node (admin_peers): peer id, address, direction and head.\nWith --add, connects to another node first (admin_addPeer), e.g. one of its\n`admin_nodeInfo` listen addresses.',
-  flags: [{ name: 'add', kind: 'string', placeholder: 'MULTIADDR', default: 'none', description: 'connect to this peer first' }, RPC_URL, JSON_OUT],
+  flags: [{ name: 'add', kind: 'string', placeholder: 'MULTIADDR', default: 'none', description: 'connect to this peer first' }, ...RPC_FLAGS, JSON_OUT],
   async run(flags) {
     const add = flags.string('add')
     if (add !== undefined) await callNode(flags, 'admin_addPeer', [add])

@@ -2,7 +2,7 @@
 // with viem, are loaded when a query flag is read.
 import { isClientError } from '../../../contracts/client/errors.ts'
 import type { BountyQuery, RecordQuery } from '../../../contracts/client/query.ts'
-import { RESOURCE_TYPES } from '../../../contracts/client/query-shape.ts'
+import { CODE_SYSTEMS, RECORD_QUERY_EXAMPLE, RESOURCE_TYPES } from '../../../contracts/client/query-shape.ts'
 import type {
   AddPatientParams, AddPatientResult, AddRecordParams, AddRecordResult, ImportParams, ImportResult, UpdateParams, UpdateResult,
 } from '../../../gatekeeper/api.ts'
@@ -10,7 +10,7 @@ import type { FhirResource } from '../../../gatekeeper/types.ts'
 import { parseAddressFlag } from '../args.ts'
 import { usageError } from '../errors.ts'
 import { out, outJson } from '../io.ts'
-import { RPC_URL, callNode } from '../rpc-client.ts'
+import { RPC_FLAGS, callNode } from '../rpc-client.ts'
 import type { CommandSpec, FlagSpec, GroupSpec, ParsedFlags } from '../types.ts'
 import { JSON_OUT, readInputFile, requireFlag } from './shared.ts'
 
@@ -123,7 +123,7 @@ const addPatient: CommandSpec = {
   kind: 'command',
   path: 'provider add-patient',
   summary: 'add a patient to this provider\'s database',
-  usage: 'provider add-patient --identity ID --address ADDRESS [--patient FILE] [--rpc URL] [--json]',
+  usage: 'provider add-patient --identity ID --address ADDRESS [--patient FILE] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Adds a patient to the gatekeeper\'s database under a MedRec identity, bound to the patient\'s',
     'account (medrec_addPatient). The identity is registered in the Registrar if it is not yet,',
@@ -134,10 +134,10 @@ const addPatient: CommandSpec = {
     { ...IDENTITY, default: 'required' },
     { name: 'address', kind: 'string', placeholder: 'ADDRESS', default: 'required', description: 'the patient\'s account' },
     { name: 'patient', kind: 'string', placeholder: 'FILE', default: 'none (a minimal Patient)', description: 'a FHIR Patient resource as JSON' },
-    RPC_URL,
+    ...RPC_FLAGS,
     JSON_OUT,
   ],
-  examples: ['medrec provider add-patient --identity alice-1984 --address 0x70997970c51812dc3a010c7d01b50e0d17dc79c8 --patient alice.json'],
+  examples: ['medrec provider add-patient --datadir ./hospital --identity alice-1984 --address 0x70997970c51812dc3a010c7d01b50e0d17dc79c8 --patient alice.json'],
   async run(flags) {
     const identity = requireFlag(flags, 'identity', 'ID')
     const address = `0x${Buffer.from(parseAddressFlag(requireFlag(flags, 'address', 'ADDRESS'), 'address')).toString('hex')}`
@@ -166,7 +166,7 @@ const addRecord: CommandSpec = {
   kind: 'command',
   path: 'provider add-record',
   summary: 'store records for a patient and point to them on chain',
-  usage: 'provider add-record (--identity ID | --patient-id ID) --resource FILE [--resource FILE ...] [--query JSON|@FILE] [--bounty JSON|@FILE] [--rpc URL] [--json]',
+  usage: 'provider add-record (--identity ID | --patient-id ID) --resource FILE [--resource FILE ...] [--query JSON|@FILE] [--bounty JSON|@FILE] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Stores FHIR resources for a patient and publishes a pointer to them (medrec_addRecord): the',
     'first record of a patient creates the Patient-Provider Relationship, later ones add a',
@@ -174,19 +174,23 @@ const addRecord: CommandSpec = {
     'Bundle whose entries are stored. --query is the pointer\'s query (default: the first',
     'resource\'s type with its default fields); --bounty the aggregate offered with the update.',
     'JSON values are given inline or as @FILE.',
+    'Both queries are stored on chain for ever, so they name a resource type, fields and',
+    'optionally "codeSystems" (the terminologies its codes come from), never values: no',
+    'codes, dates, numbers or names, and no "search". Code systems, a closed list:',
+    ...Object.entries(CODE_SYSTEMS).map(([uri, name]) => `  ${uri}  ${name}`),
   ].join('\n'),
   flags: [
     IDENTITY,
     PATIENT_ID,
     { name: 'resource', kind: 'string', placeholder: 'FILE', default: 'required', description: 'FHIR resource, array or Bundle as JSON; repeat for more', repeatable: true },
-    { name: 'query', kind: 'string', placeholder: 'JSON|@FILE', default: 'the resource type, default fields', description: 'the pointer\'s record query, e.g. {"resourceType":"Observation","fields":["code","value"]}' },
+    { name: 'query', kind: 'string', placeholder: 'JSON|@FILE', default: 'the resource type, default fields', description: `the pointer's record query (no values), e.g. ${RECORD_QUERY_EXAMPLE}` },
     BOUNTY,
-    RPC_URL,
+    ...RPC_FLAGS,
     JSON_OUT,
   ],
   examples: [
-    'medrec provider add-record --identity alice-1984 --resource bp.json',
-    'medrec provider add-record --patient-id p1 --resource labs.json --query \'{"resourceType":"Observation","fields":["code","valueQuantity"]}\'',
+    'medrec provider add-record --datadir ./hospital --identity alice-1984 --resource bp.json',
+    `medrec provider add-record --patient-id p1 --resource labs.json --query '${RECORD_QUERY_EXAMPLE}'`,
   ],
   async run(flags) {
     const ref = patientRef(flags, true)
@@ -210,12 +214,12 @@ const update: CommandSpec = {
   kind: 'command',
   path: 'provider update',
   summary: 'publish new hashes for records that changed',
-  usage: 'provider update [--identity ID | --patient-id ID] [--bounty JSON|@FILE] [--rpc URL] [--json]',
+  usage: 'provider update [--identity ID | --patient-id ID] [--bounty JSON|@FILE] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Recomputes the data hash of every pointer (of one patient with --identity or --patient-id)',
     'and publishes those that changed (medrec_update), with --bounty attached.',
   ].join('\n'),
-  flags: [IDENTITY, PATIENT_ID, BOUNTY, RPC_URL, JSON_OUT],
+  flags: [IDENTITY, PATIENT_ID, BOUNTY, ...RPC_FLAGS, JSON_OUT],
   async run(flags) {
     const params: UpdateParams = patientRef(flags, false)
     const bounty = await bountyQueryFlag(flags)
@@ -229,13 +233,14 @@ const update: CommandSpec = {
 function printUpdate(r: UpdateResult): void {
   out(`Updated ${r.updated.length} pointer${r.updated.length === 1 ? '' : 's'}, ${r.unchanged} unchanged`)
   for (const u of r.updated) out(`  ${u.relationship} pointer ${u.pointerId}  ${u.dataHash}`)
+  for (const g of r.outsideGrammar ?? []) out(`  not updated: ${g.relationship} pointer ${g.pointerId}: its query is outside the query grammar and is never served`)
 }
 
 const importCommand: CommandSpec = {
   kind: 'command',
   path: 'provider import',
   summary: 'load a FHIR Bundle or a CSV file into the database',
-  usage: 'provider import (--bundle FILE | --csv FILE --type RESOURCETYPE) [--publish] [--rpc URL] [--json]',
+  usage: 'provider import (--bundle FILE | --csv FILE --type RESOURCETYPE) [--publish] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Imports records into the gatekeeper\'s database (medrec_import): a FHIR Bundle, or CSV rows',
     'of one resource type. With --publish, then publishes new hashes for the pointers whose',
@@ -246,7 +251,7 @@ const importCommand: CommandSpec = {
     { name: 'csv', kind: 'string', placeholder: 'FILE', default: 'none', description: 'CSV with a header row, one resource per row' },
     { name: 'type', kind: 'string', placeholder: 'RESOURCETYPE', default: 'required with --csv', description: `resource type of the CSV rows: ${RESOURCE_TYPES.join(', ')}` },
     { name: 'publish', kind: 'boolean', default: 'off', description: 'then publish new hashes for changed pointers' },
-    RPC_URL,
+    ...RPC_FLAGS,
     JSON_OUT,
   ],
   async run(flags) {
@@ -276,10 +281,30 @@ const importCommand: CommandSpec = {
   },
 }
 
+const anchorAudit: CommandSpec = {
+  kind: 'command',
+  path: 'provider anchor-audit',
+  summary: 'anchor the gatekeeper\'s audit log head in the Registrar now',
+  usage: 'provider anchor-audit (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
+  description: [
+    'Anchors the head (seq and hash) of the gatekeeper\'s audit log in the Registrar now',
+    '(medrec_anchorAudit) and waits for the transaction. The gatekeeper also anchors by itself',
+    'every --gatekeeper.audit.anchor-entries entries or --gatekeeper.audit.anchor-interval',
+    'minutes. Patients check the log against the latest anchor ("patient audit"): entries up to',
+    'it cannot be rewritten unnoticed. Fails when nothing is new since the last anchor.',
+  ].join('\n'),
+  flags: [...RPC_FLAGS, JSON_OUT],
+  async run(flags) {
+    const r = (await callNode(flags, 'medrec_anchorAudit', [])) as { seq: number; head: string; transaction: string }
+    if (flags.boolean('json')) return outJson(r)
+    out(`Anchored the audit log at #${r.seq} ${r.head} (transaction ${r.transaction})`)
+  },
+}
+
 export const providerGroup: GroupSpec = {
   kind: 'group',
   path: 'provider',
   summary: 'add patients and records to the gatekeeper, publish them on chain',
   description: 'The provider side of the node\'s gatekeeper, over JSON-RPC (--rpc, default http://127.0.0.1:8545).\nThe node acts with its gatekeeper account.',
-  commands: [addPatient, addRecord, update, importCommand],
+  commands: [addPatient, addRecord, update, importCommand, anchorAudit],
 }

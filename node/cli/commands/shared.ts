@@ -1,5 +1,5 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js'
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { genesisToJson, readGenesisFile, type Genesis } from '../../genesis/index.ts'
 import { generateMnemonic, isValidMnemonic } from '../../keys/index.ts'
@@ -54,6 +54,34 @@ export async function makeDatadir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
 }
 
+/**
+ * Makes an existing data dir owner-only: strips group and other permissions from every folder
+ * and file under it (symlinks are not followed), so keys, chain data, records, the audit log and
+ * SQLite's side files are 0600 in 0700 folders. Returns what it changed, for the log. A file this
+ * user cannot chmod (owned by someone else) is refused: the node will not run on a data dir
+ * other users can read.
+ */
+export async function secureDatadir(dir: string): Promise<{ path: string; from: number; to: number }[]> {
+  const changed: { path: string; from: number; to: number }[] = []
+  const walk = async (path: string): Promise<void> => {
+    const st = await lstat(path)
+    if (st.isSymbolicLink()) return
+    const from = st.mode & 0o777
+    const to = st.isDirectory() ? (from & 0o700) | 0o700 : from & 0o700
+    if (from !== to) {
+      try {
+        await chmod(path, to)
+      } catch (err) {
+        throw new CliError(CliErrorCode.WRITE_FAILED, `${path} is readable by other users (mode ${from.toString(8)}) and cannot be made owner-only: ${(err as Error).message}. Fix its owner and mode (chmod -R go= ${dir}) or use another --datadir`)
+      }
+      changed.push({ path, from, to })
+    }
+    if (st.isDirectory()) for (const name of await readdir(path)) await walk(join(path, name))
+  }
+  await walk(dir)
+  return changed
+}
+
 /** The node's identity key (for p2p), geth's format: 64 hex digits. Kept if present. */
 export async function ensureNodeKey(path: string): Promise<boolean> {
   if (await exists(path)) return false
@@ -62,9 +90,9 @@ export async function ensureNodeKey(path: string): Promise<boolean> {
   return true
 }
 
-/** genesis.json as the normalised JSON (predeploys written out) with a trailing newline. */
+/** genesis.json as the normalised JSON (predeploys written out) with a trailing newline; owner-only like the rest of the data dir. */
 export async function writeGenesis(path: string, g: Genesis): Promise<void> {
-  await writeFile(path, JSON.stringify(genesisToJson(g), null, 2) + '\n', { mode: 0o644 })
+  await writeFile(path, JSON.stringify(genesisToJson(g), null, 2) + '\n', { mode: 0o600 })
 }
 
 /** The data dir's genesis, or undefined when it has none yet. */

@@ -1,26 +1,49 @@
 import { isLogLevel, createLogger, type LogLevel } from '../../../common/logger.ts'
+import { errorMessage } from '../../../common/errors.ts'
+import { formatDuration, parseDuration } from '../../../evm/index.ts'
 import { readFile } from 'node:fs/promises'
-import { DEFAULT_METRICS, DEFAULT_P2P, DEFAULT_RPC, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../config.ts'
+import { relative } from 'node:path'
+import { DEFAULT_CALL_WORKERS, DEFAULT_METRICS, DEV_DATADIR, DEFAULT_P2P, DEFAULT_RPC, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../config.ts'
 import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from '../../../gatekeeper/options.ts'
 import { createDevGenesis, describeSealing, devAccounts, type Genesis } from '../../genesis/index.ts'
 import { DEV_MNEMONIC, openKeystore, toChecksumAddress } from '../../keys/index.ts'
-import { parseAddressFlag, parseInteger, parsePort } from '../args.ts'
+import { parseAddressFlag, parseInteger, parsePort, parseWei } from '../args.ts'
 import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { assertPasswordSource, getPassword, note, out } from '../io.ts'
 import type { CommandSpec, ParsedFlags } from '../types.ts'
-import { datadirPaths, ensureNodeKey, exists, makeDatadir, readDatadirGenesis, writeGenesis } from './shared.ts'
+import { DEV_APIS, NAMESPACES, defaultJwtSecretPath, loadOrCreateJwtSecret } from '../../rpc/auth.ts'
+import { datadirPaths, ensureNodeKey, exists, makeDatadir, readDatadirGenesis, secureDatadir, writeGenesis } from './shared.ts'
 
 const log = createLogger('cli')
-const DEV_DATADIR = './.medrec-dev'
 const DEV_PERIOD = 2
 const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}`
 
-function rpcConfig(flags: ParsedFlags): RpcConfig {
+function rpcConfig(flags: ParsedFlags, dev: boolean): RpcConfig {
   const addr = flags.string('rpc.addr') ?? DEFAULT_RPC.addr
   const port = flags.has('rpc.port') ? parsePort(flags.string('rpc.port')!, 'rpc.port') : DEFAULT_RPC.port
-  const cors = flags.string('rpc.corsdomain')
-  const corsOrigins = cors === undefined ? DEFAULT_RPC.corsOrigins : cors.split(',').map((s) => s.trim()).filter((s) => s !== '')
-  return { ...DEFAULT_RPC, addr, port, corsOrigins }
+  const list = (name: string): string[] | undefined => flags.string(name)?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const corsOrigins = list('rpc.corsdomain') ?? DEFAULT_RPC.corsOrigins
+  const vhosts = list('rpc.vhosts') ?? DEFAULT_RPC.vhosts
+  const wsOrigins = list('ws.origins') ?? DEFAULT_RPC.wsOrigins
+  const apis = list('rpc.api') ?? [...(dev ? DEV_APIS : DEFAULT_RPC.apis)]
+  const unknown = apis.filter((a) => !(NAMESPACES as readonly string[]).includes(a))
+  if (unknown.length > 0) throw usageError(`invalid value for --rpc.api: no namespace ${unknown.join(', ')}; this node has ${NAMESPACES.join(',')}`)
+  return { ...DEFAULT_RPC, addr, port, corsOrigins, vhosts, wsOrigins, apis, ...callLimits(flags) }
+}
+
+/** --rpc.gascap, --rpc.evmtimeout (Go duration syntax, as geth), --rpc.callworkers. */
+function callLimits(flags: ParsedFlags): Pick<RpcConfig, 'gasCap' | 'evmTimeoutMs' | 'callWorkers'> {
+  const gasCap = flags.has('rpc.gascap') ? parseInteger(flags.string('rpc.gascap')!, 'rpc.gascap', 0n, (1n << 63n) - 1n) : DEFAULT_RPC_GAS_CAP
+  let evmTimeoutMs = DEFAULT_RPC_EVM_TIMEOUT_MS
+  if (flags.has('rpc.evmtimeout')) {
+    try {
+      evmTimeoutMs = parseDuration(flags.string('rpc.evmtimeout')!)
+    } catch (err) {
+      throw usageError(`invalid value for --rpc.evmtimeout: ${errorMessage(err)}`)
+    }
+  }
+  const callWorkers = flags.has('rpc.callworkers') ? Number(parseInteger(flags.string('rpc.callworkers')!, 'rpc.callworkers', 0n, 64n)) : DEFAULT_CALL_WORKERS
+  return { gasCap, evmTimeoutMs, callWorkers }
 }
 
 /** --metrics, --metrics.addr, --metrics.port; the options without --metrics are a usage error. */
@@ -82,7 +105,7 @@ function minerConfig(flags: ParsedFlags, mine: boolean, authority: Uint8Array | 
 async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   // Flag checks first (exit 2), then the data dir (exit 1), then prompts.
   const dev = flags.boolean('dev')
-  const rpc = rpcConfig(flags)
+  const rpc = rpcConfig(flags, dev)
   const metrics = metricsConfig(flags)
   const level = flags.string('log.level') ?? 'info'
   const logLevel: LogLevel = isLogLevel(level) ? level : 'info'
@@ -94,12 +117,15 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   if (authorityAddress !== undefined) assertPasswordSource(flags.string('password'), 'password')
   const miner = minerConfig(flags, mineCommand || flags.boolean('mine'), dev ? devAccounts(1)[0]!.address : authorityAddress)
   const gatekeeperAccount = flags.has('gatekeeper.account') ? parseAddressFlag(flags.string('gatekeeper.account')!, 'gatekeeper.account') : undefined
-  const gkFlags = ['gatekeeper.account', 'gatekeeper.http.addr', 'gatekeeper.http.port', 'gatekeeper.url', 'gatekeeper.db', 'gatekeeper.k', 'gatekeeper.password', 'gatekeeper.nohttp'].filter((f) => flags.has(f)).length
+  const gkFlags = ['gatekeeper.account', 'gatekeeper.http.addr', 'gatekeeper.http.port', 'gatekeeper.url', 'gatekeeper.db', 'gatekeeper.k', 'gatekeeper.password', 'gatekeeper.nohttp', ...GK_AUDIT_FLAGS].filter((f) => flags.has(f)).length
   if (!flags.boolean('gatekeeper') && gkFlags > 0) throw usageError('--gatekeeper.* options need --gatekeeper')
   if (gatekeeperAccount === undefined && flags.has('gatekeeper.password')) throw usageError('--gatekeeper.password is only used with --gatekeeper.account')
   const datadir = flags.string('datadir') ?? (dev ? DEV_DATADIR : undefined)
   if (datadir === undefined) throw usageError(`missing --datadir DIR for "${flags.command}" (or pass --dev for a development chain)`)
   const paths = datadirPaths(datadir)
+  // Everything the node writes from here on (chain data, keys, SQLite and its side files, the
+  // JWT secret) is owner-only, whoever creates it and however late.
+  process.umask(0o077)
 
   let genesis: Genesis
   let authority: AuthorityKey | undefined
@@ -123,8 +149,14 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
     log.warn('The authority is not in the genesis authority set: it seals only once voted in', { authority: toChecksumAddress(authority.address) })
   }
 
+  const loosened = await secureDatadir(paths.dir)
+  if (loosened.length > 0) {
+    const examples = loosened.slice(0, 3).map((c) => `${relative(paths.dir, c.path) || '.'} ${c.from.toString(8)}→${c.to.toString(8)}`)
+    log.warn('Made the data dir owner-only: entries were readable by other users', { datadir: paths.dir, entries: loosened.length, examples: examples.join(', ') })
+  }
   const gatekeeper = await gatekeeperConfig(flags, paths, authority, gatekeeperAccount)
-  const config: NodeConfig = { datadir: paths.dir, genesis, rpc, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics }
+  const jwtSecret = await loadOrCreateJwtSecret(flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(paths.dir))
+  const config: NodeConfig = { datadir: paths.dir, genesis, rpc: { ...rpc, jwtSecret }, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics }
   // Loaded here, not at the top: `--help` and the other commands must not pay for (or
   // depend on) loading the whole node.
   const { startNode } = await import('../../node.ts')
@@ -149,13 +181,26 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
 
-  if (dev) printDevBanner(genesis, node.rpcUrl, node.wsUrl)
+  if (dev) printDevBanner(genesis, node.rpcUrl, node.wsUrl, flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(paths.dir))
 }
 
 /**
  * --gatekeeper: the gatekeeper acts as --gatekeeper.account (a keystore account), else as the
  * authority (or dev account 0). Its files live in DIR/gatekeeper/.
  */
+const GK_AUDIT_FLAGS = ['gatekeeper.audit.anchor-entries', 'gatekeeper.audit.anchor-interval', 'gatekeeper.ratelimit', 'gatekeeper.ratelimit.burst', 'gatekeeper.delegates', 'gatekeeper.delegates.funding']
+
+/** When the audit head is anchored on chain, and how fast one requester may ask (0 turns each off). */
+function auditAndRateFlags(flags: ParsedFlags): Pick<GatekeeperOptions, 'auditAnchorEntries' | 'auditAnchorIntervalSeconds' | 'rateLimit' | 'rateBurst'> {
+  const int = (flag: string, fallback: number, max: bigint) => (flags.has(flag) ? Number(parseInteger(flags.string(flag)!, flag, 0n, max)) : fallback)
+  return {
+    auditAnchorEntries: int('gatekeeper.audit.anchor-entries', DEFAULT_GATEKEEPER.auditAnchorEntries, 1_000_000n),
+    auditAnchorIntervalSeconds: int('gatekeeper.audit.anchor-interval', DEFAULT_GATEKEEPER.auditAnchorIntervalMinutes, 10_080n) * 60,
+    rateLimit: int('gatekeeper.ratelimit', DEFAULT_GATEKEEPER.rateLimit, 1_000_000n),
+    rateBurst: int('gatekeeper.ratelimit.burst', DEFAULT_GATEKEEPER.rateBurst, 1_000_000n),
+  }
+}
+
 async function gatekeeperConfig(flags: ParsedFlags, paths: ReturnType<typeof datadirPaths>, authority: AuthorityKey | undefined, account: Uint8Array | undefined): Promise<NodeConfig['gatekeeper']> {
   if (!flags.boolean('gatekeeper')) return undefined
   const k = flags.has('gatekeeper.k') ? Number(parseInteger(flags.string('gatekeeper.k')!, 'gatekeeper.k', 1n, 1000n)) : DEFAULT_GATEKEEPER.k
@@ -178,6 +223,10 @@ async function gatekeeperConfig(flags: ParsedFlags, paths: ReturnType<typeof dat
     ...(publicUrl === undefined ? {} : { publicUrl }),
     k,
     maxRequestLifetime: DEFAULT_GATEKEEPER.maxRequestLifetime,
+    ...auditAndRateFlags(flags),
+    // On unless turned off: a relationship created by the authority account names the provider of every patient.
+    delegates: flags.has('gatekeeper.delegates') ? flags.boolean('gatekeeper.delegates') : DEFAULT_GATEKEEPER.delegates,
+    ...(flags.has('gatekeeper.delegates.funding') ? { delegateFunding: parseWei(flags.string('gatekeeper.delegates.funding')!, 'gatekeeper.delegates.funding') } : {}),
   }
   return { options, account: key }
 }
@@ -189,7 +238,7 @@ function formatEther(wei: bigint): string {
 }
 
 /** anvil's start-up listing, so tutorials written for anvil or hardhat carry over. */
-function printDevBanner(genesis: Genesis, rpcUrl: string, wsUrl: string): void {
+function printDevBanner(genesis: Genesis, rpcUrl: string, wsUrl: string, jwtSecretPath: string): void {
   const accounts = devAccounts(10)
   const lines = [
     '',
@@ -215,6 +264,8 @@ function printDevBanner(genesis: Genesis, rpcUrl: string, wsUrl: string): void {
     `Sealer:    ${toChecksumAddress(accounts[0]!.address)} (account 0), ${describeSealing(genesis)}`,
     '',
     `Listening on ${rpcUrl} (WebSocket ${wsUrl})`,
+    `medrec_*, admin_*, miner_* and clique votes need a bearer token from ${jwtSecretPath}`,
+    '(medrec CLI: --datadir or --rpc.jwtsecret; others: Authorization: Bearer <HS256 JWT over {"iat": now}>)',
     '',
   ]
   out(lines.join('\n'))
@@ -224,7 +275,7 @@ export const startCommand: CommandSpec = {
   kind: 'command',
   path: 'start',
   summary: 'run a node (JSON-RPC, and sealing for an authority or a miner)',
-  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …] [--metrics [--metrics.addr A] [--metrics.port P]]',
+  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--rpc.vhosts HOSTS] [--ws.origins ORIGINS] [--rpc.api NAMESPACES] [--rpc.jwtsecret FILE] [--rpc.gascap GAS] [--rpc.evmtimeout DURATION] [--rpc.callworkers N] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …] [--metrics [--metrics.addr A] [--metrics.port P]]',
   description: [
     'Runs a node on an initialised data dir (see "medrec init"): JSON-RPC over HTTP and WebSocket',
     'on one port and, with --authority, sealing blocks with that keystore account; on a',
@@ -237,6 +288,13 @@ export const startCommand: CommandSpec = {
     { name: 'rpc.addr', kind: 'string', placeholder: 'A', default: DEFAULT_RPC.addr, description: 'JSON-RPC listen address' },
     { name: 'rpc.port', kind: 'string', placeholder: 'P', default: String(DEFAULT_RPC.port), description: 'JSON-RPC port, HTTP and WebSocket (0: any free port)' },
     { name: 'rpc.corsdomain', kind: 'string', placeholder: 'ORIGINS', default: 'none, CORS off', description: 'comma-separated browser origins allowed to call JSON-RPC (* for any)' },
+    { name: 'rpc.vhosts', kind: 'string', placeholder: 'HOSTS', default: DEFAULT_RPC.vhosts.join(','), description: 'comma-separated Host names served, HTTP and WebSocket (* for any: no DNS-rebinding protection)' },
+    { name: 'ws.origins', kind: 'string', placeholder: 'ORIGINS', default: 'none, no browser', description: 'comma-separated browser origins allowed to open a WebSocket (* for any)' },
+    { name: 'rpc.api', kind: 'string', placeholder: 'NAMESPACES', default: `${DEFAULT_RPC.apis.join(',')}; with --dev all`, description: `JSON-RPC namespaces served, of ${NAMESPACES.join(',')}` },
+    { name: 'rpc.gascap', kind: 'string', placeholder: 'GAS', default: String(DEFAULT_RPC_GAS_CAP), description: 'most gas an eth_call or eth_estimateGas may use; more is capped to it (0: no cap)' },
+    { name: 'rpc.evmtimeout', kind: 'string', placeholder: 'DURATION', default: formatDuration(DEFAULT_RPC_EVM_TIMEOUT_MS), description: 'eth_call/eth_estimateGas running longer are stopped, e.g. 5s, 500ms (0: no limit)' },
+    { name: 'rpc.callworkers', kind: 'string', placeholder: 'N', default: String(DEFAULT_CALL_WORKERS), description: "threads running RPC clients' eth_call/eth_estimateGas (0: on the main thread, no timeout; not for exposed nodes)" },
+    { name: 'rpc.jwtsecret', kind: 'string', placeholder: 'FILE', default: 'DIR/jwtsecret (made if absent)', description: 'hex 32-byte secret for the bearer tokens that medrec_*, admin_*, miner_*, clique_propose/discard need' },
     { name: 'authority', kind: 'string', placeholder: 'ADDRESS', default: 'none, no sealing', description: 'seal blocks with this keystore account' },
     { name: 'password', kind: 'string', placeholder: 'FILE', default: 'prompt on a terminal', description: 'with --authority: file whose first line is its keystore password' },
     { name: 'dev', kind: 'boolean', default: 'off', description: 'development chain with funded, publicly known accounts' },
@@ -257,7 +315,13 @@ export const startCommand: CommandSpec = {
     { name: 'gatekeeper.nohttp', kind: 'boolean', default: 'off', description: 'no gatekeeper HTTP API (libp2p only)' },
     { name: 'gatekeeper.url', kind: 'string', placeholder: 'URL', default: 'the HTTP listen URL', description: 'public URL of the gatekeeper to publish (e.g. behind a proxy)' },
     { name: 'gatekeeper.db', kind: 'string', placeholder: 'FILE', default: 'DIR/gatekeeper/records.sqlite', description: 'the provider\'s SQLite record database' },
+    { name: 'gatekeeper.delegates', kind: 'boolean', default: 'on', description: 'create each new relationship as a fresh delegate account that a random other authority verifies and funds (=false: as the gatekeeper account, which the chain then links to every patient)' },
+    { name: 'gatekeeper.delegates.funding', kind: 'string', placeholder: 'WEI', default: '1ether', description: 'what this node sends to each delegate it verifies for another authority (gas for its relationship)' },
     { name: 'gatekeeper.k', kind: 'string', placeholder: 'K', default: String(DEFAULT_GATEKEEPER.k), description: 'k-anonymity of bounty aggregates: no cell from fewer than K patients' },
+    { name: 'gatekeeper.audit.anchor-entries', kind: 'string', placeholder: 'N', default: String(DEFAULT_GATEKEEPER.auditAnchorEntries), description: 'anchor the audit log\'s head in the Registrar after N new entries (0: not by count)' },
+    { name: 'gatekeeper.audit.anchor-interval', kind: 'string', placeholder: 'MIN', default: String(DEFAULT_GATEKEEPER.auditAnchorIntervalMinutes), description: '…or every MIN minutes when the log grew (0: not by time)' },
+    { name: 'gatekeeper.ratelimit', kind: 'string', placeholder: 'R', default: String(DEFAULT_GATEKEEPER.rateLimit), description: 'requests per second per requester (per remote address until a signature verifies); over it: HTTP 429 (0: no limit)' },
+    { name: 'gatekeeper.ratelimit.burst', kind: 'string', placeholder: 'B', default: String(DEFAULT_GATEKEEPER.rateBurst), description: 'requests a requester may send at once before --gatekeeper.ratelimit applies' },
     { name: 'metrics', kind: 'boolean', default: 'off', description: 'serve Prometheus metrics at http://A:P/metrics' },
     { name: 'metrics.addr', kind: 'string', placeholder: 'A', default: DEFAULT_METRICS.addr, description: 'metrics listen address' },
     { name: 'metrics.port', kind: 'string', placeholder: 'P', default: String(DEFAULT_METRICS.port), description: 'metrics port (0: any free port)' },

@@ -3,7 +3,7 @@ import { errorMessage } from '../../../common/errors.ts'
 import { parseInteger } from '../args.ts'
 import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { note, out } from '../io.ts'
-import { RPC_URL, callNode } from '../rpc-client.ts'
+import { RPC_FLAGS, RPC_URL, callNode, nodeAuthHeaders } from '../rpc-client.ts'
 import type { CommandSpec, ParsedFlags } from '../types.ts'
 import { JSON_OUT, isoTime } from './shared.ts'
 
@@ -102,6 +102,8 @@ async function watch(flags: ParsedFlags, signal: AbortSignal): Promise<void> {
   const sinceFlag = flags.string('since')
   let last = sinceFlag === undefined ? undefined : Number(parseInteger(sinceFlag, 'since', 0n, BigInt(Number.MAX_SAFE_INTEGER)))
   eventsUrl(rpc, undefined) // a bad --rpc is a usage error before anything else
+  // Checked before anything is sent: the stream carries patient notifications.
+  await nodeAuthHeaders(flags, { name: 'watching /medrec/events', protected: true })
 
   const show = (n: Notification) => {
     // Replays after a reconnect may repeat what was printed: ids only grow, so skip those.
@@ -119,8 +121,10 @@ async function watch(flags: ParsedFlags, signal: AbortSignal): Promise<void> {
   while (!signal.aborted) {
     const url = eventsUrl(rpc, last)
     let res: Response
+    // A fresh token for every (re)connection: a token is only good for ±60 s.
+    const auth = await nodeAuthHeaders(flags, { name: 'watching /medrec/events', protected: true })
     try {
-      res = await fetch(url, { headers: { accept: 'text/event-stream', ...(last === undefined ? {} : { 'last-event-id': String(last) }) }, signal })
+      res = await fetch(url, { headers: { accept: 'text/event-stream', ...auth, ...(last === undefined ? {} : { 'last-event-id': String(last) }) }, signal })
     } catch (err) {
       if (signal.aborted) return
       if (!connected) throw new CliError(CliErrorCode.RPC, `cannot reach a node at ${rpc} (${errorMessage(err)}): is it running? Pass its endpoint with --rpc URL`)
@@ -131,8 +135,13 @@ async function watch(flags: ParsedFlags, signal: AbortSignal): Promise<void> {
     }
     const type = res.headers.get('content-type') ?? ''
     if (!res.ok || !type.startsWith('text/event-stream')) {
-      await res.body?.cancel()
-      const why = res.status === 404 ? 'it has no /medrec/events: is the gatekeeper enabled on this node?' : `it answered HTTP ${res.status}${res.ok ? ` with ${type || 'no content type'}` : ''}, not an event stream`
+      const refusal = res.status === 401 || res.status === 403 || res.status === 404 ? (await res.text()).trim() : ''
+      await res.body?.cancel().catch(() => undefined)
+      const why =
+        res.status === 401 ? `the node refused the token: ${refusal}` :
+        res.status === 403 ? refusal :
+        res.status === 404 ? `it has no /medrec/events: is the gatekeeper enabled on this node? Is "medrec" in its --rpc.api?${refusal === '' ? '' : ` (${refusal})`}` :
+        `it answered HTTP ${res.status}${res.ok ? ` with ${type || 'no content type'}` : ''}, not an event stream`
       throw new CliError(CliErrorCode.RPC, `cannot watch ${url.origin}${url.pathname}: ${why}`)
     }
     if (!connected) note(`Watching ${rpc} for notifications (Ctrl-C to stop)`)
@@ -169,7 +178,7 @@ export const watchCommand: CommandSpec = {
   kind: 'command',
   path: 'watch',
   summary: 'print the gatekeeper\'s notifications as they arrive',
-  usage: 'watch [--since ID] [--rpc URL] [--json]',
+  usage: 'watch [--since ID] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Streams the node\'s gatekeeper notifications (new relationships, pending updates, grants,',
     'records fetched or tampered), one line each, from the Server-Sent Events at',
@@ -178,7 +187,7 @@ export const watchCommand: CommandSpec = {
   ].join('\n'),
   flags: [
     { name: 'since', kind: 'string', placeholder: 'ID', default: 'only new ones', description: 'also print the notifications after this id' },
-    RPC_URL,
+    ...RPC_FLAGS,
     { ...JSON_OUT, description: 'print one JSON object per line' },
   ],
   async run(flags) {
