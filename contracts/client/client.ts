@@ -81,6 +81,7 @@ export function createMedRecClient(options: MedRecClientOptions): MedRecClient {
       if (value <= 0n) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, `a transfer needs a positive value, got ${value}`)
       // A transfer to an account without code costs exactly 21,000 gas: no estimate needed.
       const sent = await sender.send({ to: checkAddress(to, 'to'), data: '0x', abi: [], label: 'transfer', gas: 21_000n, value }, opts)
+      opts?.onSent?.({ hash: sent.hash, nonce: sent.nonce })
       return receipt(await sender.wait(sent))
     },
     balanceOf: async (address) => BigInt(await rpc.request<string>('eth_getBalance', [checkAddress(address, 'address'), 'latest'])),

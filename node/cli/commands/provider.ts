@@ -206,6 +206,8 @@ const addRecord: CommandSpec = {
     const r = (await callNode(flags, 'medrec_addRecord', [params])) as AddRecordResult
     if (flags.boolean('json')) return outJson(r)
     out(`${ACTIONS[r.action]} ${r.relationship} pointer ${r.pointerId} (${resources.length} resource${resources.length === 1 ? '' : 's'}, data hash ${r.dataHash})`)
+    // A new relationship's provider account: a fresh delegate unless the node runs with --gatekeeper.delegates=false.
+    if (r.provider !== undefined) out(`  provider account ${r.provider}`)
     for (const tx of r.transactions) out(`  transaction ${tx}`)
   },
 }
