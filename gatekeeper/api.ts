@@ -229,6 +229,13 @@ export interface BountyView {
   /** Collected already (stored locally). */
   collected: boolean
 }
+/** The earlier release a bounty's answer repeats. */
+export interface BountyRepeat {
+  owner: string
+  index: number
+  blockNumber: number
+}
+
 export interface BountyResult {
   index: number
   relationship: string
@@ -240,7 +247,7 @@ export interface BountyResult {
   /** When the provider computed the cells (unix seconds); every later collection returns the same release. */
   computedAt: number
   /** Set when the cells are an earlier release's: this bounty's cohort differed from it by fewer than k patients. */
-  repeats?: { owner: string; index: number; blockNumber: number }
+  repeats?: BountyRepeat
   /** The provider's signature over the result (EIP-191 over the canonical JSON's keccak). */
   signature: string
   /** Recovered from the signature; equals `provider` when valid. */

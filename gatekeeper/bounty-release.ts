@@ -6,6 +6,7 @@ import { createLogger } from '../common/index.ts'
 import { releaseCells, type CohortCell } from './db/index.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 import type { AggregateCell, RecordSource } from './types.ts'
+import type { BountyRepeat } from './api.ts'
 
 const log = createLogger('gatekeeper:bounty')
 
@@ -39,14 +40,18 @@ const log = createLogger('gatekeeper:bounty')
  * (no `aggregateWithCohorts`) gets one fresh release per query; later bounties repeat it.
  */
 
-/** What the provider computed for a bounty, and signs. */
-export interface BountyResultBody {
+/** One bounty as the chain records it (Relationships.bounties(owner)[index]). */
+export interface BountyOnChain {
   owner: string
   index: number
   relationship: string
   pointerId: number
   blockNumber: number
   query: string
+}
+
+/** What the provider computed for a bounty, and signs. */
+export interface BountyResultBody extends BountyOnChain {
   provider: string
   k: number
   cells: AggregateCell[]
@@ -54,7 +59,7 @@ export interface BountyResultBody {
   /** When the cells were computed (unix seconds): the first collection of the bounty they were released for. */
   computedAt: number
   /** Present when the cells repeat an earlier release of the same query (its cohort differed by fewer than k patients). */
-  repeats?: { owner: string; index: number; blockNumber: number }
+  repeats?: BountyRepeat
 }
 
 /** The decrypted body of a bounty reply. */
@@ -67,16 +72,6 @@ export interface BountyPayload {
 /** The hash the provider signs over a bounty result: keccak256 of its canonical JSON (signed EIP-191). */
 export function bountyResultHash(result: BountyResultBody): Hex {
   return keccak256(stringToHex(canonicalJson(result)))
-}
-
-/** One bounty as the chain records it (Relationships.bounties(owner)[index]). */
-export interface BountyOnChain {
-  owner: string
-  index: number
-  relationship: string
-  pointerId: number
-  blockNumber: number
-  query: string
 }
 
 /** A source that can say which patients each cell covers (the SQLite store can). */

@@ -16,6 +16,8 @@ import { FLOW_BOUNTY, FLOW_QUERY, flowDataHash, flowSalt, flowStep, flowTx, prov
 import { medrec, sendConfirmed, setupRelationshipTxs, setUpFlows, setUpMedrec, type MedrecSetup } from '../../node/bench/workloads/medrec.ts'
 import { findWorkload, prepareWorkload, type TxFields, type Workload, type WorkloadContext } from '../../node/bench/workloads/index.ts'
 import { freePorts } from '../../node/bench/ports.ts'
+import { useNodeSecret } from '../../node/bench/rpc.ts'
+import { defaultJwtSecretPath, readJwtSecret } from '../../node/rpc/auth.ts'
 import { actor, createContractVM, type Actor, type ContractVM } from '../helpers/contract-vm.ts'
 import { contract } from '../helpers/medrec-vm.ts'
 import { createTestNetwork } from '../helpers/network.ts'
@@ -72,6 +74,8 @@ async function vmContext(funder: Actor, senders: Actor[]) {
       res.end(JSON.stringify({ jsonrpc: '2.0', id, ...reply }))
     })
   })
+  // As the node's RPC: Node's 5 s keep-alive races a pooled client on a loaded machine (ECONNRESET).
+  server.keepAliveTimeout = 120_000
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const ctx: WorkloadContext = {
     chainId: COMMON.chainId(),
@@ -249,6 +253,8 @@ t.test('on a real node with its gatekeeper: set-up, the signed stream all succee
   const [port] = await freePorts(1)
   const member = await net.start(0, { args: medrec.nodeArgs!(0, port!, { address: net.members[0]!.address, passwordFile: join(net.members[0]!.datadir, 'password') }) })
   const url = member.node!.url
+  // The workload's own calls (medrec_gatekeeperInfo at set-up) authenticate as the cluster's do: with the node's secret.
+  useNodeSecret(url, await readJwtSecret(defaultJwtSecretPath(net.members[0]!.datadir)))
   // The gatekeeper lists itself in the Registrar at start with the authority's key, which also funds
   // the run: let that transaction in first (the bench cluster starts the load seconds after start).
   const registry = createMedRecClient({ rpcUrl: url, privateKey: bytesToHex(member.key) })
