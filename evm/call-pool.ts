@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads'
 import { createLogger } from '../common/logger.ts'
 import { errorMessage } from '../common/errors.ts'
 import { CALL_WORKER_TAG, toWireArgs, toWireContext, type CallDbLayout, type CallJob, type CallMessage, type CallWorkerData } from './call-worker.ts'
-import { formatDuration } from './duration.ts'
+import { formatDuration } from '../common/duration.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
 

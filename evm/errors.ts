@@ -19,8 +19,6 @@ export const EvmErrorCode = {
   CALL_WORKER_FAILED: 'CALL_WORKER_FAILED',
   /** The call pool was closed (the node is shutting down). */
   CALL_POOL_CLOSED: 'CALL_POOL_CLOSED',
-  /** A duration flag (e.g. --rpc.evmtimeout) is not in Go's duration syntax. */
-  INVALID_DURATION: 'INVALID_DURATION',
 } as const
 export type EvmErrorCode = (typeof EvmErrorCode)[keyof typeof EvmErrorCode]
 

@@ -96,7 +96,7 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
     { db: state, source: store, secret, sign: (hash, rel) => signerOf(rel).signMessage({ message: { raw: hash } }), providerOf: (rel) => delegates.ofRelationship(rel)?.address, now: () => Math.floor(Date.now() / 1000) },
   )
   const verifier = createRequestVerifier({ chainId: modules.chainId, gatekeepers: [address], isGatekeeper: delegates.isOurs, maxLifetimeSeconds: opts.maxRequestLifetime })
-  const server = createServer({ k: opts.k }, { client, source: store, verifier, nonces, audit, providerAudit, limiter, relationships, privateKey, ownsAccount: delegates.isOurs, secret, releases, onServed: modules.onServed })
+  const server = createServer({ client, source: store, verifier, nonces, audit, providerAudit, limiter, relationships, privateKey, ownsAccount: delegates.isOurs, secret, releases, onServed: modules.onServed })
   const requester = createRequester({ client, privateKey, chainId: modules.chainId, p2pRequest: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, GATEKEEPER_PROTOCOL, body) })
   const cache = createRecordCache(state)
   const notifications = createNotificationLog(state)

@@ -62,11 +62,6 @@ export interface ServedRequest {
   seconds: number
 }
 
-export interface ServeOptions {
-  /** k-anonymity of bounty aggregates. */
-  k: number
-}
-
 /** The decrypted body of a records reply. */
 export interface RecordsPayload {
   method: 'records'
@@ -97,7 +92,7 @@ interface Outcome {
  * the relationship's patient, projected to the granted fields. Every request, served or refused,
  * is appended to the audit log. Never throws: refusals become replies.
  */
-export function createServer(opts: ServeOptions, modules: ServeModules) {
+export function createServer(modules: ServeModules) {
   const { client, source, verifier, nonces, audit, relationships } = modules
   const account = privateKeyToAccount(modules.privateKey)
   const now = modules.now ?? (() => Math.floor(Date.now() / 1000))

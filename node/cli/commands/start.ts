@@ -1,6 +1,6 @@
 import { isLogLevel, createLogger, type LogLevel } from '../../../common/logger.ts'
 import { errorMessage } from '../../../common/errors.ts'
-import { formatDuration, parseDuration } from '../../../evm/index.ts'
+import { formatDuration, parseDuration } from '../../../common/duration.ts'
 import { readFile } from 'node:fs/promises'
 import { relative } from 'node:path'
 import { DEFAULT_CALL_WORKERS, DEFAULT_METRICS, DEV_DATADIR, DEFAULT_P2P, DEFAULT_RPC, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../config.ts'
@@ -117,7 +117,7 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   if (authorityAddress !== undefined) assertPasswordSource(flags.string('password'), 'password')
   const miner = minerConfig(flags, mineCommand || flags.boolean('mine'), dev ? devAccounts(1)[0]!.address : authorityAddress)
   const gatekeeperAccount = flags.has('gatekeeper.account') ? parseAddressFlag(flags.string('gatekeeper.account')!, 'gatekeeper.account') : undefined
-  const gkFlags = ['gatekeeper.account', 'gatekeeper.http.addr', 'gatekeeper.http.port', 'gatekeeper.url', 'gatekeeper.db', 'gatekeeper.k', 'gatekeeper.password', 'gatekeeper.nohttp', ...GK_AUDIT_FLAGS].filter((f) => flags.has(f)).length
+  const gkFlags = ['gatekeeper.account', 'gatekeeper.http.addr', 'gatekeeper.http.port', 'gatekeeper.url', 'gatekeeper.db', 'gatekeeper.k', 'gatekeeper.password', 'gatekeeper.nohttp', ...GK_POLICY_FLAGS].filter((f) => flags.has(f)).length
   if (!flags.boolean('gatekeeper') && gkFlags > 0) throw usageError('--gatekeeper.* options need --gatekeeper')
   if (gatekeeperAccount === undefined && flags.has('gatekeeper.password')) throw usageError('--gatekeeper.password is only used with --gatekeeper.account')
   const datadir = flags.string('datadir') ?? (dev ? DEV_DATADIR : undefined)
@@ -184,11 +184,8 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   if (dev) printDevBanner(genesis, node.rpcUrl, node.wsUrl, flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(paths.dir))
 }
 
-/**
- * --gatekeeper: the gatekeeper acts as --gatekeeper.account (a keystore account), else as the
- * authority (or dev account 0). Its files live in DIR/gatekeeper/.
- */
-const GK_AUDIT_FLAGS = ['gatekeeper.audit.anchor-entries', 'gatekeeper.audit.anchor-interval', 'gatekeeper.ratelimit', 'gatekeeper.ratelimit.burst', 'gatekeeper.delegates', 'gatekeeper.delegates.funding']
+/** The gatekeeper's audit, rate and delegate policy flags: like the others, they need --gatekeeper. */
+const GK_POLICY_FLAGS = ['gatekeeper.audit.anchor-entries', 'gatekeeper.audit.anchor-interval', 'gatekeeper.ratelimit', 'gatekeeper.ratelimit.burst', 'gatekeeper.delegates', 'gatekeeper.delegates.funding']
 
 /** When the audit head is anchored on chain, and how fast one requester may ask (0 turns each off). */
 function auditAndRateFlags(flags: ParsedFlags): Pick<GatekeeperOptions, 'auditAnchorEntries' | 'auditAnchorIntervalSeconds' | 'rateLimit' | 'rateBurst'> {
@@ -201,6 +198,10 @@ function auditAndRateFlags(flags: ParsedFlags): Pick<GatekeeperOptions, 'auditAn
   }
 }
 
+/**
+ * --gatekeeper: the gatekeeper acts as --gatekeeper.account (a keystore account), else as the
+ * authority (or dev account 0). Its files live in DIR/gatekeeper/.
+ */
 async function gatekeeperConfig(flags: ParsedFlags, paths: ReturnType<typeof datadirPaths>, authority: AuthorityKey | undefined, account: Uint8Array | undefined): Promise<NodeConfig['gatekeeper']> {
   if (!flags.boolean('gatekeeper')) return undefined
   const k = flags.has('gatekeeper.k') ? Number(parseInteger(flags.string('gatekeeper.k')!, 'gatekeeper.k', 1n, 1000n)) : DEFAULT_GATEKEEPER.k

@@ -1,4 +1,4 @@
-import { EvmError, EvmErrorCode } from './errors.ts'
+import { CodedError } from './errors.ts'
 
 /**
  * Durations in Go's `time.Duration` syntax, as geth's flags take them (`--rpc.evmtimeout 5s`)
@@ -20,7 +20,7 @@ const NS_PER: Record<string, bigint> = {
 /** Parses `300ms`, `1.5s`, `2m30s`, `0` (Go's time.ParseDuration, without a sign) into milliseconds. */
 export function parseDuration(text: string): number {
   const bad = () =>
-    new EvmError(EvmErrorCode.INVALID_DURATION, `"${text}" is not a duration: write a number with a unit, e.g. 5s, 500ms, 1m30s (units ns, us, ms, s, m, h; 0 for none)`, { text })
+    new CodedError('INVALID_DURATION', `"${text}" is not a duration: write a number with a unit, e.g. 5s, 500ms, 1m30s (units ns, us, ms, s, m, h; 0 for none)`, { text })
   if (text === '0') return 0
   const part = /(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/y
   let at = 0
