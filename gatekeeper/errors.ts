@@ -21,7 +21,7 @@ export const GatekeeperErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   /** An aggregate cell covers fewer than k patients. */
   K_ANONYMITY: 'K_ANONYMITY',
-  /** A query uses a search parameter the database cannot apply (never silently ignored). */
+  /** A query outside the query grammar, or a filter the database cannot apply (never silently ignored). */
   UNSUPPORTED_SEARCH: 'UNSUPPORTED_SEARCH',
   /** Import input (FHIR bundle, CSV) is invalid. */
   INVALID_IMPORT: 'INVALID_IMPORT',
