@@ -23,7 +23,7 @@ export function chromiumPath(): string {
       }
     }
   }
-  throw new Error(`no Chromium found on PATH (looked for ${NAMES.join(', ')}): install Debian's package with "apt-get install -y --no-install-recommends chromium" (.ci/run does), or set CHROMIUM_PATH to a Chromium or Chrome binary`)
+  throw new Error(`no Chromium found on PATH (looked for ${NAMES.join(', ')}): install Debian's package with "apt-get install -y chromium" (.ci/run does), or set CHROMIUM_PATH to a Chromium or Chrome binary`)
 }
 
 /** Headless Chromium with `args` added (e.g. --host-resolver-rules). Close it in a teardown. */
