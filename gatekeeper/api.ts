@@ -236,9 +236,8 @@ export interface BountyRepeat {
   blockNumber: number
 }
 
-export interface BountyResult {
-  index: number
-  relationship: string
+/** What a provider releases for a bounty: the k-anonymous cells, as the signed result and the collector's view carry them. */
+export interface BountyRelease {
   provider: string
   k: number
   cells: AggregateCell[]
@@ -248,6 +247,11 @@ export interface BountyResult {
   computedAt: number
   /** Set when the cells are an earlier release's: this bounty's cohort differed from it by fewer than k patients. */
   repeats?: BountyRepeat
+}
+
+export interface BountyResult extends BountyRelease {
+  index: number
+  relationship: string
   /** The provider's signature over the result (EIP-191 over the canonical JSON's keccak). */
   signature: string
   /** Recovered from the signature; equals `provider` when valid. */

@@ -6,7 +6,7 @@ import { createLogger } from '../common/index.ts'
 import { releaseCells, type CohortCell } from './db/index.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 import type { AggregateCell, RecordSource } from './types.ts'
-import type { BountyRepeat } from './api.ts'
+import type { BountyRelease } from './api.ts'
 
 const log = createLogger('gatekeeper:bounty')
 
@@ -51,16 +51,7 @@ export interface BountyOnChain {
 }
 
 /** What the provider computed for a bounty, and signs. */
-export interface BountyResultBody extends BountyOnChain {
-  provider: string
-  k: number
-  cells: AggregateCell[]
-  suppressed: number
-  /** When the cells were computed (unix seconds): the first collection of the bounty they were released for. */
-  computedAt: number
-  /** Present when the cells repeat an earlier release of the same query (its cohort differed by fewer than k patients). */
-  repeats?: BountyRepeat
-}
+export interface BountyResultBody extends BountyOnChain, BountyRelease {}
 
 /** The decrypted body of a bounty reply. */
 export interface BountyPayload {

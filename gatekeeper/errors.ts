@@ -58,6 +58,16 @@ export class GatekeeperError extends CodedError<GatekeeperErrorCode> {
   get httpStatus(): number {
     return HTTP_STATUS[this.code] ?? 500
   }
+
+  /** For RATE_LIMITED: whole seconds until the requester may try again (HTTP Retry-After); else undefined. */
+  get retryAfter(): number | undefined {
+    return this.code === GatekeeperErrorCode.RATE_LIMITED ? Number(this.context?.retryAfter ?? 1) : undefined
+  }
+}
+
+/** A refusal for going over a rate limit (`what`), retryable after `retryAfter` seconds. */
+export function rateLimited(retryAfter: number, what: string): GatekeeperError {
+  return new GatekeeperError(GatekeeperErrorCode.RATE_LIMITED, `${what}: try again in ${retryAfter} s`, { retryAfter })
 }
 
 export function isGatekeeperError(err: unknown): err is GatekeeperError {

@@ -6,7 +6,7 @@ import type { AuditLog, AuditView } from './audit.ts'
 import { buildProof } from './commitment.ts'
 import type { BountyReleases } from './bounty-release.ts'
 import { createEncryptor } from './ecies.ts'
-import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from './errors.ts'
+import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError, rateLimited } from './errors.ts'
 import { servableBountyQuery, servableRecordQuery } from './grammar.ts'
 import type { NonceStore } from './nonces.ts'
 import { createRateLimiter, createRefusalCoalescer, type RateLimiter } from './rate-limit.ts'
@@ -271,7 +271,7 @@ export function createServer(modules: ServeModules) {
     // An internal failure's detail stays in the log; the requester learns only that it happened.
     const message = e.code === GatekeeperErrorCode.INTERNAL ? 'the gatekeeper could not answer; the provider has been told' : e.message
     served(req, e.code, started)
-    const retryAfter = e.code === GatekeeperErrorCode.RATE_LIMITED ? Number(e.context?.retryAfter ?? 1) : undefined
+    const retryAfter = e.retryAfter
     return { status: e.httpStatus, body: { ok: false, error: { code: e.code, message, ...(retryAfter === undefined ? {} : { retryAfter }) } }, ...(retryAfter === undefined ? {} : { retryAfter }) }
   }
 
@@ -299,10 +299,6 @@ export function createServer(modules: ServeModules) {
       if (strict) throw err
     }
   }
-}
-
-function rateLimited(retryAfter: number, what: string): GatekeeperError {
-  return new GatekeeperError(GatekeeperErrorCode.RATE_LIMITED, `${what}: try again in ${retryAfter} s`, { retryAfter })
 }
 
 export type GatekeeperServer = ReturnType<typeof createServer>

@@ -1,7 +1,7 @@
 import type { Address, Hex } from 'viem'
 import type { MedRecClient } from '../../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../../common/index.ts'
-import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from '../errors.ts'
+import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError, rateLimited } from '../errors.ts'
 import type { NonceStore } from '../nonces.ts'
 import type { RateLimiter } from '../rate-limit.ts'
 import { checkDelegateRequest, parseDelegateRequest, type DelegateReply } from './protocol.ts'
@@ -76,15 +76,11 @@ export function createDelegateVerifier(modules: DelegateVerifierModules) {
         const e = isGatekeeperError(err) ? err : new GatekeeperError(GatekeeperErrorCode.INTERNAL, errorMessage(err), undefined, err)
         if (e.code === GatekeeperErrorCode.INTERNAL) log.warn('Delegate verification failed', { from }, err)
         else log.info('Refused a delegate verification request', { from, code: e.code, reason: e.message })
-        const retryAfter = e.code === GatekeeperErrorCode.RATE_LIMITED ? Number(e.context?.retryAfter ?? 1) : undefined
+        const retryAfter = e.retryAfter
         return { ok: false, error: { code: e.code, message: e.code === GatekeeperErrorCode.INTERNAL ? `the verifying authority could not complete the verification: ${e.message}` : e.message, ...(retryAfter === undefined ? {} : { retryAfter }) } }
       }
     },
   }
-}
-
-function rateLimited(retryAfter: number, what: string): GatekeeperError {
-  return new GatekeeperError(GatekeeperErrorCode.RATE_LIMITED, `${what}: try again in ${retryAfter} s`, { retryAfter })
 }
 
 export type DelegateVerifier = ReturnType<typeof createDelegateVerifier>
