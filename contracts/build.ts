@@ -38,7 +38,7 @@ export const TARGETS: Target[] = [
     binding: 'contracts/generated/patient-provider-relationship.ts',
     constName: 'patientProviderRelationship',
   },
-  // BlockBench's workloads for `medrec bench run` (node/bench/workloads/); not predeployed.
+  // BlockBench's workloads for `medrec bench run` (bench/harness/workloads/); not predeployed.
   { source: 'contracts/src/bench/CPUHeavy.sol', contract: 'CPUHeavy', artifact: 'contracts/artifacts/bench/CPUHeavy.json', binding: 'contracts/generated/bench/cpu-heavy.ts', constName: 'cpuHeavy' },
   { source: 'contracts/src/bench/IOHeavy.sol', contract: 'IOHeavy', artifact: 'contracts/artifacts/bench/IOHeavy.json', binding: 'contracts/generated/bench/io-heavy.ts', constName: 'ioHeavy' },
   { source: 'contracts/src/bench/KVStore.sol', contract: 'KVStore', artifact: 'contracts/artifacts/bench/KVStore.json', binding: 'contracts/generated/bench/kv-store.ts', constName: 'kvStore' },

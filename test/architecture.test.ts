@@ -15,6 +15,9 @@ const ALLOWED: Record<string, string[]> = {
   p2p: ['common'],
   gatekeeper: ['common', 'contracts'],
   node: ['common', 'contracts', 'consensus', 'evm', 'p2p', 'gatekeeper', 'node'],
+  // The benchmarks drive whole nodes; the CLI is the top and may reach the harness for `medrec bench`.
+  bench: ['common', 'contracts', 'consensus', 'evm', 'p2p', 'gatekeeper', 'node', 'test'],
+  cli: ['common', 'contracts', 'consensus', 'evm', 'p2p', 'gatekeeper', 'node', 'bench'],
 }
 const EXECUTION_PACKAGES = ['@ethereumjs/vm', '@ethereumjs/evm', '@ethereumjs/statemanager', '@ethereumjs/mpt']
 

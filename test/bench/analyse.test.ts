@@ -1,6 +1,6 @@
 import t from 'tap'
-import { analyseRun, reorgs, type RunRecord, type SendRecord } from '../../node/bench/analyse.ts'
-import type { BlockInfo, HeadLog, ResourceSample } from '../../node/bench/collect.ts'
+import { analyseRun, reorgs, type RunRecord, type SendRecord } from '../../bench/harness/analyse.ts'
+import type { BlockInfo, HeadLog, ResourceSample } from '../../bench/harness/collect.ts'
 
 /**
  * A hand-made run with known answers: load starts at performance time 1000, 1 s warm-up, 2 s

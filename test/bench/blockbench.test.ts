@@ -28,7 +28,7 @@ import {
   smallbankSetup,
   type ContractSetup,
   type WorkloadPlan,
-} from '../../node/bench/workloads/index.ts'
+} from '../../bench/harness/workloads/index.ts'
 import { actor, createContractVM, type Actor, type ContractVM, type Outcome } from '../helpers/contract-vm.ts'
 
 const hex = (b: Uint8Array | undefined): Hex => `0x${Buffer.from(b ?? new Uint8Array()).toString('hex')}`

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { clientQueues, closedLoopDepth, sendClosedLoop, type SignedTx } from '../../node/bench/index.ts'
+import { clientQueues, closedLoopDepth, sendClosedLoop, type SignedTx } from '../../bench/harness/index.ts'
 
 /**
  * The closed loop against a fake JSON-RPC endpoint and a fake head log: a "block" every 50 ms

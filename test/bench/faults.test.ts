@@ -2,8 +2,8 @@ import t from 'tap'
 import { createServer, connect, type Socket } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { analyseFaults, faultsMarkdown, parseFaults, throughputSvg, type BenchResult, type FaultLog } from '../../node/bench/index.ts'
-import { startLinkProxy } from '../../node/bench/proxy.ts'
+import { analyseFaults, faultsMarkdown, parseFaults, throughputSvg, type BenchResult, type FaultLog } from '../../bench/harness/index.ts'
+import { startLinkProxy } from '../../bench/harness/proxy.ts'
 import { medrec, tempDir } from '../cli/run-cli.ts'
 
 /**

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { NOTHING_SELECTOR, type BenchResult } from '../../node/bench/index.ts'
+import { NOTHING_SELECTOR, type BenchResult } from '../../bench/harness/index.ts'
 import { medrec, tempDir } from '../cli/run-cli.ts'
 import { rpc, startNodeProcess, type NodeProcess } from '../helpers/node-process.ts'
 import { DEV_MNEMONIC, deriveKey } from '../../node/keys/index.ts'

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { runRequests, summariseRequests } from '../../node/bench/index.ts'
-import { sleep } from '../../node/bench/rpc.ts'
+import { runRequests, summariseRequests } from '../../bench/harness/index.ts'
+import { sleep } from '../../bench/harness/rpc.ts'
 
 t.test('off-chain requests: open loop at their rate through the window, timed, errors counted', async (t) => {
   const calls: number[] = []

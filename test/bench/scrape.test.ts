@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { freePorts, metricsPoints, metricValue, parsePrometheus, readingOf, scrapeMetrics } from '../../node/bench/index.ts'
+import { freePorts, metricsPoints, metricValue, parsePrometheus, readingOf, scrapeMetrics } from '../../bench/harness/index.ts'
 
 const TEXT = `# HELP medrec_mempool_pending Executable transactions in the pool.
 # TYPE medrec_mempool_pending gauge

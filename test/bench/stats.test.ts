@@ -1,5 +1,5 @@
 import t from 'tap'
-import { cdf, cpuPercent, distribution, gaps, histogram, medianPerSecond, percentile, perSecond } from '../../node/bench/stats.ts'
+import { cdf, cpuPercent, distribution, gaps, histogram, medianPerSecond, percentile, perSecond } from '../../bench/harness/stats.ts'
 
 t.test('percentile is nearest-rank and leaves its input alone', async (t) => {
   const xs = [10, 3, 7, 1, 9, 2, 8, 4, 6, 5]

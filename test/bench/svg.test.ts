@@ -1,5 +1,5 @@
 import t from 'tap'
-import { barChartSvg, escapeXml, formatTick, lineChartSvg, niceStep, niceTicks } from '../../node/bench/svg.ts'
+import { barChartSvg, escapeXml, formatTick, lineChartSvg, niceStep, niceTicks } from '../../bench/harness/svg.ts'
 
 const polylines = (svg: string): string[] => [...svg.matchAll(/<polyline\b[^>]*\bpoints="([^"]*)"/g)].map((m) => m[1]!)
 

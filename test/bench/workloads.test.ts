@@ -1,9 +1,9 @@
 import t from 'tap'
 import { createAddressFromString } from '@ethereumjs/util'
 import { toFunctionSelector, type Hex } from 'viem'
-import { powDifficulty } from '../../node/bench/cluster.ts'
-import { readProcCpuMs, readProcRssMb } from '../../node/bench/collect.ts'
-import { defaultSenders, DONOTHING_INITCODE, findWorkload, NOTHING_SELECTOR, WORKLOAD_CATALOG, WORKLOAD_NAMES, WORKLOADS } from '../../node/bench/workloads/index.ts'
+import { powDifficulty } from '../../bench/harness/cluster.ts'
+import { readProcCpuMs, readProcRssMb } from '../../bench/harness/collect.ts'
+import { defaultSenders, DONOTHING_INITCODE, findWorkload, NOTHING_SELECTOR, WORKLOAD_CATALOG, WORKLOAD_NAMES, WORKLOADS } from '../../bench/harness/workloads/index.ts'
 import { actor, createContractVM } from '../helpers/contract-vm.ts'
 
 t.test('DoNothing: nothing() succeeds within the workload gas, anything else reverts', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { COMMON_FLAGS, parseAddressFlag, parseFlags, parseInteger, parsePort, parseWei, suggest } from '../../node/cli/args.ts'
-import { exitCodeOf } from '../../node/cli/errors.ts'
-import type { FlagSpec } from '../../node/cli/types.ts'
+import { COMMON_FLAGS, parseAddressFlag, parseFlags, parseInteger, parsePort, parseWei, suggest } from '../../cli/args.ts'
+import { exitCodeOf } from '../../cli/errors.ts'
+import type { FlagSpec } from '../../cli/types.ts'
 
 const SPECS: FlagSpec[] = [
   { name: 'datadir', kind: 'string', placeholder: 'DIR', default: 'required', description: '' },

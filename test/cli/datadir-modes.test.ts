@@ -1,7 +1,7 @@
 import t from 'tap'
 import { chmodSync, lstatSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { secureDatadir } from '../../node/cli/commands/shared.ts'
+import { secureDatadir } from '../../cli/commands/shared.ts'
 import { tempDir } from './run-cli.ts'
 
 /** An existing data dir with looser modes is made owner-only at start, and what changed is reported. */

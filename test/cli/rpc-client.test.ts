@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { parseFlags } from '../../node/cli/args.ts'
-import { nodeAuthHeaders, RPC_FLAGS } from '../../node/cli/rpc-client.ts'
-import { exitCodeOf } from '../../node/cli/errors.ts'
+import { parseFlags } from '../../cli/args.ts'
+import { nodeAuthHeaders, RPC_FLAGS } from '../../cli/rpc-client.ts'
+import { exitCodeOf } from '../../cli/errors.ts'
 import { loadOrCreateJwtSecret, verifyAuthorization } from '../../node/rpc/auth.ts'
 
 // The CLI finds the dev node's secret (npm start's ./.medrec-dev) only for the default endpoint:
