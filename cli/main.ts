@@ -14,6 +14,7 @@ import { bountyGroup } from './commands/bounty.ts'
 import { patientGroup } from './commands/patient.ts'
 import { peersCommand } from './commands/peers.ts'
 import { providerGroup } from './commands/provider.ts'
+import { sendCommand } from './commands/send.ts'
 import { watchCommand } from './commands/watch.ts'
 import { genesisGroup } from './commands/genesis.ts'
 import { initCommand } from './commands/init.ts'
@@ -23,7 +24,7 @@ import { commandHelp, groupHelp, rootHelp } from './help.ts'
 import { out } from './io.ts'
 import type { CommandSpec, GroupSpec, Spec } from './types.ts'
 
-const SPECS: Spec[] = [startCommand, mineCommand, initCommand, accountGroup, genesisGroup, authorityGroup, peersCommand, providerGroup, patientGroup, bountyGroup, watchCommand, benchGroup]
+const SPECS: Spec[] = [startCommand, mineCommand, initCommand, accountGroup, sendCommand, genesisGroup, authorityGroup, peersCommand, providerGroup, patientGroup, bountyGroup, watchCommand, benchGroup]
 const HELP = new Set(['--help', '-h'])
 
 function version(): string {

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { errorMessage } from '../common/errors.ts'
-import { DEV_DATADIR } from '../node/config.ts'
-import { accessOf, bearer, defaultJwtSecretPath, JWT_SECRET_FILE, readJwtSecret } from '../node/rpc/auth.ts'
-import { JwtSecretError } from '../node/rpc/errors.ts'
+import { DEV_DATADIR } from '../node/config/index.ts'
+import { accessOf, bearer, defaultJwtSecretPath, JWT_SECRET_FILE, JwtSecretError, readJwtSecret } from '../node/rpc/access.ts'
 import { CliError, CliErrorCode, usageError } from './errors.ts'
 import type { FlagSpec, ParsedFlags } from './types.ts'
 

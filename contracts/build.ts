@@ -113,6 +113,11 @@ export function compileAll(root: string, solc: SolcLike = loadSolc()): Map<strin
   return files
 }
 
+/** The outputs under `root` that are missing or differ byte for byte from `files` (what `--check` reports). */
+export function staleFiles(root: string, files: Map<string, string>): string[] {
+  return [...files].filter(([path, text]) => !existsSync(join(root, path)) || readFileSync(join(root, path), 'utf8') !== text).map(([p]) => p)
+}
+
 function main(): void {
   const { values } = parseArgs({ options: { check: { type: 'boolean', default: false }, root: { type: 'string' } } })
   const root = values.root ?? join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -124,7 +129,7 @@ function main(): void {
     process.exit(1)
   }
   if (values.check) {
-    const stale = [...files].filter(([path, text]) => !existsSync(join(root, path)) || readFileSync(join(root, path), 'utf8') !== text).map(([p]) => p)
+    const stale = staleFiles(root, files)
     if (stale.length > 0) {
       process.stderr.write(`contract artifacts differ from the sources: ${stale.join(', ')}\nrun \`npm run build:contracts\` and commit the result\n`)
       process.exit(1)

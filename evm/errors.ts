@@ -1,25 +1,28 @@
-import { CodedError } from '../common/errors.ts'
+import { CodedError, codedErrorGuard } from '../common/errors.ts'
 
 export const EvmErrorCode = {
   /** A block's transaction failed validation during import (bad nonce, no funds...). */
-  INVALID_BLOCK_TX: 'INVALID_BLOCK_TX',
+  INVALID_BLOCK_TX: 'EVM_INVALID_BLOCK_TX',
   /** Execution results disagree with the header (state root, receipts, gas, bloom). */
-  ROOT_MISMATCH: 'ROOT_MISMATCH',
+  ROOT_MISMATCH: 'EVM_ROOT_MISMATCH',
   /** A state root is not in the database (pruned or never written). */
-  MISSING_STATE: 'MISSING_STATE',
+  MISSING_STATE: 'EVM_MISSING_STATE',
   /** eth_estimateGas found no gas amount under the cap at which the call succeeds. */
-  GAS_ESTIMATION_FAILED: 'GAS_ESTIMATION_FAILED',
+  GAS_ESTIMATION_FAILED: 'EVM_GAS_ESTIMATION_FAILED',
   /** eth_call / eth_estimateGas ran past --rpc.evmtimeout and was stopped (geth's "execution aborted"). */
-  EXECUTION_TIMEOUT: 'EXECUTION_TIMEOUT',
+  EXECUTION_TIMEOUT: 'EVM_EXECUTION_TIMEOUT',
   /** A call worker stopped a call at its time budget (the pool turns this into a timeout or a retry). */
-  CALL_INTERRUPTED: 'CALL_INTERRUPTED',
+  CALL_INTERRUPTED: 'EVM_CALL_INTERRUPTED',
   /** Every call worker is busy and the wait queue is full. */
-  CALL_QUEUE_FULL: 'CALL_QUEUE_FULL',
+  CALL_QUEUE_FULL: 'EVM_CALL_QUEUE_FULL',
   /** A call worker died or could not start (its reason is in the message). */
-  CALL_WORKER_FAILED: 'CALL_WORKER_FAILED',
+  CALL_WORKER_FAILED: 'EVM_CALL_WORKER_FAILED',
   /** The call pool was closed (the node is shutting down). */
-  CALL_POOL_CLOSED: 'CALL_POOL_CLOSED',
+  CALL_POOL_CLOSED: 'EVM_CALL_POOL_CLOSED',
 } as const
 export type EvmErrorCode = (typeof EvmErrorCode)[keyof typeof EvmErrorCode]
 
 export class EvmError extends CodedError<EvmErrorCode> {}
+
+/** `err` is a EvmError (with code `code`, when given). */
+export const isEvmError = codedErrorGuard(EvmError)

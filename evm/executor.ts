@@ -5,10 +5,11 @@ import { Capability, type TypedTransaction } from '@ethereumjs/tx'
 import { Account, Address, bytesToHex, setLengthLeft } from '@ethereumjs/util'
 import { Bloom, createVM, encodeReceipt, runTx, type TxReceipt, type VM } from '@ethereumjs/vm'
 import { createLogger } from '../common/logger.ts'
-import { CallRunner, RPC_GAS_CAP, blockHashChain, createStateManager, execBlock, stateAt, type BlockHashLookup } from './call.ts'
+import { RPC_GAS_CAP, blockHashChain, createStateManager, execBlock, type BlockHashLookup } from './call.ts'
 import { createExecCommon } from './common.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import type { TrieLevelAdapter } from './state-db.ts'
+import { StateReader } from './state-reader.ts'
 import { orderedTrieRoot } from './trie-root.ts'
 import { TimeSlice } from './yield.ts'
 import type {
@@ -69,10 +70,8 @@ export class Executor {
   private readonly vm: VM
   private headRoot: Uint8Array
   private blocksSinceCacheClear = 0
-  /** Read-only views of recent state roots (RPC reads, mempool checks). */
-  private readonly readers = new Map<string, MerkleStateManager>()
-  /** eth_call on the main thread (in-process readers; RPC clients' calls go to the call workers). */
-  private readonly calls: CallRunner
+  /** Reads of committed state and eth_call on this thread (state-reader.ts). */
+  private readonly state: StateReader
 
   private constructor(modules: ExecutorModules, vm: VM, execCommon: Common, root: Uint8Array) {
     this.common = modules.common
@@ -80,7 +79,7 @@ export class Executor {
     this.db = modules.db
     this.vm = vm
     this.headRoot = root
-    this.calls = new CallRunner({ execCommon, base: vm.stateManager as MerkleStateManager, blockchain: vm.blockchain })
+    this.state = new StateReader({ execCommon, base: vm.stateManager as MerkleStateManager, blockchain: vm.blockchain })
   }
 
   static async create(modules: ExecutorModules): Promise<Executor> {
@@ -266,42 +265,27 @@ export class Executor {
     this.db.flushed()
   }
 
-  /** A new state manager over the trie at `root`, with its own caches. */
-  private stateAt(root: Uint8Array): Promise<MerkleStateManager> {
-    return stateAt(this.vm.stateManager as MerkleStateManager, root)
+  // ---- state reads and calls: state-reader.ts ----
+
+  getAccount(address: Address, root: Uint8Array): Promise<Account> {
+    return this.state.getAccount(address, root)
   }
 
-  /** A read-only view of state at `root`; views of recent roots are reused. */
-  private async reader(root: Uint8Array): Promise<MerkleStateManager> {
-    const key = bytesToHex(root)
-    let sm = this.readers.get(key)
-    if (sm === undefined) {
-      sm = await this.stateAt(root)
-      this.readers.set(key, sm)
-      if (this.readers.size > 8) this.readers.delete(this.readers.keys().next().value as string)
-    }
-    return sm
+  getCode(address: Address, root: Uint8Array): Promise<Uint8Array> {
+    return this.state.getCode(address, root)
   }
 
-  async getAccount(address: Address, root: Uint8Array): Promise<Account> {
-    return (await (await this.reader(root)).getAccount(address)) ?? new Account()
-  }
-
-  async getCode(address: Address, root: Uint8Array): Promise<Uint8Array> {
-    return (await this.reader(root)).getCode(address)
-  }
-
-  async getStorage(address: Address, slot: Uint8Array, root: Uint8Array): Promise<Uint8Array> {
-    return (await this.reader(root)).getStorage(address, setLengthLeft(slot, 32))
+  getStorage(address: Address, slot: Uint8Array, root: Uint8Array): Promise<Uint8Array> {
+    return this.state.getStorage(address, slot, root)
   }
 
   /** eth_call on this thread: runs a message on the state at `root`; nothing it writes is kept. */
   call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<CallResult> {
-    return this.calls.call(args, ctx, root, gasCap)
+    return this.state.call(args, ctx, root, gasCap)
   }
 
   /** eth_estimateGas on this thread (see CallRunner.estimateGas). */
   estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<bigint> {
-    return this.calls.estimateGas(args, ctx, root, gasCap)
+    return this.state.estimateGas(args, ctx, root, gasCap)
   }
 }

@@ -2,7 +2,7 @@ import type { Hex } from 'viem'
 import type { RegistrarClient } from '../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../common/index.ts'
 import type { AuditHead, AuditLog } from './audit.ts'
-import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from './errors.ts'
 
 const log = createLogger('gatekeeper:anchor')
 
@@ -101,7 +101,7 @@ export function createAuditAnchorer(opts: AnchorOptions, modules: AnchorModules)
   function trigger(why: string): void {
     if (closed || inFlight !== undefined || performance.now() - failedAt < retryMs) return
     send().catch((err: unknown) => {
-      const quiet = provider === false || (err instanceof GatekeeperError && err.code === GatekeeperErrorCode.NOT_FOUND)
+      const quiet = provider === false || isGatekeeperError(err, GatekeeperErrorCode.NOT_FOUND)
       if (quiet) log.debug('Not anchoring the audit log', { why }, errorMessage(err))
       else log.warn('Could not anchor the audit log; retrying at the next trigger', { why }, errorMessage(err))
     })

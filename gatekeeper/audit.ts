@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import type { DatabaseSync } from 'node:sqlite'
-import { fromHex, toData } from '../common/index.ts'
+import { errorMessage, fromHex, toData } from '../common/index.ts'
 import { canonicalJson } from '../contracts/client/index.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 
@@ -219,8 +219,14 @@ function migrateV1(db: DatabaseSync, table: string): AuditHead {
 
 export interface AuditLogOptions {
   now?: () => number
-  /** The table: 'audit_log' (default, what patients read and the chain anchors) or the provider-only 'audit_provider'. */
-  table?: 'audit_log' | 'audit_provider'
+  /**
+   * The table: 'audit_log' (default: the authority account's chain, what its patients read and
+   * it anchors), the provider-only 'audit_provider', or 'audit_delegates', which holds one chain
+   * per delegate account (`chain`), each anchored by that delegate.
+   */
+  table?: 'audit_log' | 'audit_provider' | 'audit_delegates'
+  /** For 'audit_delegates': the delegate account (0x address) whose chain this is. */
+  chain?: string
   /** Told after every append (e.g. the anchoring schedule). */
   onAppend?: (entry: AuditEntry) => void
 }
@@ -228,6 +234,13 @@ export interface AuditLogOptions {
 export function createAuditLog(db: DatabaseSync, opts: AuditLogOptions = {}): AuditLog {
   const now = opts.now ?? Date.now
   const table = opts.table ?? 'audit_log'
+  const keyed = table === 'audit_delegates'
+  const chain = opts.chain?.toLowerCase() ?? ''
+  if (keyed !== /^0x[0-9a-f]{40}$/.test(chain)) throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, keyed ? `the audit chain of a delegate needs the delegate's address, got ${JSON.stringify(opts.chain)}` : `only audit_delegates holds several chains (${table} was given chain ${opts.chain})`)
+  // Each chain has its own row in audit_meta; every statement of a keyed table is scoped to the chain.
+  const logName = keyed ? `${table}:${chain}` : table
+  const K = keyed ? 'chain = ? AND ' : ''
+  const kp: string[] = keyed ? [chain] : []
   db.exec(`CREATE TABLE IF NOT EXISTS audit_meta (
     log TEXT PRIMARY KEY,
     format INTEGER NOT NULL,
@@ -237,16 +250,33 @@ export function createAuditLog(db: DatabaseSync, opts: AuditLogOptions = {}): Au
   let base: AuditHead = { seq: 0, hash: AUDIT_GENESIS_HASH }
   db.exec('BEGIN IMMEDIATE')
   try {
-    const meta = db.prepare('SELECT format, base_seq, base_hash FROM audit_meta WHERE log = ?').get(table) as { format: number; base_seq: number; base_hash: string } | undefined
+    const meta = db.prepare('SELECT format, base_seq, base_hash FROM audit_meta WHERE log = ?').get(logName) as { format: number; base_seq: number; base_hash: string } | undefined
     if (meta !== undefined) {
       if (Number(meta.format) !== AUDIT_FORMAT) throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the audit log ${table} is in format ${meta.format}, this node reads format ${AUDIT_FORMAT}: run the medrec version that wrote it, or restore a backup`)
       base = { seq: Number(meta.base_seq), hash: meta.base_hash }
     } else {
       const cols = columns(db, table)
-      if (cols.length > 0 && !cols.includes('commitment')) base = migrateV1(db, table)
-      db.prepare('INSERT INTO audit_meta (log, format, base_seq, base_hash) VALUES (?, ?, ?, ?)').run(table, AUDIT_FORMAT, base.seq, base.hash)
+      if (!keyed && cols.length > 0 && !cols.includes('commitment')) base = migrateV1(db, table)
+      db.prepare('INSERT INTO audit_meta (log, format, base_seq, base_hash) VALUES (?, ?, ?, ?)').run(logName, AUDIT_FORMAT, base.seq, base.hash)
     }
-    db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
+    if (keyed) {
+      db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
+        chain TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        requester TEXT NOT NULL,
+        relationship TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        salt TEXT NOT NULL,
+        commitment TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (chain, seq)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS ${table}_relationship ON ${table}(chain, relationship, seq);
+      CREATE INDEX IF NOT EXISTS ${table}_requester ON ${table}(chain, requester, seq);`)
+    } else {
+      db.exec(`CREATE TABLE IF NOT EXISTS ${table} (
       seq INTEGER PRIMARY KEY,
       time INTEGER NOT NULL,
       requester TEXT NOT NULL,
@@ -258,8 +288,9 @@ export function createAuditLog(db: DatabaseSync, opts: AuditLogOptions = {}): Au
       hash TEXT NOT NULL
     ) STRICT;
     CREATE INDEX IF NOT EXISTS ${table}_relationship ON ${table}(relationship, seq);
-    CREATE INDEX IF NOT EXISTS ${table}_requester ON ${table}(requester, seq);
-    CREATE TRIGGER IF NOT EXISTS ${table}_no_update BEFORE UPDATE ON ${table}
+    CREATE INDEX IF NOT EXISTS ${table}_requester ON ${table}(requester, seq);`)
+    }
+    db.exec(`CREATE TRIGGER IF NOT EXISTS ${table}_no_update BEFORE UPDATE ON ${table}
       BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER IF NOT EXISTS ${table}_no_delete BEFORE DELETE ON ${table}
       BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`)
@@ -270,24 +301,24 @@ export function createAuditLog(db: DatabaseSync, opts: AuditLogOptions = {}): Au
   }
 
   const COLS = 'seq, time, requester, relationship, entry, salt, commitment, prev_hash, hash'
-  const headStmt = db.prepare(`SELECT seq, hash FROM ${table} ORDER BY seq DESC LIMIT 1`)
-  const insert = db.prepare(`INSERT INTO ${table} (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-  const after = db.prepare(`SELECT ${COLS} FROM ${table} WHERE seq > ? ORDER BY seq`)
-  const allCommitments = db.prepare(`SELECT commitment FROM ${table} ORDER BY seq`)
-  const bySeq = db.prepare(`SELECT ${COLS} FROM ${table} WHERE seq = ?`)
+  const headStmt = db.prepare(`SELECT seq, hash FROM ${table} WHERE ${K}1 ORDER BY seq DESC LIMIT 1`)
+  const insert = db.prepare(`INSERT INTO ${table} (${keyed ? 'chain, ' : ''}${COLS}) VALUES (${keyed ? '?, ' : ''}?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+  const after = db.prepare(`SELECT ${COLS} FROM ${table} WHERE ${K}seq > ? ORDER BY seq`)
+  const allCommitments = db.prepare(`SELECT commitment FROM ${table} WHERE ${K}1 ORDER BY seq`)
+  const bySeq = db.prepare(`SELECT ${COLS} FROM ${table} WHERE ${K}seq = ?`)
 
   function head(): AuditHead {
-    const row = headStmt.get() as { seq: number; hash: string } | undefined
+    const row = headStmt.get(...kp) as { seq: number; hash: string } | undefined
     return row === undefined ? { ...base } : { seq: Number(row.seq), hash: row.hash }
   }
 
   function corrupt(seq: number, what: string): never {
-    throw corruptError(table, seq, what)
+    throw corruptError(logName, seq, what)
   }
 
   function entries(filter: AuditFilter = {}): AuditEntry[] {
-    const where: string[] = []
-    const params: (string | number)[] = []
+    const where: string[] = keyed ? ['chain = ?'] : []
+    const params: (string | number)[] = [...kp]
     if (filter.relationships !== undefined) {
       if (filter.relationships.length === 0) return []
       where.push(`relationship IN (${filter.relationships.map(() => '?').join(', ')})`)
@@ -316,7 +347,7 @@ export function createAuditLog(db: DatabaseSync, opts: AuditLogOptions = {}): Au
       try {
         db.exec('BEGIN IMMEDIATE')
       } catch (err) {
-        throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot append to the audit log: ${(err as Error).message}`, undefined, err)
+        throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot append to the audit log: ${errorMessage(err)}`, undefined, err)
       }
       let entry: AuditEntry
       try {
@@ -327,12 +358,12 @@ export function createAuditLog(db: DatabaseSync, opts: AuditLogOptions = {}): Au
         const salt = toData(randomBytes(32))
         const commitment = auditCommitment(salt, json)
         const hash = auditHash(prev.hash, commitment)
-        insert.run(seq, time, e.requester, e.relationship, json, salt, commitment, prev.hash, hash)
+        insert.run(...kp, seq, time, e.requester, e.relationship, json, salt, commitment, prev.hash, hash)
         db.exec('COMMIT')
         entry = { ...e, seq, time, salt, commitment, prevHash: prev.hash, hash }
       } catch (err) {
         db.exec('ROLLBACK')
-        throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot append to the audit log: ${(err as Error).message}`, undefined, err)
+        throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot append to the audit log: ${errorMessage(err)}`, undefined, err)
       }
       opts.onAppend?.(entry)
       return entry
@@ -344,26 +375,26 @@ export function createAuditLog(db: DatabaseSync, opts: AuditLogOptions = {}): Au
 
     view(relationships) {
       // One synchronous read: no append can land between the commitments, the entries and the head.
-      const commitments = (allCommitments.all() as { commitment: string }[]).map((r) => r.commitment)
+      const commitments = (allCommitments.all(...kp) as { commitment: string }[]).map((r) => r.commitment)
       const mine = relationships.length === 0 ? [] : entries({ relationships, limit: MAX_LIMIT })
       return { base: { ...base }, head: head(), commitments, entries: mine }
     },
 
     at(seq) {
-      const row = bySeq.get(seq) as Row | undefined
+      const row = bySeq.get(...kp, seq) as Row | undefined
       return row === undefined ? undefined : toEntry(row)
     },
 
     verify(anchor, from) {
       const start = from !== undefined && from.seq > base.seq ? from : base
       if (start !== base) {
-        const row = bySeq.get(start.seq) as Row | undefined
+        const row = bySeq.get(...kp, start.seq) as Row | undefined
         if (row === undefined || row.hash !== start.hash.toLowerCase()) corrupt(start.seq, `its hash is no longer the ${start.hash} checked before`)
       }
       let expectSeq = start.seq + 1
       let prevHash = start.hash.toLowerCase()
       let anchorSeen = anchor !== undefined && (anchor.seq < start.seq || (anchor.seq === start.seq && anchor.hash.toLowerCase() === prevHash))
-      for (const raw of after.iterate(start.seq)) {
+      for (const raw of after.iterate(...kp, start.seq)) {
         const row = raw as unknown as Row
         const seq = Number(row.seq)
         if (seq !== expectSeq) corrupt(expectSeq, seq > expectSeq ? `rows ${expectSeq}..${seq - 1} are missing (deleted)` : `unexpected seq ${seq}`)

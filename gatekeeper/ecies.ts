@@ -5,13 +5,18 @@ import type { EncryptedPayload } from './types.ts'
 
 /**
  * ECIES to a requester's Ethereum key, so a reply is readable only by the account that signed
- * the request whatever the transport. secp256k1 ECDH with a fresh ephemeral key (the shared
- * secret is the x coordinate), HKDF-SHA256 (salt: the ephemeral public key, info
- * `medrec-gatekeeper-v1`) to a 32-byte key, AES-256-GCM with a random 12-byte iv and the
- * ephemeral public key as additional data. node:crypto does the curve work: several times
- * faster than a pure-JS ECDH.
+ * the request whatever the transport. The envelope is specified, with test vectors, in
+ * docs/ecies.md (vectors: test/fixtures/ecies-vectors.json): secp256k1 ECDH with a fresh
+ * ephemeral key (the shared secret is the x coordinate), HKDF-SHA256 (salt: the ephemeral public
+ * key, info `medrec-gatekeeper-v1`) to a 32-byte key, AES-256-GCM with a random 12-byte iv and
+ * the ephemeral public key as additional data, sent as JSON hex fields with `v: 1`. It is not
+ * byte-compatible with eciesjs or devp2p's ECIES (different KDF inputs, nonce size, AAD and
+ * layout); any library with those three standard primitives reads it. node:crypto does the
+ * curve work: several times faster than a pure-JS ECDH.
  */
 
+/** The envelope version this module writes and reads; a change to any step below needs a new one. */
+export const ECIES_VERSION = 1
 const INFO = Buffer.from('medrec-gatekeeper-v1')
 const KEY_FIELDS = ['v', 'ephemeralPublicKey', 'iv', 'ciphertext', 'tag'] as const
 const HEX = /^0x(?:[0-9a-fA-F]{2})*$/
@@ -43,13 +48,32 @@ export function encryptTo(publicKey65: Uint8Array, plaintext: Uint8Array): Encry
   return seal(recipientKey(ecdh, ephemeral, publicKey65), ephemeral, plaintext)
 }
 
-/** AES-256-GCM under `key` with a fresh random iv and the ephemeral public key as additional data. */
-function seal(key: Buffer, ephemeral: Buffer, plaintext: Uint8Array): EncryptedPayload {
-  const iv = randomBytes(12)
+/** AES-256-GCM under `key` with a fresh random iv (unless given) and the ephemeral public key as additional data. */
+function seal(key: Buffer, ephemeral: Buffer, plaintext: Uint8Array, iv: Uint8Array = randomBytes(12)): EncryptedPayload {
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
   cipher.setAAD(ephemeral)
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
-  return { v: 1, ephemeralPublicKey: toData(ephemeral), iv: toData(iv), ciphertext: toData(ciphertext), tag: toData(cipher.getAuthTag()) }
+  return { v: ECIES_VERSION, ephemeralPublicKey: toData(ephemeral), iv: toData(iv), ciphertext: toData(ciphertext), tag: toData(cipher.getAuthTag()) }
+}
+
+/**
+ * encryptTo with a chosen ephemeral private key and iv, for the test vectors of docs/ecies.md
+ * only: a reused (ephemeral key, iv) pair under GCM leaks the XOR of the plaintexts and lets
+ * anyone forge tags, so replies always go through encryptTo or createEncryptor.
+ */
+export function encryptForVector(publicKey65: Uint8Array, plaintext: Uint8Array, ephemeralPrivateKey32: Uint8Array, iv12: Uint8Array): EncryptedPayload {
+  checkRecipient(publicKey65)
+  if (ephemeralPrivateKey32.length !== 32 || iv12.length !== 12) {
+    throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `encryptForVector needs a 32-byte ephemeral private key and a 12-byte iv, got ${ephemeralPrivateKey32.length} and ${iv12.length} bytes`)
+  }
+  const ecdh = createECDH('secp256k1')
+  try {
+    ecdh.setPrivateKey(ephemeralPrivateKey32)
+  } catch (err) {
+    throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, 'encryptForVector: the ephemeral private key is not a secp256k1 scalar', undefined, err)
+  }
+  const ephemeral = ecdh.getPublicKey()
+  return seal(recipientKey(ecdh, ephemeral, publicKey65), ephemeral, plaintext, iv12)
 }
 
 /**
@@ -106,7 +130,7 @@ export function decryptWith(privateKey32: Uint8Array, payload: unknown): Uint8Ar
   const o = payload as Record<string, unknown>
   const keys = Object.keys(o)
   if (keys.length !== KEY_FIELDS.length || !KEY_FIELDS.every((k) => Object.hasOwn(o, k))) fail(`the payload must have exactly the keys ${KEY_FIELDS.join(', ')}`)
-  if (o.v !== 1) fail(`unknown envelope version ${JSON.stringify(o.v)}; this node reads v 1`)
+  if (o.v !== ECIES_VERSION) fail(`unknown envelope version ${JSON.stringify(o.v)}; this node reads v ${ECIES_VERSION}`)
   const ephemeral = hexField(o, 'ephemeralPublicKey', 65)
   const iv = hexField(o, 'iv', 12)
   const tag = hexField(o, 'tag', 16)

@@ -1,57 +1,83 @@
-import { CodedError } from '../common/errors.ts'
+import { CodedError, codedErrorGuard } from '../common/errors.ts'
 
 /**
- * Gatekeeper error codes. Refusals a requester may see carry an HTTP status (`httpStatus`);
- * their messages say what was wrong and never echo record data.
+ * Gatekeeper error codes (`GATEKEEPER_<NAME>`, the scheme of common/errors.ts). Refusals a
+ * requester may see carry an HTTP status (`httpStatus`); their messages say what was wrong and
+ * never echo record data. A reply on the wire (HTTP, libp2p, FHIR OperationOutcome, delegate
+ * verification) carries the short name instead, the key here (`FORBIDDEN`): that is the gatekeeper
+ * protocol other nodes speak, so it is written with `wireCode` and read back with `fromWireCode`.
  */
 export const GatekeeperErrorCode = {
   /** Malformed request JSON or a field of the wrong shape. */
-  BAD_REQUEST: 'BAD_REQUEST',
+  BAD_REQUEST: 'GATEKEEPER_BAD_REQUEST',
   /** The signature does not verify or is not the claimed requester's. */
-  BAD_SIGNATURE: 'BAD_SIGNATURE',
+  BAD_SIGNATURE: 'GATEKEEPER_BAD_SIGNATURE',
   /** The request is past its expiry, issued in the future, or lives longer than allowed. */
-  EXPIRED: 'EXPIRED',
+  EXPIRED: 'GATEKEEPER_EXPIRED',
   /** The nonce was already used by this requester. */
-  REPLAYED: 'REPLAYED',
+  REPLAYED: 'GATEKEEPER_REPLAYED',
   /** The request names another gatekeeper or another chain. */
-  WRONG_GATEKEEPER: 'WRONG_GATEKEEPER',
+  WRONG_GATEKEEPER: 'GATEKEEPER_WRONG_GATEKEEPER',
   /** The chain does not let the requester read what was asked. */
-  FORBIDDEN: 'FORBIDDEN',
+  FORBIDDEN: 'GATEKEEPER_FORBIDDEN',
   /** No such relationship, pointer, bounty or patient here. */
-  NOT_FOUND: 'NOT_FOUND',
+  NOT_FOUND: 'GATEKEEPER_NOT_FOUND',
   /** An aggregate cell covers fewer than k patients. */
-  K_ANONYMITY: 'K_ANONYMITY',
+  K_ANONYMITY: 'GATEKEEPER_K_ANONYMITY',
   /** A query outside the query grammar, or a filter the database cannot apply (never silently ignored). */
-  UNSUPPORTED_SEARCH: 'UNSUPPORTED_SEARCH',
+  UNSUPPORTED_SEARCH: 'GATEKEEPER_UNSUPPORTED_SEARCH',
   /** Import input (FHIR bundle, CSV) is invalid. */
-  INVALID_IMPORT: 'INVALID_IMPORT',
+  INVALID_IMPORT: 'GATEKEEPER_INVALID_IMPORT',
   /** Decryption failed or the payload is malformed. */
-  DECRYPT_FAILED: 'DECRYPT_FAILED',
+  DECRYPT_FAILED: 'GATEKEEPER_DECRYPT_FAILED',
   /** Records do not match the hash on chain. */
-  TAMPERED: 'TAMPERED',
+  TAMPERED: 'GATEKEEPER_TAMPERED',
   /** The audit log's hash chain is broken. */
-  AUDIT_CORRUPT: 'AUDIT_CORRUPT',
+  AUDIT_CORRUPT: 'GATEKEEPER_AUDIT_CORRUPT',
   /** The gatekeeper cannot be reached or answered with something unusable. */
-  UNREACHABLE: 'UNREACHABLE',
+  UNREACHABLE: 'GATEKEEPER_UNREACHABLE',
   /** The requester (or, for unverified traffic, its remote address) sent more than its rate allows. */
-  RATE_LIMITED: 'RATE_LIMITED',
+  RATE_LIMITED: 'GATEKEEPER_RATE_LIMITED',
   /** Local database or configuration problem. */
-  INTERNAL: 'INTERNAL',
+  INTERNAL: 'GATEKEEPER_INTERNAL',
 } as const
 export type GatekeeperErrorCode = (typeof GatekeeperErrorCode)[keyof typeof GatekeeperErrorCode]
 
+/** A gatekeeper reply code as the protocol spells it on the wire: `FORBIDDEN`, `RATE_LIMITED`, … */
+export type GatekeeperWireCode = keyof typeof GatekeeperErrorCode
+
+// Compile-time proof that every code is its wire name behind the prefix, which wireCode relies on.
+const PREFIXED: { readonly [K in GatekeeperWireCode]: `GATEKEEPER_${K}` } = GatekeeperErrorCode
+const PREFIX = 'GATEKEEPER_'
+
+/** The code a reply carries on the wire: GATEKEEPER_FORBIDDEN → FORBIDDEN. */
+export function wireCode(code: GatekeeperErrorCode): GatekeeperWireCode {
+  return code.slice(PREFIX.length) as GatekeeperWireCode
+}
+
+/** The code of a reply read from the wire (FORBIDDEN → GATEKEEPER_FORBIDDEN); undefined for anything this node does not know. */
+export function fromWireCode(code: unknown): GatekeeperErrorCode | undefined {
+  return isWireCode(code) ? PREFIXED[code] : undefined
+}
+
+function isWireCode(code: unknown): code is GatekeeperWireCode {
+  return typeof code === 'string' && Object.hasOwn(PREFIXED, code)
+}
+
 const HTTP_STATUS: Partial<Record<GatekeeperErrorCode, number>> = {
-  BAD_REQUEST: 400,
-  UNSUPPORTED_SEARCH: 400,
-  INVALID_IMPORT: 400,
-  BAD_SIGNATURE: 401,
-  EXPIRED: 401,
-  REPLAYED: 401,
-  WRONG_GATEKEEPER: 421,
-  FORBIDDEN: 403,
-  K_ANONYMITY: 403,
-  NOT_FOUND: 404,
-  RATE_LIMITED: 429,
+  [GatekeeperErrorCode.BAD_REQUEST]: 400,
+  [GatekeeperErrorCode.UNSUPPORTED_SEARCH]: 400,
+  [GatekeeperErrorCode.INVALID_IMPORT]: 400,
+  [GatekeeperErrorCode.BAD_SIGNATURE]: 401,
+  [GatekeeperErrorCode.EXPIRED]: 401,
+  [GatekeeperErrorCode.REPLAYED]: 401,
+  [GatekeeperErrorCode.WRONG_GATEKEEPER]: 421,
+  [GatekeeperErrorCode.FORBIDDEN]: 403,
+  [GatekeeperErrorCode.K_ANONYMITY]: 403,
+  [GatekeeperErrorCode.NOT_FOUND]: 404,
+  [GatekeeperErrorCode.RATE_LIMITED]: 429,
+  // A relay that cannot reach the delegate's gatekeeper.
+  [GatekeeperErrorCode.UNREACHABLE]: 502,
 }
 
 export class GatekeeperError extends CodedError<GatekeeperErrorCode> {
@@ -70,6 +96,5 @@ export function rateLimited(retryAfter: number, what: string): GatekeeperError {
   return new GatekeeperError(GatekeeperErrorCode.RATE_LIMITED, `${what}: try again in ${retryAfter} s`, { retryAfter })
 }
 
-export function isGatekeeperError(err: unknown): err is GatekeeperError {
-  return err instanceof GatekeeperError
-}
+/** `isGatekeeperError(err)`, or with a code: `isGatekeeperError(err, GatekeeperErrorCode.FORBIDDEN)`. */
+export const isGatekeeperError = codedErrorGuard(GatekeeperError)

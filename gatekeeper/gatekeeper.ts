@@ -6,14 +6,15 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { createMedRecClient, type Rpc } from '../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../common/index.ts'
 import type { GatekeeperInfo, Notification } from './api.ts'
-import { createAuditAnchorer, type AuditAnchorer } from './anchor.ts'
+import type { AnchorResult } from './anchor.ts'
+import { createAuditChains } from './audit-chains.ts'
 import { createAuditLog } from './audit.ts'
-import { createDelegateAccounts, createDelegateVerifier, DELEGATE_PROTOCOL } from './delegates/index.ts'
+import { createDelegateAccounts, createDelegateVerifier, createRelay, createRelayTable, DELEGATE_PROTOCOL } from './delegates/index.ts'
 import { createBountyReleases } from './bounty-release.ts'
 import { createNotificationLog, createRecordCache } from './cache.ts'
 import { createSqliteRecordStore } from './db/index.ts'
 import { startGatekeeperHttp, type GatekeeperHttp } from './http.ts'
-import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import { GatekeeperError, GatekeeperErrorCode, wireCode } from './errors.ts'
 import { createNonceStore } from './nonces.ts'
 import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from './options.ts'
 import { createRateLimiter } from './rate-limit.ts'
@@ -21,7 +22,7 @@ import { createParticipantOps } from './participant.ts'
 import { createProviderOps } from './provider.ts'
 import { createRequestVerifier } from './request.ts'
 import { createRequester, GATEKEEPER_PROTOCOL } from './requester.ts'
-import { createServer, type ServedRequest } from './serve.ts'
+import { createServer, type GatekeeperReply, type ServedRequest } from './serve.ts'
 import { createRelationshipMap, openStateDb } from './state.ts'
 import { createWatcher } from './watch.ts'
 
@@ -64,14 +65,8 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
   const publicKey = secp256k1.getPublicKey(modules.account.privateKey, false)
   const client = createMedRecClient({ transport: modules.transport, privateKey })
   const relationships = createRelationshipMap(state)
-  // The log patients read and the chain anchors; refusals of unverified requests go to the provider-only one.
-  let anchorer: AuditAnchorer | undefined
-  const audit = createAuditLog(state, { onAppend: (e) => anchorer?.onAppend(e.seq) })
+  // Refusals of unverified requests go to the provider-only log; the logs patients read, one per serving account, are made below.
   const providerAudit = createAuditLog(state, { table: 'audit_provider' })
-  anchorer = createAuditAnchorer(
-    { everyEntries: opts.auditAnchorEntries ?? DEFAULT_GATEKEEPER.auditAnchorEntries, intervalMs: (opts.auditAnchorIntervalSeconds ?? DEFAULT_GATEKEEPER.auditAnchorIntervalMinutes * 60) * 1000 },
-    { audit, registrar: client.registrar, address },
-  )
   const limiter = createRateLimiter({ rate: opts.rateLimit ?? DEFAULT_GATEKEEPER.rateLimit, burst: opts.rateBurst ?? DEFAULT_GATEKEEPER.rateBurst })
   const nonces = createNonceStore(state)
   const signer = privateKeyToAccount(privateKey)
@@ -86,6 +81,21 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
     request: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, DELEGATE_PROTOCOL, body),
     enabled: opts.delegates ?? DEFAULT_GATEKEEPER.delegates,
   })
+  // One audit chain per serving account (the authority's and each delegate's), each anchored by that account.
+  const chains = createAuditChains(
+    { everyEntries: opts.auditAnchorEntries ?? DEFAULT_GATEKEEPER.auditAnchorEntries, intervalMs: (opts.auditAnchorIntervalSeconds ?? DEFAULT_GATEKEEPER.auditAnchorIntervalMinutes * 60) * 1000 },
+    {
+      db: state,
+      authority: { address, registrar: client.registrar },
+      delegateRegistrar: (a) => {
+        const registrar = delegates.byAddress(a)?.client.registrar
+        // A delegate's anchor is paid by the delegate: topped up by its verifier first when low.
+        return registrar === undefined ? undefined : { ...registrar, anchorAudit: async (seq, head, o) => (await delegates.ensureFunds(a), registrar.anchorAudit(seq, head, o)) }
+      },
+    },
+  )
+  const audit = chains.authority.log
+  const anchorer = chains.authority.anchorer
   // A delegate's relationship is answered, and its bounties signed, as the delegate.
   const signerOf = (rel: string) => {
     const d = delegates.ofRelationship(rel)
@@ -96,7 +106,7 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
     { db: state, source: store, secret, sign: (hash, rel) => signerOf(rel).signMessage({ message: { raw: hash } }), providerOf: (rel) => delegates.ofRelationship(rel)?.address, now: () => Math.floor(Date.now() / 1000) },
   )
   const verifier = createRequestVerifier({ chainId: modules.chainId, gatekeepers: [address], isGatekeeper: delegates.isOurs, maxLifetimeSeconds: opts.maxRequestLifetime })
-  const server = createServer({ client, source: store, verifier, nonces, audit, providerAudit, limiter, relationships, privateKey, ownsAccount: delegates.isOurs, secret, releases, onServed: modules.onServed })
+  const server = createServer({ client, source: store, verifier, nonces, auditOf: (a) => chains.of(a).log, providerAudit, limiter, relationships, privateKey, ownsAccount: delegates.isOurs, secret, releases, onServed: modules.onServed })
   const requester = createRequester({ client, privateKey, chainId: modules.chainId, p2pRequest: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, GATEKEEPER_PROTOCOL, body) })
   const cache = createRecordCache(state)
   const notifications = createNotificationLog(state)
@@ -105,6 +115,20 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
   const watcher = createWatcher({ client, requester, db: state, cache, notifications, headTime })
 
   const encode = (v: unknown) => new TextEncoder().encode(JSON.stringify(v))
+  // Requests for the relationships of delegates this authority verified for others go on to their providers.
+  const relay = createRelay({
+    table: createRelayTable(state),
+    client,
+    chainId: modules.chainId,
+    maxLifetimeSeconds: opts.maxRequestLifetime,
+    limiter,
+    forward: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, GATEKEEPER_PROTOCOL, body),
+    reject: (code, message, remote, retryAfter) => server.reject(code, message, { remote }, retryAfter),
+  })
+  /** Every transport's entry: relayed when addressed to a delegate verified here, else served here. */
+  async function handle(json: unknown, bytes: Uint8Array, remote: string): Promise<GatekeeperReply> {
+    return (await relay.route(json, bytes, remote)) ?? (await server.handle(json, { remote }))
+  }
   p2p?.handle(GATEKEEPER_PROTOCOL, async (body, from) => {
     const remote = `peer:${from}`
     let json: unknown
@@ -114,7 +138,8 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
       return encode(server.reject(GatekeeperErrorCode.BAD_REQUEST, 'the request is not JSON', { remote }).body)
     }
     // A refusal over the rate carries `retryAfter` in its error, as HTTP's Retry-After.
-    return encode((await server.handle(json, { remote })).body)
+    const reply = await handle(json, body, remote)
+    return reply.raw ?? encode(reply.body)
   })
 
   // Verifying other authorities' delegates: any gatekeeper of an authority answers; the checks are in verifier.ts.
@@ -124,13 +149,17 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
     nonces,
     limiter: createRateLimiter({ rate: DEFAULT_GATEKEEPER.delegateRate, burst: DEFAULT_GATEKEEPER.delegateBurst }),
     funding: opts.delegateFunding ?? DEFAULT_GATEKEEPER.delegateFunding,
+    relays: relay.table,
+    // What the delegate's relationships record: this node's multiaddr, else its URL (as published in the Registrar).
+    endpoint: () => p2p?.listenAddrs()[0] ?? opts.publicUrl ?? http?.url ?? '',
+    gasPrice: async () => BigInt(await modules.transport.request<string>('eth_gasPrice', [])),
   })
   p2p?.handle(DELEGATE_PROTOCOL, async (body, from) => {
     let json: unknown
     try {
       json = JSON.parse(new TextDecoder().decode(body))
     } catch {
-      return encode({ ok: false, error: { code: GatekeeperErrorCode.BAD_REQUEST, message: 'the request is not JSON' } })
+      return encode({ ok: false, error: { code: wireCode(GatekeeperErrorCode.BAD_REQUEST), message: 'the request is not JSON' } })
     }
     return encode(await delegateVerifier.handle(json, from))
   })
@@ -152,7 +181,7 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
   })
   if (opts.http !== undefined) {
     http = await startGatekeeperHttp(opts.http, {
-      handle: (json, remote) => server.handle(json, { remote }),
+      handle: (json, remote, bytes) => handle(json, bytes, remote),
       reject: (code, message, remote) => server.reject(code, message, { remote }),
       info: () => ({ ...publicInfo(), protocols: ['http', GATEKEEPER_PROTOCOL] }),
     })
@@ -200,13 +229,26 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
         nonces.prune(now)
       }
     },
-    /** Anchors the audit log's head in the Registrar (provider accounts only). */
-    anchorAudit: () => anchorer.anchorNow(),
+    /**
+     * Anchors audit heads in the Registrar now: the chain of `delegate` (one of this provider's
+     * delegates) as that delegate, or, without it, every chain with unanchored entries, each as
+     * its account. The first anchor made is also given at the top level; none made: the
+     * authority chain's reason is thrown.
+     */
+    async anchorAudit(delegate?: string): Promise<AnchorResult & { account: string; chains: { account: string; seq?: number; head?: string; transaction?: string; error?: string }[] }> {
+      const outcomes = await chains.anchorNow(delegate)
+      const first = outcomes.find((o) => o.result !== undefined)
+      if (first === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, outcomes[0]?.error ?? 'nothing to anchor')
+      return { account: first.account, ...first.result!, chains: outcomes.map((o) => ({ account: o.account, ...(o.result ?? {}), ...(o.error === undefined ? {} : { error: o.error }) })) }
+    },
+    /** The audit chain of the authority account or of one of its delegates. */
+    auditChain: (account: string) => chains.of(account),
+    auditChains: chains,
     providerAudit,
     anchorer,
     subscribe: (listener: (n: Notification) => void) => notifications.subscribe(listener),
     async close(): Promise<void> {
-      anchorer.close()
+      chains.close()
       await http?.close()
       await store.close()
       state.close()

@@ -1,8 +1,8 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { RESOURCE_TYPES } from '../contracts/client/index.ts'
-import { createLogger } from '../common/index.ts'
-import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import { createLogger, errorCode, errorMessage } from '../common/index.ts'
+import { GatekeeperError, GatekeeperErrorCode, wireCode } from './errors.ts'
 import type { GatekeeperReply } from './serve.ts'
 
 const log = createLogger('gatekeeper:http')
@@ -11,8 +11,8 @@ const log = createLogger('gatekeeper:http')
 const MAX_BODY = 64 * 1024
 
 export interface HttpModules {
-  /** A parsed body; `remote` is the client's address (rate limits of unverified traffic). */
-  handle(json: unknown, remote: string): Promise<GatekeeperReply>
+  /** A parsed body (and its bytes, passed on unchanged when relayed); `remote` is the client's address (rate limits of unverified traffic). */
+  handle(json: unknown, remote: string, bytes: Uint8Array): Promise<GatekeeperReply>
   /** A body refused before it could be read (too big, not JSON): audited and counted like the rest. */
   reject(code: GatekeeperErrorCode, message: string, remote: string): GatekeeperReply
   /** Public facts for GET /v1/info (never the audit head: that is for the operator and a patient's signed request). */
@@ -36,7 +36,7 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
   const server: Server = createHttpServer((req, res) => {
     route(req, res).catch((err: unknown) => {
       log.warn('HTTP request failed', { url: req.url }, err)
-      if (!res.headersSent) send(res, 500, { ok: false, error: { code: 'INTERNAL', message: 'internal error' } })
+      if (!res.headersSent) send(res, 500, { ok: false, error: { code: wireCode(GatekeeperErrorCode.INTERNAL), message: 'internal error' } })
     })
   })
   server.headersTimeout = 10_000
@@ -45,11 +45,11 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gatekeeper')
     if (url.pathname === '/v1/info') {
-      if (req.method !== 'GET') return send(res, 405, { ok: false, error: { code: 'BAD_REQUEST', message: 'use GET /v1/info' } })
+      if (req.method !== 'GET') return send(res, 405, { ok: false, error: { code: wireCode(GatekeeperErrorCode.BAD_REQUEST), message: 'use GET /v1/info' } })
       return send(res, 200, modules.info())
     }
     if (url.pathname === '/v1/requests') {
-      if (req.method !== 'POST') return send(res, 405, { ok: false, error: { code: 'BAD_REQUEST', message: 'use POST /v1/requests with a signed request as JSON' } })
+      if (req.method !== 'POST') return send(res, 405, { ok: false, error: { code: wireCode(GatekeeperErrorCode.BAD_REQUEST), message: 'use POST /v1/requests with a signed request as JSON' } })
       const remote = remoteOf(req)
       const body = await readBody(req)
       if (body === undefined) {
@@ -62,18 +62,18 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
       } catch {
         return reply(res, modules.reject(GatekeeperErrorCode.BAD_REQUEST, 'the body is not JSON: send {"request":{…},"from":"0x…","signature":"0x…"}', remote))
       }
-      return reply(res, await modules.handle(json, remote))
+      return reply(res, await modules.handle(json, remote, Buffer.from(body, 'utf8')))
     }
     const fhir = /^\/fhir\/([A-Za-z]+)$/.exec(url.pathname)
     if (fhir !== null) return fhirRead(req, res, fhir[1]!, url)
-    return send(res, 404, { ok: false, error: { code: 'NOT_FOUND', message: `no route ${url.pathname}: see GET /v1/info, POST /v1/requests, GET /fhir/<ResourceType>` } })
+    return send(res, 404, { ok: false, error: { code: wireCode(GatekeeperErrorCode.NOT_FOUND), message: `no route ${url.pathname}: see GET /v1/info, POST /v1/requests, GET /fhir/<ResourceType>` } })
   }
 
   async function fhirRead(req: IncomingMessage, res: ServerResponse, type: string, url: URL): Promise<void> {
     const outcome = (status: number, code: string, message: string) =>
       send(res, status, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: status === 403 || status === 401 ? 'forbidden' : status === 404 ? 'not-found' : status === 429 ? 'throttled' : 'invalid', diagnostics: `${code}: ${message}` }] }, 'application/fhir+json')
-    if (req.method !== 'GET') return outcome(405, 'BAD_REQUEST', 'FHIR reads are GET')
-    if (!(RESOURCE_TYPES as readonly string[]).includes(type)) return outcome(404, 'NOT_FOUND', `unknown resource type ${type}; one of ${RESOURCE_TYPES.join(', ')}`)
+    if (req.method !== 'GET') return outcome(405, wireCode(GatekeeperErrorCode.BAD_REQUEST), 'FHIR reads are GET')
+    if (!(RESOURCE_TYPES as readonly string[]).includes(type)) return outcome(404, wireCode(GatekeeperErrorCode.NOT_FOUND), `unknown resource type ${type}; one of ${RESOURCE_TYPES.join(', ')}`)
     const remote = remoteOf(req)
     // A read that cannot become a request is refused like one: audited (provider-only) and counted against the remote address.
     const refuse = (status: number, message: string) => {
@@ -85,8 +85,9 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
     const m = /^MedRec ([A-Za-z0-9_-]+={0,2})$/.exec(auth)
     if (m === null) return refuse(401, 'send the signed request in "Authorization: MedRec <base64url of its JSON>"')
     let json: { request?: { relationship?: unknown; pointerIds?: unknown } }
+    const text = Buffer.from(m[1]!, 'base64url').toString('utf8')
     try {
-      json = JSON.parse(Buffer.from(m[1]!, 'base64url').toString('utf8')) as typeof json
+      json = JSON.parse(text) as typeof json
     } catch {
       return refuse(400, 'the Authorization value is not base64url JSON')
     }
@@ -97,7 +98,7 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
     if (rel === null || typeof json.request?.relationship !== 'string' || rel.toLowerCase() !== json.request.relationship.toLowerCase() || !Array.isArray(ids) || ids.length !== 1 || String(ids[0]) !== pointer) {
       return refuse(400, 'relationship and pointer in the URL must equal those of the signed request (one pointer per FHIR read)')
     }
-    const reply = await modules.handle(json, remote)
+    const reply = await modules.handle(json, remote, Buffer.from(text, 'utf8'))
     if (!reply.body.ok) {
       if (reply.retryAfter !== undefined) res.setHeader('retry-after', String(reply.retryAfter))
       return outcome(reply.status, reply.body.error.code, reply.body.error.message)
@@ -106,9 +107,9 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
   }
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      const hint = err.code === 'EADDRINUSE' ? 'is in use: stop the other process or pass --gatekeeper.http.port (0: any free port)' : `cannot be listened on: ${err.message}`
-      reject(new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the gatekeeper HTTP address ${listen.host}:${listen.port} ${hint}`, { code: err.code }, err))
+    server.once('error', (err: Error) => {
+      const hint = errorCode(err) === 'EADDRINUSE' ? 'is in use: stop the other process or pass --gatekeeper.http.port (0: any free port)' : `cannot be listened on: ${errorMessage(err)}`
+      reject(new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the gatekeeper HTTP address ${listen.host}:${listen.port} ${hint}`, { code: errorCode(err) }, err))
     })
     server.listen(listen.port, listen.host, () => resolve())
   })
@@ -131,12 +132,19 @@ function remoteOf(req: IncomingMessage): string {
 /** A gatekeeper reply as HTTP; a rate-limit refusal carries Retry-After. */
 function reply(res: ServerResponse, r: GatekeeperReply): void {
   if (r.retryAfter !== undefined) return reply429(res, r)
-  send(res, r.status, r.body)
+  sendReply(res, r)
 }
 
 function reply429(res: ServerResponse, r: GatekeeperReply): void {
   res.setHeader('retry-after', String(r.retryAfter ?? 1))
-  send(res, r.status, r.body)
+  sendReply(res, r)
+}
+
+/** A relayed reply goes out byte for byte as the delegate's gatekeeper sent it. */
+function sendReply(res: ServerResponse, r: GatekeeperReply): void {
+  if (r.raw === undefined) return send(res, r.status, r.body)
+  res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': r.raw.byteLength, 'cache-control': 'no-store' })
+  res.end(r.raw)
 }
 
 function readBody(req: IncomingMessage): Promise<string | undefined> {

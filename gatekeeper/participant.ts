@@ -23,7 +23,10 @@ export function createParticipantOps(modules: { client: MedRecClient; requester:
 
   async function ownSummary() {
     const own = await client.registrar.summaryOf(client.address)
-    if (own === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `${client.address} has no Summary: a provider must register its identity first ("medrec provider add-patient" on the provider's node)`)
+    if (own === undefined) {
+      // Patients and viewers alike: without a Summary nothing reaches this account's list or watch.
+      throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `${client.address} has no Summary (no identity is registered for it), so relationships and grants naming it do not show here or in "medrec watch". An authority registers identities, patients and third parties alike: on the provider's (an authority's) node run "medrec provider add-patient --identity ID --address ${client.address}" (a third party too, under any ID such as research-lab-7). A grant made before still reads with "medrec patient fetch --relationship ADDRESS"`)
+    }
     return client.summary(own)
   }
 

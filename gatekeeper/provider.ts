@@ -4,7 +4,7 @@ import type { AddPatientParams, AddPatientResult, AddRecordParams, AddRecordResu
 import { commitRecords } from './commitment.ts'
 import type { SqliteRecordStore } from './db/index.ts'
 import type { DelegateAccounts } from './delegates/index.ts'
-import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from './errors.ts'
 import { servableRecordQuery } from './grammar.ts'
 import type { RelationshipMap } from './state.ts'
 import type { FhirResource } from './types.ts'
@@ -107,7 +107,7 @@ export function createProviderOps(modules: ProviderModules) {
     try {
       return servableRecordQuery(pointer.query, rel, pointer.pointerId).query
     } catch (err) {
-      if (!(err instanceof GatekeeperError)) throw err
+      if (!isGatekeeperError(err)) throw err
       out.outsideGrammar = [...(out.outsideGrammar ?? []), { relationship: rel, pointerId: pointer.pointerId, reason: err.message }]
       return undefined
     }
@@ -123,6 +123,7 @@ export function createProviderOps(modules: ProviderModules) {
           continue
         }
         const hash = await hashAt(rel, pointer.pointerId, pointer.version + 1, patientId, q)
+        await modules.delegates?.ensureFunds(await ppr.provider())
         await ppr.updatePointer(pointer.pointerId, { dataHash: hash, bountyQuery: p.bounty ?? defaultBounty(q.resourceType) })
         out.updated.push({ relationship: rel, pointerId: pointer.pointerId, dataHash: hash })
       }
@@ -138,19 +139,24 @@ export function createProviderOps(modules: ProviderModules) {
       } catch {
         throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `address must be a 0x account address, got ${JSON.stringify(p.address)}`)
       }
+      const existing = store.patientByIdentity(p.identity)
+      const resource: FhirResource = p.patient ?? existing ?? { resourceType: 'Patient', id: `p${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}` }
+      if (resource.resourceType !== 'Patient') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `patient must be a FHIR Patient resource, got ${String(resource.resourceType)}`)
       let registered = false
       let resolved = await client.registrar.resolve(p.identity)
       if (resolved === undefined) {
-        await client.registrar.registerIdentity(p.identity, address)
+        // With delegates, the authority that verifies this patient's delegate registers the
+        // identity in the same job: registeredBy then names it, not this provider. The delegate
+        // is kept for the patient's first relationship.
+        const delegate = await modules.delegates?.acquire({ patientId: resource.id, register: { identity: p.identity, participant: address } })
+        if (delegate !== undefined) modules.delegates!.release(delegate)
+        else await client.registrar.registerIdentity(p.identity, address)
         registered = true
         resolved = await client.registrar.resolve(p.identity)
       }
       if (resolved === undefined || resolved.participant.toLowerCase() !== address.toLowerCase()) {
         throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `identity ${JSON.stringify(p.identity)} is registered to ${resolved?.participant}, not ${address}`)
       }
-      const existing = store.patientByIdentity(p.identity)
-      const resource: FhirResource = p.patient ?? existing ?? { resourceType: 'Patient', id: `p${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}` }
-      if (resource.resourceType !== 'Patient') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `patient must be a FHIR Patient resource, got ${String(resource.resourceType)}`)
       store.upsertPatient(resource, p.identity)
       return { patientId: resource.id, identity: p.identity, address, summary: resolved.summary, registered }
     },
@@ -186,6 +192,8 @@ export function createProviderOps(modules: ProviderModules) {
     // The first live relationship holds the pointer: the same query gets a new hash, a new query a new pointer.
     for await (const { rel, ppr, pointers } of liveRelationships(patientId)) {
       const pointer = pointers.find((x) => x.query === q.json)
+      // A delegate low on gas is topped up by its verifier first.
+      await modules.delegates?.ensureFunds(await ppr.provider())
       if (pointer === undefined) {
         const hash = await hashAt(rel, pointers.length, 1, patientId, q.query)
         const tx = await ppr.addPointer({ query: q.query, dataHash: hash, bountyQuery: bounty })
@@ -202,11 +210,13 @@ export function createProviderOps(modules: ProviderModules) {
     // salts depend on it) can go into the same back-to-back transactions.
     // By default the relationship is created by a fresh delegate account another authority verified,
     // so the chain does not name this provider as the patient's (see delegates/).
-    const delegate = await modules.delegates?.acquire()
+    const delegate = await modules.delegates?.acquire({ patientId })
     const steward = delegate?.client ?? client
     try {
       const salt = randomSalt()
-      const endpoint = modules.endpoint()
+      // A delegate's relationship records its verifier's endpoint, which relays to this gatekeeper
+      // (delegates/relay.ts): this gatekeeper's own URL would name the provider.
+      const endpoint = delegate !== undefined && delegate.relay !== '' ? delegate.relay : modules.endpoint()
       const relationship = (await steward.relationships.predictAddress(steward.address, address, endpoint, salt)).toLowerCase() as Address
       const hash = await hashAt(relationship, 0, 1, patientId, q.query)
       relationships.set(relationship, patientId)

@@ -1,11 +1,11 @@
 import { getAddress, recoverMessageAddress, type Address, type Hex } from 'viem'
 import { fieldsOfMask, parseRecordQuery, type MedRecClient } from '../contracts/client/index.ts'
-import { fromHex } from '../common/index.ts'
+import { errorMessage, fromHex } from '../common/index.ts'
 import type { AuditEntryView, AuditResult, BountyResult, FetchedPointer, FetchResult } from './api.ts'
 import { checkAuditView, type AuditEntry } from './audit.ts'
 import { verifyRecords } from './commitment.ts'
 import { decryptWith } from './ecies.ts'
-import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import { fromWireCode, GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 import { newRequest, signRequest } from './request.ts'
 import { bountyResultHash, type AuditPayload, type BountyPayload, type GatekeeperReply, type RecordsPayload } from './serve.ts'
 import type { FhirResource, GatekeeperRequest, RequestMethod } from './types.ts'
@@ -25,8 +25,6 @@ export interface RequesterModules {
 
 export type Transport = 'http' | 'p2p'
 
-const GATEKEEPER_CODES = new Set<string>(Object.values(GatekeeperErrorCode))
-
 /**
  * The requesting side: finds a relationship's gatekeeper through the chain (the PPR's endpoint,
  * else the provider's Registrar entry), signs a request bound to it, sends it over HTTP or libp2p,
@@ -37,11 +35,15 @@ export function createRequester(modules: RequesterModules) {
   const timeoutMs = modules.timeoutMs ?? 15_000
   const privateKeyBytes = fromHex(modules.privateKey)
 
-  /** The relationship's own endpoint, else the provider's Registrar entry; `prefer` picks the transport from the entry. */
+  /**
+   * The relationship's own endpoint (for a delegate's relationship, the relay of its verifying
+   * authority), else the provider's Registrar entry; `prefer` picks the transport: the
+   * relationship's endpoint when it is of that kind, else the entry's.
+   */
   async function endpointOf(gatekeeper: Address, relationship?: string, prefer?: Transport): Promise<string> {
-    if (relationship !== undefined && prefer === undefined) {
+    if (relationship !== undefined) {
       const own = await client.relationship(relationship).endpoint()
-      if (own !== '') return own
+      if (own !== '' && (prefer === undefined || (prefer === 'p2p') === own.startsWith('/'))) return own
     }
     const entry = await client.registrar.provider(gatekeeper)
     if (prefer === 'p2p' && entry.multiaddr === '') throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `provider ${gatekeeper} publishes no libp2p multiaddr in the Registrar`, { gatekeeper })
@@ -59,7 +61,7 @@ export function createRequester(modules: RequesterModules) {
       try {
         raw = await modules.p2pRequest(endpoint, bytes)
       } catch (err) {
-        throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `cannot reach the gatekeeper at ${endpoint}: ${(err as Error).message}`, { endpoint }, err)
+        throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `cannot reach the gatekeeper at ${endpoint}: ${errorMessage(err)}`, { endpoint }, err)
       }
       return { reply: parseReply(new TextDecoder().decode(raw), endpoint), transport: 'p2p' }
     }
@@ -74,17 +76,18 @@ export function createRequester(modules: RequesterModules) {
       })
       text = await res.text()
     } catch (err) {
-      throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `cannot reach the gatekeeper at ${endpoint}: ${(err as Error).message}`, { endpoint }, err)
+      throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `cannot reach the gatekeeper at ${endpoint}: ${errorMessage(err)}`, { endpoint }, err)
     }
     return { reply: parseReply(text, endpoint), transport: 'http' }
   }
 
   async function ask<T>(gatekeeper: Address, endpoint: string, fields: Omit<Parameters<typeof newRequest>[0], 'gatekeeper' | 'method'>, method: RequestMethod): Promise<{ payload: T; transport: Transport }> {
     const req: GatekeeperRequest = newRequest({ gatekeeper, method, ...fields })
-    const signed = await signRequest(modules.privateKey, modules.chainId, req)
+    const signed = signRequest(modules.privateKey, modules.chainId, req)
     const { reply, transport } = await send(endpoint, signed)
     if (!reply.ok) {
-      const code = GATEKEEPER_CODES.has(reply.error.code) ? (reply.error.code as GatekeeperErrorCode) : GatekeeperErrorCode.UNREACHABLE
+      // A code this node does not know (a newer gatekeeper's) still refuses; remoteCode keeps it.
+      const code = fromWireCode(reply.error.code) ?? GatekeeperErrorCode.UNREACHABLE
       throw new GatekeeperError(code, `the gatekeeper of ${gatekeeper} refused: ${reply.error.message}`, { remoteCode: reply.error.code, ...(reply.error.retryAfter === undefined ? {} : { retryAfter: reply.error.retryAfter }) })
     }
     const plain = decryptWith(privateKeyBytes, reply.encrypted)

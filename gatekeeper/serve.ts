@@ -6,7 +6,7 @@ import type { AuditLog, AuditView } from './audit.ts'
 import { buildProof } from './commitment.ts'
 import type { BountyReleases } from './bounty-release.ts'
 import { createEncryptor } from './ecies.ts'
-import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError, rateLimited } from './errors.ts'
+import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError, rateLimited, wireCode } from './errors.ts'
 import { servableBountyQuery, servableRecordQuery } from './grammar.ts'
 import type { NonceStore } from './nonces.ts'
 import { createRateLimiter, createRefusalCoalescer, type RateLimiter } from './rate-limit.ts'
@@ -17,12 +17,14 @@ import type { EncryptedPayload, FhirBundle, FhirResource, GatekeeperRequest, Poi
 const log = createLogger('gatekeeper:serve')
 const ZERO = '0x0000000000000000000000000000000000000000'
 
-/** What every transport sends back: an HTTP-like status and a JSON body. */
+/** What every transport sends back: an HTTP-like status and a JSON body, whose error code is the wire code (`wireCode`: FORBIDDEN, not GATEKEEPER_FORBIDDEN). */
 export interface GatekeeperReply {
   status: number
   body: { ok: true; encrypted: EncryptedPayload } | { ok: false; error: { code: string; message: string; retryAfter?: number } }
   /** RATE_LIMITED: seconds until the requester may try again (HTTP Retry-After). */
   retryAfter?: number
+  /** A relayed reply: `body` exactly as the delegate's gatekeeper sent it, to be passed on unchanged. */
+  raw?: Uint8Array
 }
 
 /** Where a request came from, as its transport knows it (an IP address, a libp2p peer id). */
@@ -36,7 +38,11 @@ export interface ServeModules {
   source: RecordSource
   verifier: RequestVerifier
   nonces: NonceStore
-  audit: AuditLog
+  /**
+   * The audit chain of an account this gatekeeper serves as (the authority's, or a delegate's):
+   * a verified request is logged in the chain of the account it is addressed to.
+   */
+  auditOf(account: string): AuditLog
   /** Refusals of requests that never verified (unparseable, bad signature, rate-limited): the provider's eyes only. */
   providerAudit: AuditLog
   /** Per verified requester and, for unverified traffic, per remote address; absent: no limit. */
@@ -93,7 +99,7 @@ interface Outcome {
  * is appended to the audit log. Never throws: refusals become replies.
  */
 export function createServer(modules: ServeModules) {
-  const { client, source, verifier, nonces, audit, relationships } = modules
+  const { client, source, verifier, nonces, auditOf, relationships } = modules
   const account = privateKeyToAccount(modules.privateKey)
   const now = modules.now ?? (() => Math.floor(Date.now() / 1000))
   const encryptTo = createEncryptor()
@@ -119,7 +125,8 @@ export function createServer(modules: ServeModules) {
 
   const ours = (address: string): boolean => address.toLowerCase() === account.address.toLowerCase() || modules.ownsAccount?.(address) === true
 
-  async function servedRelationship(rel: string): Promise<{ ppr: ReturnType<MedRecClient['relationship']>; patientId: string; provider: Address }> {
+  /** `addressed`: the account the request names; it must be the relationship's provider (each account has its own audit chain). */
+  async function servedRelationship(rel: string, addressed: string): Promise<{ ppr: ReturnType<MedRecClient['relationship']>; patientId: string; provider: Address }> {
     const patientId = relationships.get(rel)
     if (patientId === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `this gatekeeper does not serve relationship ${rel}`, { relationship: rel })
     const ppr = client.relationship(rel)
@@ -132,12 +139,13 @@ export function createServer(modules: ServeModules) {
     if (!ours(provider)) {
       throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `relationship ${rel} is stewarded by ${provider}, not by this gatekeeper`, { relationship: rel })
     }
+    if (provider.toLowerCase() !== addressed.toLowerCase()) throw new GatekeeperError(GatekeeperErrorCode.WRONG_GATEKEEPER, `relationship ${rel} is served as ${provider}, not as ${addressed}: address the request to the relationship's provider`, { relationship: rel })
     return { ppr, patientId, provider }
   }
 
   async function records(req: GatekeeperRequest, requester: Address): Promise<Outcome> {
     const rel = req.relationship.toLowerCase()
-    const { ppr, patientId, provider } = await servedRelationship(rel)
+    const { ppr, patientId, provider } = await servedRelationship(rel, req.gatekeeper)
     if (req.pointerIds.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'a records request names at least one pointer')
     for (const [i, id] of req.pointerIds.entries()) {
       const mask = req.fieldMasks[i]!
@@ -180,7 +188,7 @@ export function createServer(modules: ServeModules) {
     if (req.relationship.toLowerCase() !== rel || req.pointerIds.length !== 1 || Number(req.pointerIds[0]) !== b.pointerId) {
       throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `bounty #${index} of ${requester} is for pointer ${b.pointerId} of ${rel}; the request must name exactly that`, { index })
     }
-    await servedRelationship(rel)
+    await servedRelationship(rel, req.gatekeeper)
     servableBountyQuery(b.query, index)
     // Answered once: the first collection's signed reply, byte for byte, ever after.
     const payload = await modules.releases.answer({ owner: requester, index, relationship: rel, pointerId: b.pointerId, blockNumber: Number(b.blockNumber), query: b.query })
@@ -188,10 +196,15 @@ export function createServer(modules: ServeModules) {
   }
 
   async function auditFor(req: GatekeeperRequest, requester: Address): Promise<Outcome> {
-    const wanted = req.relationship.toLowerCase() === ZERO ? relationships.all().map((r) => r.relationship) : [req.relationship.toLowerCase()]
+    const all = req.relationship.toLowerCase() === ZERO
+    const wanted = all ? relationships.all().map((r) => r.relationship) : [req.relationship.toLowerCase()]
     const mine: string[] = []
     for (const rel of wanted) {
       if (relationships.get(rel) === undefined) continue
+      // Only the relationships of the account asked: its chain is the one viewed.
+      if (all) {
+        if ((await servedRelationship(rel, req.gatekeeper).catch(() => undefined)) === undefined) continue
+      } else await servedRelationship(rel, req.gatekeeper)
       const patient = await client.relationship(rel).patient()
       if (patient.toLowerCase() === requester.toLowerCase()) mine.push(rel)
     }
@@ -200,7 +213,7 @@ export function createServer(modules: ServeModules) {
       throw new GatekeeperError(GatekeeperErrorCode.FORBIDDEN, req.relationship.toLowerCase() === ZERO ? `${requester} is the patient of no relationship this gatekeeper serves` : `only the patient of ${req.relationship} may read its audit entries`)
     }
     // The account the request was addressed to (the verifier checked it is one of ours): a delegate's patient is not told the provider account.
-    const payload: AuditPayload = { method: 'audit', gatekeeper: ours(req.gatekeeper) ? req.gatekeeper : account.address, view: audit.view(mine) }
+    const payload: AuditPayload = { method: 'audit', gatekeeper: req.gatekeeper, view: auditOf(req.gatekeeper).view(mine) }
     return { payload, relationship: req.relationship.toLowerCase(), patient: requester }
   }
 
@@ -214,8 +227,9 @@ export function createServer(modules: ServeModules) {
      * A request refused by its transport before it could be read (not JSON, too big): audited in
      * the provider-only log and counted against the remote address like any unverified request.
      */
-    reject(code: GatekeeperErrorCode, message: string, ctx: RequestContext = {}): GatekeeperReply {
-      return refuse(new GatekeeperError(code, message), undefined, '', false, ctx.remote ?? '', performance.now())
+    reject(code: GatekeeperErrorCode, message: string, ctx: RequestContext = {}, retryAfter?: number): GatekeeperReply {
+      const e = code === GatekeeperErrorCode.RATE_LIMITED ? rateLimited(retryAfter ?? 1, message) : new GatekeeperError(code, message)
+      return refuse(e, undefined, '', false, ctx.remote ?? '', performance.now())
     },
   }
 
@@ -240,7 +254,7 @@ export function createServer(modules: ServeModules) {
       nonces.use(signer, request.nonce, Number(request.expiresAt))
       const outcome = request.method === 'records' ? await records(request, signer) : request.method === 'bounty' ? await bounty(request, signer) : await auditFor(request, signer)
       // No access without its audit entry: if the append fails, the request fails.
-      record(audit, request, requester, outcome.patient, 'granted', 'ok', '', true)
+      record(chainOf(request.gatekeeper), request, requester, outcome.patient, 'granted', 'ok', '', true)
       const encrypted = encryptTo(publicKey, new TextEncoder().encode(JSON.stringify(outcome.payload)))
       served(req, 'ok', started)
       return { status: 200, body: { ok: true, encrypted } }
@@ -257,13 +271,14 @@ export function createServer(modules: ServeModules) {
    * provider-only log, so a forger can neither write into a patient's view nor flood it.
    */
   function refuse(e: GatekeeperError, req: GatekeeperRequest | undefined, requester: string, verified: boolean, remote: string, started: number): GatekeeperReply {
-    const reason = `${e.code}: ${e.message}`
+    // The audit log is read by patients over the protocol: it names refusals by their wire code.
+    const reason = `${wireCode(e.code)}: ${e.message}`
     if (e.code === GatekeeperErrorCode.RATE_LIMITED) {
       const key = verified ? `requester:${requester}` : `remote:${remote}`
       const earlier = refusals.next(key)
       if (earlier !== undefined) record(providerAudit, req, verified ? requester : requester === '' ? '' : `unverified:${requester}`, '', 'refused', earlier > 0 ? `${reason} (and ${earlier} more refused since the last such entry)` : reason, remote)
-    } else if (verified) {
-      record(audit, req, requester, '', 'refused', reason, '')
+    } else if (verified && req !== undefined) {
+      record(chainOf(req.gatekeeper), req, requester, '', 'refused', reason, '')
     } else {
       limiter.take(`remote:${remote}`)
       record(providerAudit, req, requester === '' ? '' : `unverified:${requester}`, '', 'refused', reason, remote)
@@ -272,7 +287,17 @@ export function createServer(modules: ServeModules) {
     const message = e.code === GatekeeperErrorCode.INTERNAL ? 'the gatekeeper could not answer; the provider has been told' : e.message
     served(req, e.code, started)
     const retryAfter = e.retryAfter
-    return { status: e.httpStatus, body: { ok: false, error: { code: e.code, message, ...(retryAfter === undefined ? {} : { retryAfter }) } }, ...(retryAfter === undefined ? {} : { retryAfter }) }
+    return { status: e.httpStatus, body: { ok: false, error: { code: wireCode(e.code), message, ...(retryAfter === undefined ? {} : { retryAfter }) } }, ...(retryAfter === undefined ? {} : { retryAfter }) }
+  }
+
+  /** The addressed account's chain; it exists for every account the verifier accepts, and should it not, the entry is kept in the provider-only log rather than lost. */
+  function chainOf(account: string): AuditLog {
+    try {
+      return auditOf(account)
+    } catch (err) {
+      log.error('No audit chain for the addressed account', { account }, err)
+      return providerAudit
+    }
   }
 
   function served(req: GatekeeperRequest | undefined, outcome: ServedRequest['outcome'], started: number): void {

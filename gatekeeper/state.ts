@@ -1,5 +1,6 @@
 import { DatabaseSync } from 'node:sqlite'
 import { preparePrivateDb } from './db/connections.ts'
+import { errorMessage } from '../common/index.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 
 /**
@@ -16,7 +17,7 @@ export function openStateDb(path: string): DatabaseSync {
     db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;')
     return db
   } catch (err) {
-    throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot open the gatekeeper state database ${path}: ${(err as Error).message}`, { path }, err)
+    throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot open the gatekeeper state database ${path}: ${errorMessage(err)}`, { path }, err)
   }
 }
 

@@ -1,23 +1,26 @@
 import { availableParallelism } from 'node:os'
-import { createLogger, errorMessage, setLogLevel } from '../common/index.ts'
-import { Chain, type BlockBundle } from './chain/index.ts'
-import { DEFAULT_CALL_WORKERS, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type NodeConfig } from './config.ts'
-import { CALL_SUBLEVELS } from './chain/store.ts'
+import { createLogger, errorCode, errorMessage, setLogLevel } from '../common/index.ts'
 import { createCallPool, type CallPool } from '../evm/index.ts'
-import type { RpcMethods } from './rpc/types.ts'
-import { createMempool, createSenderRecovery, type IncludedTx } from './mempool/index.ts'
-import { startNetwork, type Network } from './network.ts'
-import { createProposals } from './proposals.ts'
-import { createAdminMethods } from './rpc/admin.ts'
-import { createCliqueMethods } from './rpc/clique.ts'
-import { createMinerMethods } from './rpc/miner.ts'
-import { createSealing } from './sealing.ts'
-import { createEthMethods } from './rpc/eth.ts'
-import { createFilterManager, createRpcServer, createSubscriptionHub } from './rpc/index.ts'
-import { createInProcessRpc, createMedrecMethods, notificationEvents } from './rpc/medrec.ts'
 import { createGatekeeper, type Gatekeeper } from '../gatekeeper/index.ts'
-import { NodeError, NodeErrorCode } from './errors.ts'
+import { CALL_SUBLEVELS, Chain, type BlockBundle } from './chain/index.ts'
+import { DEFAULT_CALL_WORKERS, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, NodeError, NodeErrorCode, type NodeConfig } from './config/index.ts'
+import { createMempool, createSenderRecovery, type IncludedTx } from './mempool/index.ts'
 import { createNodeMetrics } from './metrics/index.ts'
+import { createProposals, createSealing } from './producer/index.ts'
+import {
+  createAdminMethods,
+  createCliqueMethods,
+  createEthMethods,
+  createFilterManager,
+  createInProcessRpc,
+  createMedrecMethods,
+  createMinerMethods,
+  createRpcServer,
+  createSubscriptionHub,
+  notificationEvents,
+  type RpcMethods,
+} from './rpc/index.ts'
+import { startNetwork, type Network } from './sync/index.ts'
 
 const log = createLogger('node')
 
@@ -42,7 +45,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   try {
     chain = await Chain.open(config.datadir, config.genesis)
   } catch (err) {
-    if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN' && /lock/i.test(String((err as { cause?: unknown }).cause))) {
+    if (errorCode(err) === 'LEVEL_DATABASE_NOT_OPEN' && err instanceof Error && /lock/i.test(String(err.cause))) {
       throw new NodeError(NodeErrorCode.DATADIR_LOCKED, `the data dir ${config.datadir} is in use by another medrec process: stop it or use another --datadir`, undefined, err)
     }
     throw err
@@ -108,10 +111,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let network: Network | undefined
   if (config.p2p !== undefined) {
     try {
-      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, discovery: config.p2p.discovery, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery, p2pObserver: metrics?.p2p })
+      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, discovery: config.p2p.discovery, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery, p2pObserver: metrics?.p2p, onBlockRelayed: metrics?.blockRelayed })
     } catch (err) {
       await unwind()
-      if ((err as { code?: string }).code === 'EADDRINUSE' || /EADDRINUSE/.test(errorMessage(err))) {
+      if (errorCode(err) === 'EADDRINUSE' || /EADDRINUSE/.test(errorMessage(err))) {
         throw new NodeError(NodeErrorCode.P2P_PORT_IN_USE, `p2p port ${config.p2p.listen.host}:${config.p2p.listen.port} is already in use: stop the other process or pass --p2p.port`, undefined, err)
       }
       throw err
@@ -184,8 +187,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     urls = await server.listen()
   } catch (err) {
     await unwind()
-    const code = (err as { code?: string }).code
-    if (code === 'EADDRINUSE') {
+    if (errorCode(err) === 'EADDRINUSE') {
       throw new NodeError(NodeErrorCode.RPC_PORT_IN_USE, `RPC port ${config.rpc.addr}:${config.rpc.port} is already in use: stop the other process or pass --rpc.port`, undefined, err)
     }
     throw new NodeError(NodeErrorCode.RPC_LISTEN_FAILED, `cannot listen on ${config.rpc.addr}:${config.rpc.port}: ${errorMessage(err)}`, undefined, err)

@@ -13,14 +13,14 @@ export function parsePeerAddr(s: string): { peer: PeerIdStr; addr: Multiaddr } {
   try {
     addr = multiaddr(s)
   } catch (err) {
-    throw new P2PError('INVALID_MULTIADDR', `not a multiaddr: ${s}`, { multiaddr: s }, err)
+    throw new P2PError('P2P_INVALID_MULTIADDR', `not a multiaddr: ${s}`, { multiaddr: s }, err)
   }
   const p2p = addr.getComponents().findLast((c) => c.name === 'p2p')
-  if (p2p?.value === undefined) throw new P2PError('INVALID_MULTIADDR', `multiaddr lacks /p2p/<peerId>: ${s}`, { multiaddr: s })
+  if (p2p?.value === undefined) throw new P2PError('P2P_INVALID_MULTIADDR', `multiaddr lacks /p2p/<peerId>: ${s}`, { multiaddr: s })
   try {
     return { peer: peerIdFromString(p2p.value).toString(), addr }
   } catch (err) {
-    throw new P2PError('INVALID_MULTIADDR', `bad peer id in ${s}`, { multiaddr: s }, err)
+    throw new P2PError('P2P_INVALID_MULTIADDR', `bad peer id in ${s}`, { multiaddr: s }, err)
   }
 }
 
@@ -121,8 +121,8 @@ export class Dialer {
   /** Dials one target now (admin_addPeer); rejects with a P2PError when the dial fails. */
   async dialNow(peer: PeerIdStr): Promise<void> {
     const t = this.#targets.get(peer)
-    if (!t) throw new P2PError('INVALID_MULTIADDR', 'unknown dial target', { peer })
-    if (this.#deps.isBanned(peer)) throw new P2PError('PEER_BANNED', 'peer is banned', { peer })
+    if (!t) throw new P2PError('P2P_INVALID_MULTIADDR', 'unknown dial target', { peer })
+    if (this.#deps.isBanned(peer)) throw new P2PError('P2P_PEER_BANNED', 'peer is banned', { peer })
     await this.#dial(t, true)
   }
 
@@ -184,7 +184,7 @@ export class Dialer {
       const forget = t.learned && t.failures >= LEARNED_MAX_FAILURES
       log.debug(forget ? 'Dial failed: learned peer forgotten' : 'Dial failed', { peer: t.peer, addr: t.addrs.join(','), failures: t.failures, retryMs: forget ? undefined : Math.round(t.nextAt - Date.now()) }, err)
       if (forget && this.#targets.get(t.peer) === t) this.#targets.delete(t.peer)
-      if (rethrow) throw err instanceof P2PError ? err : new P2PError('DIAL_FAILED', `dial ${t.addrs.join(' or ')} failed: ${errorMessage(err)}`, { peer: t.peer }, err)
+      if (rethrow) throw err instanceof P2PError ? err : new P2PError('P2P_DIAL_FAILED', `dial ${t.addrs.join(' or ')} failed: ${errorMessage(err)}`, { peer: t.peer }, err)
     } finally {
       this.#inFlight.delete(t.peer)
     }

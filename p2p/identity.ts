@@ -6,11 +6,11 @@ import type { PeerIdStr } from './types.ts'
 
 /** The node key (32-byte secp256k1 secret, DIR/nodekey) as a libp2p private key. */
 export function nodeKeyToPrivateKey(nodeKey: Uint8Array): PrivateKey {
-  if (!(nodeKey instanceof Uint8Array) || nodeKey.length !== 32) throw new P2PError('INVALID_OPTIONS', 'the node key must be 32 bytes')
+  if (!(nodeKey instanceof Uint8Array) || nodeKey.length !== 32) throw new P2PError('P2P_INVALID_OPTIONS', 'the node key must be 32 bytes')
   try {
     return privateKeyFromRaw(nodeKey)
   } catch (err) {
-    throw new P2PError('INVALID_OPTIONS', 'the node key is not a valid secp256k1 secret key', undefined, err)
+    throw new P2PError('P2P_INVALID_OPTIONS', 'the node key is not a valid secp256k1 secret key', undefined, err)
   }
 }
 

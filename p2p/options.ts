@@ -161,7 +161,7 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 }
 
 function invalid(message: string, context?: Record<string, unknown>): never {
-  throw new P2PError('INVALID_OPTIONS', message, context)
+  throw new P2PError('P2P_INVALID_OPTIONS', message, context)
 }
 
 /** Fills in defaults and checks the combination; throws P2PError INVALID_OPTIONS. */

@@ -14,24 +14,24 @@ import type { PenaltyReason } from './types.ts'
 export function streamError(err: unknown, signal: AbortSignal, what: string, context: Record<string, unknown>): P2PError {
   if (err instanceof P2PError) return err
   const name = err instanceof Error ? err.name : ''
-  let code: P2PErrorCode = 'STREAM_FAILED'
-  if (signal.aborted) code = 'TIMEOUT'
-  else if (name === 'InvalidDataLengthError' || name === 'StreamBufferError') code = 'OVERSIZED'
-  else if (name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError') code = 'INVALID_RESPONSE'
-  else if (name === 'UnsupportedProtocolError') code = 'PROTOCOL_UNSUPPORTED'
-  return new P2PError(code, `${what}: ${code === 'TIMEOUT' ? 'timed out' : errorMessage(err)}`, context, err)
+  let code: P2PErrorCode = 'P2P_STREAM_FAILED'
+  if (signal.aborted) code = 'P2P_TIMEOUT'
+  else if (name === 'InvalidDataLengthError' || name === 'StreamBufferError') code = 'P2P_OVERSIZED'
+  else if (name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError') code = 'P2P_INVALID_RESPONSE'
+  else if (name === 'UnsupportedProtocolError') code = 'P2P_PROTOCOL_UNSUPPORTED'
+  return new P2PError(code, `${what}: ${code === 'P2P_TIMEOUT' ? 'timed out' : errorMessage(err)}`, context, err)
 }
 
 /** Which penalty a failed exchange earns the remote peer (undefined: not its fault). */
 export function penaltyFor(code: P2PErrorCode): PenaltyReason | undefined {
   switch (code) {
-    case 'TIMEOUT':
+    case 'P2P_TIMEOUT':
       return 'timeout'
-    case 'OVERSIZED':
+    case 'P2P_OVERSIZED':
       return 'oversized'
-    case 'INVALID_RESPONSE':
+    case 'P2P_INVALID_RESPONSE':
       return 'invalid-response'
-    case 'PROTOCOL_UNSUPPORTED':
+    case 'P2P_PROTOCOL_UNSUPPORTED':
       return 'protocol-violation'
     default:
       return undefined
@@ -52,7 +52,7 @@ export function lengthDecoder(maxDataLength: number): LengthDecoder {
       value += (b & 0x7f) * 2 ** (7 * i)
       if (b < 0x80) return value
       // A longer prefix announces a frame above the limit (or is garbage of 0x80+ bytes).
-      if (i + 1 >= maxLengthLength) throw new P2PError('OVERSIZED', `length prefix longer than ${maxLengthLength} bytes`)
+      if (i + 1 >= maxLengthLength) throw new P2PError('P2P_OVERSIZED', `length prefix longer than ${maxLengthLength} bytes`)
     }
     throw new RangeError('incomplete varint') // lpStream reads another byte
   }

@@ -21,10 +21,10 @@ export function decodeTxBatch(data: Uint8Array): Uint8Array[] {
   try {
     v = unpackOne(data)
   } catch (err) {
-    throw new P2PError('INVALID_MESSAGE', 'transaction batch: undecodable', undefined, err)
+    throw new P2PError('P2P_INVALID_MESSAGE', 'transaction batch: undecodable', undefined, err)
   }
   if (!Array.isArray(v) || v.length === 0 || v.length > MAX_BATCH_TXS || !v.every((x) => x instanceof Uint8Array)) {
-    throw new P2PError('INVALID_MESSAGE', `transaction batch: expected 1 to ${MAX_BATCH_TXS} byte strings`)
+    throw new P2PError('P2P_INVALID_MESSAGE', `transaction batch: expected 1 to ${MAX_BATCH_TXS} byte strings`)
   }
   return v as Uint8Array[]
 }

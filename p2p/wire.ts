@@ -54,7 +54,7 @@ export type RemoteErrorCode = (typeof RemoteErrorCode)[keyof typeof RemoteErrorC
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, bundleStrings: false })
 
 function bad(message: string): never {
-  throw new P2PError('INVALID_RESPONSE', message)
+  throw new P2PError('P2P_INVALID_RESPONSE', message)
 }
 
 export function uintToBytes(v: bigint): Uint8Array {
@@ -91,7 +91,7 @@ export function unpackOne(frame: Uint8Array): unknown {
   try {
     values = packr.unpackMultiple(frame) as unknown[]
   } catch (err) {
-    throw new P2PError('INVALID_RESPONSE', 'undecodable frame', undefined, err)
+    throw new P2PError('P2P_INVALID_RESPONSE', 'undecodable frame', undefined, err)
   }
   if (values.length !== 1) bad(`expected one msgpack value, got ${values.length}`)
   return values[0]
@@ -250,7 +250,7 @@ export function decodePeersResponse(frame: Uint8Array): Response<ExchangedPeer[]
       try {
         peer = parsePeerAddr(a).peer
       } catch (err) {
-        throw new P2PError('INVALID_RESPONSE', `peers[${i}].addrs[${j}]: ${errorMessage(err)}`, undefined, err)
+        throw new P2PError('P2P_INVALID_RESPONSE', `peers[${i}].addrs[${j}]: ${errorMessage(err)}`, undefined, err)
       }
       // The id as parsed (canonical form) must be the entry's id as written.
       if (peer !== o.id) bad(`peers[${i}].addrs[${j}]: names peer ${peer}, not ${o.id}`)

@@ -1,11 +1,15 @@
 import t from 'tap'
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { ROOT } from './helpers/node-process.ts'
 
 /**
  * The import rules of ARCHITECTURE.md, enforced: which product folder may import which, which
- * folders may import the ethereumjs execution packages, and no import cycles between modules.
+ * subsystem of node/ may import which and only through its public face, which folders may import
+ * the ethereumjs execution packages, and no import cycles between modules.
+ *
+ * test/ is not checked: unit tests import a module's internals on purpose (that is what they
+ * test), and nothing imports test/ but bench/ (for the e2e helpers).
  */
 const ALLOWED: Record<string, string[]> = {
   common: [],
@@ -16,10 +20,54 @@ const ALLOWED: Record<string, string[]> = {
   gatekeeper: ['common', 'contracts'],
   node: ['common', 'contracts', 'consensus', 'evm', 'p2p', 'gatekeeper', 'node'],
   // The benchmarks drive whole nodes; the CLI is the top and may reach the harness for `medrec bench`.
+  // 'test' only for bench/suites/gas.ts, whose contract VM (test/helpers/contract-vm.ts) uses the
+  // execution packages that only evm/ may; test/bench/no-test-imports.test.ts holds it to that one file.
   bench: ['common', 'contracts', 'consensus', 'evm', 'p2p', 'gatekeeper', 'node', 'test'],
   cli: ['common', 'contracts', 'consensus', 'evm', 'p2p', 'gatekeeper', 'node', 'bench'],
 }
+
+/**
+ * node/ is the composition root: `node.ts` (`startNode`) wires the subsystems below, each a folder
+ * whose index.ts is its only public face, and may import all of them. Which subsystem may import
+ * which (the folders of node/ not listed here do not exist, and a new one must be added):
+ */
+const NODE: Record<string, string[]> = {
+  /** Addresses, mnemonics, keystores. */
+  keys: [],
+  /** Genesis files: parse, validate, build, the dev chain. */
+  genesis: ['keys'],
+  /** What `medrec start` resolves (config types, defaults) and NodeError: the base every subsystem may use. */
+  config: ['genesis'],
+  /** The transaction pool and sender recovery: imports nothing else of node/. */
+  mempool: [],
+  /** Chain store, import, build, block bytes, consensus snapshots. */
+  chain: ['config', 'genesis'],
+  /** Block production: the producer loop, sealing (miner_*), this node's clique votes. */
+  producer: ['config', 'chain', 'mempool'],
+  /** The p2p wiring (gossip in and out) and range sync. */
+  sync: ['chain', 'mempool'],
+  /** JSON-RPC: transport, access, the method tables over the other subsystems. */
+  rpc: ['config', 'chain', 'mempool', 'producer', 'sync'],
+  /** Prometheus metrics, read from the other subsystems at scrape time. */
+  metrics: ['config', 'chain', 'mempool', 'producer', 'sync'],
+}
+/** The composition's own files at node/'s top level. */
+const NODE_ROOT = ['node.ts']
+/**
+ * Public faces beside index.ts. node/rpc/access.ts is the light face for JSON-RPC clients (the
+ * CLI, the bench harness: tokens, namespaces, defaults) that loads no server and no EVM, so a CLI
+ * call starts fast; index.ts re-exports it for the node.
+ */
+const FACES: Record<string, string[]> = { rpc: ['access.ts'] }
+
 const EXECUTION_PACKAGES = ['@ethereumjs/vm', '@ethereumjs/evm', '@ethereumjs/statemanager', '@ethereumjs/mpt']
+
+/** One import: the importing file and the target (a path from ROOT for a relative specifier, else the package). */
+interface Edge {
+  from: string
+  spec: string
+  target: string
+}
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -31,34 +79,110 @@ function files(dir: string): string[] {
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g
 
-function importsOf(file: string): string[] {
+function edgesOf(file: string): Edge[] {
   const src = readFileSync(file, 'utf8')
-  return [...src.matchAll(IMPORT)].map((m) => (m[1] ?? m[2])!)
+  const from = relative(ROOT, file)
+  return [...src.matchAll(IMPORT)].map((m) => {
+    const spec = (m[1] ?? m[2])!
+    return { from, spec, target: spec.startsWith('.') ? relative(ROOT, resolve(dirname(file), spec)) : spec }
+  })
 }
 
-const product = Object.keys(ALLOWED).flatMap((folder) => {
-  try {
-    return files(join(ROOT, folder))
-  } catch {
-    return []
+/** node/'s subsystem of a path (`chain` for node/chain/x.ts), `''` for the root's own files, undefined outside node/. */
+function subsystemOf(path: string): string | undefined {
+  const parts = path.split('/')
+  if (parts[0] !== 'node') return undefined
+  return parts.length > 2 ? parts[1]! : ''
+}
+
+/** Every rule broken by these imports, one line each. */
+function violations(edges: Edge[]): string[] {
+  const out: string[] = []
+  for (const { from, spec, target } of edges) {
+    const what = `${from} imports ${spec}`
+    const fromFolder = from.split('/')[0]!
+    if (!spec.startsWith('.')) {
+      if (EXECUTION_PACKAGES.some((p) => spec === p || spec.startsWith(p + '/')) && fromFolder !== 'evm') out.push(`${what}: only evm/ may use the execution packages`)
+      continue
+    }
+    const toFolder = target.split('/')[0]!
+    if (toFolder !== fromFolder && !(ALLOWED[fromFolder] ?? []).includes(toFolder)) {
+      out.push(`${what} (${fromFolder} → ${toFolder})`)
+      continue
+    }
+    const toSub = subsystemOf(target)
+    if (toSub === undefined) continue
+    const fromSub = subsystemOf(from)
+    if (toSub === '') {
+      // The root's files: node.ts is imported only from outside node/ (the CLI starts the node).
+      if (fromSub !== undefined && fromSub !== '') out.push(`${what}: node/${fromSub}/ imports the composition root`)
+      continue
+    }
+    if (fromSub === toSub) continue
+    if (!(toSub in NODE)) {
+      out.push(`${what}: node/${toSub}/ is not a subsystem the architecture test knows (add it to NODE)`)
+      continue
+    }
+    const file = target.slice(`node/${toSub}/`.length)
+    if (file !== 'index.ts' && !(FACES[toSub] ?? []).includes(file)) out.push(`${what}: reaches past node/${toSub}/index.ts`)
+    if (fromSub !== undefined && fromSub !== '' && !(NODE[fromSub] ?? []).includes(toSub)) out.push(`${what} (node/${fromSub} → node/${toSub})`)
   }
+  return out
+}
+
+const product = Object.keys(ALLOWED).flatMap((folder) => (existsSync(join(ROOT, folder)) ? files(join(ROOT, folder)) : []))
+
+t.test('product folders import only in the allowed direction, node/ subsystems only through their faces', async (t) => {
+  t.same(violations(product.flatMap(edgesOf)), [], 'no import against the module rules')
+  t.ok(product.length > 20, `checked ${product.length} files`)
 })
 
-t.test('product folders import only in the allowed direction', async (t) => {
-  const violations: string[] = []
-  for (const file of product) {
-    const from = relative(ROOT, file).split('/')[0]!
-    for (const spec of importsOf(file)) {
-      if (spec.startsWith('.')) {
-        const target = relative(ROOT, resolve(dirname(file), spec)).split('/')[0]!
-        if (target !== from && !ALLOWED[from]!.includes(target)) violations.push(`${relative(ROOT, file)} imports ${spec} (${from} → ${target})`)
-      } else if (EXECUTION_PACKAGES.some((p) => spec === p || spec.startsWith(p + '/')) && from !== 'evm') {
-        violations.push(`${relative(ROOT, file)} imports ${spec}: only evm/ may use the execution packages`)
-      }
-    }
+t.test('the rules catch what they forbid', async (t) => {
+  const broken: Array<[string, string]> = [
+    ['p2p/p2p.ts', '../node/node.ts'], // a lower folder importing node/
+    ['node/mempool/mempool.ts', '../chain/index.ts'], // mempool imports nothing else of node/
+    ['node/chain/chain.ts', '../rpc/index.ts'], // against node/'s direction
+    ['node/rpc/eth.ts', '../chain/store.ts'], // past chain's index
+    ['node/node.ts', './chain/store.ts'], // the root too goes through the index
+    ['cli/commands/start.ts', '../../node/rpc/server.ts'], // from outside node/
+    ['bench/harness/cluster.ts', '../../node/newthing/index.ts'], // a subsystem the test does not know
+    ['node/producer/producer.ts', '../node.ts'], // a subsystem importing the composition
+    ['gatekeeper/serve.ts', '@ethereumjs/vm'], // execution packages outside evm/
+  ]
+  for (const [from, spec] of broken) {
+    const target = spec.startsWith('.') ? join(dirname(from), spec) : spec
+    t.equal(violations([{ from, spec, target }]).length, 1, `${from} → ${spec} is a violation`)
   }
-  t.same(violations, [], 'no import against the module direction')
-  t.ok(product.length > 20, `checked ${product.length} files`)
+  const fine: Array<[string, string]> = [
+    ['node/rpc/eth.ts', '../chain/index.ts'],
+    ['node/chain/chain.ts', './store.ts'],
+    ['cli/rpc-client.ts', '../node/rpc/access.ts'],
+    ['cli/commands/start.ts', '../../node/node.ts'],
+  ]
+  for (const [from, spec] of fine) t.same(violations([{ from, spec, target: join(dirname(from), spec) }]), [], `${from} → ${spec} is allowed`)
+})
+
+t.test("node/'s subsystems are the ones listed, each with its faces, in one direction", async (t) => {
+  const dir = join(ROOT, 'node')
+  const entries = readdirSync(dir)
+  const folders = entries.filter((n) => statSync(join(dir, n)).isDirectory())
+  t.same(folders.sort(), Object.keys(NODE).sort(), 'every folder of node/ is a listed subsystem')
+  t.same(entries.filter((n) => n.endsWith('.ts')).sort(), NODE_ROOT.sort(), "node/'s own files are the composition's")
+  for (const sub of folders) {
+    for (const face of ['index.ts', ...(FACES[sub] ?? [])]) t.ok(existsSync(join(dir, sub, face)), `node/${sub}/${face} exists`)
+  }
+  // The allowed imports between subsystems form no cycle (so the files cannot either).
+  const state = new Map<string, 'visiting' | 'done'>()
+  const cycles: string[] = []
+  const visit = (s: string, path: string[]) => {
+    if (state.get(s) === 'done') return
+    if (state.get(s) === 'visiting') return void cycles.push([...path.slice(path.indexOf(s)), s].join(' → '))
+    state.set(s, 'visiting')
+    for (const next of NODE[s] ?? []) visit(next, [...path, s])
+    state.set(s, 'done')
+  }
+  for (const s of Object.keys(NODE)) visit(s, [])
+  t.same(cycles, [], 'no cycle in the allowed imports')
 })
 
 t.test('there are no import cycles between files', async (t) => {
@@ -66,9 +190,9 @@ t.test('there are no import cycles between files', async (t) => {
   for (const file of product) {
     graph.set(
       file,
-      importsOf(file)
-        .filter((s) => s.startsWith('.'))
-        .map((s) => resolve(dirname(file), s)),
+      edgesOf(file)
+        .filter((e) => e.spec.startsWith('.'))
+        .map((e) => join(ROOT, e.target)),
     )
   }
   const state = new Map<string, 'visiting' | 'done'>()

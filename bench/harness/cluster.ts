@@ -6,24 +6,21 @@
  * fault restarts on the same URLs; with `links`, each node reaches the bootnode through a TCP
  * relay the harness can cut (`isolate`).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { createLogger } from '../../common/logger.ts'
-import { errorMessage } from '../../common/errors.ts'
 import { genesisToJson, newGenesis, type Genesis } from '../../node/genesis/index.ts'
-import { openKeystore, privateKeyToAddress } from '../../node/keys/index.ts'
+import { privateKeyToAddress } from '../../node/keys/index.ts'
+import { writeDataDir } from './datadir.ts'
 import { BenchError, BenchErrorCode } from './errors.ts'
 import { freePorts } from './ports.ts'
 import { startLinkProxy, type LinkProxy } from './proxy.ts'
-import { rpc, sleep, toNumber, useNodeSecret, waitFor } from './rpc.ts'
-import { NAMESPACES, defaultJwtSecretPath, readJwtSecret } from '../../node/rpc/auth.ts'
+import { startNodeProcess, type NodeProcess } from './process.ts'
+import { rpc, toNumber, waitFor } from './rpc.ts'
 
 const log = createLogger('bench:cluster')
-const MEDREC = fileURLToPath(new URL('../../bin/medrec.js', import.meta.url))
 const PASSWORD = 'medrec-bench'
 /** What one keccak hashcash thread does here, roughly (README, Proof of Work); nothing is measured. */
 export const HASHES_PER_THREAD = 100_000
@@ -100,13 +97,7 @@ export interface Cluster {
   remove(): void
 }
 
-interface Running {
-  proc: ChildProcess
-  exited: Promise<void>
-  logFile: WriteStream
-}
-
-const isRunning = (r: Running | undefined): r is Running => r !== undefined && r.proc.exitCode === null && r.proc.signalCode === null
+const isRunning = (r: NodeProcess | undefined): r is NodeProcess => r !== undefined && r.running()
 
 const hex = (b: Uint8Array): string => `0x${Buffer.from(b).toString('hex')}`
 
@@ -135,77 +126,20 @@ async function writeDataDirs(o: ClusterOptions): Promise<{ root: string; genesis
   })
   const json = JSON.stringify(genesisToJson(genesis), null, 2)
   for (const [i, key] of keys.entries()) {
-    const dir = join(root, `node${i}`)
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
-    writeFileSync(join(dir, 'genesis.json'), json)
-    writeFileSync(join(dir, 'nodekey'), Buffer.from(secp256k1.utils.randomSecretKey()).toString('hex'), { mode: 0o600 })
-    writeFileSync(join(dir, 'password'), PASSWORD, { mode: 0o600 })
-    await openKeystore(join(dir, 'keystore')).save(key, PASSWORD, { light: true })
+    await writeDataDir(join(root, `node${i}`), { genesisJson: json, nodeKey: secp256k1.utils.randomSecretKey(), accountKey: key, password: PASSWORD })
   }
   return { root, genesis, difficulty, keys }
 }
 
-const LISTENING = /listening\s.*url=(http:\/\/[\d.]+:\d+)\s+ws=(ws:\/\/[\d.]+:\d+)/
-
-/** Spawns `medrec start` with the pinned Node and resolves with its URLs once its RPC server listens. */
-function spawnNode(datadir: string, args: string[]): Promise<Running & { url: string; wsUrl: string }> {
-  // Every namespace: the harness reads admin_nodeInfo and the medrec workloads drive the gatekeepers.
-  const apis = args.includes('--rpc.api') ? [] : ['--rpc.api', NAMESPACES.join(',')]
-  const proc = spawn(process.execPath, [MEDREC, 'start', '--datadir', datadir, ...apis, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  // Appended: a restarted node's log follows its first life's.
-  const logFile = createWriteStream(join(datadir, 'node.log'), { flags: 'a' })
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
-  let head = ''
-  return new Promise((resolve, reject) => {
-    const fail = (why: string) => {
-      clearTimeout(timer)
-      proc.kill('SIGKILL')
-      reject(new BenchError(BenchErrorCode.NODE_START_FAILED, `node in ${datadir} ${why}; its log is in ${join(datadir, 'node.log')}:\n${head.slice(-2000)}`))
-    }
-    const timer = setTimeout(() => fail('did not report its JSON-RPC endpoint within 60 s'), 60_000)
-    let found = false
-    const onData = (chunk: Buffer) => {
-      logFile.write(chunk)
-      if (found) return
-      head += chunk.toString()
-      const m = LISTENING.exec(head)
-      if (m === null) return
-      found = true
-      clearTimeout(timer)
-      proc.removeListener('exit', onEarlyExit)
-      // The node made DIR/jwtsecret before it listened; the harness's calls to it authenticate with it.
-      readJwtSecret(defaultJwtSecretPath(datadir)).then(
-        (secret) => {
-          useNodeSecret(m[1]!, secret)
-          resolve({ proc, exited, logFile, url: m[1]!, wsUrl: m[2]! })
-        },
-        (err: unknown) => fail(`left no readable JWT secret: ${errorMessage(err)}`),
-      )
-    }
-    const onEarlyExit = (code: number | null) => fail(`exited (status ${code}) before listening`)
-    proc.stdout!.on('data', onData)
-    proc.stderr!.on('data', onData)
-    proc.once('exit', onEarlyExit)
-  })
+/** `medrec start` on node `datadir` with every namespace (the harness reads admin_nodeInfo, the medrec workloads drive the gatekeepers), its log appended to DIR/node.log. */
+function spawnNode(datadir: string, args: string[]): Promise<NodeProcess> {
+  return startNodeProcess({ datadir, args, timeoutMs: 60_000, logFile: join(datadir, 'node.log'), keepOutput: false })
 }
 
-async function stopOne(r: Running): Promise<void> {
-  if (r.proc.exitCode !== null || r.proc.signalCode !== null) {
-    r.logFile.end()
-    return
-  }
-  // A node paused by a `slow` fault would not act on SIGTERM.
-  r.proc.kill('SIGCONT')
-  r.proc.kill('SIGTERM')
-  const killed = await Promise.race([r.exited.then(() => false), sleep(STOP_GRACE_MS).then(() => true)])
-  if (killed) {
-    log.warn('node did not stop within 5 s of SIGTERM: killing it', { pid: r.proc.pid })
-    r.proc.kill('SIGKILL')
-    await r.exited
-  }
-  r.logFile.end()
+async function stopOne(r: NodeProcess): Promise<void> {
+  if (!r.running()) return
+  await r.stop({ killAfterMs: STOP_GRACE_MS })
+  if (r.proc.signalCode === 'SIGKILL') log.warn('node did not stop within 5 s of SIGTERM: killed it', { pid: r.pid })
 }
 
 /** Starts the network and returns once every node is peered and the chain head moves. */
@@ -214,8 +148,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const logLevel = o.logLevel ?? 'info'
   const { root, genesis, difficulty, keys } = await writeDataDirs(o)
   // By node index; a restart replaces its entry. Every process ever started, for stop and exit.
-  const running: Running[] = []
-  const all: Running[] = []
+  const running: NodeProcess[] = []
+  const all: NodeProcess[] = []
   const nodeArgs: string[][] = []
   const links: Array<LinkProxy | undefined> = []
   const nodes: ClusterNode[] = []
@@ -235,7 +169,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     if (l === undefined) throw new BenchError(BenchErrorCode.NODE_START_FAILED, `node ${i} has no link to cut: the network was started without links (node 0 never has one)`)
     return l
   }
-  const spawnAt = async (i: number): Promise<Running & { url: string; wsUrl: string }> => {
+  const spawnAt = async (i: number): Promise<NodeProcess> => {
     const r = await spawnNode(join(root, `node${i}`), nodeArgs[i]!)
     running[i] = r
     all.push(r)
@@ -249,9 +183,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     async kill(i) {
       const r = running[i]
       if (!isRunning(r)) return
+      // A crash, even under MEDREC_NODE_PROFILE (NodeProcess.kill would send SIGTERM there).
       r.proc.kill('SIGKILL')
       await r.exited
-      r.logFile.end()
     },
     async restart(i) {
       const n = node(i)
@@ -265,7 +199,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       }
       // Same ports, so the same URLs: a different one would leave the harness's clients dialling a dead port.
       if (r.url !== n.url) throw new BenchError(BenchErrorCode.NODE_START_FAILED, `node ${i} restarted on ${r.url} instead of ${n.url}`)
-      n.pid = r.proc.pid!
+      n.pid = r.pid
     },
     isUp: (i) => isRunning(running[i]),
     signal(i, sig) {
@@ -302,7 +236,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       return x.listenAddrs.length > 0 ? x : undefined
     }, `node ${i} to listen for peers`, 30_000)
     const multiaddr = info.listenAddrs.find((a) => a.includes('/127.0.0.1/')) ?? info.listenAddrs[0]!
-    return { index: i, address, key: keys[i]!, datadir, url: r.url, wsUrl: r.wsUrl, pid: r.proc.pid!, multiaddr, rpcPort, p2pPort }
+    return { index: i, address, key: keys[i]!, datadir, url: r.url, wsUrl: r.wsUrl, pid: r.pid, multiaddr, rpcPort, p2pPort }
   }
   /**
    * The bootnode address node `i` dials. With links: its own relay to the bootnode. Nothing else

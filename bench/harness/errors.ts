@@ -17,6 +17,8 @@ export const BenchErrorCode = {
   BAD_RESULT: 'BAD_RESULT',
   /** A --faults spec that cannot be parsed or does not fit the run. */
   BAD_FAULTS: 'BAD_FAULTS',
+  /** A /metrics answer that is not valid Prometheus text exposition format 0.0.4. */
+  BAD_METRICS: 'BAD_METRICS',
 } as const
 export type BenchErrorCode = (typeof BenchErrorCode)[keyof typeof BenchErrorCode]
 

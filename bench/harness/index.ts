@@ -1,4 +1,4 @@
-// Public face of node/bench/: the consensus benchmark harness behind `medrec bench run`.
+// Public face of bench/harness/: the consensus benchmark harness behind `medrec bench run`.
 export * from './analyse.ts'
 export * from './closed-loop.ts'
 export * from './cluster.ts'
@@ -13,6 +13,11 @@ export * from './report.ts'
 export * from './requests.ts'
 export * from './run.ts'
 export * from './ports.ts'
+export * from './process.ts'
+export * from './propagation.ts'
+export * from './local-network.ts'
+export * from './datadir.ts'
+export * from './prometheus.ts'
 export * from './scrape.ts'
 export * from './stats.ts'
 export * from './svg.ts'

@@ -1,6 +1,6 @@
 /** The harness's JSON-RPC client: one call over HTTP (fetch keeps sockets alive), and polling. */
 import { errorMessage } from '../../common/errors.ts'
-import { accessOf, bearer } from '../../node/rpc/auth.ts'
+import { accessOf, bearer } from '../../node/rpc/access.ts'
 import { BenchError, BenchErrorCode } from './errors.ts'
 
 let nextId = 0
@@ -8,24 +8,51 @@ let nextId = 0
 /** Node URL → its JWT secret (DIR/jwtsecret), for the protected methods (medrec_*, admin_*, …). */
 const secrets = new Map<string, Uint8Array>()
 
-/** Calls to `url` of protected methods carry a fresh token signed with `secret` from now on. */
+/** Calls to `url` (of protected methods, by default) carry a fresh token signed with `secret` from now on. */
 export function useNodeSecret(url: string, secret: Uint8Array): void {
   secrets.set(url, secret)
 }
 
-export async function rpc<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
-  let body: { result?: unknown; error?: { code: number; message: string } }
-  // Signed only where needed: the hot path (eth_sendRawTransaction) stays as it was.
-  const secret = accessOf(method, params).protected ? secrets.get(url) : undefined
-  const auth: Record<string, string> = secret === undefined ? {} : { authorization: await bearer(secret) }
+/** Headers that authenticate to a node started here (its HTTP or WS URL), e.g. for a WebSocket or /medrec/events; {} for other URLs. */
+export async function authHeaders(url: string): Promise<Record<string, string>> {
+  const secret = secrets.get(url.replace(/\/+$/, ''))
+  return secret === undefined ? {} : { authorization: await bearer(secret) }
+}
+
+export interface RpcCallOptions {
+  /**
+   * Which calls carry a token (for a node started here): 'protected' (default) only the methods
+   * that need one, so the hot path (eth_sendRawTransaction) stays unsigned; true every call;
+   * false none (what an unauthenticated caller gets); a string: this Authorization header as is.
+   */
+  auth?: 'protected' | boolean | string
+  /** Extra headers (e.g. Origin or Host), sent as given. */
+  headers?: Record<string, string>
+}
+
+export interface RpcResponse {
+  result?: unknown
+  error?: { code: number; message: string; data?: unknown }
+}
+
+/** One JSON-RPC call over HTTP; the whole response object. Throws (RPC) only when the node cannot be reached. */
+export async function rpcRaw(url: string, method: string, params: unknown[] = [], opts: RpcCallOptions = {}): Promise<RpcResponse> {
+  const auth = opts.auth ?? 'protected'
+  const sign = auth === true || (auth === 'protected' && accessOf(method, params).protected)
+  const authorization = typeof auth === 'string' && auth !== 'protected' ? { authorization: auth } : sign ? await authHeaders(url) : {}
   try {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ jsonrpc: '2.0', id: ++nextId, method, params }) })
-    body = (await res.json()) as typeof body
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...authorization, ...opts.headers }, body: JSON.stringify({ jsonrpc: '2.0', id: ++nextId, method, params }) })
+    return (await res.json()) as RpcResponse
   } catch (err) {
     // fetch says only "fetch failed"; the cause's code (ECONNREFUSED: the node is down) says why.
     const code = (err as { cause?: { code?: unknown } }).cause?.code
     throw new BenchError(BenchErrorCode.RPC, `${method} to ${url} failed: ${errorMessage(err)}${typeof code === 'string' ? ` (${code})` : ''}`, undefined, err)
   }
+}
+
+/** One JSON-RPC call; an error answer is a BenchError (RPC) with the JSON-RPC code in its context. */
+export async function rpc<T>(url: string, method: string, params: unknown[] = [], opts: RpcCallOptions = {}): Promise<T> {
+  const body = await rpcRaw(url, method, params, opts)
   if (body.error !== undefined) throw new BenchError(BenchErrorCode.RPC, `${method} to ${url}: ${body.error.message} (code ${body.error.code})`, { code: body.error.code })
   return body.result as T
 }

@@ -1,51 +1,14 @@
 /**
  * The nodes' Prometheus metrics (`medrec start --metrics`) as time series: each node's /metrics
  * is read once a second while the load runs, and a few figures are kept per reading (mempool
- * pending, peers, chain head, block import time, event-loop lag). The parser is a small lenient
- * one for the text format 0.0.4 (the strict one in test/helpers is for tests; node/ does not
- * import test/).
+ * pending, peers, chain head, block import time, event-loop lag), read with the strict parser of
+ * prometheus.ts (a malformed answer is a failed scrape: a gap, and one warning).
  */
 import { createLogger } from '../../common/logger.ts'
 import { errorMessage } from '../../common/errors.ts'
+import { parseExposition, sampleValue } from './prometheus.ts'
 
 const log = createLogger('bench:scrape')
-
-export interface MetricSample {
-  labels: Record<string, string>
-  value: number
-}
-
-const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?$/
-const LABEL_PAIR = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g
-
-function parseValue(s: string): number {
-  if (s === '+Inf') return Infinity
-  if (s === '-Inf') return -Infinity
-  return s === 'NaN' ? NaN : Number(s)
-}
-
-/** Samples by metric name (histograms appear as their _bucket, _sum and _count series). Comments and unreadable lines are skipped. */
-export function parsePrometheus(text: string): Map<string, MetricSample[]> {
-  const out = new Map<string, MetricSample[]>()
-  for (const raw of text.split('\n')) {
-    const line = raw.trim()
-    if (line === '' || line.startsWith('#')) continue
-    const m = LINE.exec(line)
-    if (m === null) continue
-    const labels: Record<string, string> = {}
-    for (const [, k, v] of (m[3] ?? '').matchAll(LABEL_PAIR)) labels[k!] = v!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
-    const list = out.get(m[1]!) ?? []
-    list.push({ labels, value: parseValue(m[4]!) })
-    out.set(m[1]!, list)
-  }
-  return out
-}
-
-/** The sum over every series of `name` (one series for unlabelled metrics); undefined if absent. */
-export function metricValue(metrics: Map<string, MetricSample[]>, name: string): number | undefined {
-  const s = metrics.get(name)
-  return s === undefined || s.length === 0 ? undefined : s.reduce((a, x) => a + x.value, 0)
-}
 
 /** The figures kept from one reading of one node. */
 export interface MetricsReading {
@@ -61,16 +24,17 @@ export interface MetricsReading {
   lagMax: number | undefined
 }
 
+/** The figures of one /metrics answer (each unlabelled; undefined where the node has no such metric). Throws on a malformed one. */
 export function readingOf(text: string, at: number): MetricsReading {
-  const m = parsePrometheus(text)
+  const m = parseExposition(text)
   return {
     at,
-    pending: metricValue(m, 'medrec_mempool_pending'),
-    peers: metricValue(m, 'medrec_p2p_peers'),
-    head: metricValue(m, 'medrec_chain_head_number'),
-    importSum: metricValue(m, 'medrec_chain_block_import_duration_seconds_sum'),
-    importCount: metricValue(m, 'medrec_chain_block_import_duration_seconds_count'),
-    lagMax: metricValue(m, 'medrec_process_event_loop_lag_max_seconds'),
+    pending: sampleValue(m, 'medrec_mempool_pending'),
+    peers: sampleValue(m, 'medrec_p2p_peers'),
+    head: sampleValue(m, 'medrec_chain_head_number'),
+    importSum: sampleValue(m, 'medrec_chain_block_import_duration_seconds_sum'),
+    importCount: sampleValue(m, 'medrec_chain_block_import_duration_seconds_count'),
+    lagMax: sampleValue(m, 'medrec_process_event_loop_lag_max_seconds'),
   }
 }
 

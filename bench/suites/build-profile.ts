@@ -6,23 +6,37 @@ import { keccak_256 } from '@noble/hashes/sha3.js'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { Interface } from 'ethers'
 import { Chain } from '../../node/chain/index.ts'
+import { devAccounts, newGenesis } from '../../node/genesis/index.ts'
+import { privateKeyToAddress as addressOf } from '../../node/keys/index.ts'
 import { setLogLevel } from '../../common/logger.ts'
-import { DEV_KEYS, addressOf, source, testGenesis } from '../../test/helpers/chain.ts'
-import { tempDir } from '../../test/helpers/node-process.ts'
+import type { SenderTx, TxSource } from '../../evm/index.ts'
+import { tempDir } from '../harness/process.ts'
 import type { Row } from './report.ts'
+
+/** The transactions in order, as the block builder takes them (it may skip a sender: none fails here). */
+function source(items: SenderTx[]): TxSource {
+  const skipped = new Set<string>()
+  return Object.assign(
+    (function* () {
+      for (const it of items) if (!skipped.has(it.sender.toString())) yield it
+    })(),
+    { skipSender: (a: Address) => void skipped.add(a.toString()) },
+  )
+}
 
 export async function runBuildProfile(count = 2000, senders = 32): Promise<Row[]> {
   setLogLevel('warn')
   const dir = tempDir('medrec-profile-')
-  const g = testGenesis()
   const keys = Array.from({ length: senders }, (_, i) => keccak_256(new TextEncoder().encode(`profile ${i}`)))
-  for (const k of keys) g.alloc.set('0x' + Buffer.from(addressOf(k)).toString('hex'), { balance: 10n ** 24n, nonce: 0n, code: undefined, storage: [] })
+  const sealer = devAccounts(1)[0]!
+  // PoA with dev account 0 sealing, a 30M gas limit (a mainnet-sized block), every sender funded.
+  const g = newGenesis({ chainId: 1337n, authorities: [sealer.address], period: 0, gasLimit: 30_000_000n, alloc: [sealer, ...keys.map((k) => ({ address: addressOf(k) }))].map((a) => [a.address, 10n ** 24n]), timestamp: 0n })
   const chain = await Chain.open(dir.path, g)
-  const signer = { address: addressOf(DEV_KEYS[0]!), privateKey: DEV_KEYS[0]! }
+  const signer = sealer
   const art = JSON.parse(readFileSync(new URL('../../test/fixtures/contracts/Store.json', import.meta.url), 'utf8')) as { abi: unknown[]; bytecode: `0x${string}` }
   const iface = new Interface(art.abi as never)
   const fees = { maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n, chainId: 1337n }
-  const deploy = createFeeMarket1559Tx({ ...fees, nonce: 0n, gasLimit: 3_000_000n, data: hexToBytes(art.bytecode) }, { common: chain.common }).sign(DEV_KEYS[0]!)
+  const deploy = createFeeMarket1559Tx({ ...fees, nonce: 0n, gasLimit: 3_000_000n, data: hexToBytes(art.bytecode) }, { common: chain.common }).sign(sealer.privateKey)
   const b0 = await chain.produce({ signer, source: source([{ tx: deploy, sender: new Address(signer.address) }]), deadline: Date.now() + 10_000 })
   const contract = b0.receipts[0]!.contractAddress!
   const items = []

@@ -10,7 +10,8 @@
  */
 import { Wallet } from 'ethers'
 import { percentile, type Row } from './report.ts'
-import { rpc, rpcRaw, startNodeProcess, tempDir, waitFor } from '../../test/helpers/node-process.ts'
+import { startNodeProcess, tempDir } from '../harness/process.ts'
+import { rpc, rpcRaw, waitFor } from '../harness/rpc.ts'
 
 const KEY0 = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
 /** JUMPDEST PUSH1 0 JUMP: loops until its gas runs out. */
@@ -40,7 +41,7 @@ export async function runCallFlood(o: CallFloodOptions): Promise<Row[]> {
   const dir = tempDir('medrec-bench-calls-')
   const args = ['--dev', '--dev.period', String(o.period), '--rpc.gascap', GAS_CAP.toString(), '--rpc.evmtimeout', o.timeout, '--log.level', 'warn']
   if (o.old) args.push('--rpc.callworkers', '0')
-  const node = await startNodeProcess(args, { datadir: dir.path, timeoutMs: 60_000 })
+  const node = await startNodeProcess({ args, datadir: dir.path, timeoutMs: 60_000 })
   try {
     const wallet = new Wallet(KEY0)
     let nonce = 0

@@ -5,7 +5,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT, rpc, waitFor } from '../../test/helpers/node-process.ts'
+import { ROOT } from '../harness/process.ts'
+import { rpc, waitFor } from '../harness/rpc.ts'
 
 export const GANACHE_VERSION = '7.9.2'
 const CACHE = join(ROOT, '.bench-cache', `ganache-${GANACHE_VERSION}`)

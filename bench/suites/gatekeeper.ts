@@ -15,7 +15,8 @@ import { newRequest, signRequest } from '../../gatekeeper/request.ts'
 import type { GatekeeperInfo } from '../../gatekeeper/api.ts'
 import type { SignedRequestJson } from '../../gatekeeper/types.ts'
 import { percentile, type Row } from './report.ts'
-import { rpc, startNodeProcess, tempDir } from '../../test/helpers/node-process.ts'
+import { startNodeProcess, tempDir } from '../harness/process.ts'
+import { rpc } from '../harness/rpc.ts'
 
 const MNEMONIC = 'test test test test test test test test test test test junk'
 
@@ -65,7 +66,7 @@ export async function runGatekeeperBench(o: { requests: number; records: number 
   const dir = tempDir('medrec-bench-gk-')
   const prof = process.env.MEDREC_BENCH_CPU_PROF
   const env = prof === undefined ? undefined : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` }
-  const node = await startNodeProcess(['--dev', '--dev.period', '1', '--log.level', 'warn', '--gatekeeper', '--gatekeeper.http.port', '0'], { datadir: dir.path, env })
+  const node = await startNodeProcess({ args: ['--dev', '--dev.period', '1', '--log.level', 'warn', '--gatekeeper', '--gatekeeper.http.port', '0'], datadir: dir.path, env })
   try {
     const info = await rpc<GatekeeperInfo>(node.url, 'medrec_gatekeeperInfo')
     const alice = mnemonicToAccount(MNEMONIC, { addressIndex: 1 })

@@ -6,8 +6,10 @@
  */
 import { createChainCommon } from '../../evm/index.ts'
 import { readProcCpuMs } from '../harness/collect.ts'
-import { createTestNetwork } from '../../test/helpers/network.ts'
-import { rpc, waitFor } from '../../test/helpers/node-process.ts'
+import { createLocalNetwork } from '../harness/local-network.ts'
+import { freePorts } from '../harness/ports.ts'
+import { readBlockEvents, relayDelays } from '../harness/propagation.ts'
+import { rpc, waitFor } from '../harness/rpc.ts'
 import { keepNodeLogs } from './node-logs.ts'
 import { percentile, type Row } from './report.ts'
 import { prepareNetworkLoad, sendOpenLoop, waitForDrain } from './workload.ts'
@@ -22,35 +24,15 @@ export interface NetworkBenchOptions {
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
 
-const STAMP = /^\w+\s+\[(\d\d)-(\d\d)\|(\d\d):(\d\d):(\d\d)\.(\d{3})\] (Sealed new block|Relaying gossiped block)\s.*?\bhash=(0x[0-9a-f]{64})/
-
-/** Per block and peer: ms from the "Sealed new block" line at its sealer to "Relaying gossiped block" at the peer. */
-export function relayDelays(logs: string[]): number[] {
-  const sealedAt = new Map<string, number>()
-  const relayedAt: Array<[string, number]> = []
-  const year = new Date().getFullYear()
-  for (const log of logs) {
-    for (const line of log.split('\n')) {
-      const m = STAMP.exec(line)
-      if (m === null) continue
-      const [, mo, d, h, mi, sec, ms, what, hash] = m
-      const at = new Date(year, Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), Number(ms)).getTime()
-      if (what === 'Sealed new block') sealedAt.set(hash!, at)
-      else relayedAt.push([hash!, at])
-    }
-  }
-  return relayedAt.flatMap(([hash, at]) => {
-    const sealed = sealedAt.get(hash)
-    return sealed === undefined ? [] : [at - sealed]
-  })
-}
-
 export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
-  const net = await createTestNetwork(o.nodes + 1, { authorities: o.nodes, period: o.period, logLevel: process.env.MEDREC_BENCH_LOG ?? 'debug' })
+  const net = await createLocalNetwork(o.nodes + 1, { authorities: o.nodes, period: o.period, logLevel: process.env.MEDREC_BENCH_LOG ?? 'info' })
   try {
     process.stderr.write(`  starting ${o.nodes} authority nodes...\n`)
-    await net.start(0)
-    await Promise.all(Array.from({ length: o.nodes - 1 }, (_, i) => net.start(i + 1)))
+    // Each authority serves its block events beside /metrics (propagation below).
+    const metricsUrls = (await freePorts(o.nodes)).map((p) => `http://127.0.0.1:${p}/metrics`)
+    const start = (i: number) => net.start(i, { args: ['--metrics', '--metrics.port', new URL(metricsUrls[i]!).port] })
+    await start(0)
+    await Promise.all(Array.from({ length: o.nodes - 1 }, (_, i) => start(i + 1)))
     const urls = net.members.slice(0, o.nodes).map((m) => m.node!.url)
     const common = createChainCommon({ chainId: 4242n, period: o.period, epoch: 30000n })
 
@@ -113,9 +95,9 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
       if (origin === undefined) continue
       for (const [node, t] of at) if (node !== by) propagation.push(t - origin)
     }
-    // Propagation proper, from the nodes' own logs (one clock, ms stamps): sealed at its node →
-    // validated and relayed at each other node (a block is relayed before it is executed).
-    const relay = relayDelays(net.members.slice(0, o.nodes).map((m) => m.node!.output()))
+    // Propagation proper, from the nodes' own block events (one clock): sealed at its node →
+    // prechecked and relayed at each other node (a block is relayed before it is executed).
+    const relay = relayDelays(await Promise.all(metricsUrls.map(readBlockEvents)))
     // While the load runs: before it the bench signs the whole workload, its own event loop busy
     // for seconds, and stamps the heads that arrive meanwhile late (a 9 s "interval", then 0 ms).
     const loaded = arrivals.filter((t) => t >= windowStart - 2 * o.period * 1000 && t <= windowEnd).sort((a, b) => a - b)
@@ -140,7 +122,7 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<Row[]> {
       { metric: 'node CPU per included tx (ms, mean of the nodes, all threads)', value: fmt(cpuMs.reduce((a, b) => a + b, 0) / cpuMs.length / included.size, 2) },
       { metric: 'latency submit→block p50 / p99 (ms)', value: `${fmt(percentile(latencies, 50))} / ${fmt(percentile(latencies, 99))}` },
       { metric: 'block interval p50 / p99 (ms, at node 0, while sending)', value: `${fmt(percentile(intervals, 50))} / ${fmt(percentile(intervals, 99))}` },
-      { metric: 'block propagation p50 / p99 (ms, sealed→relayed by each peer)', value: relay.length === 0 ? 'n/a (run with debug logs)' : `${fmt(percentile(relay, 50))} / ${fmt(percentile(relay, 99))}` },
+      { metric: 'block propagation p50 / p99 (ms, sealed→relayed by each peer)', value: `${fmt(percentile(relay, 50))} / ${fmt(percentile(relay, 99))}` },
       { metric: 'new head at peers p50 / p99 (ms, sealer→peers, incl. import)', value: `${fmt(percentile(propagation, 50))} / ${fmt(percentile(propagation, 99))}` },
       { metric: 'sync of a fresh node: blocks/s, tx/s (start included)', value: `${fmt(target / syncSecs)} blocks/s, ${fmt(txsInChain / syncSecs)} tx/s (${target} blocks, ${txsInChain} tx in ${fmt(syncSecs, 1)} s)` },
     ]

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Member } from '../../test/helpers/network.ts'
+import type { Member } from '../harness/local-network.ts'
 
 /** MEDREC_BENCH_LOGS=DIR keeps every node's whole log (DIR/node0.log, …) for a post-mortem. */
 export function keepNodeLogs(members: readonly Member[]): void {

@@ -13,8 +13,9 @@ import WebSocket from 'ws'
 import { createChainCommon } from '../../evm/index.ts'
 import { percentile, printTable, type Row } from './report.ts'
 import { prepareStoreWorkload } from './workload.ts'
-import { addressOf } from '../../test/helpers/chain.ts'
-import { rpc, startNodeProcess, tempDir, waitFor, type NodeProcess } from '../../test/helpers/node-process.ts'
+import { privateKeyToAddress as addressOf } from '../../node/keys/index.ts'
+import { startNodeProcess, tempDir, type NodeProcess } from '../harness/process.ts'
+import { rpc, waitFor } from '../harness/rpc.ts'
 
 const DEV_KEY0 = hexToBytes('0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80')
 
@@ -94,7 +95,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Row[]> {
     if (url === undefined) {
       const prof = process.env.MEDREC_BENCH_CPU_PROF
       const env = prof === undefined ? undefined : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` }
-      node = await startNodeProcess(['--dev', '--dev.period', String(o.period), '--log.level', process.env.MEDREC_BENCH_LOG ?? 'warn'], { datadir: dir.path, env })
+      node = await startNodeProcess({ args: ['--dev', '--dev.period', String(o.period), '--log.level', process.env.MEDREC_BENCH_LOG ?? 'warn'], datadir: dir.path, env })
       url = node.url
       wsUrl = node.wsUrl
     }
@@ -248,7 +249,7 @@ export function readRss(pid: number): number {
 
 export async function idleRss(): Promise<Row[]> {
   const dir = tempDir('medrec-bench-')
-  const node = await startNodeProcess(['--dev', '--log.level', 'warn'], { datadir: dir.path })
+  const node = await startNodeProcess({ args: ['--dev', '--log.level', 'warn'], datadir: dir.path })
   try {
     await new Promise((r) => setTimeout(r, 5000))
     return [{ metric: 'dev node idle RSS after 5 s (MB)', value: readRss(node.proc.pid!).toFixed(0) }]

@@ -5,8 +5,8 @@
  * of blocks that some node held as its head and that the final chain does not contain.
  */
 import { createChainCommon } from '../../evm/index.ts'
-import { createTestNetwork } from '../../test/helpers/network.ts'
-import { rpc, waitFor } from '../../test/helpers/node-process.ts'
+import { createLocalNetwork } from '../harness/local-network.ts'
+import { rpc, waitFor } from '../harness/rpc.ts'
 import { keepNodeLogs } from './node-logs.ts'
 import { percentile, type Row } from './report.ts'
 import { prepareNetworkLoad, sendOpenLoop, waitForDrain } from './workload.ts'
@@ -25,7 +25,7 @@ const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
 interface RpcBlock { hash: string; number: string; timestamp: string; transactions: string[]; miner: string; difficulty: string }
 
 export async function runPowNetworkBench(o: PowNetworkBenchOptions): Promise<Row[]> {
-  const net = await createTestNetwork(o.miners, { pow: { targetBlockTime: o.targetBlockTime, difficulty: o.difficulty }, logLevel: process.env.MEDREC_BENCH_LOG ?? 'info' })
+  const net = await createLocalNetwork(o.miners, { pow: { targetBlockTime: o.targetBlockTime, difficulty: o.difficulty }, logLevel: process.env.MEDREC_BENCH_LOG ?? 'info' })
   try {
     process.stderr.write(`  starting ${o.miners} mining nodes (1 thread each)...\n`)
     await net.start(0, { miner: true })

@@ -10,8 +10,9 @@ import { createFeeMarket1559Tx } from '@ethereumjs/tx'
 import { bytesToHex, hexToBytes } from '@ethereumjs/util'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { encodeFunctionData, type Abi, type Hex } from 'viem'
-import { addressOf } from '../../test/helpers/chain.ts'
-import { ROOT, rpc, waitFor } from '../../test/helpers/node-process.ts'
+import { privateKeyToAddress as addressOf } from '../../node/keys/index.ts'
+import { ROOT } from '../harness/process.ts'
+import { rpc, waitFor } from '../harness/rpc.ts'
 
 export interface WorkloadSetup {
   common: Common

@@ -40,6 +40,8 @@ const newCommand: CommandSpec = {
   usage: 'account new --datadir DIR [--password FILE] [--lightkdf] [--json]',
   description: 'Generates a 12-word BIP-39 mnemonic, derives its first key (m/44\'/60\'/0\'/0/0, as MetaMask)\nand stores it encrypted in DIR/keystore/. The mnemonic is printed once: write it down.',
   flags: [DATADIR_REQUIRED, PASSWORD, LIGHTKDF, JSON_OUT],
+  // --password: without it the command prompts, and fails where no terminal is attached (scripts).
+  examples: ['medrec account new --datadir ./node1 --password pw.txt'],
   async run(flags) {
     requireFlag(flags, 'datadir', 'DIR')
     assertPasswordSource(flags.string('password'), 'password')

@@ -8,7 +8,7 @@ import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { note, out, outJson } from '../io.ts'
 import { RPC_FLAGS, callNode } from '../rpc-client.ts'
 import type { CommandSpec, FlagSpec, GroupSpec, ParsedFlags } from '../types.ts'
-import { JSON_OUT, formatTable, isoTime, requireFlag } from './shared.ts'
+import { JSON_OUT, formatTable, isoTime, isoTimeMs, requireFlag } from './shared.ts'
 
 /**
  * `medrec patient …`: the patient's (and a viewer's) side of the gatekeeper: relationships,
@@ -327,16 +327,18 @@ const audit: CommandSpec = {
       else if (r.covered?.status === 'mismatch') out(`Anchored at #${anchor.seq} (block ${anchor.blockNumber}): NOT MATCHING the anchor: the log was rewritten after it was anchored`)
       else out(`Anchored at #${anchor.seq} (block ${anchor.blockNumber}), before this log format: nothing is covered`)
       if (r.uncovered !== undefined && r.uncovered.entries > 0) out(`Not covered yet (after #${r.uncovered.fromSeq - 1}): ${n(r.uncovered.entries)}`)
-      if (r.entries.length > 0) {
-        // Times are unix milliseconds.
-        out(formatTable(['seq', 'time', 'requester', 'method', 'decision', 'reason', 'anchored'], r.entries.map((e) => [String(e.seq), isoTime(Math.floor(e.time / 1000)), e.requester, e.method, e.decision, e.reason, e.covered ? 'yes' : 'no'])))
-      }
+      if (r.entries.length > 0) out(auditTable(r.entries))
     }
     if (!r.linked) throw new GatekeeperError(GatekeeperErrorCode.AUDIT_CORRUPT, `the audit log of ${r.gatekeeper} does not link up: entries were altered or removed`, { gatekeeper: r.gatekeeper })
     if (r.covered?.status === 'mismatch') {
       throw new GatekeeperError(GatekeeperErrorCode.AUDIT_CORRUPT, `the audit log of ${r.gatekeeper} does NOT match its anchor on chain at #${r.anchor?.seq}: entries were rewritten, dropped or inserted after it was anchored`, { gatekeeper: r.gatekeeper })
     }
   },
+}
+
+/** The text form of audit entries; their times are unix milliseconds. */
+export function auditTable(entries: AuditResult['entries']): string {
+  return formatTable(['seq', 'time', 'requester', 'method', 'decision', 'reason', 'anchored'], entries.map((e) => [String(e.seq), isoTimeMs(e.time), e.requester, e.method, e.decision, e.reason, e.covered ? 'yes' : 'no']))
 }
 
 export const patientGroup: GroupSpec = {

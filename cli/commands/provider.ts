@@ -128,7 +128,10 @@ const addPatient: CommandSpec = {
     'Adds a patient to the gatekeeper\'s database under a MedRec identity, bound to the patient\'s',
     'account (medrec_addPatient). The identity is registered in the Registrar if it is not yet,',
     'which needs the node\'s account to be an authority. --patient stores a FHIR Patient resource',
-    '(its id becomes the local patient id); without it a minimal one is made.',
+    '(its id becomes the local patient id); without it, the Patient already stored with this',
+    'identity (identifier system urn:medrec:identity, e.g. from "provider import") is used, else',
+    'a minimal, empty one is made. So for a patient imported without that identifier, pass her',
+    'Patient resource with --patient (same id), or her records stay with another local patient.',
   ].join('\n'),
   flags: [
     { ...IDENTITY, default: 'required' },
@@ -287,19 +290,28 @@ const anchorAudit: CommandSpec = {
   kind: 'command',
   path: 'provider anchor-audit',
   summary: 'anchor the gatekeeper\'s audit log head in the Registrar now',
-  usage: 'provider anchor-audit (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
+  usage: 'provider anchor-audit [--delegate ADDRESS] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Anchors the head (seq and hash) of the gatekeeper\'s audit log in the Registrar now',
     '(medrec_anchorAudit) and waits for the transaction. The gatekeeper also anchors by itself',
     'every --gatekeeper.audit.anchor-entries entries or --gatekeeper.audit.anchor-interval',
     'minutes. Patients check the log against the latest anchor ("patient audit"): entries up to',
     'it cannot be rewritten unnoticed. Fails when nothing is new since the last anchor.',
+    'Each account the gatekeeper serves as has its own chain, anchored by that account: the',
+    'authority\'s, and one per delegate. Without --delegate every chain with new entries is',
+    'anchored; with it, only that delegate\'s chain (sent by the delegate).',
   ].join('\n'),
-  flags: [...RPC_FLAGS, JSON_OUT],
+  flags: [{ name: 'delegate', kind: 'string', placeholder: 'ADDRESS', default: 'all chains', description: 'anchor only the audit chain of this delegate account of the provider' }, ...RPC_FLAGS, JSON_OUT],
   async run(flags) {
-    const r = (await callNode(flags, 'medrec_anchorAudit', [])) as { seq: number; head: string; transaction: string }
+    const delegate = flags.string('delegate')
+    const params = delegate === undefined ? [] : [{ delegate: `0x${Buffer.from(parseAddressFlag(delegate, 'delegate')).toString('hex')}` }]
+    const r = (await callNode(flags, 'medrec_anchorAudit', params)) as { seq: number; head: string; transaction: string; account?: string; chains?: { account: string; seq?: number; head?: string; transaction?: string; error?: string }[] }
     if (flags.boolean('json')) return outJson(r)
-    out(`Anchored the audit log at #${r.seq} ${r.head} (transaction ${r.transaction})`)
+    const chains = r.chains ?? [{ account: r.account ?? '', seq: r.seq, head: r.head, transaction: r.transaction }]
+    for (const c of chains) {
+      const who = c.account === '' ? 'the audit log' : `the audit chain of ${c.account}`
+      out(c.error === undefined ? `Anchored ${who} at #${c.seq} ${c.head} (transaction ${c.transaction})` : `Not anchored ${who}: ${c.error}`)
+    }
   },
 }
 

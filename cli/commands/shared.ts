@@ -138,9 +138,17 @@ export async function readInputFile(path: string, what: string): Promise<string>
   }
 }
 
-/** Unix seconds as ISO 8601 (UTC, no milliseconds). */
+/** Unix seconds (chain timestamps, grant expiries) as ISO 8601 (UTC, no milliseconds). */
 export function isoTime(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toISOString().replace('.000Z', 'Z')
+}
+
+/**
+ * Unix milliseconds (the gatekeeper's audit entries and notifications) as ISO 8601 (UTC, no
+ * milliseconds). Kept apart from isoTime: read as seconds, these printed the year 58902.
+ */
+export function isoTimeMs(unixMs: number): string {
+  return isoTime(Math.floor(unixMs / 1000))
 }
 
 /** Left-aligned columns separated by two spaces, with a header row. */

@@ -5,7 +5,7 @@ import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { note, out } from '../io.ts'
 import { RPC_FLAGS, RPC_URL, callNode, nodeAuthHeaders } from '../rpc-client.ts'
 import type { CommandSpec, ParsedFlags } from '../types.ts'
-import { JSON_OUT, isoTime } from './shared.ts'
+import { JSON_OUT, isoTimeMs } from './shared.ts'
 
 /**
  * `medrec watch`: the node's gatekeeper notifications as they happen, read as Server-Sent Events
@@ -83,8 +83,9 @@ function isNotification(v: unknown): v is Notification {
   return n !== null && typeof n === 'object' && typeof n.id === 'number' && typeof n.kind === 'string'
 }
 
+/** One notification as a line; its time is unix milliseconds (the watch service's Date.now()). */
 export function formatNotification(n: Notification): string {
-  return `${isoTime(n.time)}  #${n.id}  ${n.kind}  ${n.relationship}  ${n.message}`
+  return `${isoTimeMs(n.time)}  #${n.id}  ${n.kind}  ${n.relationship}  ${n.message}`
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -95,6 +96,19 @@ const sleep = (ms: number, signal: AbortSignal) =>
       resolve()
     }, { once: true })
   })
+
+/**
+ * An account without a Summary (no identity registered) is notified of nothing: say so and how
+ * to fix it up front, instead of a silent stream. Other failures surface on the stream itself.
+ */
+async function warnWithoutSummary(flags: ParsedFlags): Promise<void> {
+  try {
+    await callNode(flags, 'medrec_relationships', [])
+  } catch (err) {
+    const message = errorMessage(err)
+    if (message.includes('has no Summary')) note(`Nothing will arrive yet: ${message.replace(/^medrec_relationships failed: /, '').replace(/ \(code -?\d+\)$/, '')}`)
+  }
+}
 
 async function watch(flags: ParsedFlags, signal: AbortSignal): Promise<void> {
   const json = flags.boolean('json')
@@ -111,6 +125,7 @@ async function watch(flags: ParsedFlags, signal: AbortSignal): Promise<void> {
     last = n.id
     out(json ? JSON.stringify(n) : formatNotification(n))
   }
+  await warnWithoutSummary(flags)
   if (last !== undefined) {
     const missed = (await callNode(flags, 'medrec_notifications', [{ since: last }])) as Notification[]
     for (const n of missed) show(n)

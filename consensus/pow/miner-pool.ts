@@ -44,7 +44,7 @@ interface Job {
   difficulty: bigint
   /** Worker deaths during this job; too many and the job fails rather than wait forever. */
   crashes: number
-  settle(result: Uint8Array | undefined, err?: unknown): void
+  settle(result: Uint8Array | undefined, err?: Error): void
 }
 
 const NONCE_SPACE = 1n << 64n

@@ -1,23 +1,23 @@
 import type { Hex } from 'viem'
-import { CodedError } from '../../common/errors.ts'
+import { CodedError, codedErrorGuard } from '../../common/errors.ts'
 
 export const ClientErrorCode = {
   /** The call or transaction reverted; `revert` holds the decoded custom error. */
-  REVERTED: 'REVERTED',
+  REVERTED: 'CLIENT_REVERTED',
   /** The node forgot the transaction and its nonce was never used before the timeout. */
-  DROPPED: 'DROPPED',
+  DROPPED: 'CLIENT_DROPPED',
   /** Another transaction of the same sender took this one's nonce (this hash has no receipt). */
-  REPLACED: 'REPLACED',
+  REPLACED: 'CLIENT_REPLACED',
   /** Still pending (known to the node, nonce unused) when the timeout ran out. */
-  TIMEOUT: 'TIMEOUT',
+  TIMEOUT: 'CLIENT_TIMEOUT',
   /** The node answered with a JSON-RPC error, could not be reached, or answered nonsense. */
-  RPC: 'RPC',
+  RPC: 'CLIENT_RPC',
   /** A structured query (or bounty query) is malformed, not structured, or could carry personal data. */
-  INVALID_QUERY: 'INVALID_QUERY',
+  INVALID_QUERY: 'CLIENT_INVALID_QUERY',
   /** An argument the client checks before sending (address, field index, expiry, page...) is invalid. */
-  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  INVALID_ARGUMENT: 'CLIENT_INVALID_ARGUMENT',
   /** The chain does not hold what a read or a flow needs (unknown identity, no Summary, missing event). */
-  NOT_FOUND: 'NOT_FOUND',
+  NOT_FOUND: 'CLIENT_NOT_FOUND',
 } as const
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode]
 
@@ -60,6 +60,5 @@ export class ClientError extends CodedError<ClientErrorCode> {
   }
 }
 
-export function isClientError(err: unknown): err is ClientError {
-  return err instanceof ClientError
-}
+/** `err` is a ClientError (with code `code`, when given). */
+export const isClientError = codedErrorGuard(ClientError)

@@ -1,3 +1,4 @@
-export { createDelegateAccounts, type Delegate, type DelegateAccounts } from './accounts.ts'
+export { createDelegateAccounts, type AcquireOptions, type Delegate, type DelegateAccounts } from './accounts.ts'
 export { createDelegateVerifier, type DelegateVerifier } from './verifier.ts'
-export { DELEGATE_PROTOCOL, MAX_DELEGATE_REQUEST_SECONDS, checkDelegateRequest, delegateRequestText, deriveDelegateKey, parseDelegateRequest, signDelegateRequest, type DelegateReply, type DelegateRequest, type SignedDelegateRequest } from './protocol.ts'
+export { createRelay, createRelayTable, type Relay, type RelayTable } from './relay.ts'
+export { DELEGATE_PROTOCOL, MAX_DELEGATE_REQUEST_SECONDS, MAX_IDENTITY_LENGTH, checkDelegateRequest, delegateRequestText, deriveDelegateKey, parseDelegateRequest, signDelegateRequest, type DelegateRegistration, type DelegateReply, type DelegateRequest, type SignedDelegateRequest } from './protocol.ts'

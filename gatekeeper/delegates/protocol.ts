@@ -35,7 +35,27 @@ export function deriveDelegateKey(authorityKey: Uint8Array, chainId: bigint, ind
   return Uint8Array.from(Buffer.from(k.toString(16).padStart(64, '0'), 'hex'))
 }
 
-/** What a provider asks another authority to do: verify `delegate` in the Registrar, and fund it. */
+/**
+ * "A few transactions": five of the largest a delegate sends (a relationship's creation is the
+ * largest, under 3M gas). A delegate whose balance is below this many gas at the current gas
+ * price may ask its verifier for a top-up.
+ */
+export const TOP_UP_GAS = 5n * 3_000_000n
+
+/** Longest identity the verifier registers for a provider (the Registrar takes any non-empty string). */
+export const MAX_IDENTITY_LENGTH = 256
+
+/** An identity the verifier registers with its own account in the same job (so `registeredBy` is not the provider). */
+export interface DelegateRegistration {
+  identity: string
+  participant: Address
+}
+
+/**
+ * What a provider asks another authority to do: verify `delegate` in the Registrar, fund it,
+ * register the patient's identity when asked (and not yet registered), and relay requests for
+ * the delegate's relationships to the provider's gatekeeper.
+ */
 export interface DelegateRequest {
   chainId: number
   /** The asking authority (signs the request). */
@@ -47,6 +67,13 @@ export interface DelegateRequest {
   nonce: Hex
   issuedAt: number
   expiresAt: number
+  /** Optional; covered by both signatures like every other field. */
+  register?: DelegateRegistration
+  /**
+   * A top-up of a delegate this verifier verified earlier, instead of a verification: the verifier
+   * sends its funding again when the delegate's balance is below what a few transactions cost.
+   */
+  topUp?: true
 }
 
 export interface SignedDelegateRequest {
@@ -58,7 +85,19 @@ export interface SignedDelegateRequest {
 }
 
 export type DelegateReply =
-  | { ok: true; delegate: Address; verifier: Address; verifyTx: Hex; fundTx?: Hex; funded: string }
+  | { ok: true; topUp: true; delegate: Address; verifier: Address; fundTx: Hex; funded: string }
+  | {
+      ok: true
+      delegate: Address
+      verifier: Address
+      verifyTx: Hex
+      fundTx?: Hex
+      funded: string
+      /** The registration transaction; absent when none was asked or the identity was registered already. */
+      registerTx?: Hex
+      /** The verifier's public gatekeeper endpoint that relays the delegate's requests (its multiaddr, else its URL). */
+      relay: string
+    }
   | { ok: false; error: { code: string; message: string; retryAfter?: number } }
 
 /** The text both keys sign; every field is in it, so nothing can be changed or moved to another chain or verifier. */
@@ -72,10 +111,13 @@ export function delegateRequestText(r: DelegateRequest): string {
     `nonce: ${r.nonce.toLowerCase()}`,
     `issued: ${r.issuedAt}`,
     `expires: ${r.expiresAt}`,
+    // Only when present, so a request without a registration signs the same text as before.
+    ...(r.register === undefined ? [] : [`register identity: ${JSON.stringify(r.register.identity)}`, `register participant: ${getAddress(r.register.participant)}`]),
+    ...(r.topUp === true ? ['top-up: yes'] : []),
   ].join('\n')
 }
 
-export async function signDelegateRequest(providerKey: Hex, delegateKey: Hex, fields: { chainId: number; verifier: Address; now: number; lifetimeSeconds?: number }): Promise<SignedDelegateRequest> {
+export async function signDelegateRequest(providerKey: Hex, delegateKey: Hex, fields: { chainId: number; verifier: Address; now: number; lifetimeSeconds?: number; register?: DelegateRegistration; topUp?: boolean }): Promise<SignedDelegateRequest> {
   const provider = privateKeyToAccount(providerKey)
   const delegate = privateKeyToAccount(delegateKey)
   const request: DelegateRequest = {
@@ -86,6 +128,8 @@ export async function signDelegateRequest(providerKey: Hex, delegateKey: Hex, fi
     nonce: bytesToHex(crypto.getRandomValues(new Uint8Array(32))),
     issuedAt: fields.now,
     expiresAt: fields.now + (fields.lifetimeSeconds ?? 120),
+    ...(fields.register === undefined ? {} : { register: { identity: fields.register.identity, participant: getAddress(fields.register.participant) } }),
+    ...(fields.topUp === true ? { topUp: true as const } : {}),
   }
   const text = delegateRequestText(request)
   return { request, providerSignature: await provider.signMessage({ message: text }), delegateSignature: await delegate.signMessage({ message: text }) }
@@ -108,6 +152,16 @@ export function parseDelegateRequest(json: unknown): SignedDelegateRequest {
   if (typeof r.nonce !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(r.nonce)) bad('nonce must be 32 bytes as 0x + 64 hex')
   if (typeof o.providerSignature !== 'string' || !HEX_SIG.test(o.providerSignature)) bad('providerSignature must be 65 bytes as 0x + 130 hex')
   if (typeof o.delegateSignature !== 'string' || !HEX_SIG.test(o.delegateSignature)) bad('delegateSignature must be 65 bytes as 0x + 130 hex')
+  let register: DelegateRegistration | undefined
+  if (r.register !== undefined) {
+    const g = r.register as Record<string, unknown> | null
+    if (g === null || typeof g !== 'object' || Array.isArray(g)) bad('register must be an object { identity, participant }')
+    if (Object.keys(g).some((k) => k !== 'identity' && k !== 'participant')) bad('register takes only identity and participant')
+    if (typeof g.identity !== 'string' || g.identity.length === 0 || g.identity.length > MAX_IDENTITY_LENGTH) bad(`register.identity must be a non-empty string of at most ${MAX_IDENTITY_LENGTH} characters`)
+    register = { identity: g.identity, participant: addr(g.participant, 'register.participant') }
+  }
+  if (r.topUp !== undefined && r.topUp !== true) bad('topUp must be true when present')
+  if (r.topUp === true && register !== undefined) bad('a top-up registers nothing: send register with a verification only')
   return {
     request: {
       chainId: int(r.chainId, 'chainId'),
@@ -117,6 +171,8 @@ export function parseDelegateRequest(json: unknown): SignedDelegateRequest {
       nonce: r.nonce as Hex,
       issuedAt: int(r.issuedAt, 'issuedAt'),
       expiresAt: int(r.expiresAt, 'expiresAt'),
+      ...(register === undefined ? {} : { register }),
+      ...(r.topUp === true ? { topUp: true as const } : {}),
     },
     providerSignature: o.providerSignature as Hex,
     delegateSignature: o.delegateSignature as Hex,

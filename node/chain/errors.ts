@@ -1,12 +1,15 @@
-import { CodedError } from '../../common/errors.ts'
+import { CodedError, codedErrorGuard } from '../../common/errors.ts'
 
 export const ChainErrorCode = {
-  GENESIS_MISMATCH: 'GENESIS_MISMATCH',
-  CORRUPT_DATABASE: 'CORRUPT_DATABASE',
-  UNKNOWN_PARENT: 'UNKNOWN_PARENT',
-  CANNOT_SEAL: 'CANNOT_SEAL',
-  INVALID_BLOCK: 'INVALID_BLOCK',
+  GENESIS_MISMATCH: 'CHAIN_GENESIS_MISMATCH',
+  CORRUPT_DATABASE: 'CHAIN_CORRUPT_DATABASE',
+  UNKNOWN_PARENT: 'CHAIN_UNKNOWN_PARENT',
+  CANNOT_SEAL: 'CHAIN_CANNOT_SEAL',
+  INVALID_BLOCK: 'CHAIN_INVALID_BLOCK',
 } as const
 export type ChainErrorCode = (typeof ChainErrorCode)[keyof typeof ChainErrorCode]
 
 export class ChainError extends CodedError<ChainErrorCode> {}
+
+/** `err` is a ChainError (with code `code`, when given). */
+export const isChainError = codedErrorGuard(ChainError)

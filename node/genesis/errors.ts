@@ -1,13 +1,16 @@
-import { CodedError } from '../../common/errors.ts'
+import { CodedError, codedErrorGuard } from '../../common/errors.ts'
 
 export const GenesisErrorCode = {
   /** The document does not describe a valid chain; the message names the JSON path. */
-  INVALID_GENESIS: 'INVALID_GENESIS',
+  INVALID_GENESIS: 'GENESIS_INVALID_GENESIS',
   /** The file is missing, unreadable or not JSON. */
-  GENESIS_FILE: 'GENESIS_FILE',
+  GENESIS_FILE: 'GENESIS_GENESIS_FILE',
   /** An alloc entry sits at a MedRec system contract address while predeploys are on. */
-  PREDEPLOY_CONFLICT: 'PREDEPLOY_CONFLICT',
+  PREDEPLOY_CONFLICT: 'GENESIS_PREDEPLOY_CONFLICT',
 } as const
 export type GenesisErrorCode = (typeof GenesisErrorCode)[keyof typeof GenesisErrorCode]
 
 export class GenesisError extends CodedError<GenesisErrorCode> {}
+
+/** `err` is a GenesisError (with code `code`, when given). */
+export const isGenesisError = codedErrorGuard(GenesisError)

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../contracts/addresses.ts'
 import { predeployAlloc } from '../../contracts/predeploys.ts'
-import { KeyError, parseAddress } from '../keys/index.ts'
+import { isKeyError, KeyErrorCode, parseAddress } from '../keys/index.ts'
 import { GenesisError, GenesisErrorCode } from './errors.ts'
 import type { Genesis, GenesisAccount, PowParams } from './types.ts'
 
@@ -106,7 +106,7 @@ function address(v: unknown, path: string, what: string, optionalPrefix: boolean
     if (typeof s !== 'string') throw new TypeError('not a string')
     return `0x${Buffer.from(parseAddress(s, 'address')).toString('hex')}`
   } catch (err) {
-    if (err instanceof KeyError && err.code === 'BAD_CHECKSUM') fail(path, err.message)
+    if (isKeyError(err, KeyErrorCode.BAD_CHECKSUM)) fail(path, err.message)
     fail(path, `must be a 20-byte address, 0x followed by 40 hex digits (${what}), got ${shown(v)}`)
   }
 }

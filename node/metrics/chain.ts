@@ -1,5 +1,6 @@
 import type { BlockBundle, Chain, ImportResult } from '../chain/index.ts'
-import type { Registry } from './registry.ts'
+import { Counter, Histogram, type Registry } from 'prom-client'
+import { scrapedGauge } from './registry.ts'
 
 /** Import time: most blocks import in milliseconds, a full dev block in seconds. */
 const IMPORT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -22,28 +23,29 @@ export interface ChainMetrics {
  */
 export function watchChain(registry: Registry, chain: Chain): ChainMetrics {
   const head = () => chain.head.block.header
-  registry.collected('gauge', { name: 'medrec_chain_head_number', help: 'Number of the canonical head block.' }, () => Number(head().number))
-  registry.collected('gauge', { name: 'medrec_chain_head_total_difficulty', help: 'Total difficulty of the canonical head (sum of difficulties from genesis).' }, () => Number(chain.head.totalDifficulty))
-  registry.collected('gauge', { name: 'medrec_chain_head_timestamp_seconds', help: 'Timestamp of the canonical head block, Unix seconds.' }, () => Number(head().timestamp))
-  const imported = registry.counter({ name: 'medrec_chain_blocks_imported_total', help: 'Blocks from peers imported, by what they did: head (extended it), reorg, side (side chain), known.', labelNames: ['status'] })
-  for (const status of STATUSES) imported.add(0, { status })
-  const failed = registry.counter({ name: 'medrec_chain_block_import_failures_total', help: 'Blocks from peers that did not import, by error code (e.g. UNKNOWN_PARENT, INVALID_BLOCK).', labelNames: ['code'] })
-  const produced = registry.counter({ name: 'medrec_chain_blocks_produced_total', help: 'Blocks this node sealed and committed.' })
-  const reorgs = registry.counter({ name: 'medrec_chain_reorgs_total', help: 'Reorganisations of the canonical chain.' })
-  const depth = registry.histogram({ name: 'medrec_chain_reorg_depth_blocks', help: 'Canonical blocks dropped by each reorganisation.', buckets: DEPTH_BUCKETS })
-  const importTime = registry.histogram({ name: 'medrec_chain_block_import_duration_seconds', help: 'Time to import a block from a peer (verify, execute, store), chain lock wait included.', buckets: IMPORT_BUCKETS })
-  const txs = registry.histogram({ name: 'medrec_chain_block_transactions', help: 'Transactions per block joining the canonical chain.', buckets: TX_BUCKETS })
-  const gas = registry.histogram({ name: 'medrec_chain_block_gas_used', help: 'Gas used per block joining the canonical chain.', buckets: GAS_BUCKETS })
-  const txTotal = registry.counter({ name: 'medrec_chain_transactions_total', help: 'Transactions in blocks that joined the canonical chain (rate: throughput).' })
-  const gasTotal = registry.counter({ name: 'medrec_chain_gas_used_total', help: 'Gas used by blocks that joined the canonical chain.' })
+  const registers = [registry]
+  scrapedGauge(registry, { name: 'medrec_chain_head_number', help: 'Number of the canonical head block.' }, () => Number(head().number))
+  scrapedGauge(registry, { name: 'medrec_chain_head_total_difficulty', help: 'Total difficulty of the canonical head (sum of difficulties from genesis).' }, () => Number(chain.head.totalDifficulty))
+  scrapedGauge(registry, { name: 'medrec_chain_head_timestamp_seconds', help: 'Timestamp of the canonical head block, Unix seconds.' }, () => Number(head().timestamp))
+  const imported = new Counter({ name: 'medrec_chain_blocks_imported_total', help: 'Blocks from peers imported, by what they did: head (extended it), reorg, side (side chain), known.', labelNames: ['status'], registers })
+  for (const status of STATUSES) imported.inc({ status }, 0)
+  const failed = new Counter({ name: 'medrec_chain_block_import_failures_total', help: 'Blocks from peers that did not import, by error code (e.g. UNKNOWN_PARENT, INVALID_BLOCK).', labelNames: ['code'], registers })
+  const produced = new Counter({ name: 'medrec_chain_blocks_produced_total', help: 'Blocks this node sealed and committed.', registers })
+  const reorgs = new Counter({ name: 'medrec_chain_reorgs_total', help: 'Reorganisations of the canonical chain.', registers })
+  const depth = new Histogram({ name: 'medrec_chain_reorg_depth_blocks', help: 'Canonical blocks dropped by each reorganisation.', buckets: DEPTH_BUCKETS, registers })
+  const importTime = new Histogram({ name: 'medrec_chain_block_import_duration_seconds', help: 'Time to import a block from a peer (verify, execute, store), chain lock wait included.', buckets: IMPORT_BUCKETS, registers })
+  const txs = new Histogram({ name: 'medrec_chain_block_transactions', help: 'Transactions per block joining the canonical chain.', buckets: TX_BUCKETS, registers })
+  const gas = new Histogram({ name: 'medrec_chain_block_gas_used', help: 'Gas used per block joining the canonical chain.', buckets: GAS_BUCKETS, registers })
+  const txTotal = new Counter({ name: 'medrec_chain_transactions_total', help: 'Transactions in blocks that joined the canonical chain (rate: throughput).', registers })
+  const gasTotal = new Counter({ name: 'medrec_chain_gas_used_total', help: 'Gas used by blocks that joined the canonical chain.', registers })
 
   const joined = (b: BlockBundle) => {
     const n = b.block.transactions.length
     const g = Number(b.block.header.gasUsed)
     txs.observe(n)
     gas.observe(g)
-    txTotal.add(n)
-    gasTotal.add(g)
+    txTotal.inc(n)
+    gasTotal.inc(g)
   }
   chain.on('head', joined)
   chain.on('reorg', ({ removed, added }) => {
@@ -54,7 +56,7 @@ export function watchChain(registry: Registry, chain: Chain): ChainMetrics {
   })
 
   chain.on('imported', (ev) => {
-    if (ev.status === 'failed') return failed.inc({ code: ev.code ?? 'UNKNOWN' })
+    if (ev.status === 'failed') return void failed.inc({ code: ev.code ?? 'UNKNOWN' })
     imported.inc({ status: ev.status })
     if (ev.status !== 'known') importTime.observe(ev.seconds)
   })

@@ -1,18 +1,21 @@
 import { readFileSync } from 'node:fs'
+import { toData } from '../../common/index.ts'
 import type { P2PObserver } from '../../p2p/index.ts'
 import type { ServedRequest } from '../../gatekeeper/index.ts'
 import type { BlockBundle, Chain } from '../chain/index.ts'
-import type { MetricsConfig } from '../config.ts'
+import type { MetricsConfig } from '../config/index.ts'
 import type { Mempool } from '../mempool/index.ts'
-import type { Network } from '../network.ts'
-import type { Sealing } from '../sealing.ts'
+import type { Network } from '../sync/index.ts'
+import type { Sealing } from '../producer/index.ts'
+import { blockEvents } from './blocks.ts'
 import { watchChain } from './chain.ts'
 import { watchConsensus } from './consensus.ts'
 import { watchGatekeeper } from './gatekeeper.ts'
 import { watchMempool } from './mempool.ts'
 import { watchP2P } from './p2p.ts'
 import { watchProcess } from './process.ts'
-import { createRegistry, type Registry } from './registry.ts'
+import type { Registry } from 'prom-client'
+import { createRegistry } from './registry.ts'
 import { startMetricsServer, type MetricsServer } from './server.ts'
 
 /** A node's metrics, made right after the chain and the pool open (before anything imports or submits). */
@@ -24,6 +27,8 @@ export interface NodeMetrics {
   readonly gatekeeper: (served: ServedRequest) => void
   /** For the producer's onSealed. */
   blockSealed(bundle: BlockBundle): void
+  /** For startNetwork (`onBlockRelayed`): a gossiped block passed its precheck and is relayed. */
+  blockRelayed(hash: string, number: bigint): void
   /** Reads the modules made later at each scrape and serves `/metrics`; resolves with its URL. */
   serve(parts: { network: Network | undefined; sealing: Sealing }): Promise<string>
   close(): Promise<void>
@@ -43,16 +48,21 @@ export function createNodeMetrics(listen: MetricsConfig, modules: { chain: Chain
   const p2p = watchP2P(registry)
   const gatekeeper = watchGatekeeper(registry)
   const proc = watchProcess(registry)
+  const blocks = blockEvents()
   let server: MetricsServer | undefined
   return {
     registry,
     p2p: p2p.observer,
     gatekeeper,
-    blockSealed: (bundle) => chain.blockProduced(bundle),
+    blockSealed(bundle) {
+      chain.blockProduced(bundle)
+      blocks.record('sealed', toData(bundle.block.hash()), bundle.block.header.number)
+    },
+    blockRelayed: (hash, number) => blocks.record('relayed', hash, number),
     async serve(parts) {
       p2p.attach(parts.network)
       consensus.attach(parts.sealing)
-      server = await startMetricsServer(listen, () => registry.render())
+      server = await startMetricsServer(listen, { metrics: () => registry.metrics(), blocks: () => blocks.list() })
       proc.start()
       return server.url
     },

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createLogger, errorMessage } from '../../common/index.ts'
-import { NodeError, NodeErrorCode } from '../errors.ts'
+import { createLogger, errorCode, errorMessage } from '../../common/index.ts'
+import { NodeError, NodeErrorCode } from '../config/index.ts'
+import type { BlockEvent } from './blocks.ts'
 import { CONTENT_TYPE } from './registry.ts'
 
 const log = createLogger('metrics')
@@ -13,26 +14,28 @@ export interface MetricsServer {
 }
 
 /**
- * Serves `GET /metrics` (HEAD too) with what `render` returns; 404 on any other path, 405 for
- * other methods. A port in use is a NodeError naming --metrics.port.
+ * Serves `GET /metrics` (HEAD too) with what `read.metrics` resolves to and `GET /blocks` with
+ * `read.blocks` as JSON (blocks.ts); 404 on any other path, 405 for other methods. A port in use
+ * is a NodeError naming --metrics.port.
  */
-export async function startMetricsServer(listen: { addr: string; port: number }, render: () => string): Promise<MetricsServer> {
+export async function startMetricsServer(listen: { addr: string; port: number }, read: { metrics: () => Promise<string>; blocks?: () => readonly BlockEvent[] }): Promise<MetricsServer> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://metrics').pathname
     const reply = (status: number, body: string, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...headers })
       res.end(body)
     }
-    if (path !== '/metrics') return reply(404, `no route ${path}: metrics are at /metrics\n`)
-    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, `use GET /metrics\n`, { Allow: 'GET, HEAD' })
-    let body: string
-    try {
-      body = render()
-    } catch (err) {
-      log.warn('Metrics render failed', undefined, errorMessage(err))
-      return reply(500, 'metrics could not be rendered: see the node log\n')
-    }
-    reply(200, body, { 'Content-Type': CONTENT_TYPE })
+    const blocks = read.blocks
+    if (path !== '/metrics' && !(path === '/blocks' && blocks !== undefined)) return reply(404, `no route ${path}: metrics are at /metrics\n`)
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, `use GET ${path}\n`, { Allow: 'GET, HEAD' })
+    if (path === '/blocks') return reply(200, JSON.stringify(blocks!()), { 'Content-Type': 'application/json' })
+    read.metrics().then(
+      (body) => reply(200, body, { 'Content-Type': CONTENT_TYPE }),
+      (err: unknown) => {
+        log.warn('Metrics render failed', undefined, errorMessage(err))
+        reply(500, 'metrics could not be rendered: see the node log\n')
+      },
+    )
   })
   server.headersTimeout = 10_000
   server.requestTimeout = 10_000
@@ -45,7 +48,7 @@ export async function startMetricsServer(listen: { addr: string; port: number },
       })
     })
   } catch (err) {
-    if ((err as { code?: string }).code === 'EADDRINUSE') {
+    if (errorCode(err) === 'EADDRINUSE') {
       throw new NodeError(NodeErrorCode.METRICS_PORT_IN_USE, `metrics port ${listen.addr}:${listen.port} is already in use: stop the other process or pass --metrics.port`, undefined, err)
     }
     throw new NodeError(NodeErrorCode.METRICS_LISTEN_FAILED, `cannot serve metrics on ${listen.addr}:${listen.port}: ${errorMessage(err)} (check --metrics.addr)`, undefined, err)

@@ -1,7 +1,7 @@
 import { bytesToHex } from '@ethereumjs/util'
 import { toQuantity } from '../../common/index.ts'
 import type { Chain } from '../chain/index.ts'
-import type { Network } from '../network.ts'
+import type { Network } from '../sync/index.ts'
 import { CLIENT_VERSION } from './eth.ts'
 import { RpcError } from './errors.ts'
 import type { RpcMethods } from './types.ts'

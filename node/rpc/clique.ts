@@ -1,7 +1,7 @@
 import { bytesToHex } from '@ethereumjs/util'
 import type { Snapshot } from '../../consensus/index.ts'
 import type { BlockBundle, Chain } from '../chain/index.ts'
-import type { Proposals } from '../proposals.ts'
+import type { Proposals } from '../producer/index.ts'
 import { resolveBlockTag } from './blocks.ts'
 import { RpcError } from './errors.ts'
 import type { RpcMethods } from './types.ts'

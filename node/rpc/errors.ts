@@ -1,33 +1,33 @@
-import { CodedError, toData } from '../../common/index.ts'
+import { CodedError, codedErrorGuard, toData } from '../../common/index.ts'
 
 export const RpcErrorCode = {
-  PARSE_ERROR: 'PARSE_ERROR',
-  INVALID_REQUEST: 'INVALID_REQUEST',
-  METHOD_NOT_FOUND: 'METHOD_NOT_FOUND',
-  INVALID_PARAMS: 'INVALID_PARAMS',
-  INTERNAL: 'INTERNAL',
-  SERVER: 'SERVER',
-  TIMEOUT: 'TIMEOUT',
-  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
-  REVERTED: 'REVERTED',
+  PARSE_ERROR: 'RPC_PARSE_ERROR',
+  INVALID_REQUEST: 'RPC_INVALID_REQUEST',
+  METHOD_NOT_FOUND: 'RPC_METHOD_NOT_FOUND',
+  INVALID_PARAMS: 'RPC_INVALID_PARAMS',
+  INTERNAL: 'RPC_INTERNAL',
+  SERVER: 'RPC_SERVER',
+  TIMEOUT: 'RPC_TIMEOUT',
+  LIMIT_EXCEEDED: 'RPC_LIMIT_EXCEEDED',
+  REVERTED: 'RPC_REVERTED',
   /** A protected method without a valid bearer token (auth.ts). */
-  UNAUTHORIZED: 'UNAUTHORIZED',
+  UNAUTHORIZED: 'RPC_UNAUTHORIZED',
 } as const
 export type RpcErrorCode = (typeof RpcErrorCode)[keyof typeof RpcErrorCode]
 
 /** The numeric JSON-RPC code each of our codes goes out with (geth's choices where it has one). */
 export const JSONRPC_CODE: Record<RpcErrorCode, number> = {
-  PARSE_ERROR: -32700,
-  INVALID_REQUEST: -32600,
-  METHOD_NOT_FOUND: -32601,
-  INVALID_PARAMS: -32602,
-  INTERNAL: -32603,
-  SERVER: -32000,
-  TIMEOUT: -32002,
-  LIMIT_EXCEEDED: -32005,
-  REVERTED: 3,
+  [RpcErrorCode.PARSE_ERROR]: -32700,
+  [RpcErrorCode.INVALID_REQUEST]: -32600,
+  [RpcErrorCode.METHOD_NOT_FOUND]: -32601,
+  [RpcErrorCode.INVALID_PARAMS]: -32602,
+  [RpcErrorCode.INTERNAL]: -32603,
+  [RpcErrorCode.SERVER]: -32000,
+  [RpcErrorCode.TIMEOUT]: -32002,
+  [RpcErrorCode.LIMIT_EXCEEDED]: -32005,
+  [RpcErrorCode.REVERTED]: 3,
   // geth answers its authenticated port with HTTP 401 and no JSON-RPC code; this one is ours.
-  UNAUTHORIZED: -32001,
+  [RpcErrorCode.UNAUTHORIZED]: -32001,
 }
 
 /** The `error` member of a JSON-RPC response. */
@@ -120,13 +120,19 @@ export class RpcError extends CodedError<RpcErrorCode> {
   }
 }
 
+/** `err` is an RpcError (with code `code`, when given). */
+export const isRpcError = codedErrorGuard(RpcError)
+
 export const JwtSecretErrorCode = {
   /** No secret file where one was looked for. */
-  NO_SECRET: 'NO_SECRET',
-  UNREADABLE: 'UNREADABLE',
-  BAD_SECRET: 'BAD_SECRET',
+  NO_SECRET: 'RPC_NO_SECRET',
+  UNREADABLE: 'RPC_UNREADABLE',
+  BAD_SECRET: 'RPC_BAD_SECRET',
 } as const
 export type JwtSecretErrorCode = (typeof JwtSecretErrorCode)[keyof typeof JwtSecretErrorCode]
 
 /** The JWT secret file (auth.ts) is missing, unreadable or not 32 hex bytes. */
 export class JwtSecretError extends CodedError<JwtSecretErrorCode> {}
+
+/** `err` is a JwtSecretError (with code `code`, when given). */
+export const isJwtSecretError = codedErrorGuard(JwtSecretError)

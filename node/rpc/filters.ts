@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createLogger, toData, toQuantity, type Hex } from '../../common/index.ts'
-import type { HeadEvent, RawLog } from '../chain/types.ts'
+import type { HeadEvent, RawLog } from '../chain/index.ts'
 import { RpcError } from './errors.ts'
 import { formatLog, type LogJson } from './format.ts'
 

@@ -7,7 +7,7 @@ import type { Block, BlockHeader } from '@ethereumjs/block'
 import type { TypedTransaction } from '@ethereumjs/tx'
 import type { Address } from '@ethereumjs/util'
 import { toData, toQuantity, type Hex } from '../../common/index.ts'
-import type { BlockBundle, RawLog } from '../chain/types.ts'
+import type { BlockBundle, RawLog } from '../chain/index.ts'
 
 export interface LogJson {
   address: Hex

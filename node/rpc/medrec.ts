@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ClientError, isClientError, type Rpc } from '../../contracts/client/index.ts'
-import { isCodedError } from '../../common/index.ts'
+import { errorMessage, isCodedError } from '../../common/index.ts'
 import type { Gatekeeper } from '../../gatekeeper/index.ts'
-import { GatekeeperErrorCode, isGatekeeperError } from '../../gatekeeper/index.ts'
+import { GatekeeperErrorCode, isGatekeeperError, MEDREC_METHODS, type MedrecMethod } from '../../gatekeeper/index.ts'
 import { RpcError } from './errors.ts'
+import { medrecParams, type MedrecParams } from './medrec-params.ts'
 import type { RpcMethods } from './types.ts'
 
 /**
@@ -15,38 +16,15 @@ export function createInProcessRpc(methods: RpcMethods): Rpc {
   return {
     async request<T>(method: string, params: readonly unknown[]): Promise<T> {
       const handler = methods[method]
-      if (handler === undefined) throw new ClientError('RPC', `${method}: not available in this node`, { method, rpcCode: -32601 })
+      if (handler === undefined) throw new ClientError('CLIENT_RPC', `${method}: not available in this node`, { method, rpcCode: -32601 })
       try {
         return (await handler(JSON.parse(JSON.stringify(params, bigintSafe)) as unknown[], { transport: 'http' })) as T
       } catch (err) {
-        if (err instanceof RpcError) throw new ClientError('RPC', `${method}: ${err.message} (JSON-RPC error ${err.rpcCode})`, { method, rpcCode: err.rpcCode, rpcData: err.data })
-        throw new ClientError('RPC', `${method}: ${(err as Error).message}`, { method }, err)
+        if (err instanceof RpcError) throw new ClientError('CLIENT_RPC', `${method}: ${err.message} (JSON-RPC error ${err.rpcCode})`, { method, rpcCode: err.rpcCode, rpcData: err.data })
+        throw new ClientError('CLIENT_RPC', `${method}: ${errorMessage(err)}`, { method }, err)
       }
     },
   }
-}
-
-function objectParam(params: unknown[], method: string, required: boolean): Record<string, unknown> {
-  const p = params[0]
-  if (p === undefined && !required) return {}
-  if (p === null || typeof p !== 'object' || Array.isArray(p) || params.length > 1) {
-    throw RpcError.invalidParams(`invalid argument 0: ${method} takes one object parameter, e.g. ${method === 'medrec_fetch' ? '{"relationship":"0x…"}' : '{…}'}`)
-  }
-  return p as Record<string, unknown>
-}
-
-function str(o: Record<string, unknown>, key: string, required = true): string | undefined {
-  const v = o[key]
-  if (v === undefined && !required) return undefined
-  if (typeof v !== 'string' || v === '') throw RpcError.invalidParams(`invalid argument 0: "${key}" must be a non-empty string`)
-  return v
-}
-
-function int(o: Record<string, unknown>, key: string, required = true): number | undefined {
-  const v = o[key]
-  if (v === undefined && !required) return undefined
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw RpcError.invalidParams(`invalid argument 0: "${key}" must be a non-negative integer`)
-  return v
 }
 
 /** Gatekeeper and client failures become JSON-RPC errors whose message says what to do; the code travels in `data`. */
@@ -55,57 +33,56 @@ function toRpcError(err: unknown): RpcError {
   if (isGatekeeperError(err)) {
     return err.code === GatekeeperErrorCode.BAD_REQUEST ? RpcError.invalidParams(err.message) : RpcError.server(err.message, { code: err.code })
   }
-  if (isClientError(err)) return err.code === 'INVALID_ARGUMENT' || err.code === 'INVALID_QUERY' ? RpcError.invalidParams(err.message) : RpcError.server(err.message, { code: err.code })
+  if (isClientError(err, 'CLIENT_INVALID_ARGUMENT') || isClientError(err, 'CLIENT_INVALID_QUERY')) return RpcError.invalidParams(err.message)
+  if (isClientError(err)) return RpcError.server(err.message, { code: err.code })
   if (isCodedError(err)) return RpcError.server(err.message, { code: err.code })
-  return RpcError.internal((err as Error).message ?? String(err), err)
+  return RpcError.internal(errorMessage(err), err)
 }
 
-const wrap =
-  (fn: (params: unknown[]) => Promise<unknown> | unknown) =>
-  async (params: unknown[]): Promise<unknown> => {
-    try {
-      return await fn(params)
-    } catch (err) {
-      throw toRpcError(err)
-    }
-  }
+type Handlers = { [M in MedrecMethod]: (p: M extends keyof MedrecParams ? MedrecParams[M] : Record<string, never>) => Promise<unknown> | unknown }
 
-/** The `medrec_*` namespace (gatekeeper/api.ts): the gatekeeper's operations with the node's account. */
+/**
+ * The `medrec_*` namespace (gatekeeper/api.ts): the gatekeeper's operations with the node's
+ * account. Every call's params pass its declared schema (medrec-params.ts) before the gatekeeper
+ * sees them.
+ */
 export function createMedrecMethods(gk: Gatekeeper): RpcMethods {
-  const table: RpcMethods = {
+  const table: Handlers = {
     medrec_gatekeeperInfo: () => gk.info(),
-    medrec_addPatient: (p) => gk.provider.addPatient(objectParam(p, 'medrec_addPatient', true) as never),
-    medrec_addRecord: (p) => gk.provider.addRecord(objectParam(p, 'medrec_addRecord', true) as never),
-    medrec_update: (p) => gk.provider.update(objectParam(p, 'medrec_update', false) as never),
-    medrec_import: (p) => gk.provider.import(objectParam(p, 'medrec_import', true) as never),
+    medrec_addPatient: (p) => gk.provider.addPatient(p),
+    medrec_addRecord: (p) => gk.provider.addRecord(p),
+    medrec_update: (p) => gk.provider.update(p),
+    medrec_import: (p) => gk.provider.import(p),
     medrec_relationships: () => gk.participant.relationships(),
-    medrec_accept: (p) => gk.participant.decide(str(objectParam(p, 'medrec_accept', true), 'relationship')!, true),
-    medrec_reject: (p) => gk.participant.decide(str(objectParam(p, 'medrec_reject', true), 'relationship')!, false),
-    medrec_share: (p) => gk.participant.share(objectParam(p, 'medrec_share', true) as never),
-    medrec_revoke: (p) => {
-      const o = objectParam(p, 'medrec_revoke', true)
-      return gk.participant.revoke(str(o, 'relationship')!, str(o, 'viewer')!)
-    },
-    medrec_fetch: (p) => {
-      const o = objectParam(p, 'medrec_fetch', true)
-      const ids = o.pointerIds
-      if (ids !== undefined && (!Array.isArray(ids) || !ids.every((i) => Number.isSafeInteger(i) && (i as number) >= 0))) throw RpcError.invalidParams('invalid argument 0: "pointerIds" must be an array of pointer numbers')
-      const transport = str(o, 'transport', false)
-      if (transport !== undefined && transport !== 'http' && transport !== 'p2p') throw RpcError.invalidParams('invalid argument 0: "transport" must be "http" or "p2p"')
-      return gk.participant.fetch(str(o, 'relationship')!, ids as number[] | undefined, transport)
-    },
-    medrec_audit: (p) => {
-      const o = objectParam(p, 'medrec_audit', false)
-      return gk.requester.audit(str(o, 'relationship', false), str(o, 'gatekeeper', false))
-    },
-    medrec_anchorAudit: () => gk.anchorAudit(),
+    medrec_accept: (p) => gk.participant.decide(p.relationship, true),
+    medrec_reject: (p) => gk.participant.decide(p.relationship, false),
+    medrec_share: (p) => gk.participant.share(p),
+    medrec_revoke: (p) => gk.participant.revoke(p.relationship, p.viewer),
+    medrec_fetch: (p) => gk.participant.fetch(p.relationship, p.pointerIds, p.transport),
+    medrec_audit: (p) => gk.requester.audit(p.relationship, p.gatekeeper),
+    medrec_anchorAudit: (p) => gk.anchorAudit(p.delegate),
     medrec_bounties: () => gk.participant.bounties(),
-    medrec_collectBounty: (p) => gk.participant.collectBounty(int(objectParam(p, 'medrec_collectBounty', true), 'index')!),
+    medrec_collectBounty: (p) => gk.participant.collectBounty(p.index),
     /** The aggregates collected so far, as stored locally (for `medrec bounty export`). */
     medrec_collectedBounties: () => gk.participant.collectedBounties(),
-    medrec_notifications: (p) => gk.notifications.since(int(objectParam(p, 'medrec_notifications', false), 'since', false) ?? 0),
+    medrec_notifications: (p) => gk.notifications.since(p.since ?? 0),
   }
-  return Object.fromEntries(Object.entries(table).map(([k, fn]) => [k, wrap(fn as (params: unknown[]) => unknown)]))
+  return Object.fromEntries(
+    MEDREC_METHODS.map((method) => {
+      // The schema of `method` yields its handler's parameter type; TypeScript cannot correlate the two through the loop.
+      const handler = table[method] as (p: Record<string, unknown>) => unknown
+      return [
+        method,
+        async (params: unknown[]): Promise<unknown> => {
+          try {
+            return await handler(medrecParams(method, params))
+          } catch (err) {
+            throw toRpcError(err)
+          }
+        },
+      ]
+    }),
+  )
 }
 
 /**

@@ -1,5 +1,5 @@
 import { toQuantity } from '../../common/index.ts'
-import type { Sealing } from '../sealing.ts'
+import type { Sealing } from '../producer/index.ts'
 import { RpcError } from './errors.ts'
 import type { RpcMethods } from './types.ts'
 import * as v from './validate.ts'

@@ -5,7 +5,7 @@
  * cannot keep up is dropped by its send queue (WsConnection.send), never buffered without end.
  */
 import { createLogger, toData, type Hex } from '../../common/index.ts'
-import type { HeadEvent } from '../chain/types.ts'
+import type { HeadEvent } from '../chain/index.ts'
 import { RpcError, RpcErrorCode } from './errors.ts'
 import { matchLog, randomId, type LogFilter } from './filters.ts'
 import { formatHeader, formatLog } from './format.ts'

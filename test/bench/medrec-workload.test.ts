@@ -59,7 +59,7 @@ async function vmContext(funder: Actor, senders: Actor[]) {
   const server: Server = createServer((req, res) => {
     let body = ''
     req.on('data', (c: Buffer) => (body += c.toString()))
-    req.on('end', async () => {
+    const answer = async (): Promise<string> => {
       const { id, method, params } = JSON.parse(body) as { id: number; method: string; params: unknown[] }
       let reply: object
       if (method === 'eth_call') {
@@ -70,8 +70,20 @@ async function vmContext(funder: Actor, senders: Actor[]) {
         const r = receipts.get(params[0] as string)
         reply = { result: r === undefined ? null : { status: r.ok ? '0x1' : '0x0' } }
       } else reply = { error: { code: -32601, message: `${method} is not served here` } }
-      res.setHeader('content-type', 'application/json')
-      res.end(JSON.stringify({ jsonrpc: '2.0', id, ...reply }))
+      return JSON.stringify({ jsonrpc: '2.0', id, ...reply })
+    }
+    // A failing call answers 500 (the workload sees it) instead of an unhandled rejection.
+    req.on('end', () => {
+      answer().then(
+        (json) => {
+          res.setHeader('content-type', 'application/json')
+          res.end(json)
+        },
+        (err: unknown) => {
+          res.statusCode = 500
+          res.end(String(err))
+        },
+      )
     })
   })
   // As the node's RPC: Node's 5 s keep-alive races a pooled client on a loaded machine (ECONNRESET).

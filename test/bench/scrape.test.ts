@@ -1,41 +1,33 @@
 import t from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { freePorts, metricsPoints, metricValue, parsePrometheus, readingOf, scrapeMetrics } from '../../bench/harness/index.ts'
+import { freePorts, metricsPoints, readingOf, scrapeMetrics } from '../../bench/harness/index.ts'
 
 const TEXT = `# HELP medrec_mempool_pending Executable transactions in the pool.
 # TYPE medrec_mempool_pending gauge
 medrec_mempool_pending 12
+
 # TYPE medrec_p2p_peers gauge
 medrec_p2p_peers 3
+# TYPE medrec_chain_head_number gauge
 medrec_chain_head_number 41
 # TYPE medrec_chain_block_import_duration_seconds histogram
 medrec_chain_block_import_duration_seconds_bucket{le="0.01"} 1
 medrec_chain_block_import_duration_seconds_bucket{le="+Inf"} 4
 medrec_chain_block_import_duration_seconds_sum 0.2
 medrec_chain_block_import_duration_seconds_count 4
+# TYPE medrec_process_event_loop_lag_max_seconds gauge
 medrec_process_event_loop_lag_max_seconds 0.015
+# TYPE medrec_node_info gauge
 medrec_node_info{engine="poa",chain_id="7357",version="a \\"b\\" c"} 1
-medrec_mempool_transactions_refused_total{reason="nonce_too_low"} 2
-medrec_mempool_transactions_refused_total{reason="underpriced"} 5
-not a metric line
 `
-
-t.test('parsePrometheus: samples by name, labels unescaped, comments and junk skipped', async (t) => {
-  const m = parsePrometheus(TEXT)
-  t.same(m.get('medrec_mempool_pending'), [{ labels: {}, value: 12 }])
-  t.same(m.get('medrec_node_info'), [{ labels: { engine: 'poa', chain_id: '7357', version: 'a "b" c' }, value: 1 }])
-  t.same(m.get('medrec_chain_block_import_duration_seconds_bucket')?.map((s) => [s.labels.le, s.value]), [['0.01', 1], ['+Inf', 4]])
-  t.equal(metricValue(m, 'medrec_mempool_transactions_refused_total'), 7, 'labelled series summed')
-  t.equal(metricValue(m, 'medrec_nothing'), undefined)
-  t.notOk(m.has('not'))
-})
+const head = (n: number) => `# TYPE medrec_chain_head_number gauge\nmedrec_chain_head_number ${n}\n`
 
 t.test('readings to points: import time from the histogram deltas, lag in ms', async (t) => {
   const r1 = readingOf(TEXT, 2000)
   t.same([r1.pending, r1.peers, r1.head, r1.importSum, r1.importCount, r1.lagMax], [12, 3, 41, 0.2, 4, 0.015])
-  const r2 = readingOf(TEXT.replace('_sum 0.2', '_sum 0.5').replace('_count 4', '_count 10').replace('head_number 41', 'head_number 42'), 3000)
-  const r3 = readingOf('medrec_p2p_peers 2\n', 4000)
+  const r2 = readingOf(TEXT.replace('_sum 0.2', '_sum 0.5').replace('_count 4', '_count 10').replace('le="+Inf"} 4', 'le="+Inf"} 10').replace('head_number 41', 'head_number 42'), 3000)
+  const r3 = readingOf('# TYPE medrec_p2p_peers gauge\nmedrec_p2p_peers 2\n', 4000)
   const pts = metricsPoints([r1, r2, r3], 1000)
   t.same(pts.map((p) => [p.t, p.mempoolPending, p.peers, p.head, p.importMs === null ? null : Math.round(p.importMs), p.eventLoopLagMs]), [
     [1, 12, 3, 41, null, 15],
@@ -44,13 +36,14 @@ t.test('readings to points: import time from the histogram deltas, lag in ms', a
   ], '(0.5 − 0.2) s over 6 imports = 50 ms; a reading without a metric gives null')
 })
 
-t.test('scrapeMetrics: once per tick, a final reading at stop; a dead endpoint leaves gaps', async (t) => {
+t.test('scrapeMetrics: once per tick, a final reading at stop; a dead endpoint or a malformed answer leaves gaps', async (t) => {
   let n = 0
-  const server = createServer((_req, res) => res.end(`medrec_chain_head_number ${++n}\n`))
+  const server = createServer((req, res) => res.end(req.url === '/bad' ? 'medrec_chain_head_number 1\n' : head(++n)))
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
   t.teardown(() => server.close())
   const [dead] = await freePorts(1)
-  const s = scrapeMetrics([`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`, `http://127.0.0.1:${dead}/metrics`], 100)
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const s = scrapeMetrics([`${base}/metrics`, `http://127.0.0.1:${dead}/metrics`, `${base}/bad`], 100)
   // Ticks every 100 ms: three of them, however busy the machine, then stop takes a final one.
   const started = performance.now()
   while (s.readings[0]!.length < 3 && performance.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20))
@@ -62,6 +55,7 @@ t.test('scrapeMetrics: once per tick, a final reading at stop; a dead endpoint l
   t.ok(heads.length >= ticks + 1, 'and stop took a final reading')
   t.same(heads, heads.map((_, i) => i + 1), 'in order')
   t.equal(s.readings[1]!.length, 0, 'nothing from a port nobody listens on')
+  t.equal(s.readings[2]!.length, 0, 'nothing from an answer without a TYPE line')
   const ports = await freePorts(3)
   t.equal(new Set(ports).size, 3, 'freePorts: distinct')
 })

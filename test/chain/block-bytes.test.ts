@@ -52,12 +52,12 @@ t.test('malformed bytes are refused with what is wrong', async (t) => {
     ['a length with leading zeros', Uint8Array.from([0xf9, 0x00, 0x40, ...new Uint8Array(64)]), /leading zeros/],
     ['a single low byte given a prefix', Uint8Array.from([0xc3, 0xc0, 0x81, 0x05]), /own encoding/],
   ]
-  for (const [name, bytes, message] of cases) t.throws(() => chain.parseBlock(bytes), { code: 'INVALID_BLOCK', message }, name)
+  for (const [name, bytes, message] of cases) t.throws(() => chain.parseBlock(bytes), { code: 'CHAIN_INVALID_BLOCK', message }, name)
   // A numeric header field with a leading zero decodes to the same header in ethereumjs, but is
   // not the encoding its hash is over.
   const padded = [...header]
   padded[8] = Uint8Array.from([0, ...padded[8]!])
-  t.throws(() => chain.parseBlock(encode(padded, txs)), { code: 'INVALID_BLOCK', message: /not canonically encoded/ }, 'a padded block number')
+  t.throws(() => chain.parseBlock(encode(padded, txs)), { code: 'CHAIN_INVALID_BLOCK', message: /not canonically encoded/ }, 'a padded block number')
 })
 
 t.test('a transaction that decodes but is not encoded canonically is refused before import', async (t) => {
@@ -67,13 +67,13 @@ t.test('a transaction that decodes but is not encoded canonically is refused bef
   const txs = block.transactions.map(wireTx)
   txs[typed] = Uint8Array.from([2, ...RLP.encode(fields as never)])
   const parsed = chain.parseBlock(encode(block.header.raw(), txs))
-  await t.rejects(chain.decodePrechecked(parsed), { code: 'INVALID_BLOCK', message: new RegExp(`transaction ${typed} is not canonically encoded`) })
+  await t.rejects(chain.decodePrechecked(parsed), { code: 'CHAIN_INVALID_BLOCK', message: new RegExp(`transaction ${typed} is not canonically encoded`) })
   const fine: Block = await chain.decodePrechecked(chain.parseBlock(block.serialize()))
   t.equal(bytesToHex(fine.hash()), bytesToHex(block.hash()), 'the canonical block decodes')
   t.same(fine.transactions.map((tx) => bytesToHex(tx.hash())), block.transactions.map((tx) => bytesToHex(tx.hash())), 'with the same transaction hashes')
   const garbage = block.transactions.map(wireTx)
   garbage[1] = Uint8Array.from([2, 0xc1, 0x80])
-  await t.rejects(chain.decodePrechecked(chain.parseBlock(encode(block.header.raw(), garbage))), { code: 'INVALID_BLOCK', message: /transaction 1: / }, 'an undecodable transaction')
+  await t.rejects(chain.decodePrechecked(chain.parseBlock(encode(block.header.raw(), garbage))), { code: 'CHAIN_INVALID_BLOCK', message: /transaction 1: / }, 'an undecodable transaction')
 })
 
 t.test('a transaction the pool already holds is reused, not decoded again', async (t) => {

@@ -84,7 +84,7 @@ t.test('a data dir refuses a different genesis', async (t) => {
   await chain.close()
   const other = testGenesis()
   other.chainId = 4242n
-  await t.rejects(Chain.open(a.path, other), { code: 'GENESIS_MISMATCH', message: /use another --datadir/ })
+  await t.rejects(Chain.open(a.path, other), { code: 'CHAIN_GENESIS_MISMATCH', message: /use another --datadir/ })
 })
 
 t.test('import refuses tampered and forged blocks and keeps its state', async (t) => {
@@ -95,13 +95,13 @@ t.test('import refuses tampered and forged blocks and keeps its state', async (t
     const extraData = (chain.consensus as PoaEngine).seal(unsealed.header, key)
     return createBlock({ header: { ...good.header.toJSON(), ...fields, extraData }, transactions: good.transactions }, { common: chain.common, setHardfork: false })
   }
-  await t.rejects(replica.importBlock(reseal({ stateRoot: new Uint8Array(32).fill(7) })), { code: 'INVALID_BLOCK', message: /state root/ })
+  await t.rejects(replica.importBlock(reseal({ stateRoot: new Uint8Array(32).fill(7) })), { code: 'CHAIN_INVALID_BLOCK', message: /state root/ })
   t.equal(bytesToHex(replica.executor.stateRoot), rootBefore, 'state rolled back after a bad root')
-  await t.rejects(replica.importBlock(reseal({ gasUsed: good.header.gasUsed + 1n })), { code: 'INVALID_BLOCK' })
-  await t.rejects(replica.importBlock(reseal({}, DEV_KEYS[1]!)), { code: 'UNAUTHORIZED_SIGNER' })
-  await t.rejects(replica.importBlock(reseal({ difficulty: 1n })), { code: 'WRONG_DIFFICULTY' })
-  await t.rejects(replica.importBlock(reseal({ timestamp: BigInt(Math.floor(Date.now() / 1000) + 3600) })), { code: 'FUTURE_BLOCK' })
-  await t.rejects(replica.importBlock(reseal({ baseFeePerGas: 7n })), { code: 'INVALID_BLOCK', message: /base fee/ })
+  await t.rejects(replica.importBlock(reseal({ gasUsed: good.header.gasUsed + 1n })), { code: 'CHAIN_INVALID_BLOCK' })
+  await t.rejects(replica.importBlock(reseal({}, DEV_KEYS[1]!)), { code: 'CONSENSUS_UNAUTHORIZED_SIGNER' })
+  await t.rejects(replica.importBlock(reseal({ difficulty: 1n })), { code: 'CONSENSUS_WRONG_DIFFICULTY' })
+  await t.rejects(replica.importBlock(reseal({ timestamp: BigInt(Math.floor(Date.now() / 1000) + 3600) })), { code: 'CONSENSUS_FUTURE_BLOCK' })
+  await t.rejects(replica.importBlock(reseal({ baseFeePerGas: 7n })), { code: 'CHAIN_INVALID_BLOCK', message: /base fee/ })
   // A valid header with a seal cut short: the signature no longer recovers to the authority.
   const extra = new Uint8Array(good.header.extraData)
   extra[40] = extra[40]! ^ 0xff
@@ -110,8 +110,8 @@ t.test('import refuses tampered and forged blocks and keeps its state', async (t
     () => 'accepted',
     (err: { code?: string }) => err.code,
   )
-  t.ok(code === 'UNAUTHORIZED_SIGNER' || code === 'BAD_SEAL', `forged seal refused (${code})`)
-  await t.rejects(replica.importBlock((await chain.blockByNumber(2n))!), { code: 'UNKNOWN_PARENT' })
+  t.ok(code === 'CONSENSUS_UNAUTHORIZED_SIGNER' || code === 'CONSENSUS_BAD_SEAL', `forged seal refused (${code})`)
+  await t.rejects(replica.importBlock((await chain.blockByNumber(2n))!), { code: 'CHAIN_UNKNOWN_PARENT' })
   // After every refusal the genuine block still imports.
   const ok = await replica.importBlock(good)
   t.equal(bytesToHex(ok.bundle.block.hash()), bytesToHex(good.hash()))
@@ -130,26 +130,26 @@ t.test('precheck (the checks before a gossiped block is relayed) refuses what im
   t.equal(replica.head.block.header.number, 0n, 'and is not imported by it')
   // The sealed header with another body: the transactions root no longer matches.
   const swapped = createBlock({ header: good.header.toJSON(), transactions: good.transactions.slice(1) }, opts)
-  await t.rejects(replica.precheck(wire(swapped)), { code: 'INVALID_BLOCK', message: /transactions root/ })
+  await t.rejects(replica.precheck(wire(swapped)), { code: 'CHAIN_INVALID_BLOCK', message: /transactions root/ })
   // Import checks the root itself (a synced block is not prechecked), before executing anything.
-  await t.rejects(replica.importBlock(swapped), { code: 'INVALID_BLOCK', message: /transactions root/ })
+  await t.rejects(replica.importBlock(swapped), { code: 'CHAIN_INVALID_BLOCK', message: /transactions root/ })
   // Prechecked, the swapped body would still be caught at import: its decode is not marked checked.
-  await t.rejects(replica.importBlock(await replica.decodePrechecked(wire(swapped))), { code: 'INVALID_BLOCK', message: /transactions root/ })
+  await t.rejects(replica.importBlock(await replica.decodePrechecked(wire(swapped))), { code: 'CHAIN_INVALID_BLOCK', message: /transactions root/ })
   const extra = new Uint8Array(good.header.extraData)
   extra[40] = extra[40]! ^ 0xff
   const forged = createBlock({ header: { ...good.header.toJSON(), extraData: extra }, transactions: good.transactions }, opts)
   const code = await replica.precheck(wire(forged)).then(() => 'passed', (err: { code?: string }) => err.code)
-  t.ok(code === 'UNAUTHORIZED_SIGNER' || code === 'BAD_SEAL', `forged seal refused (${code})`)
+  t.ok(code === 'CONSENSUS_UNAUTHORIZED_SIGNER' || code === 'CONSENSUS_BAD_SEAL', `forged seal refused (${code})`)
   const child = (await chain.blockByNumber(2n))!
-  await t.rejects(replica.precheck(wire(child)), { code: 'UNKNOWN_PARENT' })
+  await t.rejects(replica.precheck(wire(child)), { code: 'CHAIN_UNKNOWN_PARENT' })
   // A child of a block still importing is checked against that block's header, without waiting.
   t.equal(await replica.precheck(wire(child), good.header), 'ok', 'checked against the importing parent')
-  await t.rejects(replica.precheck(wire(child), child.header), { code: 'UNKNOWN_PARENT' }, 'a header that is not the parent is not used')
+  await t.rejects(replica.precheck(wire(child), child.header), { code: 'CHAIN_UNKNOWN_PARENT' }, 'a header that is not the parent is not used')
   const forgedChildExtra = new Uint8Array(child.header.extraData)
   forgedChildExtra[40] = forgedChildExtra[40]! ^ 0xff
   const forgedChild = createBlock({ header: { ...child.header.toJSON(), extraData: forgedChildExtra }, transactions: child.transactions }, opts)
   const childCode = await replica.precheck(wire(forgedChild), good.header).then(() => 'passed', (err: { code?: string }) => err.code)
-  t.ok(childCode === 'UNAUTHORIZED_SIGNER' || childCode === 'BAD_SEAL', `a forged child seal is refused against the importing parent too (${childCode})`)
+  t.ok(childCode === 'CONSENSUS_UNAUTHORIZED_SIGNER' || childCode === 'CONSENSUS_BAD_SEAL', `a forged child seal is refused against the importing parent too (${childCode})`)
   t.equal(bytesToHex(replica.executor.stateRoot), rootBefore, 'no state was touched')
   const parsed = wire(good)
   await replica.precheck(parsed)

@@ -62,7 +62,7 @@ t.test('votes change the signer set by strict majority, and AuthoritySet follows
   t.ok(dropped, 'voted out by a majority')
   await t.rejects(
     chain.produce({ signer: { address: addressOf(newcomer), privateKey: newcomer }, source: source([]), deadline: Date.now() + 1000 }),
-    { code: 'CANNOT_SEAL' },
+    { code: 'CHAIN_CANNOT_SEAL' },
     'a dropped authority can no longer seal',
   )
 

@@ -74,17 +74,17 @@ t.test('bad nonce, wrong difficulty, future and stale timestamps are rejected', 
   do bad = (bad + 1n) & ((1n << 64n) - 1n)
   while (meetsDifficulty(powHash(sealHash, nonceOf(bad)), good!.header.difficulty))
   const badNonce = createBlock({ header: { ...good!.header.toJSON(), nonce: nonceOf(bad) }, transactions: [] }, { common: a.chain.common, setHardfork: false })
-  await t.rejects(b.chain.importBlock(badNonce), { code: 'INVALID_POW', message: /does not meet difficulty/ })
+  await t.rejects(b.chain.importBlock(badNonce), { code: 'CONSENSUS_INVALID_POW', message: /does not meet difficulty/ })
 
   // Valid work, but for a difficulty the rule does not give.
-  await t.rejects(b.chain.importBlock(remined(a.chain, good!, { difficulty: good!.header.difficulty * 2n })), { code: 'WRONG_DIFFICULTY' })
-  await t.rejects(b.chain.importBlock(remined(a.chain, good!, { difficulty: good!.header.difficulty - 1n })), { code: 'WRONG_DIFFICULTY' })
+  await t.rejects(b.chain.importBlock(remined(a.chain, good!, { difficulty: good!.header.difficulty * 2n })), { code: 'CONSENSUS_WRONG_DIFFICULTY' })
+  await t.rejects(b.chain.importBlock(remined(a.chain, good!, { difficulty: good!.header.difficulty - 1n })), { code: 'CONSENSUS_WRONG_DIFFICULTY' })
 
   // Valid work and the right difficulty for a timestamp a minute ahead of the clock.
   const future = BigInt(Math.floor(Date.now() / 1000) + 60)
   const engine = a.chain.consensus as PowEngine
   const ahead = remined(a.chain, good!, { timestamp: future, difficulty: engine.difficultyAfter(first!.header, future) })
-  await t.rejects(b.chain.importBlock(ahead), { code: 'FUTURE_BLOCK' })
+  await t.rejects(b.chain.importBlock(ahead), { code: 'CONSENSUS_FUTURE_BLOCK' })
   // And one stamped no later than its parent.
   const same = first!.header.timestamp
   await t.rejects(b.chain.importBlock(remined(a.chain, good!, { timestamp: same, difficulty: engine.difficultyAfter(first!.header, same + 1n) })), { code: /INVALID_TIMESTAMP|WRONG_DIFFICULTY/ })
@@ -154,9 +154,9 @@ t.test("a data dir remembers its pow rules: a genesis with another target, rewar
     ['blockReward', { ...powGenesis.pow, blockReward: 1n }],
     ['minimumDifficulty', { ...powGenesis.pow, minimumDifficulty: 17n }],
   ] as const) {
-    await t.rejects(Chain.open(dir.path, { ...powGenesis, pow }), { code: 'GENESIS_MISMATCH', message: new RegExp(`genesis.json sets ${what} .* but the chain in this data dir has`) }, what)
+    await t.rejects(Chain.open(dir.path, { ...powGenesis, pow }), { code: 'CHAIN_GENESIS_MISMATCH', message: new RegExp(`genesis.json sets ${what} .* but the chain in this data dir has`) }, what)
   }
-  await t.rejects(Chain.open(dir.path, { ...powGenesis, difficulty: 512n }), { code: 'GENESIS_MISMATCH', message: /differs from genesis.json/ }, 'another starting difficulty is another genesis block')
+  await t.rejects(Chain.open(dir.path, { ...powGenesis, difficulty: 512n }), { code: 'CHAIN_GENESIS_MISMATCH', message: /differs from genesis.json/ }, 'another starting difficulty is another genesis block')
   const again = await Chain.open(dir.path, powGenesis)
   t.equal(again.consensus.algorithm, 'pow', 'the same genesis opens')
   await again.close()

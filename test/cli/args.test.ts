@@ -1,6 +1,6 @@
 import t from 'tap'
 import { COMMON_FLAGS, parseAddressFlag, parseFlags, parseInteger, parsePort, parseWei, suggest } from '../../cli/args.ts'
-import { exitCodeOf } from '../../cli/errors.ts'
+import { CliErrorCode, exitCodeOf, isCliError } from '../../cli/errors.ts'
 import type { FlagSpec } from '../../cli/types.ts'
 
 const SPECS: FlagSpec[] = [
@@ -28,7 +28,7 @@ t.test('parse errors are usage errors (exit 2) that name the flag', async (t) =>
       parseFlags(argv, SPECS, 'medrec start')
       t.fail(`accepted ${argv.join(' ')}`)
     } catch (err) {
-      t.equal((err as { code?: string }).code, 'USAGE')
+      t.ok(isCliError(err, CliErrorCode.USAGE), 'a CLI_USAGE error')
       t.equal(exitCodeOf(err), 2)
       t.match((err as Error).message, message)
     }
@@ -55,10 +55,10 @@ t.test('suggestions allow one or two typos, not unrelated words', async (t) => {
 t.test('value parsers', async (t) => {
   t.equal(parsePort('0', 'rpc.port'), 0)
   t.equal(parsePort('65535', 'rpc.port'), 65535)
-  t.throws(() => parsePort('65536', 'rpc.port'), { code: 'USAGE', message: 'invalid value for --rpc.port: expected an integer from 0 to 65535, got "65536"' })
-  t.throws(() => parsePort('80a', 'rpc.port'), { code: 'USAGE', message: /--rpc\.port/ })
+  t.throws(() => parsePort('65536', 'rpc.port'), { code: 'CLI_USAGE', message: 'invalid value for --rpc.port: expected an integer from 0 to 65535, got "65536"' })
+  t.throws(() => parsePort('80a', 'rpc.port'), { code: 'CLI_USAGE', message: /--rpc\.port/ })
   t.equal(parseInteger('1337', 'chain-id', 1n, 100000n), 1337n)
-  t.throws(() => parseInteger('-1', 'chain-id', 1n, 10n), { code: 'USAGE', message: /--chain-id/ })
+  t.throws(() => parseInteger('-1', 'chain-id', 1n, 10n), { code: 'CLI_USAGE', message: /--chain-id/ })
 
   t.equal(parseWei('123', 'alloc'), 123n)
   t.equal(parseWei('100ether', 'alloc'), 100n * 10n ** 18n)
@@ -66,12 +66,12 @@ t.test('value parsers', async (t) => {
   t.equal(parseWei('5gwei', 'base-fee'), 5_000_000_000n)
   t.equal(parseWei('7 wei', 'alloc'), 7n)
   t.equal(parseWei('0x10', 'alloc'), 16n)
-  t.throws(() => parseWei('1.5', 'alloc'), { code: 'USAGE', message: 'invalid value for --alloc: expected at most 0 decimals for wei, got "1.5"' })
-  t.throws(() => parseWei('1.0000000001gwei', 'base-fee'), { code: 'USAGE', message: /at most 9 decimals for gwei/ })
-  t.throws(() => parseWei('3 bitcoin', 'alloc'), { code: 'USAGE', message: /--alloc: expected wei/ })
-  t.throws(() => parseWei('lots', 'alloc'), { code: 'USAGE' })
+  t.throws(() => parseWei('1.5', 'alloc'), { code: 'CLI_USAGE', message: 'invalid value for --alloc: expected at most 0 decimals for wei, got "1.5"' })
+  t.throws(() => parseWei('1.0000000001gwei', 'base-fee'), { code: 'CLI_USAGE', message: /at most 9 decimals for gwei/ })
+  t.throws(() => parseWei('3 bitcoin', 'alloc'), { code: 'CLI_USAGE', message: /--alloc: expected wei/ })
+  t.throws(() => parseWei('lots', 'alloc'), { code: 'CLI_USAGE' })
 
   t.same(parseAddressFlag('0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266', 'authority'), Buffer.from('f39fd6e51aad88f6f4ce6ab8827279cfffb92266', 'hex'))
-  t.throws(() => parseAddressFlag('0x1234', 'authority'), { code: 'USAGE', message: /^invalid value for --authority: / })
-  t.throws(() => parseAddressFlag('0xF39Fd6e51aad88F6F4ce6aB8827279cffFb92266', 'authorities'), { code: 'USAGE', message: /--authorities: .*checksum/ })
+  t.throws(() => parseAddressFlag('0x1234', 'authority'), { code: 'CLI_USAGE', message: /^invalid value for --authority: / })
+  t.throws(() => parseAddressFlag('0xF39Fd6e51aad88F6F4ce6aB8827279cffFb92266', 'authorities'), { code: 'CLI_USAGE', message: /--authorities: .*checksum/ })
 })

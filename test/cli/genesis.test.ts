@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { genesisToJson, parseGenesis } from '../../node/genesis/index.ts'
-import { DEV0, DEV1, medrec, passwordFile, tempDir } from './run-cli.ts'
+import { DEV0, DEV1, medrec, medrecBatch, passwordFile, tempDir } from './run-cli.ts'
 import { poaOf } from '../helpers/chain.ts'
 
 const lower = (a: string) => a.toLowerCase()
@@ -100,8 +100,10 @@ t.test('genesis new rejects bad values with exit 2, naming the flag', async (t) 
     [[...base, '--alloc', `${DEV0}=1`, '--alloc', `${lower(DEV0)}=2`], `invalid value for --alloc: ${lower(DEV0)} is given twice`],
     [[...base, '--alloc', `${DEV0}=1.5`], 'invalid value for --alloc: expected at most 0 decimals for wei, got "1.5"'],
   ]
-  for (const [args, message] of cases) {
-    const r = await medrec(args)
+  // Usage errors end in parsing: the first runs as its own process, the rest batched in one (medrecBatch).
+  const results = [await medrec(cases[0]![0]), ...(await medrecBatch(cases.slice(1).map(([args]) => args)))]
+  for (const [i, [args, message]] of cases.entries()) {
+    const r = results[i]!
     t.equal(r.code, 2, args.join(' '))
     t.ok(r.stderr.startsWith(`Error: ${message}`), `${args.join(' ')}\n${r.stderr}`)
     t.ok(r.stderr.endsWith(`\n${hint}`), 'usage hint')

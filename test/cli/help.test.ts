@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../helpers/node-process.ts'
-import { medrec } from './run-cli.ts'
+import { medrec, medrecBatch } from './run-cli.ts'
 
 // Every command and the flags its help must list (each with its default).
 const COMMANDS: Record<string, string[]> = {
@@ -14,9 +14,14 @@ const COMMANDS: Record<string, string[]> = {
   'genesis new': ['consensus', 'authorities', 'period', 'epoch', 'chain-id', 'gas-limit', 'base-fee', 'alloc', 'out'],
 }
 
+// Help and usage errors end in parsing: most cases run batched in one process (medrecBatch); one case per
+// test also runs as its own `medrec` process, so what a user's shell sees (exit status, streams) stays covered.
+
 t.test('medrec --help and medrec help list the commands', async (t) => {
-  for (const args of [['--help'], ['-h'], ['help']]) {
-    const r = await medrec(args)
+  const spellings = [['--help'], ['-h'], ['help']]
+  const results = [await medrec(spellings[0]!), ...(await medrecBatch(spellings.slice(1)))]
+  for (const [i, args] of spellings.entries()) {
+    const r = results[i]!
     t.equal(r.code, 0, args.join(' '))
     t.match(r.stdout, /^medrec \d+\.\d+\.\d+/)
     for (const c of ['start', 'init', 'account', 'genesis', 'help', 'version']) t.match(r.stdout, new RegExp(`\\n  ${c}\\b`), `lists ${c}`)
@@ -25,9 +30,11 @@ t.test('medrec --help and medrec help list the commands', async (t) => {
 })
 
 t.test('every command has help in three spellings, listing every flag with its default', async (t) => {
-  for (const [cmd, flags] of Object.entries(COMMANDS)) {
-    const words = cmd.split(' ')
-    const outputs = await Promise.all([medrec([...words, '--help']), medrec([...words, '-h']), medrec(['help', ...words])])
+  const commands = Object.entries(COMMANDS)
+  const ways = (words: string[]) => [[...words, '--help'], [...words, '-h'], ['help', ...words]]
+  const all = await medrecBatch([...commands.flatMap(([cmd]) => ways(cmd.split(' '))), ['start', '--bogus', '--help']])
+  for (const [n, [cmd, flags]] of commands.entries()) {
+    const outputs = all.slice(3 * n, 3 * n + 3)
     for (const r of outputs) {
       t.equal(r.code, 0, `${cmd} help exits 0`)
       t.equal(r.stdout, outputs[0]!.stdout, `${cmd}: the same help every way`)
@@ -37,15 +44,16 @@ t.test('every command has help in three spellings, listing every flag with its d
     for (const f of flags) t.match(help, new RegExp(`\\n  --${f.replace('.', '\\.')}\\b[^\\n]*\\[default: [^\\]]+\\]`), `${cmd} documents --${f} with a default`)
   }
   // --help wins over flags that would otherwise be errors.
-  const r = await medrec(['start', '--bogus', '--help'])
+  const r = all.at(-1)!
   t.equal(r.code, 0)
   t.match(r.stdout, /^Usage: medrec start/)
 })
 
 t.test('groups list their subcommands', async (t) => {
-  for (const [group, subs] of [['account', ['new', 'list', 'import']], ['genesis', ['new']]] as const) {
-    for (const args of [[group, '--help'], ['help', group]]) {
-      const r = await medrec(args)
+  const groups = [['account', ['new', 'list', 'import']], ['genesis', ['new']]] as const
+  const results = await medrecBatch(groups.flatMap(([group]) => [[group, '--help'], ['help', group]]))
+  for (const [n, [group, subs]] of groups.entries()) {
+    for (const r of results.slice(2 * n, 2 * n + 2)) {
       t.equal(r.code, 0)
       t.match(r.stdout, new RegExp(`^Usage: medrec ${group} <command>`))
       for (const s of subs) t.match(r.stdout, new RegExp(`\\n  ${s}\\b`))
@@ -55,8 +63,8 @@ t.test('groups list their subcommands', async (t) => {
 
 t.test('--version prints the package version and the Node version', async (t) => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
-  for (const args of [['--version'], ['version']]) {
-    const r = await medrec(args)
+  const results = await medrecBatch([['--version'], ['version']])
+  for (const r of results) {
     t.equal(r.code, 0)
     t.equal(r.stdout, `medrec ${pkg.version} (node ${process.version}, ${process.platform}-${process.arch})\n`)
   }
@@ -75,13 +83,14 @@ t.test('usage errors exit 2 with a hint, suggestions for typos', async (t) => {
     [['start', '--log.level', 'loud'], 'Error: invalid value for --log.level: expected one of error, warn, info, debug, trace, got "loud"', 'Run "medrec start --help" for usage.'],
     [['genesis', 'new', '--period'], 'Error: flag --period needs a value: --period S', 'Run "medrec genesis new --help" for usage.'],
   ]
-  for (const [args, error, hint] of cases) {
-    const r = await medrec(args)
+  const results = [await medrec(cases[0]![0]), ...(await medrecBatch(cases.slice(1).map(([args]) => args)))]
+  for (const [i, [args, error, hint]] of cases.entries()) {
+    const r = results[i]!
     t.equal(r.code, 2, args.join(' '))
     t.equal(r.stderr, `${error}\n${hint}\n`, args.join(' '))
     t.equal(r.stdout, '')
   }
-  const none = await medrec([])
+  const none = (await medrecBatch([[]]))[0]!
   t.equal(none.code, 2)
   t.match(none.stderr, /Usage: medrec <command>[\s\S]*Error: no command given/)
 })

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { createDevGenesis, genesisToJson, parseGenesis } from '../../node/genesis/index.ts'
 import { decryptKeystore, deriveKey, toChecksumAddress } from '../../node/keys/index.ts'
 import { MEDREC, NODE } from '../helpers/node-process.ts'
-import { DEV0, DEV_MNEMONIC, medrec, passwordFile, tempDir } from './run-cli.ts'
+import { DEV0, DEV_MNEMONIC, medrec, medrecBatch, passwordFile, tempDir } from './run-cli.ts'
 
 const mode = (p: string) => statSync(p).mode & 0o777
 
@@ -97,8 +97,10 @@ t.test('init usage and runtime errors', async (t) => {
     [['init', '--datadir', dir, '--genesis', join(tmp.path, 'missing.json'), '--password', pw], 1, new RegExp(`^Error: [^\\n]*${join(tmp.path, 'missing.json')}[^\\n]*\\n$`)],
     [['init', '--datadir', dir, '--dev', '--password', join(tmp.path, 'nopw')], 1, new RegExp(`^Error: [^\\n]*${join(tmp.path, 'nopw')}[^\\n]*\\n$`)],
   ]
-  for (const [args, code, stderr] of cases) {
-    const r = await medrec(args)
+  // These end before init does anything: the first runs as its own process, the rest batched in one (medrecBatch).
+  const results = [await medrec(cases[0]![0]), ...(await medrecBatch(cases.slice(1).map(([args]) => args)))]
+  for (const [i, [args, code, stderr]] of cases.entries()) {
+    const r = results[i]!
     t.equal(r.code, code, args.join(' '))
     if (typeof stderr === 'string') t.equal(r.stderr, stderr, args.join(' '))
     else t.match(r.stderr, stderr, args.join(' '))

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { MEDREC, NODE, ROOT } from '../helpers/node-process.ts'
+import { MEDREC, ROOT } from '../helpers/node-process.ts'
+import { plainNode } from '../helpers/plain-node.ts'
 
 export { tempDir } from '../helpers/node-process.ts'
 
@@ -14,7 +16,7 @@ export interface CliResult {
 /** Runs the real `medrec` (bin/medrec.js) as a child process; stdin is not a terminal. */
 export function medrec(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(NODE, [MEDREC, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(...plainNode([MEDREC, ...args]), { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
@@ -22,6 +24,33 @@ export function medrec(args: string[], opts: { cwd?: string } = {}): Promise<Cli
     proc.on('error', reject)
     proc.on('close', (code) => resolve({ code, stdout, stderr }))
   })
+}
+
+const BATCH_DRIVER = join(ROOT, 'test', 'cli', 'batch-driver.ts')
+
+/**
+ * Runs each argument list as `medrec ...args` and resolves with their results in order, all in one
+ * child process (batch-driver.ts): for cases that end in parsing (help, usage errors), where one
+ * process per case would only add start-up time. Cases that start a node or touch files belong in medrec().
+ */
+export async function medrecBatch(cases: string[][], opts: { cwd?: string } = {}): Promise<CliResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'medrec-cli-batch-'))
+  try {
+    const file = join(dir, 'results.json')
+    const r = await new Promise<CliResult>((resolve, reject) => {
+      const proc = spawn(...plainNode([BATCH_DRIVER, file, JSON.stringify(cases)]), { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+      let stdout = ''
+      let stderr = ''
+      proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+      proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+      proc.on('error', reject)
+      proc.on('close', (code) => resolve({ code, stdout, stderr }))
+    })
+    if (r.code !== 0 || !existsSync(file)) throw new Error(`the CLI batch driver failed (exit ${r.code}):\n${r.stderr}${r.stdout}`)
+    return JSON.parse(readFileSync(file, 'utf8')) as CliResult[]
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 /** A password file in `dir`. */

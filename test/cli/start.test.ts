@@ -2,8 +2,9 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { MEDREC, NODE } from '../helpers/node-process.ts'
-import { DEV0, DEV1, DEV_MNEMONIC, medrec, passwordFile, tempDir } from './run-cli.ts'
+import { MEDREC } from '../helpers/node-process.ts'
+import { plainNode } from '../helpers/plain-node.ts'
+import { DEV0, DEV1, DEV_MNEMONIC, medrec, medrecBatch, passwordFile, tempDir } from './run-cli.ts'
 
 const HINT = 'Run "medrec start --help" for usage.\n'
 
@@ -43,8 +44,10 @@ t.test('start flag errors exit 2 before touching the data dir', async (t) => {
     [['mine', '--datadir', dir, '--miner.etherbase', '0x12'], 'invalid value for --miner.etherbase: '],
     [['mine', '--datadir', dir, '--miner.etherbase', DEV0, '--miner.threads', '0'], 'invalid value for --miner.threads: expected an integer from 1 to 256, got "0"'],
   ]
-  for (const [args, message] of cases) {
-    const r = await medrec(args, { cwd: tmp.path })
+  // Flag errors end in parsing: the first runs as its own process, the rest batched in one (medrecBatch).
+  const results = [await medrec(cases[0]![0], { cwd: tmp.path }), ...(await medrecBatch(cases.slice(1).map(([args]) => args), { cwd: tmp.path }))]
+  for (const [i, [args, message]] of cases.entries()) {
+    const r = results[i]!
     t.equal(r.code, 2, args.join(' '))
     const hint = HINT.replace('medrec start', `medrec ${args[0]}`)
     t.ok(r.stderr.startsWith(`Error: ${message}`) && r.stderr.endsWith(`\n${hint}`), `${args.join(' ')}\n${r.stderr}`)
@@ -70,7 +73,7 @@ t.test('start --authority unlocks the keystore account: wrong password and unkno
 /** Runs `medrec start ...` until it prints the dev banner, then sends SIGINT. */
 function runDev(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(NODE, [MEDREC, 'start', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(...plainNode([MEDREC, 'start', ...args]), { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000)

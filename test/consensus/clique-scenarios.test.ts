@@ -3,7 +3,7 @@ import { createBlockHeader, type BlockHeader } from '@ethereumjs/block'
 import { Address } from '@ethereumjs/util'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
-import { ConsensusErrorCode, EXTRA_SEAL, EXTRA_VANITY, NONCE_AUTH, NONCE_DROP, PoaEngine, createSnapshot, decodeSnapshot, encodeSnapshot, type PoaSnapshot } from '../../consensus/index.ts'
+import { ConsensusErrorCode, EXTRA_SEAL, isConsensusError, EXTRA_VANITY, NONCE_AUTH, NONCE_DROP, PoaEngine, createSnapshot, decodeSnapshot, encodeSnapshot, type PoaSnapshot } from '../../consensus/index.ts'
 import { createChainCommon } from '../../evm/index.ts'
 
 /**
@@ -285,7 +285,8 @@ function run(sc: Scenario): { snap: PoaSnapshot; error?: { code: string; block: 
     try {
       snap = engine.apply(snap, header)
     } catch (err) {
-      return { snap, error: { code: (err as { code: string }).code, block: j + 1 } }
+      if (!isConsensusError(err)) throw err
+      return { snap, error: { code: err.code, block: j + 1 } }
     }
     parentHash = header.hash()
   }

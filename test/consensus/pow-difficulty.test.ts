@@ -65,11 +65,11 @@ t.test('small difficulties still move (integer truncation)', async (t) => {
 })
 
 t.test('bad inputs are refused with a coded error', async (t) => {
-  t.throws(() => next(0n), { code: 'INVALID_TIMESTAMP', message: /after its parent/ })
-  t.throws(() => next(-5n), { code: 'INVALID_TIMESTAMP' })
-  t.throws(() => next(1n, parent, { targetBlockTime: 0, minimumDifficulty: 1n }), { code: 'INVALID_POW_PARAMS', message: /targetBlockTime/ })
-  t.throws(() => next(1n, parent, { targetBlockTime: 1.5, minimumDifficulty: 1n }), { code: 'INVALID_POW_PARAMS' })
-  t.throws(() => next(1n, parent, { targetBlockTime: 2, minimumDifficulty: 0n }), { code: 'INVALID_POW_PARAMS', message: /minimumDifficulty/ })
+  t.throws(() => next(0n), { code: 'CONSENSUS_INVALID_TIMESTAMP', message: /after its parent/ })
+  t.throws(() => next(-5n), { code: 'CONSENSUS_INVALID_TIMESTAMP' })
+  t.throws(() => next(1n, parent, { targetBlockTime: 0, minimumDifficulty: 1n }), { code: 'CONSENSUS_INVALID_POW_PARAMS', message: /targetBlockTime/ })
+  t.throws(() => next(1n, parent, { targetBlockTime: 1.5, minimumDifficulty: 1n }), { code: 'CONSENSUS_INVALID_POW_PARAMS' })
+  t.throws(() => next(1n, parent, { targetBlockTime: 2, minimumDifficulty: 0n }), { code: 'CONSENSUS_INVALID_POW_PARAMS', message: /minimumDifficulty/ })
 })
 
 /** splitmix64: deterministic 64-bit start nonces. */

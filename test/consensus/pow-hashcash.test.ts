@@ -114,17 +114,17 @@ t.test('meetsDifficulty: a hash equal to the target passes, target + 1 fails', a
 
 t.test('difficulty 0 or negative, and malformed inputs, are refused', async (t) => {
   for (const d of [0n, -1n, -(1n << 70n)]) {
-    t.throws(() => powTarget(d), { code: 'INVALID_DIFFICULTY', message: /at least 1/ }, `powTarget(${d})`)
-    t.throws(() => meetsDifficulty(word(0n), d), { code: 'INVALID_DIFFICULTY' }, `meetsDifficulty(…, ${d})`)
-    t.throws(() => searchNonce(SEAL, d, 0n, 10), { code: 'INVALID_DIFFICULTY' }, `searchNonce(…, ${d})`)
+    t.throws(() => powTarget(d), { code: 'CONSENSUS_INVALID_DIFFICULTY', message: /at least 1/ }, `powTarget(${d})`)
+    t.throws(() => meetsDifficulty(word(0n), d), { code: 'CONSENSUS_INVALID_DIFFICULTY' }, `meetsDifficulty(…, ${d})`)
+    t.throws(() => searchNonce(SEAL, d, 0n, 10), { code: 'CONSENSUS_INVALID_DIFFICULTY' }, `searchNonce(…, ${d})`)
   }
-  t.throws(() => powHash(SEAL.subarray(1), nonceBytes(0n)), { code: 'INVALID_POW', message: /seal hash is 32 bytes/ })
-  t.throws(() => powHash(SEAL, new Uint8Array(7)), { code: 'INVALID_POW', message: /nonce is 8 bytes/ })
-  t.throws(() => meetsDifficulty(new Uint8Array(31), 2n), { code: 'INVALID_POW' })
-  t.throws(() => searchNonce(SEAL, 2n, -1n, 10), { code: 'INVALID_POW', message: /64-bit/ })
-  t.throws(() => searchNonce(SEAL, 2n, 1n << 64n, 10), { code: 'INVALID_POW' })
-  t.throws(() => searchNonce(SEAL, 2n, 0n, -1), { code: 'INVALID_POW_PARAMS' })
-  t.throws(() => searchNonce(SEAL, 2n, 0n, 1.5), { code: 'INVALID_POW_PARAMS' })
+  t.throws(() => powHash(SEAL.subarray(1), nonceBytes(0n)), { code: 'CONSENSUS_INVALID_POW', message: /seal hash is 32 bytes/ })
+  t.throws(() => powHash(SEAL, new Uint8Array(7)), { code: 'CONSENSUS_INVALID_POW', message: /nonce is 8 bytes/ })
+  t.throws(() => meetsDifficulty(new Uint8Array(31), 2n), { code: 'CONSENSUS_INVALID_POW' })
+  t.throws(() => searchNonce(SEAL, 2n, -1n, 10), { code: 'CONSENSUS_INVALID_POW', message: /64-bit/ })
+  t.throws(() => searchNonce(SEAL, 2n, 1n << 64n, 10), { code: 'CONSENSUS_INVALID_POW' })
+  t.throws(() => searchNonce(SEAL, 2n, 0n, -1), { code: 'CONSENSUS_INVALID_POW_PARAMS' })
+  t.throws(() => searchNonce(SEAL, 2n, 0n, 1.5), { code: 'CONSENSUS_INVALID_POW_PARAMS' })
   t.same(searchNonce(SEAL, 2n, 0n, 0), { nonce: undefined, tried: 0 }, 'count 0 tries nothing')
 })
 
@@ -136,7 +136,7 @@ t.test('nonceBytes / nonceValue: 8 bytes big-endian, round trip', async (t) => {
   }
   const inner = new Uint8Array([9, 0, 0, 0, 0, 0, 0, 1, 2, 9])
   t.equal(nonceValue(inner.subarray(1, 9)), 0x102n, 'reads a subarray at its offset')
-  t.throws(() => nonceBytes(-1n), { code: 'INVALID_POW' })
-  t.throws(() => nonceBytes(1n << 64n), { code: 'INVALID_POW' })
-  t.throws(() => nonceValue(new Uint8Array(9)), { code: 'INVALID_POW' })
+  t.throws(() => nonceBytes(-1n), { code: 'CONSENSUS_INVALID_POW' })
+  t.throws(() => nonceBytes(1n << 64n), { code: 'CONSENSUS_INVALID_POW' })
+  t.throws(() => nonceValue(new Uint8Array(9)), { code: 'CONSENSUS_INVALID_POW' })
 })

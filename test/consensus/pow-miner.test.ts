@@ -7,6 +7,7 @@ import { keccak_256 } from '@noble/hashes/sha3.js'
 import { setLogSink } from '../../common/logger.ts'
 import { meetsDifficulty, powHash } from '../../consensus/pow/hashcash.ts'
 import { createMinerPool, type MinerPool } from '../../consensus/pow/miner-pool.ts'
+import { plainNode } from '../helpers/plain-node.ts'
 
 /** The mining pool: real worker threads hashing real headers. */
 
@@ -17,6 +18,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   for (const end = performance.now() + ms; performance.now() < end; await sleep(20)) if (cond()) return true
   return cond()
+}
+/** Whether `p` settles before the next turn of the event loop: settled from the caller's own turn, not after a thread answers. */
+async function settlesThisTurn(p: Promise<unknown>): Promise<boolean> {
+  const nextTurn = new Promise<false>((resolve) => setImmediate(() => resolve(false)))
+  return Promise.race([p.then(() => true), nextTurn])
 }
 const verifies = (s: Uint8Array, nonce: Uint8Array | undefined, d: bigint) => nonce !== undefined && nonce.length === 8 && meetsDifficulty(powHash(s, nonce), d)
 
@@ -54,9 +60,8 @@ t.test('abort resolves undefined at once; the threads stop; hashrate() rises whi
   t.ok(busy > 1000, `hashing while mining: ${busy.toFixed(0)} hashes/s`)
   const t0 = performance.now()
   ac.abort()
+  t.ok(await settlesThisTurn(mining), 'resolved by the abort itself, without waiting for a thread')
   t.equal(await mining, undefined)
-  const ms = performance.now() - t0
-  t.ok(ms < 50, `resolved ${ms.toFixed(1)} ms after abort`)
   await sleep(100) // the last chunk (~20 ms) ends
   const cpu0 = process.cpuUsage()
   await sleep(500)
@@ -64,8 +69,9 @@ t.test('abort resolves undefined at once; the threads stop; hashrate() rises whi
   const cpuMs = (cpu.user + cpu.system) / 1000
   t.ok(cpuMs < 200, `threads idle after abort: ${cpuMs.toFixed(0)} ms of CPU in 500 ms (two hashing threads would use ~1000)`)
   t.equal(await p.mine(seal('pre-aborted'), 1n, AbortSignal.abort()), undefined, 'an already aborted signal: undefined, no search')
-  await sleep(2300 - (performance.now() - t0))
-  t.equal(p.hashrate(), 0, 'idle for more than 2 s: 0')
+  // 0 once the ~2 s window holds no hashing: it never would if a thread kept counting hashes.
+  t.ok(await until(() => p.hashrate() === 0, 10_000), 'idle: 0')
+  t.comment(`hashrate fell to 0 ${((performance.now() - t0) / 1000).toFixed(1)} s after the abort`)
 })
 
 t.test('a second mine aborts the first', async (t) => {
@@ -73,19 +79,18 @@ t.test('a second mine aborts the first', async (t) => {
   const first = p.mine(seal('first'), IMPOSSIBLE, new AbortController().signal)
   await sleep(300)
   const s2 = seal('second')
-  const t0 = performance.now()
   const second = p.mine(s2, 1n << 14n, new AbortController().signal)
+  t.ok(await settlesThisTurn(first), 'the first settles at once, by the second call itself')
   t.equal(await first, undefined, 'the first resolves undefined')
-  t.ok(performance.now() - t0 < 50, 'promptly')
   t.ok(verifies(s2, await second, 1n << 14n), 'the second finds a nonce for its own header')
 })
 
 t.test('threads must be a whole number ≥ 1', async (t) => {
   for (const n of [0, -1, 1.5, NaN]) {
-    t.throws(() => createMinerPool({ threads: n }), { code: 'INVALID_POW_PARAMS', message: /at least 1 thread/ }, `threads ${n}`)
+    t.throws(() => createMinerPool({ threads: n }), { code: 'CONSENSUS_INVALID_POW_PARAMS', message: /at least 1 thread/ }, `threads ${n}`)
   }
   const p = pool(t, 1)
-  t.throws(() => p.setThreads(0), { code: 'INVALID_POW_PARAMS' })
+  t.throws(() => p.setThreads(0), { code: 'CONSENSUS_INVALID_POW_PARAMS' })
   t.equal(p.threads, 1)
 })
 
@@ -104,12 +109,12 @@ t.test('setThreads while mining: the job goes on with the new count', async (t) 
 t.test('bad inputs and a closed pool are refused', async (t) => {
   const p = pool(t, 1)
   const never = new AbortController().signal
-  await t.rejects(p.mine(seal('x'), 0n, never), { code: 'INVALID_DIFFICULTY' })
-  await t.rejects(p.mine(new Uint8Array(31), 2n, never), { code: 'INVALID_POW' })
+  await t.rejects(p.mine(seal('x'), 0n, never), { code: 'CONSENSUS_INVALID_DIFFICULTY' })
+  await t.rejects(p.mine(new Uint8Array(31), 2n, never), { code: 'CONSENSUS_INVALID_POW' })
   const running = p.mine(seal('closing'), IMPOSSIBLE, never)
   await p.close()
   t.equal(await running, undefined, 'close resolves the running job undefined')
-  await t.rejects(p.mine(seal('x'), 2n, never), { code: 'MINER_FAILED', message: /closed/ })
+  await t.rejects(p.mine(seal('x'), 2n, never), { code: 'CONSENSUS_MINER_FAILED', message: /closed/ })
   await p.close() // idempotent
 })
 
@@ -147,7 +152,7 @@ t.test('workers that keep crashing fail the job instead of hanging it', async (t
   const lines = captureLog(t)
   const p = pool(t, 1, wrappedWorker('process.exit(3)'))
   const t0 = performance.now()
-  await t.rejects(p.mine(seal('doomed'), 1n << 12n, new AbortController().signal), { code: 'MINER_FAILED', message: /keep crashing .*exit code 3/ })
+  await t.rejects(p.mine(seal('doomed'), 1n << 12n, new AbortController().signal), { code: 'CONSENSUS_MINER_FAILED', message: /keep crashing .*exit code 3/ })
   t.comment(`failed after ${(performance.now() - t0).toFixed(0)} ms`)
   t.ok(lines.filter((l) => /Mining worker died/.test(l)).length >= 4, 'each death logged')
 })
@@ -179,7 +184,7 @@ function runNode(t: Test, code: string, ms: number): Promise<{ exit: number | 'h
   const file = join(dir, 'main.mjs')
   writeFileSync(file, code)
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [file], { timeout: ms }, (err, _stdout, stderr) => {
+    const child = execFile(...plainNode([file]), { timeout: ms }, (err, _stdout, stderr) => {
       const exit = err && (err as { killed?: boolean }).killed ? 'hung' : (child.exitCode ?? -1)
       resolve({ exit, stderr })
     })
@@ -194,11 +199,12 @@ t.test('no worker outlives close(), and an idle pool does not keep the process a
      const p = createMinerPool({ threads: 2 })
      const ac = new AbortController()
      const job = p.mine(new Uint8Array(32), 1n << 60n, ac.signal)
-     await new Promise((r) => setTimeout(r, 1000))
+     // threads start slowly on a loaded machine: poll for hashing, with a deadline
+     for (const end = Date.now() + 20_000; !(p.hashrate() > 0) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20))
      if (!(p.hashrate() > 0)) process.exit(8)
      await p.close()
      if (await job !== undefined) process.exit(9)`,
-    15_000,
+    40_000,
   )
   t.same(closed, { exit: 0, stderr: '' }, 'after close() the process exits by itself')
   const idle = await runNode(

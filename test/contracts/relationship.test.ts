@@ -2,7 +2,7 @@ import t from 'tap'
 import { encodeAbiParameters, keccak256, toHex, type Hex } from 'viem'
 import { encodeCall, patientProviderRelationshipAbi as pprAbi, patientProviderRelationshipBytecode } from '../../contracts/index.ts'
 import { actor, type Actor } from '../helpers/contract-vm.ts'
-import { ZERO_ADDRESS, assertOk, assertRevert, createMedRecVM, lower, norm, type MedRecVM } from '../helpers/medrec-vm.ts'
+import { ZERO_ADDRESS, assertOk, assertRevert, createMedRecVM, lower, norm } from '../helpers/medrec-vm.ts'
 
 const [auth, alice, viewer, viewer2, stranger] = ['auth', 'alice', 'viewer', 'viewer2', 'stranger'].map(actor) as [Actor, Actor, Actor, Actor, Actor]
 const QUERY = JSON.stringify({ resourceType: 'Observation', fields: ['code', 'value', 'effective'], codeSystems: ['http://loinc.org'] })

@@ -7,7 +7,8 @@ import WebSocket from 'ws'
 import { medrec } from '../cli/run-cli.ts'
 import type { FetchResult, Notification, RelationshipView } from '../../gatekeeper/api.ts'
 import { createTestNetwork, gatekeeperArgs, type TestNetwork } from '../helpers/network.ts'
-import { MEDREC, NODE, ROOT, authHeaders, rpc, waitFor } from '../helpers/node-process.ts'
+import { MEDREC, ROOT, authHeaders, rpc, waitFor } from '../helpers/node-process.ts'
+import { plainNode } from '../helpers/plain-node.ts'
 
 /**
  * The paper's Figure 2 and the third-party flow across three real node processes on 127.0.0.1:
@@ -31,7 +32,8 @@ const notified = (member: number, kind: string, relationship: string) =>
   }, `${kind} notification on ${net.members[member]!.name}`, 30_000)
 
 t.before(async () => {
-  net = await createTestNetwork(3, { authorities: 1, period: 1 })
+  // Period 0: the authority seals as soon as a transaction arrives; every step here is a transaction or waits for one.
+  net = await createTestNetwork(3, { authorities: 1, period: 0 })
   await net.start(PROVIDER, { args: gatekeeperArgs(net.members[PROVIDER]!, ['--gatekeeper.k', '2']) })
   await net.start(PATIENT, { sealer: false, args: gatekeeperArgs(net.members[PATIENT]!) })
   await net.start(THIRD, { sealer: false, args: gatekeeperArgs(net.members[THIRD]!) })
@@ -94,7 +96,7 @@ t.test('third party: the patient shares a subset with an expiry; the third party
   // The third party needs an identity (and so a Summary) to be notified.
   await cli(t, PROVIDER, ['provider', 'add-patient', '--identity', 'research-lab-7', '--address', third])
   // Its notifications three ways: `medrec watch` (server-sent events), an eth_subscribe, and the RPC log.
-  const watch = spawn(NODE, [MEDREC, 'watch', '--json', '--rpc', net.members[THIRD]!.node!.url, '--datadir', net.members[THIRD]!.datadir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const watch = spawn(...plainNode([MEDREC, 'watch', '--json', '--rpc', net.members[THIRD]!.node!.url, '--datadir', net.members[THIRD]!.datadir]), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let watched = ''
   watch.stdout.on('data', (c: Buffer) => (watched += c.toString()))
   const ws = new WebSocket(net.members[THIRD]!.node!.wsUrl, { headers: await authHeaders(net.members[THIRD]!.node!.wsUrl) })

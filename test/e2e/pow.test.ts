@@ -47,7 +47,7 @@ t.test('two miners mine one chain: mining RPC, miner field, convergence', async 
   t.equal(await rpc<boolean>(url(PROVIDER), 'eth_mining'), false, 'the provider node does not mine')
   t.equal(await rpc<string>(url(MINER1), 'eth_coinbase'), m1)
   await t.rejects(rpc(url(PROVIDER), 'miner_start'), /no etherbase/, 'a node without an etherbase cannot start mining')
-  t.rejects(rpc(url(MINER1), 'clique_getSigners'), /does not exist/, 'no clique API on a proof-of-work chain')
+  await t.rejects(rpc(url(MINER1), 'clique_getSigners'), /does not exist/, 'no clique API on a proof-of-work chain')
   // Both miners have blocks on the chain everyone agrees on.
   const miners = await waitFor(async () => {
     const head = Number(BigInt(await rpc<string>(url(PROVIDER), 'eth_blockNumber')))

@@ -310,3 +310,38 @@ t.test('a format-1 log is migrated: old rows kept apart, seqs continue from thei
   t.throws(() => createAuditLog(bad.db), { code: 'AUDIT_CORRUPT', message: /old format \(1\) and corrupt at seq 2/ })
   bad.db.close()
 })
+
+t.test('delegate chains: one per account in audit_delegates, each from seq 1, checked and viewed on its own', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'medrec-audit-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'state.db')
+  const db = open(path)
+  t.teardown(() => db.close())
+  const D1 = '0x00000000000000000000000000000000000000D1'
+  const D2 = '0x00000000000000000000000000000000000000d2'
+  const own = createAuditLog(db)
+  const d1 = createAuditLog(db, { table: 'audit_delegates', chain: D1 })
+  const d2 = createAuditLog(db, { table: 'audit_delegates', chain: D2 })
+  own.append(entry(1))
+  for (let i = 1; i <= 3; i++) d1.append(entry(i, { relationship: REL1 }))
+  d2.append(entry(9, { relationship: REL2 }))
+  t.same([own.head().seq, d1.head().seq, d2.head().seq], [1, 3, 1], 'each chain counts its own seqs (the Registrar keeps one anchored seq per account)')
+  t.not(d1.at(1)!.hash, d2.at(1)!.hash, 'no hash is shared between chains: an anchor names one account only')
+  t.same(d1.verify(d1.head()), { ok: true, count: 3 })
+  const view = d2.view([REL2])
+  t.equal(view.commitments.length, 1, "a delegate's patient sees the commitments of that delegate's chain only")
+  t.equal(checkAuditView(view, d2.head()).anchor, 'verified')
+  t.same(d1.view([REL2]).entries, [], "another chain's entries are never opened")
+  // Reopened: the same chains, still append-only.
+  const again = createAuditLog(db, { table: 'audit_delegates', chain: D1.toLowerCase() })
+  t.same(again.head(), d1.head(), 'reopened by address, any case')
+  t.throws(() => db.prepare("UPDATE audit_delegates SET entry = '{}' WHERE seq = 1").run(), /append-only/, 'append-only like the other logs')
+  // An insider who rewrites one delegate's chain is caught against that delegate's anchor.
+  const anchored = d1.head()
+  db.exec('DROP TRIGGER audit_delegates_no_delete')
+  db.prepare('DELETE FROM audit_delegates WHERE chain = ? AND seq = 3').run(D1.toLowerCase())
+  t.throws(() => d1.verify(anchored), { code: 'AUDIT_CORRUPT' }, 'a dropped entry is found')
+  t.same(d2.verify(d2.head()), { ok: true, count: 1 }, 'the other chain is untouched')
+  t.throws(() => createAuditLog(db, { table: 'audit_delegates' }), /needs the delegate's address/)
+  t.throws(() => createAuditLog(db, { chain: D1 }), /only audit_delegates/)
+})

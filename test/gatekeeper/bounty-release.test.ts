@@ -50,7 +50,7 @@ const condition = (id: string, patientRef?: string): FhirResource => ({
 async function collect(index: number): Promise<{ text: string; payload: BountyPayload }> {
   const b = (await client.relationships.bounties(provider, { offset: index, limit: 1 }))[0]!
   const req = newRequest({ gatekeeper: provider, method: 'bounty', relationship: b.relationship, pointerIds: [BigInt(b.pointerId)], index: BigInt(index) })
-  const signed = await signRequest(keyOf(PROVIDER), CHAIN_ID, req)
+  const signed = signRequest(keyOf(PROVIDER), CHAIN_ID, req)
   const res = await fetch(`${gkUrl}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signed) })
   const body = (await res.json()) as { ok: boolean; encrypted?: unknown; error?: { code: string; message: string } }
   if (!body.ok) throw new Error(`bounty #${index} refused: ${body.error?.code} ${body.error?.message}`)
@@ -76,7 +76,7 @@ const diagnosisCount = (p: BountyPayload): number | null | undefined => p.result
 
 t.before(async () => {
   dir = tempDir('medrec-bounty-')
-  node = await startNodeProcess(['--dev', '--dev.period', '1', '--gatekeeper', '--gatekeeper.http.port', '0', '--gatekeeper.k', String(K)], { datadir: dir.path })
+  node = await startNodeProcess(['--dev', '--dev.period', '0', '--gatekeeper', '--gatekeeper.http.port', '0', '--gatekeeper.k', String(K)], { datadir: dir.path })
   const info = await rpc<GatekeeperInfo>(node.url, 'medrec_gatekeeperInfo')
   gkUrl = info.url!
   provider = info.account as Address

@@ -31,3 +31,31 @@ t.test('a verification request checks only when every field is as both keys sign
   await t.rejects(checkDelegateRequest(signed, { ...ctx, now: NOW + 1000 }), { code: 'EXPIRED' })
   t.throws(() => parseDelegateRequest({ request: { ...signed.request, nonce: '0x12' }, providerSignature: signed.providerSignature, delegateSignature: signed.delegateSignature }), { code: 'BAD_REQUEST' })
 })
+
+t.test('an identity registration rides in the request only as both keys signed it', async (t) => {
+  const dk = bytesToHex(deriveDelegateKey(P, 4242n, 4))
+  const patient = privateKeyToAccount(bytesToHex(new Uint8Array(32).fill(3))).address
+  const register = { identity: 'dora-1990', participant: patient }
+  const signed = await signDelegateRequest(bytesToHex(P), dk, { chainId: 4242, verifier: Q, now: NOW, register })
+  const ctx = { chainId: 4242, verifier: Q, now: NOW + 5 }
+  const parsed = parseDelegateRequest(JSON.parse(JSON.stringify(signed)))
+  t.same(parsed.request.register, register)
+  await t.resolves(checkDelegateRequest(parsed, ctx))
+  const other = privateKeyToAccount(bytesToHex(new Uint8Array(32).fill(4))).address
+  for (const [what, changed] of [
+    ['another identity', { ...signed.request, register: { identity: 'eve-1991', participant: patient } }],
+    ['another participant', { ...signed.request, register: { identity: 'dora-1990', participant: other } }],
+    ['the registration dropped', (({ register: _drop, ...rest }) => rest)(signed.request)],
+  ] as const) {
+    await t.rejects(checkDelegateRequest({ ...signed, request: changed }, ctx), { code: 'BAD_SIGNATURE' }, `${what} after signing`)
+  }
+  // And one added to a request signed without it.
+  const plain = await signDelegateRequest(bytesToHex(P), dk, { chainId: 4242, verifier: Q, now: NOW })
+  await t.rejects(checkDelegateRequest({ ...plain, request: { ...plain.request, register } }, ctx), { code: 'BAD_SIGNATURE' }, 'a registration added after signing')
+  const bad = (reg: unknown) => () => parseDelegateRequest({ ...signed, request: { ...signed.request, register: reg } })
+  t.throws(bad({ identity: '', participant: patient }), { code: 'BAD_REQUEST' }, 'an empty identity')
+  t.throws(bad({ identity: 'x'.repeat(257), participant: patient }), { code: 'BAD_REQUEST' }, 'an identity over 256 characters')
+  t.throws(bad({ identity: 'dora', participant: '0x12' }), { code: 'BAD_REQUEST' }, 'a participant that is not an address')
+  t.throws(bad({ identity: 'dora', participant: patient, extra: 1 }), { code: 'BAD_REQUEST' }, 'unknown keys')
+  t.throws(bad('dora'), { code: 'BAD_REQUEST' }, 'not an object')
+})

@@ -13,6 +13,7 @@ import {
   type ParsedSignedRequest,
   type RequestVerifierOptions,
 } from '../../gatekeeper/request.ts'
+import { GatekeeperErrorCode, isGatekeeperError } from '../../gatekeeper/errors.ts'
 import type { GatekeeperRequest, SignedRequestJson } from '../../gatekeeper/types.ts'
 
 const CHAIN = 1337n
@@ -146,7 +147,7 @@ t.test('the cached fast path agrees with full verification on many requests and 
     try {
       v.verify(parse({ ...signed(other, records({ pointerIds: [BigInt(i)], fieldMasks: [BigInt(i + 1)] })), from: j.from }))
     } catch (err) {
-      if ((err as { code?: string }).code === 'BAD_SIGNATURE') refused++
+      if (isGatekeeperError(err) && err.code === GatekeeperErrorCode.BAD_SIGNATURE) refused++
     }
   }
   t.equal(ok, 60, 'every genuine request verified')

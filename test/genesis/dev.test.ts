@@ -29,7 +29,7 @@ t.test('dev accounts are the well-known anvil/hardhat accounts', async (t) => {
   t.same(accs[3]!.privateKey, deriveKey(DEV_MNEMONIC, 3).privateKey)
   t.equal(devAccounts(2).length, 2)
   t.same(devAccounts(0), [])
-  t.throws(() => devAccounts(-1), { code: 'INVALID_GENESIS', message: 'dev accounts: count must be a non-negative integer, got -1' })
+  t.throws(() => devAccounts(-1), { code: 'GENESIS_INVALID_GENESIS', message: 'dev accounts: count must be a non-negative integer, got -1' })
 })
 
 t.test('the dev genesis', async (t) => {
@@ -55,8 +55,8 @@ t.test('the dev genesis', async (t) => {
   const small = createDevGenesis({ period: 0, accounts: 3 })
   t.equal(poaOf(small).period, 0)
   t.equal(small.alloc.size, 6)
-  t.throws(() => createDevGenesis({ accounts: 0 }), { code: 'INVALID_GENESIS', message: 'dev genesis: accounts must be an integer >= 1 (account 0 is the sealer), got 0' })
-  t.throws(() => createDevGenesis({ period: -1 }), { code: 'INVALID_GENESIS', message: 'genesis.config.poa.period: must be a non-negative integer (seconds between blocks), got -1' })
+  t.throws(() => createDevGenesis({ accounts: 0 }), { code: 'GENESIS_INVALID_GENESIS', message: 'dev genesis: accounts must be an integer >= 1 (account 0 is the sealer), got 0' })
+  t.throws(() => createDevGenesis({ period: -1 }), { code: 'GENESIS_INVALID_GENESIS', message: 'genesis.config.poa.period: must be a non-negative integer (seconds between blocks), got -1' })
 })
 
 t.test('the dev genesis is deterministic', async (t) => {
@@ -82,18 +82,18 @@ t.test('newGenesis', async (t) => {
   const h = newGenesis({ chainId: 5n, authorities: [x!.address], period: 0, epoch: 10n, gasLimit: 8_000_000n, baseFeePerGas: 7n, timestamp: 42n })
   t.match(h, { poa: { period: 0, epoch: 10n }, gasLimit: 8_000_000n, baseFeePerGas: 7n, timestamp: 42n })
 
-  t.throws(() => newGenesis({ chainId: 0n, authorities: [x!.address], period: 1 }), { code: 'INVALID_GENESIS', message: /^genesis\.config\.chainId: must be between 1 and/ })
-  t.throws(() => newGenesis({ chainId: 1n << 60n, authorities: [x!.address], period: 1 }), { code: 'INVALID_GENESIS', message: /^genesis\.config\.chainId: .*got 1152921504606846976$/ })
-  t.throws(() => newGenesis({ chainId: 1n, authorities: [], period: 1 }), { code: 'INVALID_GENESIS', message: /^genesis\.authorities: must be a non-empty array/ })
-  t.throws(() => newGenesis({ chainId: 1n, authorities: [x!.address], period: 1, gasLimit: 100n }), { code: 'INVALID_GENESIS', message: /^genesis\.gasLimit: must be between 5000/ })
+  t.throws(() => newGenesis({ chainId: 0n, authorities: [x!.address], period: 1 }), { code: 'GENESIS_INVALID_GENESIS', message: /^genesis\.config\.chainId: must be between 1 and/ })
+  t.throws(() => newGenesis({ chainId: 1n << 60n, authorities: [x!.address], period: 1 }), { code: 'GENESIS_INVALID_GENESIS', message: /^genesis\.config\.chainId: .*got 1152921504606846976$/ })
+  t.throws(() => newGenesis({ chainId: 1n, authorities: [], period: 1 }), { code: 'GENESIS_INVALID_GENESIS', message: /^genesis\.authorities: must be a non-empty array/ })
+  t.throws(() => newGenesis({ chainId: 1n, authorities: [x!.address], period: 1, gasLimit: 100n }), { code: 'GENESIS_INVALID_GENESIS', message: /^genesis\.gasLimit: must be between 5000/ })
   t.throws(() => newGenesis({ chainId: 1n, authorities: [x!.address], period: 1, alloc: [[y!.address, 1n], [y!.address, 2n]] }), {
-    code: 'INVALID_GENESIS',
+    code: 'GENESIS_INVALID_GENESIS',
     message: `genesis.alloc.${hex(y!.address)}: address given twice: pass each account once`,
   })
   t.throws(() => newGenesis({ chainId: 1n, authorities: [x!.address], period: 1, alloc: [[new Uint8Array(19), 1n]] }), {
-    code: 'INVALID_GENESIS',
+    code: 'GENESIS_INVALID_GENESIS',
     message: 'genesis.alloc: every address must be 20 bytes, got 19',
   })
-  t.throws(() => newGenesis({ chainId: 1n, authorities: [x!.address], period: 1, alloc: [[y!.address, -1n]] }), { code: 'INVALID_GENESIS', message: /balance.*got "-0x1"/ })
-  t.throws(() => newGenesis({ chainId: 1n, authorities: [x!.address], period: 1, alloc: [[Buffer.from(AUTHORITY_SET_ADDRESS.slice(2), 'hex'), 1n]] }), { code: 'PREDEPLOY_CONFLICT' })
+  t.throws(() => newGenesis({ chainId: 1n, authorities: [x!.address], period: 1, alloc: [[y!.address, -1n]] }), { code: 'GENESIS_INVALID_GENESIS', message: /balance.*got "-0x1"/ })
+  t.throws(() => newGenesis({ chainId: 1n, authorities: [x!.address], period: 1, alloc: [[Buffer.from(AUTHORITY_SET_ADDRESS.slice(2), 'hex'), 1n]] }), { code: 'GENESIS_PREDEPLOY_CONFLICT' })
 })

@@ -1,109 +1,17 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { keccak_256 } from '@noble/hashes/sha3.js'
-import { genesisToJson, newGenesis, type Genesis } from '../../node/genesis/index.ts'
-import { openKeystore } from '../../node/keys/index.ts'
-import { addressOf } from './chain.ts'
-import { rpc, startNodeProcess, tempDir, waitFor, type NodeProcess } from './node-process.ts'
-
 /**
- * A network (PoA, or PoW) of real node processes on 127.0.0.1: each member has its own data dir (genesis,
- * node key, keystore with its authority key) and joins through the first member as bootnode.
+ * A network (PoA, or PoW) of real node processes on 127.0.0.1: the bench harness's local network
+ * (bench/harness/local-network.ts), under the names the tests use.
  */
+import { createLocalNetwork, type LocalNetwork, type LocalNetworkOptions } from '../../bench/harness/local-network.ts'
 
-export interface Member {
-  name: string
-  key: Uint8Array
-  address: string
-  datadir: string
-  node: NodeProcess | undefined
-  /** This member's libp2p listen address with its peer id, once started. */
-  enode: string | undefined
-}
-
-export interface TestNetwork {
-  members: Member[]
-  genesis: Genesis
-  /** Starts (or restarts) member `i`, joining `bootnodes` (default: the first running member). */
-  /** `sealer` (default: on for poa) runs it as --authority; `miner` runs `--mine` for its own address on one thread. */
-  start(i: number, opts?: { bootnodes?: string[]; sealer?: boolean; miner?: boolean; command?: 'start' | 'mine'; args?: string[] }): Promise<Member>
-  stop(i: number): Promise<void>
-  /** Every running member's head number. */
-  heads(): Promise<number[]>
-  close(): Promise<void>
-}
-
-const PASSWORD = 'medrec-test'
-export const keyOf = (label: string): Uint8Array => keccak_256(new TextEncoder().encode(`network-${label}`))
-export const addressOfKey = (k: Uint8Array): string => `0x${Buffer.from(addressOf(k)).toString('hex')}`
-
-/** `medrec start` flags that run the gatekeeper as the member's own keystore account. */
-export function gatekeeperArgs(m: Member, extra: string[] = []): string[] {
-  return ['--gatekeeper', '--gatekeeper.account', m.address, '--gatekeeper.password', join(m.datadir, 'password'), '--gatekeeper.http.port', '0', ...extra]
-}
+export { addressOfKey, gatekeeperArgs, keyOf, type Member } from '../../bench/harness/local-network.ts'
+export type TestNetwork = LocalNetwork
 
 /**
  * `size` members, of which the first `authorities` are in the genesis signer set; every member
  * has a key (a non-authority can be voted in later). With `pow` the chain is proof of work and
  * the `authorities` (default none) are the certified providers.
  */
-export async function createTestNetwork(
-  size: number,
-  opts: { authorities?: number; period?: number; epoch?: bigint; logLevel?: string; pow?: { targetBlockTime: number; difficulty: bigint } } = {},
-): Promise<TestNetwork> {
-  const root = tempDir('medrec-net-')
-  const labels = Array.from({ length: size }, (_, i) => `node${i}`)
-  const keys = labels.map(keyOf)
-  const genesis = newGenesis({
-    chainId: 4242n,
-    authorities: keys.slice(0, opts.authorities ?? (opts.pow === undefined ? size : 0)).map((k) => new Uint8Array(Buffer.from(addressOfKey(k).slice(2), 'hex'))),
-    ...(opts.pow === undefined ? { period: opts.period ?? 1, epoch: opts.epoch } : { pow: opts.pow }),
-    gasLimit: 100_000_000n,
-    alloc: keys.map((k) => [new Uint8Array(Buffer.from(addressOfKey(k).slice(2), 'hex')), 10n ** 24n]),
-    timestamp: 0n,
-  })
-  const members: Member[] = []
-  for (const [i, label] of labels.entries()) {
-    const datadir = join(root.path, label)
-    mkdirSync(datadir, { recursive: true })
-    writeFileSync(join(datadir, 'genesis.json'), JSON.stringify(genesisToJson(genesis), null, 2))
-    writeFileSync(join(datadir, 'nodekey'), Buffer.from(keccak_256(keys[i]!)).toString('hex'), { mode: 0o600 })
-    writeFileSync(join(datadir, 'password'), PASSWORD)
-    await openKeystore(join(datadir, 'keystore')).save(keys[i]!, PASSWORD, { light: true })
-    members.push({ name: label, key: keys[i]!, address: addressOfKey(keys[i]!), datadir, node: undefined, enode: undefined })
-  }
-
-  const net: TestNetwork = {
-    members,
-    genesis,
-    async start(i, o = {}) {
-      const m = members[i]!
-      const boot = o.bootnodes ?? members.filter((x) => x !== m && x.node !== undefined && x.enode !== undefined).slice(0, 1).map((x) => x.enode!)
-      const args = ['--p2p.addr', '127.0.0.1', '--p2p.port', '0', '--log.level', opts.logLevel ?? 'info']
-      if (boot.length > 0) args.push('--bootnodes', boot.join(','))
-      if (o.sealer ?? opts.pow === undefined) args.push('--authority', m.address, '--password', join(m.datadir, 'password'))
-      if (o.miner === true) args.push(...(o.command === 'mine' ? [] : ['--mine']), '--miner.etherbase', m.address, '--miner.threads', '1')
-      args.push(...(o.args ?? []))
-      m.node = await startNodeProcess(args, { datadir: m.datadir, timeoutMs: 60_000, command: o.command })
-      const info = await waitFor(async () => {
-        const r = await rpc<{ listenAddrs: string[] }>(m.node!.url, 'admin_nodeInfo')
-        return r.listenAddrs.length > 0 ? r : undefined
-      }, `${m.name} to listen for peers`)
-      m.enode = info.listenAddrs.find((a) => a.includes('/127.0.0.1/')) ?? info.listenAddrs[0]
-      return m
-    },
-    async stop(i) {
-      const m = members[i]!
-      await m.node?.stop()
-      m.node = undefined
-    },
-    async heads() {
-      return Promise.all(members.filter((m) => m.node !== undefined).map(async (m) => Number(BigInt(await rpc<string>(m.node!.url, 'eth_blockNumber')))))
-    },
-    async close() {
-      await Promise.all(members.map((m) => m.node?.kill()))
-      root.remove()
-    },
-  }
-  return net
+export function createTestNetwork(size: number, opts: LocalNetworkOptions = {}): Promise<TestNetwork> {
+  return createLocalNetwork(size, opts)
 }

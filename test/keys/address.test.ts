@@ -34,9 +34,9 @@ t.test('checksums agree with ethers on random addresses', async (t) => {
 })
 
 t.test('toChecksumAddress rejects what is not an address', async (t) => {
-  t.throws(() => toChecksumAddress('0x1234'), { code: 'INVALID_ADDRESS', message: 'invalid address "0x1234": expected 0x followed by 40 hex digits' })
-  t.throws(() => toChecksumAddress('0x' + 'g'.repeat(40)), { code: 'INVALID_ADDRESS' })
-  t.throws(() => toChecksumAddress(new Uint8Array(19)), { code: 'INVALID_ADDRESS', message: 'invalid address: expected 20 bytes, got 19' })
+  t.throws(() => toChecksumAddress('0x1234'), { code: 'KEYS_INVALID_ADDRESS', message: 'invalid address "0x1234": expected 0x followed by 40 hex digits' })
+  t.throws(() => toChecksumAddress('0x' + 'g'.repeat(40)), { code: 'KEYS_INVALID_ADDRESS' })
+  t.throws(() => toChecksumAddress(new Uint8Array(19)), { code: 'KEYS_INVALID_ADDRESS', message: 'invalid address: expected 20 bytes, got 19' })
 })
 
 t.test('parseAddress', async (t) => {
@@ -49,14 +49,14 @@ t.test('parseAddress', async (t) => {
 
   const typo = '0xF39Fd6e51aad88F6F4ce6aB8827279cffFb92266'
   t.throws(() => parseAddress(typo, 'authority'), {
-    code: 'BAD_CHECKSUM',
+    code: 'KEYS_BAD_CHECKSUM',
     message: `invalid authority ${typo}: EIP-55 checksum mismatch (the correctly checksummed form is ${DEV0}); check the address for a typo, or write it all lowercase to skip the check`,
   })
-  t.throws(() => parseAddress('0x1234', 'recipient'), { code: 'INVALID_ADDRESS', message: 'invalid recipient "0x1234": expected 0x followed by 40 hex digits' })
-  t.throws(() => parseAddress(want.slice(2)), { code: 'INVALID_ADDRESS', message: /invalid address "f39f.*": expected 0x/ })
-  t.throws(() => parseAddress(want + '00'), { code: 'INVALID_ADDRESS' })
-  t.throws(() => parseAddress('0x' + 'z'.repeat(40)), { code: 'INVALID_ADDRESS' })
-  t.throws(() => parseAddress(42 as unknown as string), { code: 'INVALID_ADDRESS', message: 'invalid address 42: expected 0x followed by 40 hex digits' })
+  t.throws(() => parseAddress('0x1234', 'recipient'), { code: 'KEYS_INVALID_ADDRESS', message: 'invalid recipient "0x1234": expected 0x followed by 40 hex digits' })
+  t.throws(() => parseAddress(want.slice(2)), { code: 'KEYS_INVALID_ADDRESS', message: /invalid address "f39f.*": expected 0x/ })
+  t.throws(() => parseAddress(want + '00'), { code: 'KEYS_INVALID_ADDRESS' })
+  t.throws(() => parseAddress('0x' + 'z'.repeat(40)), { code: 'KEYS_INVALID_ADDRESS' })
+  t.throws(() => parseAddress(42 as unknown as string), { code: 'KEYS_INVALID_ADDRESS', message: 'invalid address 42: expected 0x followed by 40 hex digits' })
 })
 
 t.test('private keys and their addresses', async (t) => {
@@ -68,16 +68,16 @@ t.test('private keys and their addresses', async (t) => {
     const w = Wallet.createRandom()
     t.equal(toChecksumAddress(privateKeyToAddress(parsePrivateKey(w.privateKey))), computeAddress(w.privateKey), 'agrees with ethers')
   }
-  t.throws(() => parsePrivateKey('0x' + '00'.repeat(32)), { code: 'INVALID_PRIVATE_KEY', message: 'invalid private key: outside the secp256k1 range (must be 1..n-1)' })
-  t.throws(() => parsePrivateKey(N), { code: 'INVALID_PRIVATE_KEY', message: /outside the secp256k1 range/ }, 'n itself')
+  t.throws(() => parsePrivateKey('0x' + '00'.repeat(32)), { code: 'KEYS_INVALID_PRIVATE_KEY', message: 'invalid private key: outside the secp256k1 range (must be 1..n-1)' })
+  t.throws(() => parsePrivateKey(N), { code: 'KEYS_INVALID_PRIVATE_KEY', message: /outside the secp256k1 range/ }, 'n itself')
   t.doesNotThrow(() => parsePrivateKey(N.slice(0, -1) + '0'), 'n-1 is valid')
-  t.throws(() => parsePrivateKey('0x12'), { code: 'INVALID_PRIVATE_KEY', message: 'invalid private key: expected 32 bytes as 64 hex digits (0x optional)' })
-  t.throws(() => parsePrivateKey(DEV0_KEY.slice(0, -1) + 'x'), { code: 'INVALID_PRIVATE_KEY', message: /64 hex digits/ })
+  t.throws(() => parsePrivateKey('0x12'), { code: 'KEYS_INVALID_PRIVATE_KEY', message: 'invalid private key: expected 32 bytes as 64 hex digits (0x optional)' })
+  t.throws(() => parsePrivateKey(DEV0_KEY.slice(0, -1) + 'x'), { code: 'KEYS_INVALID_PRIVATE_KEY', message: /64 hex digits/ })
   try {
     parsePrivateKey(DEV0_KEY.slice(0, -2))
   } catch (err) {
     t.notMatch((err as Error).message, DEV0_KEY.slice(2, 20), 'the key is never echoed')
   }
-  t.throws(() => privateKeyToAddress(new Uint8Array(32)), { code: 'INVALID_PRIVATE_KEY' })
-  t.throws(() => privateKeyToAddress(new Uint8Array(31).fill(1)), { code: 'INVALID_PRIVATE_KEY', message: /expected 32 bytes/ })
+  t.throws(() => privateKeyToAddress(new Uint8Array(32)), { code: 'KEYS_INVALID_PRIVATE_KEY' })
+  t.throws(() => privateKeyToAddress(new Uint8Array(31).fill(1)), { code: 'KEYS_INVALID_PRIVATE_KEY', message: /expected 32 bytes/ })
 })

@@ -43,17 +43,17 @@ t.test('keystore directory: save, list, find, unlock, duplicates, modes', async 
   t.equal(await ks.find(b.address), savedB.file)
   t.same(await ks.unlock(a.address, 'pw'), a.privateKey)
   t.same(await ks.unlock(b.address, 'pw2'), b.privateKey)
-  await t.rejects(ks.unlock(a.address, 'nope'), { code: 'WRONG_PASSWORD', message: 'could not decrypt key with given password' })
+  await t.rejects(ks.unlock(a.address, 'nope'), { code: 'KEYS_WRONG_PASSWORD', message: 'could not decrypt key with given password' })
 
   await t.rejects(ks.save(a.privateKey, 'other', { light: true }), {
-    code: 'ACCOUNT_EXISTS',
+    code: 'KEYS_ACCOUNT_EXISTS',
     message: `account 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 already exists in ${ks.dir} (${saved.file}); use the existing key file`,
   })
   t.equal((await ks.list()).length, 2, 'the duplicate was not written')
 
   const c = deriveKey(DEV_MNEMONIC, 5)
   await t.rejects(ks.unlock(c.address, 'pw'), {
-    code: 'ACCOUNT_NOT_FOUND',
+    code: 'KEYS_ACCOUNT_NOT_FOUND',
     message: `no key for account 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc in keystore ${ks.dir}: check the address, or import the key with \`medrec account import\``,
   })
 })
@@ -64,13 +64,13 @@ t.test('a keystore path that is not a directory is KEYSTORE_DIR', async (t) => {
   const file = join(dir.path, 'file')
   await writeFile(file, 'x')
   const ks = openKeystore(file)
-  await t.rejects(ks.list(), { code: 'KEYSTORE_DIR', message: new RegExp(`^cannot read keystore directory ${file}: .*ENOTDIR.*; check its permissions$`) })
-  await t.rejects(openKeystore(join(file, 'keystore')).save(deriveKey(DEV_MNEMONIC, 0).privateKey, 'pw', { light: true }), { code: 'KEYSTORE_DIR' })
+  await t.rejects(ks.list(), { code: 'KEYS_KEYSTORE_DIR', message: new RegExp(`^cannot read keystore directory ${file}: .*ENOTDIR.*; check its permissions$`) })
+  await t.rejects(openKeystore(join(file, 'keystore')).save(deriveKey(DEV_MNEMONIC, 0).privateKey, 'pw', { light: true }), { code: 'KEYS_KEYSTORE_DIR' })
   // A dangling symlink lists as empty (ENOENT) but cannot be created: the write path's error.
   const dangling = join(dir.path, 'dangling')
   await symlink(join(dir.path, 'no-such-target'), dangling)
   await t.rejects(openKeystore(dangling).save(deriveKey(DEV_MNEMONIC, 0).privateKey, 'pw', { light: true }), {
-    code: 'KEYSTORE_DIR',
+    code: 'KEYS_KEYSTORE_DIR',
     message: new RegExp(`^cannot write to keystore directory ${dangling}: .*ENOENT`),
   })
   t.same(await readdir(dir.path), ['dangling', 'file'].sort(), 'nothing written')
@@ -87,12 +87,12 @@ t.test('password files', async (t) => {
   await writeFile(p('bare'), 'bare')
   t.equal(await readPasswordFile(p('bare')), 'bare', 'no trailing newline')
   await writeFile(p('empty'), '\n')
-  await t.rejects(readPasswordFile(p('empty')), { code: 'PASSWORD_FILE', message: `password file ${p('empty')} has an empty first line: put the password on its first line` })
+  await t.rejects(readPasswordFile(p('empty')), { code: 'KEYS_PASSWORD_FILE', message: `password file ${p('empty')} has an empty first line: put the password on its first line` })
   await writeFile(p('zero'), '')
-  await t.rejects(readPasswordFile(p('zero')), { code: 'PASSWORD_FILE', message: /has an empty first line/ })
+  await t.rejects(readPasswordFile(p('zero')), { code: 'KEYS_PASSWORD_FILE', message: /has an empty first line/ })
   await t.rejects(readPasswordFile(p('missing')), {
-    code: 'PASSWORD_FILE',
+    code: 'KEYS_PASSWORD_FILE',
     message: `password file ${p('missing')} does not exist: pass a file holding the password on its first line`,
   })
-  await t.rejects(readPasswordFile(dir.path), { code: 'PASSWORD_FILE', message: /cannot be read \(.*EISDIR/ })
+  await t.rejects(readPasswordFile(dir.path), { code: 'KEYS_PASSWORD_FILE', message: /cannot be read \(.*EISDIR/ })
 })

@@ -62,7 +62,7 @@ t.test('Web3 Secret Storage test vectors', async (t) => {
   // Independent implementation: ethers decrypts the PBKDF2 vector to the same key. (It refuses the
   // scrypt vector: like OpenSSL it requires N < 2^(16r), and the vector has r=1, N=2^18.)
   t.equal((await Wallet.fromEncryptedJson(JSON.stringify(PBKDF2_VECTOR), 'testpassword')).privateKey, VECTOR_KEY, 'ethers agrees on the PBKDF2 vector')
-  await t.rejects(decryptKeystore(PBKDF2_VECTOR, 'testpassworD'), { code: 'WRONG_PASSWORD', message: 'could not decrypt key with given password' })
+  await t.rejects(decryptKeystore(PBKDF2_VECTOR, 'testpassworD'), { code: 'KEYS_WRONG_PASSWORD', message: 'could not decrypt key with given password' })
 })
 
 t.test('light keystores round-trip and interoperate with ethers both ways', async (t) => {
@@ -93,29 +93,29 @@ t.test('standard scrypt parameters are geth\'s and interoperate with ethers', as
   // Wallet.encrypt with ethers' own defaults (scrypt N=2^17).
   const fromEthers = await new Wallet(hex(pk)).encrypt('pw2')
   t.same(await decryptKeystore(fromEthers, 'pw2'), pk, 'we decrypt Wallet.encrypt output')
-  await t.rejects(decryptKeystore(fromEthers, 'pw'), { code: 'WRONG_PASSWORD' })
+  await t.rejects(decryptKeystore(fromEthers, 'pw'), { code: 'KEYS_WRONG_PASSWORD' })
 })
 
 t.test('wrong password and tampering are WRONG_PASSWORD', async (t) => {
   const pk = deriveKey(DEV_MNEMONIC, 4).privateKey
   const ks = await encryptKeystore(pk, 'right', { light: true })
-  await t.rejects(decryptKeystore(ks, 'wrong'), { code: 'WRONG_PASSWORD', message: 'could not decrypt key with given password' })
-  await t.rejects(decryptKeystore(ks, ''), { code: 'WRONG_PASSWORD' })
+  await t.rejects(decryptKeystore(ks, 'wrong'), { code: 'KEYS_WRONG_PASSWORD', message: 'could not decrypt key with given password' })
+  await t.rejects(decryptKeystore(ks, ''), { code: 'KEYS_WRONG_PASSWORD' })
   const flip = (h: string): string => (h[0] === '0' ? '1' : '0') + h.slice(1)
   const tampered: KeystoreV3 = structuredClone(ks)
   tampered.crypto.ciphertext = flip(tampered.crypto.ciphertext)
-  await t.rejects(decryptKeystore(tampered, 'right'), { code: 'WRONG_PASSWORD' }, 'ciphertext')
+  await t.rejects(decryptKeystore(tampered, 'right'), { code: 'KEYS_WRONG_PASSWORD' }, 'ciphertext')
   const badMac: KeystoreV3 = structuredClone(ks)
   badMac.crypto.mac = flip(badMac.crypto.mac)
-  await t.rejects(decryptKeystore(badMac, 'right'), { code: 'WRONG_PASSWORD' }, 'mac')
+  await t.rejects(decryptKeystore(badMac, 'right'), { code: 'KEYS_WRONG_PASSWORD' }, 'mac')
   const badSalt: KeystoreV3 = structuredClone(ks)
   badSalt.crypto.kdfparams.salt = flip(badSalt.crypto.kdfparams.salt)
-  await t.rejects(decryptKeystore(badSalt, 'right'), { code: 'WRONG_PASSWORD' }, 'salt')
+  await t.rejects(decryptKeystore(badSalt, 'right'), { code: 'KEYS_WRONG_PASSWORD' }, 'salt')
 })
 
 t.test('encrypting an invalid key is refused', async (t) => {
-  await t.rejects(encryptKeystore(new Uint8Array(32), 'pw', { light: true }), { code: 'INVALID_PRIVATE_KEY' })
-  await t.rejects(encryptKeystore(new Uint8Array(16).fill(1), 'pw', { light: true }), { code: 'INVALID_PRIVATE_KEY' })
+  await t.rejects(encryptKeystore(new Uint8Array(32), 'pw', { light: true }), { code: 'KEYS_INVALID_PRIVATE_KEY' })
+  await t.rejects(encryptKeystore(new Uint8Array(16).fill(1), 'pw', { light: true }), { code: 'KEYS_INVALID_PRIVATE_KEY' })
 })
 
 t.test('unsupported keystores name what is unsupported', async (t) => {
@@ -123,23 +123,23 @@ t.test('unsupported keystores name what is unsupported', async (t) => {
   t.same(await decryptKeystore(ok, 'pw'), deriveKey(DEV_MNEMONIC, 0).privateKey, 'the crafted base case decrypts')
   const c = ok.crypto as Record<string, unknown>
   const params = c.kdfparams as Record<string, unknown>
-  await t.rejects(decryptKeystore({ ...ok, version: 1 }, 'pw'), { code: 'UNSUPPORTED_KEYSTORE', message: 'unsupported keystore version 1: only version 3 is supported' })
-  await t.rejects(decryptKeystore({ ...ok, version: '3' }, 'pw'), { code: 'UNSUPPORTED_KEYSTORE', message: /version "3"/ })
+  await t.rejects(decryptKeystore({ ...ok, version: 1 }, 'pw'), { code: 'KEYS_UNSUPPORTED_KEYSTORE', message: 'unsupported keystore version 1: only version 3 is supported' })
+  await t.rejects(decryptKeystore({ ...ok, version: '3' }, 'pw'), { code: 'KEYS_UNSUPPORTED_KEYSTORE', message: /version "3"/ })
   await t.rejects(decryptKeystore({ ...ok, crypto: { ...c, kdf: 'argon2' } }, 'pw'), {
-    code: 'UNSUPPORTED_KEYSTORE',
+    code: 'KEYS_UNSUPPORTED_KEYSTORE',
     message: 'unsupported keystore kdf "argon2": only scrypt and pbkdf2 are supported',
   })
   await t.rejects(decryptKeystore({ ...ok, crypto: { ...c, cipher: 'aes-128-cbc' } }, 'pw'), {
-    code: 'UNSUPPORTED_KEYSTORE',
+    code: 'KEYS_UNSUPPORTED_KEYSTORE',
     message: 'unsupported keystore cipher "aes-128-cbc": only aes-128-ctr is supported',
   })
   await t.rejects(decryptKeystore({ ...ok, crypto: { ...c, kdfparams: { ...params, prf: 'hmac-sha512' } } }, 'pw'), {
-    code: 'UNSUPPORTED_KEYSTORE',
+    code: 'KEYS_UNSUPPORTED_KEYSTORE',
     message: 'unsupported keystore prf "hmac-sha512": only hmac-sha256 is supported',
   })
   const scryptKs = await encryptKeystore(deriveKey(DEV_MNEMONIC, 0).privateKey, 'pw', { light: true })
   await t.rejects(decryptKeystore({ ...scryptKs, crypto: { ...scryptKs.crypto, kdfparams: { ...scryptKs.crypto.kdfparams, n: 2 ** 40 } } }, 'pw'), {
-    code: 'UNSUPPORTED_KEYSTORE',
+    code: 'KEYS_UNSUPPORTED_KEYSTORE',
     message: /^unsupported keystore scrypt parameters n=1099511627776 r=8 p=6: /,
   })
 })
@@ -172,29 +172,29 @@ t.test('malformed keystores name the field', async (t) => {
     ['address field', { ...ok, address: 'me' }, 'malformed keystore: address must be 20 bytes of hex'],
   ]
   for (const [name, json, message] of cases) {
-    await t.rejects(decryptKeystore(json, 'pw'), { code: 'MALFORMED_KEYSTORE', message }, name)
+    await t.rejects(decryptKeystore(json, 'pw'), { code: 'KEYS_MALFORMED_KEYSTORE', message }, name)
   }
 
   const scryptKs = await encryptKeystore(pk, 'pw', { light: true })
   const sp = (patch: Record<string, unknown>) => ({ ...scryptKs, crypto: { ...scryptKs.crypto, kdfparams: { ...scryptKs.crypto.kdfparams, ...patch } } })
-  await t.rejects(decryptKeystore(sp({ n: 1000 }), 'pw'), { code: 'MALFORMED_KEYSTORE', message: 'malformed keystore: crypto.kdfparams.n must be a power of two greater than 1, got 1000' })
-  await t.rejects(decryptKeystore(sp({ n: undefined }), 'pw'), { code: 'MALFORMED_KEYSTORE', message: 'malformed keystore: crypto.kdfparams.n must be a positive integer' })
-  await t.rejects(decryptKeystore(sp({ r: 2 ** 15, p: 2 ** 15 }), 'pw'), { code: 'MALFORMED_KEYSTORE', message: /crypto.kdfparams must be such that r \* p < 2\^30/ })
+  await t.rejects(decryptKeystore(sp({ n: 1000 }), 'pw'), { code: 'KEYS_MALFORMED_KEYSTORE', message: 'malformed keystore: crypto.kdfparams.n must be a power of two greater than 1, got 1000' })
+  await t.rejects(decryptKeystore(sp({ n: undefined }), 'pw'), { code: 'KEYS_MALFORMED_KEYSTORE', message: 'malformed keystore: crypto.kdfparams.n must be a positive integer' })
+  await t.rejects(decryptKeystore(sp({ r: 2 ** 15, p: 2 ** 15 }), 'pw'), { code: 'KEYS_MALFORMED_KEYSTORE', message: /crypto.kdfparams must be such that r \* p < 2\^30/ })
 
   // Correct MAC, but the file claims another account: refusing it stops a swapped signer.
   const other = '0x' + Buffer.from(deriveKey(DEV_MNEMONIC, 1).address).toString('hex')
   await t.rejects(decryptKeystore(craft(pk, 'pw', other), 'pw'), {
-    code: 'MALFORMED_KEYSTORE',
+    code: 'KEYS_MALFORMED_KEYSTORE',
     message: /^malformed keystore: address field 0x70997970c51812dc3a010c7d01b50e0d17dc79c8 does not match the key it holds \(0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266\)/,
   })
   t.same(await decryptKeystore(craft(pk, 'pw', 'F39FD6E51AAD88F6F4CE6AB8827279CFFFB92266'), 'pw'), pk, 'matching address in any case')
   // Correct MAC over a plaintext that is not a usable key.
-  await t.rejects(decryptKeystore(craft(new Uint8Array(32), 'pw'), 'pw'), { code: 'MALFORMED_KEYSTORE', message: /crypto.ciphertext/ })
+  await t.rejects(decryptKeystore(craft(new Uint8Array(32), 'pw'), 'pw'), { code: 'KEYS_MALFORMED_KEYSTORE', message: /crypto.ciphertext/ })
 })
 
 t.test('a non-JSON keystore error never echoes the input (it may be a raw private key)', async (t) => {
   const secret = 'ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
   const err = await decryptKeystore(secret, 'pw').then(() => undefined, (e: Error & { code?: string }) => e)
-  t.equal(err?.code, 'MALFORMED_KEYSTORE')
+  t.equal(err?.code, 'KEYS_MALFORMED_KEYSTORE')
   t.notMatch(err?.message ?? '', /ac0974/, 'no fragment of the key in the message')
 })

@@ -35,11 +35,11 @@ t.test('invalid mnemonics and indexes', async (t) => {
   t.notOk(isValidMnemonic(''), 'empty')
   t.notOk(isValidMnemonic('test test test junk'), 'too short')
   t.throws(() => deriveKey('not a mnemonic'), {
-    code: 'INVALID_MNEMONIC',
+    code: 'KEYS_INVALID_MNEMONIC',
     message: 'invalid mnemonic: expected 12, 15, 18, 21 or 24 English BIP-39 words with a valid checksum; check the words and their order',
   })
   for (const i of [-1, 1.5, 2 ** 31, Number.NaN]) {
-    t.throws(() => deriveKey(DEV_MNEMONIC, i), { code: 'INVALID_INDEX', message: `invalid account index ${i}: must be an integer from 0 to 2147483647` })
+    t.throws(() => deriveKey(DEV_MNEMONIC, i), { code: 'KEYS_INVALID_INDEX', message: `invalid account index ${i}: must be an integer from 0 to 2147483647` })
   }
   t.ok(deriveKey(DEV_MNEMONIC, 2 ** 31 - 1).privateKey.length === 32, 'the largest non-hardened index works')
 })

@@ -107,49 +107,49 @@ const tag = (k: Uint8Array, n: number) => `${addr(k).toString().slice(0, 6)}:${n
 
 t.test('decoding rejections: MALFORMED, OVERSIZED, WRONG_CHAIN_ID, BAD_SIGNATURE, tip above fee cap', async (t) => {
   const { pool, calls } = setup()
-  await refused(t, pool, new Uint8Array(), 'MALFORMED', 'invalid transaction: rlp: empty input')
-  await refused(t, pool, new Uint8Array([0xc1, 0x01, 0x02]), 'MALFORMED', /^invalid transaction: rlp: .+/, 'MALFORMED (bad RLP)')
-  await refused(t, pool, new Uint8Array([0x82, 0x01, 0x02]), 'MALFORMED', 'invalid transaction: rlp: expected input list for a legacy transaction', 'MALFORMED (string)')
-  await refused(t, pool, new Uint8Array([0x05, 0xc0]), 'MALFORMED', 'invalid transaction: transaction type not supported: type 5; this chain accepts legacy, EIP-2930 (1) and EIP-1559 (2) transactions', 'MALFORMED (type 5)')
-  await refused(t, pool, new Uint8Array([0x00, 0xc0]), 'MALFORMED', /^invalid transaction: transaction type not supported: type 0;/, 'MALFORMED (type 0)')
-  await refused(t, pool, new Uint8Array([0x03, 0xc0]), 'MALFORMED', /^invalid transaction: transaction type not supported: type 3;/, 'MALFORMED (blob)')
-  await refused(t, pool, new Uint8Array([2, ...RLP.encode([1, 2, 3])]), 'MALFORMED', 'invalid transaction: rlp: expected 12 fields for a type 2 transaction, got 3', 'MALFORMED (fields)')
+  await refused(t, pool, new Uint8Array(), 'MEMPOOL_MALFORMED', 'invalid transaction: rlp: empty input')
+  await refused(t, pool, new Uint8Array([0xc1, 0x01, 0x02]), 'MEMPOOL_MALFORMED', /^invalid transaction: rlp: .+/, 'MALFORMED (bad RLP)')
+  await refused(t, pool, new Uint8Array([0x82, 0x01, 0x02]), 'MEMPOOL_MALFORMED', 'invalid transaction: rlp: expected input list for a legacy transaction', 'MALFORMED (string)')
+  await refused(t, pool, new Uint8Array([0x05, 0xc0]), 'MEMPOOL_MALFORMED', 'invalid transaction: transaction type not supported: type 5; this chain accepts legacy, EIP-2930 (1) and EIP-1559 (2) transactions', 'MALFORMED (type 5)')
+  await refused(t, pool, new Uint8Array([0x00, 0xc0]), 'MEMPOOL_MALFORMED', /^invalid transaction: transaction type not supported: type 0;/, 'MALFORMED (type 0)')
+  await refused(t, pool, new Uint8Array([0x03, 0xc0]), 'MEMPOOL_MALFORMED', /^invalid transaction: transaction type not supported: type 3;/, 'MALFORMED (blob)')
+  await refused(t, pool, new Uint8Array([2, ...RLP.encode([1, 2, 3])]), 'MEMPOOL_MALFORMED', 'invalid transaction: rlp: expected 12 fields for a type 2 transaction, got 3', 'MALFORMED (fields)')
   const listField = RLP.decode(legacy(0).serialize()) as Array<Uint8Array | Uint8Array[]>
   listField[6] = []
-  await refused(t, pool, RLP.encode(listField), 'MALFORMED', 'invalid transaction: rlp: field 6 must be a byte string', 'MALFORMED (list field)')
+  await refused(t, pool, RLP.encode(listField), 'MEMPOOL_MALFORMED', 'invalid transaction: rlp: field 6 must be a byte string', 'MALFORMED (list field)')
   const leadingZero = edit1559(tx1559(0), (f) => (f[1] = new Uint8Array([0, 1])))
-  await refused(t, pool, leadingZero, 'MALFORMED', /^invalid transaction: rlp: .+/, 'MALFORMED (ethereumjs field check)')
+  await refused(t, pool, leadingZero, 'MEMPOOL_MALFORMED', /^invalid transaction: rlp: .+/, 'MALFORMED (ethereumjs field check)')
   // ethereumjs decodes this one; its hash would not be the hash of its canonical encoding.
   const paddedChainId = edit1559(tx1559(0), (f) => (f[0] = new Uint8Array([0, ...(f[0] as Uint8Array)])))
-  await refused(t, pool, paddedChainId, 'MALFORMED', 'invalid transaction: rlp: non-canonical integer (leading zero bytes) for chain id', 'MALFORMED (chain id with a leading zero)')
+  await refused(t, pool, paddedChainId, 'MEMPOOL_MALFORMED', 'invalid transaction: rlp: non-canonical integer (leading zero bytes) for chain id', 'MALFORMED (chain id with a leading zero)')
 
-  await refused(t, pool, new Uint8Array(200 * 1024), 'OVERSIZED', 'oversized data: transaction size 204800, limit 131072')
+  await refused(t, pool, new Uint8Array(200 * 1024), 'MEMPOOL_OVERSIZED', 'oversized data: transaction size 204800, limit 131072')
   // ethereumjs will not even build one, so the oversized initcode is spliced into the RLP.
   const initcode = edit1559(tx1559(0, { create: true, data: new Uint8Array(1), gas: 5_000_000n }), (f) => (f[7] = new Uint8Array(49_153)))
-  await refused(t, pool, initcode, 'OVERSIZED', 'max initcode size exceeded: code size 49153, limit 49152', 'OVERSIZED (EIP-3860)')
+  await refused(t, pool, initcode, 'MEMPOOL_OVERSIZED', 'max initcode size exceeded: code size 49153, limit 49152', 'OVERSIZED (EIP-3860)')
 
-  await refused(t, pool, tx1559(0, { c: chain(1) }).serialize(), 'WRONG_CHAIN_ID', 'invalid chain id for signer: have 1 want 1337')
-  await refused(t, pool, legacy(0, { c: chain(5) }).serialize(), 'WRONG_CHAIN_ID', 'invalid chain id for signer: have 5 want 1337', 'WRONG_CHAIN_ID (legacy v)')
-  await refused(t, pool, createAccessList2930Tx({ nonce: 0n, to: TO, gasLimit: 21_000n, gasPrice: GWEI }, { common: chain(1) }).sign(K0).serialize(), 'WRONG_CHAIN_ID', 'invalid chain id for signer: have 1 want 1337', 'WRONG_CHAIN_ID (2930)')
+  await refused(t, pool, tx1559(0, { c: chain(1) }).serialize(), 'MEMPOOL_WRONG_CHAIN_ID', 'invalid chain id for signer: have 1 want 1337')
+  await refused(t, pool, legacy(0, { c: chain(5) }).serialize(), 'MEMPOOL_WRONG_CHAIN_ID', 'invalid chain id for signer: have 5 want 1337', 'WRONG_CHAIN_ID (legacy v)')
+  await refused(t, pool, createAccessList2930Tx({ nonce: 0n, to: TO, gasLimit: 21_000n, gasPrice: GWEI }, { common: chain(1) }).sign(K0).serialize(), 'MEMPOOL_WRONG_CHAIN_ID', 'invalid chain id for signer: have 1 want 1337', 'WRONG_CHAIN_ID (2930)')
   const pre155 = unprotected(K0, 0)
-  await refused(t, pool, pre155, 'WRONG_CHAIN_ID', 'only replay-protected (EIP-155) transactions allowed over RPC', 'unprotected legacy')
+  await refused(t, pool, pre155, 'MEMPOOL_WRONG_CHAIN_ID', 'only replay-protected (EIP-155) transactions allowed over RPC', 'unprotected legacy')
 
   const good = tx1559(0)
   const highS = edit1559(good, (f) => {
     f[11] = word(N - good.s!)
     f[9] = good.v === 1n ? new Uint8Array() : new Uint8Array([1])
   })
-  await refused(t, pool, highS, 'BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (high s, EIP-2)')
-  await refused(t, pool, edit1559(good, (f) => (f[9] = new Uint8Array([2]))), 'BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (yParity 2)')
+  await refused(t, pool, highS, 'MEMPOOL_BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (high s, EIP-2)')
+  await refused(t, pool, edit1559(good, (f) => (f[9] = new Uint8Array([2]))), 'MEMPOOL_BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (yParity 2)')
   const badV = RLP.decode(legacy(0).serialize()) as Uint8Array[]
   badV[6] = new Uint8Array([30])
-  await refused(t, pool, RLP.encode(badV), 'BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (legacy v = 30)')
-  await refused(t, pool, edit1559(good, (f) => (f[10] = word(rWithoutPoint(good)))), 'BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (no point)')
-  await refused(t, pool, edit1559(good, (f) => (f[10] = new Uint8Array())), 'BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (r = 0)')
-  await refused(t, pool, edit1559(good, (f) => (f[10] = word(N + 1n))), 'BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (r >= n)')
+  await refused(t, pool, RLP.encode(badV), 'MEMPOOL_BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (legacy v = 30)')
+  await refused(t, pool, edit1559(good, (f) => (f[10] = word(rWithoutPoint(good)))), 'MEMPOOL_BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (no point)')
+  await refused(t, pool, edit1559(good, (f) => (f[10] = new Uint8Array())), 'MEMPOOL_BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (r = 0)')
+  await refused(t, pool, edit1559(good, (f) => (f[10] = word(N + 1n))), 'MEMPOOL_BAD_SIGNATURE', 'invalid sender: invalid signature', 'BAD_SIGNATURE (r >= n)')
 
   const swapped = edit1559(tx1559(0, { fee: 6n * GWEI, tip: 5n * GWEI }), (f) => ([f[2], f[3]] = [f[3]!, f[2]!]))
-  await refused(t, pool, swapped, 'UNDERPRICED', 'max priority fee per gas higher than max fee per gas', 'UNDERPRICED (tip above fee cap)')
+  await refused(t, pool, swapped, 'MEMPOOL_UNDERPRICED', 'max priority fee per gas higher than max fee per gas', 'UNDERPRICED (tip above fee cap)')
 
   t.equal(calls.length, 2, 'only the two that needed the curve to be refused were recovered (no point, r >= n)')
   t.same(pool.stats(), { pending: 0, queued: 0 }, 'nothing refused is kept')
@@ -179,30 +179,30 @@ function rWithoutPoint(tx: TypedTransaction): bigint {
 
 t.test('state and policy rejections', async (t) => {
   const { pool, calls } = setup({}, { [A0.toString()]: { nonce: 5n, balance: 10n ** 18n } })
-  await refused(t, pool, tx1559(4).serialize(), 'NONCE_TOO_LOW', `nonce too low: address ${CA0}, tx: 4 state: 5`)
-  await refused(t, pool, tx1559(5, { value: 10n ** 18n }).serialize(), 'INSUFFICIENT_FUNDS', `insufficient funds for gas * price + value: address ${CA0} have 1000000000000000000 want 1000210000000000000`)
-  await refused(t, pool, legacy(5, { price: 10n ** 14n }).serialize(), 'INSUFFICIENT_FUNDS', `insufficient funds for gas * price + value: address ${CA0} have 1000000000000000000 want 2100000000000000001`, 'INSUFFICIENT_FUNDS (legacy gasPrice)')
-  await refused(t, pool, tx1559(5, { gas: 20_000n }).serialize(), 'INTRINSIC_GAS', 'intrinsic gas too low: gas 20000, minimum needed 21000')
-  await refused(t, pool, tx1559(5, { gas: 21_050n, data: new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]) }).serialize(), 'INTRINSIC_GAS', 'intrinsic gas too low: gas 21050, minimum needed 21052', 'INTRINSIC_GAS (calldata)')
-  await refused(t, pool, tx1559(5, { gas: 30_000_001n }).serialize(), 'GAS_LIMIT_EXCEEDED', 'exceeds block gas limit')
+  await refused(t, pool, tx1559(4).serialize(), 'MEMPOOL_NONCE_TOO_LOW', `nonce too low: address ${CA0}, tx: 4 state: 5`)
+  await refused(t, pool, tx1559(5, { value: 10n ** 18n }).serialize(), 'MEMPOOL_INSUFFICIENT_FUNDS', `insufficient funds for gas * price + value: address ${CA0} have 1000000000000000000 want 1000210000000000000`)
+  await refused(t, pool, legacy(5, { price: 10n ** 14n }).serialize(), 'MEMPOOL_INSUFFICIENT_FUNDS', `insufficient funds for gas * price + value: address ${CA0} have 1000000000000000000 want 2100000000000000001`, 'INSUFFICIENT_FUNDS (legacy gasPrice)')
+  await refused(t, pool, tx1559(5, { gas: 20_000n }).serialize(), 'MEMPOOL_INTRINSIC_GAS', 'intrinsic gas too low: gas 20000, minimum needed 21000')
+  await refused(t, pool, tx1559(5, { gas: 21_050n, data: new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 0, 0]) }).serialize(), 'MEMPOOL_INTRINSIC_GAS', 'intrinsic gas too low: gas 21050, minimum needed 21052', 'INTRINSIC_GAS (calldata)')
+  await refused(t, pool, tx1559(5, { gas: 30_000_001n }).serialize(), 'MEMPOOL_GAS_LIMIT_EXCEEDED', 'exceeds block gas limit')
   t.equal(calls.length, 3, 'stateless checks run before recovery: only the 3 state rejections were recovered')
 
   await pool.addRaw(tx1559(5).serialize())
-  await refused(t, pool, tx1559(5).serialize(), 'ALREADY_KNOWN', 'already known')
-  await refused(t, pool, tx1559(5, { fee: 11n * GWEI - 1n, tip: 2n * GWEI }).serialize(), 'REPLACEMENT_UNDERPRICED', 'replacement transaction underpriced')
+  await refused(t, pool, tx1559(5).serialize(), 'MEMPOOL_ALREADY_KNOWN', 'already known')
+  await refused(t, pool, tx1559(5, { fee: 11n * GWEI - 1n, tip: 2n * GWEI }).serialize(), 'MEMPOOL_REPLACEMENT_UNDERPRICED', 'replacement transaction underpriced')
 
   const cheap = setup({ minGasPrice: 2n * GWEI })
-  await refused(t, cheap.pool, tx1559(0).serialize(), 'UNDERPRICED', 'transaction underpriced: gas tip cap 1000000000, minimum needed 2000000000')
-  await refused(t, cheap.pool, legacy(0, { price: GWEI }).serialize(), 'UNDERPRICED', 'transaction underpriced: gas tip cap 1000000000, minimum needed 2000000000', 'UNDERPRICED (legacy)')
+  await refused(t, cheap.pool, tx1559(0).serialize(), 'MEMPOOL_UNDERPRICED', 'transaction underpriced: gas tip cap 1000000000, minimum needed 2000000000')
+  await refused(t, cheap.pool, legacy(0, { price: GWEI }).serialize(), 'MEMPOOL_UNDERPRICED', 'transaction underpriced: gas tip cap 1000000000, minimum needed 2000000000', 'UNDERPRICED (legacy)')
   await cheap.pool.addRaw(tx1559(0, { tip: 2n * GWEI }).serialize())
 
   const small = setup({ maxPerSender: 2, maxTotal: 3, maxQueuedPerSender: 3 })
-  await refused(t, small.pool, tx1559(4).serialize(), 'NONCE_GAP_TOO_FAR', `nonce too high: address ${CA0}, tx: 4 state: 0; the pool queues at most 3 nonces ahead of the account, send the missing nonces first`)
+  await refused(t, small.pool, tx1559(4).serialize(), 'MEMPOOL_NONCE_GAP_TOO_FAR', `nonce too high: address ${CA0}, tx: 4 state: 0; the pool queues at most 3 nonces ahead of the account, send the missing nonces first`)
   await small.pool.addRaw(tx1559(3).serialize())
   await small.pool.addRaw(tx1559(0).serialize())
-  await refused(t, small.pool, tx1559(1).serialize(), 'SENDER_LIMIT', `account limit exceeded: address ${CA0} has 2 transactions in the pool, limit 2; wait for some to be included`)
+  await refused(t, small.pool, tx1559(1).serialize(), 'MEMPOOL_SENDER_LIMIT', `account limit exceeded: address ${CA0} has 2 transactions in the pool, limit 2; wait for some to be included`)
   await small.pool.addRaw(tx1559(0, { key: K1 }).serialize())
-  await refused(t, small.pool, tx1559(0, { key: K2 }).serialize(), 'POOL_FULL', 'txpool is full: 3 transactions, limit 3; retry after the next block')
+  await refused(t, small.pool, tx1559(0, { key: K2 }).serialize(), 'MEMPOOL_POOL_FULL', 'txpool is full: 3 transactions, limit 3; retry after the next block')
   await small.pool.addRaw(tx1559(0, { fee: 20n * GWEI, tip: 2n * GWEI }).serialize())
   t.same(small.pool.stats(), { pending: 2, queued: 1 }, 'a replacement is allowed at the limits')
 
@@ -214,14 +214,14 @@ t.test('state and policy rejections', async (t) => {
 
 t.test('a worker failure is reported as RECOVERY_FAILED, not as a bad signature', async (t) => {
   const failing: SenderRecovery = {
-    recover: () => Promise.reject(new MempoolError('RECOVERY_FAILED', 'sender recovery worker crashed (boom); the transaction was not checked, resubmit it')),
+    recover: () => Promise.reject(new MempoolError('MEMPOOL_RECOVERY_FAILED', 'sender recovery worker crashed (boom); the transaction was not checked, resubmit it')),
     recoverMany: () => Promise.reject(new Error('unused')),
     close: async () => {},
   }
   const { pool } = setup({}, {}, failing)
-  await refused(t, pool, tx1559(0).serialize(), 'RECOVERY_FAILED', 'sender recovery worker crashed (boom); the transaction was not checked, resubmit it')
+  await refused(t, pool, tx1559(0).serialize(), 'MEMPOOL_RECOVERY_FAILED', 'sender recovery worker crashed (boom); the transaction was not checked, resubmit it')
   // A resubmission is not "already known".
-  await refused(t, pool, tx1559(0).serialize(), 'RECOVERY_FAILED', /^sender recovery worker crashed/, 'second attempt')
+  await refused(t, pool, tx1559(0).serialize(), 'MEMPOOL_RECOVERY_FAILED', /^sender recovery worker crashed/, 'second attempt')
 })
 
 t.test('each sender is recovered exactly once and the key stays on the transaction', async (t) => {
@@ -230,7 +230,7 @@ t.test('each sender is recovered exactly once and the key stays on the transacti
   const raw = tx.serialize()
   const [a, b] = await Promise.allSettled([pool.addRaw(raw), pool.addRaw(raw)])
   t.equal(a.status, 'fulfilled')
-  t.match(b, { status: 'rejected', reason: { code: 'ALREADY_KNOWN', message: 'already known' } }, 'a concurrent duplicate is already known')
+  t.match(b, { status: 'rejected', reason: { code: 'MEMPOOL_ALREADY_KNOWN', message: 'already known' } }, 'a concurrent duplicate is already known')
   t.same(calls, [hex(tx)], 'one recovery for two submissions')
   const added = (a as PromiseFulfilledResult<Awaited<ReturnType<Mempool['addRaw']>>>).value
   t.equal(added.sender.toString(), A0.toString())
@@ -264,8 +264,8 @@ t.test('replacement needs +10% on both caps (geth rule)', async (t) => {
   const { pool, announced } = setup()
   const first = tx1559(0, { fee: 100n * GWEI, tip: 10n * GWEI })
   await pool.addRaw(first.serialize())
-  await refused(t, pool, tx1559(0, { fee: 109n * GWEI, tip: 20n * GWEI }).serialize(), 'REPLACEMENT_UNDERPRICED', 'replacement transaction underpriced', 'fee cap +9%')
-  await refused(t, pool, tx1559(0, { fee: 200n * GWEI, tip: 11n * GWEI - 1n }).serialize(), 'REPLACEMENT_UNDERPRICED', 'replacement transaction underpriced', 'tip cap just under +10%')
+  await refused(t, pool, tx1559(0, { fee: 109n * GWEI, tip: 20n * GWEI }).serialize(), 'MEMPOOL_REPLACEMENT_UNDERPRICED', 'replacement transaction underpriced', 'fee cap +9%')
+  await refused(t, pool, tx1559(0, { fee: 200n * GWEI, tip: 11n * GWEI - 1n }).serialize(), 'MEMPOOL_REPLACEMENT_UNDERPRICED', 'replacement transaction underpriced', 'tip cap just under +10%')
   const better = tx1559(0, { fee: 110n * GWEI, tip: 11n * GWEI })
   await pool.addRaw(better.serialize())
   t.same([...pool.pending(BASE_FEE)].map((p) => hex(p.tx)), [hex(better)], 'exactly +10% replaces')
@@ -275,7 +275,7 @@ t.test('replacement needs +10% on both caps (geth rule)', async (t) => {
   // Zero tips cannot be bumped by a percentage: geth also wants strictly higher caps.
   const { pool: zero } = setup()
   await zero.addRaw(tx1559(0, { tip: 0n }).serialize())
-  await refused(t, zero, tx1559(0, { fee: 20n * GWEI, tip: 0n }).serialize(), 'REPLACEMENT_UNDERPRICED', 'replacement transaction underpriced', 'tip 0 -> 0')
+  await refused(t, zero, tx1559(0, { fee: 20n * GWEI, tip: 0n }).serialize(), 'MEMPOOL_REPLACEMENT_UNDERPRICED', 'replacement transaction underpriced', 'tip 0 -> 0')
   // Replacing a queued transaction announces nothing.
   const q = setup()
   await q.pool.addRaw(tx1559(3).serialize())
@@ -444,7 +444,7 @@ t.test('after a block: included and stale dropped, gaps filled are announced onc
   for (const x of l) await lag.pool.addRaw(x.serialize())
   await lag.pool.onBlockIncluded([{ hash: l[0]!.hash(), sender: A0, nonce: 0n }, { hash: l[1]!.hash(), sender: A0, nonce: 1n }])
   t.same(order(lag.pool.pending(BASE_FEE)), [tag(K0, 2)])
-  await refused(t, lag.pool, tx1559(1, { fee: 50n * GWEI }).serialize(), 'NONCE_TOO_LOW', `nonce too low: address ${CA0}, tx: 1 state: 2`, 'NONCE_TOO_LOW from the block, ahead of state')
+  await refused(t, lag.pool, tx1559(1, { fee: 50n * GWEI }).serialize(), 'MEMPOOL_NONCE_TOO_LOW', `nonce too low: address ${CA0}, tx: 1 state: 2`, 'NONCE_TOO_LOW from the block, ahead of state')
 
   // The pool follows the block before its state reads resolve: a block built at once on the new
   // head is not offered what the head included.
@@ -477,7 +477,7 @@ t.test('head: a lower gas limit drops what no block can hold and refuses new one
   pool.head({ baseFee: BASE_FEE, gasLimit: 100_000n })
   t.same(order(pool.pending(BASE_FEE)), [tag(K0, 0)])
   t.same(pool.stats(), { pending: 1, queued: 1 }, 'nonce 2 waits again for nonce 1')
-  await refused(t, pool, tx1559(1, { gas: 100_001n, fee: 20n * GWEI, tip: 2n * GWEI }).serialize(), 'GAS_LIMIT_EXCEEDED', 'exceeds block gas limit')
+  await refused(t, pool, tx1559(1, { gas: 100_001n, fee: 20n * GWEI, tip: 2n * GWEI }).serialize(), 'MEMPOOL_GAS_LIMIT_EXCEEDED', 'exceeds block gas limit')
   await pool.addRaw(tx1559(1, { gas: 100_000n }).serialize())
   t.same(pool.stats(), { pending: 3, queued: 0 })
 })

@@ -127,14 +127,14 @@ for (const workers of [0, 1]) {
     const rec = createSenderRecovery({ workers })
     t.teardown(() => rec.close())
     const msg = 'invalid sender: invalid signature'
-    await t.rejects(rec.recover(withoutPoint()), { code: 'BAD_SIGNATURE', message: msg }, 'r with no curve point')
+    await t.rejects(rec.recover(withoutPoint()), { code: 'MEMPOOL_BAD_SIGNATURE', message: msg }, 'r with no curve point')
     const good = tx1559()
     const zeroR = createFeeMarket1559Tx({ ...signedFields(good), r: 0n }, { common })
-    await t.rejects(rec.recover(zeroR), { code: 'BAD_SIGNATURE', message: msg }, 'r = 0')
+    await t.rejects(rec.recover(zeroR), { code: 'MEMPOOL_BAD_SIGNATURE', message: msg }, 'r = 0')
     const bigR = createFeeMarket1559Tx({ ...signedFields(good), r: N + 1n }, { common })
-    await t.rejects(rec.recover(bigR), { code: 'BAD_SIGNATURE', message: msg }, 'r >= n')
+    await t.rejects(rec.recover(bigR), { code: 'MEMPOOL_BAD_SIGNATURE', message: msg }, 'r >= n')
     const unsigned = createFeeMarket1559Tx({ nonce: 0n, to: TO, gasLimit: 21_000n }, { common })
-    await t.rejects(rec.recover(unsigned), { code: 'BAD_SIGNATURE', message: msg }, 'unsigned')
+    await t.rejects(rec.recover(unsigned), { code: 'MEMPOOL_BAD_SIGNATURE', message: msg }, 'unsigned')
     // A tampered but well-formed r recovers *someone*: just not the signer.
     const other = createFeeMarket1559Tx({ ...signedFields(good), r: good.r! ^ 1n }, { common })
     const k = await rec.recover(other).catch(() => undefined)
@@ -142,7 +142,7 @@ for (const workers of [0, 1]) {
 
     // recoverMany: the good ones are still cached; the failure names its index.
     const batch = [tx1559(KEYS[1]), withoutPoint(), tx1559(KEYS[2])]
-    await t.rejects(rec.recoverMany(batch), { code: 'BAD_SIGNATURE', message: `${msg} (transaction 1 of 3)`, context: { index: 1 } })
+    await t.rejects(rec.recoverMany(batch), { code: 'MEMPOOL_BAD_SIGNATURE', message: `${msg} (transaction 1 of 3)`, context: { index: 1 } })
     t.equal(batch[0]!.getSenderAddress().toString(), addressOf(KEYS[1]!))
     t.equal(batch[2]!.cache.senderPubKey?.length, 64)
   })
@@ -201,13 +201,13 @@ t.test('a crashed worker rejects its requests with RECOVERY_FAILED and is replac
   const settled = await Promise.allSettled(pair.map((x) => rec.recover(x)))
   for (const s of settled) {
     t.equal(s.status, 'rejected')
-    t.match((s as PromiseRejectedResult).reason, { code: 'RECOVERY_FAILED', message: /^sender recovery worker crashed \(simulated crash\); the transaction was not checked, resubmit it$/ })
+    t.match((s as PromiseRejectedResult).reason, { code: 'MEMPOOL_RECOVERY_FAILED', message: /^sender recovery worker crashed \(simulated crash\); the transaction was not checked, resubmit it$/ })
   }
   t.equal(pair[0]!.cache.senderPubKey, undefined, 'nothing cached for a failed request')
   // The replacement works.
   t.equal(bytesToHex(publicToAddress(await rec.recover(pair[0]!))), addressOf(KEYS[1]!), 'replaced worker answers')
   // A worker that exits (no exception) is handled the same way.
-  await t.rejects(rec.recoverMany([tx1559(KEYS[1], 1n), tx1559(KEYS[2], 1n), tx1559(KEYS[3], 1n)]), { code: 'RECOVERY_FAILED', message: /exit code 7/ })
+  await t.rejects(rec.recoverMany([tx1559(KEYS[1], 1n), tx1559(KEYS[2], 1n), tx1559(KEYS[3], 1n)]), { code: 'MEMPOOL_RECOVERY_FAILED', message: /exit code 7/ })
   t.equal(bytesToHex(publicToAddress(await rec.recover(tx1559(KEYS[3], 2n)))), addressOf(KEYS[3]!), 'replaced again')
   t.equal(logged.filter((l) => /^ERROR .*Sender recovery worker died; replacing it/.test(l)).length, 2, 'each death is logged once')
   // maxBatch 1 splits the same pair into two messages: no crash.
@@ -219,9 +219,9 @@ t.test('a crashed worker rejects its requests with RECOVERY_FAILED and is replac
 
 t.test('close rejects waiting and later requests with RECOVERY_FAILED', async (t) => {
   const rec = createSenderRecovery({ workers: 1 })
-  const waiting = t.rejects(rec.recover(tx1559()), { code: 'RECOVERY_FAILED', message: 'sender recovery is closed (the node is shutting down); the transaction was not checked' })
+  const waiting = t.rejects(rec.recover(tx1559()), { code: 'MEMPOOL_RECOVERY_FAILED', message: 'sender recovery is closed (the node is shutting down); the transaction was not checked' })
   await rec.close()
   await waiting
-  await t.rejects(rec.recover(tx1559()), { code: 'RECOVERY_FAILED', message: /^sender recovery is closed/ })
+  await t.rejects(rec.recover(tx1559()), { code: 'MEMPOOL_RECOVERY_FAILED', message: /^sender recovery is closed/ })
   await rec.close() // idempotent
 })

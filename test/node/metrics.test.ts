@@ -6,7 +6,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { newRequest, signRequest } from '../../gatekeeper/request.ts'
 import { medrec } from '../cli/run-cli.ts'
 import { ROOT, rpc, startNodeProcess, tempDir, waitFor, type NodeProcess } from '../helpers/node-process.ts'
-import { parseExposition, sampleSum, sampleValue, type Family } from '../helpers/prometheus.ts'
+import { parseExposition, sampleSum, sampleValue, type MetricFamily } from '../../bench/harness/prometheus.ts'
 
 /**
  * `medrec start --dev --metrics` as a real process: what /metrics says is checked against the
@@ -21,7 +21,7 @@ let node: NodeProcess
 let metricsUrl: string
 let dir: ReturnType<typeof tempDir>
 
-async function scrape(): Promise<Map<string, Family>> {
+async function scrape(): Promise<Map<string, MetricFamily>> {
   const res = await fetch(metricsUrl)
   if (res.status !== 200) throw new Error(`scrape answered ${res.status}`)
   return parseExposition(await res.text())
@@ -89,7 +89,10 @@ t.test('the scrape agrees with the chain, the pool and the node', async (t) => {
   t.ok(v('medrec_process_resident_memory_bytes')! > 10_000_000, 'resident memory')
   t.ok(v('medrec_process_cpu_seconds_total')! > 0, 'cpu time')
   t.ok(v('medrec_process_event_loop_lag_max_seconds')! >= 0, 'event-loop lag')
-  for (const f of fams.values()) t.ok(f.name.startsWith('medrec_') && f.help !== undefined, `${f.name}: prefixed, with HELP`)
+  for (const f of fams.values()) {
+    t.ok(f.name.startsWith('medrec_') && f.help !== undefined, `${f.name}: prefixed, with HELP`)
+    t.equal(f.name.endsWith('_total'), f.type === 'counter', `${f.name}: a counter's name ends in _total, no other's does`)
+  }
 })
 
 t.test('gatekeeper requests are counted by method and outcome', async (t) => {
@@ -100,8 +103,8 @@ t.test('gatekeeper requests are counted by method and outcome', async (t) => {
   const key = '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a' // dev account 3
   t.equal((await post(signRequest(key, 1337n, req))).status, 404)
   const fams = await scrape()
-  t.equal(sampleValue(fams, 'medrec_gatekeeper_requests_total', { method: 'unknown', outcome: 'BAD_REQUEST' }), 1, 'the unparseable request')
-  t.equal(sampleValue(fams, 'medrec_gatekeeper_requests_total', { method: 'records', outcome: 'NOT_FOUND' }), 1, 'the records request for a relationship not served here')
+  t.equal(sampleValue(fams, 'medrec_gatekeeper_requests_total', { method: 'unknown', outcome: 'GATEKEEPER_BAD_REQUEST' }), 1, 'the unparseable request')
+  t.equal(sampleValue(fams, 'medrec_gatekeeper_requests_total', { method: 'records', outcome: 'GATEKEEPER_NOT_FOUND' }), 1, 'the records request for a relationship not served here')
   t.equal(sampleValue(fams, 'medrec_gatekeeper_request_duration_seconds_count', { method: 'records' }), 1, 'and its time')
 })
 

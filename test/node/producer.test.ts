@@ -3,7 +3,7 @@ import { Address, bytesToHex } from '@ethereumjs/util'
 import { setLogLevel } from '../../common/logger.ts'
 import { Chain } from '../../node/chain/index.ts'
 import { createMempool, createSenderRecovery } from '../../node/mempool/index.ts'
-import { createProducer } from '../../node/producer.ts'
+import { createProducer } from '../../node/producer/producer.ts'
 import { DEV_KEYS, addressOf, testGenesis } from '../helpers/chain.ts'
 import { tempDir } from '../helpers/node-process.ts'
 

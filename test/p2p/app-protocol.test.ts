@@ -63,13 +63,13 @@ t.test('a handler that throws answers REMOTE_ERROR with its message only; nobody
   const err = await b.p2p.requestTo(addrOf(a), ECHO, text('x')).catch((e: unknown) => e)
   t.match(err, {
     name: 'P2PError',
-    code: 'REMOTE_ERROR',
+    code: 'P2P_REMOTE_ERROR',
     context: { peer: a.p2p.peerId, protocol: ECHO, remoteCode: 'HANDLER_ERROR', remoteMessage: 'relationship 0xabc does not grant this query' },
   })
   t.match((err as Error).message, /relationship 0xabc does not grant this query$/)
   t.notMatch((err as Error).message, /\n|\.ts:\d+/, 'no stack')
   // A handler that throws synchronously is answered the same way, not a dropped stream.
-  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, text('sync')), { code: 'REMOTE_ERROR', context: { remoteMessage: 'thrown before any await' } })
+  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, text('sync')), { code: 'P2P_REMOTE_ERROR', context: { remoteMessage: 'thrown before any await' } })
   t.same(penalties(b.p2p.peerId), [], 'the caller is not penalised')
   t.same(penalties(a.p2p.peerId), [], 'nor the server')
 })
@@ -80,18 +80,18 @@ t.test('limits: oversized requests are refused and penalised; responses above ei
   const b = await startNode(t, 22)
   t.equal((await b.p2p.requestTo(addrOf(a), ECHO, new Uint8Array(100))).length, 105, 'exactly the limit is served')
   const err = await b.p2p.requestTo(addrOf(a), ECHO, new Uint8Array(101)).catch((e: unknown) => e)
-  t.match(err, { name: 'P2PError', code: 'STREAM_FAILED', context: { peer: a.p2p.peerId } }, 'the server resets the stream')
+  t.match(err, { name: 'P2PError', code: 'P2P_STREAM_FAILED', context: { peer: a.p2p.peerId } }, 'the server resets the stream')
   t.equal(seen.from.length, 1, 'the handler never saw it')
   await waitFor('oversized penalty', () => penalties(b.p2p.peerId).includes('oversized'))
   // The server's own response limit: answered as an error, not sent.
   a.p2p.unhandle(ECHO)
   a.p2p.handle(ECHO, async () => new Uint8Array(1001), { maxResponseBytes: 1000 })
-  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, new Uint8Array(1)), { code: 'REMOTE_ERROR', context: { remoteCode: 'SERVER_ERROR', remoteMessage: /1001 bytes exceeds this server's limit of 1000/ } })
+  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, new Uint8Array(1)), { code: 'P2P_REMOTE_ERROR', context: { remoteCode: 'SERVER_ERROR', remoteMessage: /1001 bytes exceeds this server's limit of 1000/ } })
   // The caller's limit: OVERSIZED, and not the server's fault.
-  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, new Uint8Array(1), { maxResponseBytes: 10 }), { code: 'REMOTE_ERROR', context: { remoteCode: 'SERVER_ERROR' } }, 'an error envelope fits even a tiny caller limit')
+  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, new Uint8Array(1), { maxResponseBytes: 10 }), { code: 'P2P_REMOTE_ERROR', context: { remoteCode: 'SERVER_ERROR' } }, 'an error envelope fits even a tiny caller limit')
   a.p2p.unhandle(ECHO)
   a.p2p.handle(ECHO, async () => new Uint8Array(500))
-  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, new Uint8Array(1), { maxResponseBytes: 499 }), { code: 'OVERSIZED', message: /500 bytes exceeds maxResponseBytes 499/ })
+  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, new Uint8Array(1), { maxResponseBytes: 499 }), { code: 'P2P_OVERSIZED', message: /500 bytes exceeds maxResponseBytes 499/ })
   t.equal((await b.p2p.requestTo(addrOf(a), ECHO, new Uint8Array(1), { maxResponseBytes: 500 })).length, 500)
   t.same(penalties(a.p2p.peerId), [], 'a response above our own limit is not penalised')
 })
@@ -100,23 +100,23 @@ t.test('unknown and unregistered protocols are rejected clearly; registration is
   const a = await startNode(t, 31)
   const b = await startNode(t, 32)
   await t.rejects(b.p2p.requestTo(addrOf(a), '/medrec/nope/1', text('x')), {
-    code: 'PROTOCOL_UNSUPPORTED',
+    code: 'P2P_PROTOCOL_UNSUPPORTED',
     message: `peer ${a.p2p.peerId} does not serve /medrec/nope/1`,
   })
   echo(a)
   t.equal(str(await b.p2p.requestTo(addrOf(a), ECHO, text('x'))), 'echo:x')
   a.p2p.unhandle(ECHO)
-  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, text('x')), { code: 'PROTOCOL_UNSUPPORTED' }, 'unhandle stops serving')
+  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, text('x')), { code: 'P2P_PROTOCOL_UNSUPPORTED' }, 'unhandle stops serving')
   t.same(penalties(a.p2p.peerId), [], 'not serving an app protocol is not misbehaviour')
   a.p2p.unhandle(PROTOCOLS.status) // only app protocols can be unhandled
   t.equal((await b.p2p.requestStatus(a.p2p.peerId)).head.number, 7n, 'status still served')
 
   echo(a)
-  t.throws(() => echo(a), { code: 'INVALID_OPTIONS', message: /already served/ }, 'twice')
-  t.throws(() => a.p2p.handle(PROTOCOLS.blocksByRange, async () => new Uint8Array(0)), { code: 'INVALID_OPTIONS' }, 'a built-in protocol')
-  t.throws(() => a.p2p.handle('gatekeeper', async () => new Uint8Array(0)), { code: 'INVALID_OPTIONS' }, 'not a path')
-  t.throws(() => a.p2p.handle('/medrec/x/1', async () => new Uint8Array(0), { timeoutMs: 0 }), { code: 'INVALID_OPTIONS' })
-  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, text('x'), { timeoutMs: -1 }), { code: 'INVALID_OPTIONS' })
+  t.throws(() => echo(a), { code: 'P2P_INVALID_OPTIONS', message: /already served/ }, 'twice')
+  t.throws(() => a.p2p.handle(PROTOCOLS.blocksByRange, async () => new Uint8Array(0)), { code: 'P2P_INVALID_OPTIONS' }, 'a built-in protocol')
+  t.throws(() => a.p2p.handle('gatekeeper', async () => new Uint8Array(0)), { code: 'P2P_INVALID_OPTIONS' }, 'not a path')
+  t.throws(() => a.p2p.handle('/medrec/x/1', async () => new Uint8Array(0), { timeoutMs: 0 }), { code: 'P2P_INVALID_OPTIONS' })
+  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, text('x'), { timeoutMs: -1 }), { code: 'P2P_INVALID_OPTIONS' })
 })
 
 t.test('targets: dial failures, impostors, unknown peer ids', async (t) => {
@@ -124,14 +124,14 @@ t.test('targets: dial failures, impostors, unknown peer ids', async (t) => {
   echo(a)
   const b = await startNode(t, 42)
   const ghost = peerIdFromNodeKey(nodeKey(9))
-  await t.rejects(b.p2p.requestTo(`/ip4/127.0.0.1/tcp/1/p2p/${ghost}`, ECHO, text('x')), { code: 'DIAL_FAILED', context: { peer: ghost } })
+  await t.rejects(b.p2p.requestTo(`/ip4/127.0.0.1/tcp/1/p2p/${ghost}`, ECHO, text('x')), { code: 'P2P_DIAL_FAILED', context: { peer: ghost } })
   // a's address with another peer id: noise proves who answers, so the dial fails.
   const impostor = addrOf(a).replace(a.p2p.peerId, ghost)
-  await t.rejects(b.p2p.requestTo(impostor, ECHO, text('x')), { code: 'DIAL_FAILED' })
-  await t.rejects(b.p2p.requestTo(ghost, ECHO, text('x')), { code: 'NOT_CONNECTED', message: /pass its multiaddr/ })
-  await t.rejects(b.p2p.requestTo('/ip4/127.0.0.1/tcp/1', ECHO, text('x')), { code: 'INVALID_MULTIADDR' })
-  await t.rejects(b.p2p.requestTo('nonsense', ECHO, text('x')), { code: 'INVALID_PEER_ID' })
-  await t.rejects(b.p2p.requestTo(addrOf(b), ECHO, text('x')), { code: 'INVALID_MULTIADDR' }, 'ourselves')
+  await t.rejects(b.p2p.requestTo(impostor, ECHO, text('x')), { code: 'P2P_DIAL_FAILED' })
+  await t.rejects(b.p2p.requestTo(ghost, ECHO, text('x')), { code: 'P2P_NOT_CONNECTED', message: /pass its multiaddr/ })
+  await t.rejects(b.p2p.requestTo('/ip4/127.0.0.1/tcp/1', ECHO, text('x')), { code: 'P2P_INVALID_MULTIADDR' })
+  await t.rejects(b.p2p.requestTo('nonsense', ECHO, text('x')), { code: 'P2P_INVALID_PEER_ID' })
+  await t.rejects(b.p2p.requestTo(addrOf(b), ECHO, text('x')), { code: 'P2P_INVALID_MULTIADDR' }, 'ourselves')
   t.equal(b.p2p.peerCount(), 0)
 })
 
@@ -202,11 +202,11 @@ t.test('timeouts: the caller gives up; a slow handler is cut off by the server',
   const b = await startNode(t, 72)
   t.equal(str(await b.p2p.requestTo(addrOf(a), ECHO, text('10'))), 'late', 'connected and fast')
   const started = Date.now()
-  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, text('1500'), { timeoutMs: 300 }), { code: 'TIMEOUT', message: /timed out after 300 ms/, context: { peer: a.p2p.peerId } })
+  await t.rejects(b.p2p.requestTo(addrOf(a), ECHO, text('1500'), { timeoutMs: 300 }), { code: 'P2P_TIMEOUT', message: /timed out after 300 ms/, context: { peer: a.p2p.peerId } })
   const took = Date.now() - started
   t.ok(took >= 280 && took < 1200, `gave up after ${took} ms`)
   await t.rejects(b.p2p.requestTo(addrOf(a), '/medrec/test-slow/1', text('x'), { timeoutMs: 3000 }), {
-    code: 'REMOTE_ERROR',
+    code: 'P2P_REMOTE_ERROR',
     context: { remoteCode: 'SERVER_ERROR', remoteMessage: 'handler timed out after 300 ms' },
   })
   t.same(penalties(a.p2p.peerId), [], 'a slow app handler does not cost the server its chain standing')
@@ -219,6 +219,6 @@ t.test('app requests are rate limited per peer (requestRate)', async (t) => {
   const results = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => other.p2p.requestTo(addrOf(a), ECHO, text(String(i)))))
   const refused = results.filter((r) => r.status === 'rejected')
   t.ok(refused.length >= 2, `${refused.length} refused`)
-  t.match((refused[0] as PromiseRejectedResult).reason, { code: 'REMOTE_ERROR', context: { remoteCode: 'RATE_LIMITED' } })
+  t.match((refused[0] as PromiseRejectedResult).reason, { code: 'P2P_REMOTE_ERROR', context: { remoteCode: 'RATE_LIMITED' } })
   t.ok(penalties(other.p2p.peerId).includes('rate-limit'))
 })

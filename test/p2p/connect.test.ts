@@ -19,20 +19,20 @@ t.test('the peer id is stable for the same node key', async (t) => {
 })
 
 t.test('bad options are coded errors', async (t) => {
-  await t.rejects(startNode(t, 1, { privateKey: new Uint8Array(31) }), { code: 'INVALID_OPTIONS' })
-  await t.rejects(startNode(t, 1, { privateKey: new Uint8Array(32) }), { code: 'INVALID_OPTIONS' }, 'zero is not a secp256k1 key')
-  await t.rejects(startNode(t, 1, { bootnodes: ['/ip4/127.0.0.1/tcp/1'] }), { code: 'INVALID_MULTIADDR' }, 'bootnodes need /p2p/')
-  await t.rejects(startNode(t, 1, { maxBlockBytes: 20 << 20 }), { code: 'INVALID_OPTIONS' }, 'a block must fit a response')
+  await t.rejects(startNode(t, 1, { privateKey: new Uint8Array(31) }), { code: 'P2P_INVALID_OPTIONS' })
+  await t.rejects(startNode(t, 1, { privateKey: new Uint8Array(32) }), { code: 'P2P_INVALID_OPTIONS' }, 'zero is not a secp256k1 key')
+  await t.rejects(startNode(t, 1, { bootnodes: ['/ip4/127.0.0.1/tcp/1'] }), { code: 'P2P_INVALID_MULTIADDR' }, 'bootnodes need /p2p/')
+  await t.rejects(startNode(t, 1, { maxBlockBytes: 20 << 20 }), { code: 'P2P_INVALID_OPTIONS' }, 'a block must fit a response')
   const a = await startNode(t, 1)
   const port = Number(a.p2p.listenAddrs()[0]!.split('/')[4])
   await t.rejects(startNode(t, 2, { listen: { host: '127.0.0.1', port } }), {
-    code: 'LISTEN_FAILED',
+    code: 'P2P_LISTEN_FAILED',
     message: `cannot listen on 127.0.0.1:${port}: address already in use (EADDRINUSE)`,
     context: { errno: 'EADDRINUSE' },
   })
-  await t.rejects(a.p2p.addPeer('not a multiaddr'), { code: 'INVALID_MULTIADDR' })
-  await t.rejects(a.p2p.requestStatus('nonsense'), { code: 'INVALID_PEER_ID' })
-  await t.rejects(a.p2p.requestStatus(peerIdFromNodeKey(nodeKey(9))), { code: 'NOT_CONNECTED' })
+  await t.rejects(a.p2p.addPeer('not a multiaddr'), { code: 'P2P_INVALID_MULTIADDR' })
+  await t.rejects(a.p2p.requestStatus('nonsense'), { code: 'P2P_INVALID_PEER_ID' })
+  await t.rejects(a.p2p.requestStatus(peerIdFromNodeKey(nodeKey(9))), { code: 'P2P_NOT_CONNECTED' })
   await t.rejects(a.p2p.requestBlocks(peerIdFromNodeKey(nodeKey(9)), -1n, 1), P2PError)
 })
 
@@ -101,7 +101,7 @@ t.test('addPeer dials and reports the peer id', async (t) => {
   t.equal(await a.p2p.addPeer(b.p2p.listenAddrs()[0]!), b.p2p.peerId)
   await waitConnected([[a, b]])
   const dead = '/ip4/127.0.0.1/tcp/1/p2p/' + peerIdFromNodeKey(nodeKey(7))
-  await t.rejects(a.p2p.addPeer(dead), { code: 'DIAL_FAILED' })
+  await t.rejects(a.p2p.addPeer(dead), { code: 'P2P_DIAL_FAILED' })
 })
 
 t.test('maxPeers is honoured', async (t) => {
@@ -118,6 +118,6 @@ t.test('maxPeers is honoured', async (t) => {
   t.ok(max <= 2, `peak ${max}`)
   t.equal(spokes.filter((s) => s.p2p.peerCount() === 1).length, 2, 'exactly two spokes are in')
   const out = spokes.find((s) => s.p2p.peerCount() === 0)!
-  await t.rejects(hub.p2p.addPeer(out.p2p.listenAddrs()[0]!), { code: 'TOO_MANY_PEERS' }, 'addPeer says why')
+  await t.rejects(hub.p2p.addPeer(out.p2p.listenAddrs()[0]!), { code: 'P2P_TOO_MANY_PEERS' }, 'addPeer says why')
   t.equal(hub.p2p.peerCount(), 2)
 })

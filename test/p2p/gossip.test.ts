@@ -54,8 +54,8 @@ t.test('a block near the gossip ceiling travels; above it publishBlock is a code
   const big = bytes('big block', GOSSIP_MAX_BYTES)
   await a.p2p.publishBlock(big)
   await waitFor('c receives the big block', () => seen(c, 'block', big) === 1, 10_000)
-  await t.rejects(a.p2p.publishBlock(new Uint8Array(GOSSIP_MAX_BYTES + 1)), { code: 'MESSAGE_TOO_LARGE' })
-  await t.rejects(a.p2p.publishTx(new Uint8Array(128 * 1024 + 1)), { code: 'MESSAGE_TOO_LARGE' })
+  await t.rejects(a.p2p.publishBlock(new Uint8Array(GOSSIP_MAX_BYTES + 1)), { code: 'P2P_MESSAGE_TOO_LARGE' })
+  await t.rejects(a.p2p.publishTx(new Uint8Array(128 * 1024 + 1)), { code: 'P2P_MESSAGE_TOO_LARGE' })
 })
 
 t.test("'reject' stops propagation and lowers the sender's score; 'ignore' does not penalise", async (t) => {
@@ -116,7 +116,7 @@ t.test('gossip above the per-peer rate is ignored and penalised', async (t) => {
 t.test('a publish that finds nobody fails with NO_PEERS and is not lost: the same message goes out once peers join', async (t) => {
   const a = await startNode(t, 11)
   const tx = bytes('sent before any peer')
-  await t.rejects(a.p2p.publishTx(tx), { code: 'NO_PEERS', message: /no peer has joined the topic yet/ })
+  await t.rejects(a.p2p.publishTx(tx), { code: 'P2P_NO_PEERS', message: /no peer has joined the topic yet/ })
   const b = await startNode(t, 12, { bootnodes: a.p2p.listenAddrs() })
   await waitConnected([[a, b]])
   // Not remembered as already published (gossipsub's seen-cache): the retry is delivered.

@@ -127,7 +127,7 @@ export async function warmUp(from: TestNode, to: TestNode, kind: 'tx' | 'block' 
     const bytes = createHash('sha256').update(`warm-up ${kind} ${i} ${Math.random()}`).digest()
     // Before the subscriptions are exchanged a publish finds nobody (NO_PEERS): just try again.
     await (kind === 'tx' ? from.p2p.publishTx(bytes) : from.p2p.publishBlock(bytes)).catch((err: { code?: string }) => {
-      if (err.code !== 'NO_PEERS') throw err
+      if (err.code !== 'P2P_NO_PEERS') throw err
     })
     const until = Date.now() + 300
     while (Date.now() < until) {

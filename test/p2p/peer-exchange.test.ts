@@ -38,8 +38,8 @@ t.test('peers request and response round-trip', async (t) => {
   t.same(decodePeersResponse(encodeErrorResponse('NOT_CHAIN_PEER', 'no')), { ok: false, code: 'NOT_CHAIN_PEER', message: 'no' })
   t.doesNotThrow(() => decodePeersRequest(encodePeersRequest()))
   t.doesNotThrow(() => decodePeersRequest(pack({ want: 3 })), 'fields of a later version are ignored')
-  t.throws(() => decodePeersRequest(pack([1])), { code: 'INVALID_RESPONSE' }, 'a request is a map')
-  t.throws(() => decodePeersRequest(Uint8Array.of(0xc1)), { code: 'INVALID_RESPONSE' }, 'garbage request')
+  t.throws(() => decodePeersRequest(pack([1])), { code: 'P2P_INVALID_RESPONSE' }, 'a request is a map')
+  t.throws(() => decodePeersRequest(Uint8Array.of(0xc1)), { code: 'P2P_INVALID_RESPONSE' }, 'garbage request')
 })
 
 t.test('a bad peers response is refused whole', async (t) => {
@@ -63,9 +63,9 @@ t.test('a bad peers response is refused whole', async (t) => {
     ['address of another peer', { ok: true, peers: [good, { id: ghost(2), addrs: [tcpAt(1, ghost(2)), tcpAt(2, ghost(3))] }] }],
     ['repeated peer', { ok: true, peers: [good, good] }],
   ]
-  for (const [what, body] of bad) t.throws(() => decodePeersResponse(pack(body)), { code: 'INVALID_RESPONSE' }, what)
-  t.throws(() => decodePeersResponse(Uint8Array.of(0x92, 1)), { code: 'INVALID_RESPONSE' }, 'truncated frame')
-  t.throws(() => decodePeersResponse(Buffer.concat([pack({ ok: true, peers: [] }), pack(1)])), { code: 'INVALID_RESPONSE' }, 'trailing bytes')
+  for (const [what, body] of bad) t.throws(() => decodePeersResponse(pack(body)), { code: 'P2P_INVALID_RESPONSE' }, what)
+  t.throws(() => decodePeersResponse(Uint8Array.of(0x92, 1)), { code: 'P2P_INVALID_RESPONSE' }, 'truncated frame')
+  t.throws(() => decodePeersResponse(Buffer.concat([pack({ ok: true, peers: [] }), pack(1)])), { code: 'P2P_INVALID_RESPONSE' }, 'trailing bytes')
 })
 
 // ---- which addresses travel ----
@@ -224,9 +224,9 @@ t.test('peer exchange schedule: one request at a time, each peer once per interv
 t.test('options: discovery on by default, checked', async (t) => {
   const o = resolveP2POptions({ chainId: CHAIN_ID, genesisHash: GENESIS, privateKey: nodeKey(1) })
   t.same([o.discovery, o.peerExchangeIntervalMs, o.maxLearnedPeers], [true, 30_000, 64])
-  t.throws(() => resolveP2POptions({ chainId: CHAIN_ID, genesisHash: GENESIS, privateKey: nodeKey(1), peerExchangeIntervalMs: 0 }), { code: 'INVALID_OPTIONS' })
-  t.throws(() => resolveP2POptions({ chainId: CHAIN_ID, genesisHash: GENESIS, privateKey: nodeKey(1), maxLearnedPeers: -1 }), { code: 'INVALID_OPTIONS' })
-  t.throws(() => resolveP2POptions({ chainId: CHAIN_ID, genesisHash: GENESIS, privateKey: nodeKey(1), discovery: 'yes' as unknown as boolean }), { code: 'INVALID_OPTIONS' })
+  t.throws(() => resolveP2POptions({ chainId: CHAIN_ID, genesisHash: GENESIS, privateKey: nodeKey(1), peerExchangeIntervalMs: 0 }), { code: 'P2P_INVALID_OPTIONS' })
+  t.throws(() => resolveP2POptions({ chainId: CHAIN_ID, genesisHash: GENESIS, privateKey: nodeKey(1), maxLearnedPeers: -1 }), { code: 'P2P_INVALID_OPTIONS' })
+  t.throws(() => resolveP2POptions({ chainId: CHAIN_ID, genesisHash: GENESIS, privateKey: nodeKey(1), discovery: 'yes' as unknown as boolean }), { code: 'P2P_INVALID_OPTIONS' })
 })
 
 // ---- in-process networks ----

@@ -54,7 +54,7 @@ t.test('a peer that switches to another chain is disconnected with WRONG_CHAIN',
     await lp.write(encodeStatusResponse({ chainId: 1n, genesisHash: new Uint8Array(32), ...HEAD }))
     await stream.close()
   })
-  await t.rejects(a.p2p.requestStatus(id), { code: 'WRONG_CHAIN', context: { peer: id, chainId: 1n } })
+  await t.rejects(a.p2p.requestStatus(id), { code: 'P2P_WRONG_CHAIN', context: { peer: id, chainId: 1n } })
   await waitFor('disconnected', () => a.p2p.peerCount() === 0)
 })
 
@@ -100,7 +100,7 @@ t.test('a server caps by bytes too, and a handler failure is a remote error', as
   const b = await startNode(t, 2, { bootnodes: a.p2p.listenAddrs() })
   await waitConnected([[a, b]])
   t.equal((await b.p2p.requestBlocks(a.p2p.peerId, 0n, 10)).length, 2, 'two 90 kB blocks fit 250 kB')
-  await t.rejects(b.p2p.requestHeaders(a.p2p.peerId, 0n, 1), { code: 'REMOTE_ERROR', context: { remoteCode: 'SERVER_ERROR' } })
+  await t.rejects(b.p2p.requestHeaders(a.p2p.peerId, 0n, 1), { code: 'P2P_REMOTE_ERROR', context: { remoteCode: 'SERVER_ERROR' } })
   t.equal(scoreOf(b, a.p2p.peerId), 0, 'a refusal is not penalised')
 })
 
@@ -163,7 +163,7 @@ t.test('requests above the rate limit are refused and penalised', async (t) => {
   const results = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => b.p2p.requestBlocks(a.p2p.peerId, BigInt(i), 1)))
   const refused = results.filter((r) => r.status === 'rejected')
   t.ok(refused.length >= 2, `${refused.length} refused`)
-  t.match((refused[0] as PromiseRejectedResult).reason, { code: 'REMOTE_ERROR', context: { remoteCode: 'RATE_LIMITED' } })
+  t.match((refused[0] as PromiseRejectedResult).reason, { code: 'P2P_REMOTE_ERROR', context: { remoteCode: 'RATE_LIMITED' } })
   t.ok(penalties(b.p2p.peerId).includes('rate-limit'))
 })
 
@@ -175,7 +175,7 @@ t.test('a peer that never answers times out with a coded error; bad responses ar
     await lpStream(stream).read()
   })
   const started = Date.now()
-  await t.rejects(a.p2p.requestBlocks(id, 0n, 1), { code: 'TIMEOUT', context: { peer: id } })
+  await t.rejects(a.p2p.requestBlocks(id, 0n, 1), { code: 'P2P_TIMEOUT', context: { peer: id } })
   const took = Date.now() - started
   t.ok(took >= 450 && took < 3000, `timed out after ${took} ms`)
   t.ok(penalties(id).includes('timeout'))
@@ -206,7 +206,7 @@ t.test('a peer that never answers times out with a coded error; bad responses ar
     )
     codes.push(err?.code ?? 'resolved')
   }
-  t.same(codes, ['INVALID_RESPONSE', 'OVERSIZED', 'INVALID_RESPONSE', 'INVALID_RESPONSE'])
+  t.same(codes, ['P2P_INVALID_RESPONSE', 'P2P_OVERSIZED', 'P2P_INVALID_RESPONSE', 'P2P_INVALID_RESPONSE'])
   await waitFor('banned after repeated bad responses', () => !a.p2p.peers().some((p) => p.id === id))
   t.same(penalties(id), ['timeout', 'invalid-response', 'oversized', 'invalid-response', 'invalid-response'])
 })

@@ -17,7 +17,7 @@ t.test('a batch round-trips; anything else is INVALID_MESSAGE', async (t) => {
     ['too many', pack(Array.from({ length: MAX_BATCH_TXS + 1 }, () => tx(1, 1)))],
     ['two values', new Uint8Array([...encodeTxBatch([tx(1)]), ...encodeTxBatch([tx(2)])])],
   ] as const) {
-    t.throws(() => decodeTxBatch(data), { code: 'INVALID_MESSAGE' }, what)
+    t.throws(() => decodeTxBatch(data), { code: 'P2P_INVALID_MESSAGE' }, what)
   }
 })
 
@@ -52,13 +52,13 @@ t.test('the batcher sends after the delay, at once when full, and settles every 
   await b.add(tx(6, 150))
   t.same(sent.at(-1), [tx(6, 150)])
 
-  fail = Object.assign(new Error('nobody'), { code: 'NO_PEERS' })
+  fail = Object.assign(new Error('nobody'), { code: 'P2P_NO_PEERS' })
   const failing = [b.add(tx(7)), b.add(tx(8))]
-  for (const p of failing) await t.rejects(p, { code: 'NO_PEERS' }, 'each publish fails with its batch')
+  for (const p of failing) await t.rejects(p, { code: 'P2P_NO_PEERS' }, 'each publish fails with its batch')
 
   const pending = b.add(tx(9))
-  b.close(Object.assign(new Error('stopped'), { code: 'STOPPED' }))
-  await t.rejects(pending, { code: 'STOPPED' })
+  b.close(Object.assign(new Error('stopped'), { code: 'P2P_STOPPED' }))
+  await t.rejects(pending, { code: 'P2P_STOPPED' })
   const count = sent.length
   await new Promise((r) => setTimeout(r, 50))
   t.equal(sent.length, count, 'nothing is sent after close')

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WebSocket } from 'ws'
 import { SignJWT } from 'jose'
-import { DEFAULT_RPC, type RpcConfig } from '../../node/config.ts'
+import type { RpcConfig } from '../../node/config/index.ts'
+import { DEFAULT_RPC } from '../../node/rpc/index.ts'
 import { hostAllowed, loadOrCreateJwtSecret, makeToken, originAllowed, readJwtSecret } from '../../node/rpc/auth.ts'
 import { createRpcServer } from '../../node/rpc/server.ts'
 import { createSubscriptionHub } from '../../node/rpc/subscriptions.ts'
@@ -253,6 +254,6 @@ t.test('the secret file: made once, owner-only, hex; a bad one is named', async 
   t.same(await loadOrCreateJwtSecret(file), made, 'kept across starts')
   t.same(await readJwtSecret(file), made)
   writeFileSync(file, 'not hex')
-  await t.rejects(loadOrCreateJwtSecret(file), { code: 'BAD_SECRET', message: /is not a JWT secret: expected 32 bytes as 64 hex digits/ })
-  await t.rejects(readJwtSecret(join(dir, 'absent')), { code: 'NO_SECRET', message: /no JWT secret at .*absent: the node makes DIR\/jwtsecret when it starts/ })
+  await t.rejects(loadOrCreateJwtSecret(file), { code: 'RPC_BAD_SECRET', message: /is not a JWT secret: expected 32 bytes as 64 hex digits/ })
+  await t.rejects(readJwtSecret(join(dir, 'absent')), { code: 'RPC_NO_SECRET', message: /no JWT secret at .*absent: the node makes DIR\/jwtsecret when it starts/ })
 })

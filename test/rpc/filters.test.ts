@@ -139,7 +139,7 @@ t.test('log filters collect matching logs of new heads', async (t) => {
 t.test('unknown ids and uninstall', async (t) => {
   const { fm } = setup()
   rejectsWith(t, () => fm.getFilterChanges('0x1234'), -32000, 'filter not found')
-  await t.rejects(fm.getFilterLogs('0x1234'), { message: 'filter not found', rpcCode: -32000, code: 'SERVER' })
+  await t.rejects(fm.getFilterLogs('0x1234'), { message: 'filter not found', rpcCode: -32000, code: 'RPC_SERVER' })
   const id = fm.newBlockFilter()
   t.equal(fm.size(), 1)
   t.equal(fm.uninstallFilter(id), true)

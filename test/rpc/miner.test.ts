@@ -18,8 +18,12 @@ t.test('on a PoA chain the authority is the etherbase: mining can stop and start
   await t.rejects(rpc(u, 'miner_start', ['lots']), /invalid/i)
   t.equal(await rpc(u, 'miner_stop'), null)
   t.equal(await rpc<boolean>(u, 'eth_mining'), false)
-  const stopped = Number(BigInt(await rpc<string>(u, 'eth_blockNumber')))
-  await new Promise((r) => setTimeout(r, 2500))
+  const last = await rpc<{ number: string; timestamp: string }>(u, 'eth_getBlockByNumber', ['latest', false])
+  const stopped = Number(BigInt(last.number))
+  // The barrier is the chain's own schedule: at a 1 s period, blocks stopped + 1 and + 2 were due by its timestamp + 2 s,
+  // so once the clock is past that (+1 s for the block that may have been in flight), a running sealer would have sealed them.
+  const due = (Number(BigInt(last.timestamp)) + 3) * 1000
+  await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())))
   t.ok(Number(BigInt(await rpc<string>(u, 'eth_blockNumber'))) <= stopped + 1, 'no new blocks while stopped (one may have been in flight)')
   t.equal(await rpc(u, 'miner_start'), null)
   await waitFor(async () => Number(BigInt(await rpc<string>(u, 'eth_blockNumber'))) > stopped + 1, 'sealing to resume', 15_000)

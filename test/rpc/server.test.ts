@@ -10,7 +10,8 @@ import { setLogSink } from '../../common/logger.ts'
 import { toData } from '../../common/hex.ts'
 import { createChainCommon } from '../../evm/index.ts'
 import type { BlockBundle, RawLog } from '../../node/chain/types.ts'
-import { DEFAULT_RPC, type RpcConfig } from '../../node/config.ts'
+import type { RpcConfig } from '../../node/config/index.ts'
+import { DEFAULT_RPC } from '../../node/rpc/index.ts'
 import { RpcError, revertReason } from '../../node/rpc/errors.ts'
 import { formatHeader } from '../../node/rpc/format.ts'
 import { createRpcServer } from '../../node/rpc/server.ts'
@@ -41,6 +42,7 @@ const logLines: string[] = []
 setLogSink((line) => logLines.push(line))
 
 let notified = 0
+let slowGate = Promise.withResolvers<void>()
 const methods: RpcMethods = {
   echo: (p) => p,
   add: (p) => {
@@ -62,7 +64,8 @@ const methods: RpcMethods = {
   revert: () => {
     throw RpcError.reverted(new Uint8Array([1, 2]))
   },
-  slow: () => sleep(5000).then(() => 'late'),
+  // Finishes only when a test lets it: an answer that comes first came from the call timeout.
+  slow: () => slowGate.promise.then(() => 'late'),
   raw: () => ({ n: 255n, b: new Uint8Array([1, 2]), buf: Buffer.from([3]), neg: -2n }),
   transport: (_p, ctx) => ctx.transport,
 }
@@ -187,9 +190,17 @@ t.test('a throwing handler becomes -32603, is logged, and the server keeps servi
 
 t.test('calls that run too long are answered with -32002', async (t) => {
   const { url } = await start(t)
-  const started = Date.now()
+  slowGate = Promise.withResolvers<void>()
+  let finished = false
+  // A fail-safe only: were the answer to wait for the handler, the test fails here instead of hanging.
+  const failSafe = setTimeout(() => {
+    finished = true
+    slowGate.resolve()
+  }, 30_000)
+  t.teardown(() => clearTimeout(failSafe))
   t.same((await call(url, 'slow')).error, { code: -32002, message: 'request timed out' })
-  t.ok(Date.now() - started < 3000, 'answered at the timeout, not when the handler finishes')
+  t.notOk(finished, 'answered at the timeout while the handler is still running')
+  slowGate.resolve()
 })
 
 t.test('oversized bodies are refused with 413 and the server keeps serving', async (t) => {
@@ -388,14 +399,15 @@ t.test('WebSocket subscriptions: newHeads, logs with topic filters, unsubscribe'
   const or = [(await c.next(sub(logsOr))).params, (await c.next(sub(logsOr))).params, (await c.next(sub(logsOr))).params] as Array<{ result: { data: string } }>
   t.same(or.map((p) => p.result.data), ['0x01', '0x02', '0x03'], 'OR list on the first topic')
   t.same((await c.next(sub(pending))).params, { subscription: pending, result: toData(topic(0x77)) })
-  await sleep(100)
+  // A barrier, not a wait: the hub writes notifications as it publishes, so a reply to a later request comes after any of them.
+  await c.request('echo', ['barrier'])
   t.equal(c.messages.filter((m) => sub(logsT2)(m as Record<string, unknown>)).length, 0, 'no extra log notifications')
 
   t.equal((await c.request('eth_unsubscribe', [heads])).result, true)
   t.equal((await c.request('eth_unsubscribe', [heads])).result, false, 'second unsubscribe is false')
   t.equal((await c.request('eth_unsubscribe', ['0xdead'])).result, false)
   hub.publishHead(bundle(9n, []))
-  await sleep(150)
+  await c.request('echo', ['barrier'])
   t.equal(c.messages.filter((m) => sub(heads)(m as Record<string, unknown>)).length, 0, 'no notifications after unsubscribe')
 
   const other = await connect(t, wsUrl)
@@ -417,7 +429,7 @@ t.test('WebSocket subscriptions: newHeads, logs with topic filters, unsubscribe'
   t.equal(hub.size(), 4)
   c.ws.close()
   await c.closed
-  await sleep(50)
+  for (const end = Date.now() + 3000; hub.size() > 0 && Date.now() < end; ) await sleep(20)
   t.equal(hub.size(), 0, 'subscriptions die with their connection')
 })
 
@@ -506,7 +518,11 @@ t.test('keepalive drops peers that stop answering pings', async (t) => {
   const deadline = Date.now() + 3000
   while (hub.size() > 1 && Date.now() < deadline) await sleep(20)
   t.equal(hub.size(), 1, 'the silent peer was cut off')
-  await sleep(400)
+  // Several ping rounds, counted as they arrive (the ws client answers each with a pong by itself).
+  await new Promise<void>((resolve) => {
+    let pings = 0
+    live.ws.on('ping', () => void (++pings === 3 && resolve()))
+  })
   t.same((await live.request('echo', [3])).result, [3], 'a live client survives several ping rounds')
   t.equal(hub.size(), 1)
 })
@@ -537,7 +553,7 @@ t.test('error objects: revert reasons and JSON shape', async (t) => {
   t.equal(revertReason(enc), reason)
   const e = RpcError.reverted(enc)
   t.same(e.toJSON(), { code: 3, message: `execution reverted: ${reason}`, data: toData(enc) })
-  t.equal(e.code, 'REVERTED')
+  t.equal(e.code, 'RPC_REVERTED')
   t.equal(revertReason(enc.subarray(0, 60)), undefined, 'truncated data is not decoded')
   t.equal(revertReason(Buffer.from('e94fe3af' + '00'.repeat(64), 'hex')), undefined, 'custom errors are not Error(string)')
   const lying = Buffer.from(enc)

@@ -11,7 +11,7 @@ function invalid(t: Test, fn: () => unknown, message: string | RegExp, what?: st
     t.ok(err instanceof RpcError, 'throws RpcError')
     const e = err as RpcError
     t.equal(e.rpcCode, -32602, 'code -32602')
-    t.equal(e.code, 'INVALID_PARAMS')
+    t.equal(e.code, 'RPC_INVALID_PARAMS')
     if (typeof message === 'string') t.equal(e.message, message)
     else t.match(e.message, message)
   }

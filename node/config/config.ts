@@ -1,7 +1,6 @@
-import type { LogLevel } from '../common/index.ts'
-import type { GatekeeperOptions } from '../gatekeeper/index.ts'
-import type { Genesis } from './genesis/types.ts'
-import { DEFAULT_APIS, DEFAULT_VHOSTS, DEFAULT_WS_ORIGINS } from './rpc/auth.ts'
+import type { LogLevel } from '../../common/index.ts'
+import type { GatekeeperOptions } from '../../gatekeeper/index.ts'
+import type { Genesis } from '../genesis/index.ts'
 
 export interface RpcConfig {
   /** Listen address, default 127.0.0.1 (never 0.0.0.0 unless asked). */
@@ -84,14 +83,3 @@ export interface NodeConfig {
 
 /** `medrec start --dev`'s data dir when none is given (the CLI finds the dev node's secret there). */
 export const DEV_DATADIR = './.medrec-dev'
-
-export const DEFAULT_RPC: RpcConfig = {
-  addr: '127.0.0.1',
-  port: 8545,
-  corsOrigins: [],
-  vhosts: [...DEFAULT_VHOSTS],
-  wsOrigins: [...DEFAULT_WS_ORIGINS],
-  apis: [...DEFAULT_APIS],
-  maxRequestBytes: 5 * 1024 * 1024,
-  maxBatch: 100,
-}

@@ -1,8 +1,8 @@
 import { Address } from '@ethereumjs/util'
-import { createLogger } from '../common/index.ts'
-import type { Sealer } from '../consensus/index.ts'
-import type { AuthorityKey } from './config.ts'
-import { NodeError, NodeErrorCode } from './errors.ts'
+import { createLogger } from '../../common/index.ts'
+import type { Sealer } from '../../consensus/index.ts'
+import type { AuthorityKey } from '../config/index.ts'
+import { NodeError, NodeErrorCode } from '../config/index.ts'
 import { createProducer, type Producer, type ProducerModules } from './producer.ts'
 
 const log = createLogger('sealing')

@@ -1,12 +1,12 @@
 import type { BlockHeader } from '@ethereumjs/block'
 import type { Address } from '@ethereumjs/util'
-import { createLogger, errorMessage } from '../common/index.ts'
-import type { Sealer } from '../consensus/index.ts'
-import { TimeSlice, type SenderTx, type TxSource } from '../evm/index.ts'
-import type { BlockBundle, Chain } from './chain/index.ts'
-import type { Mempool } from './mempool/index.ts'
+import { createLogger, errorMessage } from '../../common/index.ts'
+import type { Sealer } from '../../consensus/index.ts'
+import { TimeSlice, type SenderTx, type TxSource } from '../../evm/index.ts'
+import { ChainErrorCode, isChainError, type BlockBundle, type Chain } from '../chain/index.ts'
+import type { Mempool } from '../mempool/index.ts'
 import type { Proposals } from './proposals.ts'
-import { NodeError, NodeErrorCode } from './errors.ts'
+import { NodeError, NodeErrorCode } from '../config/index.ts'
 
 const log = createLogger('producer')
 
@@ -178,7 +178,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     try {
       pending = await chain.buildBlock({ author, source, deadline, vote })
     } catch (err) {
-      if ((err as { code?: string }).code !== 'CANNOT_SEAL') throw err
+      if (!isChainError(err, ChainErrorCode.CANNOT_SEAL)) throw err
       log.debug('Not sealing', { reason: errorMessage(err) })
       return
     }

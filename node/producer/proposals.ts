@@ -1,4 +1,4 @@
-import type { Proposal } from '../consensus/index.ts'
+import type { Proposal } from '../../consensus/index.ts'
 
 /**
  * This node's pending signer votes (clique_propose / clique_discard). Like geth, they live in

@@ -1,9 +1,10 @@
 import type { Block, BlockHeader } from '@ethereumjs/block'
 import { bytesToHex, equalsBytes } from '@ethereumjs/util'
-import { createLogger, errorMessage } from '../common/index.ts'
-import { createP2P, type GossipResult, type P2P, type P2PObserver, type PeerIdStr, type Status } from '../p2p/index.ts'
-import type { BlockBytes, Chain } from './chain/index.ts'
-import { MempoolError, MempoolErrorCode, type Mempool, type SenderRecovery } from './mempool/index.ts'
+import { createLogger, errorMessage } from '../../common/index.ts'
+import { ConsensusErrorCode, isConsensusError } from '../../consensus/index.ts'
+import { createP2P, isP2PError, P2PErrorCode, type GossipResult, type P2P, type P2PObserver, type PeerIdStr, type Status } from '../../p2p/index.ts'
+import { ChainErrorCode, isChainError, type BlockBytes, type Chain } from '../chain/index.ts'
+import { MempoolError, MempoolErrorCode, type Mempool, type SenderRecovery } from '../mempool/index.ts'
 
 const log = createLogger('network')
 
@@ -24,6 +25,8 @@ export interface NetworkModules {
   recovery: SenderRecovery
   /** Gossip verdicts and penalties, for metrics (--metrics). */
   p2pObserver?: P2PObserver
+  /** A gossiped block passed its precheck and is relayed (before its import), for metrics' block events (--metrics). */
+  onBlockRelayed?: (hash: string, number: bigint) => void
 }
 
 /** eth_syncing's answer while catching up. */
@@ -70,7 +73,7 @@ const HARMLESS = new Set<string>([
 ])
 
 /** Chain refusals that mean "not now" rather than "invalid": the peer is not at fault. */
-const NOT_YET = new Set(['UNKNOWN_PARENT', 'FUTURE_BLOCK'])
+const notYet = (err: unknown): boolean => isChainError(err, ChainErrorCode.UNKNOWN_PARENT) || isConsensusError(err, ConsensusErrorCode.FUTURE_BLOCK)
 
 /**
  * Wires the chain and the mempool to libp2p: gossip validation (a block is relayed after the
@@ -141,8 +144,8 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     let relayed = false
     try {
       if ((await chain.precheck(parsed, parent?.header)) === 'known') return 'ignore'
-      // Benchmarks read propagation from this line (bench/network.ts).
       log.debug('Relaying gossiped block', { number: n, hash, checked: `${Math.round(performance.now() - arrived)}ms` })
+      modules.onBlockRelayed?.(hash, n)
       let started = 0
       const imported = (parent?.done ?? Promise.resolve())
         .then(async () => {
@@ -154,9 +157,8 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
             if (r.status !== 'known') log.info('Imported gossiped block', { number: n, hash, txs: parsed.transactions.length, status: r.status, elapsed: `${Math.round(performance.now() - started)}ms` })
           },
           (err: unknown) => {
-            const code = (err as { code?: string }).code ?? ''
             log.warn('A relayed block failed to import', { number: n, hash, from, reason: errorMessage(err) })
-            if (!NOT_YET.has(code)) p2p.penalize(from, 'invalid-block')
+            if (!notYet(err)) p2p.penalize(from, 'invalid-block')
           },
         )
         .finally(() => {
@@ -167,14 +169,13 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       relayed = true
       return 'accept'
     } catch (err) {
-      const code = (err as { code?: string }).code ?? ''
-      if (code === 'UNKNOWN_PARENT') {
+      if (isChainError(err, ChainErrorCode.UNKNOWN_PARENT)) {
         // We are behind or on another branch: fetch the ancestors from this peer.
         const status = p2p.peers().find((p) => p.id === from)?.status
         // After this block has left `receiving` (below), or the sync would wait for itself.
         if (status !== undefined && status !== null) setImmediate(() => startSync(from, status))
       }
-      if (NOT_YET.has(code)) return 'ignore'
+      if (notYet(err)) return 'ignore'
       log.debug('Rejected gossiped block', { number: n, from, reason: errorMessage(err) })
       return 'reject'
     } finally {
@@ -311,8 +312,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
         try {
           await importBlock(b)
         } catch (err) {
-          const code = (err as { code?: string }).code ?? ''
-          if (NOT_YET.has(code)) {
+          if (notYet(err)) {
             log.debug('Sync paused: block not importable yet', { peer, number: b.header.number, reason: errorMessage(err) })
             return false
           }
@@ -346,7 +346,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     if (txs.length > 0) log.debug('Re-sent pool transactions', { txs: txs.length })
   }
   const retryLater = (err: unknown) => {
-    const again = (err as { code?: string }).code === 'NO_PEERS' && p2p.peerCount() > 0
+    const again = isP2PError(err, P2PErrorCode.NO_PEERS) && p2p.peerCount() > 0
     log.debug(again ? 'Transaction not gossiped yet; will re-send' : 'Transaction not gossiped', undefined, errorMessage(err))
     if (again) resend ??= setTimeout(resendPool, RESEND_DELAY_MS)
   }

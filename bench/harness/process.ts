@@ -1,0 +1,164 @@
+/**
+ * One `medrec` node process, for everything here that drives real nodes (`medrec bench`, the
+ * `npm run bench` suites, the e2e test helpers): spawned with the pinned Node on bin/medrec.js,
+ * ready once its JSON-RPC server listens, its JWT secret then registered so that rpc() calls to
+ * its URLs authenticate; stopped with SIGTERM or killed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { errorMessage } from '../../common/errors.ts'
+import { NAMESPACES, defaultJwtSecretPath, readJwtSecret } from '../../node/rpc/access.ts'
+import { BenchError, BenchErrorCode } from './errors.ts'
+import { useNodeSecret } from './rpc.ts'
+
+/** The repository root (the node processes' working directory). */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const MEDREC = join(ROOT, 'bin', 'medrec.js')
+/** Every namespace the node has: what a node started here enables unless told otherwise. */
+export const ALL_APIS = NAMESPACES.join(',')
+/** MEDREC_NODE_PROFILE=DIR: every node process writes a V8 CPU profile to DIR when it ends. */
+const PROFILE_DIR = process.env.MEDREC_NODE_PROFILE
+
+export interface NodeProcessOptions {
+  datadir: string
+  /** `start` (default) or `mine`. */
+  command?: 'start' | 'mine'
+  /** Arguments after `--datadir DIR`; `--rpc.port 0` (any free port) unless they give one. */
+  args?: readonly string[]
+  /** Every namespace is enabled (ALL_APIS) unless `args` has its own `--rpc.api` or this is false (the node's own default). */
+  rpcApi?: false
+  env?: Record<string, string>
+  /** Default 30 s. */
+  timeoutMs?: number
+  /** Appends everything the process writes to this file (a restarted node's log follows its first life's). */
+  logFile?: string
+  /** Keeps everything the process writes in memory for output() (default true; a long run with a logFile turns it off). */
+  keepOutput?: boolean
+}
+
+export interface NodeProcess {
+  proc: ChildProcess
+  pid: number
+  /** HTTP and WebSocket JSON-RPC URLs. */
+  url: string
+  wsUrl: string
+  datadir: string
+  /** Everything the process wrote so far (stdout + stderr); up to readiness only with keepOutput false. */
+  output(): string
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>
+  /** Whether the process has not exited. */
+  running(): boolean
+  /**
+   * SIGTERM (after SIGCONT: a paused process would not act on it) and wait for the exit; with
+   * `killAfterMs`, SIGKILL if it has not exited by then. Resolves with the exit code.
+   */
+  stop(opts?: { killAfterMs?: number }): Promise<number | null>
+  /** SIGKILL and wait for the exit (SIGTERM under MEDREC_NODE_PROFILE: a killed process writes no profile). */
+  kill(): Promise<void>
+}
+
+export function tempDir(prefix = 'medrec-test-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix))
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) }
+}
+
+/** The node's "listening" log line, or the dev banner when logs are quieter than info. */
+const LISTENING = [/listening\s.*url=(http:\/\/[\d.]+:\d+)\s+ws=(ws:\/\/[\d.]+:\d+)/, /Listening on (http:\/\/[\d.]+:\d+) \(WebSocket (ws:\/\/[\d.]+:\d+)\)/]
+
+function flagValue(args: readonly string[], flag: string): string | undefined {
+  const i = args.indexOf(flag)
+  if (i >= 0) return args[i + 1]
+  return args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1)
+}
+
+/** `medrec start` (or `mine`) on `opts.datadir`; resolves once its JSON-RPC serves and its JWT secret is registered. */
+export function startNodeProcess(opts: NodeProcessOptions): Promise<NodeProcess> {
+  const args = opts.args ?? []
+  const profile = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
+  const apis = opts.rpcApi === false || args.includes('--rpc.api') ? [] : ['--rpc.api', ALL_APIS]
+  const port = flagValue(args, '--rpc.port') === undefined ? ['--rpc.port', '0'] : []
+  const proc = spawn(process.execPath, [...profile, MEDREC, opts.command ?? 'start', '--datadir', opts.datadir, ...port, ...apis, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const logFile = opts.logFile === undefined ? undefined : createWriteStream(opts.logFile, { flags: 'a' })
+  const keep = opts.keepOutput !== false
+  let out = ''
+  let ready = false
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => {
+      logFile?.end()
+      resolve(code)
+    }),
+  )
+  const onData = (chunk: Buffer) => {
+    logFile?.write(chunk)
+    if (keep || !ready) out += chunk.toString()
+  }
+  proc.stdout!.on('data', onData)
+  proc.stderr!.on('data', onData)
+  const running = () => proc.exitCode === null && proc.signalCode === null
+  const timeoutMs = opts.timeoutMs ?? 30_000
+  const where = opts.logFile === undefined ? '' : `; its log is in ${opts.logFile}`
+
+  return new Promise((resolve, reject) => {
+    const fail = (why: string, cause?: unknown) => {
+      clearTimeout(timer)
+      proc.kill('SIGKILL')
+      reject(new BenchError(BenchErrorCode.NODE_START_FAILED, `node in ${opts.datadir} ${why}${where}:\n${out.slice(-4000)}`, undefined, cause))
+    }
+    const timer = setTimeout(() => fail(`did not start within ${timeoutMs} ms`), timeoutMs)
+    const onEarlyExit = (code: number | null) => fail(`exited with ${code} before listening`)
+    proc.once('exit', onEarlyExit)
+    // Checked on all the output so far as it arrives (a line may come in pieces).
+    const check = () => {
+      const m = LISTENING.map((re) => re.exec(out)).find((x) => x !== null)
+      if (m === undefined || ready) return
+      ready = true
+      clearTimeout(timer)
+      proc.off('exit', onEarlyExit)
+      const url = m[1]!
+      const wsUrl = m[2]!
+      // The node made its JWT secret before it listened; calls to it authenticate with it.
+      const secretFile = flagValue(args, '--rpc.jwtsecret') ?? defaultJwtSecretPath(opts.datadir)
+      readJwtSecret(secretFile).then(
+        (secret) => {
+          useNodeSecret(url, secret)
+          useNodeSecret(wsUrl, secret)
+          resolve({
+            proc,
+            pid: proc.pid!,
+            url,
+            wsUrl,
+            datadir: opts.datadir,
+            output: () => out,
+            exited,
+            running,
+            async stop(o = {}) {
+              if (!running()) return exited
+              proc.kill('SIGCONT')
+              proc.kill('SIGTERM')
+              if (o.killAfterMs === undefined) return exited
+              const timeout = setTimeout(() => proc.kill('SIGKILL'), o.killAfterMs)
+              const code = await exited
+              clearTimeout(timeout)
+              return code
+            },
+            async kill() {
+              if (running()) proc.kill(PROFILE_DIR === undefined ? 'SIGKILL' : 'SIGTERM')
+              await exited
+            },
+          })
+        },
+        (err: unknown) => fail(`left no readable JWT secret at ${secretFile}: ${errorMessage(err)}`, err),
+      )
+    }
+    proc.stdout!.on('data', check)
+    proc.stderr!.on('data', check)
+  })
+}
