@@ -10,7 +10,7 @@ import { keccak_256 } from '@noble/hashes/sha3.js'
 import { genesisToJson, newGenesis, type Genesis } from '../../node/genesis/index.ts'
 import { privateKeyToAddress } from '../../node/keys/index.ts'
 import { writeDataDir } from './datadir.ts'
-import { startNodeProcess, tempDir, type NodeProcess } from './process.ts'
+import { startNodeProcess, tempDir, type NodeProcess, type NodeProcessOptions } from './process.ts'
 import { rpc, waitFor } from './rpc.ts'
 
 export interface Member {
@@ -46,6 +46,8 @@ export interface LocalNetworkOptions {
   pow?: { targetBlockTime: number; difficulty: bigint }
   /** More `medrec start` arguments for every member (e.g. --metrics). */
   args?: string[]
+  /** How the members' Node runs (NodeProcessOptions.launch). */
+  launch?: NodeProcessOptions['launch']
 }
 
 const PASSWORD = 'medrec-test'
@@ -89,7 +91,7 @@ export async function createLocalNetwork(size: number, opts: LocalNetworkOptions
       if (o.sealer ?? opts.pow === undefined) args.push('--authority', m.address, '--password', join(m.datadir, 'password'))
       if (o.miner === true) args.push(...(o.command === 'mine' ? [] : ['--mine']), '--miner.etherbase', m.address, '--miner.threads', '1')
       args.push(...(o.args ?? []))
-      m.node = await startNodeProcess({ datadir: m.datadir, args, timeoutMs: 60_000, command: o.command })
+      m.node = await startNodeProcess({ datadir: m.datadir, args, timeoutMs: 60_000, command: o.command, launch: opts.launch })
       const info = await waitFor(async () => {
         const r = await rpc<{ listenAddrs: string[] }>(m.node!.url, 'admin_nodeInfo')
         return r.listenAddrs.length > 0 ? r : undefined

@@ -37,6 +37,8 @@ export interface NodeProcessOptions {
   logFile?: string
   /** Keeps everything the process writes in memory for output() (default true; a long run with a logFile turns it off). */
   keepOutput?: boolean
+  /** The command and arguments that run Node with `nodeArgs` (default: this Node itself); the tests run it without tap's module tracer. */
+  launch?: (nodeArgs: string[]) => [command: string, args: string[]]
 }
 
 export interface NodeProcess {
@@ -81,7 +83,9 @@ export function startNodeProcess(opts: NodeProcessOptions): Promise<NodeProcess>
   const profile = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
   const apis = opts.rpcApi === false || args.includes('--rpc.api') ? [] : ['--rpc.api', ALL_APIS]
   const port = flagValue(args, '--rpc.port') === undefined ? ['--rpc.port', '0'] : []
-  const proc = spawn(process.execPath, [...profile, MEDREC, opts.command ?? 'start', '--datadir', opts.datadir, ...port, ...apis, ...args], {
+  const nodeArgs = [...profile, MEDREC, opts.command ?? 'start', '--datadir', opts.datadir, ...port, ...apis, ...args]
+  const [command, commandArgs] = opts.launch?.(nodeArgs) ?? [process.execPath, nodeArgs]
+  const proc = spawn(command, commandArgs, {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

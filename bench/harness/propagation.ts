@@ -3,15 +3,10 @@
  * node/metrics/blocks.ts): when each node sealed or relayed each block, on the one clock of the
  * machine they share. Read after a run; nothing is parsed from logs.
  */
+import type { BlockEvent } from '../../node/metrics/index.ts'
 import { BenchError, BenchErrorCode } from './errors.ts'
 
-export interface BlockEvent {
-  event: 'sealed' | 'relayed'
-  hash: string
-  number: number
-  /** Unix time, ms (with a fraction). */
-  at: number
-}
+export type { BlockEvent }
 
 /** A node's recent block events, from its metrics URL (`…/metrics`, served with `--metrics`). */
 export async function readBlockEvents(metricsUrl: string): Promise<BlockEvent[]> {

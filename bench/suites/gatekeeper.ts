@@ -86,7 +86,7 @@ export async function runGatekeeperBench(o: { requests: number; records: number 
       const out: SignedRequestJson[] = []
       for (let i = 0; i < n; i++) {
         const req = newRequest({ gatekeeper: info.account as Address, method: 'records', relationship: added.relationship, pointerIds: [0n], fieldMasks: [0b11111n], ttlSeconds: 300 })
-        out.push(await signRequest(aliceKey, BigInt(info.chainId), req))
+        out.push(signRequest(aliceKey, BigInt(info.chainId), req))
       }
       return out.map((s) => JSON.stringify(s))
     }

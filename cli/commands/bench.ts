@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { errorMessage } from '../../common/errors.ts'
+import { errorCode, errorMessage } from '../../common/errors.ts'
 // Only the harness's light modules here: every `medrec` command (and --help) loads this spec, and
 // the harness itself (workloads, contracts, clients) is loaded when a bench command runs.
 import type { ConsensusKind } from '../../bench/harness/cluster.ts'
@@ -24,8 +24,8 @@ async function checkOut(dir: string): Promise<void> {
   try {
     entries = await readdir(dir)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw usageError(`invalid value for --out: ${dir} is a file, not a directory`)
+    if (errorCode(err) === 'ENOENT') return
+    if (errorCode(err) === 'ENOTDIR') throw usageError(`invalid value for --out: ${dir} is a file, not a directory`)
     throw err
   }
   if (entries.length > 0) throw usageError(`invalid value for --out: ${dir} is not empty; pass a new directory (or delete this one) so an earlier result is not overwritten`)

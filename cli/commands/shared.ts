@@ -1,4 +1,5 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { errorCode } from '../../common/errors.ts'
 import { chmod, lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { genesisToJson, readGenesisFile, type Genesis } from '../../node/genesis/index.ts'
@@ -44,7 +45,7 @@ export async function exists(path: string): Promise<boolean> {
     await stat(path)
     return true
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    if (errorCode(err) === 'ENOENT') return false
     throw err
   }
 }

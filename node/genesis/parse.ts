@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { errorCode } from '../../common/errors.ts'
 import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../contracts/addresses.ts'
 import { predeployAlloc } from '../../contracts/predeploys.ts'
 import { isKeyError, KeyErrorCode, parseAddress } from '../keys/index.ts'
@@ -228,7 +229,7 @@ export async function readGenesisFile(path: string): Promise<Genesis> {
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
+    const code = errorCode(err)
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${(err as Error).message})`
     throw new GenesisError(GenesisErrorCode.GENESIS_FILE, `genesis file ${path} ${why}: check the path`, { path }, err)
   }

@@ -1,4 +1,5 @@
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { errorCode } from '../../common/errors.ts'
 import { join } from 'node:path'
 import { toChecksumAddress } from './address.ts'
 import { KeyError, KeyErrorCode } from './errors.ts'
@@ -20,7 +21,7 @@ export interface Keystore {
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
-const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code
+const errno = errorCode
 
 /** geth's file name: UTC--2026-11-23T13-40-01.123000000Z--<address> (nanoseconds, ':' -> '-'). */
 function fileName(address: Uint8Array, at: Date): string {

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { errorMessage } from '../../common/errors.ts'
+import { errorCode, errorMessage } from '../../common/errors.ts'
 import { JwtSecretError, JwtSecretErrorCode, RpcError } from './errors.ts'
 
 /** Every namespace this node serves. */
@@ -161,7 +161,7 @@ export async function readJwtSecret(path: string): Promise<Uint8Array> {
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT'
+    const missing = errorCode(err) === 'ENOENT'
     throw new JwtSecretError(missing ? JwtSecretErrorCode.NO_SECRET : JwtSecretErrorCode.UNREADABLE, missing ? `no JWT secret at ${path}: the node makes DIR/${JWT_SECRET_FILE} when it starts; is this its data dir?` : `cannot read the JWT secret ${path}: ${errorMessage(err)}`, { path }, err)
   }
   return parseSecret(text, path)
@@ -179,7 +179,7 @@ export async function loadOrCreateJwtSecret(path: string): Promise<Uint8Array> {
     await writeFile(path, `0x${Buffer.from(secret).toString('hex')}`, { mode: 0o600, flag: 'wx' })
   } catch (err) {
     // Another process made it between our read and write: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readJwtSecret(path)
+    if (errorCode(err) === 'EEXIST') return readJwtSecret(path)
     throw new JwtSecretError(JwtSecretErrorCode.UNREADABLE, `cannot write the JWT secret ${path}: ${errorMessage(err)}`, { path }, err)
   }
   return secret

@@ -12,7 +12,7 @@ const artifact = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/contracts/Sto
 
 t.test('ethers v6 against a dev node: deploy, transact, events, filters, reverts', async (t) => {
   const dir = tempDir()
-  const node = await startNodeProcess(['--dev', '--dev.period', '0'], { datadir: dir.path }) // a block per transaction, at once
+  const node = await startNodeProcess(['--dev', '--dev.period', '1'], { datadir: dir.path })
   t.teardown(async () => {
     await node.stop()
     dir.remove()

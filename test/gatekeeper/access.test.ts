@@ -11,6 +11,7 @@ import { createRequester } from '../../gatekeeper/requester.ts'
 import type { GatekeeperInfo } from '../../gatekeeper/api.ts'
 import type { FhirResource, GatekeeperRequest, SignedRequestJson } from '../../gatekeeper/types.ts'
 import { rpc, rpcRaw, startNodeProcess, tempDir, waitFor, type NodeProcess } from '../helpers/node-process.ts'
+import { GatekeeperErrorCode, type GatekeeperWireCode } from '../../gatekeeper/errors.ts'
 
 /**
  * The gatekeeper's access rules against a real node (dev chain, gatekeeper on, k = 2): every rule
@@ -50,7 +51,7 @@ async function signed(i: number, req: GatekeeperRequest, chainId = CHAIN_ID): Pr
 }
 
 /** A refusal: the status, the code, and no encrypted payload at all. */
-function refused(t: Test, r: Reply, status: number, code: string, what: string): void {
+function refused(t: Test, r: Reply, status: number, code: GatekeeperWireCode, what: string): void {
   t.equal(r.status, status, `${what}: HTTP ${status}`)
   t.equal(r.body.ok, false, `${what}: refused`)
   t.equal(r.body.error?.code, code, `${what}: ${code} (${r.body.error?.message})`)
@@ -231,12 +232,12 @@ t.test('bounties: only the owner, only cells of at least k patients, signed by t
   t.ok(res.cells.every((c) => c.patients >= 2), 'no released cell below k')
   t.equal(res.suppressed, 2, 'the codes only alice or only carol have are withheld (together they cover k patients, so no difference reveals one)')
   const alice = createRequester({ client: clients[ALICE]!, privateKey: keyOf(ALICE), chainId: CHAIN_ID })
-  await t.rejects(alice.collectBounty(0), { code: 'NOT_FOUND' }, 'a non-owner has no such bounty to ask for')
+  await t.rejects(alice.collectBounty(0), { code: GatekeeperErrorCode.NOT_FOUND }, 'a non-owner has no such bounty to ask for')
   refused(t, await post(await signed(ALICE, request({ method: 'bounty', relationship: aliceRel, pointerIds: [0n], fieldMasks: [], index: 0n }))), 403, 'FORBIDDEN', 'a non-owner asks the gatekeeper directly')
   // A bounty over the one record coded in SNOMED CT (alice's only): every cell, and the total, is below k.
   await rpc(node.url, 'medrec_addRecord', [{ identity: 'alice', resources: [{ resourceType: 'Observation', id: 'a3', status: 'final', code: { coding: [{ system: 'http://snomed.info/sct', code: '43396009' }] }, valueQuantity: { value: 6.5, unit: '%' } }], query: { resourceType: 'Observation', fields: ['status', 'code', 'valueQuantity', 'effectiveDateTime'] }, bounty: { resourceType: 'Observation', aggregate: 'count', codeSystems: ['http://snomed.info/sct'] } }])
   const index = (await clients[PROVIDER]!.relationships.bountyCount(provider)) - 1
-  await t.rejects(owner.collectBounty(index), { code: 'K_ANONYMITY' }, 'an aggregate over fewer than k patients is refused')
+  await t.rejects(owner.collectBounty(index), { code: GatekeeperErrorCode.K_ANONYMITY }, 'an aggregate over fewer than k patients is refused')
 })
 
 t.test('records changed behind the chain are reported as tampered', async (t) => {
@@ -261,7 +262,7 @@ t.test('audit: every request logged, hash-linked, readable by the patient only, 
   t.ok(log.entries.some((e) => e.decision === 'granted' && e.requester.toLowerCase() === addr(VIEWER).toLowerCase()), "the viewer's reads are in the log")
   t.ok(log.entries.every((e) => e.relationship.toLowerCase() === aliceRel.toLowerCase()), "only alice's relationship")
   const viewer = createRequester({ client: clients[VIEWER]!, privateKey: keyOf(VIEWER), chainId: CHAIN_ID })
-  await t.rejects(viewer.audit(aliceRel), { code: 'FORBIDDEN' }, "a viewer cannot read the patient's audit log")
+  await t.rejects(viewer.audit(aliceRel), { code: GatekeeperErrorCode.FORBIDDEN }, "a viewer cannot read the patient's audit log")
   const anchored = await rpc<{ seq: number; head: string }>(node.url, 'medrec_anchorAudit')
   t.equal(await clients[PROVIDER]!.registrar.anchoredSeq(provider), anchored.seq, 'the head is anchored in the Registrar')
   const again = await rpcRaw(node.url, 'medrec_anchorAudit')

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { concat, keccak256, toHex } from 'viem'
 import { AUDIT_GENESIS_HASH, auditCommitment, auditHash, checkAuditView, createAuditLog, type AuditInput } from '../../gatekeeper/audit.ts'
+import { GatekeeperErrorCode } from '../../gatekeeper/errors.ts'
 
 const REL1 = '0x00000000000000000000000000000000000000a1'
 const REL2 = '0x00000000000000000000000000000000000000a2'
@@ -93,8 +94,8 @@ t.test('entries are salted commitments hash-chained from a zero genesis hash', a
   t.same(second.pointerIds, [String(2n ** 256n - 1n)], 'any uint256 pointer id is recorded')
   t.same(log.head(), { seq: 2, hash: second.hash })
   t.same(log.verify(), { ok: true, count: 2 })
-  t.throws(() => log.append({ ...entry(3), decision: 'maybe' as 'granted' }), { code: 'INTERNAL' })
-  t.throws(() => log.append({ ...entry(3), pointerIds: ['-1'] }), { code: 'INTERNAL' })
+  t.throws(() => log.append({ ...entry(3), decision: 'maybe' as 'granted' }), { code: GatekeeperErrorCode.INTERNAL })
+  t.throws(() => log.append({ ...entry(3), pointerIds: ['-1'] }), { code: GatekeeperErrorCode.INTERNAL })
   t.equal(log.head().seq, 2, 'a refused append leaves nothing behind')
 })
 
@@ -125,13 +126,13 @@ t.test('verify finds edited, deleted and reordered rows, naming the first bad se
     unguard()
     const row = raw.prepare('SELECT entry FROM audit_log WHERE seq = 3').get() as { entry: string }
     raw.prepare('UPDATE audit_log SET entry = ? WHERE seq = 3').run(row.entry.replace('"reason":"ok"', '"reason":"OK"'))
-    t.throws(() => log.verify(), { code: 'AUDIT_CORRUPT', message: /at seq 3: its commitment does not match/ })
+    t.throws(() => log.verify(), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /at seq 3: its commitment does not match/ })
   })
   t.test('an edited index column (the entry left alone)', async (t) => {
     const { raw, log, unguard } = fixture(t)
     unguard()
     raw.prepare('UPDATE audit_log SET relationship = ? WHERE seq = 2').run(REL2)
-    t.throws(() => log.verify(), { code: 'AUDIT_CORRUPT', message: /at seq 2: its indexed requester or relationship/ })
+    t.throws(() => log.verify(), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /at seq 2: its indexed requester or relationship/ })
   })
   t.test('an edited entry with its own commitment and hash recomputed', async (t) => {
     const { raw, log, unguard } = fixture(t)
@@ -141,25 +142,25 @@ t.test('verify finds edited, deleted and reordered rows, naming the first bad se
     t.not(forged, row.entry)
     const c = auditCommitment(row.salt, forged)
     raw.prepare('UPDATE audit_log SET entry = ?, commitment = ?, hash = ? WHERE seq = 4').run(forged, c, auditHash(row.prev_hash, c))
-    t.throws(() => log.verify(), { code: 'AUDIT_CORRUPT', message: /at seq 5: its prevHash/ }, 'the next link breaks')
+    t.throws(() => log.verify(), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /at seq 5: its prevHash/ }, 'the next link breaks')
   })
   t.test('a deleted row', async (t) => {
     const { raw, log, unguard } = fixture(t)
     unguard()
     raw.exec('DELETE FROM audit_log WHERE seq = 2')
-    t.throws(() => log.verify(), { code: 'AUDIT_CORRUPT', message: /at seq 2: rows 2..2 are missing/ })
+    t.throws(() => log.verify(), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /at seq 2: rows 2..2 are missing/ })
   })
   t.test('a deleted and renumbered row', async (t) => {
     const { raw, log, unguard } = fixture(t)
     unguard()
     raw.exec('DELETE FROM audit_log WHERE seq = 2; UPDATE audit_log SET seq = seq - 1 WHERE seq > 2')
-    t.throws(() => log.verify(), { code: 'AUDIT_CORRUPT', message: /at seq 2: its prevHash/ })
+    t.throws(() => log.verify(), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /at seq 2: its prevHash/ })
   })
   t.test('two rows swapped', async (t) => {
     const { raw, log, unguard } = fixture(t)
     unguard()
     raw.exec('UPDATE audit_log SET seq = -1 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = -1')
-    t.throws(() => log.verify(), { code: 'AUDIT_CORRUPT', message: /at seq 2:/ })
+    t.throws(() => log.verify(), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /at seq 2:/ })
   })
   t.test('two rows with their contents swapped', async (t) => {
     const { raw, log, unguard } = fixture(t)
@@ -171,7 +172,7 @@ t.test('verify finds edited, deleted and reordered rows, naming the first bad se
     const cols = (r: Record<string, string | number>) => [r.time!, r.requester!, r.relationship!, r.entry!, r.salt!, r.commitment!, r.prev_hash!, r.hash!]
     set.run(...cols(b), 2)
     set.run(...cols(a), 3)
-    t.throws(() => log.verify(), { code: 'AUDIT_CORRUPT', message: /at seq 2:/ })
+    t.throws(() => log.verify(), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /at seq 2:/ })
   })
   t.test('removing the newest rows, or re-chaining, is caught against an anchored head', async (t) => {
     const { raw, log, unguard } = fixture(t)
@@ -179,8 +180,8 @@ t.test('verify finds edited, deleted and reordered rows, naming the first bad se
     unguard()
     raw.exec('DELETE FROM audit_log WHERE seq >= 5')
     t.same(log.verify(), { ok: true, count: 4 }, 'a shorter chain is self-consistent')
-    t.throws(() => log.verify(anchor), { code: 'AUDIT_CORRUPT', message: /before the anchored head 6/ })
-    t.throws(() => log.verify({ seq: 3, hash: anchor.hash }), { code: 'AUDIT_CORRUPT', message: /at seq 3: its hash differs from the anchored head/ })
+    t.throws(() => log.verify(anchor), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /before the anchored head 6/ })
+    t.throws(() => log.verify({ seq: 3, hash: anchor.hash }), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /at seq 3: its hash differs from the anchored head/ })
   })
 })
 
@@ -191,8 +192,8 @@ t.test('verify from an entry checked before covers only what is new (the anchori
   unguard()
   const row = raw.prepare('SELECT entry FROM audit_log WHERE seq = 5').get() as { entry: string }
   raw.prepare('UPDATE audit_log SET entry = ? WHERE seq = 5').run(row.entry.replace('"reason":"ok"', '"reason":"OK"'))
-  t.throws(() => log.verify(undefined, { seq: 3, hash: at3.hash }), { code: 'AUDIT_CORRUPT', message: /at seq 5/ })
-  t.throws(() => log.verify(undefined, { seq: 3, hash: AUDIT_GENESIS_HASH }), { code: 'AUDIT_CORRUPT', message: /at seq 3: its hash is no longer/ }, 'the starting point itself is checked')
+  t.throws(() => log.verify(undefined, { seq: 3, hash: at3.hash }), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /at seq 5/ })
+  t.throws(() => log.verify(undefined, { seq: 3, hash: AUDIT_GENESIS_HASH }), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /at seq 3: its hash is no longer/ }, 'the starting point itself is checked')
 })
 
 t.test('the chain survives a reopen and keeps growing', async (t) => {
@@ -307,7 +308,7 @@ t.test('a format-1 log is migrated: old rows kept apart, seqs continue from thei
   t.same(createAuditLog(open(join(dir, 'ok.db'))).base(), { seq: 3, hash: head }, 'the base is remembered')
 
   const bad = makeV1(join(dir, 'bad.db'), true)
-  t.throws(() => createAuditLog(bad.db), { code: 'AUDIT_CORRUPT', message: /old format \(1\) and corrupt at seq 2/ })
+  t.throws(() => createAuditLog(bad.db), { code: GatekeeperErrorCode.AUDIT_CORRUPT, message: /old format \(1\) and corrupt at seq 2/ })
   bad.db.close()
 })
 
@@ -340,7 +341,7 @@ t.test('delegate chains: one per account in audit_delegates, each from seq 1, ch
   const anchored = d1.head()
   db.exec('DROP TRIGGER audit_delegates_no_delete')
   db.prepare('DELETE FROM audit_delegates WHERE chain = ? AND seq = 3').run(D1.toLowerCase())
-  t.throws(() => d1.verify(anchored), { code: 'AUDIT_CORRUPT' }, 'a dropped entry is found')
+  t.throws(() => d1.verify(anchored), { code: GatekeeperErrorCode.AUDIT_CORRUPT }, 'a dropped entry is found')
   t.same(d2.verify(d2.head()), { ok: true, count: 1 }, 'the other chain is untouched')
   t.throws(() => createAuditLog(db, { table: 'audit_delegates' }), /needs the delegate's address/)
   t.throws(() => createAuditLog(db, { chain: D1 }), /only audit_delegates/)

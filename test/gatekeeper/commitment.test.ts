@@ -5,6 +5,7 @@ import { toData } from '../../common/index.ts'
 import { buildProof, column, commitField, commitRecords, dataHash, fieldSalt, verifyRecords } from '../../gatekeeper/commitment.ts'
 import { project, valueAt } from '../../gatekeeper/fhir-path.ts'
 import type { FhirResource, FieldProof } from '../../gatekeeper/types.ts'
+import { GatekeeperErrorCode } from '../../gatekeeper/errors.ts'
 
 const REL = '0x00000000000000000000000000000000000000aa' as Address
 const SECRET = new TextEncoder().encode('provider secret, 32 bytes or so.')
@@ -110,8 +111,8 @@ t.test('columns, salts and commitments follow the documented formulas', async (t
   t.not(toData(fieldSalt(SECRET, '0x00000000000000000000000000000000000000ab', 5, 1, 2)), toData(salt), 'per relationship')
   t.not(toData(fieldSalt(new Uint8Array(32), REL, 5, 1, 2)), toData(salt), 'per secret')
   t.equal(toData(fieldSalt(SECRET, REL.toUpperCase().replace('0X', '0x') as Address, 5, 1, 2)), toData(salt), 'address case does not matter')
-  t.throws(() => fieldSalt(SECRET, REL, -1, 1, 0), { code: 'INTERNAL' })
-  t.throws(() => fieldSalt(SECRET, REL, 0, 1, 256), { code: 'INTERNAL' })
+  t.throws(() => fieldSalt(SECRET, REL, -1, 1, 0), { code: GatekeeperErrorCode.INTERNAL })
+  t.throws(() => fieldSalt(SECRET, REL, 0, 1, 256), { code: GatekeeperErrorCode.INTERNAL })
 
   const col = column(records, 'status')
   t.equal(toData(commitField(salt, col)), keccak256(concat([toData(salt), toHex(col)])))
@@ -134,8 +135,8 @@ t.test('every subset of fields verifies against the on-chain hash', async (t) =>
     t.notOk(JSON.stringify(bundleResources).includes('anxious'), 'an unqueried element never leaves')
   }
   t.same(buildProof(SECRET, REL, 3, 1, fields, records, []).bundleResources, [], 'nothing granted: not even ids are released')
-  t.throws(() => buildProof(SECRET, REL, 3, 1, fields, records, [3]), { code: 'BAD_REQUEST' }, 'a field beyond the query')
-  t.throws(() => buildProof(SECRET, REL, 3, 1, fields, records, [1, 1]), { code: 'BAD_REQUEST' })
+  t.throws(() => buildProof(SECRET, REL, 3, 1, fields, records, [3]), { code: GatekeeperErrorCode.BAD_REQUEST }, 'a field beyond the query')
+  t.throws(() => buildProof(SECRET, REL, 3, 1, fields, records, [1, 1]), { code: GatekeeperErrorCode.BAD_REQUEST })
 })
 
 t.test('every tampering is rejected', async (t) => {

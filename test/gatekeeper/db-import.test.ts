@@ -4,7 +4,7 @@ import { DatabaseSync } from 'node:sqlite'
 import { setLogLevel } from '../../common/index.ts'
 import { createSqliteRecordStore, type SqliteRecordStore } from '../../gatekeeper/db/index.ts'
 import { openReader } from '../../gatekeeper/db/connections.ts'
-import { GatekeeperErrorCode } from '../../gatekeeper/errors.ts'
+import { GatekeeperErrorCode, isGatekeeperError } from '../../gatekeeper/errors.ts'
 import type { FhirResource } from '../../gatekeeper/types.ts'
 import { emptyStore, fixtureBundle, fixtureCsv, ids } from '../fixtures/gatekeeper/store.ts'
 
@@ -29,13 +29,13 @@ const obs = (id: string, patientId: string, extra: Record<string, unknown> = {})
 })
 
 /** Runs fn and returns the GatekeeperError it throws (failing the test when it does not). */
-function caught(t: Test, fn: () => unknown, code: string = GatekeeperErrorCode.INVALID_IMPORT): { message: string; context: Record<string, unknown> } {
+function caught(t: Test, fn: () => unknown, code: GatekeeperErrorCode = GatekeeperErrorCode.INVALID_IMPORT): { message: string; context: Record<string, unknown> } {
   try {
     fn()
   } catch (err) {
-    const e = err as { code?: string; message: string; context?: Record<string, unknown> }
-    t.equal(e.code, code, `error code ${code}: ${e.message}`)
-    return { message: e.message, context: e.context ?? {} }
+    if (!isGatekeeperError(err)) throw err
+    t.equal(err.code, code, `error code ${code}: ${err.message}`)
+    return { message: err.message, context: err.context ?? {} }
   }
   t.fail('expected an error')
   return { message: '', context: {} }

@@ -2,6 +2,7 @@ import t from 'tap'
 import { bytesToHex, type Address } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { checkDelegateRequest, deriveDelegateKey, parseDelegateRequest, signDelegateRequest } from '../../gatekeeper/delegates/index.ts'
+import { GatekeeperErrorCode } from '../../gatekeeper/errors.ts'
 
 const P = new Uint8Array(32).fill(7)
 const Q = privateKeyToAccount(bytesToHex(new Uint8Array(32).fill(9))).address
@@ -24,12 +25,12 @@ t.test('a verification request checks only when every field is as both keys sign
   await t.resolves(checkDelegateRequest(parseDelegateRequest(JSON.parse(JSON.stringify(signed))), ctx))
   for (const [field, value] of [['delegate', privateKeyToAccount(bytesToHex(new Uint8Array(32).fill(1))).address], ['nonce', `0x${'ab'.repeat(32)}`], ['expiresAt', NOW + 200]] as const) {
     const tampered = { ...signed, request: { ...signed.request, [field]: value } }
-    await t.rejects(checkDelegateRequest(tampered, ctx), { code: 'BAD_SIGNATURE' }, `${field} changed after signing`)
+    await t.rejects(checkDelegateRequest(tampered, ctx), { code: GatekeeperErrorCode.BAD_SIGNATURE }, `${field} changed after signing`)
   }
-  await t.rejects(checkDelegateRequest(signed, { ...ctx, chainId: 1 }), { code: 'WRONG_GATEKEEPER' }, 'another chain')
-  await t.rejects(checkDelegateRequest(signed, { ...ctx, verifier: privateKeyToAccount(bytesToHex(P)).address as Address }), { code: 'WRONG_GATEKEEPER' }, 'another verifier')
-  await t.rejects(checkDelegateRequest(signed, { ...ctx, now: NOW + 1000 }), { code: 'EXPIRED' })
-  t.throws(() => parseDelegateRequest({ request: { ...signed.request, nonce: '0x12' }, providerSignature: signed.providerSignature, delegateSignature: signed.delegateSignature }), { code: 'BAD_REQUEST' })
+  await t.rejects(checkDelegateRequest(signed, { ...ctx, chainId: 1 }), { code: GatekeeperErrorCode.WRONG_GATEKEEPER }, 'another chain')
+  await t.rejects(checkDelegateRequest(signed, { ...ctx, verifier: privateKeyToAccount(bytesToHex(P)).address as Address }), { code: GatekeeperErrorCode.WRONG_GATEKEEPER }, 'another verifier')
+  await t.rejects(checkDelegateRequest(signed, { ...ctx, now: NOW + 1000 }), { code: GatekeeperErrorCode.EXPIRED })
+  t.throws(() => parseDelegateRequest({ request: { ...signed.request, nonce: '0x12' }, providerSignature: signed.providerSignature, delegateSignature: signed.delegateSignature }), { code: GatekeeperErrorCode.BAD_REQUEST })
 })
 
 t.test('an identity registration rides in the request only as both keys signed it', async (t) => {
@@ -47,15 +48,15 @@ t.test('an identity registration rides in the request only as both keys signed i
     ['another participant', { ...signed.request, register: { identity: 'dora-1990', participant: other } }],
     ['the registration dropped', (({ register: _drop, ...rest }) => rest)(signed.request)],
   ] as const) {
-    await t.rejects(checkDelegateRequest({ ...signed, request: changed }, ctx), { code: 'BAD_SIGNATURE' }, `${what} after signing`)
+    await t.rejects(checkDelegateRequest({ ...signed, request: changed }, ctx), { code: GatekeeperErrorCode.BAD_SIGNATURE }, `${what} after signing`)
   }
   // And one added to a request signed without it.
   const plain = await signDelegateRequest(bytesToHex(P), dk, { chainId: 4242, verifier: Q, now: NOW })
-  await t.rejects(checkDelegateRequest({ ...plain, request: { ...plain.request, register } }, ctx), { code: 'BAD_SIGNATURE' }, 'a registration added after signing')
+  await t.rejects(checkDelegateRequest({ ...plain, request: { ...plain.request, register } }, ctx), { code: GatekeeperErrorCode.BAD_SIGNATURE }, 'a registration added after signing')
   const bad = (reg: unknown) => () => parseDelegateRequest({ ...signed, request: { ...signed.request, register: reg } })
-  t.throws(bad({ identity: '', participant: patient }), { code: 'BAD_REQUEST' }, 'an empty identity')
-  t.throws(bad({ identity: 'x'.repeat(257), participant: patient }), { code: 'BAD_REQUEST' }, 'an identity over 256 characters')
-  t.throws(bad({ identity: 'dora', participant: '0x12' }), { code: 'BAD_REQUEST' }, 'a participant that is not an address')
-  t.throws(bad({ identity: 'dora', participant: patient, extra: 1 }), { code: 'BAD_REQUEST' }, 'unknown keys')
-  t.throws(bad('dora'), { code: 'BAD_REQUEST' }, 'not an object')
+  t.throws(bad({ identity: '', participant: patient }), { code: GatekeeperErrorCode.BAD_REQUEST }, 'an empty identity')
+  t.throws(bad({ identity: 'x'.repeat(257), participant: patient }), { code: GatekeeperErrorCode.BAD_REQUEST }, 'an identity over 256 characters')
+  t.throws(bad({ identity: 'dora', participant: '0x12' }), { code: GatekeeperErrorCode.BAD_REQUEST }, 'a participant that is not an address')
+  t.throws(bad({ identity: 'dora', participant: patient, extra: 1 }), { code: GatekeeperErrorCode.BAD_REQUEST }, 'unknown keys')
+  t.throws(bad('dora'), { code: GatekeeperErrorCode.BAD_REQUEST }, 'not an object')
 })

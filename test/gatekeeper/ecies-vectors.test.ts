@@ -6,6 +6,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { fromHex } from '../../common/index.ts'
 import { decryptWith, encryptForVector } from '../../gatekeeper/ecies.ts'
 import type { EncryptedPayload } from '../../gatekeeper/types.ts'
+import { GatekeeperErrorCode } from '../../gatekeeper/errors.ts'
 
 // The committed vectors of docs/ecies.md: this node must read them, reproduce them from the fixed
 // keys, and an implementation that shares no code with gatekeeper/ecies.ts (noble for the curve
@@ -67,14 +68,14 @@ t.test('an independent implementation follows the spec to the same bytes', async
 
 t.test('every invalid vector is refused with DECRYPT_FAILED', async (t) => {
   for (const v of file.invalid) {
-    t.throws(() => decryptWith(fromHex(v.recipientPrivateKey), v.envelope), { code: 'DECRYPT_FAILED' }, v.description)
+    t.throws(() => decryptWith(fromHex(v.recipientPrivateKey), v.envelope), { code: GatekeeperErrorCode.DECRYPT_FAILED }, v.description)
   }
 })
 
 t.test('encryptForVector refuses keys and ivs of the wrong size', async (t) => {
   const v = file.vectors[0]!
   const pub = fromHex(v.recipientPublicKey)
-  t.throws(() => encryptForVector(pub, new Uint8Array(1), new Uint8Array(31), new Uint8Array(12)), { code: 'INTERNAL' })
-  t.throws(() => encryptForVector(pub, new Uint8Array(1), fromHex(v.ephemeralPrivateKey), new Uint8Array(16)), { code: 'INTERNAL' })
-  t.throws(() => encryptForVector(pub, new Uint8Array(1), new Uint8Array(32), new Uint8Array(12)), { code: 'INTERNAL', message: /scalar/ }, 'zero is not a private key')
+  t.throws(() => encryptForVector(pub, new Uint8Array(1), new Uint8Array(31), new Uint8Array(12)), { code: GatekeeperErrorCode.INTERNAL })
+  t.throws(() => encryptForVector(pub, new Uint8Array(1), fromHex(v.ephemeralPrivateKey), new Uint8Array(16)), { code: GatekeeperErrorCode.INTERNAL })
+  t.throws(() => encryptForVector(pub, new Uint8Array(1), new Uint8Array(32), new Uint8Array(12)), { code: GatekeeperErrorCode.INTERNAL, message: /scalar/ }, 'zero is not a private key')
 })

@@ -6,6 +6,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { fromHex } from '../../common/index.ts'
 import { createEncryptor, decryptWith, encryptTo } from '../../gatekeeper/ecies.ts'
 import type { EncryptedPayload } from '../../gatekeeper/types.ts'
+import { GatekeeperErrorCode } from '../../gatekeeper/errors.ts'
 
 const sk = secp256k1.utils.randomSecretKey()
 const pub = secp256k1.getPublicKey(sk, false)
@@ -43,7 +44,7 @@ t.test('the envelope follows the documented scheme (checked with an independent 
 t.test('tampering, another key and malformed envelopes fail with DECRYPT_FAILED', async (t) => {
   const env = encryptTo(pub, Buffer.from('top secret record'))
   const flip = (hex: string, at = 2): string => hex.slice(0, at) + (hex[at] === '0' ? '1' : '0') + hex.slice(at + 1)
-  const fail = { code: 'DECRYPT_FAILED' }
+  const fail = { code: GatekeeperErrorCode.DECRYPT_FAILED }
   t.throws(() => decryptWith(secp256k1.utils.randomSecretKey(), env), { ...fail, message: /authentication failed/ }, 'another key')
   t.throws(() => decryptWith(sk, { ...env, ciphertext: flip(env.ciphertext) }), { ...fail, message: /authentication failed/ }, 'ciphertext')
   t.throws(() => decryptWith(sk, { ...env, ciphertext: env.ciphertext.slice(0, -2) }), fail, 'truncated ciphertext')
@@ -69,11 +70,11 @@ t.test('tampering, another key and malformed envelopes fail with DECRYPT_FAILED'
   for (const [name, payload] of malformed) t.throws(() => decryptWith(sk, payload), fail, name)
   t.throws(() => decryptWith(new Uint8Array(31), env), fail, 'short private key')
   t.throws(() => decryptWith(new Uint8Array(32), env), fail, 'zero private key')
-  t.throws(() => encryptTo(pub.subarray(0, 64), Buffer.from('x')), { code: 'INTERNAL' })
-  t.throws(() => encryptTo(secp256k1.getPublicKey(sk, true), Buffer.from('x')), { code: 'INTERNAL' }, 'compressed key refused')
+  t.throws(() => encryptTo(pub.subarray(0, 64), Buffer.from('x')), { code: GatekeeperErrorCode.INTERNAL })
+  t.throws(() => encryptTo(secp256k1.getPublicKey(sk, true), Buffer.from('x')), { code: GatekeeperErrorCode.INTERNAL }, 'compressed key refused')
   const notOnCurve = Uint8Array.from(pub)
   notOnCurve[64]! ^= 1
-  t.throws(() => encryptTo(notOnCurve, Buffer.from('x')), { code: 'INTERNAL', message: /not a point/ })
+  t.throws(() => encryptTo(notOnCurve, Buffer.from('x')), { code: GatekeeperErrorCode.INTERNAL, message: /not a point/ })
   t.ok(Buffer.from(decryptWith(sk, env as EncryptedPayload)).equals(Buffer.from('top secret record')), 'the original still decrypts')
 })
 
@@ -92,5 +93,5 @@ t.test('a reply encryptor reuses its ephemeral key within the window and rotates
   const c = encrypt(pub, Buffer.from('third'))
   t.not(c.ephemeralPublicKey, a.ephemeralPublicKey, 'a new ephemeral key after the window')
   t.equal(Buffer.from(decryptWith(sk, c)).toString(), 'third')
-  t.throws(() => encrypt(pub.subarray(0, 64), Buffer.from('x')), { code: 'INTERNAL' }, 'a malformed recipient key is refused')
+  t.throws(() => encrypt(pub.subarray(0, 64), Buffer.from('x')), { code: GatekeeperErrorCode.INTERNAL }, 'a malformed recipient key is refused')
 })

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { createNonceStore } from '../../gatekeeper/nonces.ts'
+import { GatekeeperErrorCode } from '../../gatekeeper/errors.ts'
 
 const A = '0x00000000000000000000000000000000000000a1'
 const B = '0x00000000000000000000000000000000000000b2'
@@ -23,16 +24,16 @@ function open(path: string): DatabaseSync {
 t.test('a nonce is used once per requester', async (t) => {
   const store = createNonceStore(new DatabaseSync(':memory:'))
   store.use(A, nonce(1), 100)
-  t.throws(() => store.use(A, nonce(1), 100), { code: 'REPLAYED', message: /already used: sign a new request/ })
+  t.throws(() => store.use(A, nonce(1), 100), { code: GatekeeperErrorCode.REPLAYED, message: /already used: sign a new request/ })
   store.use(A, nonce(0xab), 100)
-  t.throws(() => store.use(A.toUpperCase().replace('0X', '0x'), nonce(0xab).toUpperCase().replace('0X', '0x'), 100), { code: 'REPLAYED' }, 'the same nonce spelled in upper case')
-  t.throws(() => store.use(A, nonce(1), 999), { code: 'REPLAYED' }, 'a different expiry does not make it new')
+  t.throws(() => store.use(A.toUpperCase().replace('0X', '0x'), nonce(0xab).toUpperCase().replace('0X', '0x'), 100), { code: GatekeeperErrorCode.REPLAYED }, 'the same nonce spelled in upper case')
+  t.throws(() => store.use(A, nonce(1), 999), { code: GatekeeperErrorCode.REPLAYED }, 'a different expiry does not make it new')
   t.doesNotThrow(() => store.use(B, nonce(1), 100), 'another requester may pick the same nonce')
   t.doesNotThrow(() => store.use(A, nonce(2), 100))
   t.equal(store.count(), 4)
-  t.throws(() => store.use(A, '0x1234', 100), { code: 'BAD_REQUEST', message: /32 bytes/ })
-  t.throws(() => store.use('alice', nonce(3), 100), { code: 'BAD_REQUEST', message: /requester address/ })
-  t.throws(() => store.use(A, nonce(3), 1.5), { code: 'BAD_REQUEST' })
+  t.throws(() => store.use(A, '0x1234', 100), { code: GatekeeperErrorCode.BAD_REQUEST, message: /32 bytes/ })
+  t.throws(() => store.use('alice', nonce(3), 100), { code: GatekeeperErrorCode.BAD_REQUEST, message: /requester address/ })
+  t.throws(() => store.use(A, nonce(3), 1.5), { code: GatekeeperErrorCode.BAD_REQUEST })
 })
 
 t.test('a restart still refuses a replay; two connections cannot both use a nonce', async (t) => {
@@ -42,11 +43,11 @@ t.test('a restart still refuses a replay; two connections cannot both use a nonc
   db1.close()
   const db2 = open(path)
   const reopened = createNonceStore(db2)
-  t.throws(() => reopened.use(A, nonce(7), 100), { code: 'REPLAYED' }, 'after reopening the database')
+  t.throws(() => reopened.use(A, nonce(7), 100), { code: GatekeeperErrorCode.REPLAYED }, 'after reopening the database')
   const db3 = open(path)
   const other = createNonceStore(db3)
   reopened.use(A, nonce(8), 100)
-  t.throws(() => other.use(A, nonce(8), 100), { code: 'REPLAYED' }, 'used through another connection')
+  t.throws(() => other.use(A, nonce(8), 100), { code: GatekeeperErrorCode.REPLAYED }, 'used through another connection')
   db2.close()
   db3.close()
 })
@@ -58,7 +59,7 @@ t.test('prune drops only entries whose expiry has passed', async (t) => {
   store.use(A, nonce(3), 101)
   t.equal(store.prune(100), 1, 'expiry 99 < now 100')
   t.equal(store.count(), 2)
-  t.throws(() => store.use(A, nonce(2), 100), { code: 'REPLAYED' }, 'a request expiring now is still valid, so its nonce is kept')
+  t.throws(() => store.use(A, nonce(2), 100), { code: GatekeeperErrorCode.REPLAYED }, 'a request expiring now is still valid, so its nonce is kept')
   t.doesNotThrow(() => store.use(A, nonce(1), 99), 'a pruned nonce is forgotten (its request is refused as expired anyway)')
   t.equal(store.prune(1000), 3)
   t.equal(store.count(), 0)

@@ -61,11 +61,11 @@ t.test('the digest is EIP-712 as viem computes it; signatures equal a wallet sig
   t.equal(r.expiresAt - r.issuedAt, 120n, 'default lifetime 120 s')
   t.not(r.nonce, newRequest({ gatekeeper: GK, method: 'records', relationship: REL }, NOW).nonce, 'fresh nonce each time')
   t.match(r.nonce, /^0x[0-9a-f]{64}$/)
-  t.throws(() => newRequest({ gatekeeper: GK, method: 'records', relationship: REL, ttlSeconds: 0 }), { code: 'BAD_REQUEST' })
-  t.throws(() => signRequest(new Uint8Array(32), CHAIN, r), { code: 'BAD_REQUEST', message: /out of range/ }, 'zero key')
-  t.throws(() => signRequest('0x1234', CHAIN, r), { code: 'BAD_REQUEST' }, 'short key')
-  t.throws(() => signRequest(alice, CHAIN, { ...r, issuedAt: 2n ** 64n }), { code: 'BAD_REQUEST', message: /issuedAt/ }, 'uint64 overflow')
-  t.throws(() => signRequest(alice, CHAIN, { ...r, gatekeeper: '0x12' }), { code: 'BAD_REQUEST', message: /gatekeeper/ })
+  t.throws(() => newRequest({ gatekeeper: GK, method: 'records', relationship: REL, ttlSeconds: 0 }), { code: GatekeeperErrorCode.BAD_REQUEST })
+  t.throws(() => signRequest(new Uint8Array(32), CHAIN, r), { code: GatekeeperErrorCode.BAD_REQUEST, message: /out of range/ }, 'zero key')
+  t.throws(() => signRequest('0x1234', CHAIN, r), { code: GatekeeperErrorCode.BAD_REQUEST }, 'short key')
+  t.throws(() => signRequest(alice, CHAIN, { ...r, issuedAt: 2n ** 64n }), { code: GatekeeperErrorCode.BAD_REQUEST, message: /issuedAt/ }, 'uint64 overflow')
+  t.throws(() => signRequest(alice, CHAIN, { ...r, gatekeeper: '0x12' }), { code: GatekeeperErrorCode.BAD_REQUEST, message: /gatekeeper/ })
 })
 
 t.test('a valid request verifies, from a cold and from a warm cache', async (t) => {
@@ -83,7 +83,7 @@ t.test('a valid request verifies, from a cold and from a warm cache', async (t) 
 })
 
 /** Each attack is tried on a fresh verifier (recovery path) and on one that already knows alice's key (cached path). */
-function bothPaths(t: Test, name: string, json: unknown, code: string, message?: RegExp): void {
+function bothPaths(t: Test, name: string, json: unknown, code: GatekeeperErrorCode, message?: RegExp): void {
   const cold = verifier()
   t.throws(() => cold.verify(parse(json)), { code, ...(message ? { message } : {}) }, `${name} (cold)`)
   const warm = verifier()
@@ -93,10 +93,10 @@ function bothPaths(t: Test, name: string, json: unknown, code: string, message?:
 
 t.test('forgeries are refused', async (t) => {
   const good = signed(alice)
-  bothPaths(t, 'signed by another key, claiming alice', { ...signed(mallory), from: aliceAddress }, 'BAD_SIGNATURE', /not by/)
-  bothPaths(t, 'alice signed for another chain id', signed(alice, records(), 1n), 'BAD_SIGNATURE')
-  bothPaths(t, 'wrong from', { ...good, from: malloryAddress }, 'BAD_SIGNATURE', /not by/)
-  bothPaths(t, 'for another gatekeeper (valid signature)', signed(alice, records({ gatekeeper: OTHER_GK })), 'WRONG_GATEKEEPER', /answers for/)
+  bothPaths(t, 'signed by another key, claiming alice', { ...signed(mallory), from: aliceAddress }, GatekeeperErrorCode.BAD_SIGNATURE, /not by/)
+  bothPaths(t, 'alice signed for another chain id', signed(alice, records(), 1n), GatekeeperErrorCode.BAD_SIGNATURE)
+  bothPaths(t, 'wrong from', { ...good, from: malloryAddress }, GatekeeperErrorCode.BAD_SIGNATURE, /not by/)
+  bothPaths(t, 'for another gatekeeper (valid signature)', signed(alice, records({ gatekeeper: OTHER_GK })), GatekeeperErrorCode.WRONG_GATEKEEPER, /answers for/)
 
   const changes: [string, Partial<SignedRequestJson['request']>][] = [
     ['relationship', { relationship: '0x00000000000000000000000000000000000000ab' }],
@@ -106,10 +106,10 @@ t.test('forgeries are refused', async (t) => {
     ['issuedAt', { issuedAt: String(NOW - 1) }],
     ['expiresAt', { expiresAt: String(NOW + 119) }],
   ]
-  for (const [name, change] of changes) bothPaths(t, `changed ${name}`, { ...good, request: { ...good.request, ...change } }, 'BAD_SIGNATURE')
+  for (const [name, change] of changes) bothPaths(t, `changed ${name}`, { ...good, request: { ...good.request, ...change } }, GatekeeperErrorCode.BAD_SIGNATURE)
   const bounty = signed(alice, { ...newRequest({ gatekeeper: GK, method: 'bounty', relationship: REL, pointerIds: [1n], index: 4n }, NOW) })
-  bothPaths(t, 'changed bounty index', { ...bounty, request: { ...bounty.request, index: '5' } }, 'BAD_SIGNATURE')
-  bothPaths(t, 'changed method', { ...bounty, request: { ...bounty.request, method: 'audit', pointerIds: [], index: '0' } }, 'BAD_SIGNATURE')
+  bothPaths(t, 'changed bounty index', { ...bounty, request: { ...bounty.request, index: '5' } }, GatekeeperErrorCode.BAD_SIGNATURE)
+  bothPaths(t, 'changed method', { ...bounty, request: { ...bounty.request, method: 'audit', pointerIds: [], index: '0' } }, GatekeeperErrorCode.BAD_SIGNATURE)
   t.equal(verifier().verify(parse({ ...good, request: { ...good.request, gatekeeper: GK.toLowerCase() } })).requester, aliceAddress, 'address case is not part of the message')
 })
 
@@ -124,14 +124,14 @@ t.test('malformed signatures are refused: high s, bad v, r/s out of range, garba
   // The high-s twin is a mathematically valid signature: only EIP-2 rejects it.
   const digest = requestDigest(CHAIN, parse(good).request)
   t.ok(secp256k1.verify(Uint8Array.from(Buffer.from(high.slice(2, 130), 'hex')), digest, secp256k1.getPublicKey(alice, false), { prehash: false, lowS: false }), 'the twin verifies without EIP-2')
-  bothPaths(t, 'high s', { ...good, signature: high }, 'BAD_SIGNATURE', /EIP-2/)
-  for (const bad of [26, 29, 2, 255]) bothPaths(t, `v = ${bad}`, { ...good, signature: good.signature.slice(0, -2) + bad.toString(16).padStart(2, '0') }, 'BAD_SIGNATURE', /v must be/)
-  bothPaths(t, 'r = 0', { ...good, signature: `0x${hex(0n)}${hex(s)}1b` }, 'BAD_SIGNATURE', /out of range/)
-  bothPaths(t, 's = 0', { ...good, signature: `0x${hex(r)}${hex(0n)}1b` }, 'BAD_SIGNATURE', /out of range/)
-  bothPaths(t, 'r = n', { ...good, signature: `0x${hex(N)}${hex(s)}1b` }, 'BAD_SIGNATURE', /out of range/)
-  bothPaths(t, 'r flipped bit', { ...good, signature: `0x${hex(r ^ 1n)}${hex(s)}${v.toString(16)}` }, 'BAD_SIGNATURE')
-  bothPaths(t, 's flipped bit', { ...good, signature: `0x${hex(r)}${hex(s ^ 4n)}${v.toString(16)}` }, 'BAD_SIGNATURE')
-  bothPaths(t, 'all ones', { ...good, signature: '0x' + '7f'.repeat(64) + '1b' }, 'BAD_SIGNATURE')
+  bothPaths(t, 'high s', { ...good, signature: high }, GatekeeperErrorCode.BAD_SIGNATURE, /EIP-2/)
+  for (const bad of [26, 29, 2, 255]) bothPaths(t, `v = ${bad}`, { ...good, signature: good.signature.slice(0, -2) + bad.toString(16).padStart(2, '0') }, GatekeeperErrorCode.BAD_SIGNATURE, /v must be/)
+  bothPaths(t, 'r = 0', { ...good, signature: `0x${hex(0n)}${hex(s)}1b` }, GatekeeperErrorCode.BAD_SIGNATURE, /out of range/)
+  bothPaths(t, 's = 0', { ...good, signature: `0x${hex(r)}${hex(0n)}1b` }, GatekeeperErrorCode.BAD_SIGNATURE, /out of range/)
+  bothPaths(t, 'r = n', { ...good, signature: `0x${hex(N)}${hex(s)}1b` }, GatekeeperErrorCode.BAD_SIGNATURE, /out of range/)
+  bothPaths(t, 'r flipped bit', { ...good, signature: `0x${hex(r ^ 1n)}${hex(s)}${v.toString(16)}` }, GatekeeperErrorCode.BAD_SIGNATURE)
+  bothPaths(t, 's flipped bit', { ...good, signature: `0x${hex(r)}${hex(s ^ 4n)}${v.toString(16)}` }, GatekeeperErrorCode.BAD_SIGNATURE)
+  bothPaths(t, 'all ones', { ...good, signature: '0x' + '7f'.repeat(64) + '1b' }, GatekeeperErrorCode.BAD_SIGNATURE)
 })
 
 t.test('the cached fast path agrees with full verification on many requests and tampered twins', async (t) => {
@@ -159,15 +159,15 @@ t.test('freshness: expiry, future issue beyond skew, lifetime above the maximum'
   const base = records({ issuedAt: BigInt(NOW), expiresAt: BigInt(NOW + 100) })
   const j = signed(alice, base)
   t.equal(at(NOW + 100).verify(parse(j)).requester, aliceAddress, 'valid at its expiry second')
-  t.throws(() => at(NOW + 101).verify(parse(j)), { code: 'EXPIRED', message: /expired 1 s ago/ }, 'one second later')
+  t.throws(() => at(NOW + 101).verify(parse(j)), { code: GatekeeperErrorCode.EXPIRED, message: /expired 1 s ago/ }, 'one second later')
   t.equal(at(NOW - 30).verify(parse(j)).requester, aliceAddress, 'issued exactly skew seconds ahead of our clock')
-  t.throws(() => at(NOW - 31).verify(parse(j)), { code: 'EXPIRED', message: /future/ }, 'beyond the skew')
+  t.throws(() => at(NOW - 31).verify(parse(j)), { code: GatekeeperErrorCode.EXPIRED, message: /future/ }, 'beyond the skew')
   t.equal(at(NOW).verify(parse(signed(alice, records({ expiresAt: BigInt(NOW + 300) })))).requester, aliceAddress, 'lifetime = maximum')
-  t.throws(() => at(NOW).verify(parse(signed(alice, records({ expiresAt: BigInt(NOW + 301) })))), { code: 'EXPIRED', message: /at most 300/ }, 'lifetime above the maximum')
-  t.throws(() => verifier({ maxLifetimeSeconds: 60 }).verify(parse(signed(alice, records({ expiresAt: BigInt(NOW + 61) })))), { code: 'EXPIRED' }, 'configured maximum')
-  t.throws(() => at(NOW).verify(parse(signed(alice, records({ expiresAt: BigInt(NOW - 1) })))), { code: 'EXPIRED', message: /before it is issued/ })
+  t.throws(() => at(NOW).verify(parse(signed(alice, records({ expiresAt: BigInt(NOW + 301) })))), { code: GatekeeperErrorCode.EXPIRED, message: /at most 300/ }, 'lifetime above the maximum')
+  t.throws(() => verifier({ maxLifetimeSeconds: 60 }).verify(parse(signed(alice, records({ expiresAt: BigInt(NOW + 61) })))), { code: GatekeeperErrorCode.EXPIRED }, 'configured maximum')
+  t.throws(() => at(NOW).verify(parse(signed(alice, records({ expiresAt: BigInt(NOW - 1) })))), { code: GatekeeperErrorCode.EXPIRED, message: /before it is issued/ })
   // Freshness is checked before the (expensive) signature.
-  t.throws(() => at(NOW + 500).verify(parse({ ...j, from: malloryAddress })), { code: 'EXPIRED' })
+  t.throws(() => at(NOW + 500).verify(parse({ ...j, from: malloryAddress })), { code: GatekeeperErrorCode.EXPIRED })
 })
 
 t.test('parseSignedRequest is strict and precise', async (t) => {
@@ -199,7 +199,7 @@ t.test('parseSignedRequest is strict and precise', async (t) => {
     ['short signature', { ...good, signature: good.signature.slice(0, -2) }, /signature must be 65 bytes/],
     ['signature not hex', { ...good, signature: '0x' + 'zz'.repeat(65) }, /signature must be 65 bytes/],
   ]
-  for (const [name, json, message] of cases) t.throws(() => parseSignedRequest(json), { code: 'BAD_REQUEST', message }, name)
+  for (const [name, json, message] of cases) t.throws(() => parseSignedRequest(json), { code: GatekeeperErrorCode.BAD_REQUEST, message }, name)
 
   const p = parseSignedRequest({ ...good, request: { ...good.request, nonce: good.request.nonce.toUpperCase().replace('0X', '0x'), gatekeeper: GK.toLowerCase() } })
   t.equal(p.request.nonce, good.request.nonce, 'nonce comes back in lower case (one spelling per nonce)')

@@ -1,12 +1,14 @@
 /**
  * Real node processes for the e2e tests. Spawning, readiness, stopping and the JWT-authenticated
  * JSON-RPC client are the bench harness's (bench/harness/process.ts and rpc.ts); this adds the
- * tests' conveniences: positional arguments, every call signed by default, plain Error messages
- * (`METHOD: CODE MESSAGE`) and a poll that fails fast on an error.
+ * tests' conveniences: node processes without tap's module tracer (plain-node.ts), positional
+ * arguments, every call signed by default, plain Error messages (`METHOD: CODE MESSAGE`) and a
+ * poll that fails fast on an error.
  */
 import { startNodeProcess as spawnNode, type NodeProcess as HarnessNode } from '../../bench/harness/process.ts'
-import { authHeaders, rpcRaw as call, type RpcCallOptions as HarnessCallOptions, type RpcResponse } from '../../bench/harness/rpc.ts'
+import { rpcRaw as call, type RpcCallOptions as HarnessCallOptions, type RpcResponse } from '../../bench/harness/rpc.ts'
 import { bearer, defaultJwtSecretPath, readJwtSecret } from '../../node/rpc/access.ts'
+import { plainNode } from './plain-node.ts'
 
 export { ALL_APIS, MEDREC, ROOT, tempDir } from '../../bench/harness/process.ts'
 export { authHeaders } from '../../bench/harness/rpc.ts'
@@ -20,7 +22,7 @@ export type NodeProcess = HarnessNode
  * (the node's own default). Calls through rpc()/rpcRaw() to its url carry a token from its JWT secret.
  */
 export function startNodeProcess(args: string[], opts: { datadir: string; timeoutMs?: number; env?: Record<string, string>; command?: 'start' | 'mine'; rpcApi?: false }): Promise<NodeProcess> {
-  return spawnNode({ ...opts, args })
+  return spawnNode({ ...opts, args, launch: plainNode })
 }
 
 /** The JWT secret of a node's data dir (DIR/jwtsecret, made by the node at its first start). */

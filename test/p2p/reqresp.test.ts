@@ -150,9 +150,9 @@ t.test('garbage, undecodable and oversized request frames are penalised; the nod
   await waitFor('disconnected', () => !a.p2p.peers().some((p) => p.id === id))
   // The ban: a redial is refused (the dialler may see the noise handshake finish first).
   await evil.dial(multiaddr(a.p2p.listenAddrs()[0]!)).catch(() => {})
-  await sleep(300)
+  // Refused means a closes it: wait for the dialler's side to see the connection gone (were it admitted, it would stay open).
+  await waitFor('the redial to be closed by a', () => evil.getConnections(peerIdFromString(a.p2p.peerId)).length === 0)
   t.notOk(a.p2p.peers().some((p) => p.id === id), 'the banned peer cannot reconnect')
-  t.equal(evil.getConnections(peerIdFromString(a.p2p.peerId)).length, 0)
 })
 
 t.test('requests above the rate limit are refused and penalised', async (t) => {
@@ -177,7 +177,8 @@ t.test('a peer that never answers times out with a coded error; bad responses ar
   const started = Date.now()
   await t.rejects(a.p2p.requestBlocks(id, 0n, 1), { code: 'P2P_TIMEOUT', context: { peer: id } })
   const took = Date.now() - started
-  t.ok(took >= 450 && took < 3000, `timed out after ${took} ms`)
+  // Not before its 500 ms timeout (the behaviour); how much later depends on the machine's load, so no upper bound.
+  t.ok(took >= 450, `timed out after ${took} ms`)
   t.ok(penalties(id).includes('timeout'))
 
   // headers-by-range: each call gets the next bad answer (timeout -5, then 4 x -25: banned).

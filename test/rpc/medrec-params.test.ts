@@ -4,7 +4,7 @@
  * would, get -32602 naming the field and the shape wanted, and leave no trace at the gatekeeper.
  */
 import t, { type Test } from 'tap'
-import { MEDREC_METHODS, type Gatekeeper } from '../../gatekeeper/index.ts'
+import { GatekeeperError, GatekeeperErrorCode, MEDREC_METHODS, type Gatekeeper } from '../../gatekeeper/index.ts'
 import { createMedrecMethods, createRpcServer, createSubscriptionHub, DEFAULT_RPC, makeToken } from '../../node/rpc/index.ts'
 
 const SECRET = new Uint8Array(32).fill(9)
@@ -125,4 +125,19 @@ t.test('well-formed params reach the gatekeeper as declared (null fields dropped
     t.same(r.result, { path, args }, `${method}: reaches ${path} with the checked params`)
   }
   t.equal(reached.length, ok.length)
+})
+
+t.test('a gatekeeper refusal reaches the caller with its prefixed code in data; BAD_REQUEST is -32602', async (t) => {
+  let code: GatekeeperErrorCode = GatekeeperErrorCode.FORBIDDEN
+  const gk = new Proxy({}, { get: (_o, k) => (k === 'then' ? undefined : () => { throw new GatekeeperError(code, 'refused here') }) }) as Gatekeeper
+  const server = createRpcServer({ ...DEFAULT_RPC, port: 0, apis: ['medrec'], jwtSecret: SECRET }, { methods: createMedrecMethods(gk), subscriptions: createSubscriptionHub() })
+  const { url } = await server.listen()
+  t.teardown(() => server.close())
+  const info = async () => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await makeToken(SECRET)}` }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'medrec_gatekeeperInfo', params: [] }) })
+    return ((await res.json()) as { error?: unknown }).error
+  }
+  t.same(await info(), { code: -32000, message: 'refused here', data: { code: 'GATEKEEPER_FORBIDDEN' } })
+  code = GatekeeperErrorCode.BAD_REQUEST
+  t.same(await info(), { code: -32602, message: 'refused here' })
 })
