@@ -56,5 +56,5 @@ const files = readdirSync(join(ROOT, 'test'), { recursive: true, encoding: 'utf8
   .sort()
 
 // tap's own per-file timeout when a file runs outside tap's runner is 30 s; give them what package.json gives tap.
-const run = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TAP_TIMEOUT: '120' } })
+const run = spawnSync(process.execPath, ['--test', '--test-concurrency=4', ...files], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TAP_TIMEOUT: '120' } })
 process.exitCode = run.status ?? 1

@@ -195,12 +195,9 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
     for (let n = from; n < to; n++) this.emit('pending', q.byNonce.get(n)!.hash)
   }
 
-  /** Longest `fresh` log kept; an iterator that falls further behind rescans the pool. */
-  private static readonly FRESH_LOG = 4096
-
   private noteFresh(q: SenderTxs): void {
     this.fresh.push(q)
-    if (this.fresh.length > TxPool.FRESH_LOG) {
+    if (this.fresh.length > this.opts.freshLog) {
       const drop = this.fresh.length >> 1
       this.fresh.splice(0, drop)
       this.freshBase += drop

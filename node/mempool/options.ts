@@ -13,6 +13,8 @@ export interface MempoolOptions {
   minGasPrice: bigint
   /** Accept pre-EIP-155 legacy transactions, which can be replayed on any chain (geth: off over RPC). */
   allowUnprotected: boolean
+  /** Longest log of senders with new executable transactions kept for live iterators; one that falls further behind rescans the pool. */
+  freshLog: number
 }
 
 export const defaultMempoolOptions: Readonly<MempoolOptions> = {
@@ -23,6 +25,7 @@ export const defaultMempoolOptions: Readonly<MempoolOptions> = {
   priceBump: 10,
   minGasPrice: 0n,
   allowUnprotected: false,
+  freshLog: 4096,
 }
 
 export interface SenderRecoveryOptions {

@@ -375,24 +375,24 @@ t.test('one live iterator serves a block: arrivals after it ran dry, new senders
 })
 
 t.test('a live iterator that fell behind the arrivals log rescans the pool', async (t) => {
-  // More executable arrivals than the pool's log keeps (4096) while the iterator is not read.
-  const keys = Array.from({ length: 33 }, (_, i) => keccak_256(new Uint8Array([7, i])))
+  // More executable arrivals than the pool's log keeps (freshLog, 64 here) while the iterator is not read.
+  const keys = Array.from({ length: 9 }, (_, i) => keccak_256(new Uint8Array([7, i])))
   const pubkeys = new Map<string, Uint8Array>()
   const raws: Uint8Array[] = []
-  for (let n = 0; n < 125; n++) {
+  for (let n = 0; n < 25; n++) {
     for (const k of keys) {
       const tx = tx1559(n, { key: k })
       pubkeys.set(hex(tx), secp256k1.getPublicKey(k, false).subarray(1))
       raws.push(tx.serialize())
     }
   }
-  // Senders are known: skip the (slow, main-thread) recovery of 4,125 signatures.
+  // Senders are known: skip the (main-thread) recovery of the signatures.
   const known: SenderRecovery = {
     recover: async (tx) => (tx.cache.senderPubKey = pubkeys.get(hex(tx))!),
     recoverMany: async (txs) => txs.map((tx) => (tx.cache.senderPubKey = pubkeys.get(hex(tx))!)),
     close: async () => {},
   }
-  const { pool } = setup({ maxPerSender: 200, maxQueuedPerSender: 200 }, {}, known)
+  const { pool } = setup({ maxPerSender: 200, maxQueuedPerSender: 200, freshLog: 64 }, {}, known)
   await pool.addRaw(raws[0]!)
   const it = pool.pending(BASE_FEE)
   t.same(order([it.next().value!]), [tag(keys[0]!, 0)])
