@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util'
 import { parseAddress } from '../node/keys/index.ts'
 import { LOG_LEVELS } from '../common/logger.ts'
 import { usageError } from './errors.ts'
@@ -60,45 +61,44 @@ class Flags implements ParsedFlags {
 /**
  * Parses `--flag value`, `--flag=value` and boolean `--flag` (or `--flag=false`) against a
  * command's flags; other words are positional arguments for a command that takes them
- * (`allowPositionals`), else a usage error naming the command.
+ * (`allowPositionals`), else a usage error naming the command. node:util's parseArgs tokenizes;
+ * the rules on top are ours because its strict mode would take `--a --b` as a=`--b`, refuse
+ * `--flag=false`, and name no close match for a typo.
  */
 export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], command: string, allowPositionals = false): ParsedFlags {
   const byName = new Map(specs.map((s) => [s.name, s]))
+  const options = Object.fromEntries(specs.map((s) => [s.name, { type: s.kind }]))
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true })
   const flags = new Flags(command)
-  for (let i = 0; i < argv.length; i++) {
-    const tok = argv[i]!
-    if (tok === '-h') {
+  for (const token of tokens) {
+    const raw = argv[token.index]!
+    if (token.kind === 'option-terminator') throw usageError(`unexpected argument "${raw}" for "${command}"`)
+    if (token.kind === 'positional') {
+      if (!allowPositionals || raw === '-') throw usageError(`unexpected argument "${raw}" for "${command}"`)
+      flags.positionals.push(token.value)
+      continue
+    }
+    if (raw === '-h') {
       flags.values.set('help', ['true'])
       continue
     }
-    if (allowPositionals && !tok.startsWith('-')) {
-      flags.positionals.push(tok)
-      continue
+    const spec = byName.get(token.name)
+    if (spec === undefined || token.rawName !== `--${token.name}`) {
+      const name = raw.replace(/^--?/, '').split('=')[0]!
+      const near = byName.has(name) ? name : suggest(name, [...byName.keys()])
+      throw usageError(`unknown flag ${raw.split('=')[0]} for "${command}"${near === undefined ? '' : ` (did you mean --${near}?)`}`)
     }
-    if (!tok.startsWith('-') || tok === '-' || tok === '--') {
-      throw usageError(`unexpected argument "${tok}" for "${command}"`)
-    }
-    const body = tok.replace(/^--?/, '')
-    const eq = body.indexOf('=')
-    const name = eq === -1 ? body : body.slice(0, eq)
-    const inline = eq === -1 ? undefined : body.slice(eq + 1)
-    const spec = byName.get(name)
-    if (spec === undefined || !tok.startsWith('--')) {
-      const near = spec !== undefined ? name : suggest(name, [...byName.keys()])
-      throw usageError(`unknown flag ${tok.split('=')[0]} for "${command}"${near === undefined ? '' : ` (did you mean --${near}?)`}`)
-    }
+    const name = spec.name
     let value: string
     if (spec.kind === 'boolean') {
+      const inline = token.inlineValue ? token.value : undefined
       if (inline === undefined || inline === 'true' || inline === '1') value = 'true'
       else if (inline === 'false' || inline === '0') value = 'false'
       else throw usageError(`invalid value for --${name}: expected true or false, got "${inline}"`)
-    } else if (inline !== undefined) {
-      value = inline
     } else {
-      const next = argv[i + 1]
-      if (next === undefined || next.startsWith('--')) throw usageError(`flag --${name} needs a value: --${name} ${spec.placeholder ?? 'VALUE'}`)
-      value = next
-      i++
+      // parseArgs hands a string flag the next word even when it is another flag.
+      if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) throw usageError(`flag --${name} needs a value: --${name} ${spec.placeholder ?? 'VALUE'}`)
+      value = token.value
     }
     if (spec.kind === 'string' && value === '') throw usageError(`flag --${name} needs a value: --${name} ${spec.placeholder ?? 'VALUE'}`)
     const prev = flags.values.get(name)

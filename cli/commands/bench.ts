@@ -4,7 +4,7 @@ import { errorCode, errorMessage } from '../../common/errors.ts'
 // Only the harness's light modules here: every `medrec` command (and --help) loads this spec, and
 // the harness itself (workloads, contracts, clients) is loaded when a bench command runs.
 import type { ConsensusKind } from '../../bench/harness/cluster.ts'
-import { BenchError, BenchErrorCode } from '../../bench/harness/errors.ts'
+import { BenchErrorCode, isBenchError } from '../../bench/harness/errors.ts'
 import { readKeyFile } from '../../bench/harness/external.ts'
 import { FAULT_DESCRIPTIONS, FAULT_KINDS, parseFaults } from '../../bench/harness/faults.ts'
 import { DEFAULT_CONFIRMATIONS } from '../../bench/harness/timing.ts'
@@ -129,7 +129,7 @@ async function run(flags: ParsedFlags): Promise<void> {
     out(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n'))
     note(`results in ${outDir} (${REPORT_FILES.filter((f) => f !== 'mempool.svg' || result.metrics !== null).join(', ')})`)
   } catch (err) {
-    if (err instanceof BenchError && err.code === BenchErrorCode.INTERRUPTED) throw new CliError(CliErrorCode.INTERRUPTED, err.message)
+    if (isBenchError(err, BenchErrorCode.INTERRUPTED)) throw new CliError(CliErrorCode.INTERRUPTED, err.message)
     throw err
   } finally {
     process.off('SIGINT', onSignal)

@@ -46,7 +46,7 @@ t.test('parseFaults: bad specs name the bad part', async (t) => {
     ['kill:1@8+3', /"kill:1@8\+3": it ends at 11 s, after the load \(10 s/],
     ['kill:1@2+4,slow:1@5+1', /"slow:1@5\+1" overlaps "kill:1@2\+4" on node 1/],
   ]
-  for (const [spec, message] of bad) t.throws(() => parseFaults(spec, 3, 10), { code: 'BAD_FAULTS', message }, spec)
+  for (const [spec, message] of bad) t.throws(() => parseFaults(spec, 3, 10), { code: 'BENCH_BAD_FAULTS', message }, spec)
 })
 
 t.test('bench run --faults: a bad spec is a usage error before any node starts', async (t) => {

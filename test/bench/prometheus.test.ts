@@ -55,6 +55,6 @@ t.test('the strict parser refuses what a scraper would misread', async (t) => {
     ['# TYPE medrec_h histogram\nmedrec_h_bucket{le="1"} 1\nmedrec_h_sum 1\nmedrec_h_count 1\n', /\+Inf/],
     ['# TYPE medrec_h histogram\nmedrec_h_bucket{le="+Inf"} 2\nmedrec_h_sum 1\nmedrec_h_count 1\n', /!= _count/],
   ]
-  for (const [text, message] of bad) t.throws(() => parseExposition(text), { name: 'BenchError', code: 'BAD_METRICS', message }, JSON.stringify(text))
+  for (const [text, message] of bad) t.throws(() => parseExposition(text), { name: 'BenchError', code: 'BENCH_BAD_METRICS', message }, JSON.stringify(text))
   t.equal(sampleValue(parseExposition('# TYPE medrec_x gauge\nmedrec_x 1\n\n# TYPE medrec_y gauge\nmedrec_y 2\n'), 'medrec_y'), 2, 'blank lines between families are fine')
 })
