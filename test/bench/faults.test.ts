@@ -151,7 +151,7 @@ t.test('bench run --faults kill:2@4+4: node 2 killed midway comes back and catch
   t.teardown(() => tmp.remove())
   const out = join(tmp.path, 'kill')
   const started = Date.now()
-  const r = await medrec(['bench', 'run', '--nodes', '3', '--period', '1', '--rate', '20', '--duration', '14', '--warmup', '1', '--confirmations', '2', '--faults', 'kill:2@4+4', '--out', out])
+  const r = await medrec(['bench', 'run', '--nodes', '3', '--period', '1', '--rate', '20', '--duration', '20', '--warmup', '1', '--confirmations', '2', '--faults', 'kill:2@4+4', '--out', out])
   t.equal(r.code, 0, `exits 0${r.code === 0 ? '' : `: ${r.stderr}`}`)
   t.match(r.stdout, /fault kill:2@4\+4: tx\/s before \/ dip; recovered after \(throughput, head\)\s+[\d.]+ \/ [\d.]+; [\d.]+ s/, 'the summary on stdout ends with the fault\'s figures')
   // How long the run took is a figure to read, not a pass/fail condition (a loaded machine is slower).
@@ -165,8 +165,9 @@ t.test('bench run --faults kill:2@4+4: node 2 killed midway comes back and catch
   const steps = f.events.map((e) => e.step)
   t.same(steps, ['kill', 'restart', 'up', 'resent', 'caught-up'], 'kill, restart, up, resend, caught up, in order')
   const at = (step: string) => f.events.find((e) => e.step === step)!.atMs
-  t.ok(Math.abs(at('kill') - 4000) < 300, `killed at 4 s (${at('kill')} ms)`)
-  t.ok(Math.abs(at('restart') - 8000) < 300, `restarted at 8 s (${at('restart')} ms)`)
+  // Never before its time (how late on a loaded machine is a figure, not a condition).
+  t.ok(at('kill') >= 3990, `killed at 4 s (${at('kill')} ms)`)
+  t.ok(at('restart') >= 7990 && at('restart') > at('kill'), `restarted at 8 s (${at('restart')} ms)`)
   // Generous: a node's start-up takes 1-2 s, much longer on a loaded machine.
   t.ok(at('up') > at('restart') && at('up') < at('restart') + 30_000, `its JSON-RPC listened again ${Math.round(at('up') - at('restart'))} ms later`)
   t.ok(at('caught-up') >= at('up'), 'and it caught up after that')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs'
+import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { Notification, RelationshipView } from '../../gatekeeper/api.ts'
 import { createTestNetwork, gatekeeperArgs, type TestNetwork } from '../helpers/network.ts'
@@ -52,6 +52,8 @@ async function headTime(m: number): Promise<number> {
 
 t.before(async () => {
   net = await createTestNetwork(3, { authorities: 1, period: 1, logLevel: 'trace' })
+  // Loosen what the harness wrote owner-only, as a hand-made data dir would be: the node must tighten it.
+  for (const m of net.members) chmodSync(join(m.datadir, 'genesis.json'), 0o644)
   await net.start(PROVIDER, { args: gatekeeperArgs(net.members[PROVIDER]!, ['--gatekeeper.k', '2']) })
   await net.start(PATIENT, { sealer: false, args: gatekeeperArgs(net.members[PATIENT]!) })
   await net.start(VIEWER, { sealer: false, args: gatekeeperArgs(net.members[VIEWER]!) })
@@ -126,7 +128,7 @@ t.test('every file under every data dir is owner-only (0600 in 0700 folders)', a
       t.ok(existsSync(join(m.datadir, name)), `${m.name}: ${name} was checked`)
     }
     t.ok(readdirSync(join(m.datadir, 'gatekeeper')).some((f) => f.endsWith('-wal')), `${m.name}: SQLite side files were checked`)
-    // The test helper wrote genesis.json and the password file with the default 0644: the node tightened them.
+    // genesis.json was loosened to 0644 before the start: the node tightened it.
     t.match(m.node!.output(), /Made the data dir owner-only/, `${m.name}: the node said it tightened the data dir`)
   }
 })
