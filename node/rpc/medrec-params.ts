@@ -9,7 +9,7 @@
 import type { MedrecMethod } from '../../gatekeeper/index.ts'
 import type { AddPatientParams, AddRecordParams, AuditParams, FetchParams, ImportParams, ShareParams, UpdateParams } from '../../gatekeeper/index.ts'
 import { RpcError } from './errors.ts'
-import { address, fieldOf } from './validate.ts'
+import { address, fieldOf, isObject, kindOf } from './validate.ts'
 
 type Shape =
   | { kind: 'string' }
@@ -95,14 +95,6 @@ export interface MedrecParams {
   medrec_notifications: { since?: number }
 }
 
-function kindOf(v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'array'
-  return typeof v
-}
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
 
 /** A field list in a compact TypeScript-like notation, for messages: `{relationship: address, pointerIds?: uint[]}`. */
 export function describeFields(fields: Fields): string {

@@ -25,12 +25,12 @@ export function fieldOf(where: Where, key: string): string {
 function fail(where: Where, problem: string): RpcError {
   return RpcError.invalidParams(`${label(where)}: ${problem}`)
 }
-function kindOf(v: unknown): string {
+export function kindOf(v: unknown): string {
   if (v === null) return 'null'
   if (Array.isArray(v)) return 'array'
   return typeof v
 }
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
