@@ -13,10 +13,10 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs the real `medrec` (bin/medrec.js) as a child process; stdin is not a terminal. */
-export function medrec(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
+/** Runs `node ...args` (without tap's tracer) to its end, stdin not a terminal, collecting its output. */
+function runNode(args: string[], cwd: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(...plainNode([MEDREC, ...args]), { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(...plainNode(args), { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
@@ -24,6 +24,11 @@ export function medrec(args: string[], opts: { cwd?: string } = {}): Promise<Cli
     proc.on('error', reject)
     proc.on('close', (code) => resolve({ code, stdout, stderr }))
   })
+}
+
+/** Runs the real `medrec` (bin/medrec.js) as a child process; stdin is not a terminal. */
+export function medrec(args: string[], opts: { cwd?: string } = {}): Promise<CliResult> {
+  return runNode([MEDREC, ...args], opts.cwd ?? ROOT)
 }
 
 const BATCH_DRIVER = join(ROOT, 'test', 'cli', 'batch-driver.ts')
@@ -37,15 +42,7 @@ export async function medrecBatch(cases: string[][], opts: { cwd?: string } = {}
   const dir = mkdtempSync(join(tmpdir(), 'medrec-cli-batch-'))
   try {
     const file = join(dir, 'results.json')
-    const r = await new Promise<CliResult>((resolve, reject) => {
-      const proc = spawn(...plainNode([BATCH_DRIVER, file, JSON.stringify(cases)]), { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-      let stdout = ''
-      let stderr = ''
-      proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
-      proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-      proc.on('error', reject)
-      proc.on('close', (code) => resolve({ code, stdout, stderr }))
-    })
+    const r = await runNode([BATCH_DRIVER, file, JSON.stringify(cases)], opts.cwd ?? ROOT)
     if (r.code !== 0 || !existsSync(file)) throw new Error(`the CLI batch driver failed (exit ${r.code}):\n${r.stderr}${r.stdout}`)
     return JSON.parse(readFileSync(file, 'utf8')) as CliResult[]
   } finally {
