@@ -1,12 +1,33 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { readPasswordFile } from '../node/keys/index.ts'
 import { CliError, CliErrorCode } from './errors.ts'
 
+/** Where a command's results and notes go. */
+export interface OutputSink {
+  out(text: string): void
+  err(text: string): void
+}
+
+const STDIO: OutputSink = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) }
+
+// Commands run in-process (the gatekeeper CLI tests run ~100 command lines that way) print into a
+// sink of their own, scoped to that call, instead of everyone swapping process.stdout.write: a test
+// runner writes its own report through process.stdout.
+const sinks = new AsyncLocalStorage<OutputSink>()
+
+/** Runs `fn` with everything out() and note() print sent to `sink`. */
+export function withOutput<T>(sink: OutputSink, fn: () => Promise<T>): Promise<T> {
+  return sinks.run(sink, fn)
+}
+
+const line = (text: string) => (text.endsWith('\n') ? text : text + '\n')
+
 /** Results go to stdout (pipeable); notes, warnings and prompts go to stderr. */
 export function out(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n')
+  ;(sinks.getStore() ?? STDIO).out(line(text))
 }
 export function note(text: string): void {
-  process.stderr.write(text.endsWith('\n') ? text : text + '\n')
+  ;(sinks.getStore() ?? STDIO).err(line(text))
 }
 export function outJson(value: unknown): void {
   out(JSON.stringify(value, null, 2))

@@ -10,6 +10,7 @@ import { medrec, tempDir, type CliResult } from './run-cli.ts'
 import { COMMON_FLAGS, parseFlags } from '../../cli/args.ts'
 import { bountyGroup, cellsTable } from '../../cli/commands/bounty.ts'
 import { exitCodeOf } from '../../cli/errors.ts'
+import { withOutput } from '../../cli/io.ts'
 import { commandHelp, groupHelp } from '../../cli/help.ts'
 import type { CommandSpec } from '../../cli/types.ts'
 import { parseExpires, patientGroup, parseFetchPointers, parseGrantPointer, parseGrantPointers } from '../../cli/commands/patient.ts'
@@ -46,17 +47,12 @@ async function run(words: string, argv: string[]): Promise<CliResult & { error?:
   if (spec === undefined) throw new Error(`no command ${words}`)
   let stdout = ''
   let stderr = ''
-  const write = { out: process.stdout.write, err: process.stderr.write }
-  process.stdout.write = ((c: string | Uint8Array) => ((stdout += c.toString()), true)) as typeof process.stdout.write
-  process.stderr.write = ((c: string | Uint8Array) => ((stderr += c.toString()), true)) as typeof process.stderr.write
+  const sink = { out: (text: string) => void (stdout += text), err: (text: string) => void (stderr += text) }
   try {
-    await spec.run(parseFlags(argv, [...spec.flags, ...COMMON_FLAGS], `medrec ${words}`))
+    await withOutput(sink, () => spec.run(parseFlags(argv, [...spec.flags, ...COMMON_FLAGS], `medrec ${words}`)))
     return { code: 0, stdout, stderr }
   } catch (error) {
     return { code: exitCodeOf(error), stdout, stderr: stderr + `Error: ${(error as Error).message}\n`, error }
-  } finally {
-    process.stdout.write = write.out
-    process.stderr.write = write.err
   }
 }
 
