@@ -43,13 +43,14 @@ export function decodeOrPenalise<T>(core: P2PCore, peer: PeerIdStr, decode: () =
   }
 }
 
-/** Blocks or headers `from` on, at most `count` (and maxRangeCount) of them. */
-export async function requestRange(core: P2PCore, peer: PeerIdStr, protocol: string, from: bigint, count: number, maxItemBytes: number): Promise<Uint8Array[]> {
+/** Blocks or headers `from` on, at most `count` (and maxRangeCount) of them; `timeoutMs` defaults to requestTimeoutMs. */
+export async function requestRange(core: P2PCore, peer: PeerIdStr, protocol: string, from: bigint, count: number, maxItemBytes: number, timeoutMs?: number): Promise<Uint8Array[]> {
   if (typeof from !== 'bigint' || from < 0n || !Number.isSafeInteger(count) || count < 1) {
     throw new P2PError('P2P_INVALID_OPTIONS', 'from must be a bigint >= 0 and count an integer >= 1', { from: String(from), count })
   }
+  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs >= 1)) throw new P2PError('P2P_INVALID_OPTIONS', 'timeoutMs must be a positive integer', { timeoutMs })
   const n = Math.min(count, core.opts.maxRangeCount)
-  const frame = await exchange(core, peer, protocol, encodeRangeRequest({ from, count: n }), { maxResponseBytes: core.opts.maxResponseBytes + 64 })
+  const frame = await exchange(core, peer, protocol, encodeRangeRequest({ from, count: n }), { maxResponseBytes: core.opts.maxResponseBytes + 64, timeoutMs })
   const res = decodeOrPenalise(core, peer, () => decodeItemsResponse(frame, n, maxItemBytes))
   if (!res.ok) throw new P2PError('P2P_REMOTE_ERROR', `${protocol} refused: ${res.code} ${res.message}`, { peer, remoteCode: res.code })
   return res.value

@@ -128,10 +128,11 @@ export class P2PCore {
     }
   }
 
-  penalize(peer: PeerIdStr, reason: PenaltyReason): void {
+  /** `times`: offences of one kind found together (e.g. per transaction of a gossiped batch). */
+  penalize(peer: PeerIdStr, reason: PenaltyReason, times = 1): void {
     if (this.stopped || peer === this.peerId) return
-    const { score, banned } = this.scores.penalize(peer, reason)
-    log.debug('Peer penalised', { peer, reason, score })
+    const { score, banned } = this.scores.penalize(peer, reason, times)
+    log.debug('Peer penalised', { peer, reason, score, ...(times === 1 ? {} : { times }) })
     this.modules.observer?.penalty?.(reason, banned)
     if (banned) {
       log.info('Banned peer', { peer, reason, score, banMs: this.opts.banMs })

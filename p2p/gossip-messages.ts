@@ -39,9 +39,9 @@ export async function validate(core: P2PCore, kind: 'tx' | 'block', from: PeerId
 
 async function judge(core: P2PCore, kind: 'tx' | 'block', peer: PeerIdStr, msg: Message): Promise<GossipResult> {
   const s = core.peers.get(peer)
-  // Nothing from peers we are dropping or whose chain we do not know yet (the handshake
-  // completes within a round trip of connecting).
-  if (!s || s.status === null) return 'ignore'
+  // Nothing from peers we are dropping (a banned one until its connection is closed) or whose
+  // chain we do not know yet (the handshake completes within a round trip of connecting).
+  if (!s || s.status === null || core.scores.isBanned(peer)) return 'ignore'
   if (!s.gossipBucket.take()) {
     core.penalize(peer, 'rate-limit')
     return 'ignore'
@@ -63,8 +63,9 @@ async function judge(core: P2PCore, kind: 'tx' | 'block', peer: PeerIdStr, msg: 
 }
 
 /**
- * A batch is forwarded when one of its transactions is new and none is invalid: an invalid
- * transaction in it is the relaying peer's fault as if it came alone (it validated the batch).
+ * A batch is forwarded when one of its transactions is new and none is invalid nor unfunded:
+ * an invalid or unfunded transaction in it is the relaying peer's fault as if it came alone (it
+ * validated the batch, and an honest peer forwards neither kind).
  */
 async function judgeTxBatch(core: P2PCore, peer: PeerIdStr, data: Uint8Array): Promise<GossipResult> {
   let txs: Uint8Array[]
@@ -78,5 +79,16 @@ async function judgeTxBatch(core: P2PCore, peer: PeerIdStr, data: Uint8Array): P
     return 'reject'
   }
   const verdicts = await Promise.all(txs.map((tx) => core.modules.validateTx(tx, peer)))
-  return verdicts.includes('reject') ? 'reject' : verdicts.includes('accept') ? 'accept' : 'ignore'
+  if (verdicts.includes('reject')) return 'reject'
+  const unfunded = verdicts.filter((v) => v === 'unfunded').length
+  if (unfunded === 0) return verdicts.includes('accept') ? 'accept' : 'ignore'
+  // Each one costs a little (a flooder of transactions nobody can pay for is banned, a relay of
+  // a few stale ones recovers). The batch is not forwarded: a REJECT would cost the peer in
+  // gossipsub's score too, and forwarding would spread the flood. What was new in it goes out
+  // again as our own batch, so honest transactions sharing a batch with a flood still travel.
+  core.penalize(peer, 'unfunded-tx', unfunded)
+  for (const [i, tx] of txs.entries()) {
+    if (verdicts[i] === 'accept') core.txBatch.add(tx).catch((err: unknown) => log.debug('Re-publishing a transaction failed', { peer }, err))
+  }
+  return 'ignore'
 }

@@ -13,7 +13,9 @@ import { GOSSIP_MAX_BYTES } from './options.ts'
  * - P6 (IP colocation) is off: consortium members may run several nodes behind one address, and
  *   `maxPeers` plus our own scoring bound what one host can do;
  * - P5 (application score) is our own score (see scoring.ts), so what we penalise also pushes
- *   the peer out of gossipsub's mesh.
+ *   the peer out of gossipsub's mesh;
+ * - the other way round, a peer whose score falls below `graylistThreshold` is penalised to a
+ *   ban in ours (gossip-bans.ts): one score, whoever saw the invalid messages.
  */
 function topicParams(topicWeight: number): TopicScoreParams {
   return {
@@ -45,7 +47,9 @@ export function gossipScoreParams(topics: { tx: string; block: string }, appScor
     appSpecificWeight: 1,
     IPColocationFactorWeight: 0,
     behaviourPenaltyWeight: -10,
-    behaviourPenaltyThreshold: 0,
+    // A graylisted peer is now banned (gossip-bans.ts): a few IWANT promises broken under load
+    // (P7) cost nothing, repeated ones still graylist.
+    behaviourPenaltyThreshold: 6,
     behaviourPenaltyDecay: 0.9,
     decayInterval: 1000,
     decayToZero: 0.01,

@@ -112,6 +112,10 @@ export const APP_MAX_REQUEST_BYTES = 64 * 1024
 
 export const defaultPenalties: Readonly<Record<PenaltyReason, number>> = {
   'gossip-reject': -10,
+  // What gossipsub graylists (p2p/gossip-bans.ts) is banned at the default disconnectScore.
+  'gossip-graylisted': -100,
+  // Per transaction: a burst of 50 bans a flooder; a few stale ones from an honest relay recover (1 point/s).
+  'unfunded-tx': -2,
   'invalid-frame': -25,
   oversized: -25,
   'protocol-violation': -25,
@@ -122,6 +126,8 @@ export const defaultPenalties: Readonly<Record<PenaltyReason, number>> = {
   'invalid-header': -50,
   'invalid-tx': -10,
   useless: -5,
+  // A claimed head the peer cannot back with valid headers: a ban at the default disconnectScore.
+  'false-status': -100,
 }
 
 export const defaultP2POptions: Readonly<Omit<P2POptions, 'chainId' | 'genesisHash' | 'privateKey'>> = {

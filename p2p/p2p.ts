@@ -15,6 +15,8 @@ import { Dialer } from './dialer.ts'
 import { askForPeers } from './discovery.ts'
 import { P2PError } from './errors.ts'
 import { gossipOptions } from './gossip.ts'
+import { reachableListenAddrs } from './listen-addrs.ts'
+import { watchGossipScores, type ScoredGossipSub } from './gossip-bans.ts'
 import { publish, validate } from './gossip-messages.ts'
 import { nodeKeyToPrivateKey, peerIdFromNodeKey } from './identity.ts'
 import { GOSSIP_MAX_BYTES, TX_BATCH_BYTES, resolveP2POptions, type P2PInit, type P2POptions } from './options.ts'
@@ -79,7 +81,12 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
   async start(): Promise<void> {
     const core = this.#core
     const o = core.opts
-    const banned = (id: PeerId) => core.scores.isBanned(id.toString())
+    const banned = (id: PeerId) => {
+      const peer = id.toString()
+      if (!core.scores.isBanned(peer)) return false
+      log.debug('Refused a connection of a banned peer', { peer, reason: core.scores.banReason(peer) })
+      return true
+    }
     const node = await createLibp2p({
       start: false,
       privateKey: nodeKeyToPrivateKey(o.privateKey),
@@ -115,6 +122,8 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     const pubsub = node.services.pubsub
     pubsub.topicValidators.set(this.topics.tx, (from, msg) => validate(core, 'tx', from, msg))
     pubsub.topicValidators.set(this.topics.block, (from, msg) => validate(core, 'block', from, msg))
+    // gossipsub 17's class has getScore; its GossipSub interface does not declare it.
+    watchGossipScores(core, pubsub as ScoredGossipSub)
     try {
       await node.start()
     } catch (err) {
@@ -144,7 +153,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
 
   listenAddrs(): string[] {
     const core = this.#core
-    return core.libp2p?.getMultiaddrs().map((a) => a.toString()) ?? []
+    return reachableListenAddrs(core.libp2p?.getMultiaddrs().map((a) => a.toString()) ?? [], core.opts.listen.host)
   }
 
   peers(): PeerInfo[] {
@@ -198,14 +207,14 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     return requestStatus(core, peer, penaltyFor)
   }
 
-  async requestBlocks(peer: PeerIdStr, from: bigint, count: number): Promise<Uint8Array[]> {
+  async requestBlocks(peer: PeerIdStr, from: bigint, count: number, opts: { timeoutMs?: number } = {}): Promise<Uint8Array[]> {
     const core = this.#core
-    return requestRange(core, peer, PROTOCOLS.blocksByRange, from, count, core.opts.maxBlockBytes)
+    return requestRange(core, peer, PROTOCOLS.blocksByRange, from, count, core.opts.maxBlockBytes, opts.timeoutMs)
   }
 
-  async requestHeaders(peer: PeerIdStr, from: bigint, count: number): Promise<Uint8Array[]> {
+  async requestHeaders(peer: PeerIdStr, from: bigint, count: number, opts: { timeoutMs?: number } = {}): Promise<Uint8Array[]> {
     const core = this.#core
-    return requestRange(core, peer, PROTOCOLS.headersByRange, from, count, core.opts.maxHeaderBytes)
+    return requestRange(core, peer, PROTOCOLS.headersByRange, from, count, core.opts.maxHeaderBytes, opts.timeoutMs)
   }
 
   async announceStatus(): Promise<void> {

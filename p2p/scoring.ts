@@ -45,8 +45,9 @@ export class PeerScores {
     return e.score
   }
 
-  penalize(peer: PeerIdStr, reason: PenaltyReason): PenaltyOutcome {
-    const score = this.score(peer) + this.#opts.penalties[reason]
+  /** Applies `reason`'s weight `times` times (one call for a batch holding several offences). */
+  penalize(peer: PeerIdStr, reason: PenaltyReason, times = 1): PenaltyOutcome {
+    const score = this.score(peer) + this.#opts.penalties[reason] * times
     if (score < 0) this.#entries.set(peer, { score, at: this.#now() })
     const banned = score <= this.#opts.disconnectScore && !this.isBanned(peer)
     if (banned) this.ban(peer, this.#opts.banMs, `score ${score.toFixed(1)} after ${reason}`)

@@ -29,7 +29,8 @@ export async function serve(core: P2PCore, kind: 'status' | 'blocks' | 'headers'
   const peer = conn.remotePeer.toString()
   const s = core.peers.get(peer)
   // Peer exchange answers other peers with an error envelope (they may try again once admitted).
-  if (core.stopped || (!s && kind !== 'peers')) {
+  // A banned peer gets nothing, also in the moment between its ban and its connection's close.
+  if (core.stopped || core.scores.isBanned(peer) || (!s && kind !== 'peers')) {
     stream.abort(new Error('not accepting requests from this peer'))
     return
   }

@@ -4,6 +4,13 @@ export type PeerIdStr = string
 /** What a gossip validator decides; maps 1:1 onto gossipsub's TopicValidatorResult. */
 export type GossipResult = 'accept' | 'ignore' | 'reject'
 
+/**
+ * A transaction validator's verdict: a `GossipResult`, or `unfunded` (its sender cannot pay for
+ * it, or its nonce is far ahead of the sender's): not forwarded, and it costs the relaying peer
+ * `penalties['unfunded-tx']` (less than an invalid transaction), so a flood of them bans it.
+ */
+export type TxVerdict = GossipResult | 'unfunded'
+
 export interface ChainHead {
   head: { number: bigint; hash: Uint8Array }
   totalDifficulty: bigint
@@ -17,11 +24,17 @@ export interface Status extends ChainHead {
 
 /**
  * Things a peer can be penalised for (weights in `P2POptions.penalties`). The first group is
- * applied by p2p itself; `invalid-block`, `invalid-header`, `invalid-tx` and `useless` are for
- * the node (e.g. a block fetched by range fails validation).
+ * applied by p2p itself; `invalid-block`, `invalid-header`, `invalid-tx`, `useless` and
+ * `false-status` are for the node (e.g. a block fetched by range fails validation;
+ * `false-status`: a status claim the peer could not back with headers, a ban at the defaults).
  */
 export type PenaltyReason =
   | 'gossip-reject'
+  // gossipsub's own score fell below its graylist threshold (it counts invalid messages our
+  // validator never sees): a ban at the defaults (p2p/gossip-bans.ts)
+  | 'gossip-graylisted'
+  // per transaction of a gossiped batch whose sender cannot pay or whose nonce is far ahead
+  | 'unfunded-tx'
   | 'invalid-frame'
   | 'oversized'
   | 'protocol-violation'
@@ -32,6 +45,7 @@ export type PenaltyReason =
   | 'invalid-header'
   | 'invalid-tx'
   | 'useless'
+  | 'false-status'
 
 export interface PeerInfo {
   id: PeerIdStr
@@ -62,7 +76,7 @@ export interface P2PModules {
   /** Our head, read for each status handshake and announcement. */
   getHead(): ChainHead | Promise<ChainHead>
   /** Validates (and may take in) a gossiped transaction (RLP bytes) before it is forwarded. */
-  validateTx(bytes: Uint8Array, from: PeerIdStr): GossipResult | Promise<GossipResult>
+  validateTx(bytes: Uint8Array, from: PeerIdStr): TxVerdict | Promise<TxVerdict>
   /** Validates (and may import) a gossiped block (RLP bytes) before it is forwarded. */
   validateBlock(bytes: Uint8Array, from: PeerIdStr): GossipResult | Promise<GossipResult>
   /** Canonical blocks `from`, `from+1`, … (at most `count`, fewer at the head), RLP each. */
@@ -140,8 +154,9 @@ export interface P2P {
   publishBlock(bytes: Uint8Array): Promise<number>
   /** Sends our status and returns the peer's (also updating `peers()` and emitting `peer:status`). */
   requestStatus(peer: PeerIdStr): Promise<Status>
-  requestBlocks(peer: PeerIdStr, from: bigint, count: number): Promise<Uint8Array[]>
-  requestHeaders(peer: PeerIdStr, from: bigint, count: number): Promise<Uint8Array[]>
+  /** `opts.timeoutMs` overrides `requestTimeoutMs` for this request (sync probes ask with less). */
+  requestBlocks(peer: PeerIdStr, from: bigint, count: number, opts?: { timeoutMs?: number }): Promise<Uint8Array[]>
+  requestHeaders(peer: PeerIdStr, from: bigint, count: number, opts?: { timeoutMs?: number }): Promise<Uint8Array[]>
   /** Sends our status to every connected peer (call after the head changed). Never rejects. */
   announceStatus(): Promise<void>
   /**

@@ -2,9 +2,10 @@ import type { Block, BlockHeader } from '@ethereumjs/block'
 import { bytesToHex, equalsBytes } from '@ethereumjs/util'
 import { createLogger, errorMessage } from '../../common/index.ts'
 import { ConsensusErrorCode, isConsensusError } from '../../consensus/index.ts'
-import { createP2P, isP2PError, P2PErrorCode, type GossipResult, type P2P, type P2PObserver, type PeerIdStr, type Status } from '../../p2p/index.ts'
+import { createP2P, isP2PError, P2PErrorCode, type GossipResult, type TxVerdict, type P2P, type P2PObserver, type PeerIdStr, type Status } from '../../p2p/index.ts'
 import { ChainErrorCode, isChainError, type BlockBytes, type Chain } from '../chain/index.ts'
 import { MempoolError, MempoolErrorCode, type Mempool, type SenderRecovery } from '../mempool/index.ts'
+import { probePeer, type VerifiedTarget } from './probe.ts'
 
 const log = createLogger('network')
 
@@ -27,6 +28,8 @@ export interface NetworkModules {
   p2pObserver?: P2PObserver
   /** A gossiped block passed its precheck and is relayed (before its import), for metrics' block events (--metrics). */
   onBlockRelayed?: (hash: string, number: bigint) => void
+  /** A block from `from` arrived at `arrivedMs` (Date.now()): gossiped, or fetched by range sync; for the clock monitor, before any check. */
+  onBlockSeen?: (header: BlockHeader, from: PeerIdStr, arrivedMs: number, via: 'gossip' | 'sync') => void
 }
 
 /** eth_syncing's answer while catching up. */
@@ -65,12 +68,19 @@ const HARMLESS = new Set<string>([
   MempoolErrorCode.NONCE_TOO_LOW,
   MempoolErrorCode.UNDERPRICED,
   MempoolErrorCode.REPLACEMENT_UNDERPRICED,
-  MempoolErrorCode.INSUFFICIENT_FUNDS,
-  MempoolErrorCode.NONCE_GAP_TOO_FAR,
   MempoolErrorCode.POOL_FULL,
   MempoolErrorCode.SENDER_LIMIT,
   MempoolErrorCode.RECOVERY_FAILED,
 ])
+
+/**
+ * Refusals that cost the relaying peer a little (p2p's `unfunded` verdict): what a flood of
+ * transactions from senders who cannot pay looks like. Harmless while we sync (our state is
+ * behind, the fault may be ours).
+ */
+const UNFUNDED = new Set<string>([MempoolErrorCode.INSUFFICIENT_FUNDS, MempoolErrorCode.NONCE_GAP_TOO_FAR])
+
+const sameHead = (a: Status, b: Status): boolean => a.head.number === b.head.number && a.totalDifficulty === b.totalDifficulty && equalsBytes(a.head.hash, b.head.hash)
 
 /** Chain refusals that mean "not now" rather than "invalid": the peer is not at fault. */
 const notYet = (err: unknown): boolean => isChainError(err, ChainErrorCode.UNKNOWN_PARENT) || isConsensusError(err, ConsensusErrorCode.FUTURE_BLOCK)
@@ -130,6 +140,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
    */
   async function validateBlock(bytes: Uint8Array, from: PeerIdStr): Promise<GossipResult> {
     const arrived = performance.now()
+    const arrivedAt = Date.now()
     let parsed: BlockBytes
     try {
       parsed = chain.parseBlock(bytes)
@@ -138,6 +149,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     }
     const hash = bytesToHex(parsed.hash)
     if (importing.has(hash)) return 'ignore'
+    modules.onBlockSeen?.(parsed.header, from, arrivedAt, 'gossip')
     const parent = importing.get(bytesToHex(parsed.header.parentHash))
     const n = parsed.header.number
     markReceiving(n, 1)
@@ -173,7 +185,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
         // We are behind or on another branch: fetch the ancestors from this peer.
         const status = p2p.peers().find((p) => p.id === from)?.status
         // After this block has left `receiving` (below), or the sync would wait for itself.
-        if (status !== undefined && status !== null) setImmediate(() => startSync(from, status))
+        if (status !== undefined && status !== null) setImmediate(() => consider(from, status))
       }
       if (notYet(err)) return 'ignore'
       log.debug('Rejected gossiped block', { number: n, from, reason: errorMessage(err) })
@@ -183,12 +195,13 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     }
   }
 
-  async function validateTx(bytes: Uint8Array): Promise<GossipResult> {
+  async function validateTx(bytes: Uint8Array): Promise<TxVerdict> {
     try {
       await mempool.addRaw(bytes)
       return 'accept'
     } catch (err) {
       if (err instanceof MempoolError && HARMLESS.has(err.code)) return 'ignore'
+      if (err instanceof MempoolError && UNFUNDED.has(err.code)) return sync === false ? 'unfunded' : 'ignore'
       return 'reject'
     }
   }
@@ -224,10 +237,19 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     },
   )
 
-  /** Peers a sync with just failed, and until when they are left alone. */
+  /** Peers a sync or a probe with just failed, and until when they are left alone. */
   const cooldown = new Map<PeerIdStr, number>()
+  const cooling = (peer: PeerIdStr) => (cooldown.get(peer) ?? 0) > Date.now()
   /** Peer heads we already hold (synced, or stored on a side chain that lost fork choice). */
   const held = new Set<string>()
+  const hold = (hash: Uint8Array) => {
+    if (held.size > 10_000) held.clear()
+    held.add(bytesToHex(hash))
+  }
+  /** What each peer proved of its status (probe.ts): only these peers get the sync slot. */
+  const verified = new Map<PeerIdStr, VerifiedTarget>()
+  /** Peers whose status is being checked now. */
+  const probing = new Set<PeerIdStr>()
 
   /**
    * A peer is worth syncing from when its head is at least as heavy as ours and is a block we do
@@ -242,52 +264,110 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     return status.totalDifficulty >= chain.head.totalDifficulty && !equalsBytes(status.head.hash, chain.head.block.hash()) && !held.has(bytesToHex(status.head.hash))
   }
 
-  /** Catches up with `peer` while it is heavier: range requests from our head, walking back to a common ancestor when its branch differs. */
-  function startSync(peer: PeerIdStr, status: Status): void {
-    if (closed || syncRunning !== undefined || !wantsSync(status)) return
-    if ((cooldown.get(peer) ?? 0) > Date.now()) return
-    syncRunning = syncWith(peer, status)
+  /**
+   * A peer's status says it is ahead: believe it only as far as its headers prove (probe.ts),
+   * then give the sync slot to the best proven peer. Probes of several peers run side by side,
+   * so a peer that never answers delays nobody; one that cannot back its claim is banned.
+   */
+  function consider(peer: PeerIdStr, status: Status): void {
+    if (closed || !wantsSync(status) || cooling(peer)) return
+    const v = verified.get(peer)
+    if (v !== undefined && sameHead(v.status, status)) return trySync()
+    // While a sync runs, new claims wait for its end (then every peer is looked at again).
+    if (probing.has(peer) || syncRunning !== undefined) return
+    probing.add(peer)
+    probePeer({ chain, p2p, seen: (h, from, at) => modules.onBlockSeen?.(h, from, at, 'sync') }, peer, status)
+      .then((outcome) => {
+        if (outcome.kind === 'verified') {
+          verified.set(peer, outcome.target)
+          log.debug('Peer status verified', { peer, head: outcome.target.status.head.number, highest: outcome.target.highest, from: outcome.target.from })
+        } else if (outcome.kind === 'held') {
+          hold(status.head.hash)
+        } else if (outcome.kind === 'later') {
+          cooldown.set(peer, Date.now() + SYNC_COOLDOWN_MS)
+          log.debug('Peer status not checked now', { peer, reason: outcome.reason })
+        } else {
+          verified.delete(peer)
+          log.warn('Peer could not back its status: banned', { peer, claimed: status.head.number, reason: outcome.reason })
+          p2p.penalize(peer, 'false-status')
+        }
+      })
+      .catch((err: unknown) => {
+        cooldown.set(peer, Date.now() + SYNC_COOLDOWN_MS)
+        log.warn('Checking a peer status failed', { peer, reason: errorMessage(err) })
+      })
+      .finally(() => {
+        probing.delete(peer)
+        trySync()
+      })
+  }
+
+  /** Starts a sync with the best proven peer unless one runs; when it ends, everyone is looked at again. */
+  function trySync(): void {
+    if (closed || syncRunning !== undefined) return
+    const best = bestPeer()
+    if (best === undefined) return
+    const [peer, target] = best
+    syncRunning = syncWith(peer, target)
       .then((ok) => {
         if (!ok) cooldown.set(peer, Date.now() + SYNC_COOLDOWN_MS)
       })
-      .catch((err) => {
+      .catch((err: unknown) => {
+        // Slow, gone or failing: this peer cools down and the next proven one takes over at once.
         cooldown.set(peer, Date.now() + SYNC_COOLDOWN_MS)
         log.warn('Sync with peer failed', { peer, reason: errorMessage(err) })
       })
       .finally(() => {
         syncRunning = undefined
         sync = false
+        // A target is proven once: a later status of this peer is checked again.
+        verified.delete(peer)
         // Someone else may still be ahead (on the next turn of the event loop, never in a tight loop).
         setTimeout(() => {
-          const best = bestPeer()
-          if (best !== undefined) startSync(best.id, best.status)
+          for (const p of p2p.peers()) if (p.status !== null) consider(p.id, p.status)
+          trySync()
         }, 0)
       })
   }
 
-  function bestPeer(): { id: PeerIdStr; status: Status } | undefined {
-    let best: { id: PeerIdStr; status: Status } | undefined
-    const now = Date.now()
-    for (const p of p2p.peers()) {
-      if ((cooldown.get(p.id) ?? 0) > now) continue
-      if (p.status !== null && wantsSync(p.status) && (best === undefined || p.status.totalDifficulty > best.status.totalDifficulty)) best = { id: p.id, status: p.status }
+  /** The proven peer to sync from: one that proved its head first, then the heaviest. */
+  function bestPeer(): [PeerIdStr, VerifiedTarget] | undefined {
+    let best: [PeerIdStr, VerifiedTarget] | undefined
+    for (const [peer, v] of verified) {
+      if (cooling(peer) || !wantsSync(v.status)) continue
+      const better = best === undefined || (v.headProven && !best[1].headProven) || (v.headProven === best[1].headProven && v.status.totalDifficulty > best[1].status.totalDifficulty)
+      if (better) best = [peer, v]
     }
     return best
   }
 
-  /** Resolves false when the peer proved useless or wrong (it then cools down). */
-  async function syncWith(peer: PeerIdStr, initial: Status): Promise<boolean> {
-    let target = initial
+  /**
+   * Catches up with `peer` towards the head it proved: range requests from the start of its
+   * verified headers, walking back to a common ancestor should its branch have changed since.
+   * Resolves false when the peer proved useless or wrong (it then cools down).
+   */
+  async function syncWith(peer: PeerIdStr, target: VerifiedTarget): Promise<boolean> {
+    const claim = target.status
     const start = chain.head.block.header.number
-    let from = start + 1n
+    let from = target.from
     let back = BigInt(RANGE)
-    log.info('Syncing', { peer, from, to: target.head.number })
-    while (!closed && target.totalDifficulty >= chain.head.totalDifficulty && !(await chain.store.hasBlock(target.head.hash))) {
-      sync = { startingBlock: start, currentBlock: chain.head.block.header.number, highestBlock: target.head.number }
-      if (from > target.head.number) from = target.head.number
+    log.info('Syncing', { peer, from, to: target.highest })
+    while (!closed && claim.totalDifficulty >= chain.head.totalDifficulty && !(await chain.store.hasBlock(claim.head.hash))) {
+      const current = chain.head.block.header.number
+      // Only what headers or imported blocks back: never a bare claim.
+      sync = { startingBlock: start, currentBlock: current, highestBlock: target.highest > current ? target.highest : current }
+      // Imported up to its claimed height without reaching its head: its branch moved; its next status is checked anew.
+      if (from > claim.head.number) return true
       const raw = await p2p.requestBlocks(peer, from, RANGE)
       if (raw.length === 0) {
-        // It announced more than it serves (its head may have just moved): not our problem to solve now.
+        const now = p2p.peers().find((p) => p.id === peer)?.status
+        if (from <= target.rangeEnd && now !== undefined && now !== null && now.head.number >= from) {
+          // It proved headers up to rangeEnd and still claims them, but serves none of the blocks.
+          log.warn('Peer serves no blocks for the headers it proved: banned', { peer, from, rangeEnd: target.rangeEnd })
+          p2p.penalize(peer, 'false-status')
+        } else {
+          p2p.penalize(peer, 'useless')
+        }
         return false
       }
       let blocks: Block[]
@@ -297,6 +377,8 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
         p2p.penalize(peer, 'invalid-block')
         return false
       }
+      const fetchedAt = Date.now()
+      for (const b of blocks) modules.onBlockSeen?.(b.header, peer, fetchedAt, 'sync')
       if (!(await chain.store.hasBlock(blocks[0]!.header.parentHash))) {
         // Its branch forked below `from`: look further back for a block we share. Block 1's
         // parent is the genesis both sides checked at the handshake, so that one must connect.
@@ -322,10 +404,8 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
         }
       }
       from = blocks[blocks.length - 1]!.header.number + 1n
-      if (from > target.head.number) target = await p2p.requestStatus(peer)
     }
-    if (held.size > 10_000) held.clear()
-    held.add(bytesToHex(target.head.hash))
+    hold(claim.head.hash)
     log.info('Synced', { head: chain.head.block.header.number, hash: bytesToHex(chain.head.block.hash()) })
     return true
   }
@@ -351,10 +431,11 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     if (again) resend ??= setTimeout(resendPool, RESEND_DELAY_MS)
   }
   p2p.on('peer:connected', (peer) => {
-    if (peer.status !== null) startSync(peer.id, peer.status)
+    if (peer.status !== null) consider(peer.id, peer.status)
     resend ??= setTimeout(resendPool, RESEND_DELAY_MS)
   })
-  p2p.on('peer:status', (peer, status) => startSync(peer, status))
+  p2p.on('peer:status', (peer, status) => consider(peer, status))
+  p2p.on('peer:disconnected', (peer) => verified.delete(peer))
   let announce: NodeJS.Timeout | undefined
   const onHead = () => {
     // One announcement per burst of heads (sync imports many blocks in a row).

@@ -47,7 +47,8 @@ t.test('round trip to a multiaddr: one-off dial, the caller is named, never redi
   await waitFor('b sees a gone', () => b.p2p.peerCount() === 0)
   const a2 = await startNode(t, 1, { listen: { host: '127.0.0.1', port } })
   echo(a2)
-  await sleep(700) // a bootnode would be redialled within ~100 ms here
+  // State, not a wait: the dialer redials only its targets, and a one-off request made none.
+  t.equal(b.p2p.dialTarget(a.p2p.peerId), undefined, 'not a dial target of b: never redialled')
   t.equal(b.p2p.peerCount(), 0, 'not redialled')
   t.equal(a2.p2p.peerCount(), 0)
   t.equal(str(await b.p2p.requestTo(addr, ECHO, text('back'))), 'echo:back', 'dialled again on demand')
@@ -181,7 +182,9 @@ t.test('at maxPeers the node still serves app requests without admitting the cal
   await waitConnected([[a, b]])
   const c = await startNode(t, 63)
   t.equal(str(await c.p2p.requestTo(addrOf(a), ECHO, text('full?'))), 'echo:full?')
-  await sleep(200) // c's handshake with a fails meanwhile (a does not admit it)
+  // a does not admit c (full), so c's handshake with a fails and c drops a as a chain peer.
+  await waitFor('a to turn c away', () => logs.some((l) => l.includes('Too many peers') && l.includes(`peer=${c.p2p.peerId}`)))
+  await waitFor('c to give up its handshake with a', () => logs.some((l) => l.includes('Status handshake failed') && l.includes(`peer=${a.p2p.peerId}`)))
   t.same(a.p2p.peers().map((p) => p.id), [b.p2p.peerId], 'a still has exactly its one chain peer')
   t.equal(c.p2p.peerCount(), 0, 'c does not count a either')
   t.same(penalties(c.p2p.peerId), [])

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { P2PError, parsePeerAddr, peerIdFromNodeKey, topicNames, type PeerInfo, type Status } from '../../p2p/index.ts'
-import { CHAIN_ID, GENESIS, HEAD, nodeKey, sleep, startNode, waitConnected, waitFor } from './helpers.ts'
+import { CHAIN_ID, GENESIS, HEAD, logs, nodeKey, startNode, waitConnected, waitFor } from './helpers.ts'
 
 t.test('the peer id is stable for the same node key', async (t) => {
   const a1 = await startNode(t, 1)
@@ -88,7 +88,7 @@ t.test('a bootnode is redialled with backoff until it comes up', async (t) => {
   const port = Number(addr.split('/')[4])
   await b1.p2p.stop()
   const a = await startNode(t, 1, { bootnodes: [addr] })
-  await sleep(400)
+  await waitFor('two failed dials of the absent bootnode', () => (a.p2p.dialTarget(b1.p2p.peerId)?.failures ?? 0) >= 2)
   t.equal(a.p2p.peerCount(), 0, 'nothing to connect to yet')
   const b = await startNode(t, 2, { listen: { host: '127.0.0.1', port } })
   await waitConnected([[a, b]])
@@ -105,6 +105,7 @@ t.test('addPeer dials and reports the peer id', async (t) => {
 })
 
 t.test('maxPeers is honoured', async (t) => {
+  const from = logs.length
   const hub = await startNode(t, 1, { maxPeers: 2 })
   let max = 0
   hub.p2p.on('peer:connected', () => (max = Math.max(max, hub.p2p.peerCount())))
@@ -113,7 +114,11 @@ t.test('maxPeers is honoured', async (t) => {
   const spokeInit = { bootnodes: boot, discovery: false }
   const spokes = [await startNode(t, 2, spokeInit), await startNode(t, 3, spokeInit), await startNode(t, 4, spokeInit)]
   await waitFor('two peers', () => hub.p2p.peerCount() === 2)
-  await sleep(800) // the third spoke keeps redialling meanwhile
+  // The third spoke's connection is held for app protocols only: wait until the hub has turned it away.
+  const ids = spokes.map((s) => s.p2p.peerId)
+  await waitFor('the hub to turn a spoke away', () => logs.slice(from).some((l) => l.includes('Too many peers') && ids.some((id) => l.includes(`peer=${id}`))))
+  // ...and that spoke's handshake with the hub to fail (it admitted the hub until then).
+  await waitFor('the spoke to give up on the hub', () => logs.slice(from).some((l) => l.includes('Status handshake failed') && l.includes(`peer=${hub.p2p.peerId}`)))
   t.equal(hub.p2p.peerCount(), 2, 'never more than maxPeers')
   t.ok(max <= 2, `peak ${max}`)
   t.equal(spokes.filter((s) => s.p2p.peerCount() === 1).length, 2, 'exactly two spokes are in')

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
 import { GOSSIP_MAX_BYTES } from '../../p2p/index.ts'
-import { penalties, seen, sleep, startNode, waitConnected, waitFor, warmUp, type TestNode } from './helpers.ts'
+import { logs, penalties, seen, startNode, waitConnected, waitFor, warmUp, type TestNode } from './helpers.ts'
 
 const bytes = (s: string, size = 32) => {
   const b = new Uint8Array(size)
@@ -43,8 +43,11 @@ t.test('transactions and blocks reach every node, forwarded after validation', a
   const tx2 = bytes('tx 2')
   await c.p2p.publishTx(tx2)
   await c.p2p.publishTx(tx2)
-  await waitFor('a receives c’s tx', () => seen(a, 'tx', tx2) === 1)
-  await sleep(300)
+  // A barrier, not a wait: c's messages reach a in order over the line, so once a has one c
+  // published after the duplicate, a delivered duplicate would be there too.
+  const after = bytes('tx 2 marker')
+  await c.p2p.publishTx(after)
+  await waitFor('a receives the later tx', () => seen(a, 'tx', after) === 1)
   t.equal(seen(a, 'tx', tx2), 1, 'the duplicate was dropped')
   t.equal(seen(a, 'block', block), 0, 'publisher does not validate its own block')
 })
@@ -89,7 +92,14 @@ t.test('repeated rejects disconnect and ban the sender', async (t) => {
   for (let i = 0; i < 3; i++) await a.p2p.publishTx(bytes(`bad ${i}`))
   await waitFor('b drops a', () => gone.includes(a.p2p.peerId))
   t.equal(b.p2p.peers().some((p) => p.id === a.p2p.peerId), false)
-  await sleep(500) // a has b as bootnode and keeps redialling: the ban refuses it
+  // b will not dial a (the ban is the dialer's check too)...
+  await t.rejects(b.p2p.addPeer(a.p2p.listenAddrs()[0]!), { code: 'P2P_PEER_BANNED' })
+  // ...and when a comes back on its own, and keeps redialling, b hangs up each time: wait for two.
+  const from = logs.length
+  // b refuses after the handshake (hangs up) or during it (a's dial fails): a keeps it as a target either way.
+  await a.p2p.addPeer(b.p2p.listenAddrs()[0]!).catch(() => undefined)
+  const refused = () => logs.slice(from).filter((l) => /Peer disconnected|Dial failed/.test(l) && l.includes(`peer=${b.p2p.peerId}`)).length
+  await waitFor('b to refuse two of a’s reconnections', () => refused() >= 2)
   t.equal(b.p2p.peers().some((p) => p.id === a.p2p.peerId), false, 'still out (banned)')
   t.equal(a.p2p.peerCount(), 0)
 })

@@ -16,7 +16,7 @@ import {
   pack,
   type ExchangedPeer,
 } from '../../p2p/wire.ts'
-import { CHAIN_ID, GENESIS, logs, nodeKey, penalties, sleep, startNode, startRawNode, waitConnected, waitFor, type RawNode, type TestNode } from './helpers.ts'
+import { CHAIN_ID, GENESIS, logs, nodeKey, penalties, startNode, startRawNode, waitConnected, waitFor, type RawNode, type TestNode } from './helpers.ts'
 
 /** Peer ids of deterministic keys that no node in these tests runs. */
 const ghost = (n: number) => peerIdFromNodeKey(nodeKey(100 + n))
@@ -161,10 +161,17 @@ t.test('dialer: learned targets are dialled only as far as peers are missing, ne
   const banned = new Set([ghost(3)])
   const pending: (() => void)[] = []
   const dialled: string[] = []
+  // Every tick of the dialer starts by reading the peer count: ticks are counted there, and
+  // the assertions wait for ticks (events), not for time.
+  let ticks = 0
+  const afterTicks = async (n: number) => {
+    const until = ticks + n
+    await waitFor(`${n} dialer ticks`, () => ticks >= until)
+  }
   const { d } = fakeDialer(
     t,
     {
-      peerCount: () => peers,
+      peerCount: () => (ticks++, peers),
       isBanned: (p) => banned.has(p),
       dial: (addrs) => {
         dialled.push(String(addrs[0]))
@@ -176,15 +183,15 @@ t.test('dialer: learned targets are dialled only as far as peers are missing, ne
   for (const n of [1, 2, 4, 5]) d.learn(ghost(n), ma(n, ghost(n)))
   t.notOk(d.learn(ghost(3), ma(3, ghost(3))), 'a banned peer is not learned')
   d.start()
-  await sleep(60)
+  await afterTicks(3)
   t.equal(dialled.length, 2, 'two peers missing (minPeers 5, 3 peers): two learned dials at a time')
   peers = 5
   for (const r of pending.splice(0)) r()
-  await sleep(60)
+  await afterTicks(3)
   t.equal(dialled.length, 2, 'none at minPeers')
   banned.add(ghost(4)).add(ghost(5))
   peers = 0
-  await sleep(60)
+  await afterTicks(3)
   t.equal(d.learnedCount(), 2, 'banned learned targets are forgotten')
   t.notOk(dialled.some((a) => a.includes(ghost(4)) || a.includes(ghost(5))), 'and never dialled')
 })
@@ -251,14 +258,25 @@ t.test('peers find each other through one bootnode', async (t) => {
 })
 
 t.test('with discovery off a node neither asks nor serves, but accepts inbound peers', async (t) => {
-  const a = await startNode(t, 11)
-  const boot = a.p2p.listenAddrs()
-  const b = await startNode(t, 12, { bootnodes: boot })
-  await waitConnected([[a, b]])
-  const c = await startNode(t, 13, { bootnodes: boot, discovery: false })
-  await waitConnected([[a, c]])
-  await sleep(800)
-  t.notOk(linked(c, b) || linked(b, c), 'c did not learn b')
+  // A bootnode that answers the status handshake and records who asks it for peers.
+  const boot = await startRawNode(t)
+  const bootId = boot.peerId.toString()
+  const askedBy: string[] = []
+  await boot.handle(PROTOCOLS.peers, async (stream, conn) => {
+    askedBy.push(conn.remotePeer.toString())
+    const lp = lpStream(stream)
+    await lp.read()
+    await lp.write(encodePeersResponse([]))
+    await stream.close()
+  })
+  const bootAddrs = boot.getMultiaddrs().map(String)
+  const c = await startNode(t, 13, { bootnodes: bootAddrs, discovery: false })
+  await waitFor('c handshaken with its bootnode', () => c.p2p.peers().some((p) => p.id === bootId && p.status !== null))
+  // Ordering as proof: a node with discovery asks a peer as soon as the handshake completes,
+  // so c would have asked before b below even starts; b (discovery on) is the control.
+  const b = await startNode(t, 12, { bootnodes: bootAddrs })
+  await waitFor('b asks the bootnode', () => askedBy.includes(b.p2p.peerId))
+  t.notOk(askedBy.includes(c.p2p.peerId), 'c never asked for peers')
   t.equal(c.p2p.learnedPeerCount(), 0)
   t.equal(c.p2p.peerCount(), 1)
 
@@ -270,9 +288,11 @@ t.test('with discovery off a node neither asks nor serves, but accepts inbound p
   await waitConnected([[hub, d]])
   const e = await startNode(t, 16, { bootnodes: hubBoot })
   await waitConnected([[hub, e]])
-  await sleep(800)
-  t.notOk(linked(d, e) || linked(e, d), 'd and e never heard of each other')
+  // The hub is d's and e's only source and it does not serve: once asking it has failed, the
+  // two cannot have heard of each other (no wait involved).
   await waitFor('e asked the hub', () => logs.some((l) => l.includes('Peer exchange failed') && l.includes(`peer=${hub.p2p.peerId}`)))
+  t.equal(d.p2p.learnedPeerCount() + e.p2p.learnedPeerCount(), 0, 'nothing learned from the hub')
+  t.notOk(linked(d, e) || linked(e, d), 'd and e never heard of each other')
   t.same(penalties(hub.p2p.peerId), [], 'not serving peer exchange is no fault')
 })
 
@@ -360,7 +380,7 @@ t.test('peer exchange is served to chain peers only, with listen addresses, neve
 
   const stranger = await startRawNode(t, null) // never handshakes: not a chain peer
   await stranger.dial(xAddr)
-  await sleep(200)
+  await waitFor('x gives up the handshake with the stranger', () => logs.some((l) => l.includes('Status handshake failed') && l.includes(`peer=${stranger.peerId.toString()}`)))
   const refused = await ask(stranger)
   t.match(refused, { ok: false, code: 'NOT_CHAIN_PEER' }, 'a peer that is not a chain peer gets an error envelope')
   t.same(penalties(r.peerId.toString()), [], 'r was not penalised for not serving peer exchange itself')

@@ -5,7 +5,7 @@ import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
 import { PROTOCOLS } from '../../p2p/index.ts'
 import { decodeItemsResponse, encodeItemsResponse, encodeStatusResponse, pack } from '../../p2p/wire.ts'
-import { CHAIN_ID, HEAD, fakeBlock, fakeHeader, logs, penalties, sleep, startNode, startRawNode, waitConnected, waitFor, type RawNode, type TestNode } from './helpers.ts'
+import { CHAIN_ID, HEAD, fakeBlock, fakeHeader, logs, penalties, startNode, startRawNode, waitConnected, waitFor, type RawNode, type TestNode } from './helpers.ts'
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 const scoreOf = (at: TestNode, peer: string) => at.p2p.peers().find((p) => p.id === peer)?.score
@@ -33,7 +33,12 @@ t.test('status handshake: another chain id or genesis hash is disconnected and n
   await waitConnected([[a, good]])
   const mismatches = () => logs.filter((l) => l.includes('Peer is on another chain')).join('\n')
   await waitFor('mismatches logged', () => mismatches().includes(otherChain.p2p.peerId) && mismatches().includes(otherGenesis.p2p.peerId))
-  await sleep(600) // both keep a as bootnode: they would redial every ~100 ms if not banned
+  // The ban is the proof, not a wait: the dialer consults the same check before every redial,
+  // so a refused addPeer on both sides says neither will dial the other again.
+  for (const other of [otherChain, otherGenesis]) {
+    await t.rejects(other.p2p.addPeer(a.p2p.listenAddrs()[0]!), { code: 'P2P_PEER_BANNED' }, 'the other chain will not redial a')
+    await t.rejects(a.p2p.addPeer(other.p2p.listenAddrs()[0]!), { code: 'P2P_PEER_BANNED' }, 'a will not dial it')
+  }
   t.same(connected, [good.p2p.peerId], 'only the peer of our chain was reported')
   t.same(a.p2p.peers().map((p) => p.id), [good.p2p.peerId])
   t.equal(otherChain.p2p.peerCount(), 0)

@@ -56,10 +56,16 @@ t.test('the batcher sends after the delay, at once when full, and settles every 
   const failing = [b.add(tx(7)), b.add(tx(8))]
   for (const p of failing) await t.rejects(p, { code: 'P2P_NO_PEERS' }, 'each publish fails with its batch')
 
+  // Ordering as proof: a second batcher with the same delay, started after tx 9's timer, sends
+  // after that timer would have fired (Node runs timers of one duration first in, first out).
+  fail = undefined
+  const later: number[] = []
+  const witness = new TxBatcher(async () => (later.push(sent.length), 1), { maxBytes: 100, delayMs: 30 })
   const pending = b.add(tx(9))
+  const witnessed = witness.add(tx(10))
   b.close(Object.assign(new Error('stopped'), { code: 'P2P_STOPPED' }))
   await t.rejects(pending, { code: 'P2P_STOPPED' })
   const count = sent.length
-  await new Promise((r) => setTimeout(r, 50))
-  t.equal(sent.length, count, 'nothing is sent after close')
+  await witnessed
+  t.same(later, [count], 'nothing is sent after close (not even when its timer was due)')
 })
