@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os'
 import { createLogger, errorCode, errorMessage, setLogLevel } from '../common/index.ts'
 import { createCallPool, type CallPool } from '../evm/index.ts'
 import { createGatekeeper, type Gatekeeper } from '../gatekeeper/index.ts'
-import { CALL_SUBLEVELS, Chain, type BlockBundle } from './chain/index.ts'
+import { CALL_SUBLEVELS, Chain, type BlockBundle, type ChainError } from './chain/index.ts'
+import { createClockMonitor } from './clock/index.ts'
 import { DEFAULT_CALL_WORKERS, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, NodeError, NodeErrorCode, type NodeConfig } from './config/index.ts'
 import { createMempool, createSenderRecovery, type IncludedTx } from './mempool/index.ts'
 import { createNodeMetrics } from './metrics/index.ts'
@@ -36,6 +37,11 @@ export interface RunningNode {
   network: Network | undefined
   gatekeeper: Gatekeeper | undefined
   close(): Promise<void>
+  /**
+   * Resolves, after the node has closed itself, when a write to the chain database failed
+   * (CHAIN_STORAGE_FAULT): the process should exit non-zero so a supervisor restarts it.
+   */
+  stopped: Promise<ChainError>
 }
 
 /** Opens the chain and starts RPC and (for an authority) sealing: the whole node. */
@@ -43,7 +49,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   setLogLevel(config.logLevel)
   let chain: Chain
   try {
-    chain = await Chain.open(config.datadir, config.genesis)
+    chain = await Chain.open(config.datadir, config.genesis, { minFreeDiskBytes: (config.minFreeDiskMB ?? 0) * 1024 * 1024, repair: config.dbRepair })
   } catch (err) {
     if (errorCode(err) === 'LEVEL_DATABASE_NOT_OPEN' && err instanceof Error && /lock/i.test(String(err.cause))) {
       throw new NodeError(NodeErrorCode.DATADIR_LOCKED, `the data dir ${config.datadir} is in use by another medrec process: stop it or use another --datadir`, undefined, err)
@@ -85,8 +91,19 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   })
   const head = chain.head.block.header
   mempool.head({ baseFee: head.calcNextBaseFee(), gasLimit: head.gasLimit })
+  // This clock against the authorities', from the blocks peers send (warnings, metrics, and an
+  // authority off by more than the tolerance stops sealing until its clock is fixed).
+  const consensus = chain.consensus
+  const clock = createClockMonitor(
+    { algorithm: consensus.algorithm, blockTime: consensus.blockTime, estimator: { windowMs: Math.max(60_000, consensus.blockTime * 16_000) } },
+    {
+      author: (header) => consensus.author(header).toString(),
+      counts: (author) => consensus.voting === undefined || consensus.voting.signers(chain.snapshot).includes(author),
+      self: () => config.authority?.address === undefined ? undefined : `0x${Buffer.from(config.authority.address).toString('hex')}`,
+    },
+  )
   // Before anything imports or submits, so every block and transaction is counted.
-  const metrics = config.metrics === undefined ? undefined : createNodeMetrics(config.metrics, { chain, mempool, chainId: config.genesis.chainId })
+  const metrics = config.metrics === undefined ? undefined : createNodeMetrics(config.metrics, { chain, mempool, chainId: config.genesis.chainId, clock })
 
   // Every new head, sealed here or imported, settles the pool; a reorg gives back the dropped
   // branch's transactions.
@@ -111,7 +128,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let network: Network | undefined
   if (config.p2p !== undefined) {
     try {
-      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, discovery: config.p2p.discovery, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery, p2pObserver: metrics?.p2p, onBlockRelayed: metrics?.blockRelayed })
+      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, discovery: config.p2p.discovery, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery, p2pObserver: metrics?.p2p, onBlockRelayed: metrics?.blockRelayed, onBlockSeen: (header, from, at, via) => clock.observe(header, from, at, via) })
     } catch (err) {
       await unwind()
       if (errorCode(err) === 'EADDRINUSE' || /EADDRINUSE/.test(errorMessage(err))) {
@@ -149,6 +166,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         net?.broadcastBlock(b.block)
       },
       receiving: net === undefined ? undefined : (n) => net.receiving(n),
+      clockFault: () => clock.sealingFault(),
     },
   )
   const table = { ...methods.table, ...createCliqueMethods({ chain, proposals }), ...createAdminMethods({ chain, network }), ...createMinerMethods(sealing) }
@@ -217,7 +235,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   void gatekeeper?.publish()
 
   let closing: Promise<void> | undefined
-  return {
+  let faulted: (err: ChainError) => void = () => {}
+  const running: RunningNode = {
+    stopped: new Promise((resolve) => (faulted = resolve)),
     rpcUrl: urls.url,
     wsUrl: urls.wsUrl,
     chain,
@@ -226,8 +246,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     close() {
       closing ??= (async () => {
         log.info('Shutting down')
+        // Sealing first, and synchronously with the call (stop() clears the flag before its first
+        // await): no block is sealed or committed after the signal; the one being built is dropped.
+        const sealingStopped = sealing.close()
         await metrics?.close()
-        await sealing.close()
+        await sealingStopped
         await server.close()
         await gatekeeper?.close()
         await network?.close()
@@ -239,4 +262,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       return closing
     },
   }
+  // A failed database write: the chain already refuses every write (sealing and import stop
+  // there); the rest closes in order (RPC stops answering) and the caller exits non-zero.
+  const onFault = (err: ChainError) => {
+    log.error('Stopping the node: the chain database failed', { datadir: config.datadir }, err.message)
+    void running.close().finally(() => faulted(err))
+  }
+  if (chain.fault !== undefined) onFault(chain.fault)
+  else chain.once('fatal', onFault)
+  return running
 }

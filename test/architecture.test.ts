@@ -48,8 +48,10 @@ const NODE: Record<string, string[]> = {
   sync: ['chain', 'mempool'],
   /** JSON-RPC: transport, access, the method tables over the other subsystems. */
   rpc: ['config', 'chain', 'mempool', 'producer', 'sync'],
+  /** This node's clock against the sealers' (offset estimate, warnings, the refusal to seal). */
+  clock: [],
   /** Prometheus metrics, read from the other subsystems at scrape time. */
-  metrics: ['config', 'chain', 'mempool', 'producer', 'sync'],
+  metrics: ['config', 'chain', 'mempool', 'producer', 'sync', 'clock'],
 }
 /** The composition's own files at node/'s top level. */
 const NODE_ROOT = ['node.ts']

@@ -19,6 +19,8 @@ export const BenchErrorCode = {
   BAD_FAULTS: 'BENCH_BAD_FAULTS',
   /** A /metrics answer that is not valid Prometheus text exposition format 0.0.4. */
   BAD_METRICS: 'BENCH_BAD_METRICS',
+  /** A network namespace, veth or bridge could not be made or changed (netns.ts; needs root and iproute2). */
+  NETNS: 'BENCH_NETNS',
 } as const
 export type BenchErrorCode = (typeof BenchErrorCode)[keyof typeof BenchErrorCode]
 

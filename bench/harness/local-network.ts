@@ -48,6 +48,17 @@ export interface LocalNetworkOptions {
   args?: string[]
   /** How the members' Node runs (NodeProcessOptions.launch). */
   launch?: NodeProcessOptions['launch']
+  /** Where member `i` runs (default: here, everything on 127.0.0.1); netns.ts gives each its own network namespace. */
+  placement?: (i: number) => MemberPlacement
+}
+
+export interface MemberPlacement {
+  /** Its p2p listen address. */
+  p2pAddr: string
+  /** Its JSON-RPC listen address (also its one allowed Host name); default 127.0.0.1. */
+  rpcAddr?: string
+  /** How its Node runs; default the network's `launch`. */
+  launch?: NodeProcessOptions['launch']
 }
 
 const PASSWORD = 'medrec-test'
@@ -86,17 +97,20 @@ export async function createLocalNetwork(size: number, opts: LocalNetworkOptions
     async start(i, o = {}) {
       const m = members[i]!
       const boot = o.bootnodes ?? members.filter((x) => x !== m && x.node !== undefined && x.enode !== undefined).slice(0, 1).map((x) => x.enode!)
-      const args = ['--p2p.addr', '127.0.0.1', '--p2p.port', '0', '--log.level', opts.logLevel ?? 'info', ...(opts.args ?? [])]
+      const place = opts.placement?.(i)
+      const p2pAddr = place?.p2pAddr ?? '127.0.0.1'
+      const args = ['--p2p.addr', p2pAddr, '--p2p.port', '0', '--log.level', opts.logLevel ?? 'info', ...(opts.args ?? [])]
+      if (place?.rpcAddr !== undefined) args.push('--rpc.addr', place.rpcAddr, '--rpc.vhosts', place.rpcAddr)
       if (boot.length > 0) args.push('--bootnodes', boot.join(','))
       if (o.sealer ?? opts.pow === undefined) args.push('--authority', m.address, '--password', join(m.datadir, 'password'))
       if (o.miner === true) args.push(...(o.command === 'mine' ? [] : ['--mine']), '--miner.etherbase', m.address, '--miner.threads', '1')
       args.push(...(o.args ?? []))
-      m.node = await startNodeProcess({ datadir: m.datadir, args, timeoutMs: 60_000, command: o.command, launch: opts.launch })
+      m.node = await startNodeProcess({ datadir: m.datadir, args, timeoutMs: 60_000, command: o.command, launch: place?.launch ?? opts.launch })
       const info = await waitFor(async () => {
         const r = await rpc<{ listenAddrs: string[] }>(m.node!.url, 'admin_nodeInfo')
         return r.listenAddrs.length > 0 ? r : undefined
       }, `${m.name} to listen for peers`, 20_000)
-      m.enode = info.listenAddrs.find((a) => a.includes('/127.0.0.1/')) ?? info.listenAddrs[0]
+      m.enode = info.listenAddrs.find((a) => a.includes(`/${p2pAddr}/`)) ?? info.listenAddrs[0]
       return m
     },
     async stop(i) {

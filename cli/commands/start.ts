@@ -3,7 +3,7 @@ import { errorMessage } from '../../common/errors.ts'
 import { formatDuration, parseDuration } from '../../common/duration.ts'
 import { readFile } from 'node:fs/promises'
 import { relative } from 'node:path'
-import { DEFAULT_CALL_WORKERS, DEFAULT_METRICS, DEV_DATADIR, DEFAULT_P2P, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../node/config/index.ts'
+import { DEFAULT_CALL_WORKERS, DEFAULT_METRICS, DEFAULT_MIN_FREE_DISK_MB, DEV_DATADIR, DEFAULT_P2P, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../node/config/index.ts'
 import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from '../../gatekeeper/options.ts'
 import { createDevGenesis, describeSealing, devAccounts, type Genesis } from '../../node/genesis/index.ts'
 import { DEV_MNEMONIC, openKeystore, toChecksumAddress } from '../../node/keys/index.ts'
@@ -156,11 +156,15 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   }
   const gatekeeper = await gatekeeperConfig(flags, paths, authority, gatekeeperAccount)
   const jwtSecret = await loadOrCreateJwtSecret(flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(paths.dir))
-  const config: NodeConfig = { datadir: paths.dir, genesis, rpc: { ...rpc, jwtSecret }, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics }
+  const minFreeDiskMB = flags.has('datadir.minfreedisk') ? Number(parseInteger(flags.string('datadir.minfreedisk')!, 'datadir.minfreedisk', 0n, 1n << 40n)) : DEFAULT_MIN_FREE_DISK_MB
+  const config: NodeConfig = { datadir: paths.dir, genesis, rpc: { ...rpc, jwtSecret }, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics, minFreeDiskMB, dbRepair: flags.boolean('db.repair') }
   // Loaded here, not at the top: `--help` and the other commands must not pay for (or
   // depend on) loading the whole node.
   const { startNode } = await import('../../node/node.ts')
   const node = await startNode(config)
+  // A failed chain database write stopped the node (it closed itself): exit non-zero so a
+  // supervisor restarts it once the cause is fixed.
+  void node.stopped.then(() => process.exit(1))
 
   let stopping = false
   const onSignal = (signal: NodeJS.Signals) => {
@@ -171,7 +175,7 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
     stopping = true
     log.info('Stopping on signal (send it again to exit at once)', { signal })
     node.close().then(
-      () => process.exit(0),
+      () => process.exit(node.chain.fault === undefined ? 0 : 1),
       (err: unknown) => {
         log.error('Shutdown failed', undefined, err)
         process.exit(1)
@@ -286,6 +290,8 @@ export const startCommand: CommandSpec = {
   ].join('\n'),
   flags: [
     { name: 'datadir', kind: 'string', placeholder: 'DIR', default: `${DEV_DATADIR} with --dev, else required`, description: 'data directory made by "medrec init"' },
+    { name: 'datadir.minfreedisk', kind: 'string', placeholder: 'MB', default: String(DEFAULT_MIN_FREE_DISK_MB), description: "pause sealing and block import (loudly) while the data dir's filesystem has less free space; they resume when there is more again (0: off)" },
+    { name: 'db.repair', kind: 'boolean', default: 'off', description: "run LevelDB's repair on DIR/chaindata before starting (when start-up reports the database corrupt); the head found is checked as at every start" },
     { name: 'rpc.addr', kind: 'string', placeholder: 'A', default: DEFAULT_RPC.addr, description: 'JSON-RPC listen address' },
     { name: 'rpc.port', kind: 'string', placeholder: 'P', default: String(DEFAULT_RPC.port), description: 'JSON-RPC port, HTTP and WebSocket (0: any free port)' },
     { name: 'rpc.corsdomain', kind: 'string', placeholder: 'ORIGINS', default: 'none, CORS off', description: 'comma-separated browser origins allowed to call JSON-RPC (* for any)' },

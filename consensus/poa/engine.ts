@@ -11,7 +11,7 @@ export interface PoaOptions {
   period: number
   /** Blocks between checkpoints, which carry the signer list. */
   epoch: bigint
-  /** Seconds a header's timestamp may run ahead of the local clock (clock drift). */
+  /** Seconds a header's timestamp may run ahead of the local clock (clock drift); default `futureAllowanceSeconds(period)`. */
   allowedFutureSeconds: number
   /** Per-signer delay unit for out-of-turn sealing (geth: 500 ms). */
   wiggleMs: number
@@ -25,8 +25,22 @@ export const NONCE_DROP = new Uint8Array(8)
 export const NONCE_AUTH = new Uint8Array(8).fill(0xff)
 const ZERO_HASH = new Uint8Array(32)
 
-export const defaultPoaOptions: Omit<PoaOptions, 'period' | 'epoch'> = {
-  allowedFutureSeconds: 15,
+/**
+ * How far (whole seconds) a header may run ahead of the local clock under PoA: half a period,
+ * at least 1 s. Clique in geth allows nothing (verifyHeader: header.Time > now is ErrFutureBlock),
+ * but geth's chain (before the merge) parked such blocks and retried them for up to 30 s, so a
+ * sealer whose clock is ahead still had its blocks imported, and every honest sealer then waited
+ * until that timestamp plus the period before sealing the next: 10 s of skew was a 10 s stall per
+ * block of that sealer. Here a block too far ahead is refused (and retried by sync once it is due),
+ * so honest sealers carry on from their own head. Half a period bounds the stall one early block
+ * can cause to half a slot; 1 s is the floor because timestamps are whole seconds and an in-turn
+ * block is sealed the moment its second starts: a sealer a few milliseconds ahead is not at fault.
+ */
+export function futureAllowanceSeconds(period: number): number {
+  return Math.max(1, Math.ceil(period / 2))
+}
+
+export const defaultPoaOptions: Omit<PoaOptions, 'period' | 'epoch' | 'allowedFutureSeconds'> = {
   wiggleMs: 500,
   random: Math.random,
 }
@@ -54,7 +68,7 @@ export class PoaEngine implements Consensus<PoaSnapshot> {
   readonly voting: Voting
 
   constructor(opts: Pick<PoaOptions, 'period' | 'epoch'> & Partial<PoaOptions>) {
-    this.opts = { ...defaultPoaOptions, ...opts }
+    this.opts = { ...defaultPoaOptions, allowedFutureSeconds: futureAllowanceSeconds(opts.period), ...opts }
     // The chain hands snapshots over as the engine-neutral Snapshot; under this engine they are PoaSnapshots.
     const poa = (s: Snapshot) => s as PoaSnapshot
     this.voting = {

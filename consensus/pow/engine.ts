@@ -15,7 +15,12 @@ export interface PowOptions {
   /** Wei credited to each block's miner on top of its fees. */
   blockReward: bigint
   minimumDifficulty: bigint
-  /** Seconds a header's timestamp may run ahead of the local clock (geth: 15). */
+  /**
+   * Seconds a header's timestamp may run ahead of the local clock: geth's allowedFutureBlockTime
+   * for ethash, 15 s. Kept: a miner stamps its block when the work starts, not when it is found,
+   * and the difficulty rule (not a slot schedule) decides when the next block comes, so an early
+   * block costs its successors no wait beyond the one-second timestamp step.
+   */
   allowedFutureSeconds?: number
 }
 

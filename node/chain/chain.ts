@@ -13,9 +13,11 @@ import type { Genesis } from '../genesis/index.ts'
 import { parseBlockBytes, type BlockBytes } from './block-bytes.ts'
 import { buildOnHead, commitPending, type BuildOptions, type PendingBlock, type ProduceOptions } from './build.ts'
 import { contextOf, type ChainCore } from './core.ts'
+import { DiskWatch } from './disk-watch.ts'
 import { ChainError, ChainErrorCode } from './errors.ts'
 import { decodePrechecked, importLocked, precheck, type ImportMarks } from './import.ts'
 import { SnapshotCache } from './snapshots.ts'
+import { checkStoredHead, reportRecovery } from './startup-check.ts'
 import { ChainStore, type TxLocation } from './store.ts'
 import type { BlockBundle, HeadEvent, ImportEvent, ImportResult, ReorgEvent } from './types.ts'
 
@@ -25,6 +27,15 @@ export interface ChainEvents {
   head: [HeadEvent]
   reorg: [ReorgEvent]
   imported: [ImportEvent]
+  /** A write to the database failed (CHAIN_STORAGE_FAULT): nothing is written again; stop the node. */
+  fatal: [ChainError]
+}
+
+export interface ChainOptions {
+  /** Pause sealing and import while the data dir's filesystem has less free space (bytes; 0 or absent: off). */
+  minFreeDiskBytes?: number
+  /** Run LevelDB's repair before opening (`--db.repair`). */
+  repair?: boolean
 }
 
 /** The consensus rules a genesis chose. */
@@ -67,13 +78,16 @@ export class Chain extends EventEmitter<ChainEvents> {
   private readonly core: ChainCore
   private readonly marks: ImportMarks = { txRootChecked: new WeakSet(), prechecked: new WeakSet() }
   private queue: Promise<unknown> = Promise.resolve()
+  /** The low-disk watermark (--datadir.minfreedisk). */
+  readonly disk: DiskWatch
 
   private constructor(
-    parts: { common: Common; consensus: Consensus; store: ChainStore; executor: Executor; genesisHash: Uint8Array; snapshots: SnapshotCache; followAuthorities: boolean },
+    parts: { common: Common; consensus: Consensus; store: ChainStore; executor: Executor; genesisHash: Uint8Array; snapshots: SnapshotCache; followAuthorities: boolean; disk: DiskWatch },
     head: BlockBundle,
     snap: Snapshot,
   ) {
     super()
+    this.disk = parts.disk
     this.common = parts.common
     this.consensus = parts.consensus
     this.store = parts.store
@@ -94,14 +108,23 @@ export class Chain extends EventEmitter<ChainEvents> {
       setHead: (bundle, snap) => this.setHead(bundle, snap),
       reorged: (ev) => void this.emit('reorg', ev),
     }
+    parts.store.onFault = (err) => {
+      log.error('Chain database write failed: stopping block production and import', { location: parts.store.location, fix: 'free space or fix the disk, then restart' }, err.message)
+      this.emit('fatal', err)
+    }
+  }
+
+  /** The storage fault that stopped this chain's writes, if one happened. */
+  get fault(): ChainError | undefined {
+    return this.store.fault
   }
 
   /** Opens (or initialises from `genesis`) the chain database in `datadir/chaindata`. */
-  static async open(datadir: string, genesis: Genesis): Promise<Chain> {
+  static async open(datadir: string, genesis: Genesis, opts: ChainOptions = {}): Promise<Chain> {
     const engine = consensusConfig(genesis)
     const consensus = createConsensus(engine)
     const common = createChainCommon({ chainId: genesis.chainId, consensus: consensus.commonConsensus })
-    const store = await ChainStore.open(join(datadir, 'chaindata'), common)
+    const store = await ChainStore.open(join(datadir, 'chaindata'), common, { repair: opts.repair })
     try {
       const executor = await Executor.create({
         common,
@@ -139,13 +162,15 @@ export class Chain extends EventEmitter<ChainEvents> {
       executor.drainWrites()
       executor.writesFlushed()
       const headHash = (await store.headHash()) ?? gBlock.hash()
-      const head = await store.bundle(headHash)
-      if (head === undefined) throw new ChainError(ChainErrorCode.CORRUPT_DATABASE, `head block ${bytesToHex(headHash)} is missing from the database`)
-      await executor.resetTo(head.block.header.stateRoot)
+      const head = await checkStoredHead(store, executor, headHash)
+      await reportRecovery(store, head)
       const snapshots = new SnapshotCache(store, consensus, consensus.genesisSnapshot(gBlock.header))
       const followAuthorities = bytesToHex(genesis.alloc.get(AUTHORITY_SET_ADDRESS)?.code ?? new Uint8Array()) === authoritySetDeployedBytecode
       const headSnap = await snapshots.at(head.block.header)
-      const chain = new Chain({ common, consensus, store, executor, genesisHash: gBlock.hash(), snapshots, followAuthorities }, head, headSnap)
+      const disk = new DiskWatch(store.location, opts.minFreeDiskBytes ?? 0)
+      await disk.check()
+      disk.start()
+      const chain = new Chain({ common, consensus, store, executor, genesisHash: gBlock.hash(), snapshots, followAuthorities, disk }, head, headSnap)
       log.info('Loaded chain head', { number: head.block.header.number, hash: headHash, root: head.block.header.stateRoot })
       return chain
     } catch (err) {
@@ -169,13 +194,20 @@ export class Chain extends EventEmitter<ChainEvents> {
   }
 
   async close(): Promise<void> {
+    this.disk.stop()
     await this.queue.catch(() => {})
-    await this.snapshots.save(this.headSnap)
+    // After a storage fault nothing is written again, not even the snapshot.
+    if (this.store.fault === undefined) await this.snapshots.save(this.headSnap)
     await this.store.close()
   }
 
+  /** Runs `fn` after every earlier write operation; refused at once after a storage fault. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn)
+    const guarded = async (): Promise<T> => {
+      if (this.store.fault !== undefined) throw this.store.fault
+      return fn()
+    }
+    const run = this.queue.then(guarded, guarded)
     this.queue = run.catch(() => {})
     return run
   }
@@ -240,6 +272,7 @@ export class Chain extends EventEmitter<ChainEvents> {
   produce(opts: ProduceOptions): Promise<BlockBundle> {
     return this.exclusive(async () => {
       const author = new Address(opts.signer.address)
+      await this.disk.assertWritable('block production')
       const sealer = this.consensus.createSealer({ address: author, privateKey: opts.signer.privateKey })
       const pending = await buildOnHead(this.core, { author, source: opts.source, deadline: opts.deadline, now: opts.now, vote: opts.vote })
       const seal = await sealer.seal(pending.header, new AbortController().signal)
@@ -255,7 +288,10 @@ export class Chain extends EventEmitter<ChainEvents> {
    * it once sealed. Imports may run in between (sealing by proof of work takes seconds).
    */
   buildBlock(opts: BuildOptions): Promise<PendingBlock> {
-    return this.exclusive(() => buildOnHead(this.core, opts))
+    return this.exclusive(async () => {
+      await this.disk.assertWritable('block production')
+      return buildOnHead(this.core, opts)
+    })
   }
 
   /** Seals and commits a built block if its parent is still the head; undefined when the head moved on. */
@@ -295,7 +331,10 @@ export class Chain extends EventEmitter<ChainEvents> {
   }
 
   private importLocked(block: Block, senders?: Address[]): Promise<ImportResult> {
-    return this.exclusive(() => importLocked(this.core, this.marks, block, senders))
+    return this.exclusive(async () => {
+      await this.disk.assertWritable('block import')
+      return importLocked(this.core, this.marks, block, senders)
+    })
   }
 
   private async setHead(bundle: BlockBundle, snap: Snapshot): Promise<void> {

@@ -1,10 +1,15 @@
 import { createBlockFromRLP, type Block } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import { Address, bytesToHex } from '@ethereumjs/util'
-import { resolve } from 'node:path'
+import { open as openFile, readFile, type FileHandle } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { Level } from 'level'
 import { Packr } from 'msgpackr'
+import { errorCode } from '../../common/errors.ts'
+import { createLogger } from '../../common/logger.ts'
 import { createDecodeCommon, type PendingWrite } from '../../evm/index.ts'
+import type { ChainError } from './errors.ts'
+import { openFault, storageFault } from './storage-fault.ts'
 import type { BlockBundle, StoredReceipt } from './types.ts'
 
 /**
@@ -20,6 +25,11 @@ import type { BlockBundle, StoredReceipt } from './types.ts'
  * number (n) and transaction index (t) entries; a reorg rewrites those in the same batch.
  * A block, its receipts, index entries, its state nodes and the new head are written in one
  * atomic batch: after any crash the head is a complete block with all of its state.
+ *
+ * Beside LevelDB's own files, ACKED_HEAD holds the last head this process made visible (number,
+ * 8 bytes BE, and hash), overwritten in place after each batch and before the head is announced:
+ * a restart that recovers a lower head than that knows it lost acknowledged blocks (see
+ * Chain.open). A failed write of any kind is fatal (storage-fault.ts).
  */
 interface Sub {
   get(key: Uint8Array): Promise<Uint8Array | undefined>
@@ -36,6 +46,22 @@ export const CALL_SUBLEVELS = { state: 's', canonical: 'n' } as const
 
 /** Chain databases this process has open (see open). */
 const openPaths = new Set<string>()
+
+const log = createLogger('chain')
+/** In the database directory; LevelDB leaves files whose names it does not know alone. */
+const ACKED_HEAD_FILE = 'ACKED_HEAD'
+const ACKED_HEAD_SIZE = 40
+
+/** The head this node last acknowledged (ACKED_HEAD), as read at open. */
+export interface AckedHead {
+  number: bigint
+  hash: Uint8Array
+}
+
+export interface StoreOpenOptions {
+  /** Run LevelDB's repair on the directory before opening (`--db.repair`: only when the operator asks). */
+  repair?: boolean
+}
 
 const packr = new Packr({ useRecords: false, useBigIntExtension: true } as ConstructorParameters<typeof Packr>[0])
 const HEAD_KEY = new TextEncoder().encode('head')
@@ -87,10 +113,22 @@ export class ChainStore {
   private static readonly WRITTEN_SIZE = 4096
   /** Each block's RLP, kept from its arrival or first encoding: the commit and the gossip reuse it. */
   private readonly encodings = new WeakMap<Block, Uint8Array>()
+  /** The first failed write: every later write is refused with it (the handle is never written again). */
+  private failure: ChainError | undefined
+  /** Told once, at the first failed write (the Chain turns it into its 'fatal' event). */
+  onFault: ((err: ChainError) => void) | undefined
+  private readonly ackFile: FileHandle
+  /** ACKED_HEAD as found at open (undefined: a database from before it existed, or a new one). */
+  readonly ackedAtOpen: AckedHead | undefined
+  /** Lines of LevelDB's LOG from this open that report dropped or corrupt data (recovery of a torn log). */
+  readonly recoveryProblems: string[]
 
-  private constructor(db: Level<Uint8Array, Uint8Array>, common: Common, location: string) {
+  private constructor(db: Level<Uint8Array, Uint8Array>, common: Common, location: string, ack: { file: FileHandle; atOpen: AckedHead | undefined }, problems: string[]) {
     this.db = db
     this.location = location
+    this.ackFile = ack.file
+    this.ackedAtOpen = ack.atOpen
+    this.recoveryProblems = problems
     this.decodeCommon = createDecodeCommon(common)
     const sub = (name: string): Sub => db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' })
     this.blocks = sub('b')
@@ -102,7 +140,7 @@ export class ChainStore {
     this.snapshots = sub('p')
   }
 
-  static async open(path: string, common: Common): Promise<ChainStore> {
+  static async open(path: string, common: Common, opts: StoreOpenOptions = {}): Promise<ChainStore> {
     // `multithreading`: the call workers open this same database from their threads (classic-level
     // shares one LevelDB handle per path within the process; every opener must pass the option).
     // LevelDB's file lock still keeps other processes out, but no longer a second open in this
@@ -111,15 +149,57 @@ export class ChainStore {
     if (openPaths.has(location)) {
       throw Object.assign(new Error('Database failed to open', { cause: new Error(`IO error: lock ${location}/LOCK: already held by this process`) }), { code: 'LEVEL_DATABASE_NOT_OPEN' })
     }
+    if (opts.repair === true) {
+      log.warn('Repairing the chain database (--db.repair): LevelDB keeps what it can read and drops the rest', { location })
+      try {
+        // level's Level is classic-level's ClassicLevel in Node, whose static repair its types omit.
+        await (Level as unknown as { repair(location: string): Promise<void> }).repair(location)
+      } catch (err) {
+        throw openFault(err, location)
+      }
+    }
     const db = new Level<Uint8Array, Uint8Array>(path, { keyEncoding: 'view', valueEncoding: 'view', multithreading: true })
-    await db.open()
+    try {
+      await db.open()
+    } catch (err) {
+      throw openFault(err, location)
+    }
     openPaths.add(location)
-    return new ChainStore(db, common, location)
+    try {
+      const ack = await openAckedHead(location)
+      return new ChainStore(db, common, location, ack, await recoveryProblems(location))
+    } catch (err) {
+      await db.close()
+      openPaths.delete(location)
+      throw storageFault(err, location, `opening ${ACKED_HEAD_FILE}`)
+    }
   }
 
   async close(): Promise<void> {
+    await this.ackFile.close().catch(() => {})
     await this.db.close()
     openPaths.delete(this.location)
+  }
+
+  /** The fatal write error, once one happened (then every write is refused). */
+  get fault(): ChainError | undefined {
+    return this.failure
+  }
+
+  /**
+   * Every write to the database goes through here: after one failure no other write reaches
+   * LevelDB (storage-fault.ts says why), and the first failure is reported once.
+   */
+  private async write<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.failure !== undefined) throw this.failure
+    try {
+      return await fn()
+    } catch (err) {
+      if (this.failure !== undefined) throw this.failure
+      this.failure = storageFault(err, this.location, what)
+      this.onFault?.(this.failure)
+      throw this.failure
+    }
   }
 
   async headHash(): Promise<Uint8Array | undefined> {
@@ -133,7 +213,7 @@ export class ChainStore {
   }
 
   async putChainConfig(config: Record<string, unknown>): Promise<void> {
-    await (this.meta as unknown as { put(k: Uint8Array, v: Uint8Array): Promise<void> }).put(CONFIG_KEY, packr.pack(config))
+    await this.write('writing the chain config', () => (this.meta as unknown as { put(k: Uint8Array, v: Uint8Array): Promise<void> }).put(CONFIG_KEY, packr.pack(config)))
   }
 
   async canonicalHash(n: bigint): Promise<Uint8Array | undefined> {
@@ -176,7 +256,7 @@ export class ChainStore {
   }
 
   async putSnapshot(hash: Uint8Array, bytes: Uint8Array): Promise<void> {
-    await (this.snapshots as unknown as { put(k: Uint8Array, v: Uint8Array): Promise<void> }).put(hash, bytes)
+    await this.write('writing a consensus snapshot', () => (this.snapshots as unknown as { put(k: Uint8Array, v: Uint8Array): Promise<void> }).put(hash, bytes))
   }
 
   async hasBlock(hash: Uint8Array): Promise<boolean> {
@@ -198,6 +278,7 @@ export class ChainStore {
    * `'side'` stores the block on a side chain without touching the canonical one.
    */
   async commit(bundle: BlockBundle, stateWrites: PendingWrite[], placement: 'head' | 'side' | CanonicalUpdate = 'head'): Promise<void> {
+    if (this.failure !== undefined) throw this.failure
     const canon = placement === 'side' ? undefined : placement === 'head' ? { add: [bundle.block], remove: [] } : placement
     const { block } = bundle
     const hash = block.hash()
@@ -228,11 +309,20 @@ export class ChainStore {
       put(this.meta, HEAD_KEY, head.hash())
     }
     // Sublevels of this database, so LevelDB applies the whole list atomically.
-    await (this.db.batch as unknown as (ops: BatchOp[]) => Promise<void>).call(this.db, ops)
+    await this.write(`writing block ${block.header.number}`, () => (this.db.batch as unknown as (ops: BatchOp[]) => Promise<void>).call(this.db, ops))
+    if (canon !== undefined && canon.add.length > 0) await this.write('recording the acknowledged head', () => this.recordAcked(canon.add[canon.add.length - 1]!))
     const key = bytesToHex(hash)
     this.remember(key, bundle)
     this.written.add(key)
     if (this.written.size > ChainStore.WRITTEN_SIZE) this.written.delete(this.written.values().next().value as string)
+  }
+
+  /** Overwrites ACKED_HEAD in place (same size every time: no new space needed on a full disk). */
+  private async recordAcked(head: Block): Promise<void> {
+    const buf = new Uint8Array(ACKED_HEAD_SIZE)
+    new DataView(buf.buffer).setBigUint64(0, head.header.number)
+    buf.set(head.hash(), 8)
+    await this.ackFile.write(buf, 0, ACKED_HEAD_SIZE, 0)
   }
 
   /** Stored block RLP, for re-execution and (later) serving peers. */
@@ -259,6 +349,35 @@ export class ChainStore {
   adoptEncoding(block: Block, bytes: Uint8Array): void {
     this.encodings.set(block, bytes)
   }
+}
+
+/** Opens (creating) DIR/ACKED_HEAD for in-place writes and reads what it held. */
+async function openAckedHead(location: string): Promise<{ file: FileHandle; atOpen: AckedHead | undefined }> {
+  const path = join(location, ACKED_HEAD_FILE)
+  // 'r+' writes in place (append mode would ignore the position); 'w+' only to create it.
+  const file = await openFile(path, 'r+').catch((err: unknown) => {
+    if (errorCode(err) === 'ENOENT') return openFile(path, 'w+')
+    throw err
+  })
+  const buf = new Uint8Array(ACKED_HEAD_SIZE)
+  const { bytesRead } = await file.read(buf, 0, ACKED_HEAD_SIZE, 0)
+  const atOpen = bytesRead === ACKED_HEAD_SIZE ? { number: new DataView(buf.buffer).getBigUint64(0), hash: buf.slice(8) } : undefined
+  return { file, atOpen }
+}
+
+/**
+ * LevelDB writes its recovery to DIR/LOG at each open (the previous one becomes LOG.old); a
+ * dropped or corrupt log record shows there and nowhere else.
+ */
+async function recoveryProblems(location: string): Promise<string[]> {
+  let text: string
+  try {
+    text = await readFile(join(location, 'LOG'), 'utf8')
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return []
+    throw err
+  }
+  return text.split('\n').filter((l) => /corruption|dropping \d+ bytes/i.test(l)).slice(0, 20)
 }
 
 /** msgpack hands back Buffers and plain objects; give them the exact stored shape. */

@@ -79,7 +79,14 @@ export interface NodeConfig {
   gatekeeper?: { options: GatekeeperOptions; account: AuthorityKey }
   /** Prometheus metrics (`--metrics`); absent when off. */
   metrics?: MetricsConfig
+  /** `--datadir.minfreedisk` (MB): sealing and import pause below this much free space; 0 or absent: off. */
+  minFreeDiskMB?: number
+  /** `--db.repair`: run LevelDB's repair on the chain database before opening it. */
+  dbRepair?: boolean
 }
+
+/** `--datadir.minfreedisk`'s default (MB): room for a few thousand full blocks and LevelDB's compactions. */
+export const DEFAULT_MIN_FREE_DISK_MB = 256
 
 /** `medrec start --dev`'s data dir when none is given (the CLI finds the dev node's secret there). */
 export const DEV_DATADIR = './.medrec-dev'

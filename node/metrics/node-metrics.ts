@@ -7,7 +7,9 @@ import type { MetricsConfig } from '../config/index.ts'
 import type { Mempool } from '../mempool/index.ts'
 import type { Network } from '../sync/index.ts'
 import type { Sealing } from '../producer/index.ts'
+import type { ClockMonitor } from '../clock/index.ts'
 import { blockEvents } from './blocks.ts'
+import { watchClock } from './clock.ts'
 import { watchChain } from './chain.ts'
 import { watchConsensus } from './consensus.ts'
 import { watchGatekeeper } from './gatekeeper.ts'
@@ -40,11 +42,12 @@ function packageVersion(): string {
 }
 
 /** Hooks the chain and the pool now; everything else is read at scrape time or reported through the observers. */
-export function createNodeMetrics(listen: MetricsConfig, modules: { chain: Chain; mempool: Mempool; chainId: bigint }): NodeMetrics {
+export function createNodeMetrics(listen: MetricsConfig, modules: { chain: Chain; mempool: Mempool; chainId: bigint; clock?: ClockMonitor }): NodeMetrics {
   const registry = createRegistry()
   const consensus = watchConsensus(registry, modules.chain, { chainId: modules.chainId, version: packageVersion() })
   const chain = watchChain(registry, modules.chain)
   watchMempool(registry, modules.mempool)
+  if (modules.clock !== undefined) watchClock(registry, modules.clock)
   const p2p = watchP2P(registry)
   const gatekeeper = watchGatekeeper(registry)
   const proc = watchProcess(registry)

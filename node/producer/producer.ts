@@ -26,6 +26,8 @@ export interface ProducerModules {
   onSealed?: (bundle: BlockBundle) => void
   /** Whether a block at this height is arriving from a peer right now (network). */
   receiving?: (number: bigint) => boolean
+  /** Why sealing must wait now (this node's clock is off: node/clock), or undefined. */
+  clockFault?: () => string | undefined
 }
 
 export interface Producer {
@@ -49,7 +51,7 @@ const INSTANT_BUILD_WINDOW_MS = 20
  * the deadline (or, `stopWhenDry`, ends: a miner seals what is pending and hashes meanwhile). The builder thus executes while the slot runs instead of after it, so the
  * block can hold as much as the period allows.
  */
-function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fillUntil: number, stopped: () => boolean, stopWhenDry = false): TxSource {
+function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fillUntil: number, stopped: () => boolean, halt: AbortSignal, stopWhenDry = false): TxSource {
   const pending = mempool.pending(baseFee)
   async function* stream(): AsyncGenerator<SenderTx> {
     const slice = new TimeSlice()
@@ -57,7 +59,7 @@ function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fil
       const next = pending.next()
       if (next.done === true) {
         if (stopWhenDry) return
-        await waitForPending(mempool, deadline)
+        await waitForPending(mempool, deadline, halt)
         slice.restart()
         continue
       }
@@ -75,17 +77,21 @@ function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fil
   })
 }
 
-function waitForPending(mempool: Mempool, deadline: number): Promise<void> {
+/** Until a transaction arrives, the deadline passes or production stops (shutdown must not wait out the slot). */
+function waitForPending(mempool: Mempool, deadline: number, halt: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer)
       mempool.off('pending', onPending)
+      halt.removeEventListener('abort', done)
       resolve()
     }
     // Let a burst of arrivals land before the next pass over the pool.
     const onPending = () => setTimeout(done, 2)
     const timer = setTimeout(done, Math.max(0, deadline - Date.now()))
     mempool.once('pending', onPending)
+    if (halt.aborted) done()
+    else halt.addEventListener('abort', done, { once: true })
   })
 }
 
@@ -103,6 +109,8 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
   let loop: Promise<void> | undefined
   let wake: (() => void) | undefined
   let stopSealing: (() => void) | undefined
+  // Aborted by stop(): every wait of the loop (slot, wiggle, pool, seal) ends at once.
+  let halt = new AbortController()
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -117,7 +125,22 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       }
     })
 
+  // The clock fault last logged, so a refusal is logged when it starts and when it ends, not every second.
+  let clockRefusal: string | undefined
+  /** True (after logging) while the clock monitor says this node's clock is too far off to seal. */
+  function clockRefuses(): boolean {
+    const fault = modules.clockFault?.()
+    if (fault !== undefined && clockRefusal === undefined) log.warn('Not sealing: clock off', { reason: fault })
+    else if (fault === undefined && clockRefusal !== undefined) log.info('Sealing again: clock within tolerance')
+    clockRefusal = fault
+    return fault !== undefined
+  }
+
   async function sealOnce(): Promise<void> {
+    if (clockRefuses()) {
+      await sleep(1000)
+      return
+    }
     const parent = chain.head.block.header
     const next = parent.number + 1n
     const plan = chain.consensus.sealPlan(author, parent, chain.snapshot, Date.now())
@@ -126,22 +149,23 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       await sleep(1000)
       return
     }
+    const { signal } = halt
     const buildWindow = sealer.buildWindowMs ?? Math.min(MIN_BUILD_WINDOW_MS, period * 500)
     // A sealer that collects nothing (a miner) waits out the plan's delay first, then takes
     // what is pending, up to half a block time of execution.
     const sealsWhenDry = sealer.buildWindowMs === 0
-    if (sealsWhenDry && plan.delayMs > 0 && ((await headMovesWithin(chain, plan.delayMs)) || !running)) return
+    if (sealsWhenDry && plan.delayMs > 0 && ((await headMovesWithin(chain, plan.delayMs, signal)) || !running)) return
     if (!plan.inTurn && plan.delayMs > buildWindow) {
       // Out of turn: wait out the wiggle without holding the chain, and give way if the
       // in-turn block (or anyone's) arrives meanwhile.
-      const moved = await headMovesWithin(chain, plan.delayMs - buildWindow)
+      const moved = await headMovesWithin(chain, plan.delayMs - buildWindow, signal)
       if (moved || !running) return
       // A block for this height that is still being received (a large block on a busy peer
       // takes seconds to recover and execute) is not a missing one: wait for its import, up to
       // a few periods, rather than seal a competitor that forks the chain.
       const giveUpAt = Date.now() + Math.max(3000, period * 3000)
       while (running && modules.receiving?.(next) === true && Date.now() < giveUpAt) {
-        if (await headMovesWithin(chain, 100)) return
+        if (await headMovesWithin(chain, 100, signal)) return
       }
       if (!running || chain.head.block.header.number !== parent.number) return
     }
@@ -171,7 +195,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     // stop filling, and do not seal (the chain lock this build holds delays its import, so the
     // head cannot move meanwhile; the arrival is what tells).
     const givingWay = () => !plan.inTurn && modules.receiving?.(next) === true
-    const source = streamFromPool(mempool, baseFee, deadline, fillUntil, () => !running || givingWay(), sealsWhenDry)
+    const source = streamFromPool(mempool, baseFee, deadline, fillUntil, () => !running || givingWay(), signal, sealsWhenDry)
     const started = Date.now()
     const vote = modules.proposals === undefined ? undefined : chain.consensus.voting?.pickVote(chain.snapshot, parent.number + 1n, modules.proposals.list())
     let pending
@@ -182,13 +206,20 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       log.debug('Not sealing', { reason: errorMessage(err) })
       return
     }
-    if (givingWay()) {
-      log.debug('Not sealing: a block for this height is arriving', { number: next })
-      await headMovesWithin(chain, Math.max(3000, period * 3000))
+    // Stopped while building (SIGTERM, miner_stop): the block is abandoned, never sealed or committed.
+    if (!running) {
+      log.debug('Abandoned the block in progress: block production stopped', { number: next })
       return
     }
+    if (givingWay()) {
+      log.debug('Not sealing: a block for this height is arriving', { number: next })
+      await headMovesWithin(chain, Math.max(3000, period * 3000), signal)
+      return
+    }
+    // The clock may have been found off while this block was built.
+    if (clockRefuses()) return
     const seal = await sealUnlessOvertaken(pending.header, Date.now() - started)
-    if (seal === undefined) return
+    if (seal === undefined || !running) return
     const bundle = await chain.commitBlock(pending, seal)
     if (bundle === undefined) return
     const h = bundle.block.header
@@ -211,7 +242,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       // the difficulty) and the pool has more. Not more often than building costs, though.
       const recommit = sealer.recommitMs === undefined ? undefined : setTimeout(() => abort.abort(), Math.max(sealer.recommitMs, 4 * buildMs))
       try {
-        if (chain.head.block.header.number !== header.number - 1n) return undefined
+        if (!running || chain.head.block.header.number !== header.number - 1n) return undefined
         return await sealer.seal(header, abort.signal)
       } finally {
         chain.off('head', onHead)
@@ -238,6 +269,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     start() {
       if (running) return
       running = true
+      halt = new AbortController()
       log.info('Sealing blocks', { author: author.toString(), engine: chain.consensus.algorithm, blockTime: period })
       loop = (async () => {
         while (running) {
@@ -252,6 +284,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     },
     async stop() {
       running = false
+      halt.abort()
       wake?.()
       stopSealing?.()
       await loop
@@ -259,17 +292,20 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
   }
 }
 
-/** Resolves true if the chain head changes within `ms`. */
-function headMovesWithin(chain: Chain, ms: number): Promise<boolean> {
+/** Resolves true if the chain head changes within `ms` or production stops (both mean: do not seal now). */
+function headMovesWithin(chain: Chain, ms: number, halt: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
-    const onHead = () => {
+    const finish = (moved: boolean) => {
       clearTimeout(timer)
-      resolve(true)
-    }
-    const timer = setTimeout(() => {
       chain.off('head', onHead)
-      resolve(false)
-    }, ms)
+      halt.removeEventListener('abort', onHalt)
+      resolve(moved)
+    }
+    const onHead = () => finish(true)
+    const onHalt = () => finish(true)
+    const timer = setTimeout(() => finish(false), ms)
     chain.once('head', onHead)
+    if (halt.aborted) finish(true)
+    else halt.addEventListener('abort', onHalt, { once: true })
   })
 }

@@ -222,6 +222,10 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     authenticate(req.headers.authorization).then(
       ({ authenticated, authError }) => {
         if (access.protected && authenticated !== true) return sendText(res, 401, (authError ?? missingToken(opts.jwtSecret)).message, { 'WWW-Authenticate': 'Bearer' })
+        if (closing !== undefined) return sendText(res, 503, 'the node is shutting down', { Connection: 'close' })
+        // A route may stream (server-sent events): close() ends it rather than waiting for the client.
+        streams.add(res)
+        res.once('close', () => streams.delete(res))
         route(req, res)
       },
       (err: unknown) => {
@@ -306,6 +310,9 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     },
     onRequest,
   )
+
+  /** Open route responses (event streams), ended at close. */
+  const streams = new Set<ServerResponse>()
 
   // ---- WebSocket ----
 
@@ -433,6 +440,9 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
         const wsClosed = [...sockets.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())))
         for (const ws of sockets.keys()) ws.close(1001, 'server shutting down')
         const httpClosed = http.listening ? new Promise<void>((resolve) => http.close(() => resolve())) : Promise.resolve()
+        // An event stream has no end of its own: finish it (the client sees a clean end and may
+        // reconnect elsewhere) and drop its connection, instead of waiting out the grace below.
+        for (const res of streams) res.end(() => res.socket?.destroy())
         http.closeIdleConnections()
         // In-flight requests and polite clients get a moment; then everything is cut.
         const force = setTimeout(() => {

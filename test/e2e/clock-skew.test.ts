@@ -1,0 +1,104 @@
+import t from 'tap'
+import { parseExposition, sampleValue } from '../../bench/harness/prometheus.ts'
+import { createTestNetwork, type TestNetwork } from '../helpers/network.ts'
+import { plainNode } from '../helpers/plain-node.ts'
+import { rpc, waitFor } from '../helpers/node-process.ts'
+
+/**
+ * Clock skew (issue 19): one of three authorities runs 10 s ahead under Debian's faketime. It
+ * learns its offset from the others' blocks, says so (log and metric) and stops sealing; the
+ * others name it; and its early blocks are refused rather than waited on, so the block rate of
+ * the two honest authorities holds.
+ */
+
+t.setTimeout(180_000)
+
+const SKEWED = 2
+/** Runs the member's Node 10 s ahead (libfaketime's LD_PRELOAD, inherited by nothing else). */
+const tenSecondsAhead = (nodeArgs: string[]): [string, string[]] => {
+  const [command, args] = plainNode(nodeArgs)
+  return ['faketime', ['-f', '+10s', command, ...args]]
+}
+
+interface BlockJson {
+  number: string
+  timestamp: string
+}
+
+const url = (net: TestNetwork, i: number) => net.members[i]!.node!.url
+const headNumber = async (net: TestNetwork, i: number) => Number(BigInt(await rpc<string>(url(net, i), 'eth_blockNumber')))
+const log = (net: TestNetwork, i: number) => net.members[i]!.node!.output()
+const metricsUrl = (net: TestNetwork, i: number) => /Prometheus metrics listening.*?url=(\S+)/.exec(log(net, i))![1]!
+
+async function metrics(net: TestNetwork, i: number) {
+  const res = await fetch(metricsUrl(net, i))
+  return parseExposition(await res.text())
+}
+
+/** The first number after `key=` in the first log line matching `line`, once there is one. */
+function logged(net: TestNetwork, i: number, line: RegExp, key: string): Promise<number> {
+  return waitFor(
+    async () => {
+      const hit = log(net, i)
+        .split('\n')
+        .find((l) => line.test(l))
+      if (hit === undefined) return undefined
+      const m = new RegExp(`${key}=([+-]?[0-9.]+)s`).exec(hit)
+      return m === null ? undefined : Number(m[1])
+    },
+    `member ${i} to log ${line}`,
+    60_000,
+  )
+}
+
+t.test('an authority 10 s ahead is warned about, refuses to seal, and the block rate holds', async (t) => {
+  const net = await createTestNetwork(3, {
+    period: 1,
+    args: ['--metrics', '--metrics.port', '0'],
+    placement: (i) => ({ p2pAddr: '127.0.0.1', launch: i === SKEWED ? tenSecondsAhead : undefined }),
+  })
+  t.teardown(() => net.close())
+  const skewed = net.members[SKEWED]!.address
+
+  // The skewed authority alone first: it seals block 1 stamped 10 s in the others' future.
+  await net.start(SKEWED)
+  await waitFor(async () => ((await headNumber(net, SKEWED)) >= 1 ? true : undefined), 'the skewed authority to seal block 1', 30_000)
+  // Both honest authorities at once, so each fetches that block from it well before its time.
+  await Promise.all([net.start(0), net.start(1)])
+
+  // It measures itself against the two honest authorities' blocks.
+  const own = await logged(net, SKEWED, /This node's clock is ahead of the network's: fix the system clock \(NTP\)/, 'offset')
+  t.ok(own > 8.5 && own < 11.5, `the skewed node logs its offset: ${own}s`)
+  await logged(net, SKEWED, /Not sealing: clock off.*fix the system clock \(NTP\)/, 'tolerance').catch(() => 0)
+  t.match(log(net, SKEWED), /Not sealing: clock off/, 'it refuses to seal')
+  const m = await metrics(net, SKEWED)
+  const gauge = sampleValue(m, 'medrec_clock_offset_seconds')!
+  t.ok(gauge > 8.5 && gauge < 11.5, `medrec_clock_offset_seconds ${gauge}`)
+  t.equal(sampleValue(m, 'medrec_clock_sealing_refused'), 1, 'medrec_clock_sealing_refused 1')
+
+  // The honest ones name it. (Its block 1 reached them by range sync a few seconds after it was
+  // sealed, so their measure of it is at least that much short of 10 s: a lower bound.)
+  for (const i of [0, 1]) {
+    const line = new RegExp(`A sealer's clock is ahead of the network's.*sealer=${skewed}`)
+    const ahead = await logged(net, i, line, 'ahead')
+    t.ok(ahead > 4 && ahead < 11.5, `member ${i} names the skewed sealer, ${ahead}s ahead`)
+  }
+  const honest = await metrics(net, 0)
+  t.equal(sampleValue(honest, 'medrec_clock_sealing_refused'), 0, 'the honest authority keeps sealing')
+  t.ok(Math.abs(sampleValue(honest, 'medrec_clock_offset_seconds')!) < 1, 'and measures its own clock as right')
+
+  // The rate holds: the next 10 blocks come about once a period, none sealed by the skewed authority
+  // and none stamped into the future it would have dragged the chain to.
+  const h0 = await headNumber(net, 0)
+  await waitFor(async () => ((await headNumber(net, 0)) >= h0 + 10 ? true : undefined), 'ten more blocks', 60_000)
+  const blocks = await Promise.all(Array.from({ length: 11 }, (_, k) => rpc<BlockJson>(url(net, 0), 'eth_getBlockByNumber', [`0x${(h0 + k).toString(16)}`, false])))
+  const times = blocks.map((b) => Number(BigInt(b.timestamp)))
+  const gaps = times.slice(1).map((x, k) => x - times[k]!)
+  t.ok(times[10]! - times[0]! <= 20, `10 blocks in ${times[10]! - times[0]!} s of chain time (period 1)`)
+  t.ok(Math.max(...gaps) <= 4, `no stall: gaps ${gaps.join(',')}`)
+  for (let k = 1; k <= 10; k++) {
+    const sealer = await rpc<string>(url(net, 0), 'clique_getSigner', [`0x${(h0 + k).toString(16)}`])
+    t.not(sealer.toLowerCase(), skewed, `block ${h0 + k} is not the skewed authority's`)
+  }
+  t.ok(times[10]! <= Math.floor(Date.now() / 1000) + 1, 'the chain is not stamped ahead of real time')
+})
