@@ -195,7 +195,9 @@ export class ChainStore {
     try {
       return await fn()
     } catch (err) {
-      if (this.failure !== undefined) throw this.failure
+      // Another write may have failed while this one waited (the getter: TS narrowed the field above).
+      const earlier = this.fault
+      if (earlier !== undefined) throw earlier
       this.failure = storageFault(err, this.location, what)
       this.onFault?.(this.failure)
       throw this.failure
