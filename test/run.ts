@@ -19,6 +19,9 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 /** Folders (trailing slash) and files only `npm test` runs, each with why; they start first there, the longest ahead. */
 const SLOW = [
   'test/docs/commands.test.ts', // runs the README's shell blocks: nodes and CLI processes
+  'test/e2e/netns.test.ts', // four nodes in network namespaces through two partitions (~100 s)
+  'test/e2e/clock-skew.test.ts', // three authorities, one under libfaketime (~80 s)
+  'test/e2e/network-sync.test.ts',
   'test/e2e/', // real node processes
   'test/bench/harness.test.ts', // `medrec bench run` clusters
   'test/bench/faults.test.ts',
@@ -43,6 +46,7 @@ const SLOW = [
   'test/node/metrics.test.ts',
   'test/cli/gatekeeper-cli.test.ts',
   'test/rpc/miner.test.ts',
+  'test/p2p/invalid-gossip.test.ts', // floods until a ban, then waits out a short one
   'test/consensus/pow-difficulty.test.ts', // mines hundreds of blocks for the difficulty statistics
   'test/cli/start-metrics.test.ts',
   'test/cli/help.test.ts',

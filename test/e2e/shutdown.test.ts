@@ -13,8 +13,9 @@ t.setTimeout(180_000)
 /**
  * SIGTERM on a sealing authority (issue 19): sealing stops at the signal, the block being built is
  * abandoned (never sealed or committed), open clients (an event stream, a WebSocket, a keep-alive
- * HTTP connection) do not hold the exit, and the process exits 0. The exit time is printed; the
- * deadline here is only a generous bound (the figure is in docs/operators.md).
+ * HTTP connection) do not hold the exit, and the process exits 0. The exit time is printed, not
+ * asserted (measured figures are in docs/reliability.md); a process that
+ * has not exited after EXIT_DEADLINE_MS is killed, and fails the exit-code check.
  */
 
 const EXIT_DEADLINE_MS = 10_000
@@ -98,8 +99,7 @@ t.test('a dev authority (period 1) given SIGTERM mid-slot seals nothing more and
   await nextLine(node, /Sealed new block/, node.output().length, 'the next sealed block')
   const { code, ms } = await terminate(node)
   t.comment(`exit after SIGTERM: ${ms} ms`)
-  t.equal(code, 0, 'exits 0')
-  t.ok(ms < EXIT_DEADLINE_MS, `exits within ${EXIT_DEADLINE_MS} ms (took ${ms} ms)`)
+  t.equal(code, 0, `exits 0 (a process still running after ${EXIT_DEADLINE_MS} ms is killed and fails this)`)
   const { before, after } = splitAtSignal(node.output())
   const headAtSignal = lastHead(before)
   t.same(after.filter((l) => l.includes('Sealed new block')), [], 'no block sealed after the signal')
@@ -124,8 +124,7 @@ t.test('a PoA network member given SIGTERM while building its next block abandon
   const { code, ms } = await terminate(node)
   a.node = undefined
   t.comment(`network member exit after SIGTERM: ${ms} ms`)
-  t.equal(code, 0, 'exits 0')
-  t.ok(ms < EXIT_DEADLINE_MS, `exits within ${EXIT_DEADLINE_MS} ms (took ${ms} ms)`)
+  t.equal(code, 0, `exits 0 (a process still running after ${EXIT_DEADLINE_MS} ms is killed and fails this)`)
   const { before, after } = splitAtSignal(node.output())
   const headAtSignal = lastHead(before)
   t.same(after.filter((l) => l.includes('Sealed new block')), [], 'no block sealed after the signal')
