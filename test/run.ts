@@ -47,6 +47,8 @@ const SLOW = [
   'test/cli/gatekeeper-cli.test.ts',
   'test/rpc/miner.test.ts',
   'test/p2p/invalid-gossip.test.ts', // floods until a ban, then waits out a short one
+  'test/sync/lying-peer.test.ts', // node processes against lying libp2p hosts
+  'test/p2p/unfunded-flood.test.ts', // a sealing node process
   'test/consensus/pow-difficulty.test.ts', // mines hundreds of blocks for the difficulty statistics
   'test/cli/start-metrics.test.ts',
   'test/cli/help.test.ts',
