@@ -28,7 +28,13 @@ function rpcConfig(flags: ParsedFlags, dev: boolean): RpcConfig {
   const apis = list('rpc.api') ?? [...(dev ? DEV_APIS : DEFAULT_RPC.apis)]
   const unknown = apis.filter((a) => !(NAMESPACES as readonly string[]).includes(a))
   if (unknown.length > 0) throw usageError(`invalid value for --rpc.api: no namespace ${unknown.join(', ')}; this node has ${NAMESPACES.join(',')}`)
-  return { ...DEFAULT_RPC, addr, port, corsOrigins, vhosts, wsOrigins, apis, ...callLimits(flags) }
+  return { ...DEFAULT_RPC, addr, port, corsOrigins, vhosts, wsOrigins, apis, ...callLimits(flags), ...batchLimits(flags) }
+}
+
+/** --rpc.batch-request-limit, --rpc.batch-response-max-size (geth's flags and defaults; 0: no limit). */
+function batchLimits(flags: ParsedFlags): Pick<RpcConfig, 'batchRequestLimit' | 'batchResponseMaxSize'> {
+  const int = (name: string, fallback: number): number => (flags.has(name) ? Number(parseInteger(flags.string(name)!, name, 0n, BigInt(Number.MAX_SAFE_INTEGER))) : fallback)
+  return { batchRequestLimit: int('rpc.batch-request-limit', DEFAULT_RPC.batchRequestLimit), batchResponseMaxSize: int('rpc.batch-response-max-size', DEFAULT_RPC.batchResponseMaxSize) }
 }
 
 /** --rpc.gascap, --rpc.evmtimeout (Go duration syntax, as geth), --rpc.callworkers. */
@@ -186,6 +192,10 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   process.on('SIGTERM', onSignal)
 
   if (dev) printDevBanner(genesis, node.rpcUrl, node.wsUrl, flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(paths.dir))
+  // Readiness for a parent that spawned us with an IPC channel (the bench harness, the tests; read
+  // by bench/harness/process.ts): every part has started, and where JSON-RPC serves, as a message
+  // rather than a log line. Then the channel is let go: it must not outlive the message.
+  process.send?.({ event: 'ready', rpc: node.rpcUrl, ws: node.wsUrl }, () => process.disconnect?.())
 }
 
 /** The gatekeeper's audit, rate and delegate policy flags: like the others, they need --gatekeeper. */
@@ -280,7 +290,7 @@ export const startCommand: CommandSpec = {
   kind: 'command',
   path: 'start',
   summary: 'run a node (JSON-RPC, and sealing for an authority or a miner)',
-  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--rpc.vhosts HOSTS] [--ws.origins ORIGINS] [--rpc.api NAMESPACES] [--rpc.jwtsecret FILE] [--rpc.gascap GAS] [--rpc.evmtimeout DURATION] [--rpc.callworkers N] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …] [--metrics [--metrics.addr A] [--metrics.port P]]',
+  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--rpc.vhosts HOSTS] [--ws.origins ORIGINS] [--rpc.api NAMESPACES] [--rpc.jwtsecret FILE] [--rpc.gascap GAS] [--rpc.evmtimeout DURATION] [--rpc.callworkers N] [--rpc.batch-request-limit N] [--rpc.batch-response-max-size BYTES] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …] [--metrics [--metrics.addr A] [--metrics.port P]]',
   description: [
     'Runs a node on an initialised data dir (see "medrec init"): JSON-RPC over HTTP and WebSocket',
     'on one port and, with --authority, sealing blocks with that keystore account; on a',
@@ -301,6 +311,8 @@ export const startCommand: CommandSpec = {
     { name: 'rpc.gascap', kind: 'string', placeholder: 'GAS', default: String(DEFAULT_RPC_GAS_CAP), description: 'most gas an eth_call or eth_estimateGas may use; more is capped to it (0: no cap)' },
     { name: 'rpc.evmtimeout', kind: 'string', placeholder: 'DURATION', default: formatDuration(DEFAULT_RPC_EVM_TIMEOUT_MS), description: 'eth_call/eth_estimateGas running longer are stopped, e.g. 5s, 500ms (0: no limit)' },
     { name: 'rpc.callworkers', kind: 'string', placeholder: 'N', default: String(DEFAULT_CALL_WORKERS), description: "threads running RPC clients' eth_call/eth_estimateGas (0: on the main thread, no timeout; not for exposed nodes)" },
+    { name: 'rpc.batch-request-limit', kind: 'string', placeholder: 'N', default: String(DEFAULT_RPC.batchRequestLimit), description: 'most requests in one JSON-RPC batch; a larger batch is refused whole (0: no limit)' },
+    { name: 'rpc.batch-response-max-size', kind: 'string', placeholder: 'BYTES', default: String(DEFAULT_RPC.batchResponseMaxSize), description: "most bytes of answers one batch may return; the batch's later calls are then answered -32003 (0: no limit)" },
     { name: 'rpc.jwtsecret', kind: 'string', placeholder: 'FILE', default: 'DIR/jwtsecret (made if absent)', description: 'hex 32-byte secret for the bearer tokens that medrec_*, admin_*, miner_*, clique_propose/discard need' },
     { name: 'authority', kind: 'string', placeholder: 'ADDRESS', default: 'none, no sealing', description: 'seal blocks with this keystore account' },
     { name: 'password', kind: 'string', placeholder: 'FILE', default: 'prompt on a terminal', description: 'with --authority: file whose first line is its keystore password' },

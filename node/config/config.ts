@@ -19,8 +19,10 @@ export interface RpcConfig {
   jwtSecret?: Uint8Array
   /** Largest accepted request body; default 5 MiB as in geth. */
   maxRequestBytes: number
-  /** Largest batch; default 100. */
-  maxBatch: number
+  /** `--rpc.batch-request-limit`: most requests in one batch (geth's default 1000); 0 no limit. */
+  batchRequestLimit: number
+  /** `--rpc.batch-response-max-size`: most bytes of results and errors one batch may return (geth's default 25,000,000); 0 no limit. */
+  batchResponseMaxSize: number
   /** `--rpc.gascap`: most gas an eth_call/eth_estimateGas may use; 0n no cap. Absent: DEFAULT_RPC_GAS_CAP. */
   gasCap?: bigint
   /** `--rpc.evmtimeout` in ms: a call running longer is stopped; 0 no limit. Absent: DEFAULT_RPC_EVM_TIMEOUT_MS. */

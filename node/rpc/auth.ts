@@ -11,8 +11,8 @@ import { errorCode, errorMessage } from '../../common/errors.ts'
 import { JwtSecretError, JwtSecretErrorCode, RpcError } from './errors.ts'
 
 /** Every namespace this node serves. */
-export const NAMESPACES = ['eth', 'net', 'web3', 'admin', 'clique', 'miner', 'medrec'] as const
-/** `--rpc.api` default, as geth's HTTP default: read-only chain access. */
+export const NAMESPACES = ['eth', 'net', 'web3', 'txpool', 'admin', 'clique', 'miner', 'medrec'] as const
+/** `--rpc.api` default, as geth's HTTP default: read-only chain access (txpool, as in geth, only when asked). */
 export const DEFAULT_APIS: readonly string[] = ['eth', 'net', 'web3']
 /**
  * `--rpc.api` default with `--dev`: all of them. A dev chain is the developer's own machine and its

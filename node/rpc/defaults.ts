@@ -10,5 +10,6 @@ export const DEFAULT_RPC: RpcConfig = {
   wsOrigins: [...DEFAULT_WS_ORIGINS],
   apis: [...DEFAULT_APIS],
   maxRequestBytes: 5 * 1024 * 1024,
-  maxBatch: 100,
+  batchRequestLimit: 1000,
+  batchResponseMaxSize: 25_000_000,
 }

@@ -10,6 +10,8 @@ export const RpcErrorCode = {
   TIMEOUT: 'RPC_TIMEOUT',
   LIMIT_EXCEEDED: 'RPC_LIMIT_EXCEEDED',
   REVERTED: 'RPC_REVERTED',
+  /** A batch's answers passed --rpc.batch-response-max-size. */
+  RESPONSE_TOO_LARGE: 'RPC_RESPONSE_TOO_LARGE',
   /** A protected method without a valid bearer token (auth.ts). */
   UNAUTHORIZED: 'RPC_UNAUTHORIZED',
 } as const
@@ -26,6 +28,7 @@ export const JSONRPC_CODE: Record<RpcErrorCode, number> = {
   [RpcErrorCode.TIMEOUT]: -32002,
   [RpcErrorCode.LIMIT_EXCEEDED]: -32005,
   [RpcErrorCode.REVERTED]: 3,
+  [RpcErrorCode.RESPONSE_TOO_LARGE]: -32003,
   // geth answers its authenticated port with HTTP 401 and no JSON-RPC code; this one is ours.
   [RpcErrorCode.UNAUTHORIZED]: -32001,
 }
@@ -112,6 +115,14 @@ export class RpcError extends CodedError<RpcErrorCode> {
   }
   static limit(message: string): RpcError {
     return new RpcError(RpcErrorCode.LIMIT_EXCEEDED, message)
+  }
+  /** geth's -32600 "batch too large", plus the numbers and the fix. */
+  static batchTooLarge(requests: number, limit: number): RpcError {
+    return new RpcError(RpcErrorCode.INVALID_REQUEST, `batch too large: ${requests} requests, this node's limit is ${limit} (--rpc.batch-request-limit); send smaller batches`)
+  }
+  /** geth's -32003 "response too large" for the calls of a batch left when its answers passed the limit. */
+  static responseTooLarge(limit: number): RpcError {
+    return new RpcError(RpcErrorCode.RESPONSE_TOO_LARGE, `response too large: this batch's answers passed ${limit} bytes (--rpc.batch-response-max-size), so this call was not run; send it again in a smaller batch`)
   }
   /** eth_call/eth_estimateGas hit REVERT: code 3 with the revert bytes as `data`, as geth. */
   static reverted(revertData: Uint8Array): RpcError {

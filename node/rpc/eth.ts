@@ -9,7 +9,8 @@ import { resolveBlockTag } from './blocks.ts'
 import { RpcError } from './errors.ts'
 import type { FilterManager, LogFilter } from './filters.ts'
 import { matchLog } from './filters.ts'
-import { formatBlock, formatLog, formatReceipt, formatTransaction, type LogJson } from './format.ts'
+import { formatBlock, formatBlockReceipts, formatLog, formatReceipt, formatTransaction, type LogJson } from './format.ts'
+import { createTxpoolMethods } from './txpool.ts'
 import type { RpcMethods } from './types.ts'
 import * as v from './validate.ts'
 
@@ -280,6 +281,12 @@ export function createEthMethods(modules: EthModules): EthApi {
       const b = await chain.bundleByHash(loc.blockHash)
       return b === undefined ? null : formatReceipt(b, loc.index)
     },
+    // geth: the block by number, tag or hash (EIP-1898); null beyond the head, an error for an unknown hash.
+    eth_getBlockReceipts: async (p) => {
+      v.params(p, 1, 1)
+      const b = await resolve(v.blockTag(p[0], 0))
+      return b === undefined ? null : formatBlockReceipts(b)
+    },
     eth_getTransactionByBlockNumberAndIndex: async (p) => {
       v.params(p, 2, 2)
       const b = await resolve(v.blockTag(p[0], 0))
@@ -330,6 +337,9 @@ export function createEthMethods(modules: EthModules): EthApi {
     eth_getFilterChanges: (p) => (v.params(p, 1, 1), filters.getFilterChanges(v.filterId(p[0], 0))),
     eth_getFilterLogs: (p) => (v.params(p, 1, 1), filters.getFilterLogs(v.filterId(p[0], 0))),
     eth_uninstallFilter: (p) => (v.params(p, 1, 1), filters.uninstallFilter(v.filterId(p[0], 0))),
+
+    // The txpool namespace reads the same pool (--rpc.api decides whether it is served).
+    ...createTxpoolMethods(mempool),
   }
 
   /** Block tags of a filter resolve against the head at the time of the request. */

@@ -17,6 +17,8 @@ export interface LogJson {
   transactionHash: Hex
   transactionIndex: Hex
   blockHash: Hex
+  /** geth 1.16: the block's timestamp on every log. */
+  blockTimestamp: Hex
   logIndex: Hex
   removed: boolean
 }
@@ -49,6 +51,8 @@ export interface AccessListJson {
 export interface TxJson {
   blockHash: Hex | null
   blockNumber: Hex | null
+  /** geth 1.16: the block's timestamp; null while pending (as blockHash). */
+  blockTimestamp: Hex | null
   transactionIndex: Hex | null
   from: Hex
   gas: Hex
@@ -76,6 +80,7 @@ export interface BlockJson extends HeaderJson {
   uncles: Hex[]
 }
 
+/** A receipt as geth's: no blockTimestamp of its own (geth 1.16 puts it on the receipt's logs). */
 export interface ReceiptJson {
   transactionHash: Hex
   transactionIndex: Hex
@@ -94,7 +99,7 @@ export interface ReceiptJson {
 }
 
 /** Where a mined transaction sits: a block, or its identifying parts when no Block is at hand. */
-export type TxBlockLocation = { block: Block; index: number } | { blockHash: Uint8Array; blockNumber: bigint; index: number; baseFee?: bigint }
+export type TxBlockLocation = { block: Block; index: number } | { blockHash: Uint8Array; blockNumber: bigint; timestamp: bigint; index: number; baseFee?: bigint }
 
 const addr = (a: Address): Hex => a.toString()
 
@@ -136,9 +141,9 @@ export function formatBlock(bundle: BlockBundle, fullTx: boolean): BlockJson {
   }
 }
 
-function resolveLocation(loc: TxBlockLocation): { blockHash: Uint8Array; blockNumber: bigint; index: number; baseFee: bigint | undefined } {
-  if ('block' in loc) return { blockHash: loc.block.hash(), blockNumber: loc.block.header.number, index: loc.index, baseFee: loc.block.header.baseFeePerGas }
-  return { blockHash: loc.blockHash, blockNumber: loc.blockNumber, index: loc.index, baseFee: loc.baseFee }
+function resolveLocation(loc: TxBlockLocation): { blockHash: Uint8Array; blockNumber: bigint; timestamp: bigint; index: number; baseFee: bigint | undefined } {
+  if ('block' in loc) return { blockHash: loc.block.hash(), blockNumber: loc.block.header.number, timestamp: loc.block.header.timestamp, index: loc.index, baseFee: loc.block.header.baseFeePerGas }
+  return { blockHash: loc.blockHash, blockNumber: loc.blockNumber, timestamp: loc.timestamp, index: loc.index, baseFee: loc.baseFee }
 }
 
 /**
@@ -160,6 +165,7 @@ export function formatTransaction(tx: TypedTransaction, sender: Address, loc?: T
   const out: TxJson = {
     blockHash: at === undefined ? null : toData(at.blockHash),
     blockNumber: at === undefined ? null : toQuantity(at.blockNumber),
+    blockTimestamp: at === undefined ? null : toQuantity(at.timestamp),
     transactionIndex: at === undefined ? null : toQuantity(at.index),
     from: addr(sender),
     gas: toQuantity(tx.gasLimit),
@@ -204,6 +210,7 @@ export function formatLog(raw: RawLog, loc: { block: Block; txIndex: number; log
     transactionHash: tx === undefined ? toData(new Uint8Array(32)) : toData(tx.hash()),
     transactionIndex: toQuantity(loc.txIndex),
     blockHash: toData(loc.block.hash()),
+    blockTimestamp: toQuantity(loc.block.header.timestamp),
     logIndex: toQuantity(loc.logIndex),
     removed: false,
   }
@@ -211,13 +218,32 @@ export function formatLog(raw: RawLog, loc: { block: Block; txIndex: number; log
 
 /** The receipt of transaction `index` in the bundle, or null when there is none. */
 export function formatReceipt(bundle: BlockBundle, index: number): ReceiptJson | null {
+  let logIndex = 0
+  for (let i = 0; i < index && i < bundle.receipts.length; i++) logIndex += bundle.receipts[i]!.logs.length
+  return receiptJson(bundle, index, logIndex)
+}
+
+/** Every receipt of the block, in order (eth_getBlockReceipts). */
+export function formatBlockReceipts(bundle: BlockBundle): ReceiptJson[] {
+  const out: ReceiptJson[] = []
+  let logIndex = 0
+  for (let i = 0; i < bundle.block.transactions.length; i++) {
+    const r = receiptJson(bundle, i, logIndex)
+    if (r === null) break
+    out.push(r)
+    logIndex += r.logs.length
+  }
+  return out
+}
+
+/** Receipt `index` of the bundle whose first log has block-wide index `firstLogIndex`. */
+function receiptJson(bundle: BlockBundle, index: number, firstLogIndex: number): ReceiptJson | null {
   const { block } = bundle
   const tx = block.transactions[index]
   const r = bundle.receipts[index]
   const sender = bundle.senders[index]
   if (tx === undefined || r === undefined || sender === undefined) return null
-  let logIndex = 0
-  for (let i = 0; i < index; i++) logIndex += bundle.receipts[i]!.logs.length
+  let logIndex = firstLogIndex
   return {
     transactionHash: toData(tx.hash()),
     transactionIndex: toQuantity(index),

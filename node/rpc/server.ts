@@ -122,8 +122,11 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     }
   }
 
-  /** One request object → its serialized response, or undefined for a notification. */
-  async function handleItem(item: unknown, ctx: RpcContext, after: Array<() => void>): Promise<string | undefined> {
+  /**
+   * One request object → its serialized response, or undefined for a notification. `payload`
+   * gets the bytes of the reply's result or error member (what a batch's size limit counts).
+   */
+  async function handleItem(item: unknown, ctx: RpcContext, after: Array<() => void>, payload?: { bytes: number }): Promise<string | undefined> {
     if (!isRecord(item)) return errorFrame(null, RpcError.invalidRequest(`expected a request object, got ${Array.isArray(item) ? 'array' : item === null ? 'null' : typeof item}`))
     const hasId = Object.hasOwn(item, 'id')
     if (hasId && !validId(item.id)) return errorFrame(null, RpcError.invalidRequest('id must be a string, a number or null'))
@@ -139,7 +142,9 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     let reply: string
     try {
       const result = await call(method, params, ctx, after)
-      reply = stringifyResponse({ jsonrpc: '2.0', id, result: result === undefined ? null : result })
+      const text = stringifyResponse(result === undefined ? null : result)
+      if (payload !== undefined) payload.bytes = Buffer.byteLength(text)
+      reply = `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${text}}`
     } catch (err) {
       let rpcErr: RpcError
       if (err instanceof RpcError) {
@@ -149,6 +154,7 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
         rpcErr = RpcError.internal(errorMessage(err), err)
       }
       reply = errorFrame(id, rpcErr)
+      if (payload !== undefined) payload.bytes = Buffer.byteLength(stringifyResponse(rpcErr.toJSON()))
     }
     if (log.enabled('trace')) log.trace('Served', { method, transport: ctx.transport, ms: Math.round(performance.now() - started) })
     // Notifications run but are never answered (JSON-RPC 2.0 §4.1).
@@ -165,14 +171,37 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     }
     if (!Array.isArray(body)) return handleItem(body, ctx, after)
     if (body.length === 0) return errorFrame(null, RpcError.invalidRequest('empty batch'))
-    if (body.length > opts.maxBatch) return errorFrame(null, RpcError.limit(`batch of ${body.length} requests is too large: limit ${opts.maxBatch}`))
+    if (opts.batchRequestLimit > 0 && body.length > opts.batchRequestLimit) return batchTooLarge(body)
     const replies: string[] = []
+    let responseBytes = 0
     // One after the other, as geth: later calls see the effects of earlier ones.
-    for (const item of body) {
-      const r = await handleItem(item, ctx, after)
-      if (r !== undefined) replies.push(r)
+    for (const [i, item] of body.entries()) {
+      const payload = { bytes: 0 }
+      const r = await handleItem(item, ctx, after, payload)
+      if (r === undefined) continue
+      replies.push(r)
+      responseBytes += payload.bytes
+      if (opts.batchResponseMaxSize > 0 && responseBytes > opts.batchResponseMaxSize) {
+        // As geth: the answers so far stand; the calls not yet run are not run, each answered -32003.
+        for (const rest of body.slice(i + 1)) {
+          if (isRecord(rest) && !Object.hasOwn(rest, 'id')) continue
+          const id = isRecord(rest) && validId(rest.id) ? rest.id : null
+          replies.push(errorFrame(id, RpcError.responseTooLarge(opts.batchResponseMaxSize)))
+        }
+        break
+      }
     }
     return replies.length === 0 ? undefined : `[${replies.join(',')}]`
+  }
+
+  /**
+   * geth's answer to a batch over --rpc.batch-request-limit: none of it runs, and the reply is a
+   * batch of one -32600 error carrying the id of the batch's first call (the protocol has no
+   * way to answer a whole batch).
+   */
+  function batchTooLarge(body: unknown[]): string {
+    const first = body.find((m) => isRecord(m) && typeof m.method === 'string' && Object.hasOwn(m, 'id') && validId(m.id)) as { id: RpcId } | undefined
+    return `[${errorFrame(first?.id ?? null, RpcError.batchTooLarge(body.length, opts.batchRequestLimit))}]`
   }
 
   // ---- HTTP ----

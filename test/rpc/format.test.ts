@@ -6,7 +6,7 @@ import { Transaction } from 'ethers'
 import { toData } from '../../common/hex.ts'
 import { createChainCommon } from '../../evm/index.ts'
 import type { BlockBundle, RawLog, StoredReceipt } from '../../node/chain/types.ts'
-import { formatBlock, formatHeader, formatLog, formatReceipt, formatTransaction } from '../../node/rpc/format.ts'
+import { formatBlock, formatBlockReceipts, formatHeader, formatLog, formatReceipt, formatTransaction } from '../../node/rpc/format.ts'
 import { DEV_KEYS, addressOf } from '../helpers/chain.ts'
 
 const QUANTITY = /^0x(0|[1-9a-f][0-9a-f]*)$/
@@ -94,7 +94,7 @@ function ethersView(tx: TypedTransaction) {
 t.test('legacy transaction (EIP-155)', async (t) => {
   const j = formatTransaction(legacy, sender, { block, index: 0 }) as unknown as Record<string, unknown>
   const e = ethersView(legacy)
-  t.same(Object.keys(j).sort(), ['blockHash', 'blockNumber', 'chainId', 'from', 'gas', 'gasPrice', 'hash', 'input', 'nonce', 'r', 's', 'to', 'transactionIndex', 'type', 'v', 'value'].sort())
+  t.same(Object.keys(j).sort(), ['blockHash', 'blockNumber', 'blockTimestamp', 'chainId', 'from', 'gas', 'gasPrice', 'hash', 'input', 'nonce', 'r', 's', 'to', 'transactionIndex', 'type', 'v', 'value'].sort())
   t.equal(j.hash, e.hash)
   t.equal(j.from, e.from!.toLowerCase())
   t.equal(j.to, TO)
@@ -111,6 +111,7 @@ t.test('legacy transaction (EIP-155)', async (t) => {
   t.equal(j.blockHash, blockHash)
   t.equal(j.blockNumber, '0x5')
   t.equal(j.transactionIndex, '0x0')
+  t.equal(j.blockTimestamp, '0x4d2', "geth 1.16's blockTimestamp: the block's timestamp")
 
   const pre155 = createLegacyTx({ nonce: 0n, gasLimit: 21000n, gasPrice: 1n, to: TO }, { common: createChainCommon({ chainId: 1337n, period: 0, epoch: 1n }) })
   const unprotected = pre155.addSignature(27n, 1n, 2n, false)
@@ -154,11 +155,13 @@ t.test('EIP-1559 transactions: effective gasPrice in a block, maxFeePerGas pendi
   t.equal(pending.blockHash, null)
   t.equal(pending.blockNumber, null)
   t.equal(pending.transactionIndex, null)
+  t.equal(pending.blockTimestamp, null, 'pending: blockTimestamp null, as geth')
   t.equal(pending.gasPrice, '0x64', 'pending: maxFeePerGas, as geth')
 
-  const byParts = formatTransaction(fee1559, sender, { blockHash: block.hash(), blockNumber: 5n, index: 2, baseFee: 90n })
+  const byParts = formatTransaction(fee1559, sender, { blockHash: block.hash(), blockNumber: 5n, timestamp: 1234n, index: 2, baseFee: 90n })
   t.equal(byParts.blockHash, blockHash)
   t.equal(byParts.blockNumber, '0x5')
+  t.equal(byParts.blockTimestamp, '0x4d2')
   t.equal(byParts.gasPrice, '0x5d', 'location by parts: baseFee 90 + tip 3')
 })
 
@@ -196,6 +199,7 @@ t.test('formatReceipt and formatLog', async (t) => {
     transactionHash: toData(fee1559.hash()),
     transactionIndex: '0x2',
     blockHash,
+    blockTimestamp: '0x4d2',
     logIndex: '0x2',
     removed: false,
   })
@@ -203,4 +207,5 @@ t.test('formatReceipt and formatLog', async (t) => {
   t.equal(r2.logs[0]!.data, '0x')
   t.equal(formatReceipt(bundle, 4), null, 'no such transaction')
   t.same(formatLog(logA, { block, txIndex: 2, logIndex: 2 }), r2.logs[1])
+  t.same(formatBlockReceipts(bundle), [0, 1, 2, 3].map((i) => formatReceipt(bundle, i)), 'eth_getBlockReceipts: every receipt, log indexes across the block')
 })

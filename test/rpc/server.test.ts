@@ -71,7 +71,7 @@ const methods: RpcMethods = {
 }
 
 // The fixture methods have no namespace prefix: each is its own namespace, all enabled here (auth.test.ts tests --rpc.api).
-const BASE: RpcConfig = { ...DEFAULT_RPC, addr: '127.0.0.1', port: 0, corsOrigins: [], maxRequestBytes: 64 * 1024, maxBatch: 5, apis: [...Object.keys(methods), 'eth'] }
+const BASE: RpcConfig = { ...DEFAULT_RPC, addr: '127.0.0.1', port: 0, corsOrigins: [], maxRequestBytes: 64 * 1024, batchRequestLimit: 5, apis: [...Object.keys(methods), 'eth'] }
 
 async function start(t: Test, over: Partial<RpcConfig & RpcServerTuning> = {}, hub: SubscriptionHub = createSubscriptionHub()) {
   const server = createRpcServer({ ...BASE, callTimeoutMs: 300, ...over }, { methods, subscriptions: hub })
@@ -144,7 +144,7 @@ t.test('batches', async (t) => {
   t.equal(allNotes.status, 200)
   t.equal(allNotes.text, '', 'all-notification batch: empty body')
   const big = await post(url, JSON.stringify(Array.from({ length: 6 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'echo' }))))
-  t.same(big.json, { jsonrpc: '2.0', id: null, error: { code: -32005, message: 'batch of 6 requests is too large: limit 5' } })
+  t.same(big.json, [{ jsonrpc: '2.0', id: 0, error: { code: -32600, message: "batch too large: 6 requests, this node's limit is 5 (--rpc.batch-request-limit); send smaller batches" } }], "geth's answer: a batch of one error with the first call's id")
 })
 
 t.test('malformed and invalid requests', async (t) => {
