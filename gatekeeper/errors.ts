@@ -38,6 +38,11 @@ export const GatekeeperErrorCode = {
   UNREACHABLE: 'GATEKEEPER_UNREACHABLE',
   /** The requester (or, for unverified traffic, its remote address) sent more than its rate allows. */
   RATE_LIMITED: 'GATEKEEPER_RATE_LIMITED',
+  /**
+   * The chain did not take a record update (refused, reverted or unreachable): the previous
+   * version is still served, the new records are kept aside until the chain names their hash.
+   */
+  CHAIN_UPDATE_FAILED: 'GATEKEEPER_CHAIN_UPDATE_FAILED',
   /** Local database or configuration problem. */
   INTERNAL: 'GATEKEEPER_INTERNAL',
 } as const

@@ -20,6 +20,7 @@ import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from './options.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { createParticipantOps } from './participant.ts'
 import { createProviderOps } from './provider.ts'
+import { createPublisher } from './publish.ts'
 import { createRequestVerifier } from './request.ts'
 import { createRequester, GATEKEEPER_PROTOCOL } from './requester.ts'
 import { createServer, type GatekeeperReply, type ServedRequest } from './serve.ts'
@@ -106,7 +107,7 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
     { db: state, source: store, secret, sign: (hash, rel) => signerOf(rel).signMessage({ message: { raw: hash } }), providerOf: (rel) => delegates.ofRelationship(rel)?.address, now: () => Math.floor(Date.now() / 1000) },
   )
   const verifier = createRequestVerifier({ chainId: modules.chainId, gatekeepers: [address], isGatekeeper: delegates.isOurs, maxLifetimeSeconds: opts.maxRequestLifetime })
-  const server = createServer({ client, source: store, verifier, nonces, auditOf: (a) => chains.of(a).log, providerAudit, limiter, relationships, privateKey, ownsAccount: delegates.isOurs, secret, releases, onServed: modules.onServed })
+  const server = createServer({ client, source: store, verifier, nonces, auditOf: (a) => chains.of(a).log, providerAudit, limiter, relationships, privateKey, ownsAccount: delegates.isOurs, secret, releases, settle: createPublisher(store).settle, onServed: modules.onServed })
   const requester = createRequester({ client, privateKey, chainId: modules.chainId, p2pRequest: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, GATEKEEPER_PROTOCOL, body) })
   const cache = createRecordCache(state)
   const notifications = createNotificationLog(state)

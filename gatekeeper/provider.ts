@@ -6,6 +6,7 @@ import type { SqliteRecordStore } from './db/index.ts'
 import type { DelegateAccounts } from './delegates/index.ts'
 import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from './errors.ts'
 import { servableRecordQuery } from './grammar.ts'
+import { createPublisher } from './publish.ts'
 import type { RelationshipMap } from './state.ts'
 import type { FhirResource } from './types.ts'
 
@@ -37,6 +38,8 @@ export interface ProviderModules {
  */
 export function createProviderOps(modules: ProviderModules) {
   const { client, store, relationships } = modules
+  // Records change only together with their hash on chain (publish.ts).
+  const { settle, publish } = createPublisher(store)
   /** The client that stewards `rel`: its delegate's, else the provider account's. */
   const clientOf = (rel: string): MedRecClient => modules.delegates?.ofRelationship(rel)?.client ?? client
 
@@ -59,9 +62,9 @@ export function createProviderOps(modules: ProviderModules) {
     return { identity, address: resolved.participant }
   }
 
-  /** The hash a pointer's query over the patient's records commits to, at pointer version `version`. */
-  async function hashAt(relationship: Address, pointerId: number, version: number, patientId: string, query: RecordQuery): Promise<Hex> {
-    const resources = await store.query(patientId, query)
+  /** The hash a pointer's query over the patient's records (with `adding` upserted, when given) commits to, at pointer version `version`. */
+  async function hashAt(relationship: Address, pointerId: number, version: number, patientId: string, query: RecordQuery, adding?: readonly FhirResource[]): Promise<Hex> {
+    const resources = adding === undefined ? await store.query(patientId, query) : store.preview(adding, patientId, query)
     return commitRecords(modules.secret, relationship, pointerId, version, [...query.fields], resources).dataHash
   }
 
@@ -118,6 +121,7 @@ export function createProviderOps(modules: ProviderModules) {
       for (const pointer of pointers) {
         const q = storedQuery(rel, pointer, out)
         if (q === undefined) continue
+        settle(rel, pointer.pointerId, pointer) // a staged version the chain already holds is served first
         if ((await hashAt(rel, pointer.pointerId, pointer.version, patientId, q)) === pointer.dataHash) {
           out.unchanged++
           continue
@@ -182,12 +186,15 @@ export function createProviderOps(modules: ProviderModules) {
     const q = checkRecordQuery(p.query ?? { resourceType: p.resources[0]!.resourceType, fields: DEFAULT_FIELDS[p.resources[0]!.resourceType] ?? ['status'] })
     const bounty = checkBounty(p.bounty ?? defaultBounty(q.query.resourceType)).query
     const ref = `Patient/${patientId}`
-    for (const r of p.resources) {
+    const resources = p.resources.map((r): FhirResource => {
       if (r.resourceType === 'Patient') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'add-record takes clinical resources; the Patient itself is stored by add-patient')
-      const withRef: FhirResource = r.resourceType === 'Immunization' ? { ...r, patient: { reference: ref } } : { ...r, subject: { reference: ref } }
-      store.upsert(withRef)
-    }
+      return r.resourceType === 'Immunization' ? { ...r, patient: { reference: ref } } : { ...r, subject: { reference: ref } }
+    })
+    // Nothing is stored yet: the records are served only once the chain holds their hash (publish).
+    // Validated now, before any chain read or transaction.
+    store.preview(resources, patientId, q.query)
     const { identity, address } = await chainAddressOf(patientId)
+    const staged = (relationship: Address, pointerId: number, version: number, dataHash: Hex) => ({ patientId, relationship, pointerId, version, dataHash, resources })
 
     // The first live relationship holds the pointer: the same query gets a new hash, a new query a new pointer.
     for await (const { rel, ppr, pointers } of liveRelationships(patientId)) {
@@ -195,14 +202,19 @@ export function createProviderOps(modules: ProviderModules) {
       // A delegate low on gas is topped up by its verifier first.
       await modules.delegates?.ensureFunds(await ppr.provider())
       if (pointer === undefined) {
-        const hash = await hashAt(rel, pointers.length, 1, patientId, q.query)
-        const tx = await ppr.addPointer({ query: q.query, dataHash: hash, bountyQuery: bounty })
+        const hash = await hashAt(rel, pointers.length, 1, patientId, q.query, resources)
+        const tx = await publish(staged(rel, pointers.length, 1, hash), () => ppr.addPointer({ query: q.query, dataHash: hash, bountyQuery: bounty }))
         return { relationship: rel, pointerId: tx.pointerId, dataHash: hash, action: 'added', transactions: [tx.hash] }
       }
-      const same = await hashAt(rel, pointer.pointerId, pointer.version, patientId, q.query)
-      if (same === pointer.dataHash) return { relationship: rel, pointerId: pointer.pointerId, dataHash: same, action: 'unchanged', transactions: [] }
-      const hash = await hashAt(rel, pointer.pointerId, pointer.version + 1, patientId, q.query)
-      const tx = await ppr.updatePointer(pointer.pointerId, { dataHash: hash, bountyQuery: bounty })
+      settle(rel, pointer.pointerId, pointer)
+      const same = await hashAt(rel, pointer.pointerId, pointer.version, patientId, q.query, resources)
+      if (same === pointer.dataHash) {
+        // What the pointer serves does not change: the hash on chain stays right.
+        store.upsertAll(resources)
+        return { relationship: rel, pointerId: pointer.pointerId, dataHash: same, action: 'unchanged', transactions: [] }
+      }
+      const hash = await hashAt(rel, pointer.pointerId, pointer.version + 1, patientId, q.query, resources)
+      const tx = await publish(staged(rel, pointer.pointerId, pointer.version + 1, hash), () => ppr.updatePointer(pointer.pointerId, { dataHash: hash, bountyQuery: bounty }))
       return { relationship: rel, pointerId: pointer.pointerId, dataHash: hash, action: 'updated', transactions: [tx.hash] }
     }
 
@@ -218,10 +230,10 @@ export function createProviderOps(modules: ProviderModules) {
       // (delegates/relay.ts): this gatekeeper's own URL would name the provider.
       const endpoint = delegate !== undefined && delegate.relay !== '' ? delegate.relay : modules.endpoint()
       const relationship = (await steward.relationships.predictAddress(steward.address, address, endpoint, salt)).toLowerCase() as Address
-      const hash = await hashAt(relationship, 0, 1, patientId, q.query)
+      const hash = await hashAt(relationship, 0, 1, patientId, q.query, resources)
       relationships.set(relationship, patientId)
       if (delegate !== undefined) modules.delegates!.bind(delegate, relationship)
-      const res = await steward.addRecordForNewPatient({ identity, endpoint, salt, query: q.query, dataHash: hash, bountyQuery: bounty })
+      const res = await publish(staged(relationship, 0, 1, hash), () => steward.addRecordForNewPatient({ identity, endpoint, salt, query: q.query, dataHash: hash, bountyQuery: bounty }))
       const t = res.transactions
       return { relationship, provider: steward.address, pointerId: res.pointerId, dataHash: hash, action: 'created', transactions: [t.create.hash, t.addPointer.hash, t.linkPatient.hash] }
     } catch (err) {

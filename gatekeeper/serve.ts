@@ -56,6 +56,11 @@ export interface ServeModules {
   releases: BountyReleases
   /** Salts the field commitments (see commitment.ts). */
   secret: Uint8Array
+  /**
+   * Before a pointer's records are read: serves the provider's staged version of them once the
+   * chain holds its hash (its update landed after a crash or a lost receipt; publish.ts).
+   */
+  settle?: (relationship: string, pointerId: number, onChain: { version: number; dataHash: string }) => void
   now?: () => number
   /** Told how each request ended, for metrics; never changes the reply. */
   onServed?: (served: ServedRequest) => void
@@ -172,6 +177,7 @@ export function createServer(modules: ServeModules) {
       const granted = fieldsOfMask(req.fieldMasks[i]!)
       const p = await headRead(`pointer:${rel}:${pointerId}`, () => ppr.pointer(pointerId))
       const q = servableRecordQuery(p.query, rel, pointerId).query
+      modules.settle?.(rel, pointerId, p)
       const resources = await source.query(patientId, q)
       const { bundleResources, proof } = buildProof(modules.secret, rel as Address, pointerId, p.version, [...q.fields], resources, granted)
       pointers.push({ pointerId, query: p.query, dataHash: p.dataHash, version: p.version, fields: granted, bundle: searchset(bundleResources), proof })

@@ -11,5 +11,6 @@ export {
   type UpsertOptions,
 } from './sqlite.ts'
 export { CSV_COLUMNS } from './csv-resources.ts'
+export type { StagedBatch, StagedRecords } from './staging.ts'
 export { MEDREC_IDENTITY_SYSTEM, parseFhirDate, type DateRange } from './fhir.ts'
 export { SCHEMA_VERSION, TABLES, migrate, type TableSpec } from './schema.ts'

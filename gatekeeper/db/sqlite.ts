@@ -12,6 +12,7 @@ import { extractRow } from './extract.ts'
 import { FHIR_ID_RE, checkJson, invalid, isPlainObject, isWellFormed, optDate, optObject, optString, patientIdOfReference } from './fhir.ts'
 import { TABLES, migrate, tableOf, type TableSpec } from './schema.ts'
 import { recordFilter } from './search.ts'
+import { createStagingTable, type StagedRecords, type StagedBatch } from './staging.ts'
 
 const log = createLogger('gatekeeper:db')
 
@@ -60,6 +61,20 @@ export interface SqliteRecordStore extends RecordSource {
   resourceCount(resourceType?: ResourceType): number
   /** `aggregate` with each cell's patient ids, in one read (bounty releases compare cohorts). */
   aggregateWithCohorts(q: BountyQuery): Promise<CohortCell[]>
+  /**
+   * What `query` would return with `resources` upserted, validated as upsert validates them;
+   * nothing is written (the provider hashes a new version before the chain has it).
+   */
+  preview(resources: readonly FhirResource[], patientId: string, q: RecordQuery): FhirResource[]
+  /** Upserts several resources in one transaction. */
+  upsertAll(resources: readonly FhirResource[]): void
+  /** Keeps `batch` aside (durably, not served) until the chain names its hash: its id. */
+  stage(batch: StagedRecords): number
+  /** The batches kept aside for one pointer. */
+  staged(relationship: string, pointerId: number): StagedBatch[]
+  /** Upserts a staged batch's resources and forgets the batch, in one transaction; false when it is gone already. */
+  promote(id: number): boolean
+  discard(id: number): void
 }
 
 interface Entry {
@@ -75,6 +90,20 @@ function internal(message: string, err: unknown, context?: Record<string, unknow
 
 function unsupported(message: string): never {
   throw new GatekeeperError(GatekeeperErrorCode.UNSUPPORTED_SEARCH, message)
+}
+
+/** A record query on one connection: the reader's for requests, the writer's for a preview. */
+function runQuery(db: DatabaseSync, patientId: string, q: RecordQuery): FhirResource[] {
+  if (typeof patientId !== 'string') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'a record query needs a patient id string')
+  if (!isPlainObject(q)) unsupported('a record query must be an object such as {"resourceType":"Observation","fields":["code"]}')
+  const spec = tableOf(q.resourceType) ?? unsupported(`resource type ${JSON.stringify(q.resourceType)} is not stored by this database; supported: ${RESOURCE_TYPES.join(', ')}`)
+  const { where } = recordFilter(spec, q)
+  // The patient scope comes first and is always there: a search can only narrow it.
+  const sql = `SELECT resource FROM ${spec.table} r WHERE r.patient_id = ?${where.map((c) => ` AND ${c.sql}`).join('')} ORDER BY r.id`
+  return db
+    .prepare(sql)
+    .all(patientId, ...where.flatMap((c) => c.params))
+    .map((row) => JSON.parse(String(row.resource)) as FhirResource)
 }
 
 export function createSqliteRecordStore(opts: SqliteRecordStoreOptions): SqliteRecordStore {
@@ -96,6 +125,7 @@ export function createSqliteRecordStore(opts: SqliteRecordStoreOptions): SqliteR
   const w = writer
   const r = reader
   let closed = false
+  const staging = createStagingTable(w)
 
   const statements = new Map<string, StatementSync>()
   /** Fixed statements only (their SQL is built from constants); search SQL is prepared per call. */
@@ -363,18 +393,51 @@ export function createSqliteRecordStore(opts: SqliteRecordStoreOptions): SqliteR
     },
 
     async query(patientId: string, q: RecordQuery): Promise<FhirResource[]> {
-      return read('run a record query', () => {
-        if (typeof patientId !== 'string') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'a record query needs a patient id string')
-        if (!isPlainObject(q)) unsupported('a record query must be an object such as {"resourceType":"Observation","fields":["code"]}')
-        const spec = tableOf(q.resourceType) ?? unsupported(`resource type ${JSON.stringify(q.resourceType)} is not stored by this database; supported: ${RESOURCE_TYPES.join(', ')}`)
-        const { where } = recordFilter(spec, q)
-        // The patient scope comes first and is always there: a search can only narrow it.
-        const sql = `SELECT resource FROM ${spec.table} r WHERE r.patient_id = ?${where.map((c) => ` AND ${c.sql}`).join('')} ORDER BY r.id`
-        return r
-          .prepare(sql)
-          .all(patientId, ...where.flatMap((c) => c.params))
-          .map((row) => JSON.parse(String(row.resource)) as FhirResource)
+      return read('run a record query', () => runQuery(r, patientId, q))
+    },
+
+    preview(resources, patientId, q) {
+      ensureOpen()
+      // Applied and read back on the writer connection inside a transaction that is always rolled back.
+      w.exec('BEGIN IMMEDIATE')
+      try {
+        for (const res of resources) upsertOne(res, undefined)
+        return runQuery(w, patientId, q)
+      } finally {
+        w.exec('ROLLBACK')
+      }
+    },
+
+    upsertAll(resources) {
+      ensureOpen()
+      transaction(() => {
+        for (const res of resources) upsertOne(res, undefined)
       })
+    },
+
+    stage(batch) {
+      ensureOpen()
+      return staging.add(batch)
+    },
+
+    staged(relationship, pointerId) {
+      return read('read staged records', () => staging.of(relationship, pointerId))
+    },
+
+    promote(id) {
+      ensureOpen()
+      return transaction(() => {
+        const batch = staging.get(id)
+        if (batch === undefined) return false
+        for (const res of batch.resources) upsertOne(res, undefined)
+        staging.remove(id)
+        return true
+      })
+    },
+
+    discard(id) {
+      ensureOpen()
+      staging.remove(id)
     },
 
     async hasPatient(patientId: string): Promise<boolean> {

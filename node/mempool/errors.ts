@@ -25,7 +25,10 @@ export const MempoolErrorCode = {
   ALREADY_KNOWN: 'MEMPOOL_ALREADY_KNOWN',
   POOL_FULL: 'MEMPOOL_POOL_FULL',
   SENDER_LIMIT: 'MEMPOOL_SENDER_LIMIT',
-  /** A recovery worker died (or the pool was closed) before answering; resubmitting is safe. */
+  /**
+   * A recovery worker died (or the pool was closed) before answering, or the head kept moving
+   * under the admission's account reads; resubmitting is safe.
+   */
   RECOVERY_FAILED: 'MEMPOOL_RECOVERY_FAILED',
 } as const
 export type MempoolErrorCode = (typeof MempoolErrorCode)[keyof typeof MempoolErrorCode]

@@ -9,6 +9,12 @@ export interface SenderLog {
   /** Senders that gained executable transactions since log position `from`; undefined when the log no longer reaches back that far. */
   freshSince(from: number): { senders: readonly SenderTxs[]; start: number; end: number } | undefined
   allSenders(): IterableIterator<SenderTxs>
+  /** `it` handed `entry` to the block under construction. */
+  handedOut(it: PriceAndNonceIterator, entry: Entry): void
+  /** `entry`, handed out by `it`, will not be in its block after all (the builder skipped its sender). */
+  notTaken(it: PriceAndNonceIterator, entry: Entry): void
+  /** The block `it` fed was committed or abandoned. */
+  released(it: PriceAndNonceIterator): void
 }
 
 interface Cursor {
@@ -41,6 +47,8 @@ export class PriceAndNonceIterator implements PendingTxs {
   private logPos: number
   /** The cursor last handed out; advanced on the next call, unless its sender was skipped. */
   private last: Cursor | undefined
+  /** Per sender, the entry last handed out: the one a skipSender call is about. */
+  private readonly lastOf = new Map<string, Entry>()
 
   constructor(pool: SenderLog, baseFee: bigint) {
     this.pool = pool
@@ -55,7 +63,15 @@ export class PriceAndNonceIterator implements PendingTxs {
   }
 
   skipSender(sender: Address): void {
-    this.skipped.add(sender.toString())
+    const key = sender.toString()
+    this.skipped.add(key)
+    // The builder skips a sender when its transaction failed or did not fit: not in this block.
+    const e = this.lastOf.get(key)
+    if (e !== undefined) this.pool.notTaken(this, e)
+  }
+
+  release(): void {
+    this.pool.released(this)
   }
 
   next(): IteratorResult<PoolTx> {
@@ -87,6 +103,8 @@ export class PriceAndNonceIterator implements PendingTxs {
       }
       this.last = top
       this.nextNonce.set(top.q.key, top.entry.nonce + 1n)
+      this.lastOf.set(top.q.key, top.entry)
+      this.pool.handedOut(this, top.entry)
       return { done: false, value: { tx: top.entry.tx, sender: top.entry.sender } }
     }
   }

@@ -28,6 +28,8 @@ const log = createLogger('mempool')
 
 /** How many removed transactions' sender keys the pool remembers (~6 MB). */
 const RECENT_KEYS = 65_536
+/** State reads of one admission that a new head may overtake before it gives up (the node imports blocks faster than it reads). */
+const MAX_ACCOUNT_READS = 8
 
 const checksum = (a: Address): string => toChecksumAddress(a.toString())
 
@@ -65,6 +67,15 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
   private readonly fresh: SenderTxs[] = []
   /** Number of entries dropped from the front of `fresh`. */
   private freshBase = 0
+  /**
+   * Bumped whenever the head changes: an account read that a new head overtook may predate the
+   * block that spent a nonce, so admission reads again (else a transaction whose nonce that block
+   * spent could enter as pending after the block already settled its sender, and stay forever).
+   */
+  private headGen = 0
+  /** The iterator feeding the block under construction (the latest pending() call), and what it handed out. */
+  private builder: PriceAndNonceIterator | undefined
+  private readonly sealing = new Set<Entry>()
 
   constructor(opts: Partial<MempoolOptions>, modules: MempoolModules) {
     super()
@@ -120,7 +131,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
         reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
       }
       sender = tx.getSenderAddress() // from the cached public key: no second recovery
-      account = await this.getAccount(sender)
+      account = await this.accountAtHead(sender)
     } finally {
       this.arriving.delete(key)
     }
@@ -149,6 +160,15 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
       )
     }
     const old = q.byNonce.get(nonce)
+    if (old !== undefined && this.sealing.has(old)) {
+      // geth accepts it, then drops it when the block lands: meanwhile it reads as pending though
+      // it can never mine, and the original (which will) reads as unknown. Say so now instead.
+      reject(
+        MempoolErrorCode.NONCE_TOO_LOW,
+        `nonce too low: address ${checksum(sender)}, tx: ${nonce}: nonce ${nonce} is being sealed into the next block by ${bytesToHex(old.hash)}, which will mine; watch its receipt (if that block lands without it, resubmit)`,
+        { sealing: bytesToHex(old.hash) },
+      )
+    }
     if (old !== undefined) {
       // geth: both caps strictly higher, and at least priceBump percent higher.
       const bump = BigInt(100 + this.opts.priceBump)
@@ -180,6 +200,38 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
     }
     log.trace('Accepted transaction', { hash, sender: senderKey, nonce })
     return { tx, sender, hash }
+  }
+
+  /** The sender's account at the head as the pool knows it: read again when a new head overtook the read. */
+  private async accountAtHead(address: Address): Promise<AccountState> {
+    for (let reads = 1; ; reads++) {
+      const gen = this.headGen
+      const account = await this.getAccount(address)
+      if (gen === this.headGen) return account
+      if (reads === MAX_ACCOUNT_READS) {
+        reject(MempoolErrorCode.RECOVERY_FAILED, `the chain head moved during each of ${reads} reads of ${checksum(address)}'s account (the node is importing blocks fast); resubmitting is safe`)
+      }
+    }
+  }
+
+  handedOut(it: PriceAndNonceIterator, entry: Entry): void {
+    if (it === this.builder) this.sealing.add(entry)
+  }
+
+  notTaken(it: PriceAndNonceIterator, entry: Entry): void {
+    if (it === this.builder) this.sealing.delete(entry)
+  }
+
+  released(it: PriceAndNonceIterator): void {
+    if (it !== this.builder) return
+    this.builder = undefined
+    this.sealing.clear()
+  }
+
+  /** A new head: the block under construction landed, or can no longer (it was built on the old head). */
+  private headMoved(): void {
+    this.headGen++
+    this.sealing.clear()
   }
 
   /** First nonce that is not executable: the end of the contiguous run from the base. */
@@ -245,6 +297,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
   }
 
   async onBlocksRemoved(txs: readonly IncludedTx[]): Promise<void> {
+    this.headMoved()
     const senders = new Map<string, Address>()
     for (const t of txs) senders.set(t.sender.toString(), t.sender)
     const list = [...senders]
@@ -262,6 +315,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
   }
 
   async onBlockIncluded(txs: readonly IncludedTx[]): Promise<void> {
+    this.headMoved()
     const touched = new Map<string, { address: Address; next: bigint }>()
     for (const t of txs) {
       const k = t.sender.toString()
@@ -295,7 +349,10 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
   }
 
   pending(baseFee: bigint): PendingTxs {
-    return new PriceAndNonceIterator(this, baseFee)
+    this.sealing.clear()
+    const it = new PriceAndNonceIterator(this, baseFee)
+    this.builder = it
+    return it
   }
 
   get(hash: Uint8Array): PoolTx | undefined {

@@ -52,10 +52,16 @@ export interface HeadContext {
  * The builder calls `skipSender` when a sender's transaction fails: its later nonces cannot run.
  * The iterator reads the pool live: after it returned done, a later `next()` hands out what
  * became executable since (the producer waits for the pool's 'pending' event, then asks again).
- * No transaction is handed out twice.
+ * No transaction is handed out twice. One iterator at a time feeds a block: a new one replaces the last.
  */
 export interface PendingTxs extends IterableIterator<PoolTx> {
   skipSender(sender: Address): void
+  /**
+   * The block these transactions went into was committed or abandoned. Until then (or the next
+   * head, or the next pending() call) what was handed out counts as being sealed: the pool
+   * refuses replacements of it, since the block under construction already spent its nonce.
+   */
+  release(): void
 }
 
 export interface MempoolStats {

@@ -51,7 +51,7 @@ const INSTANT_BUILD_WINDOW_MS = 20
  * the deadline (or, `stopWhenDry`, ends: a miner seals what is pending and hashes meanwhile). The builder thus executes while the slot runs instead of after it, so the
  * block can hold as much as the period allows.
  */
-function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fillUntil: number, stopped: () => boolean, halt: AbortSignal, stopWhenDry = false): TxSource {
+function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fillUntil: number, stopped: () => boolean, halt: AbortSignal, stopWhenDry = false): TxSource & { release(): void } {
   const pending = mempool.pending(baseFee)
   async function* stream(): AsyncGenerator<SenderTx> {
     const slice = new TimeSlice()
@@ -73,6 +73,10 @@ function streamFromPool(mempool: Mempool, baseFee: bigint, deadline: number, fil
   return Object.assign(stream(), {
     skipSender(sender: Address) {
       pending.skipSender(sender)
+    },
+    /** The block was committed or abandoned: the pool may take replacements of what it was given again. */
+    release() {
+      pending.release()
     },
   })
 }
@@ -111,6 +115,8 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
   let stopSealing: (() => void) | undefined
   // Aborted by stop(): every wait of the loop (slot, wiggle, pool, seal) ends at once.
   let halt = new AbortController()
+  // Ends the pool's hold on what the block in progress was given, once that block is committed or abandoned.
+  let releaseBuild: (() => void) | undefined
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -196,6 +202,7 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
     // head cannot move meanwhile; the arrival is what tells).
     const givingWay = () => !plan.inTurn && modules.receiving?.(next) === true
     const source = streamFromPool(mempool, baseFee, deadline, fillUntil, () => !running || givingWay(), signal, sealsWhenDry)
+    releaseBuild = source.release
     const started = Date.now()
     const vote = modules.proposals === undefined ? undefined : chain.consensus.voting?.pickVote(chain.snapshot, parent.number + 1n, modules.proposals.list())
     let pending
@@ -274,7 +281,10 @@ export function createProducer(opts: ProducerOptions, modules: ProducerModules):
       loop = (async () => {
         while (running) {
           try {
-            await sealOnce()
+            await sealOnce().finally(() => {
+              releaseBuild?.()
+              releaseBuild = undefined
+            })
           } catch (err) {
             log.error('Block production failed', undefined, errorMessage(err))
             await sleep(1000)

@@ -368,10 +368,36 @@ t.test('one live iterator serves a block: arrivals after it ran dry, new senders
   t.same(order(it), [tag(K0, 2)])
   await pool.addRaw(tx1559(3, { key: K1, tip: 5n * GWEI }).serialize())
   t.same(order(it), [], 'a skipped sender stays skipped')
-  // A replacement of something already handed out is not offered again.
-  await pool.addRaw(tx1559(2, { key: K0, tip: 2n * GWEI, fee: 20n * GWEI }).serialize())
+  // A replacement of something already handed out to the block being built is refused: that block spends its nonce.
+  await refused(t, pool, tx1559(2, { key: K0, tip: 2n * GWEI, fee: 20n * GWEI }).serialize(), 'MEMPOOL_NONCE_TOO_LOW', /nonce 2 is being sealed into the next block by 0x/, 'replacing a nonce being sealed')
   t.same(order(it), [])
   t.same(order(pool.pending(BASE_FEE)), [0, 1, 2, 3].map((n) => tag(K1, n)).concat([0, 1, 2].map((n) => tag(K0, n))), 'a new iterator starts from the pool again')
+})
+
+t.test('what the builder was given is held until its block lands, is abandoned or skips it', async (t) => {
+  const { pool } = setup()
+  await pool.addRaw(tx1559(0, { key: K0 }).serialize())
+  await pool.addRaw(tx1559(0, { key: K1 }).serialize())
+  const it = pool.pending(BASE_FEE)
+  const got = [it.next().value!, it.next().value!]
+  const bump = (k: Uint8Array) => tx1559(0, { key: k, tip: 2n * GWEI, fee: 20n * GWEI })
+  await refused(t, pool, bump(K0).serialize(), 'MEMPOOL_NONCE_TOO_LOW', /being sealed/, 'held while the block is built')
+  it.skipSender(got[1]!.sender) // the builder left K1's transaction out (it failed or did not fit)
+  const k1 = bump(K1)
+  await pool.addRaw(k1.serialize())
+  t.equal(hex(pool.get(k1.hash())!.tx), hex(k1), 'a skipped transaction can be replaced')
+  it.release() // the block was abandoned
+  await pool.addRaw(bump(K0).serialize())
+  t.same(pool.stats(), { pending: 2, queued: 0 }, 'released: replaced')
+  // A new builder supersedes the last one; a new head ends the hold too.
+  const first = pool.pending(BASE_FEE)
+  first.next()
+  const second = pool.pending(BASE_FEE)
+  const held = second.next().value!
+  await refused(t, pool, tx1559(0, { key: held.sender.equals(A0) ? K0 : K1, tip: 5n * GWEI, fee: 50n * GWEI }).serialize(), 'MEMPOOL_NONCE_TOO_LOW', /being sealed/, 'held by the newer builder')
+  await pool.onBlockIncluded([])
+  await pool.addRaw(tx1559(0, { key: held.sender.equals(A0) ? K0 : K1, tip: 5n * GWEI, fee: 50n * GWEI }).serialize())
+  t.pass('a new head ends the hold')
 })
 
 t.test('a live iterator that fell behind the arrivals log rescans the pool', async (t) => {
