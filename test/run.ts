@@ -34,7 +34,9 @@ const SLOW = [
   'test/cli/account.test.ts', // the CLI tests spawn `medrec` per case (and nodes)
   'test/cli/send.test.ts',
   'test/docs/newcomer.test.ts', // a newcomer's walk through the CLI against a node
+  'test/gatekeeper/write-consistency.test.ts', // a node process killed and restarted mid-update
   'test/gatekeeper/access.test.ts', // a dev node with its gatekeeper
+  'test/rpc/geth-methods.test.ts', // a dev node
   'test/cli/init.test.ts',
   'test/keys/keystore.test.ts', // scrypt at geth's standard strength
   'test/cli/authority.test.ts',
