@@ -11,6 +11,8 @@ export const ContractsErrorCode = {
   INVALID_AUTHORITY: 'CONTRACTS_INVALID_AUTHORITY',
   /** The same authority appears twice: the array and the index mapping would disagree. */
   DUPLICATE_AUTHORITY: 'CONTRACTS_DUPLICATE_AUTHORITY',
+  /** A view or set-up step in the standalone MedRec VM (contracts/vm.ts) reverted; the message names the error. */
+  VM_CALL_REVERTED: 'CONTRACTS_VM_CALL_REVERTED',
 } as const
 export type ContractsErrorCode = (typeof ContractsErrorCode)[keyof typeof ContractsErrorCode]
 

@@ -41,6 +41,7 @@ const SLOW = [
   'test/keys/keystore.test.ts', // scrypt at geth's standard strength
   'test/cli/authority.test.ts',
   'test/bench/propagation.test.ts',
+  'test/bench/readiness.test.ts', // a node process
   'test/cli/start.test.ts',
   'test/gatekeeper/audit-anchor.test.ts',
   'test/docs/no-warnings.test.ts', // starts node and CLI processes

@@ -1,8 +1,9 @@
 /**
  * One `medrec` node process, for everything here that drives real nodes (`medrec bench`, the
- * `npm run bench` suites, the e2e test helpers): spawned with the pinned Node on bin/medrec.js,
- * ready once its JSON-RPC server listens, its JWT secret then registered so that rpc() calls to
- * its URLs authenticate; stopped with SIGTERM or killed.
+ * `npm run bench` suites, the e2e test helpers): spawned with the pinned Node on bin/medrec.js and
+ * an IPC channel, ready when it says so over that channel (`{ event: 'ready', rpc, ws }`, sent by
+ * `medrec start` once every part has started: a message, not a log line to parse), its JWT secret
+ * then registered so that rpc() calls to its URLs authenticate; stopped with SIGTERM or killed.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs'
@@ -68,8 +69,19 @@ export function tempDir(prefix = 'medrec-test-'): { path: string; remove(): void
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) }
 }
 
-/** The node's "listening" log line, or the dev banner when logs are quieter than info. */
-const LISTENING = [/listening\s.*url=(http:\/\/[\d.]+:\d+)\s+ws=(ws:\/\/[\d.]+:\d+)/, /Listening on (http:\/\/[\d.]+:\d+) \(WebSocket (ws:\/\/[\d.]+:\d+)\)/]
+/** What `medrec start` sends its parent over the IPC channel once it serves (cli/commands/start.ts). */
+export interface NodeReady {
+  event: 'ready'
+  /** HTTP and WebSocket JSON-RPC URLs. */
+  rpc: string
+  ws: string
+}
+
+export function isNodeReady(m: unknown): m is NodeReady {
+  if (typeof m !== 'object' || m === null) return false
+  const r = m as Record<string, unknown>
+  return r.event === 'ready' && typeof r.rpc === 'string' && typeof r.ws === 'string'
+}
 
 function flagValue(args: readonly string[], flag: string): string | undefined {
   const i = args.indexOf(flag)
@@ -88,7 +100,8 @@ export function startNodeProcess(opts: NodeProcessOptions): Promise<NodeProcess>
   const proc = spawn(command, commandArgs, {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // fd 3: the IPC channel the node announces its readiness on (Node's own, as fork() uses).
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
   const logFile = opts.logFile === undefined ? undefined : createWriteStream(opts.logFile, { flags: 'a' })
   const keep = opts.keepOutput !== false
@@ -117,17 +130,16 @@ export function startNodeProcess(opts: NodeProcessOptions): Promise<NodeProcess>
       reject(new BenchError(BenchErrorCode.NODE_START_FAILED, `node in ${opts.datadir} ${why}${where}:\n${out.slice(-4000)}`, undefined, cause))
     }
     const timer = setTimeout(() => fail(`did not start within ${timeoutMs} ms`), timeoutMs)
-    const onEarlyExit = (code: number | null) => fail(`exited with ${code} before listening`)
+    const onEarlyExit = (code: number | null) => fail(`exited with ${code} before it was ready`)
     proc.once('exit', onEarlyExit)
-    // Checked on all the output so far as it arrives (a line may come in pieces).
-    const check = () => {
-      const m = LISTENING.map((re) => re.exec(out)).find((x) => x !== null)
-      if (m === undefined || ready) return
+    const onMessage = (m: unknown) => {
+      if (!isNodeReady(m) || ready) return
       ready = true
       clearTimeout(timer)
       proc.off('exit', onEarlyExit)
-      const url = m[1]!
-      const wsUrl = m[2]!
+      proc.off('message', onMessage)
+      const url = m.rpc
+      const wsUrl = m.ws
       // The node made its JWT secret before it listened; calls to it authenticate with it.
       const secretFile = flagValue(args, '--rpc.jwtsecret') ?? defaultJwtSecretPath(opts.datadir)
       readJwtSecret(secretFile).then(
@@ -162,7 +174,6 @@ export function startNodeProcess(opts: NodeProcessOptions): Promise<NodeProcess>
         (err: unknown) => fail(`left no readable JWT secret at ${secretFile}: ${errorMessage(err)}`, err),
       )
     }
-    proc.stdout!.on('data', check)
-    proc.stderr!.on('data', check)
+    proc.on('message', onMessage)
   })
 }

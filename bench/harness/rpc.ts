@@ -59,14 +59,39 @@ export async function rpc<T>(url: string, method: string, params: unknown[] = []
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-/** Polls `fn` every `everyMs` until it returns a value (not undefined/null/false); a timeout names `what`. */
-export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs: number, everyMs = 200): Promise<T> {
+export interface WaitOptions {
+  /** Between polls; default 100 ms. */
+  everyMs?: number
+  /**
+   * true (default): an error `fn` throws counts as "not yet" (a node still starting or restarting
+   * refuses connections) and the last one is named if the wait times out; false: it ends the wait.
+   */
+  retryErrors?: boolean
+}
+
+/**
+ * Polls `fn` until it returns a value (not undefined/null/false), for at most `timeoutMs`
+ * (default 20 s); a timeout names `what`. The one poll of the harness, the bench suites and the
+ * tests (test/helpers/node-process.ts re-exports it).
+ */
+export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000, opts: WaitOptions = {}): Promise<T> {
   const end = Date.now() + timeoutMs
+  let lastError: unknown
   for (;;) {
-    const v = await fn().catch(() => undefined)
+    let v: T | undefined | null | false
+    try {
+      v = await fn()
+    } catch (err) {
+      if (opts.retryErrors === false) throw err
+      lastError = err
+      v = undefined
+    }
     if (v !== undefined && v !== null && v !== false) return v
-    if (Date.now() > end) throw new BenchError(BenchErrorCode.TIMEOUT, `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`)
-    await sleep(everyMs)
+    if (Date.now() > end) {
+      const last = lastError === undefined ? '' : ` (last error: ${errorMessage(lastError)})`
+      throw new BenchError(BenchErrorCode.TIMEOUT, `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${last}`, undefined, lastError)
+    }
+    await sleep(opts.everyMs ?? 100)
   }
 }
 

@@ -6,9 +6,7 @@
 import { fileURLToPath } from 'node:url'
 import { keccak256, toHex, type Hex } from 'viem'
 import { encodeCall, patientProviderRelationshipAbi } from '../../contracts/index.ts'
-import { actor, type Actor } from '../../test/helpers/contract-vm.ts'
-import { createMedRecVM, revertName } from '../../test/helpers/medrec-vm.ts'
-import type { Outcome } from '../../test/helpers/contract-vm.ts'
+import { actor, createMedRecVM, revertName, type Actor, type Outcome } from '../../contracts/vm.ts'
 import type { Row } from './report.ts'
 
 const QUERY = JSON.stringify({ resourceType: 'Observation', fields: ['code', 'valueQuantity', 'effectiveDateTime'], codeSystems: ['http://loinc.org'] })

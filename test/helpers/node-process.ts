@@ -2,8 +2,8 @@
  * Real node processes for the e2e tests. Spawning, readiness, stopping and the JWT-authenticated
  * JSON-RPC client are the bench harness's (bench/harness/process.ts and rpc.ts); this adds the
  * tests' conveniences: node processes without tap's module tracer (plain-node.ts), positional
- * arguments, every call signed by default, plain Error messages (`METHOD: CODE MESSAGE`) and a
- * poll that fails fast on an error.
+ * arguments, every call signed by default and plain Error messages (`METHOD: CODE MESSAGE`). The
+ * poll, waitFor, is the harness's too.
  */
 import { startNodeProcess as spawnNode, type NodeProcess as HarnessNode } from '../../bench/harness/process.ts'
 import { rpcRaw as call, type RpcCallOptions as HarnessCallOptions, type RpcResponse } from '../../bench/harness/rpc.ts'
@@ -11,7 +11,7 @@ import { bearer, defaultJwtSecretPath, readJwtSecret } from '../../node/rpc/acce
 import { plainNode } from './plain-node.ts'
 
 export { ALL_APIS, MEDREC, ROOT, tempDir } from '../../bench/harness/process.ts'
-export { authHeaders } from '../../bench/harness/rpc.ts'
+export { authHeaders, waitFor } from '../../bench/harness/rpc.ts'
 export const NODE = process.execPath
 
 export type NodeProcess = HarnessNode
@@ -53,15 +53,4 @@ export async function rpc<T = unknown>(url: string, method: string, params: unkn
   const r = await rpcRaw(url, method, params, opts)
   if (r.error !== undefined) throw new Error(`${method}: ${r.error.code} ${r.error.message}`)
   return r.result as T
-}
-
-/** Polls `fn` every 100 ms until it returns a value; an error it throws ends the wait at once. */
-export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20000): Promise<T> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined && v !== null && v !== false) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }
