@@ -6,7 +6,10 @@
  * record reads/s with 1 and 16 clients) and pow (hash rate against raw keccak-256, then a network
  * of 3 miners at a 2 s target), keccak (the node's WebAssembly keccak-256 against @noble/hashes),
  * calls (`--attackers N` clients flooding max-gas loop eth_calls: other requests' p50/p99, blocks
- * sealed, the --rpc.evmtimeout (`--timeout 2s`) firing; `--old` adds the main-thread behaviour).
+ * sealed, the --rpc.evmtimeout (`--timeout 2s`) firing; `--old` adds the main-thread behaviour),
+ * faults (the reliability suite, suites/faults/: SIGKILL loop, disk full, partitions, a lossy
+ * link, clock skew, byzantine peers; `--only a,b` picks scenarios, `--quick` shortens them; each
+ * prints a verdict, and the process exits 1 when one failed).
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from 'node:util'
@@ -23,6 +26,7 @@ import { runPowHashBench } from './suites/pow-hash.ts'
 import { runPowNetworkBench } from './suites/pow-network.ts'
 import { runKeccakBench } from './suites/keccak.ts'
 import { runCallFlood } from './suites/call-flood.ts'
+import { runFaults } from './suites/faults/index.ts'
 
 setLogLevel('warn')
 const { values, positionals } = parseArgs({
@@ -43,10 +47,12 @@ const { values, positionals } = parseArgs({
     attackers: { type: 'string', default: '4' },
     timeout: { type: 'string', default: '2s' },
     old: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    quick: { type: 'boolean', default: false },
   },
 })
 const suites = positionals.length > 0 ? positionals : ['recovery', 'build', 'throughput', 'rss']
-const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak', 'calls'])
+const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak', 'calls', 'faults'])
 for (const s of suites) {
   if (!known.has(s)) {
     process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
@@ -95,6 +101,10 @@ for (const s of suites) {
     const title = (old: boolean) => `eth_call flood: ${c.attackers} clients sending 1e9-gas endless loops back to back (--rpc.gascap 1e9, --rpc.evmtimeout ${c.timeout}), ${c.period}s blocks, ${c.seconds}s${old ? ', calls on the main thread (--rpc.callworkers 0, the old behaviour)' : ''}`
     printTable(title(false), await runCallFlood(c), values.json)
     if (values.old) printTable(title(true), await runCallFlood({ ...c, old: true }), values.json)
+  }
+  if (s === 'faults') {
+    const results = await runFaults({ only: values.only, quick: values.quick, json: values.json })
+    if (results.some((r) => r.verdict === 'fail')) process.exitCode = 1
   }
   if (s === 'network') {
     const n = { nodes: Number(values.nodes), rate: o.rate, seconds: o.seconds, senders: o.senders, period: o.period }
