@@ -19,12 +19,15 @@ import { CALL_WORKER_TAG, toWireArgs, toWireContext, type CallDbLayout, type Cal
 import { formatDuration } from '../common/duration.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
+import { DEFAULT_FORK, type ChainFork } from './forks.ts'
 
 const log = createLogger('evm:calls')
 
 export interface CallPoolOptions {
   db: CallDbLayout
   chainId: bigint
+  /** The chain's fork (its genesis); default shanghai. */
+  hardfork?: ChainFork
   /** Worker threads, ≥ 1. */
   workers: number
   /** Longest a job may run on its worker, in ms; 0: no limit (geth's --rpc.evmtimeout 0). */
@@ -223,7 +226,7 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
   }
 
   const spawn = (): void => {
-    const data: CallWorkerData = { tag: CALL_WORKER_TAG, db: opts.db, chainId: opts.chainId, cacheBytes: opts.cacheBytes ?? DEFAULT_CALL_CACHE_BYTES }
+    const data: CallWorkerData = { tag: CALL_WORKER_TAG, db: opts.db, chainId: opts.chainId, hardfork: opts.hardfork ?? DEFAULT_FORK, cacheBytes: opts.cacheBytes ?? DEFAULT_CALL_CACHE_BYTES }
     const worker = new Worker(workerUrl, { workerData: data })
     const slot: Slot = { worker, ready: false, job: undefined, timer: undefined, stopping: false }
     worker.unref() // an idle pool never keeps the process alive; pending jobs hold their callers' promises

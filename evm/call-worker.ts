@@ -14,6 +14,7 @@ import { errorMessage, isCodedError } from '../common/errors.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import { blockHashChain, CallRunner, createStateManager } from './call.ts'
 import { createExecCommon } from './common.ts'
+import type { ChainFork } from './forks.ts'
 import { TrieLevelAdapter, type BytesLevel } from './state-db.ts'
 import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
 
@@ -34,6 +35,7 @@ export interface CallWorkerData {
   tag: typeof CALL_WORKER_TAG
   db: CallDbLayout
   chainId: bigint
+  hardfork: ChainFork
   /** This worker's clean trie-node cache (see state-db.ts CleanCache). */
   cacheBytes: number
 }
@@ -97,7 +99,7 @@ export async function serveCalls(port: MessagePort, data: CallWorkerData): Promi
     const sub = (name: string): BytesLevel => db.sublevel<Uint8Array, Uint8Array>(name, { keyEncoding: 'view', valueEncoding: 'view' })
     const state = sub(data.db.state)
     const canonical = sub(data.db.canonical)
-    const execCommon = createExecCommon(data.chainId)
+    const execCommon = createExecCommon(data.chainId, data.hardfork)
     const interrupt = () => {
       if (performance.now() > deadline) throw new EvmError(EvmErrorCode.CALL_INTERRUPTED, 'the call ran past its time budget and was stopped')
     }

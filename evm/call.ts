@@ -7,7 +7,8 @@ import { createTx } from '@ethereumjs/tx'
 import { bytesToHex, createZeroAddress, type DB } from '@ethereumjs/util'
 import { createVM, type VM } from '@ethereumjs/vm'
 import { keccak256 } from '../common/keccak.ts'
-import { createDecodeCommon } from './common.ts'
+import { commonFork, createDecodeCommon } from './common.ts'
+import { forkOpcodes } from './fork-opcodes.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import { BlockStateManager } from './state-manager.ts'
 import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
@@ -140,7 +141,8 @@ export class CallRunner {
   constructor(parts: CallRunnerParts) {
     this.parts = parts
     this.txCommon = createDecodeCommon(parts.execCommon)
-    this.evmOpts = parts.interrupt === undefined ? undefined : interruptible(parts.execCommon, parts.interrupt)
+    const checked = parts.interrupt === undefined ? [] : (interruptible(parts.execCommon, parts.interrupt).customOpcodes ?? [])
+    this.evmOpts = { customOpcodes: [...forkOpcodes(commonFork(parts.execCommon)), ...checked] }
   }
 
   private async callOn<T>(root: Uint8Array, fn: (vm: VM) => Promise<T>): Promise<T> {
@@ -232,7 +234,9 @@ export class CallRunner {
   }
 
   private intrinsicGas(args: CallArgs): bigint {
-    const tx = createTx({ to: args.to, data: args.data ?? new Uint8Array(), gasLimit: 1n << 62n }, { common: this.txCommon })
+    // No gas limit: intrinsic gas does not depend on it, and from Osaka (EIP-7825) a transaction
+    // above 2^24 gas cannot even be constructed.
+    const tx = createTx({ to: args.to, data: args.data ?? new Uint8Array() }, { common: this.txCommon })
     return tx.getIntrinsicGas()
   }
 }

@@ -6,8 +6,9 @@ import { Account, Address, bytesToHex, setLengthLeft } from '@ethereumjs/util'
 import { Bloom, createVM, encodeReceipt, runTx, type TxReceipt, type VM } from '@ethereumjs/vm'
 import { createLogger } from '../common/logger.ts'
 import { RPC_GAS_CAP, blockHashChain, createStateManager, execBlock, type BlockHashLookup } from './call.ts'
-import { createExecCommon } from './common.ts'
+import { commonFork, createExecCommon } from './common.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
+import { forkOpcodes } from './fork-opcodes.ts'
 import type { TrieLevelAdapter } from './state-db.ts'
 import { StateReader } from './state-reader.ts'
 import { orderedTrieRoot } from './trie-root.ts'
@@ -83,9 +84,10 @@ export class Executor {
   }
 
   static async create(modules: ExecutorModules): Promise<Executor> {
-    const execCommon = createExecCommon(modules.common.chainId())
+    const execCommon = createExecCommon(modules.common.chainId(), commonFork(modules.common))
     const stateManager = await createStateManager(modules.db, execCommon)
-    const vm = await createVM({ common: execCommon, stateManager, blockchain: blockHashChain(modules.blockHash) })
+    const evmOpts = { customOpcodes: forkOpcodes(commonFork(modules.common)) }
+    const vm = await createVM({ common: execCommon, stateManager, blockchain: blockHashChain(modules.blockHash), evmOpts })
     return new Executor(modules, vm, execCommon, await stateManager.getStateRoot())
   }
 

@@ -1,5 +1,6 @@
 export * from './common.ts'
 export * from './errors.ts'
+export * from './forks.ts'
 export * from './types.ts'
 export { orderedTrieRoot, transactionsRoot } from './trie-root.ts'
 export { Executor, type BuildLimits, type ExecutorModules, type GenesisAccountState } from './executor.ts'

@@ -72,6 +72,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     const pool = createCallPool({
       db: { path: chain.store.location, ...CALL_SUBLEVELS },
       chainId: config.genesis.chainId,
+      hardfork: config.genesis.hardfork,
       workers: callWorkers,
       timeoutMs: config.rpc.evmTimeoutMs ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
       gasCap: config.rpc.gasCap ?? DEFAULT_RPC_GAS_CAP,

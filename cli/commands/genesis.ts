@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises'
+import { CHAIN_FORKS, NEWEST_FORK, isChainFork, type ChainFork } from '../../common/forks.ts'
 import { DEV_CHAIN_ID, DEFAULT_GAS_LIMIT, GenesisError, describeSealing, genesisToJson, newGenesis, type NewGenesisOptions } from '../../node/genesis/index.ts'
 import { parseAddressFlag, parseInteger, parseWei } from '../args.ts'
 import { usageError } from '../errors.ts'
@@ -52,12 +53,20 @@ function engineOptions(flags: ParsedFlags, consensus: 'poa' | 'pow'): Pick<NewGe
   }
 }
 
+/** --hardfork: one of the forks this node runs; new chains default to the newest. */
+function parseHardfork(flags: ParsedFlags): ChainFork {
+  const name = (flags.string('hardfork') ?? NEWEST_FORK).toLowerCase()
+  if (!isChainFork(name)) throw usageError(`invalid value for --hardfork: this node runs ${CHAIN_FORKS.join(', ')}, got "${flags.string('hardfork')}"`)
+  return name
+}
+
 async function run(flags: ParsedFlags): Promise<void> {
   const consensus = flags.string('consensus') ?? 'poa'
   if (consensus !== 'poa' && consensus !== 'pow') throw usageError(`invalid value for --consensus: expected poa or pow, got "${consensus}"`)
   const engine = engineOptions(flags, consensus)
   const authorities = parseAuthorities(flags, consensus === 'poa')
   const alloc = parseAlloc(flags.all('alloc'))
+  const hardfork = parseHardfork(flags)
   let g
   try {
     g = newGenesis({
@@ -67,6 +76,7 @@ async function run(flags: ParsedFlags): Promise<void> {
       gasLimit: parseInteger(flags.string('gas-limit') ?? String(DEFAULT_GAS_LIMIT), 'gas-limit', 5000n, 2n ** 63n - 1n),
       baseFeePerGas: flags.has('base-fee') ? parseWei(flags.string('base-fee')!, 'base-fee') : undefined,
       alloc,
+      hardfork,
     })
   } catch (err) {
     // A value the flags let through but the genesis rules refuse (difficulty below the minimum).
@@ -86,21 +96,24 @@ async function run(flags: ParsedFlags): Promise<void> {
     return
   }
   await writeFile(file, text)
-  note(`Wrote ${file}: chain id ${g.chainId}, ${authorities.length} authorit${authorities.length === 1 ? 'y' : 'ies'}, ${describeSealing(g)}`)
+  note(`Wrote ${file}: chain id ${g.chainId}, ${authorities.length} authorit${authorities.length === 1 ? 'y' : 'ies'}, ${describeSealing(g)}, ${g.hardfork} EVM`)
 }
 
 const newCommand: CommandSpec = {
   kind: 'command',
   path: 'genesis new',
   summary: 'write a genesis file for a new chain',
-  usage: 'genesis new (--consensus poa --authorities A,B --period S [--epoch N] | --consensus pow --target-block-time S [--difficulty D] [--reward WEI] [--minimum-difficulty D] [--authorities A,B]) [--chain-id N] [--gas-limit N] [--base-fee WEI] [--alloc ADDR=WEI ...] [--out FILE]',
+  usage: 'genesis new (--consensus poa --authorities A,B --period S [--epoch N] | --consensus pow --target-block-time S [--difficulty D] [--reward WEI] [--minimum-difficulty D] [--authorities A,B]) [--chain-id N] [--gas-limit N] [--base-fee WEI] [--alloc ADDR=WEI ...] [--hardfork NAME] [--out FILE]',
   description: [
     'Prints a genesis JSON document (or writes it to --out FILE) for a Proof-of-Authority chain',
     'sealed by the given authorities, or (--consensus pow) a Proof-of-Work chain mined by anyone,',
     'whose difficulty follows --target-block-time and whose miners earn --reward per block plus',
     'fees; there --authorities lists the certified providers (AuthoritySet contract). Every node',
     'of the chain must be initialised with the same file ("medrec init --genesis FILE"). The',
-    'MedRec system contracts are predeployed.',
+    'MedRec system contracts are predeployed. --hardfork picks the EVM rules (Ethereum\'s forks',
+    `${CHAIN_FORKS.join(', ')}, without blobs or a beacon chain); the file names it as geth does`,
+    '("osakaTime": 0 and the forks before it). Contracts compiled with solc\'s default settings',
+    'need osaka.',
     'WEI amounts are decimal wei or carry a unit: 100ether, 1.5ether, 5gwei.',
   ].join('\n'),
   flags: [
@@ -116,6 +129,7 @@ const newCommand: CommandSpec = {
     { name: 'gas-limit', kind: 'string', placeholder: 'N', default: String(DEFAULT_GAS_LIMIT), description: 'block gas limit' },
     { name: 'base-fee', kind: 'string', placeholder: 'WEI', default: '1gwei', description: 'EIP-1559 base fee of the first block' },
     { name: 'alloc', kind: 'string', placeholder: 'ADDR=WEI', default: 'none', description: 'fund an account at genesis; repeat for more', repeatable: true },
+    { name: 'hardfork', kind: 'string', placeholder: 'NAME', default: NEWEST_FORK, description: `EVM rules from genesis on: ${CHAIN_FORKS.join(', ')}` },
     { name: 'out', kind: 'string', placeholder: 'FILE', default: 'stdout', description: 'write the genesis to FILE' },
   ],
   examples: [

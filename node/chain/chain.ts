@@ -8,7 +8,7 @@ import { errorCode, errorMessage, isCodedError } from '../../common/errors.ts'
 import { createLogger } from '../../common/logger.ts'
 import { AUTHORITY_SET_ADDRESS, authoritySetDeployedBytecode } from '../../contracts/index.ts'
 import { createConsensus, type Consensus, type ConsensusConfig, type SealFields, type Snapshot } from '../../consensus/index.ts'
-import { Executor, TrieLevelAdapter, createChainCommon, type ExecutionContext } from '../../evm/index.ts'
+import { DEFAULT_FORK, Executor, TrieLevelAdapter, createChainCommon, type ExecutionContext } from '../../evm/index.ts'
 import type { Genesis } from '../genesis/index.ts'
 import { parseBlockBytes, type BlockBytes } from './block-bytes.ts'
 import { buildOnHead, commitPending, type BuildOptions, type PendingBlock, type ProduceOptions } from './build.ts'
@@ -123,7 +123,7 @@ export class Chain extends EventEmitter<ChainEvents> {
   static async open(datadir: string, genesis: Genesis, opts: ChainOptions = {}): Promise<Chain> {
     const engine = consensusConfig(genesis)
     const consensus = createConsensus(engine)
-    const common = createChainCommon({ chainId: genesis.chainId, consensus: consensus.commonConsensus })
+    const common = createChainCommon({ chainId: genesis.chainId, consensus: consensus.commonConsensus, hardfork: genesis.hardfork })
     const store = await ChainStore.open(join(datadir, 'chaindata'), common, { repair: opts.repair })
     try {
       const executor = await Executor.create({
@@ -140,6 +140,9 @@ export class Chain extends EventEmitter<ChainEvents> {
       // (PoW values as strings: a reward may not fit msgpack's 64-bit integers.)
       const config: Record<string, unknown> =
         kind === 'poa' ? { chainId: genesis.chainId, ...rules } : { chainId: genesis.chainId, engine: kind, ...Object.fromEntries(Object.entries(rules).map(([k, v]) => [k, String(v)])) }
+      // The fork changes what every transaction does but not the genesis hash. Data dirs from
+      // before forks could be chosen have no entry: they ran Shanghai.
+      config.hardfork = genesis.hardfork
       if (storedGenesis === undefined) {
         await store.putChainConfig(config)
         const bundle: BlockBundle = { block: gBlock, receipts: [], senders: [], totalDifficulty: gBlock.header.difficulty }
@@ -154,8 +157,9 @@ export class Chain extends EventEmitter<ChainEvents> {
       }
       const stored = await store.chainConfig()
       for (const [k, want] of Object.entries(config)) {
-        if (stored !== undefined && String(stored[k]) !== String(want)) {
-          throw new ChainError(ChainErrorCode.GENESIS_MISMATCH, `genesis.json sets ${k} ${want} but the chain in this data dir has ${String(stored[k])}: use another --datadir`)
+        const have = k === 'hardfork' ? (stored?.[k] ?? DEFAULT_FORK) : stored?.[k]
+        if (stored !== undefined && String(have) !== String(want)) {
+          throw new ChainError(ChainErrorCode.GENESIS_MISMATCH, `genesis.json sets ${k} ${want} but the chain in this data dir has ${String(have)}: use another --datadir`)
         }
       }
       // Genesis state re-derived above is already on disk.

@@ -4,7 +4,7 @@ import { bytesToHex, equalsBytes, type Address } from '@ethereumjs/util'
 import { errorMessage } from '../../common/errors.ts'
 import { keccak256 } from '../../common/keccak.ts'
 import { createLogger } from '../../common/logger.ts'
-import { TimeSlice, orderedTrieRoot, transactionsRoot, type ExecutionContext, type SenderTx } from '../../evm/index.ts'
+import { TimeSlice, commonFork, orderedTrieRoot, transactionsRoot, txTypeRefusal, type ExecutionContext, type SenderTx } from '../../evm/index.ts'
 import type { BlockBytes } from './block-bytes.ts'
 import { authorityWrites, contextOf, type ChainCore } from './core.ts'
 import { ChainError, ChainErrorCode } from './errors.ts'
@@ -43,6 +43,8 @@ export async function decodePrechecked(core: ChainCore, marks: ImportMarks, pars
     const hash = keccak256(bytes)
     let tx = known?.(hash)
     if (tx === undefined) {
+      const refused = bytes[0]! < 0x80 ? txTypeRefusal(bytes[0]!, commonFork(core.store.decodeCommon)) : undefined
+      if (refused !== undefined) throw new ChainError(ChainErrorCode.INVALID_BLOCK, `block ${header.number}: transaction ${i}: ${refused}`)
       try {
         tx = createTxFromRLP(bytes, { common: core.store.decodeCommon })
       } catch (err) {

@@ -1,3 +1,4 @@
+import { CHAIN_FORKS, DEFAULT_FORK, type ChainFork } from '../../common/forks.ts'
 import { GenesisError, GenesisErrorCode } from './errors.ts'
 import { parseGenesis } from './parse.ts'
 import type { Genesis, GenesisAllocJson, GenesisJson } from './types.ts'
@@ -20,12 +21,23 @@ export interface NewGenesisOptions {
   alloc?: Array<[address: Uint8Array, balance: bigint]>
   /** Unix seconds; default now. */
   timestamp?: bigint
+  /** The EVM's fork; default shanghai. */
+  hardfork?: ChainFork
 }
 
 const q = (n: bigint): string => `0x${n.toString(16)}`
 const h = (b: Uint8Array): string => `0x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')}`
 /** JSON numbers are exact only up to 2^53; larger values go as strings so the parser reports them as they are. */
 const num = (n: bigint): number => (n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : (n.toString() as unknown as number))
+
+/**
+ * geth's keys for `fork`: `<fork>Time: 0` for it and every fork before it, none for Shanghai
+ * (files from before forks could be chosen stay as they were).
+ */
+function forkKeys(fork: ChainFork): Record<string, number> {
+  if (fork === DEFAULT_FORK) return {}
+  return Object.fromEntries(CHAIN_FORKS.slice(0, CHAIN_FORKS.indexOf(fork) + 1).map((f) => [`${f}Time`, 0]))
+}
 
 /** A genesis from options (PoA, or PoW with `pow`), validated by the same parser as genesis files. */
 export function newGenesis(o: NewGenesisOptions): Genesis {
@@ -40,14 +52,16 @@ export function newGenesis(o: NewGenesisOptions): Genesis {
     alloc[key] = { balance: balance < 0n ? `-${q(-balance)}` : q(balance) }
   }
   const pow = o.pow
+  const forks = forkKeys(o.hardfork ?? DEFAULT_FORK)
   const json: GenesisJson = {
     config:
       pow === undefined
-        ? { chainId: num(o.chainId), consensus: 'poa', poa: { period: o.period ?? 0, epoch: num(o.epoch ?? 30_000n) } }
+        ? { chainId: num(o.chainId), consensus: 'poa', poa: { period: o.period ?? 0, epoch: num(o.epoch ?? 30_000n) }, ...forks }
         : {
             chainId: num(o.chainId),
             consensus: 'pow',
             pow: { targetBlockTime: pow.targetBlockTime, blockReward: pow.blockReward === undefined ? undefined : q(pow.blockReward), minimumDifficulty: pow.minimumDifficulty === undefined ? undefined : q(pow.minimumDifficulty) },
+            ...forks,
           },
     ...(pow?.difficulty === undefined ? {} : { difficulty: q(pow.difficulty) }),
     gasLimit: q(o.gasLimit ?? DEFAULT_GAS_LIMIT),
@@ -75,8 +89,8 @@ export function genesisToJson(g: Genesis): GenesisJson {
   return {
     config:
       g.consensus === 'poa'
-        ? { chainId: Number(g.chainId), consensus: 'poa', poa: { period: g.poa.period, epoch: Number(g.poa.epoch) } }
-        : { chainId: Number(g.chainId), consensus: 'pow', pow: { targetBlockTime: g.pow.targetBlockTime, blockReward: q(g.pow.blockReward), minimumDifficulty: q(g.pow.minimumDifficulty) } },
+        ? { chainId: Number(g.chainId), consensus: 'poa', poa: { period: g.poa.period, epoch: Number(g.poa.epoch) }, ...forkKeys(g.hardfork) }
+        : { chainId: Number(g.chainId), consensus: 'pow', pow: { targetBlockTime: g.pow.targetBlockTime, blockReward: q(g.pow.blockReward), minimumDifficulty: q(g.pow.minimumDifficulty) }, ...forkKeys(g.hardfork) },
     ...(g.consensus === 'pow' ? { difficulty: q(g.difficulty) } : {}),
     gasLimit: q(g.gasLimit),
     baseFeePerGas: q(g.baseFeePerGas),

@@ -1,3 +1,4 @@
+import { NEWEST_FORK, type ChainFork } from '../../common/forks.ts'
 import { DEV_MNEMONIC, deriveKey } from '../keys/index.ts'
 import { newGenesis } from './build.ts'
 import { GenesisError, GenesisErrorCode } from './errors.ts'
@@ -19,10 +20,11 @@ export function devAccounts(count = DEV_ACCOUNTS): Array<{ address: Uint8Array; 
 }
 
 /**
- * The dev chain: chain id 1337, dev account 0 seals, every dev account holds 10000 ETH, and
- * timestamp 0 so that the genesis hash is the same on every machine and every run.
+ * The dev chain: chain id 1337, dev account 0 seals, every dev account holds 10000 ETH, the
+ * newest fork (solc's default target), and timestamp 0 so that the genesis hash is the same on
+ * every machine and every run (the fork is not in it: a data dir keeps the fork it was made with).
  */
-export function createDevGenesis(opts: { period?: number; accounts?: number } = {}): Genesis {
+export function createDevGenesis(opts: { period?: number; accounts?: number; hardfork?: ChainFork } = {}): Genesis {
   const count = opts.accounts ?? DEV_ACCOUNTS
   if (!Number.isSafeInteger(count) || count < 1) {
     throw new GenesisError(GenesisErrorCode.INVALID_GENESIS, `dev genesis: accounts must be an integer >= 1 (account 0 is the sealer), got ${count}`)
@@ -35,5 +37,6 @@ export function createDevGenesis(opts: { period?: number; accounts?: number } = 
     gasLimit: DEV_GAS_LIMIT,
     alloc: accounts.map((a) => [a.address, DEV_BALANCE]),
     timestamp: 0n,
+    hardfork: opts.hardfork ?? NEWEST_FORK,
   })
 }

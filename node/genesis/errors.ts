@@ -7,6 +7,8 @@ export const GenesisErrorCode = {
   GENESIS_FILE: 'GENESIS_GENESIS_FILE',
   /** An alloc entry sits at a MedRec system contract address while predeploys are on. */
   PREDEPLOY_CONFLICT: 'GENESIS_PREDEPLOY_CONFLICT',
+  /** The genesis turns on a fork this node does not know (a newer node is needed) or one it cannot run. */
+  UNKNOWN_FORK: 'GENESIS_UNKNOWN_FORK',
 } as const
 export type GenesisErrorCode = (typeof GenesisErrorCode)[keyof typeof GenesisErrorCode]
 

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { errorCode } from '../../common/errors.ts'
+import { CHAIN_FORKS, DEFAULT_FORK, type ChainFork } from '../../common/forks.ts'
 import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../contracts/addresses.ts'
 import { predeployAlloc } from '../../contracts/predeploys.ts'
 import { isKeyError, KeyErrorCode, parseAddress } from '../keys/index.ts'
@@ -14,7 +15,13 @@ const MAX_U64 = (1n << 64n) - 1n
 const MAX_U256 = (1n << 256n) - 1n
 
 const TOP_KEYS = ['config', 'gasLimit', 'baseFeePerGas', 'timestamp', 'difficulty', 'vanity', 'authorities', 'alloc', 'predeploys']
-const CONFIG_KEYS = ['chainId', 'consensus', 'poa', 'pow']
+const FORK_KEYS = CHAIN_FORKS.map((f) => `${f}Time`)
+/** geth's block-numbered forks up to London: always on here, so accepted only as 0. */
+const LONDON_BLOCK_KEYS = [
+  'homesteadBlock', 'eip150Block', 'eip155Block', 'eip158Block', 'byzantiumBlock', 'constantinopleBlock',
+  'petersburgBlock', 'istanbulBlock', 'muirGlacierBlock', 'berlinBlock', 'londonBlock', 'arrowGlacierBlock', 'grayGlacierBlock',
+]
+const CONFIG_KEYS = ['chainId', 'consensus', 'poa', 'pow', ...FORK_KEYS, ...LONDON_BLOCK_KEYS]
 const POA_KEYS = ['period', 'epoch']
 const POW_KEYS = ['targetBlockTime', 'blockReward', 'minimumDifficulty']
 export const DEFAULT_POW_DIFFICULTY = 100_000n
@@ -156,6 +163,44 @@ function engineSection(config: Obj): EngineSection {
 }
 
 /**
+ * The fork from geth's `<fork>Time` keys: the newest one set. A fork this node does not know is
+ * refused by name (running the chain with older rules would split it from the nodes that know it).
+ */
+function forkOf(config: Obj): ChainFork {
+  for (const k of Object.keys(config)) {
+    if (k === 'blobSchedule') {
+      fail('config.blobSchedule', 'a medrec chain carries no blobs (no blob market on a permissioned chain; blob transactions are refused): remove it', GenesisErrorCode.UNKNOWN_FORK)
+    }
+    const m = /^([a-z][A-Za-z0-9]*)(Time|Block)$/.exec(k)
+    if (m === null || CONFIG_KEYS.includes(k)) continue
+    fail(
+      `config.${k}`,
+      `turns on fork "${m[1]}", which this node does not know (it runs ${CHAIN_FORKS.join(', ')}; no proof-of-stake forks): remove the key, or run a medrec-node that supports that fork`,
+      GenesisErrorCode.UNKNOWN_FORK,
+    )
+  }
+  for (const k of LONDON_BLOCK_KEYS) {
+    if (config[k] !== undefined && integer(config[k], `config.${k}`, 0, 'the block the fork starts at') !== 0) {
+      fail(`config.${k}`, 'every fork up to London is on from block 0 on a medrec chain: set 0 or remove it')
+    }
+  }
+  let fork: ChainFork = DEFAULT_FORK
+  for (const [i, f] of CHAIN_FORKS.entries()) {
+    const key = `${f}Time`
+    if (config[key] === undefined) continue
+    const t = integer(config[key], `config.${key}`, 0, `the time ${f} starts, 0: from the genesis block`)
+    if (t !== 0) fail(`config.${key}`, `turning on ${f} after the genesis block is not supported: set 0 (from the genesis block) or remove it`, GenesisErrorCode.UNKNOWN_FORK)
+    const before = CHAIN_FORKS[i - 1]
+    // Shanghai is the base every chain has; later forks need the one before them, as in geth.
+    if (before !== undefined && before !== DEFAULT_FORK && config[`${before}Time`] === undefined) {
+      fail(`config.${key}`, `is set but config.${before}Time is not: a fork needs every earlier one; add "${before}Time": 0`)
+    }
+    fork = f
+  }
+  return fork
+}
+
+/**
  * Validates a genesis document (see types.ts for the shape) and returns the parsed form with
  * defaults applied and the MedRec system contracts merged into alloc (unless `predeploys: false`).
  * Every error is a GenesisError whose message starts with the JSON path, e.g.
@@ -165,6 +210,7 @@ export function parseGenesis(json: unknown): Genesis {
   const g = object(json, '', 'the genesis document')
   onlyKeys(g, TOP_KEYS, '')
   const config = object(g.config, 'config', 'chainId, consensus, and its section poa or pow')
+  const hardfork = forkOf(config)
   onlyKeys(config, CONFIG_KEYS, 'config.')
   const chainId = quantity(config.chainId, 'config.chainId', 'the EIP-155 chain id, a positive integer', 1n, BigInt(Number.MAX_SAFE_INTEGER))
   if (config.consensus !== 'poa' && config.consensus !== 'pow') {
@@ -220,7 +266,7 @@ export function parseGenesis(json: unknown): Genesis {
   }
   // Sorted so that equal chains give equal Genesis values (and equal JSON) whatever the key order.
   const sorted = new Map([...alloc].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-  return { chainId, ...engine, gasLimit, baseFeePerGas, timestamp, difficulty, vanity, authorities, alloc: sorted }
+  return { chainId, ...engine, hardfork, gasLimit, baseFeePerGas, timestamp, difficulty, vanity, authorities, alloc: sorted }
 }
 
 /** Reads and parses a genesis file; file problems are GENESIS_FILE, content problems INVALID_GENESIS. */

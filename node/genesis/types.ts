@@ -1,3 +1,5 @@
+import type { ChainFork } from '../../common/forks.ts'
+
 /**
  * The genesis file, as JSON on disk (hex strings for quantities and data) and parsed.
  * `consensus` picks the engine and its section (`poa` or `pow`); the rest is engine-neutral.
@@ -16,6 +18,15 @@ export interface GenesisJson {
     poa?: { period: number; epoch: number }
     /** Target seconds between blocks, block reward (wei, quantity) and minimum difficulty (quantity). */
     pow?: { targetBlockTime: number; blockReward?: string; minimumDifficulty?: string }
+    /**
+     * Forks after Shanghai, as geth's genesis names them: 0 turns the fork on from the genesis
+     * block (the only time supported); each needs the one before it. None: Shanghai.
+     */
+    cancunTime?: number
+    pragueTime?: number
+    osakaTime?: number
+    /** Shanghai is always on; accepted (as 0) for files written for geth. */
+    shanghaiTime?: number
   }
   /** Hex quantity. */
   gasLimit: string
@@ -60,6 +71,8 @@ interface GenesisCommon {
   difficulty: bigint
   vanity: Uint8Array
   authorities: Uint8Array[]
+  /** The EVM's fork, from genesis block on (config.<fork>Time). */
+  hardfork: ChainFork
   /** Keyed by lowercase 0x address, sorted by address; predeploys already merged in. */
   alloc: Map<string, GenesisAccount>
 }

@@ -3,6 +3,7 @@ import { RLP } from '@ethereumjs/rlp'
 import { Capability, createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
 import { bytesToBigInt } from '@ethereumjs/util'
 import { keccak256 } from '../../common/keccak.ts'
+import { commonFork, txTypeRefusal } from '../../evm/index.ts'
 import { SECP256K1_HALF_N } from '../../common/secp256k1.ts'
 import { MempoolError, MempoolErrorCode } from './errors.ts'
 
@@ -12,8 +13,10 @@ import { MempoolError, MempoolErrorCode } from './errors.ts'
 
 /** EIP-3860: 2 * the EIP-170 code size limit (the Common used here carries no tx params). */
 const MAX_INITCODE_SIZE = 49_152
-/** RLP field counts of signed legacy, EIP-2930 and EIP-1559 transactions. */
-const FIELDS: Record<number, number> = { 0: 9, 1: 11, 2: 12 }
+/** EIP-7825's cap on one transaction's gas, from Osaka. */
+const MAX_TX_GAS = 1n << 24n
+/** RLP field counts of signed legacy, EIP-2930, EIP-1559 and EIP-7702 transactions. */
+const FIELDS: Record<number, number> = { 0: 9, 1: 11, 2: 12, 4: 13 }
 
 /** What decoding reads: the chain's Common (chain id, EIPs), the Common transactions decode with, the EIP-155 policy. */
 export interface DecodeContext {
@@ -54,8 +57,10 @@ export function decodeRaw(raw: Uint8Array, ctx: DecodeContext): TypedTransaction
   // EIP-2718: a first byte below 0x80 is a type; a legacy transaction is an RLP list (>= 0xc0).
   if (first >= 0x80 && first < 0xc0) reject(MempoolErrorCode.MALFORMED, 'invalid transaction: rlp: expected input list for a legacy transaction')
   const type = first >= 0xc0 ? 0 : first
-  const count = first >= 0xc0 || first === 1 || first === 2 ? FIELDS[type] : undefined
-  if (count === undefined) reject(MempoolErrorCode.MALFORMED, `invalid transaction: transaction type not supported: type ${type}; this chain accepts legacy, EIP-2930 (1) and EIP-1559 (2) transactions`)
+  // Blob transactions never, set-code ones from Prague (evm/forks.ts says why, for import too).
+  const refused = first >= 0xc0 ? undefined : txTypeRefusal(type, commonFork(ctx.common))
+  const count = FIELDS[type]
+  if (refused !== undefined || count === undefined) reject(MempoolErrorCode.MALFORMED, `invalid transaction: ${refused ?? `transaction type not supported: type ${type}`}`)
   let fields: unknown
   try {
     fields = RLP.decode(type === 0 ? raw : raw.subarray(1))
@@ -89,7 +94,7 @@ export function decodeRaw(raw: Uint8Array, ctx: DecodeContext): TypedTransaction
     const have = int(0)
     if (have !== want) reject(MempoolErrorCode.WRONG_CHAIN_ID, `invalid chain id for signer: have ${have} want ${want}`)
     if (int(count - 3) > 1n) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
-    if (type === 2 && int(2) > int(3)) reject(MempoolErrorCode.UNDERPRICED, 'max priority fee per gas higher than max fee per gas')
+    if ((type === 2 || type === 4) && int(2) > int(3)) reject(MempoolErrorCode.UNDERPRICED, 'max priority fee per gas higher than max fee per gas')
   }
   if (int(count - 1) > SECP256K1_HALF_N) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
   // EIP-3860 initcode limit, checked here because ethereumjs refuses to construct such a tx.
@@ -99,6 +104,9 @@ export function decodeRaw(raw: Uint8Array, ctx: DecodeContext): TypedTransaction
     const limit = MAX_INITCODE_SIZE
     if (data.length > limit) reject(MempoolErrorCode.OVERSIZED, `max initcode size exceeded: code size ${data.length}, limit ${limit}`)
   }
+  // EIP-7825 (Osaka): ethereumjs refuses to construct such a transaction; geth's words.
+  const gas = int(type === 0 ? 2 : type === 1 ? 3 : 4)
+  if (ctx.common.isActivatedEIP(7825) && gas > MAX_TX_GAS) reject(MempoolErrorCode.GAS_LIMIT_EXCEEDED, `transaction gas limit too high (cap: ${MAX_TX_GAS}, tx: ${gas})`)
   let tx: TypedTransaction
   try {
     tx = createTxFromRLP(raw, { common: ctx.txCommon })

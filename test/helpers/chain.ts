@@ -22,7 +22,7 @@ export function addressOf(pk: Uint8Array): Uint8Array {
 }
 
 /** A small PoA genesis: DEV_KEYS[0] seals (or `authorities`), all DEV_KEYS funded; optionally the system contracts. */
-export function testGenesis(opts: { period?: number; epoch?: bigint; authorities?: Uint8Array[]; predeploys?: boolean } = {}): Genesis {
+export function testGenesis(opts: { period?: number; epoch?: bigint; authorities?: Uint8Array[]; predeploys?: boolean; hardfork?: Genesis['hardfork'] } = {}): Genesis {
   const authorities = opts.authorities ?? [addressOf(DEV_KEYS[0]!)]
   const alloc = new Map<string, Genesis['alloc'] extends Map<string, infer A> ? A : never>(
     DEV_KEYS.map((k) => ['0x' + Buffer.from(addressOf(k)).toString('hex'), { balance: 10n ** 24n, nonce: 0n, code: undefined, storage: [] as Array<[Uint8Array, Uint8Array]> }]),
@@ -34,6 +34,7 @@ export function testGenesis(opts: { period?: number; epoch?: bigint; authorities
     chainId: 1337n,
     consensus: 'poa',
     poa: { period: opts.period ?? 0, epoch: opts.epoch ?? 30000n },
+    hardfork: opts.hardfork ?? 'shanghai',
     gasLimit: 30_000_000n,
     baseFeePerGas: 1_000_000_000n,
     timestamp: 0n,
