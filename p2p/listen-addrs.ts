@@ -2,8 +2,10 @@
  * The addresses this node gives out as its own (admin_nodeInfo, the gatekeeper's Registrar
  * entry, bootnode lines). libp2p expands a wildcard listen (0.0.0.0, ::) to every interface,
  * loopback first; handed to another host, a loopback or link-local address dials that host
- * itself. So for a wildcard listen only the interfaces another host can reach are listed (as
- * geth's enode carries the external IP), unless the machine has no other.
+ * itself, and whoever takes the first address (a script, the Registrar entry) would give out
+ * exactly that. So for a wildcard listen the interfaces another host can reach come first (geth's
+ * enode carries the external IP), and loopback and link-local last: they are real listen
+ * addresses too, for a peer on the same host or link.
  */
 
 const WILDCARD = new Set(['0.0.0.0', '::', '[::]'])
@@ -22,9 +24,9 @@ function isInternal(proto: string, host: string): boolean {
 export function reachableListenAddrs(addrs: string[], listenHost: string): string[] {
   const unique = [...new Set(addrs)]
   if (!WILDCARD.has(listenHost)) return unique
-  const external = unique.filter((a) => {
+  const internal = (a: string): boolean => {
     const [, proto = '', host = ''] = a.split('/')
-    return !isInternal(proto, host)
-  })
-  return external.length > 0 ? external : unique
+    return isInternal(proto, host)
+  }
+  return [...unique.filter((a) => !internal(a)), ...unique.filter(internal)]
 }

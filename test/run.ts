@@ -70,5 +70,5 @@ const files = unit ? all.filter((f) => !isSlow(f)) : [...all.filter(isSlow).sort
 // Most slow files wait on block periods and child processes, so one more file than cores keeps both busy.
 // tap's own per-file timeout when a file runs outside tap's runner is 30 s; give them what they need.
 const args = ['--disable-warning=ExperimentalWarning', '--test', `--test-concurrency=${unit ? 4 : 3}`, ...files]
-const run = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TAP_TIMEOUT: '120' } })
+const run = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TAP_TIMEOUT: '240' } })
 process.exitCode = run.status ?? 1

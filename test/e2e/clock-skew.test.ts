@@ -8,9 +8,9 @@ import { rpc, waitFor } from '../helpers/node-process.ts'
 
 /**
  * Clock skew (issue 19): one of three authorities runs 10 s ahead under Debian's faketime. It
- * learns its offset from the others' blocks, says so (log and metric) and stops sealing; the
- * others name it; and its early blocks are refused rather than waited on, so the block rate of
- * the two honest authorities holds.
+ * learns its offset from the others' blocks, says so (log and metric) and stops sealing; and
+ * its early block is refused rather than waited on, so the block rate of the two honest
+ * authorities holds.
  */
 
 t.setTimeout(180_000)
@@ -92,13 +92,9 @@ t.test('an authority 10 s ahead is warned about, refuses to seal, and the block 
   t.ok(gauge > 8.5 && gauge < 11.5, `medrec_clock_offset_seconds ${gauge}`)
   t.equal(sampleValue(m, 'medrec_clock_sealing_refused'), 1, 'medrec_clock_sealing_refused 1')
 
-  // The honest ones name it. (Its block 1 reached them by range sync a few seconds after it was
-  // sealed, so their measure of it is at least that much short of 10 s: a lower bound.)
-  for (const i of [0, 1]) {
-    const line = new RegExp(`A sealer's clock is ahead of the network's.*sealer=${skewed}`)
-    const ahead = await logged(net, i, line, 'ahead')
-    t.ok(ahead > 4 && ahead < 11.5, `member ${i} names the skewed sealer, ${ahead}s ahead`)
-  }
+  // Whether the honest ones also name it depends on whether they fetch its block 1 before that
+  // block's time comes (within 10 s of its seal, node start-up included: not on a loaded machine);
+  // test/node/clock.test.ts feeds the monitor real sealed headers for that.
   const honest = await metrics(net, 0)
   t.equal(sampleValue(honest, 'medrec_clock_sealing_refused'), 0, 'the honest authority keeps sealing')
   t.ok(Math.abs(sampleValue(honest, 'medrec_clock_offset_seconds')!) < 1, 'and measures its own clock as right')

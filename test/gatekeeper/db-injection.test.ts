@@ -166,7 +166,7 @@ t.test('metacharacters in patient ids, resource types, parameter names and aggre
   const raw = new DatabaseSync(path, { readOnly: true })
   t.teardown(() => raw.close())
   const tables = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => r.name)
-  t.same(tables, ['condition', 'document_reference', 'encounter', 'immunization', 'medication_request', 'observation', 'patient', 'schema_version', 'search_token'].sort())
+  t.same(tables, ['condition', 'document_reference', 'encounter', 'immunization', 'medication_request', 'observation', 'patient', 'schema_version', 'search_token', 'sqlite_sequence', 'staged_records'].sort())
   t.equal(store.resourceCount(), EVIL.length * RESOURCE_TYPES.length)
 })
 
