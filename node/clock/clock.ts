@@ -21,6 +21,16 @@ export function clockToleranceMs(algorithm: 'poa' | 'pow', blockTime: number): n
   return algorithm === 'pow' ? 5000 : Math.max(1000, blockTime * 500)
 }
 
+/**
+ * A clock found ahead stops sealing only beyond this much too (it warns from the tolerance on).
+ * The two directions are not equally certain: a block from the future (this clock behind) cannot
+ * be explained by delays, while blocks that all arrive late (this clock ahead) can, by a loaded
+ * network or machine; at a 1 s period, seconds of delay to every sealer would otherwise stop
+ * every authority at once and halt the chain. An early block does not harm the network meanwhile:
+ * beyond the future-block allowance (half a period) the others refuse it until it is due.
+ */
+export const AHEAD_REFUSAL_FLOOR_MS = 5000
+
 export interface ClockOptions {
   algorithm: 'poa' | 'pow'
   /** Seconds between blocks (the PoA period, the PoW target). */
@@ -78,6 +88,8 @@ export function createClockMonitor(opts: ClockOptions, modules: ClockModules): C
   const sealerWarnedAt = new Map<string, number>()
 
   const offsetMs = (): number | undefined => estimator.offsetMs(now())
+  /** How far off (ms) this clock may be, in the direction of `offset`, before sealing is refused. */
+  const refusalMs = (offset: number): number => (offset > 0 ? Math.max(toleranceMs, AHEAD_REFUSAL_FLOOR_MS) : toleranceMs)
 
   function sealers(): SealerClock[] {
     const t = now()
@@ -97,7 +109,7 @@ export function createClockMonitor(opts: ClockOptions, modules: ClockModules): C
           offset: secs(offset),
           sealers: sources.length,
           tolerance: secs(toleranceMs),
-          sealing: opts.algorithm === 'poa' ? 'refused until fixed' : 'unaffected',
+          sealing: opts.algorithm !== 'poa' ? 'unaffected' : Math.abs(offset) > refusalMs(offset) ? 'refused until fixed' : `refused beyond ${secs(refusalMs(offset))}`,
         })
       }
     } else if (ownWarnedAt !== undefined) {
@@ -151,7 +163,7 @@ export function createClockMonitor(opts: ClockOptions, modules: ClockModules): C
     sealingFault() {
       if (opts.algorithm !== 'poa') return undefined
       const o = offsetMs()
-      if (o === undefined || Math.abs(o) <= toleranceMs) return undefined
+      if (o === undefined || Math.abs(o) <= refusalMs(o)) return undefined
       return `the system clock is ${(Math.abs(o) / 1000).toFixed(1)} s ${o > 0 ? 'ahead of' : 'behind'} the network's (tolerance ${(toleranceMs / 1000).toFixed(1)} s): not sealing until it is fixed; fix the system clock (NTP)`
     },
   }

@@ -9,7 +9,7 @@ export function watchClock(registry: Registry, clock: ClockMonitor): void {
     { name: 'medrec_clock_offset_seconds', help: "This node's clock minus the network's, seconds, estimated from the authorities' blocks (positive: ahead; NaN before any arrived)." },
     () => clock.offsetSeconds() ?? NaN,
   )
-  scrapedGauge(registry, { name: 'medrec_clock_tolerance_seconds', help: 'Clock offset beyond which the node warns and an authority stops sealing, seconds.' }, () => clock.toleranceMs / 1000)
+  scrapedGauge(registry, { name: 'medrec_clock_tolerance_seconds', help: 'Clock offset beyond which the node warns and an authority stops sealing (a clock found ahead: beyond 5 s at least), seconds.' }, () => clock.toleranceMs / 1000)
   scrapedGauge(registry, { name: 'medrec_clock_sealing_refused', help: '1 while this authority refuses to seal because its clock is off, else 0.' }, () => (clock.sealingFault() === undefined ? 0 : 1))
   scrapedGauge(
     registry,

@@ -83,6 +83,20 @@ t.test('a node 10 s behind sees blocks from its future: refuses to seal', async 
   t.match(m.sealingFault(), /behind the network's/)
 })
 
+t.test('blocks that all arrive 3 s late (a loaded network, period 1): a warning, not a halt; 3 s from the future: a refusal', async (t) => {
+  const now = { t: 1_800_000_000_000 }
+  const late = monitor(C, now)
+  const sec = Math.floor(now.t / 1000)
+  late.observe(sealed(A, sec), 'pa', now.t + 3000, 'gossip')
+  late.observe(sealed(B, sec), 'pb', now.t + 3100, 'gossip')
+  t.ok(late.offsetSeconds()! > 2.9, 'measured as 3 s ahead')
+  t.equal(late.sealingFault(), undefined, 'delays can explain lateness: every authority stopping would halt the chain')
+  const early = monitor(C, now)
+  early.observe(sealed(A, sec + 3), 'pa', now.t + 10, 'gossip')
+  early.observe(sealed(B, sec + 3), 'pb', now.t + 20, 'gossip')
+  t.match(early.sealingFault(), /behind the network's/, 'no delay makes a block arrive before its time')
+})
+
 t.test('an honest node names the sealer whose clock is ahead, and keeps sealing', async (t) => {
   const now = { t: 1_800_000_000_000 }
   const m = monitor(A, now)
