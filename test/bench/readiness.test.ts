@@ -14,7 +14,8 @@ t.test('a node logging only errors is ready, on the URLs it announced, with no l
   const net = await createTestNetwork(1, { authorities: 1, period: 1 })
   t.teardown(() => net.close())
   const datadir = net.members[0]!.datadir
-  const node = await startNodeProcess(['--log.level', 'error'], { datadir, timeoutMs: 20_000 })
+  // Port 0: the documented ports (30303, 8545) belong to the README's quick starts, run alongside.
+  const node = await startNodeProcess(['--log.level', 'error', '--p2p.addr', '127.0.0.1', '--p2p.port', '0'], { datadir, timeoutMs: 20_000 })
   t.teardown(() => node.kill())
   t.notMatch(node.output(), /listening|Listening on/, 'the node wrote no "listening" line')
   t.match(node.url, /^http:\/\/127\.0\.0\.1:\d+$/, 'the announced JSON-RPC URL')
