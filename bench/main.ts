@@ -9,7 +9,8 @@
  * sealed, the --rpc.evmtimeout (`--timeout 2s`) firing; `--old` adds the main-thread behaviour),
  * faults (the reliability suite, suites/faults/: SIGKILL loop, disk full, partitions, a lossy
  * link, clock skew, byzantine peers; `--only a,b` picks scenarios, `--quick` shortens them; each
- * prints a verdict, and the process exits 1 when one failed).
+ * prints a verdict, and the process exits 1 when one failed), compare-anvil (calls and a block-building
+ * burst against anvil from its npm package, with the ratios; `--only calls|blocks`, `--quick`).
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from 'node:util'
@@ -27,6 +28,7 @@ import { runPowNetworkBench } from './suites/pow-network.ts'
 import { runKeccakBench } from './suites/keccak.ts'
 import { runCallFlood } from './suites/call-flood.ts'
 import { runFaults } from './suites/faults/index.ts'
+import { COMPARE_ANVIL_DEFAULTS, runCompareAnvil } from './suites/compare-anvil.ts'
 
 setLogLevel('warn')
 const { values, positionals } = parseArgs({
@@ -52,7 +54,7 @@ const { values, positionals } = parseArgs({
   },
 })
 const suites = positionals.length > 0 ? positionals : ['recovery', 'build', 'throughput', 'rss']
-const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak', 'calls', 'faults'])
+const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak', 'calls', 'faults', 'compare-anvil'])
 for (const s of suites) {
   if (!known.has(s)) {
     process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
@@ -105,6 +107,15 @@ for (const s of suites) {
   if (s === 'faults') {
     const results = await runFaults({ only: values.only, quick: values.quick, json: values.json })
     if (results.some((r) => r.verdict === 'fail')) process.exitCode = 1
+  }
+  if (s === 'compare-anvil') {
+    const phases = new Set((values.only ?? 'calls,blocks').split(',').filter((p): p is 'calls' | 'blocks' => p === 'calls' || p === 'blocks'))
+    if (phases.size === 0) {
+      process.stderr.write(`compare-anvil: --only takes calls, blocks or both ("calls,blocks"), got "${values.only}"\n`)
+      process.exit(2)
+    }
+    const quick = values.quick ? { calls: 5, bigCalls: 3, total: 1_000 } : {}
+    for (const t of await runCompareAnvil({ ...COMPARE_ANVIL_DEFAULTS, ...quick, phases })) printTable(t.title, t.rows, values.json)
   }
   if (s === 'network') {
     const n = { nodes: Number(values.nodes), rate: o.rate, seconds: o.seconds, senders: o.senders, period: o.period }

@@ -18,6 +18,7 @@ import { errorMessage } from '../common/errors.ts'
 import { CALL_WORKER_TAG, toWireArgs, toWireContext, type CallDbLayout, type CallJob, type CallMessage, type CallWorkerData } from './call-worker.ts'
 import { formatDuration } from '../common/duration.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
+import type { AccessListResult } from './call.ts'
 import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
 import { DEFAULT_FORK, type ChainFork } from './forks.ts'
 
@@ -54,6 +55,7 @@ export interface CallPoolStats {
 export interface CallPool {
   call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<CallResult>
   estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<bigint>
+  createAccessList(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<AccessListResult>
   stats(): CallPoolStats
   /** Refuses queued and running jobs and terminates every worker. */
   close(): Promise<void>
@@ -270,6 +272,9 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
     },
     async estimateGas(args, ctx, root) {
       return (await submit('estimate', args, ctx, root)).gas!
+    },
+    async createAccessList(args, ctx, root) {
+      return (await submit('accessList', args, ctx, root)).accessList!
     },
     stats() {
       return { workers: slots.length, busy: slots.filter((s) => s.job !== undefined).length, queued: fastQueue.length + slowQueue.length, restarts, timeouts }

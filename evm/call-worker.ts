@@ -1,5 +1,5 @@
 /**
- * A call worker: runs eth_call / eth_estimateGas off the main thread, so a long call can hold
+ * A call worker: runs eth_call / eth_estimateGas / eth_createAccessList off the main thread, so a long call can hold
  * only this thread, and the pool can stop it by terminating the thread (a loop inside the EVM is
  * plain JavaScript and cannot be interrupted otherwise). It opens the chain's LevelDB itself
  * (classic-level's `multithreading` option: the same database handle as the main thread's, so
@@ -12,7 +12,7 @@ import { Address } from '@ethereumjs/util'
 import { Level } from 'level'
 import { errorMessage, isCodedError } from '../common/errors.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
-import { blockHashChain, CallRunner, createStateManager } from './call.ts'
+import { blockHashChain, CallRunner, createStateManager, type AccessListResult } from './call.ts'
 import { createExecCommon } from './common.ts'
 import type { ChainFork } from './forks.ts'
 import { TrieLevelAdapter, type BytesLevel } from './state-db.ts'
@@ -52,7 +52,7 @@ export interface WireContext extends Omit<ExecutionContext, 'author' | 'systemWr
 /** Pool → worker. */
 export interface CallJob {
   id: number
-  kind: 'call' | 'estimate'
+  kind: 'call' | 'estimate' | 'accessList'
   args: WireCallArgs
   ctx: WireContext
   root: Uint8Array
@@ -65,7 +65,7 @@ export interface CallJob {
 export type CallMessage =
   | { type: 'ready' }
   | { type: 'start-failed'; message: string }
-  | { type: 'result'; id: number; call?: CallResult; gas?: bigint }
+  | { type: 'result'; id: number; call?: CallResult; gas?: bigint; accessList?: AccessListResult }
   | { type: 'error'; id: number; code: string | undefined; message: string; context: Record<string, unknown> | undefined }
 
 export function toWireArgs(args: CallArgs): WireCallArgs {
@@ -120,7 +120,9 @@ export async function serveCalls(port: MessagePort, data: CallWorkerData): Promi
         const msg: CallMessage =
           job.kind === 'call'
             ? { type: 'result', id: job.id, call: await runner.call(args, ctx, job.root, job.gasCap) }
-            : { type: 'result', id: job.id, gas: await runner.estimateGas(args, ctx, job.root, job.gasCap) }
+            : job.kind === 'estimate'
+              ? { type: 'result', id: job.id, gas: await runner.estimateGas(args, ctx, job.root, job.gasCap) }
+              : { type: 'result', id: job.id, accessList: await runner.createAccessList(args, ctx, job.root, job.gasCap) }
         port.postMessage(msg)
       } catch (err) {
         const msg: CallMessage = { type: 'error', id: job.id, code: isCodedError(err) ? err.code : undefined, message: errorMessage(err), context: isCodedError(err) ? err.context : undefined }

@@ -3,18 +3,21 @@ import type { Common } from '@ethereumjs/common'
 import { getOpcodesForHF, paramsEVM, type EVMMockBlockchainInterface, type EVMOpts } from '@ethereumjs/evm'
 import { createMPT } from '@ethereumjs/mpt'
 import { CacheType, Caches, type MerkleStateManager } from '@ethereumjs/statemanager'
-import { createTx } from '@ethereumjs/tx'
-import { bytesToHex, createZeroAddress, type DB } from '@ethereumjs/util'
+import { createTx, getCalldataFloorGas } from '@ethereumjs/tx'
+import { Account, bigIntToUnpaddedBytes, bytesToHex, bytesToUnprefixedHex, createZeroAddress, hexToBytes, setLengthLeft, type DB, type EOACode7702AuthorizationListBytesItem } from '@ethereumjs/util'
 import { createVM, type VM } from '@ethereumjs/vm'
 import { keccak256 } from '../common/keccak.ts'
 import { commonFork, createDecodeCommon } from './common.ts'
 import { forkOpcodes } from './fork-opcodes.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import { BlockStateManager } from './state-manager.ts'
-import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
+import { applyAuthorizations } from './authorizations.ts'
+import { failureMessage } from './failure.ts'
+import { applyStateOverrides, overrideBlock } from './overrides.ts'
+import type { AccessListEntry, CallArgs, CallAuthorization, CallResult, ExecutionContext } from './types.ts'
 
 /**
- * eth_call and eth_estimateGas over the state at a root: one code path for the main thread
+ * eth_call, eth_estimateGas and eth_createAccessList over the state at a root: one code path for the main thread
  * (the executor, the gatekeeper's in-process reads) and the call workers (call-worker.ts).
  */
 
@@ -57,7 +60,7 @@ export function blockHashChain(blockHash: BlockHashLookup): EVMMockBlockchainInt
 }
 
 /** The block the VM runs in: its coinbase is the author (see ARCHITECTURE.md, "Two Commons"). */
-export function execBlock(ctx: ExecutionContext, execCommon: Common): Block {
+export function execBlock(ctx: ExecutionContext, execCommon: Common, prevRandao?: Uint8Array): Block {
   return createBlock(
     {
       header: {
@@ -67,6 +70,7 @@ export function execBlock(ctx: ExecutionContext, execCommon: Common): Block {
         baseFeePerGas: ctx.baseFeePerGas,
         difficulty: ctx.difficulty,
         coinbase: ctx.author,
+        ...(prevRandao === undefined ? {} : { mixHash: prevRandao }),
       },
     },
     { common: execCommon, skipConsensusFormatValidation: true },
@@ -182,14 +186,54 @@ export class CallRunner {
 
   /** eth_call: runs a message on the state at `root`; nothing it writes is kept. */
   async call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint): Promise<CallResult> {
-    const gas = callGas(args.gas, ctx.gasLimit, gasCap)
-    const intrinsic = this.intrinsicGas(args)
-    if (gas < intrinsic) {
-      return { returnValue: new Uint8Array(), gasUsed: gas, error: { reverted: false, message: `intrinsic gas too low: have ${gas}, want ${intrinsic}` } }
+    return (await this.execute(args, ctx, root, gasCap, false)).result
+  }
+
+  /**
+   * One run of the message, as a transaction of its kind would run (geth's ApplyMessage without
+   * nonce and fee checks): overrides, then EIP-7702 authorizations, the EIP-2929 warm set (caller,
+   * callee, coinbase, precompiles, the access list), intrinsic gas with the access list and the
+   * EIP-7623 calldata floor, and the refund.
+   */
+  private async execute(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint, report: boolean): Promise<Execution> {
+    const { ctx: block, prevRandao } = overrideBlock(ctx, args.blockOverrides)
+    const gas = callGas(args.gas, block.gasLimit, gasCap)
+    const { intrinsic, floor } = this.intrinsicGas(args)
+    const least = floor > intrinsic ? floor : intrinsic
+    if (gas < least) {
+      const message = floor > intrinsic ? `insufficient gas for floor data gas cost: have ${gas}, want ${floor}` : `intrinsic gas too low: have ${gas}, want ${intrinsic}`
+      return { result: { returnValue: new Uint8Array(), gasUsed: gas, error: { reverted: false, message } }, maxUsed: gas, lowGas: true, accessList: undefined }
+    }
+    if (args.authorizationList !== undefined && args.to === undefined) {
+      throw new EvmError(EvmErrorCode.INVALID_CALL, 'a call with an authorizationList must have a "to" address (a set-code transaction cannot create a contract)')
     }
     const caller = args.from ?? createZeroAddress()
-    const res = await this.callOn(root, (vm) =>
-      vm.evm.runCall({
+    const exec = this.parts.execCommon
+    return this.callOn(root, async (vm) => {
+      const sm = vm.stateManager as MerkleStateManager
+      const journal = vm.evm.journal
+      // The EVM class has them (address hex without 0x -> function); its interface type does not.
+      const precompiles = (vm.evm as unknown as { precompiles: Map<string, unknown> }).precompiles
+      await applyStateOverrides(sm, args.stateOverrides, (a) => precompiles.has(a))
+      if (report) journal.startReportingAccessList()
+      let authRefund = 0n
+      if (args.authorizationList !== undefined) {
+        // As a transaction: the sender's nonce is bumped first, so a self-signed tuple carries nonce + 1.
+        const from = (await sm.getAccount(caller)) ?? new Account()
+        from.nonce += 1n
+        await sm.putAccount(caller, from)
+        authRefund = await applyAuthorizations(sm, vm.evm, args.authorizationList, exec.chainId())
+      }
+      for (const a of precompiles.keys()) journal.addAlwaysWarmAddress(a)
+      journal.addAlwaysWarmAddress(bytesToUnprefixedHex(caller.bytes))
+      if (args.to !== undefined) journal.addAlwaysWarmAddress(bytesToUnprefixedHex(args.to.bytes))
+      if (exec.isActivatedEIP(3651)) journal.addAlwaysWarmAddress(bytesToUnprefixedHex(block.author.bytes))
+      for (const item of args.accessList ?? []) {
+        const a = bytesToUnprefixedHex(item.address)
+        journal.addAlwaysWarmAddress(a, true)
+        for (const k of item.storageKeys) journal.addAlwaysWarmSlot(a, bytesToUnprefixedHex(k), true)
+      }
+      const res = await vm.evm.runCall({
         caller,
         origin: caller,
         to: args.to,
@@ -197,46 +241,160 @@ export class CallRunner {
         value: args.value ?? 0n,
         gasLimit: gas - intrinsic,
         gasPrice: args.gasPrice ?? 0n,
-        block: execBlock(ctx, this.parts.execCommon),
+        block: execBlock(block, exec, prevRandao),
         skipBalance: true,
-      }),
-    )
-    const ex = res.execResult
-    const err = ex.exceptionError
-    return {
-      returnValue: ex.returnValue,
-      gasUsed: intrinsic + ex.executionGasUsed,
-      error: err === undefined ? undefined : { reverted: err.error === 'revert', message: err.error },
-    }
+      })
+      const ex = res.execResult
+      const used = intrinsic + ex.executionGasUsed
+      const fault = ex.exceptionError
+      const failed = fault !== undefined
+      // EIP-3529: at most a fifth of the gas used comes back; a failed call earns none.
+      const refund = failed ? 0n : min((ex.gasRefund ?? 0n) + authRefund, used / 5n)
+      const gasUsed = used - refund < floor ? floor : used - refund
+      return {
+        result: {
+          returnValue: ex.returnValue,
+          gasUsed,
+          error: fault === undefined ? undefined : { reverted: fault.error === 'revert', message: failureMessage(ex) },
+        },
+        maxUsed: used,
+        lowGas: fault?.error === 'out of gas',
+        accessList: report ? reported(journal.accessList) : undefined,
+      }
+    })
   }
 
-  /** eth_estimateGas: the least gas at which the call succeeds, by binary search as geth. */
+  /**
+   * eth_estimateGas as geth's gasestimator: the least gas at which the call succeeds, within
+   * geth's 1.5% error ratio. A plain transfer is tried at 21,000 first; otherwise the call runs
+   * once at the allowance (a failure other than running out of gas is the answer: the revert or
+   * the EVM error), then at geth's optimistic guess (gas used + refund + the call stipend, plus
+   * the 1/64 CALL withholds), then by bisection skewed low.
+   */
   async estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint): Promise<bigint> {
-    // As geth: the caller's gas, else the block's limit, then never above the cap.
-    const cap = callGas(args.gas, ctx.gasLimit, gasCap)
-    const first = await this.call({ ...args, gas: cap }, ctx, root, gasCap)
-    if (first.error !== undefined) {
-      throw new EvmError(EvmErrorCode.GAS_ESTIMATION_FAILED, first.error.reverted ? 'execution reverted' : `gas required exceeds allowance (${cap}): ${first.error.message}`, {
-        revertData: first.error.reverted ? first.returnValue : undefined,
-      })
+    const block = overrideBlock(ctx, args.blockOverrides).ctx
+    let hi = args.gas !== undefined && args.gas >= TX_GAS ? args.gas : block.gasLimit
+    // EIP-7825 (Osaka): no transaction may carry more.
+    if (this.parts.execCommon.isActivatedEIP(7825) && hi > MAX_TX_GAS) hi = MAX_TX_GAS
+    const feeCap = args.gasPrice ?? 0n
+    if (feeCap > 0n) {
+      const balance = await this.balanceOf(args, root)
+      const value = args.value ?? 0n
+      if (value >= balance) throw new EvmError(EvmErrorCode.GAS_ESTIMATION_FAILED, 'insufficient funds for transfer')
+      const allowance = (balance - value) / feeCap
+      if (hi > allowance) hi = allowance
     }
-    let lo = first.gasUsed - 1n
-    let hi = cap
-    // Most calls succeed at what they used plus the 1/64 withheld by CALL; try that first.
-    const guess = (first.gasUsed * 64n) / 63n + 1n
-    if (guess < hi && (await this.call({ ...args, gas: guess }, ctx, root, gasCap)).error === undefined) hi = guess
+    if (gasCap > 0n && hi > gasCap) hi = gasCap
+    const run = (gas: bigint) => this.execute({ ...args, gas }, ctx, root, 0n, false)
+    if ((args.data === undefined || args.data.length === 0) && args.to !== undefined) {
+      if ((await run(TX_GAS)).result.error === undefined) return TX_GAS
+    }
+    const first = await run(hi)
+    const err = first.result.error
+    if (err !== undefined) {
+      if (!first.lowGas) {
+        throw new EvmError(EvmErrorCode.GAS_ESTIMATION_FAILED, err.message, { revertData: err.reverted ? first.result.returnValue : undefined })
+      }
+      throw new EvmError(EvmErrorCode.GAS_ESTIMATION_FAILED, `gas required exceeds allowance (${hi})`)
+    }
+    let lo = first.result.gasUsed - 1n
+    const optimistic = ((first.maxUsed + CALL_STIPEND) * 64n) / 63n
+    if (optimistic < hi) {
+      if ((await run(optimistic)).result.error === undefined) hi = optimistic
+      else lo = optimistic
+    }
     while (lo + 1n < hi) {
-      const mid = (lo + hi) / 2n
-      if ((await this.call({ ...args, gas: mid }, ctx, root, gasCap)).error === undefined) hi = mid
+      // geth's ErrorRatio: a wallet adds its own margin, so 1.5% above the least is close enough.
+      if (Number(hi - lo) / Number(hi) < ESTIMATE_ERROR_RATIO) break
+      let mid = lo + (hi - lo) / 2n
+      if (mid > lo * 2n) mid = lo * 2n
+      if ((await run(mid)).result.error === undefined) hi = mid
       else lo = mid
     }
     return hi
   }
 
-  private intrinsicGas(args: CallArgs): bigint {
+  /**
+   * eth_createAccessList as geth: run with the access list so far, record what the run touched
+   * (beyond the caller, the callee and the precompiles), and repeat until the list stops changing.
+   */
+  async createAccessList(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint): Promise<AccessListResult> {
+    let list = args.accessList ?? []
+    for (let i = 0; ; i++) {
+      const run = await this.execute({ ...args, accessList: list }, ctx, root, gasCap, true)
+      const next = run.accessList ?? []
+      if (sameAccessList(list, next) || i >= MAX_ACCESS_LIST_ROUNDS) {
+        return { accessList: next, gasUsed: run.result.gasUsed, error: run.result.error?.message, revertData: run.result.error?.reverted === true ? run.result.returnValue : undefined }
+      }
+      list = next
+    }
+  }
+
+  /** The caller's balance the call would see (its state override, else the state at `root`). */
+  private async balanceOf(args: CallArgs, root: Uint8Array): Promise<bigint> {
+    const caller = args.from ?? createZeroAddress()
+    return this.callOn(root, async (vm) => {
+      const sm = vm.stateManager as MerkleStateManager
+      await applyStateOverrides(sm, args.stateOverrides, () => false)
+      return (await sm.getAccount(caller))?.balance ?? 0n
+    })
+  }
+
+  /** Intrinsic gas of the message as a transaction of its kind, and the EIP-7623 calldata floor. */
+  private intrinsicGas(args: CallArgs): { intrinsic: bigint; floor: bigint } {
     // No gas limit: intrinsic gas does not depend on it, and from Osaka (EIP-7825) a transaction
     // above 2^24 gas cannot even be constructed.
-    const tx = createTx({ to: args.to, data: args.data ?? new Uint8Array() }, { common: this.txCommon })
-    return tx.getIntrinsicGas()
+    const data = args.data ?? new Uint8Array()
+    const accessList = (args.accessList ?? []).map((e): [Uint8Array, Uint8Array[]] => [e.address, e.storageKeys])
+    const tx =
+      args.authorizationList !== undefined && args.authorizationList.length > 0
+        ? createTx({ type: 4, to: args.to, data, accessList, authorizationList: args.authorizationList.map(authorizationBytes) }, { common: this.txCommon })
+        : accessList.length > 0
+          ? createTx({ type: 1, to: args.to, data, accessList }, { common: this.txCommon })
+          : createTx({ to: args.to, data }, { common: this.txCommon })
+    return { intrinsic: tx.getIntrinsicGas(), floor: getCalldataFloorGas(tx, args.from) }
   }
+}
+
+/** What one run of a message gave, beyond its CallResult. */
+interface Execution {
+  result: CallResult
+  /** Gas used before the refund (geth's MaxUsedGas). */
+  maxUsed: bigint
+  /** It failed for want of gas (out of gas, or less than the intrinsic gas): more gas may help. */
+  lowGas: boolean
+  accessList: AccessListEntry[] | undefined
+}
+
+export interface AccessListResult {
+  accessList: AccessListEntry[]
+  gasUsed: bigint
+  /** The run's failure, as eth_call would name it ("execution reverted"...); absent on success. */
+  error: string | undefined
+  revertData: Uint8Array | undefined
+}
+
+const TX_GAS = 21_000n
+const CALL_STIPEND = 2_300n
+/** EIP-7825's per-transaction gas cap (2^24). */
+const MAX_TX_GAS = 16_777_216n
+const ESTIMATE_ERROR_RATIO = 0.015
+/** A list that keeps changing (a call whose path depends on warmth) settles here. */
+const MAX_ACCESS_LIST_ROUNDS = 8
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b
+}
+
+function authorizationBytes(a: CallAuthorization): EOACode7702AuthorizationListBytesItem {
+  return [bigIntToUnpaddedBytes(a.chainId), a.address, bigIntToUnpaddedBytes(a.nonce), bigIntToUnpaddedBytes(a.yParity), bigIntToUnpaddedBytes(a.r), bigIntToUnpaddedBytes(a.s)]
+}
+
+function reported(list: Map<string, Set<string>> | undefined): AccessListEntry[] {
+  return [...(list ?? new Map<string, Set<string>>())].map(([a, slots]) => ({ address: hexToBytes(`0x${a}`), storageKeys: [...slots].map((k) => setLengthLeft(hexToBytes(`0x${k.length % 2 === 0 ? k : '0' + k}`), 32)) }))
+}
+
+function sameAccessList(a: AccessListEntry[], b: AccessListEntry[]): boolean {
+  const key = (l: AccessListEntry[]) => l.map((e) => bytesToHex(e.address) + ':' + e.storageKeys.map((k) => bytesToHex(k)).sort().join(',')).sort().join(';')
+  return key(a) === key(b)
 }

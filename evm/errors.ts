@@ -19,6 +19,8 @@ export const EvmErrorCode = {
   CALL_WORKER_FAILED: 'EVM_CALL_WORKER_FAILED',
   /** The call pool was closed (the node is shutting down). */
   CALL_POOL_CLOSED: 'EVM_CALL_POOL_CLOSED',
+  /** A call's arguments or state overrides cannot be applied (geth's refusals, and what this node does not support). */
+  INVALID_CALL: 'EVM_INVALID_CALL',
   /** A contract VM's deployment reverted or created no contract (the standalone VM of contract-vm.ts). */
   DEPLOY_FAILED: 'EVM_DEPLOY_FAILED',
 } as const

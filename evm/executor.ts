@@ -5,11 +5,12 @@ import { Capability, type TypedTransaction } from '@ethereumjs/tx'
 import { Account, Address, bytesToHex, setLengthLeft } from '@ethereumjs/util'
 import { Bloom, createVM, encodeReceipt, runTx, type TxReceipt, type VM } from '@ethereumjs/vm'
 import { createLogger } from '../common/logger.ts'
-import { RPC_GAS_CAP, blockHashChain, createStateManager, execBlock, type BlockHashLookup } from './call.ts'
+import { RPC_GAS_CAP, blockHashChain, createStateManager, execBlock, type AccessListResult, type BlockHashLookup } from './call.ts'
 import { commonFork, createExecCommon } from './common.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import { forkOpcodes } from './fork-opcodes.ts'
 import type { TrieLevelAdapter } from './state-db.ts'
+import type { AccountProof } from './proof.ts'
 import { StateReader } from './state-reader.ts'
 import { orderedTrieRoot } from './trie-root.ts'
 import { TimeSlice } from './yield.ts'
@@ -281,6 +282,11 @@ export class Executor {
     return this.state.getStorage(address, slot, root)
   }
 
+  /** EIP-1186 proof of an account and storage slots at `root` (eth_getProof). */
+  getProof(address: Address, slots: Uint8Array[], root: Uint8Array): Promise<AccountProof> {
+    return this.state.getProof(address, slots, root)
+  }
+
   /** eth_call on this thread: runs a message on the state at `root`; nothing it writes is kept. */
   call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<CallResult> {
     return this.state.call(args, ctx, root, gasCap)
@@ -289,5 +295,10 @@ export class Executor {
   /** eth_estimateGas on this thread (see CallRunner.estimateGas). */
   estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<bigint> {
     return this.state.estimateGas(args, ctx, root, gasCap)
+  }
+
+  /** eth_createAccessList on this thread (see CallRunner.createAccessList). */
+  createAccessList(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<AccessListResult> {
+    return this.state.createAccessList(args, ctx, root, gasCap)
   }
 }

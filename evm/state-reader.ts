@@ -1,6 +1,7 @@
 import type { MerkleStateManager } from '@ethereumjs/statemanager'
 import { Account, bytesToHex, setLengthLeft, type Address } from '@ethereumjs/util'
-import { CallRunner, RPC_GAS_CAP, stateAt, type CallRunnerParts } from './call.ts'
+import { CallRunner, RPC_GAS_CAP, stateAt, type AccessListResult, type CallRunnerParts } from './call.ts'
+import { proveAccount, type AccountProof } from './proof.ts'
 import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
 
 /**
@@ -49,6 +50,11 @@ export class StateReader {
     return (await this.reader(root)).getStorage(address, setLengthLeft(slot, 32))
   }
 
+  /** EIP-1186 proof of an account and slots at `root` (eth_getProof). */
+  getProof(address: Address, slots: Uint8Array[], root: Uint8Array): Promise<AccountProof> {
+    return proveAccount(this.base, root, address, slots)
+  }
+
   /** eth_call on this thread: runs a message on the state at `root`; nothing it writes is kept. */
   call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<CallResult> {
     return this.calls.call(args, ctx, root, gasCap)
@@ -57,5 +63,10 @@ export class StateReader {
   /** eth_estimateGas on this thread (see CallRunner.estimateGas). */
   estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<bigint> {
     return this.calls.estimateGas(args, ctx, root, gasCap)
+  }
+
+  /** eth_createAccessList on this thread (see CallRunner.createAccessList). */
+  createAccessList(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<AccessListResult> {
+    return this.calls.createAccessList(args, ctx, root, gasCap)
   }
 }

@@ -74,6 +74,19 @@ export interface CallArgs {
   value?: bigint
   gas?: bigint
   gasPrice?: bigint
+  /** EIP-2930: warmed before the call and charged as intrinsic gas, as a type-1 transaction. */
+  accessList?: AccessListEntry[]
+  /** EIP-7702 tuples, applied before the call as a set-code transaction applies them. */
+  authorizationList?: CallAuthorization[]
+  /** geth's state overrides, for this call only. */
+  stateOverrides?: StateOverrides
+  /** geth's block overrides, for this call only. */
+  blockOverrides?: BlockOverrides
+}
+
+export interface AccessListEntry {
+  address: Uint8Array
+  storageKeys: Uint8Array[]
 }
 
 export interface CallResult {
@@ -81,4 +94,40 @@ export interface CallResult {
   gasUsed: bigint
   /** Set when execution failed; `reverted` means REVERT with returnValue as revert data. */
   error: { reverted: boolean; message: string } | undefined
+}
+
+/* Call extras (geth's eth_call parameters): plain data, so a call worker gets them by structured clone. */
+
+/** A signed authorization tuple, as `authorizationList` carries it. */
+export interface CallAuthorization {
+  chainId: bigint
+  address: Uint8Array
+  nonce: bigint
+  yParity: bigint
+  r: bigint
+  s: bigint
+}
+
+/** One account's override; `state` replaces the whole storage, `stateDiff` sets some slots. */
+export interface AccountOverride {
+  balance?: bigint
+  nonce?: bigint
+  code?: Uint8Array
+  state?: Array<[slot: Uint8Array, value: Uint8Array]>
+  stateDiff?: Array<[slot: Uint8Array, value: Uint8Array]>
+  /** geth moves the precompile at this account's address there; not supported here (refused). */
+  movePrecompileToAddress?: Uint8Array
+}
+
+export type StateOverrides = Array<{ address: Uint8Array; account: AccountOverride }>
+
+/** geth's BlockOverrides as eth_call takes them (the 4th parameter). */
+export interface BlockOverrides {
+  number?: bigint
+  difficulty?: bigint
+  time?: bigint
+  gasLimit?: bigint
+  feeRecipient?: Uint8Array
+  prevRandao?: Uint8Array
+  baseFeePerGas?: bigint
 }

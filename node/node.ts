@@ -4,13 +4,15 @@ import { createCallPool, type CallPool } from '../evm/index.ts'
 import { createGatekeeper, type Gatekeeper } from '../gatekeeper/index.ts'
 import { CALL_SUBLEVELS, Chain, type BlockBundle, type ChainError } from './chain/index.ts'
 import { createClockMonitor } from './clock/index.ts'
-import { DEFAULT_CALL_WORKERS, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, NodeError, NodeErrorCode, type NodeConfig } from './config/index.ts'
+import { DEFAULT_CALL_WORKERS, DEFAULT_PRICE_LIMIT, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, NodeError, NodeErrorCode, type NodeConfig } from './config/index.ts'
+import { devAccounts } from './genesis/index.ts'
 import { createMempool, createSenderRecovery, type IncludedTx } from './mempool/index.ts'
 import { createNodeMetrics } from './metrics/index.ts'
 import { createProposals, createSealing } from './producer/index.ts'
 import {
   createAdminMethods,
   createCliqueMethods,
+  createDebugMethods,
   createEthMethods,
   createFilterManager,
   createInProcessRpc,
@@ -18,6 +20,8 @@ import {
   createMinerMethods,
   createRpcServer,
   createSubscriptionHub,
+  createDevAccountMethods,
+  formatTransaction,
   notificationEvents,
   type RpcMethods,
 } from './rpc/index.ts'
@@ -85,7 +89,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   }
   // Larger than geth's per-account slots: a dev node is driven by benchmarks and test
   // harnesses that keep a full block's worth of transactions per sender in flight.
-  const mempool = createMempool({ maxPerSender: 512, maxQueuedPerSender: 512, maxTotal: 16_384 }, {
+  const mempool = createMempool({ maxPerSender: 512, maxQueuedPerSender: 512, maxTotal: 16_384, minGasPrice: config.priceLimit ?? (config.dev ? 0n : DEFAULT_PRICE_LIMIT) }, {
     common: chain.common,
     recovery,
     getAccount: (address) => chain.headAccount(address),
@@ -142,7 +146,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   }
 
   const proposals = createProposals()
-  const subscriptions = createSubscriptionHub()
+  const subscriptions = createSubscriptionHub({
+    pendingTx: (hash) => {
+      const e = mempool.get(hash)
+      return e === undefined ? undefined : formatTransaction(e.tx, e.sender)
+    },
+    syncing: () => network?.syncing() ?? false,
+  })
   const methods = createEthMethods({ chain, mempool, filters: undefined as never, config, broadcastTx: (raw) => network?.broadcastTx(raw), calls })
   const filters = createFilterManager({ getLogs: methods.getLogs, headNumber: () => chain.head.block.header.number })
   methods.setFilters(filters)
@@ -170,7 +180,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       clockFault: () => clock.sealingFault(),
     },
   )
-  const table = { ...methods.table, ...createCliqueMethods({ chain, proposals }), ...createAdminMethods({ chain, network }), ...createMinerMethods(sealing) }
+  const table = { ...methods.table, ...createCliqueMethods({ chain, proposals }), ...createAdminMethods({ chain, network }), ...createMinerMethods(sealing), ...createDebugMethods({ chain, config }) }
+  // The dev mnemonic's accounts, unlocked on --dev only (node/rpc/dev-accounts.ts says why they need no token).
+  Object.assign(table, createDevAccountMethods({ keys: config.dev ? devAccounts() : [], common: chain.common, table }))
   let gatekeeper: Gatekeeper | undefined
   if (config.gatekeeper !== undefined) {
     const p2p = network?.p2p

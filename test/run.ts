@@ -37,6 +37,13 @@ const SLOW = [
   'test/gatekeeper/write-consistency.test.ts', // a node process killed and restarted mid-update
   'test/gatekeeper/access.test.ts', // a dev node with its gatekeeper
   'test/rpc/geth-methods.test.ts', // a dev node
+  'test/rpc/calls-geth.test.ts',
+  'test/rpc/trace.test.ts',
+  'test/rpc/get-proof.test.ts',
+  'test/rpc/dev-accounts.test.ts',
+  'test/rpc/finality.test.ts',
+  'test/rpc/pricelimit.test.ts',
+  'test/rpc/subscriptions-geth.test.ts',
   'test/cli/init.test.ts',
   'test/keys/keystore.test.ts', // scrypt at geth's standard strength
   'test/cli/authority.test.ts',

@@ -3,7 +3,7 @@ import { errorMessage } from '../../common/errors.ts'
 import { formatDuration, parseDuration } from '../../common/duration.ts'
 import { readFile } from 'node:fs/promises'
 import { relative } from 'node:path'
-import { DEFAULT_CALL_WORKERS, DEFAULT_METRICS, DEFAULT_MIN_FREE_DISK_MB, DEV_DATADIR, DEFAULT_P2P, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../node/config/index.ts'
+import { DEFAULT_CALL_WORKERS, DEFAULT_METRICS, DEFAULT_MIN_FREE_DISK_MB, DEFAULT_PRICE_LIMIT, DEV_DATADIR, DEFAULT_P2P, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../node/config/index.ts'
 import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from '../../gatekeeper/options.ts'
 import { createDevGenesis, describeSealing, devAccounts, type Genesis } from '../../node/genesis/index.ts'
 import { DEV_MNEMONIC, openKeystore, toChecksumAddress } from '../../node/keys/index.ts'
@@ -163,7 +163,8 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   const gatekeeper = await gatekeeperConfig(flags, paths, authority, gatekeeperAccount)
   const jwtSecret = await loadOrCreateJwtSecret(flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(paths.dir))
   const minFreeDiskMB = flags.has('datadir.minfreedisk') ? Number(parseInteger(flags.string('datadir.minfreedisk')!, 'datadir.minfreedisk', 0n, 1n << 40n)) : DEFAULT_MIN_FREE_DISK_MB
-  const config: NodeConfig = { datadir: paths.dir, genesis, rpc: { ...rpc, jwtSecret }, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics, minFreeDiskMB, dbRepair: flags.boolean('db.repair') }
+  const priceLimit = flags.has('txpool.pricelimit') ? parseWei(flags.string('txpool.pricelimit')!, 'txpool.pricelimit') : dev ? 0n : DEFAULT_PRICE_LIMIT
+  const config: NodeConfig = { datadir: paths.dir, genesis, rpc: { ...rpc, jwtSecret }, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics, minFreeDiskMB, dbRepair: flags.boolean('db.repair'), priceLimit }
   // Loaded here, not at the top: `--help` and the other commands must not pay for (or
   // depend on) loading the whole node.
   const { startNode } = await import('../../node/node.ts')
@@ -290,7 +291,7 @@ export const startCommand: CommandSpec = {
   kind: 'command',
   path: 'start',
   summary: 'run a node (JSON-RPC, and sealing for an authority or a miner)',
-  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--rpc.vhosts HOSTS] [--ws.origins ORIGINS] [--rpc.api NAMESPACES] [--rpc.jwtsecret FILE] [--rpc.gascap GAS] [--rpc.evmtimeout DURATION] [--rpc.callworkers N] [--rpc.batch-request-limit N] [--rpc.batch-response-max-size BYTES] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …] [--metrics [--metrics.addr A] [--metrics.port P]]',
+  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--rpc.vhosts HOSTS] [--ws.origins ORIGINS] [--rpc.api NAMESPACES] [--rpc.jwtsecret FILE] [--rpc.gascap GAS] [--rpc.evmtimeout DURATION] [--rpc.callworkers N] [--rpc.batch-request-limit N] [--rpc.batch-response-max-size BYTES] [--txpool.pricelimit WEI] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …] [--metrics [--metrics.addr A] [--metrics.port P]]',
   description: [
     'Runs a node on an initialised data dir (see "medrec init"): JSON-RPC over HTTP and WebSocket',
     'on one port and, with --authority, sealing blocks with that keystore account; on a',
@@ -300,6 +301,7 @@ export const startCommand: CommandSpec = {
   ].join('\n'),
   flags: [
     { name: 'datadir', kind: 'string', placeholder: 'DIR', default: `${DEV_DATADIR} with --dev, else required`, description: 'data directory made by "medrec init"' },
+    { name: 'txpool.pricelimit', kind: 'string', placeholder: 'WEI', default: String(DEFAULT_PRICE_LIMIT), description: 'lowest tip cap (gas price of a legacy transaction) the pool admits; 0 with --dev unless given. A fee cap below any base fee the chain can reach is refused whatever this is' },
     { name: 'datadir.minfreedisk', kind: 'string', placeholder: 'MB', default: String(DEFAULT_MIN_FREE_DISK_MB), description: "pause sealing and block import (loudly) while the data dir's filesystem has less free space; they resume when there is more again (0: off)" },
     { name: 'db.repair', kind: 'boolean', default: 'off', description: "run LevelDB's repair on DIR/chaindata before starting (when start-up reports the database corrupt); the head found is checked as at every start" },
     { name: 'rpc.addr', kind: 'string', placeholder: 'A', default: DEFAULT_RPC.addr, description: 'JSON-RPC listen address' },

@@ -85,7 +85,12 @@ export interface NodeConfig {
   minFreeDiskMB?: number
   /** `--db.repair`: run LevelDB's repair on the chain database before opening it. */
   dbRepair?: boolean
+  /** `--txpool.pricelimit` (wei): the lowest tip cap the pool admits; absent: DEFAULT_PRICE_LIMIT (0 with --dev). */
+  priceLimit?: bigint
 }
+
+/** `--txpool.pricelimit`'s default, geth's: 1 wei. A dev chain admits a zero tip (as anvil and hardhat) unless the flag is given. */
+export const DEFAULT_PRICE_LIMIT = 1n
 
 /** `--datadir.minfreedisk`'s default (MB): room for a few thousand full blocks and LevelDB's compactions. */
 export const DEFAULT_MIN_FREE_DISK_MB = 256

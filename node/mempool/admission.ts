@@ -25,10 +25,24 @@ export interface DecodeContext {
   allowUnprotected: boolean
 }
 
-/** What the stateless checks read: the head's gas limit (unknown before the first head) and the tip floor. */
+/** What the stateless checks read: the head's gas limit and next base fee (unknown before the first head) and the tip floor. */
 export interface StatelessContext {
   blockGasLimit: bigint | undefined
+  /** `--txpool.pricelimit`: the lowest tip cap (gas price of a legacy transaction) admitted. */
   minGasPrice: bigint
+  /** The next block's base fee. */
+  baseFee?: bigint
+}
+
+/**
+ * The EIP-1559 base fee falls by floor(baseFee / 8) per empty block at most, which is 0 from 7
+ * wei down: a base fee of 7 or more never goes below 7, and one below 7 never falls at all.
+ */
+export const BASE_FEE_FLOOR = 7n
+
+/** The lowest base fee the chain can ever reach from a next base fee of `baseFee`. */
+export function lowestReachableBaseFee(baseFee: bigint): bigint {
+  return baseFee < BASE_FEE_FLOOR ? baseFee : BASE_FEE_FLOOR
 }
 
 export function reject(code: MempoolErrorCode, message: string, context?: Record<string, unknown>): never {
@@ -130,6 +144,13 @@ export function checkStateless(tx: TypedTransaction, ctx: StatelessContext): voi
   const { tipCap } = fees(tx)
   if (tipCap < ctx.minGasPrice) {
     reject(MempoolErrorCode.UNDERPRICED, `transaction underpriced: gas tip cap ${tipCap}, minimum needed ${ctx.minGasPrice}`)
+  }
+  // Below the current base fee is admitted (as geth: it waits for the base fee to fall), but a
+  // fee cap below any base fee the chain can reach would hold the sender's next nonces forever.
+  const { feeCap } = fees(tx)
+  const floor = ctx.baseFee === undefined ? undefined : lowestReachableBaseFee(ctx.baseFee)
+  if (floor !== undefined && feeCap < floor) {
+    reject(MempoolErrorCode.UNDERPRICED, `max fee per gas less than block base fee: maxFeePerGas: ${feeCap}, baseFee: ${ctx.baseFee}; the base fee never falls below ${floor}, so this transaction could never be mined: set maxFeePerGas to at least ${ctx.baseFee} (eth_gasPrice suggests a price)`, { feeCap, baseFee: ctx.baseFee })
   }
   const intrinsic = tx.getIntrinsicGas()
   if (tx.gasLimit < intrinsic) reject(MempoolErrorCode.INTRINSIC_GAS, `intrinsic gas too low: gas ${tx.gasLimit}, minimum needed ${intrinsic}`)

@@ -15,7 +15,7 @@ export const MempoolErrorCode = {
   /** A future nonce further ahead of the account than the pool queues. */
   NONCE_GAP_TOO_FAR: 'MEMPOOL_NONCE_GAP_TOO_FAR',
   INSUFFICIENT_FUNDS: 'MEMPOOL_INSUFFICIENT_FUNDS',
-  /** Tip below the pool minimum, or tip above the fee cap. */
+  /** Tip below the pool minimum, tip above the fee cap, or a fee cap below any base fee the chain can reach (never minable). */
   UNDERPRICED: 'MEMPOOL_UNDERPRICED',
   REPLACEMENT_UNDERPRICED: 'MEMPOOL_REPLACEMENT_UNDERPRICED',
   /** Encoding above maxTxBytes, or initcode above the EIP-3860 limit. */

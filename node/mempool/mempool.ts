@@ -58,6 +58,8 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
   /** Hashes between decoding and insertion, so a duplicate is not recovered twice. */
   private readonly arriving = new Set<string>()
   private blockGasLimit: bigint | undefined
+  /** The next block's base fee (admission refuses a fee cap no base fee will ever meet). */
+  private baseFee: bigint | undefined
   private seq = 0
   /**
    * Senders that gained an executable transaction (arrival, gap filled, replacement), in
@@ -89,6 +91,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
   head(ctx: HeadContext): void {
     const shrunk = this.blockGasLimit !== undefined && ctx.gasLimit < this.blockGasLimit
     this.blockGasLimit = ctx.gasLimit
+    this.baseFee = ctx.baseFee
     // Ordering by effective tip is computed per pending(baseFee) call; only a smaller gas
     // limit changes what the pool holds: transactions that no block can take are dropped
     // (their later nonces fall back to queued).
@@ -115,7 +118,7 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
     const hash = tx.hash()
     const key = bytesToHex(hash)
     if (this.byHash.has(key) || this.arriving.has(key)) reject(MempoolErrorCode.ALREADY_KNOWN, 'already known')
-    checkStateless(tx, { blockGasLimit: this.blockGasLimit, minGasPrice: this.opts.minGasPrice })
+    checkStateless(tx, { blockGasLimit: this.blockGasLimit, minGasPrice: this.opts.minGasPrice, baseFee: this.baseFee })
     const { feeCap, tipCap } = fees(tx)
 
     const recentKey = this.recentKeys.get(key)

@@ -9,7 +9,7 @@ export interface MempoolOptions {
   maxTxBytes: number
   /** A replacement must raise both its fee cap and its tip cap by this percentage (geth: 10). */
   priceBump: number
-  /** Lowest tip cap accepted (gas price for legacy transactions). */
+  /** Lowest tip cap accepted (gas price for legacy transactions): geth's `--txpool.pricelimit`. */
   minGasPrice: bigint
   /** Accept pre-EIP-155 legacy transactions, which can be replayed on any chain (geth: off over RPC). */
   allowUnprotected: boolean

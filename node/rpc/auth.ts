@@ -11,7 +11,7 @@ import { errorCode, errorMessage } from '../../common/errors.ts'
 import { JwtSecretError, JwtSecretErrorCode, RpcError } from './errors.ts'
 
 /** Every namespace this node serves. */
-export const NAMESPACES = ['eth', 'net', 'web3', 'txpool', 'admin', 'clique', 'miner', 'medrec'] as const
+export const NAMESPACES = ['eth', 'net', 'web3', 'txpool', 'debug', 'admin', 'clique', 'miner', 'medrec', 'personal'] as const
 /** `--rpc.api` default, as geth's HTTP default: read-only chain access (txpool, as in geth, only when asked). */
 export const DEFAULT_APIS: readonly string[] = ['eth', 'net', 'web3']
 /**
@@ -46,6 +46,8 @@ const PROTECTED_NAMESPACES: ReadonlySet<string> = new Set([
   // admin_addPeer dials; admin_nodeInfo/admin_peers show peers' addresses.
   'admin',
 ])
+// eth_sendTransaction, eth_sign and personal_sign are not here: they sign only with the dev
+// mnemonic's public keys, on --dev only (dev-accounts.ts), which anyone can sign with anyway.
 const PROTECTED_METHODS: ReadonlySet<string> = new Set([
   // Votes signed into the blocks this authority seals.
   'clique_propose',

@@ -1,6 +1,7 @@
 import { bytesToHex } from '@ethereumjs/util'
 import type { BlockBundle, Chain } from '../chain/index.ts'
 import { RpcError } from './errors.ts'
+import { createFinality, type FinalityTag } from './finality.ts'
 import type { BlockTag } from './validate.ts'
 
 /**
@@ -10,6 +11,7 @@ import type { BlockTag } from './validate.ts'
 export async function resolveBlockTag(chain: Chain, tag: BlockTag): Promise<BlockBundle | undefined> {
   switch (tag.kind) {
     case 'tag':
+      if (tag.tag === 'safe' || tag.tag === 'finalized') return finalityOf(chain)(tag.tag)
       return tag.tag === 'earliest' ? chain.bundleByNumber(0n) : chain.head
     case 'number':
       return chain.bundleByNumber(tag.n)
@@ -22,4 +24,15 @@ export async function resolveBlockTag(chain: Chain, tag: BlockTag): Promise<Bloc
       return b
     }
   }
+}
+
+/** One finality resolver (and its per-head cache) per chain. */
+const finalities = new WeakMap<Chain, (tag: FinalityTag) => Promise<BlockBundle | undefined>>()
+function finalityOf(chain: Chain): (tag: FinalityTag) => Promise<BlockBundle | undefined> {
+  let f = finalities.get(chain)
+  if (f === undefined) {
+    f = createFinality(chain)
+    finalities.set(chain, f)
+  }
+  return f
 }

@@ -1,4 +1,5 @@
 import { CodedError, codedErrorGuard, toData } from '../../common/index.ts'
+import { customErrorReason, panicReason } from './revert.ts'
 
 export const RpcErrorCode = {
   PARSE_ERROR: 'RPC_PARSE_ERROR',
@@ -45,7 +46,7 @@ const ERROR_STRING = '08c379a0'
 
 /** Decodes `Error(string)` revert data to its reason, as geth's abi.UnpackRevert does. */
 export function revertReason(data: Uint8Array): string | undefined {
-  if (data.length < 68 || Buffer.from(data.subarray(0, 4)).toString('hex') !== ERROR_STRING) return undefined
+  if (data.length < 68 || Buffer.from(data.subarray(0, 4)).toString('hex') !== ERROR_STRING) return panicReason(data)
   const word = (at: number): number | undefined => {
     if (at + 32 > data.length) return undefined
     const w = data.subarray(at, at + 32)
@@ -126,7 +127,8 @@ export class RpcError extends CodedError<RpcErrorCode> {
   }
   /** eth_call/eth_estimateGas hit REVERT: code 3 with the revert bytes as `data`, as geth. */
   static reverted(revertData: Uint8Array): RpcError {
-    const reason = revertReason(revertData)
+    // Error(string) and Panic as geth; beyond geth, a custom error is named (MedRec's decoded).
+    const reason = revertReason(revertData) ?? customErrorReason(revertData)
     return new RpcError(RpcErrorCode.REVERTED, reason === undefined ? 'execution reverted' : `execution reverted: ${reason}`, { data: toData(revertData) })
   }
 }

@@ -1,7 +1,7 @@
 import type { BlockHeader } from '@ethereumjs/block'
 import { Address, bytesToHex } from '@ethereumjs/util'
 import { isCodedError, toQuantity, toData } from '../../common/index.ts'
-import { EvmErrorCode, type CallArgs, type CallPool, type CallResult, type ExecutionContext } from '../../evm/index.ts'
+import { EvmErrorCode, type AccessListResult, type CallArgs, type CallPool, type CallResult, type ExecutionContext } from '../../evm/index.ts'
 import type { BlockBundle, Chain } from '../chain/index.ts'
 import { DEFAULT_RPC_GAS_CAP, type NodeConfig } from '../config/index.ts'
 import { MempoolError, type Mempool } from '../mempool/index.ts'
@@ -10,6 +10,7 @@ import { RpcError } from './errors.ts'
 import type { FilterManager, LogFilter } from './filters.ts'
 import { matchLog } from './filters.ts'
 import { formatBlock, formatBlockReceipts, formatLog, formatReceipt, formatTransaction, type LogJson } from './format.ts'
+import { createProofMethods } from './proof.ts'
 import { createTxpoolMethods } from './txpool.ts'
 import type { RpcMethods } from './types.ts'
 import * as v from './validate.ts'
@@ -76,6 +77,18 @@ export function createEthMethods(modules: EthModules): EthApi {
       value: o.value,
       gas: o.gas,
       gasPrice: o.gasPrice ?? o.maxFeePerGas,
+      accessList: o.accessList,
+      authorizationList: o.authorizationList,
+    }
+  }
+
+  /** eth_call's and eth_estimateGas's optional state (index) and block (index + 1) overrides. */
+  function withOverrides(args: CallArgs, p: unknown[], index: number): CallArgs {
+    const present = (x: unknown) => x !== undefined && x !== null
+    return {
+      ...args,
+      stateOverrides: present(p[index]) ? v.stateOverride(p[index], index) : undefined,
+      blockOverrides: present(p[index + 1]) ? v.blockOverrides(p[index + 1], index + 1) : undefined,
     }
   }
 
@@ -134,11 +147,13 @@ export function createEthMethods(modules: EthModules): EthApi {
   interface CallSite {
     call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<CallResult>
     estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<bigint>
+    createAccessList(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<AccessListResult>
   }
   const gasCap = config.rpc.gasCap ?? DEFAULT_RPC_GAS_CAP
   const mainThread: CallSite = {
     call: (args, ctx, root) => chain.executor.call(args, ctx, root, gasCap),
     estimateGas: (args, ctx, root) => chain.executor.estimateGas(args, ctx, root, gasCap),
+    createAccessList: (args, ctx, root) => chain.executor.createAccessList(args, ctx, root, gasCap),
   }
 
   /** The call pool's refusals as geth words them: a timeout is -32000 "execution aborted (timeout = 5s)". */
@@ -148,6 +163,7 @@ export function createEthMethods(modules: EthModules): EthApi {
       if (err.code === EvmErrorCode.EXECUTION_TIMEOUT || err.code === EvmErrorCode.CALL_WORKER_FAILED || err.code === EvmErrorCode.CALL_POOL_CLOSED || err.code === EvmErrorCode.MISSING_STATE) {
         throw RpcError.server(err.message)
       }
+      if (err.code === EvmErrorCode.INVALID_CALL) throw RpcError.server(err.message)
       if (err.code === EvmErrorCode.GAS_ESTIMATION_FAILED) {
         const revert = err.context?.revertData as Uint8Array | undefined
         if (revert !== undefined) throw RpcError.reverted(revert)
@@ -160,8 +176,8 @@ export function createEthMethods(modules: EthModules): EthApi {
   function callMethods(site: CallSite): RpcMethods {
     return {
       eth_call: async (p) => {
-        v.params(p, 1, 3)
-        const args = callArgs(v.callObject(p[0], 0))
+        v.params(p, 1, 4)
+        const args = withOverrides(callArgs(v.callObject(p[0], 0)), p, 2)
         const h = await stateAt(p, 1)
         const res = await site.call(args, chain.contextOf(h, authorOf(h)), h.stateRoot).catch(callError)
         if (res.error !== undefined) {
@@ -171,10 +187,22 @@ export function createEthMethods(modules: EthModules): EthApi {
         return toData(res.returnValue)
       },
       eth_estimateGas: async (p) => {
-        v.params(p, 1, 2)
-        const args = callArgs(v.callObject(p[0], 0))
+        v.params(p, 1, 4)
+        const args = withOverrides(callArgs(v.callObject(p[0], 0)), p, 2)
         const h = await stateAt(p, 1)
         return toQuantity(await site.estimateGas(args, chain.contextOf(h, authorOf(h)), h.stateRoot).catch(callError))
+      },
+      // geth's shape: {accessList, gasUsed, error?}; a failing run still answers, naming the failure.
+      eth_createAccessList: async (p) => {
+        v.params(p, 1, 3)
+        const args = withOverrides(callArgs(v.callObject(p[0], 0)), p, 2)
+        const h = await stateAt(p, 1)
+        const res = await site.createAccessList(args, chain.contextOf(h, authorOf(h)), h.stateRoot).catch(callError)
+        return {
+          accessList: res.accessList.map((e) => ({ address: toData(e.address), storageKeys: e.storageKeys.map((k) => toData(k)) })),
+          gasUsed: toQuantity(res.gasUsed),
+          ...(res.error === undefined ? {} : { error: res.revertData === undefined ? res.error : RpcError.reverted(res.revertData).message }),
+        }
       },
     }
   }
@@ -326,11 +354,11 @@ export function createEthMethods(modules: EthModules): EthApi {
 
     eth_getLogs: async (p) => {
       v.params(p, 1, 1)
-      return getLogs(resolveFilter(v.filterObject(p[0], 0)))
+      return getLogs(await resolveFilter(v.filterObject(p[0], 0)))
     },
-    eth_newFilter: (p) => {
+    eth_newFilter: async (p) => {
       v.params(p, 1, 1)
-      return filters.newLogFilter(resolveFilter(v.filterObject(p[0], 0)))
+      return filters.newLogFilter(await resolveFilter(v.filterObject(p[0], 0)))
     },
     eth_newBlockFilter: (p) => (v.params(p, 0, 0), filters.newBlockFilter()),
     eth_newPendingTransactionFilter: (p) => (v.params(p, 0, 1), filters.newPendingTxFilter()),
@@ -340,18 +368,21 @@ export function createEthMethods(modules: EthModules): EthApi {
 
     // The txpool namespace reads the same pool (--rpc.api decides whether it is served).
     ...createTxpoolMethods(mempool),
+    ...createProofMethods(chain, stateAt),
   }
 
   /** Block tags of a filter resolve against the head at the time of the request. */
-  function resolveFilter(f: v.FilterObject): LogFilter {
+  async function resolveFilter(f: v.FilterObject): Promise<LogFilter> {
     const headNum = head().block.header.number
-    const num = (t: v.BlockTag | undefined): bigint => {
+    const num = async (t: v.BlockTag | undefined): Promise<bigint> => {
       if (t === undefined) return headNum
       if (t.kind === 'number') return t.n
+      // safe and finalized: the blocks finality.ts names.
+      if (t.kind === 'tag' && (t.tag === 'safe' || t.tag === 'finalized')) return (await resolveBlockTag(chain, t))?.block.header.number ?? headNum
       if (t.kind === 'tag') return t.tag === 'earliest' ? 0n : headNum
       throw RpcError.invalidParams('fromBlock/toBlock cannot be a block hash; use blockHash')
     }
-    return { fromBlock: num(f.fromBlock), toBlock: num(f.toBlock), addresses: f.addresses, topics: f.topics, blockHash: f.blockHash }
+    return { fromBlock: await num(f.fromBlock), toBlock: await num(f.toBlock), addresses: f.addresses, topics: f.topics, blockHash: f.blockHash }
   }
 
   function authorOf(h: BlockHeader): Address {

@@ -5,7 +5,7 @@
  */
 import type { Block, BlockHeader } from '@ethereumjs/block'
 import type { TypedTransaction } from '@ethereumjs/tx'
-import type { Address } from '@ethereumjs/util'
+import { bytesToBigInt, type Address } from '@ethereumjs/util'
 import { toData, toQuantity, type Hex } from '../../common/index.ts'
 import type { BlockBundle, RawLog } from '../chain/index.ts'
 
@@ -48,6 +48,16 @@ export interface AccessListJson {
   storageKeys: Hex[]
 }
 
+/** One EIP-7702 authorization as geth marshals it: every number a quantity. */
+export interface AuthorizationJson {
+  chainId: Hex
+  address: Hex
+  nonce: Hex
+  yParity: Hex
+  r: Hex
+  s: Hex
+}
+
 export interface TxJson {
   blockHash: Hex | null
   blockNumber: Hex | null
@@ -66,6 +76,8 @@ export interface TxJson {
   value: Hex
   type: Hex
   accessList?: AccessListJson[]
+  /** EIP-7702 (type 4): the signed authorizations, in geth's shape. */
+  authorizationList?: AuthorizationJson[]
   chainId?: Hex
   v: Hex
   r: Hex
@@ -190,6 +202,16 @@ export function formatTransaction(tx: TypedTransaction, sender: Address, loc?: T
   }
   if ('accessList' in tx) {
     out.accessList = tx.accessList.map(([address, keys]) => ({ address: toData(address), storageKeys: keys.map(toData) }))
+  }
+  if ('authorizationList' in tx) {
+    out.authorizationList = tx.authorizationList.map(([chainId, address, nonce, yParity, r, s]) => ({
+      chainId: toQuantity(bytesToBigInt(chainId)),
+      address: toData(address),
+      nonce: toQuantity(bytesToBigInt(nonce)),
+      yParity: toQuantity(bytesToBigInt(yParity)),
+      r: toQuantity(bytesToBigInt(r)),
+      s: toQuantity(bytesToBigInt(s)),
+    }))
   }
   return out
 }

@@ -164,6 +164,118 @@ export interface CallObject {
   data?: Uint8Array
   nonce?: bigint
   accessList?: AccessListItem[]
+  authorizationList?: AuthorizationItem[]
+}
+
+/** An EIP-7702 tuple as geth's JSON has it (yParity, or v as some clients send). */
+export interface AuthorizationItem {
+  chainId: bigint
+  address: Uint8Array
+  nonce: bigint
+  yParity: bigint
+  r: bigint
+  s: bigint
+}
+
+function authorizationList(v: unknown, where: string): AuthorizationItem[] {
+  if (!Array.isArray(v)) throw fail(where, `expected an array of {chainId, address, nonce, yParity, r, s}, got ${kindOf(v)}`)
+  return v.map((item, i) => {
+    const at = `${where}[${i}]`
+    if (!isObject(item)) throw fail(at, `expected {chainId, address, nonce, yParity, r, s}, got ${kindOf(item)}`)
+    const parity = present(item.yParity) ? item.yParity : item.v
+    return {
+      chainId: quantity(item.chainId, `${at}.chainId`),
+      address: address(item.address, `${at}.address`),
+      nonce: quantity(item.nonce, `${at}.nonce`),
+      yParity: quantity(parity, `${at}.yParity`),
+      r: quantity(item.r, `${at}.r`),
+      s: quantity(item.s, `${at}.s`),
+    }
+  })
+}
+
+/** One account of geth's state override set. */
+export interface AccountOverrideObject {
+  balance?: bigint
+  nonce?: bigint
+  code?: Uint8Array
+  state?: Array<[Uint8Array, Uint8Array]>
+  stateDiff?: Array<[Uint8Array, Uint8Array]>
+  movePrecompileToAddress?: Uint8Array
+}
+
+const OVERRIDE_FIELDS = ['balance', 'nonce', 'code', 'state', 'stateDiff', 'movePrecompileToAddress']
+
+function slotMap(v: unknown, where: string): Array<[Uint8Array, Uint8Array]> {
+  if (!isObject(v)) throw fail(where, `expected an object of 32-byte slot: 32-byte value, got ${kindOf(v)}`)
+  return Object.entries(v).map(([k, val]) => [hash32(k, `${where} key ${k}`), hash32(val, `${where}.${k}`)])
+}
+
+/**
+ * geth's state override set (eth_call's 3rd parameter): address -> {balance, nonce, code, state,
+ * stateDiff, movePrecompileToAddress}. Unknown fields are refused, as geth's strict decoding
+ * does, so a misspelt override is not silently ignored.
+ */
+export function stateOverride(v: unknown, where: Where): Array<{ address: Uint8Array; account: AccountOverrideObject }> {
+  if (!isObject(v)) throw fail(where, `expected a state override object (address -> account override), got ${kindOf(v)}`)
+  return Object.entries(v).map(([addr, o]) => {
+    const at = `${label(where)}: account ${addr}`
+    const a = address(addr, at)
+    if (!isObject(o)) throw fail(at, `expected an account override object, got ${kindOf(o)}`)
+    const unknown = Object.keys(o).filter((k) => !OVERRIDE_FIELDS.includes(k))
+    if (unknown.length > 0) throw fail(at, `unknown field ${JSON.stringify(unknown[0])}, want one of ${OVERRIDE_FIELDS.join(', ')}`)
+    const account: AccountOverrideObject = {}
+    if (present(o.balance)) account.balance = quantity(o.balance, `${at}.balance`)
+    if (present(o.nonce)) {
+      account.nonce = quantity(o.nonce, `${at}.nonce`)
+      if (account.nonce > MAX_INT64 * 2n + 1n) throw fail(`${at}.nonce`, 'hex number > 64 bits')
+    }
+    if (present(o.code)) account.code = data(o.code, `${at}.code`)
+    if (present(o.state)) account.state = slotMap(o.state, `${at}.state`)
+    if (present(o.stateDiff)) account.stateDiff = slotMap(o.stateDiff, `${at}.stateDiff`)
+    if (present(o.movePrecompileToAddress)) account.movePrecompileToAddress = address(o.movePrecompileToAddress, `${at}.movePrecompileToAddress`)
+    return { address: a, account }
+  })
+}
+
+/** geth's block overrides (eth_call's 4th parameter). */
+export interface BlockOverridesObject {
+  number?: bigint
+  difficulty?: bigint
+  time?: bigint
+  gasLimit?: bigint
+  feeRecipient?: Uint8Array
+  prevRandao?: Uint8Array
+  baseFeePerGas?: bigint
+}
+
+/** `coinbase` and `random`/`baseFee` are accepted as older geth spelt them; what a chain without blobs or beacon roots cannot honour is refused. */
+export function blockOverrides(v: unknown, where: Where): BlockOverridesObject {
+  if (!isObject(v)) throw fail(where, `expected a block overrides object, got ${kindOf(v)}`)
+  const f = (k: string) => fieldOf(where, k)
+  const known = ['number', 'difficulty', 'time', 'gasLimit', 'feeRecipient', 'coinbase', 'prevRandao', 'random', 'baseFeePerGas', 'baseFee', 'blobBaseFee', 'beaconRoot', 'withdrawals']
+  const unknown = Object.keys(v).filter((k) => !known.includes(k))
+  if (unknown.length > 0) throw fail(where, `unknown field ${JSON.stringify(unknown[0])}, want one of number, difficulty, time, gasLimit, feeRecipient, prevRandao, baseFeePerGas`)
+  for (const k of ['blobBaseFee', 'beaconRoot', 'withdrawals']) {
+    if (present(v[k])) throw fail(f(k), `block override '${k}' is not supported for this RPC method (this chain has no blobs or beacon roots)`)
+  }
+  const out: BlockOverridesObject = {}
+  const q64 = (x: unknown, k: string): bigint => {
+    const n = quantity(x, f(k))
+    if (n > MAX_INT64 * 2n + 1n) throw fail(f(k), 'hex number > 64 bits')
+    return n
+  }
+  if (present(v.number)) out.number = quantity(v.number, f('number'))
+  if (present(v.difficulty)) out.difficulty = quantity(v.difficulty, f('difficulty'))
+  if (present(v.time)) out.time = q64(v.time, 'time')
+  if (present(v.gasLimit)) out.gasLimit = q64(v.gasLimit, 'gasLimit')
+  const recipient = present(v.feeRecipient) ? v.feeRecipient : v.coinbase
+  if (present(recipient)) out.feeRecipient = address(recipient, f(present(v.feeRecipient) ? 'feeRecipient' : 'coinbase'))
+  const randao = present(v.prevRandao) ? v.prevRandao : v.random
+  if (present(randao)) out.prevRandao = hash32(randao, f(present(v.prevRandao) ? 'prevRandao' : 'random'))
+  const baseFee = present(v.baseFeePerGas) ? v.baseFeePerGas : v.baseFee
+  if (present(baseFee)) out.baseFeePerGas = quantity(baseFee, f(present(v.baseFeePerGas) ? 'baseFeePerGas' : 'baseFee'))
+  return out
 }
 
 const present = (x: unknown): boolean => x !== undefined && x !== null
@@ -197,6 +309,7 @@ export function callObject(v: unknown, where: Where): CallObject {
   const payload = input ?? dataField
   if (payload !== undefined) out.data = payload
   if (present(v.accessList)) out.accessList = accessList(v.accessList, f('accessList'))
+  if (present(v.authorizationList)) out.authorizationList = authorizationList(v.authorizationList, f('authorizationList'))
   if (out.gasPrice !== undefined && (out.maxFeePerGas !== undefined || out.maxPriorityFeePerGas !== undefined)) {
     throw fail(where, 'both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified')
   }

@@ -82,9 +82,9 @@ t.test('a dev node with its gatekeeper: the secret, the token, the CLI', async (
 })
 
 t.test('--rpc.api, --rpc.vhosts, --ws.origins and --rpc.jwtsecret take effect', async (t) => {
-  const bad = await medrec(['start', '--dev', '--rpc.api', 'eth,personal', '--rpc.port', '0'])
+  const bad = await medrec(['start', '--dev', '--rpc.api', 'eth,shh', '--rpc.port', '0'])
   t.equal(bad.code, 2)
-  t.match(bad.stderr, 'invalid value for --rpc.api: no namespace personal; this node has eth,net,web3,txpool,admin,clique,miner,medrec')
+  t.match(bad.stderr, 'invalid value for --rpc.api: no namespace shh; this node has eth,net,web3,txpool,debug,admin,clique,miner,medrec,personal')
 
   const dir = tempDir()
   const secretDir = tempDir()

@@ -414,15 +414,15 @@ t.test('WebSocket subscriptions: newHeads, logs with topic filters, unsubscribe'
   t.equal((await other.request('eth_unsubscribe', [logsAll])).result, false, 'another connection cannot cancel it')
 
   t.same((await c.request('eth_subscribe', ['syncingX'])).error, { code: -32601, message: 'no "syncingX" subscription in eth namespace' })
-  t.same((await c.request('eth_subscribe', [])).error, { code: -32602, message: 'invalid argument 0: expected a subscription name (newHeads, logs, newPendingTransactions, medrecNotifications)' })
+  t.same((await c.request('eth_subscribe', [])).error, { code: -32602, message: 'invalid argument 0: expected a subscription name (newHeads, logs, newPendingTransactions, syncing, medrecNotifications)' })
   t.same((await c.request('eth_subscribe', ['logs', { topics: ['0x12'] }])).error, {
     code: -32602,
     message: 'invalid argument 1: field topics[0]: hex string has length 2, want 64 for common.Hash',
   })
   t.same((await c.request('eth_subscribe', ['newHeads', {}])).error, { code: -32602, message: 'too many arguments, want at most 1' })
-  t.same((await c.request('eth_subscribe', ['newPendingTransactions', true])).error, {
+  t.same((await c.request('eth_subscribe', ['newPendingTransactions', 'yes'])).error, {
     code: -32602,
-    message: 'invalid argument 1: full pending transactions are not supported: subscribe without the flag to receive hashes',
+    message: 'invalid argument 1: expected true or false, got string',
   })
   t.same((await c.request('eth_unsubscribe', [5])).error, { code: -32602, message: 'invalid argument 0: expected a filter id string, got number' })
 
