@@ -81,11 +81,15 @@ async function stop(pids: number[]): Promise<void> {
   for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL')
 }
 
-/** Kills the process group of each block still running: on exit, and when tap stops this file (a timeout). */
+/**
+ * Kills the process group of each block still running: on exit, and when the file is stopped
+ * (tap's per-file timeout sends SIGALRM, whose default action skips 'exit' handlers: a hung
+ * block's nodes then outlived the run and held the documented ports for the next one).
+ */
 const groups = new Set<() => void>()
 const killAll = () => groups.forEach((kill) => kill())
 process.once('exit', killAll)
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGALRM', 'SIGHUP'] as const) {
   process.once(signal, () => {
     killAll()
     process.kill(process.pid, signal)
