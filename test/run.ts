@@ -63,6 +63,7 @@ const SLOW = [
   'test/cli/start-metrics.test.ts',
   'test/cli/help.test.ts',
   'test/cli/genesis.test.ts',
+  'test/cli/genesis-fork.test.ts', // `medrec genesis new` per case
 ]
 
 const unit = process.argv.includes('--unit')
