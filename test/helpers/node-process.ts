@@ -5,7 +5,7 @@
  * arguments, every call signed by default and plain Error messages (`METHOD: CODE MESSAGE`). The
  * poll, waitFor, is the harness's too.
  */
-import { startNodeProcess as spawnNode, type NodeProcess as HarnessNode } from '../../bench/harness/process.ts'
+import { startNodeProcess as spawnNode, tempDir, type NodeProcess as HarnessNode } from '../../bench/harness/process.ts'
 import { rpcRaw as call, type RpcCallOptions as HarnessCallOptions, type RpcResponse } from '../../bench/harness/rpc.ts'
 import { bearer, defaultJwtSecretPath, readJwtSecret } from '../../node/rpc/access.ts'
 import { plainNode } from './plain-node.ts'
@@ -26,6 +26,17 @@ export function startNodeProcess(args: string[], opts: { datadir: string; timeou
 }
 
 /** The JWT secret of a node's data dir (DIR/jwtsecret, made by the node at its first start). */
+/** A `--dev` node (plus `args`) in a fresh data dir, stopped and its data dir removed when `t` ends. */
+export async function startDevNode(t: { teardown(fn: () => unknown): void }, args: string[] = []): Promise<NodeProcess> {
+  const dir = tempDir()
+  const node = await startNodeProcess(['--dev', ...args], { datadir: dir.path })
+  t.teardown(async () => {
+    await node.stop()
+    dir.remove()
+  })
+  return node
+}
+
 export function jwtSecretOf(datadir: string): Promise<Uint8Array> {
   return readJwtSecret(defaultJwtSecretPath(datadir))
 }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { createPublicClient, http, keccak256, numberToHex, toHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { call, estimateGas } from 'viem/actions'
-import { rpc, rpcRaw, startNodeProcess, tempDir, waitFor } from '../helpers/node-process.ts'
+import { rpc, rpcRaw, startDevNode, waitFor } from '../helpers/node-process.ts'
 
 /**
  * eth_call / eth_estimateGas / eth_createAccessList as geth answers them, through a real dev node
@@ -40,12 +40,7 @@ const UNDEFINED_OPCODE = '0x0c'
 /** SSTORE(0, 1). */
 const STORE_ONE = '0x600160005500'
 
-const dir = tempDir()
-const node = await startNodeProcess(['--dev', '--dev.period', '1'], { datadir: dir.path })
-t.teardown(async () => {
-  await node.stop()
-  dir.remove()
-})
+const node = await startDevNode(t, ['--dev.period', '1'])
 const url = node.url
 const client = createPublicClient({ transport: http(url) })
 

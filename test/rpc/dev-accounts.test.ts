@@ -3,7 +3,7 @@ import t from 'tap'
 import { createPublicClient, createWalletClient, http, recoverMessageAddress, type Hex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { createDevAccountMethods } from '../../node/rpc/index.ts'
-import { rpc, rpcRaw, startNodeProcess, tempDir, waitFor } from '../helpers/node-process.ts'
+import { rpc, rpcRaw, startDevNode, waitFor } from '../helpers/node-process.ts'
 
 /**
  * The dev chain's unlocked accounts (eth_accounts, eth_sendTransaction, eth_sign, personal_sign)
@@ -17,12 +17,7 @@ const dev = Array.from({ length: 10 }, (_, i) => mnemonicToAccount(MNEMONIC, { a
 const SINK = '0x00000000000000000000000000000000000000f3' as const
 const STRANGER = '0x00000000000000000000000000000000000000a1' as const
 
-const dir = tempDir()
-const node = await startNodeProcess(['--dev', '--dev.period', '1'], { datadir: dir.path })
-t.teardown(async () => {
-  await node.stop()
-  dir.remove()
-})
+const node = await startDevNode(t, ['--dev.period', '1'])
 const url = node.url
 const client = createPublicClient({ transport: http(url) })
 // No token: a tool that knows nothing of the node's JWT secret.

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createPublicClient, http, type Hex } from 'viem'
 import { poaFinality } from '../../node/rpc/finality.ts'
-import { rpcRaw, startNodeProcess, tempDir, waitFor } from '../helpers/node-process.ts'
+import { rpcRaw, startDevNode, waitFor } from '../helpers/node-process.ts'
 
 /**
  * The safe and finalized tags (node/rpc/finality.ts states the rule): the PoA rule over sealer
@@ -43,12 +43,7 @@ t.test('a single authority: safe is the head, finalized the block under it; a sh
 })
 
 t.test('a dev node (one authority): finalized is the block under the head, safe the head', async (t) => {
-  const dir = tempDir()
-  const node = await startNodeProcess(['--dev', '--dev.period', '1'], { datadir: dir.path })
-  t.teardown(async () => {
-    await node.stop()
-    dir.remove()
-  })
+  const node = await startDevNode(t, ['--dev.period', '1'])
   const client = createPublicClient({ transport: http(node.url) })
   await waitFor(async () => ((await client.getBlockNumber()) >= 3n ? true : undefined), 'three blocks')
   // The three tags read in one batch; retried when a new head lands in between.

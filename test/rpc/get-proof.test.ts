@@ -4,7 +4,7 @@ import { keccak_256 } from '@noble/hashes/sha3.js'
 import t from 'tap'
 import { createPublicClient, http, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { rpc, startNodeProcess, tempDir, waitFor } from '../helpers/node-process.ts'
+import { rpc, startDevNode, waitFor } from '../helpers/node-process.ts'
 
 /**
  * eth_getProof (EIP-1186) through a real dev node, each proof checked by an independent verifier:
@@ -18,12 +18,7 @@ const GWEI = 1_000_000_000n
 // Init code: SSTORE(0, 42), SSTORE(7, 0x0102), then deploy nothing.
 const INIT = '0x602a6000556101026007550000' as const
 
-const dir = tempDir()
-const node = await startNodeProcess(['--dev', '--dev.period', '1'], { datadir: dir.path })
-t.teardown(async () => {
-  await node.stop()
-  dir.remove()
-})
+const node = await startDevNode(t, ['--dev.period', '1'])
 const url = node.url
 const client = createPublicClient({ transport: http(url) })
 

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { createPublicClient, http, type Hex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { BASE_FEE_FLOOR, lowestReachableBaseFee } from '../../node/mempool/admission.ts'
-import { rpc, rpcRaw, startNodeProcess, tempDir, waitFor, type NodeProcess } from '../helpers/node-process.ts'
+import { rpc, rpcRaw, startDevNode, waitFor, type NodeProcess } from '../helpers/node-process.ts'
 
 /**
  * Admission prices: a fee cap that no base fee the chain can reach will ever meet is refused (the
@@ -17,12 +17,7 @@ const SINK = '0x00000000000000000000000000000000000000f2'
 const account = (i: number) => mnemonicToAccount(MNEMONIC, { addressIndex: i })
 
 async function started(t: Test, args: string[]): Promise<NodeProcess> {
-  const dir = tempDir()
-  const node = await startNodeProcess(['--dev', '--dev.period', '1', ...args], { datadir: dir.path })
-  t.teardown(async () => {
-    await node.stop()
-    dir.remove()
-  })
+  const node = await startDevNode(t, ['--dev.period', '1', ...args])
   return node
 }
 

@@ -3,7 +3,7 @@ import { createPublicClient, http, type Hex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { WebSocket } from 'ws'
 import { createSubscriptionHub, type SyncStatus, type WsConnection } from '../../node/rpc/index.ts'
-import { rpc, startNodeProcess, tempDir, waitFor } from '../helpers/node-process.ts'
+import { rpc, startDevNode, waitFor } from '../helpers/node-process.ts'
 
 /**
  * geth's subscription shapes and EIP-7702 transaction objects against a real dev node: an
@@ -76,12 +76,7 @@ async function wsClient(url: string): Promise<{ request(method: string, params: 
 }
 
 t.test('an EIP-7702 transaction: authorizationList in geth shape, pending and mined, and in full pending notifications', async (t) => {
-  const dir = tempDir()
-  const node = await startNodeProcess(['--dev', '--dev.period', '1'], { datadir: dir.path })
-  t.teardown(async () => {
-    await node.stop()
-    dir.remove()
-  })
+  const node = await startDevNode(t, ['--dev.period', '1'])
   const client = createPublicClient({ transport: http(node.url) })
   const ws = await wsClient(node.wsUrl)
   t.teardown(() => ws.close())
