@@ -198,7 +198,7 @@ export class CallRunner {
   private async execute(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint, report: boolean): Promise<Execution> {
     const { ctx: block, prevRandao } = overrideBlock(ctx, args.blockOverrides)
     const gas = callGas(args.gas, block.gasLimit, gasCap)
-    const { intrinsic, floor } = this.intrinsicGas(args)
+    const { intrinsic, floor } = callIntrinsicGas(args, this.txCommon)
     const least = floor > intrinsic ? floor : intrinsic
     if (gas < least) {
       const message = floor > intrinsic ? `insufficient gas for floor data gas cost: have ${gas}, want ${floor}` : `intrinsic gas too low: have ${gas}, want ${intrinsic}`
@@ -247,10 +247,7 @@ export class CallRunner {
       const ex = res.execResult
       const used = intrinsic + ex.executionGasUsed
       const fault = ex.exceptionError
-      const failed = fault !== undefined
-      // EIP-3529: at most a fifth of the gas used comes back; a failed call earns none.
-      const refund = failed ? 0n : min((ex.gasRefund ?? 0n) + authRefund, used / 5n)
-      const gasUsed = used - refund < floor ? floor : used - refund
+      const gasUsed = gasUsedAsTransaction(used, floor, fault === undefined ? (ex.gasRefund ?? 0n) + authRefund : undefined)
       return {
         result: {
           returnValue: ex.returnValue,
@@ -341,19 +338,6 @@ export class CallRunner {
   }
 
   /** Intrinsic gas of the message as a transaction of its kind, and the EIP-7623 calldata floor. */
-  private intrinsicGas(args: CallArgs): { intrinsic: bigint; floor: bigint } {
-    // No gas limit: intrinsic gas does not depend on it, and from Osaka (EIP-7825) a transaction
-    // above 2^24 gas cannot even be constructed.
-    const data = args.data ?? new Uint8Array()
-    const accessList = (args.accessList ?? []).map((e): [Uint8Array, Uint8Array[]] => [e.address, e.storageKeys])
-    const tx =
-      args.authorizationList !== undefined && args.authorizationList.length > 0
-        ? createTx({ type: 4, to: args.to, data, accessList, authorizationList: args.authorizationList.map(authorizationBytes) }, { common: this.txCommon })
-        : accessList.length > 0
-          ? createTx({ type: 1, to: args.to, data, accessList }, { common: this.txCommon })
-          : createTx({ to: args.to, data }, { common: this.txCommon })
-    return { intrinsic: tx.getIntrinsicGas(), floor: getCalldataFloorGas(tx, args.from) }
-  }
 }
 
 /** What one run of a message gave, beyond its CallResult. */
@@ -381,6 +365,31 @@ const MAX_TX_GAS = 16_777_216n
 const ESTIMATE_ERROR_RATIO = 0.015
 /** A list that keeps changing (a call whose path depends on warmth) settles here. */
 const MAX_ACCESS_LIST_ROUNDS = 8
+
+/** A call's intrinsic gas and EIP-7623 calldata floor, as its transaction kind would pay them. */
+export function callIntrinsicGas(args: CallArgs, txCommon: Common): { intrinsic: bigint; floor: bigint } {
+  // No gas limit: intrinsic gas does not depend on it, and from Osaka (EIP-7825) a transaction
+  // above 2^24 gas cannot even be constructed.
+  const data = args.data ?? new Uint8Array()
+  const accessList = (args.accessList ?? []).map((e): [Uint8Array, Uint8Array[]] => [e.address, e.storageKeys])
+  const tx =
+    args.authorizationList !== undefined && args.authorizationList.length > 0
+      ? createTx({ type: 4, to: args.to, data, accessList, authorizationList: args.authorizationList.map(authorizationBytes) }, { common: txCommon })
+      : accessList.length > 0
+        ? createTx({ type: 1, to: args.to, data, accessList }, { common: txCommon })
+        : createTx({ to: args.to, data }, { common: txCommon })
+  return { intrinsic: tx.getIntrinsicGas(), floor: getCalldataFloorGas(tx, args.from) }
+}
+
+/**
+ * The gas a call's transaction would be charged: `used` (intrinsic included) less the refund
+ * (EIP-3529: at most a fifth of the gas used; `refund` undefined for a failed call, which earns
+ * none), and never below the calldata floor (EIP-7623).
+ */
+export function gasUsedAsTransaction(used: bigint, floor: bigint, refund: bigint | undefined): bigint {
+  const charged = used - (refund === undefined ? 0n : min(refund, used / 5n))
+  return charged < floor ? floor : charged
+}
 
 function min(a: bigint, b: bigint): bigint {
   return a < b ? a : b

@@ -2,10 +2,9 @@ import type { Block } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import type { EVMResult, InterpreterStep, Message } from '@ethereumjs/evm'
 import type { MerkleStateManager } from '@ethereumjs/statemanager'
-import { createTx, getCalldataFloorGas } from '@ethereumjs/tx'
 import { createZeroAddress } from '@ethereumjs/util'
 import { createVM, runTx, type VM } from '@ethereumjs/vm'
-import { blockHashChain, callGas, createStateManager, execBlock, stateAt, type BlockHashLookup } from './call.ts'
+import { blockHashChain, callGas, callIntrinsicGas, createStateManager, execBlock, gasUsedAsTransaction, stateAt, type BlockHashLookup } from './call.ts'
 import { commonFork, createDecodeCommon } from './common.ts'
 import { forkOpcodes } from './fork-opcodes.ts'
 import { TrieLevelAdapter, type BytesLevel } from './state-db.ts'
@@ -132,10 +131,7 @@ export class Tracer {
     return this.serial(async () => {
       const deadline = new Deadline(budget.timeoutMs)
       const gas = callGas(args.gas, ctx.gasLimit, gasCap)
-      const tx = createTx({ to: args.to, data: args.data ?? new Uint8Array() }, { common: this.txCommon })
-      const intrinsic = tx.getIntrinsicGas()
-      // EIP-7623 (Prague): a transaction pays at least its calldata floor.
-      const floor = getCalldataFloorGas(tx, args.from)
+      const { intrinsic, floor } = callIntrinsicGas(args, this.txCommon)
       if (gas < intrinsic) throw new TraceError(TraceErrorCode.INVALID_CALL, `intrinsic gas too low: have ${gas}, want ${intrinsic}`)
       if (gas < floor) throw new TraceError(TraceErrorCode.INVALID_CALL, `insufficient gas for floor data gas cost: have ${gas}, want ${floor}`)
       const vm = await this.vmAt(root)
@@ -153,10 +149,7 @@ export class Tracer {
           skipBalance: true,
         })
         const ex = r.execResult
-        // As a transaction: EIP-3529 gives back at most a fifth of the gas used, a failure none.
-        const used = intrinsic + ex.executionGasUsed
-        const refund = ex.exceptionError === undefined ? bigMin(ex.gasRefund ?? 0n, used / 5n) : 0n
-        const gasUsed = used - refund < floor ? floor : used - refund
+        const gasUsed = gasUsedAsTransaction(intrinsic + ex.executionGasUsed, floor, ex.exceptionError === undefined ? (ex.gasRefund ?? 0n) : undefined)
         return { gas, gasUsed, error: ex.exceptionError?.error, returnValue: ex.returnValue }
       })
     })
@@ -220,10 +213,6 @@ export class Tracer {
     if (struct !== undefined) return { tracer: 'struct', trace: struct.result(out.gasUsed, out.error !== undefined, out.error === 'revert', out.returnValue) }
     return { tracer: 'call', frame: calls!.result(out.gas, out.gasUsed) }
   }
-}
-
-function bigMin(a: bigint, b: bigint): bigint {
-  return a < b ? a : b
 }
 
 function txOpts(tx: SenderTx['tx'], block: Block, blockGasUsed: bigint): Parameters<typeof runTx>[1] {
