@@ -1,6 +1,5 @@
 import t from 'tap'
-import { existsSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { FAKETIME_MISSING, libfaketime, secondsAhead } from '../../bench/harness/faketime.ts'
 import { parseExposition, sampleValue } from '../../bench/harness/prometheus.ts'
 import { createTestNetwork, type TestNetwork } from '../helpers/network.ts'
 import { plainNode } from '../helpers/plain-node.ts'
@@ -16,25 +15,9 @@ import { rpc, waitFor } from '../helpers/node-process.ts'
 t.setTimeout(180_000)
 
 const SKEWED = 2
-/**
- * libfaketime, found where Debian's faketime package puts it. Loaded straight into the member's
- * Node (through `env`, which execs): the `faketime` binary forks and does not pass on SIGTERM,
- * so the node would outlive the test.
- */
-function libfaketime(): string | undefined {
-  for (const dir of readdirSync('/usr/lib', { withFileTypes: true })) {
-    const lib = join('/usr/lib', dir.name, 'faketime', 'libfaketime.so.1')
-    if (dir.isDirectory() && existsSync(lib)) return lib
-  }
-  return undefined
-}
 const LIB = libfaketime()
-
 /** Runs the member's Node 10 s ahead, and nothing else. */
-const tenSecondsAhead = (nodeArgs: string[]): [string, string[]] => {
-  const [command, args] = plainNode(nodeArgs)
-  return ['env', [`LD_PRELOAD=${LIB}`, 'FAKETIME=+10s', command, ...args]]
-}
+const tenSecondsAhead = (nodeArgs: string[]): [string, string[]] => secondsAhead(LIB!, 10, plainNode(nodeArgs))
 
 interface BlockJson {
   number: string
@@ -67,7 +50,7 @@ function logged(net: TestNetwork, i: number, line: RegExp, key: string): Promise
   )
 }
 
-t.test('an authority 10 s ahead is warned about, refuses to seal, and the block rate holds', { skip: LIB === undefined ? 'libfaketime is not installed (Debian: apt-get install faketime)' : false }, async (t) => {
+t.test('an authority 10 s ahead is warned about, refuses to seal, and the block rate holds', { skip: LIB === undefined ? FAKETIME_MISSING : false }, async (t) => {
   const net = await createTestNetwork(3, {
     period: 1,
     args: ['--metrics', '--metrics.port', '0'],

@@ -4,9 +4,8 @@
  * (medrec_clock_*) and stops sealing; the others name it; the block rate of the two honest
  * authorities holds and no block is stamped ahead of real time. Skipped without libfaketime.
  */
-import { existsSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
 import { createLocalNetwork, type Member } from '../../harness/local-network.ts'
+import { FAKETIME_MISSING, libfaketime, secondsAhead } from '../../harness/faketime.ts'
 import { parseExposition, sampleValue } from '../../harness/prometheus.ts'
 import { rpc, toNumber, waitFor } from '../../harness/rpc.ts'
 import { keepNodeLogs } from '../node-logs.ts'
@@ -15,15 +14,6 @@ import { fmt, seconds, type Scenario, type ScenarioResult } from './scenario.ts'
 const PERIOD = 1
 const SKEW_S = 10
 const SKEWED = 2
-
-/** libfaketime where Debian's faketime package puts it (the `faketime` wrapper forks and would not pass SIGTERM on). */
-function libfaketime(): string | undefined {
-  for (const dir of readdirSync('/usr/lib', { withFileTypes: true })) {
-    const lib = join('/usr/lib', dir.name, 'faketime', 'libfaketime.so.1')
-    if (dir.isDirectory() && existsSync(lib)) return lib
-  }
-  return undefined
-}
 
 /** The first `key=<seconds>s` of the first log line matching `line`. */
 function loggedSeconds(m: Member, line: RegExp, key: string): number | undefined {
@@ -44,7 +34,7 @@ export const clockSkewScenario: Scenario = {
     const title = `Clock skew: 3 authorities, ${PERIOD} s blocks, authority ${SKEWED} ${SKEW_S} s ahead under libfaketime`
     const expectation = 'the skewed node logs and exports its offset and stops sealing; the others name it; the block rate holds; no block stamped ahead of real time'
     const lib = libfaketime()
-    if (lib === undefined) return { title, verdict: 'skip', expectation, rows: [{ metric: 'skipped', value: 'libfaketime is not installed (Debian: apt-get install faketime)' }] }
+    if (lib === undefined) return { title, verdict: 'skip', expectation, rows: [{ metric: 'skipped', value: FAKETIME_MISSING }] }
     const blocks = quick ? 10 : 60
     const net = await createLocalNetwork(3, {
       period: PERIOD,
@@ -52,7 +42,7 @@ export const clockSkewScenario: Scenario = {
       args: ['--metrics', '--metrics.port', '0'],
       placement: (i) => ({
         p2pAddr: '127.0.0.1',
-        launch: i === SKEWED ? (nodeArgs) => ['env', [`LD_PRELOAD=${lib}`, `FAKETIME=+${SKEW_S}s`, process.execPath, ...nodeArgs]] : undefined,
+        launch: i === SKEWED ? (nodeArgs) => secondsAhead(lib, SKEW_S, [process.execPath, nodeArgs]) : undefined,
       }),
     })
     const problems: string[] = []
