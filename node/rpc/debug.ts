@@ -13,6 +13,7 @@ import { EvmErrorCode, TraceErrorCode, Tracer, commonFork, createExecCommon, isE
 import type { BlockBundle, Chain } from '../chain/index.ts'
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type NodeConfig } from '../config/index.ts'
 import { resolveBlockTag } from './blocks.ts'
+import { callArgs } from './eth.ts'
 import { RpcError, revertReason } from './errors.ts'
 import type { RpcMethods } from './types.ts'
 import * as v from './validate.ts'
@@ -175,15 +176,7 @@ export function createDebugMethods({ chain, config }: DebugModules): RpcMethods 
       if (b === undefined) throw RpcError.server('header not found')
       const { kind, timeoutMs } = traceConfig(p[2], 2, nodeTimeoutMs)
       const h = b.block.header
-      const args = {
-        from: o.from === undefined ? undefined : new Address(o.from),
-        to: o.to === undefined ? undefined : new Address(o.to),
-        data: o.data,
-        value: o.value,
-        gas: o.gas,
-        gasPrice: o.gasPrice ?? o.maxFeePerGas,
-      }
-      return formatResult(await tracer.traceCall(args, context(h), h.stateRoot, gasCap, kind, budget(timeoutMs)).catch(traceError))
+      return formatResult(await tracer.traceCall(callArgs(o), context(h), h.stateRoot, gasCap, kind, budget(timeoutMs)).catch(traceError))
     },
     debug_traceBlockByNumber: async (p) => {
       v.params(p, 1, 2)

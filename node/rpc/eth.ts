@@ -49,6 +49,20 @@ function headerNotFound(): RpcError {
   return RpcError.server('header not found')
 }
 
+/** A validated call object as the EVM's call arguments (eth_call, eth_estimateGas, debug_traceCall). */
+export function callArgs(o: v.CallObject): CallArgs {
+  return {
+    from: o.from === undefined ? undefined : new Address(o.from),
+    to: o.to === undefined ? undefined : new Address(o.to),
+    data: o.data,
+    value: o.value,
+    gas: o.gas,
+    gasPrice: o.gasPrice ?? o.maxFeePerGas,
+    accessList: o.accessList,
+    authorizationList: o.authorizationList,
+  }
+}
+
 export function createEthMethods(modules: EthModules): EthApi {
   const { chain, mempool, config } = modules
   let filters = modules.filters
@@ -67,19 +81,6 @@ export function createEthMethods(modules: EthModules): EthApi {
     const b = await resolve(tag)
     if (b === undefined) throw headerNotFound()
     return b.block.header
-  }
-
-  function callArgs(o: v.CallObject): CallArgs {
-    return {
-      from: o.from === undefined ? undefined : new Address(o.from),
-      to: o.to === undefined ? undefined : new Address(o.to),
-      data: o.data,
-      value: o.value,
-      gas: o.gas,
-      gasPrice: o.gasPrice ?? o.maxFeePerGas,
-      accessList: o.accessList,
-      authorizationList: o.authorizationList,
-    }
   }
 
   /** eth_call's and eth_estimateGas's optional state (index) and block (index + 1) overrides. */

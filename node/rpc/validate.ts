@@ -3,6 +3,7 @@
  * ("invalid argument 0: hex string without 0x prefix") so clients see what to fix.
  * `where` is the argument index, or a label such as fieldOf(0, 'gas') for object fields.
  */
+import type { AccessListEntry, AccountOverride, BlockOverrides, CallAuthorization, StateOverrides } from '../../evm/index.ts'
 import { RpcError } from './errors.ts'
 
 export type Where = number | string
@@ -147,11 +148,6 @@ export function blockTag(v: unknown, where: Where): BlockTag {
   return { kind: 'hash', hash: hash32(v.blockHash, fieldOf(where, 'blockHash')), requireCanonical: rc === true }
 }
 
-export interface AccessListItem {
-  address: Uint8Array
-  storageKeys: Uint8Array[]
-}
-
 /** eth_call / eth_estimateGas transaction arguments. */
 export interface CallObject {
   from?: Uint8Array
@@ -163,21 +159,12 @@ export interface CallObject {
   value?: bigint
   data?: Uint8Array
   nonce?: bigint
-  accessList?: AccessListItem[]
-  authorizationList?: AuthorizationItem[]
+  accessList?: AccessListEntry[]
+  authorizationList?: CallAuthorization[]
 }
 
-/** An EIP-7702 tuple as geth's JSON has it (yParity, or v as some clients send). */
-export interface AuthorizationItem {
-  chainId: bigint
-  address: Uint8Array
-  nonce: bigint
-  yParity: bigint
-  r: bigint
-  s: bigint
-}
-
-function authorizationList(v: unknown, where: string): AuthorizationItem[] {
+/** EIP-7702 tuples as geth's JSON has them (yParity, or v as some clients send). */
+function authorizationList(v: unknown, where: string): CallAuthorization[] {
   if (!Array.isArray(v)) throw fail(where, `expected an array of {chainId, address, nonce, yParity, r, s}, got ${kindOf(v)}`)
   return v.map((item, i) => {
     const at = `${where}[${i}]`
@@ -194,16 +181,6 @@ function authorizationList(v: unknown, where: string): AuthorizationItem[] {
   })
 }
 
-/** One account of geth's state override set. */
-export interface AccountOverrideObject {
-  balance?: bigint
-  nonce?: bigint
-  code?: Uint8Array
-  state?: Array<[Uint8Array, Uint8Array]>
-  stateDiff?: Array<[Uint8Array, Uint8Array]>
-  movePrecompileToAddress?: Uint8Array
-}
-
 const OVERRIDE_FIELDS = ['balance', 'nonce', 'code', 'state', 'stateDiff', 'movePrecompileToAddress']
 
 function slotMap(v: unknown, where: string): Array<[Uint8Array, Uint8Array]> {
@@ -216,7 +193,7 @@ function slotMap(v: unknown, where: string): Array<[Uint8Array, Uint8Array]> {
  * stateDiff, movePrecompileToAddress}. Unknown fields are refused, as geth's strict decoding
  * does, so a misspelt override is not silently ignored.
  */
-export function stateOverride(v: unknown, where: Where): Array<{ address: Uint8Array; account: AccountOverrideObject }> {
+export function stateOverride(v: unknown, where: Where): StateOverrides {
   if (!isObject(v)) throw fail(where, `expected a state override object (address -> account override), got ${kindOf(v)}`)
   return Object.entries(v).map(([addr, o]) => {
     const at = `${label(where)}: account ${addr}`
@@ -224,7 +201,7 @@ export function stateOverride(v: unknown, where: Where): Array<{ address: Uint8A
     if (!isObject(o)) throw fail(at, `expected an account override object, got ${kindOf(o)}`)
     const unknown = Object.keys(o).filter((k) => !OVERRIDE_FIELDS.includes(k))
     if (unknown.length > 0) throw fail(at, `unknown field ${JSON.stringify(unknown[0])}, want one of ${OVERRIDE_FIELDS.join(', ')}`)
-    const account: AccountOverrideObject = {}
+    const account: AccountOverride = {}
     if (present(o.balance)) account.balance = quantity(o.balance, `${at}.balance`)
     if (present(o.nonce)) {
       account.nonce = quantity(o.nonce, `${at}.nonce`)
@@ -238,19 +215,8 @@ export function stateOverride(v: unknown, where: Where): Array<{ address: Uint8A
   })
 }
 
-/** geth's block overrides (eth_call's 4th parameter). */
-export interface BlockOverridesObject {
-  number?: bigint
-  difficulty?: bigint
-  time?: bigint
-  gasLimit?: bigint
-  feeRecipient?: Uint8Array
-  prevRandao?: Uint8Array
-  baseFeePerGas?: bigint
-}
-
 /** `coinbase` and `random`/`baseFee` are accepted as older geth spelt them; what a chain without blobs or beacon roots cannot honour is refused. */
-export function blockOverrides(v: unknown, where: Where): BlockOverridesObject {
+export function blockOverrides(v: unknown, where: Where): BlockOverrides {
   if (!isObject(v)) throw fail(where, `expected a block overrides object, got ${kindOf(v)}`)
   const f = (k: string) => fieldOf(where, k)
   const known = ['number', 'difficulty', 'time', 'gasLimit', 'feeRecipient', 'coinbase', 'prevRandao', 'random', 'baseFeePerGas', 'baseFee', 'blobBaseFee', 'beaconRoot', 'withdrawals']
@@ -259,7 +225,7 @@ export function blockOverrides(v: unknown, where: Where): BlockOverridesObject {
   for (const k of ['blobBaseFee', 'beaconRoot', 'withdrawals']) {
     if (present(v[k])) throw fail(f(k), `block override '${k}' is not supported for this RPC method (this chain has no blobs or beacon roots)`)
   }
-  const out: BlockOverridesObject = {}
+  const out: BlockOverrides = {}
   const q64 = (x: unknown, k: string): bigint => {
     const n = quantity(x, f(k))
     if (n > MAX_INT64 * 2n + 1n) throw fail(f(k), 'hex number > 64 bits')
@@ -280,7 +246,7 @@ export function blockOverrides(v: unknown, where: Where): BlockOverridesObject {
 
 const present = (x: unknown): boolean => x !== undefined && x !== null
 
-function accessList(v: unknown, where: string): AccessListItem[] {
+function accessList(v: unknown, where: string): AccessListEntry[] {
   if (!Array.isArray(v)) throw fail(where, `expected an array of {address, storageKeys}, got ${kindOf(v)}`)
   return v.map((item, i) => {
     const at = `${where}[${i}]`

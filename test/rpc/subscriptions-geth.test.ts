@@ -2,6 +2,7 @@ import t from 'tap'
 import { createPublicClient, http, type Hex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { WebSocket } from 'ws'
+import type { AuthorizationJson } from '../../node/rpc/format.ts'
 import { createSubscriptionHub, type SyncStatus, type WsConnection } from '../../node/rpc/index.ts'
 import { rpc, startDevNode, waitFor } from '../helpers/node-process.ts'
 
@@ -18,19 +19,11 @@ const authority = mnemonicToAccount(MNEMONIC, { addressIndex: 7 })
 const GWEI = 1_000_000_000n
 const DELEGATE = '0x00000000000000000000000000000000000000d7' as const
 
-interface Auth {
-  chainId: Hex
-  address: Hex
-  nonce: Hex
-  yParity: Hex
-  r: Hex
-  s: Hex
-}
 interface TxJson {
   hash: Hex
   type: Hex
   blockHash: Hex | null
-  authorizationList?: Auth[]
+  authorizationList?: AuthorizationJson[]
 }
 
 /** A WebSocket JSON-RPC client that keeps every message. */
@@ -98,7 +91,7 @@ t.test('an EIP-7702 transaction: authorizationList in geth shape, pending and mi
     authorizationList: [auth],
   })
   const hash = await rpc<Hex>(node.url, 'eth_sendRawTransaction', [raw])
-  const expected: Auth = {
+  const expected: AuthorizationJson = {
     chainId: '0x539',
     address: DELEGATE,
     nonce: `0x${authNonce.toString(16)}`,
