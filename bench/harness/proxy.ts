@@ -43,14 +43,9 @@ export async function startLinkProxy(targetHost: string, targetPort: number, por
     inbound.once('error', down).once('close', down)
     outbound.once('error', down).once('close', down)
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new BenchError(BenchErrorCode.NODE_START_FAILED, `the link proxy cannot listen on 127.0.0.1:${port}: ${err.message}`, undefined, err)))
-    server.listen(port, '127.0.0.1', () => resolve())
-  })
-  const address = server.address()
-  if (address === null || typeof address === 'string') throw new BenchError(BenchErrorCode.NODE_START_FAILED, 'the link proxy has no TCP address')
+  const listening = await listenLocal(server, port, 'the link proxy')
   return {
-    port: address.port,
+    port: listening,
     get cut() {
       return cut
     },
@@ -68,4 +63,15 @@ export async function startLinkProxy(targetHost: string, targetPort: number, por
         server.close(() => resolve())
       }),
   }
+}
+
+/** Starts `server` on 127.0.0.1:`port` (0: any free port) and resolves with the port it got; `what` names it in errors. */
+export async function listenLocal(server: Server, port: number, what: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new BenchError(BenchErrorCode.NODE_START_FAILED, `${what} cannot listen on 127.0.0.1:${port}: ${err.message}`, undefined, err)))
+    server.listen(port, '127.0.0.1', () => resolve())
+  })
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new BenchError(BenchErrorCode.NODE_START_FAILED, `${what} has no TCP address`)
+  return address.port
 }

@@ -6,7 +6,7 @@
  * application see that either; it sees delay, jitter and stalls, which is what this makes.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net'
-import { BenchError, BenchErrorCode } from './errors.ts'
+import { listenLocal } from './proxy.ts'
 
 export interface LossyLinkOptions {
   /** Added to every chunk, each direction (ms). */
@@ -87,14 +87,9 @@ export async function startLossyRelay(targetHost: string, targetPort: number, o:
     inbound.once('error', down).once('close', down)
     outbound.once('error', down).once('close', down)
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new BenchError(BenchErrorCode.NODE_START_FAILED, `the lossy relay cannot listen on 127.0.0.1:${port}: ${err.message}`, undefined, err)))
-    server.listen(port, '127.0.0.1', () => resolve())
-  })
-  const address = server.address()
-  if (address === null || typeof address === 'string') throw new BenchError(BenchErrorCode.NODE_START_FAILED, 'the lossy relay has no TCP address')
+  const listening = await listenLocal(server, port, 'the lossy relay')
   return {
-    port: address.port,
+    port: listening,
     stats: () => ({ chunks, bytes, stalls }),
     close: () =>
       new Promise<void>((resolve) => {
