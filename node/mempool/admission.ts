@@ -1,6 +1,13 @@
 import type { Common } from '@ethereumjs/common'
 import { RLP } from '@ethereumjs/rlp'
-import { Capability, createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx'
+import {
+  Capability,
+  create1559FeeMarketTxFromBytesArray,
+  createAccessList2930TxFromBytesArray,
+  createEOACode7702TxFromBytesArray,
+  createLegacyTxFromBytesArray,
+  type TypedTransaction,
+} from '@ethereumjs/tx'
 import { bytesToBigInt } from '@ethereumjs/util'
 import { keccak256 } from '../../common/keccak.ts'
 import { commonFork, txTypeRefusal } from '../../evm/index.ts'
@@ -64,8 +71,47 @@ function detail(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).replace(/\s*\(tx type=.*$/s, '').replace(/^invalid transaction:\s*/, '')
 }
 
+/** A raw transaction's RLP fields (nested lists for access lists and authorizations) and its type. */
+export interface TxFields {
+  type: number
+  fields: unknown[]
+}
+
+/**
+ * The transaction from its decoded fields: what ethereumjs's createTxFromRLP does after its
+ * RLP decode, so a transaction decoded once (in a recovery worker) is not decoded again. The
+ * hash is of `raw`, the bytes the fields came from (see decodeRaw).
+ */
+export function txFromFields(f: TxFields, raw: Uint8Array, txCommon: Common, hash: Uint8Array = keccak256(raw)): TypedTransaction {
+  let tx: TypedTransaction
+  const values = f.fields as never
+  try {
+    const opts = { common: txCommon }
+    if (f.type === 0) tx = createLegacyTxFromBytesArray(values, opts)
+    else if (f.type === 1) tx = createAccessList2930TxFromBytesArray(values, opts)
+    else if (f.type === 2) tx = create1559FeeMarketTxFromBytesArray(values, opts)
+    else tx = createEOACode7702TxFromBytesArray(values, opts)
+  } catch (err) {
+    reject(MempoolErrorCode.MALFORMED, `invalid transaction: rlp: ${detail(err)}`)
+  }
+  // The hash is keccak of the encoding, and only canonical encodings get here (minimal RLP, no
+  // leading zeros: ethereumjs's checks and the chain id's in decodeFields), which re-serialize
+  // to `raw` itself: hash it as it came instead of re-encoding. The frozen transaction caches it.
+  tx.cache.hash = hash
+  return tx
+}
+
 /** Decodes a raw transaction, classifying failures the way geth reports them. */
 export function decodeRaw(raw: Uint8Array, ctx: DecodeContext): TypedTransaction {
+  const f = decodeFields(raw, ctx)
+  const tx = txFromFields(f, raw, ctx.txCommon)
+  // ethereumjs reads an empty r, s or v as "no signature".
+  if (!tx.isSigned()) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
+  return tx
+}
+
+/** The checks of decodeRaw that read the RLP fields (all but ethereumjs's own), in geth's order. */
+export function decodeFields(raw: Uint8Array, ctx: DecodeContext): TxFields {
   if (raw.length === 0) reject(MempoolErrorCode.MALFORMED, 'invalid transaction: rlp: empty input')
   const first = raw[0]!
   // EIP-2718: a first byte below 0x80 is a type; a legacy transaction is an RLP list (>= 0xc0).
@@ -121,19 +167,7 @@ export function decodeRaw(raw: Uint8Array, ctx: DecodeContext): TypedTransaction
   // EIP-7825 (Osaka): ethereumjs refuses to construct such a transaction; geth's words.
   const gas = int(type === 0 ? 2 : type === 1 ? 3 : 4)
   if (ctx.common.isActivatedEIP(7825) && gas > MAX_TX_GAS) reject(MempoolErrorCode.GAS_LIMIT_EXCEEDED, `transaction gas limit too high (cap: ${MAX_TX_GAS}, tx: ${gas})`)
-  let tx: TypedTransaction
-  try {
-    tx = createTxFromRLP(raw, { common: ctx.txCommon })
-  } catch (err) {
-    reject(MempoolErrorCode.MALFORMED, `invalid transaction: rlp: ${detail(err)}`)
-  }
-  // ethereumjs reads an empty r, s or v as "no signature".
-  if (!tx.isSigned()) reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
-  // The hash is keccak of the encoding, and only canonical encodings get here (minimal RLP, no
-  // leading zeros: ethereumjs's checks and the chain id's above), which re-serialize to \`raw\`
-  // itself: hash it as it came instead of re-encoding. The frozen transaction caches it.
-  tx.cache.hash = keccak256(raw)
-  return tx
+  return { type, fields: f }
 }
 
 /** Checks that need no state, in geth's order, before the (costly) sender recovery. */

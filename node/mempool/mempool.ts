@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events'
 import type { Common } from '@ethereumjs/common'
+import type { TypedTransaction } from '@ethereumjs/tx'
 import { type Address, bytesToHex, toChecksumAddress } from '@ethereumjs/util'
+import { keccak256 } from '../../common/keccak.ts'
 import { createLogger } from '../../common/logger.ts'
-import { createDecodeCommon } from '../../evm/index.ts'
-import { checkStateless, decodeRaw, fees, reject } from './admission.ts'
+import { commonFork, createDecodeCommon, isChainFork } from '../../evm/index.ts'
+import { checkStateless, decodeRaw, fees, reject, txFromFields } from './admission.ts'
 import type { Entry, SenderTxs } from './entries.ts'
 import { MempoolError, MempoolErrorCode } from './errors.ts'
 import { PriceAndNonceIterator, type SenderLog } from './iterator.ts'
@@ -12,6 +14,7 @@ import type {
   AccountState,
   AddedTx,
   HeadContext,
+  IntakeContext,
   IncludedTx,
   Mempool,
   MempoolContent,
@@ -61,6 +64,13 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
   /** The next block's base fee (admission refuses a fee cap no base fee will ever meet). */
   private baseFee: bigint | undefined
   private seq = 0
+  /** What the recovery workers check a raw transaction against; replaced (not changed) on a new head. */
+  private intake: IntakeContext
+  /**
+   * Raw transactions are admitted in the recovery workers, which rebuild the chain's Common from
+   * its id and fork: so only for a chain's Common (evm's createChainCommon), whose fork that names.
+   */
+  private readonly inWorker: boolean
   /**
    * Senders that gained an executable transaction (arrival, gap filled, replacement), in
    * order. Live pending() iterators read it from where they last were, so picking up
@@ -86,12 +96,20 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
     this.txCommon = createDecodeCommon(modules.common)
     this.recovery = modules.recovery
     this.getAccount = modules.getAccount
+    this.intake = this.intakeContext()
+    this.inWorker = modules.recovery.admit !== undefined && isChainFork(modules.common.hardfork())
+  }
+
+  private intakeContext(): IntakeContext {
+    const { minGasPrice, allowUnprotected } = this.opts
+    return { chainId: this.common.chainId(), fork: commonFork(this.common), allowUnprotected, minGasPrice, blockGasLimit: this.blockGasLimit, baseFee: this.baseFee }
   }
 
   head(ctx: HeadContext): void {
     const shrunk = this.blockGasLimit !== undefined && ctx.gasLimit < this.blockGasLimit
     this.blockGasLimit = ctx.gasLimit
     this.baseFee = ctx.baseFee
+    this.intake = this.intakeContext()
     // Ordering by effective tip is computed per pending(baseFee) call; only a smaller gas
     // limit changes what the pool holds: transactions that no block can take are dropped
     // (their later nonces fall back to queued).
@@ -114,18 +132,43 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
     if (raw.length > this.opts.maxTxBytes) {
       reject(MempoolErrorCode.OVERSIZED, `oversized data: transaction size ${raw.length}, limit ${this.opts.maxTxBytes}`)
     }
+    const { tx, sender, account } = this.inWorker ? await this.admitInWorker(raw) : await this.admitHere(raw)
+    return this.insert(tx, sender, account)
+  }
+
+  /**
+   * Decoding, the stateless checks and recovery in a recovery worker; here only the hash (for
+   * "already known") and the transaction built from the worker's fields. A transaction's bytes
+   * that are in the pool decode, so "already known" before decoding answers as geth does after.
+   */
+  private async admitInWorker(raw: Uint8Array): Promise<{ tx: TypedTransaction; sender: Address; account: AccountState }> {
+    const hash = keccak256(raw)
+    const key = bytesToHex(hash)
+    if (this.byHash.has(key) || this.arriving.has(key)) reject(MempoolErrorCode.ALREADY_KNOWN, 'already known')
+    this.arriving.add(key)
+    try {
+      const r = await this.recovery.admit!({ raw, ctx: this.intake, pubkey: this.recentKeys.get(key) })
+      if (!r.ok) throw new MempoolError(r.code, r.message, r.context)
+      const tx = txFromFields(r, raw, this.txCommon, hash)
+      tx.cache.senderPubKey = r.pubkey
+      const sender = tx.getSenderAddress() // from the recovered key
+      return { tx, sender, account: await this.accountAtHead(sender) }
+    } finally {
+      this.arriving.delete(key)
+    }
+  }
+
+  /** The same admission on this thread, for a recovery that only recovers. */
+  private async admitHere(raw: Uint8Array): Promise<{ tx: TypedTransaction; sender: Address; account: AccountState }> {
     const tx = decodeRaw(raw, { common: this.common, txCommon: this.txCommon, allowUnprotected: this.opts.allowUnprotected })
     const hash = tx.hash()
     const key = bytesToHex(hash)
     if (this.byHash.has(key) || this.arriving.has(key)) reject(MempoolErrorCode.ALREADY_KNOWN, 'already known')
     checkStateless(tx, { blockGasLimit: this.blockGasLimit, minGasPrice: this.opts.minGasPrice, baseFee: this.baseFee })
-    const { feeCap, tipCap } = fees(tx)
 
     const recentKey = this.recentKeys.get(key)
     if (recentKey !== undefined) tx.cache.senderPubKey = recentKey
     this.arriving.add(key)
-    let sender: Address
-    let account: AccountState
     try {
       try {
         await this.recovery.recover(tx)
@@ -133,12 +176,18 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
         if (err instanceof MempoolError && err.code === MempoolErrorCode.RECOVERY_FAILED) throw err
         reject(MempoolErrorCode.BAD_SIGNATURE, 'invalid sender: invalid signature')
       }
-      sender = tx.getSenderAddress() // from the cached public key: no second recovery
-      account = await this.accountAtHead(sender)
+      const sender = tx.getSenderAddress() // from the cached public key: no second recovery
+      return { tx, sender, account: await this.accountAtHead(sender) }
     } finally {
       this.arriving.delete(key)
     }
+  }
 
+  /** The pool's own checks against the sender's account and the pool, then the insertion. */
+  private insert(tx: TypedTransaction, sender: Address, account: AccountState): AddedTx {
+    const hash = tx.hash()
+    const key = bytesToHex(hash)
+    const { feeCap, tipCap } = fees(tx)
     // From here on everything is synchronous, so concurrent submissions cannot interleave.
     const nonce = tx.nonce
     const senderKey = sender.toString()

@@ -1,62 +1,39 @@
 import { Worker } from 'node:worker_threads'
-import { Capability, type TypedTransaction } from '@ethereumjs/tx'
+import type { TypedTransaction } from '@ethereumjs/tx'
 import { createLogger } from '../../common/logger.ts'
 import { MempoolError, MempoolErrorCode } from './errors.ts'
+import { admitBatch, type IntakeItem, type IntakeResult } from './intake.ts'
 import { defaultMaxBatch, type SenderRecoveryOptions } from './options.ts'
-import {
-  BAD_RECOVERY_ID,
-  ITEM_BYTES,
-  PUBKEY_BYTES,
-  RECOVER_WORKER_TAG,
-  recoverBatch,
-  type RecoverRequest,
-  type RecoverResponse,
-} from './recover-worker.ts'
+import { RECOVER_WORKER_TAG, type AdmitRequest, type AdmitResponse, type RecoverRequest, type RecoverResponse } from './recover-worker.ts'
+import { ITEM_BYTES, PUBKEY_BYTES, packInto, recoverBatch } from './signature.ts'
 import type { SenderRecovery } from './types.ts'
 
-const log = createLogger('recovery')
-const WORD = 1n << 256n
+export { recoveryId } from './signature.ts'
 
-interface Request {
+const log = createLogger('recovery')
+
+interface RecoverReq {
   tx: TypedTransaction
   resolve(pubkey: Uint8Array): void
   reject(err: unknown): void
 }
 
+interface AdmitReq {
+  item: IntakeItem
+  resolve(result: IntakeResult): void
+  reject(err: unknown): void
+}
+
+/** A batch in flight: signatures to recover, or raw transactions to admit. */
+type Batch = { kind: 'recover'; reqs: RecoverReq[] } | { kind: 'admit'; reqs: AdmitReq[] }
+
 interface Slot {
   worker: Worker
   /** Batches sent and not yet answered, by message id. */
-  inflight: Map<number, Request[]>
+  inflight: Map<number, Batch>
   /** Transactions in flight: the least loaded worker gets the next batch. */
   load: number
   dead: boolean
-}
-
-/** The recovery id (0/1) of a signature: yParity for typed transactions, from v for legacy. */
-export function recoveryId(tx: TypedTransaction): number {
-  const v = tx.v
-  if (v === undefined) return BAD_RECOVERY_ID
-  let rec: bigint
-  if (tx.type !== 0) rec = v
-  else if (v === 27n || v === 28n) rec = v - 27n
-  else if (tx.supports(Capability.EIP155ReplayProtection)) rec = v - 35n - 2n * tx.common.chainId() // EIP-155
-  else return BAD_RECOVERY_ID
-  return rec === 0n || rec === 1n ? Number(rec) : BAD_RECOVERY_ID
-}
-
-function putWord(out: Uint8Array, at: number, n: bigint): void {
-  out.set(Buffer.from(n.toString(16).padStart(64, '0'), 'hex'), at)
-}
-
-/** Packs what the worker needs; false when the signature cannot be valid (missing or > 256 bits). */
-function packInto(out: Uint8Array, at: number, tx: TypedTransaction): boolean {
-  const { r, s } = tx
-  if (r === undefined || s === undefined || r >= WORD || s >= WORD) return false
-  out.set(tx.getHashedMessageToSign(), at)
-  putWord(out, at + 32, r)
-  putWord(out, at + 64, s)
-  out[at + 96] = recoveryId(tx)
-  return true
 }
 
 function cachedKey(tx: TypedTransaction): Uint8Array | undefined {
@@ -72,7 +49,7 @@ function badSignature(): MempoolError {
 }
 
 /** Stores each recovered key in its transaction's cache, where ethereumjs looks first. */
-function settle(reqs: readonly Request[], pubkeys: Uint8Array, ok: Uint8Array): void {
+function settle(reqs: readonly RecoverReq[], pubkeys: Uint8Array, ok: Uint8Array): void {
   for (let i = 0; i < reqs.length; i++) {
     const req = reqs[i]!
     if (ok[i] !== 1) {
@@ -82,6 +59,14 @@ function settle(reqs: readonly Request[], pubkeys: Uint8Array, ok: Uint8Array): 
     const key = pubkeys.slice(i * PUBKEY_BYTES, (i + 1) * PUBKEY_BYTES)
     req.tx.cache.senderPubKey = key
     req.resolve(key)
+  }
+}
+
+function settleAdmit(reqs: readonly AdmitReq[], results: readonly IntakeResult[]): void {
+  for (const [i, req] of reqs.entries()) {
+    const r = results[i]
+    if (r === undefined) req.reject(new MempoolError(MempoolErrorCode.RECOVERY_FAILED, 'sender recovery answered a batch short (a worker bug); the transaction was not checked, resubmit it'))
+    else req.resolve(r)
   }
 }
 
@@ -95,7 +80,8 @@ export function createSenderRecovery(opts: SenderRecoveryOptions): SenderRecover
   const workers = Math.max(0, Math.floor(opts.workers))
   const maxBatch = Math.max(1, opts.maxBatch ?? defaultMaxBatch)
   const workerUrl = opts.workerUrl ?? new URL('./recover-worker.ts', import.meta.url)
-  let queue: Request[] = []
+  let queue: RecoverReq[] = []
+  let admitQueue: AdmitReq[] = []
   let scheduled = false
   let closed = false
   let nextId = 1
@@ -112,7 +98,7 @@ export function createSenderRecovery(opts: SenderRecoveryOptions): SenderRecover
     const err = closed
       ? closedError()
       : new MempoolError(MempoolErrorCode.RECOVERY_FAILED, `sender recovery worker crashed (${reason}); the transaction was not checked, resubmit it`)
-    for (const reqs of slot.inflight.values()) for (const req of reqs) req.reject(err)
+    for (const batch of slot.inflight.values()) for (const req of batch.reqs) req.reject(err)
     slot.inflight.clear()
     slot.load = 0
     const at = slots.indexOf(slot)
@@ -138,14 +124,15 @@ export function createSenderRecovery(opts: SenderRecoveryOptions): SenderRecover
     const worker = new Worker(workerUrl, { workerData: RECOVER_WORKER_TAG })
     const slot: Slot = { worker, inflight: new Map(), load: 0, dead: false }
     worker.unref() // an idle pool must not keep the process alive; ref'd while busy
-    worker.on('message', (msg: RecoverResponse) => {
-      const reqs = slot.inflight.get(msg.id)
-      if (reqs === undefined) return
+    worker.on('message', (msg: RecoverResponse | AdmitResponse) => {
+      const batch = slot.inflight.get(msg.id)
+      if (batch === undefined) return
       slot.inflight.delete(msg.id)
-      slot.load -= reqs.length
+      slot.load -= batch.reqs.length
       if (slot.load === 0) worker.unref()
       crashes = 0
-      settle(reqs, msg.pubkeys, msg.ok)
+      if (batch.kind === 'admit' && 'results' in msg) settleAdmit(batch.reqs, msg.results)
+      else if (batch.kind === 'recover' && 'pubkeys' in msg) settle(batch.reqs, msg.pubkeys, msg.ok)
     })
     worker.on('error', (err) => fail(slot, err.message))
     worker.on('exit', (code) => fail(slot, `exit code ${code}`))
@@ -153,36 +140,59 @@ export function createSenderRecovery(opts: SenderRecoveryOptions): SenderRecover
   }
   for (let i = 0; i < workers; i++) slots.push(spawn())
 
-  const dispatch = (reqs: Request[], items: Uint8Array): void => {
-    if (slots.length === 0) {
+  /** The least loaded worker, marked as carrying `batch`; undefined when none is alive. */
+  const assign = (batch: Batch): { slot: Slot; id: number } | undefined => {
+    if (slots.length === 0) return undefined
+    let slot = slots[0]!
+    for (const s of slots) if (s.load < slot.load) slot = s
+    const id = nextId++
+    slot.inflight.set(id, batch)
+    if (slot.load === 0) slot.worker.ref()
+    slot.load += batch.reqs.length
+    return { slot, id }
+  }
+
+  const dispatch = (reqs: RecoverReq[], items: Uint8Array): void => {
+    const to = assign({ kind: 'recover', reqs })
+    if (to === undefined) {
       const { pubkeys, ok } = recoverBatch(items)
       settle(reqs, pubkeys, ok)
       return
     }
-    let slot = slots[0]!
-    for (const s of slots) if (s.load < slot.load) slot = s
-    const id = nextId++
-    slot.inflight.set(id, reqs)
-    if (slot.load === 0) slot.worker.ref()
-    slot.load += reqs.length
-    const msg: RecoverRequest = { id, items }
-    slot.worker.postMessage(msg, [items.buffer as ArrayBuffer])
+    const msg: RecoverRequest = { id: to.id, items }
+    to.slot.worker.postMessage(msg, [items.buffer as ArrayBuffer])
   }
+
+  const dispatchAdmit = (reqs: AdmitReq[]): void => {
+    const to = assign({ kind: 'admit', reqs })
+    if (to === undefined) {
+      settleAdmit(reqs, admitBatch(reqs.map((r) => r.item)))
+      return
+    }
+    const msg: AdmitRequest = { id: to.id, admit: reqs.map((r) => r.item) }
+    to.slot.worker.postMessage(msg)
+  }
+
+  /** Batch size that spreads `count` requests over every worker, in messages of at most maxBatch. */
+  const batchSize = (count: number): number => Math.min(maxBatch, Math.max(1, Math.ceil(count / Math.max(1, slots.length))))
 
   const flush = (): void => {
     scheduled = false
     const all = queue
     queue = []
+    const admits = admitQueue
+    admitQueue = []
     if (closed) {
-      for (const req of all) req.reject(closedError())
+      for (const req of [...all, ...admits]) req.reject(closedError())
       return
     }
-    // Spread a burst over every worker, in messages of at most maxBatch.
-    const size = Math.min(maxBatch, Math.max(1, Math.ceil(all.length / Math.max(1, slots.length))))
+    const step = batchSize(admits.length)
+    for (let start = 0; start < admits.length; start += step) dispatchAdmit(admits.slice(start, start + step))
+    const size = batchSize(all.length)
     for (let start = 0; start < all.length; start += size) {
       const part = all.slice(start, start + size)
       const items = new Uint8Array(part.length * ITEM_BYTES)
-      const reqs: Request[] = []
+      const reqs: RecoverReq[] = []
       for (const req of part) {
         let packed: boolean
         try {
@@ -198,21 +208,31 @@ export function createSenderRecovery(opts: SenderRecoveryOptions): SenderRecover
     }
   }
 
+  const schedule = (): void => {
+    if (scheduled) return
+    scheduled = true
+    setImmediate(flush)
+  }
+
   const recover = (tx: TypedTransaction): Promise<Uint8Array> => {
     const cached = cachedKey(tx)
     if (cached !== undefined) return Promise.resolve(cached) // recovered once already
     if (closed) return Promise.reject(closedError())
     return new Promise((resolve, reject) => {
       queue.push({ tx, resolve, reject })
-      if (!scheduled) {
-        scheduled = true
-        setImmediate(flush)
-      }
+      schedule()
     })
   }
 
   return {
     recover,
+    admit(item) {
+      if (closed) return Promise.reject(closedError())
+      return new Promise((resolve, reject) => {
+        admitQueue.push({ item, resolve, reject })
+        schedule()
+      })
+    },
     async recoverMany(txs) {
       const results = await Promise.allSettled(txs.map(recover))
       const keys: Uint8Array[] = []

@@ -1,4 +1,5 @@
 import type { MempoolErrorCode } from './errors.ts'
+import type { IntakeItem, IntakeResult } from './intake.ts'
 import type { Common } from '@ethereumjs/common'
 import type { TypedTransaction } from '@ethereumjs/tx'
 import type { Address } from '@ethereumjs/util'
@@ -15,9 +16,17 @@ export interface SenderRecovery {
   /** Public keys in input order. Every recoverable transaction gets its cache filled even when
    * another one fails; the promise then rejects with the first failure (context.index). */
   recoverMany(txs: readonly TypedTransaction[]): Promise<Uint8Array[]>
+  /**
+   * Decodes a raw transaction, runs the checks that need no state and recovers its sender, off
+   * the calling thread (intake.ts). Resolves with the fields and key, or with the refusal;
+   * rejects (RECOVERY_FAILED) only when no answer came. Without it the pool does that work itself.
+   */
+  admit?(item: IntakeItem): Promise<IntakeResult>
   /** Terminates the workers; pending requests reject with RECOVERY_FAILED. */
   close(): Promise<void>
 }
+
+export type { IntakeContext, IntakeItem, IntakeResult } from './intake.ts'
 
 export interface MempoolModules {
   common: Common
