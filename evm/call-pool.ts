@@ -20,6 +20,8 @@ import { formatDuration } from '../common/duration.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import type { AccessListResult } from './call.ts'
 import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
+import type { SimBase, SimulatedBlock, SimulateRequest } from './simulate.ts'
+import { Address } from '@ethereumjs/util'
 import { DEFAULT_FORK, type ChainFork } from './forks.ts'
 
 const log = createLogger('evm:calls')
@@ -56,6 +58,8 @@ export interface CallPool {
   call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<CallResult>
   estimateGas(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<bigint>
   createAccessList(args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<AccessListResult>
+  /** eth_simulateV1 on the base block's state (evm/simulate.ts), in the same lanes and under the same timeout as calls. */
+  simulate(req: SimulateRequest, base: SimBase): Promise<SimulatedBlock[]>
   stats(): CallPoolStats
   /** Refuses queued and running jobs and terminates every worker. */
   close(): Promise<void>
@@ -238,14 +242,14 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
     slots.push(slot)
   }
 
-  const submit = (kind: CallJob['kind'], args: CallArgs, ctx: ExecutionContext, root: Uint8Array): Promise<CallMessage & { type: 'result' }> => {
+  const submit = (kind: CallJob['kind'], args: CallArgs, ctx: ExecutionContext, root: Uint8Array, sim?: CallJob['sim']): Promise<CallMessage & { type: 'result' }> => {
     if (closed) return Promise.reject(new EvmError(EvmErrorCode.CALL_POOL_CLOSED, 'the node is shutting down: calls are no longer served'))
     // maxQueue may wait beyond one per worker (workers still starting count as free).
     if (fastQueue.length >= maxQueue + opts.workers) return Promise.reject(queueFull())
     start()
     return new Promise((resolve, reject) => {
       const job: Job = {
-        msg: { id: nextId++, kind, args: toWireArgs(args), ctx: toWireContext(ctx), root, gasCap: opts.gasCap },
+        msg: { id: nextId++, kind, args: toWireArgs(args), ctx: toWireContext(ctx), root, gasCap: opts.gasCap, ...(sim === undefined ? {} : { sim }) },
         lane: 'fast',
         deadline: Infinity,
         expiry: undefined,
@@ -275,6 +279,10 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
     },
     async createAccessList(args, ctx, root) {
       return (await submit('accessList', args, ctx, root)).accessList!
+    },
+    async simulate(req, base) {
+      const ctx: ExecutionContext = { ...base.ctx, author: new Address(base.ctx.author) }
+      return (await submit('simulate', {}, ctx, base.stateRoot, { req, base })).simulated!
     },
     stats() {
       return { workers: slots.length, busy: slots.filter((s) => s.job !== undefined).length, queued: fastQueue.length + slowQueue.length, restarts, timeouts }

@@ -17,6 +17,8 @@ import { createExecCommon } from './common.ts'
 import type { ChainFork } from './forks.ts'
 import { TrieLevelAdapter, type BytesLevel } from './state-db.ts'
 import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
+import { callEvmOpts } from './call.ts'
+import { simulateBlocks, type SimBase, type SimulatedBlock, type SimulateRequest } from './simulate.ts'
 
 export const CALL_WORKER_TAG = 'medrec-call-worker'
 
@@ -52,7 +54,9 @@ export interface WireContext extends Omit<ExecutionContext, 'author' | 'systemWr
 /** Pool → worker. */
 export interface CallJob {
   id: number
-  kind: 'call' | 'estimate' | 'accessList'
+  kind: 'call' | 'estimate' | 'accessList' | 'simulate'
+  /** eth_simulateV1's request and base block (kind 'simulate'; `args` is then empty). */
+  sim?: { req: SimulateRequest; base: SimBase }
   args: WireCallArgs
   ctx: WireContext
   root: Uint8Array
@@ -65,7 +69,7 @@ export interface CallJob {
 export type CallMessage =
   | { type: 'ready' }
   | { type: 'start-failed'; message: string }
-  | { type: 'result'; id: number; call?: CallResult; gas?: bigint; accessList?: AccessListResult }
+  | { type: 'result'; id: number; call?: CallResult; gas?: bigint; accessList?: AccessListResult; simulated?: SimulatedBlock[] }
   | { type: 'error'; id: number; code: string | undefined; message: string; context: Record<string, unknown> | undefined }
 
 export function toWireArgs(args: CallArgs): WireCallArgs {
@@ -90,6 +94,7 @@ function numberKey(n: bigint): Uint8Array {
 /** Opens the database and answers jobs one at a time (the pool sends one per worker). */
 export async function serveCalls(port: MessagePort, data: CallWorkerData): Promise<void> {
   let runner: CallRunner
+  let simulate: (sim: NonNullable<CallJob['sim']>, gasCap: bigint) => Promise<SimulatedBlock[]>
   /** The running job's deadline (performance.now() ms); one job at a time. */
   let deadline = Infinity
   try {
@@ -106,7 +111,9 @@ export async function serveCalls(port: MessagePort, data: CallWorkerData): Promi
     // Nothing here writes: calls run in reverted checkpoints, so the adapter's overlay stays empty
     // and every trie node read comes from LevelDB (through this worker's clean cache).
     const base = await createStateManager(new TrieLevelAdapter(state, { cacheBytes: data.cacheBytes }), execCommon)
-    runner = new CallRunner({ execCommon, base, blockchain: blockHashChain((n) => canonical.get(numberKey(n))), interrupt })
+    runner = new CallRunner({ execCommon, base, blockchain: blockHashChain((n) => canonical.get(numberKey(n))), interrupt, fast: true })
+    const simParts = { execCommon, state, blockHash: (n: bigint) => canonical.get(numberKey(n)), evmOpts: callEvmOpts(execCommon, interrupt) }
+    simulate = (sim, gasCap) => simulateBlocks(simParts, sim.req, sim.base, gasCap)
   } catch (err) {
     port.postMessage({ type: 'start-failed', message: errorMessage(err) } satisfies CallMessage)
     return
@@ -118,7 +125,9 @@ export async function serveCalls(port: MessagePort, data: CallWorkerData): Promi
         const args = fromWireArgs(job.args)
         const ctx = fromWireContext(job.ctx)
         const msg: CallMessage =
-          job.kind === 'call'
+          job.kind === 'simulate'
+            ? { type: 'result', id: job.id, simulated: await simulate(job.sim!, job.gasCap) }
+            : job.kind === 'call'
             ? { type: 'result', id: job.id, call: await runner.call(args, ctx, job.root, job.gasCap) }
             : job.kind === 'estimate'
               ? { type: 'result', id: job.id, gas: await runner.estimateGas(args, ctx, job.root, job.gasCap) }

@@ -9,11 +9,13 @@ import { createVM, type VM } from '@ethereumjs/vm'
 import { keccak256 } from '../common/keccak.ts'
 import { commonFork, createDecodeCommon } from './common.ts'
 import { forkOpcodes } from './fork-opcodes.ts'
+import { enableSyncSteps, fastOpcodes, syncOpcode, type AddOpcode } from './fast-opcodes.ts'
+import { keepTrieReads } from './call-state.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
 import { BlockStateManager } from './state-manager.ts'
 import { applyAuthorizations } from './authorizations.ts'
 import { failureMessage } from './failure.ts'
-import { applyStateOverrides, overrideBlock } from './overrides.ts'
+import { applyStateOverrides, overrideBlock, type PrecompileMap } from './overrides.ts'
 import type { AccessListEntry, CallArgs, CallAuthorization, CallResult, ExecutionContext } from './types.ts'
 
 /**
@@ -103,7 +105,7 @@ function interruptible(common: Common, check: InterruptCheck): EVMOpts {
     customOpcodes: CHECKED_OPCODES.map((op) => {
       const e = opcodeMap[op]!
       const logic = e.opHandler
-      return {
+      const checked: AddOpcode = {
         opcode: op,
         opcodeName: e.opcodeInfo.name,
         baseFee: e.opcodeInfo.fee,
@@ -113,8 +115,16 @@ function interruptible(common: Common, check: InterruptCheck): EVMOpts {
           return logic(runState, c)
         },
       }
+      // JUMP and JUMPI stay synchronous, so fast-opcodes.ts's sync steps run loops through them.
+      return e.opcodeInfo.isAsync || e.opcodeInfo.dynamicGas ? checked : syncOpcode(checked)
     }),
   }
+}
+
+/** The EVM options calls run with: the chain's fork opcodes, and `interrupt` checked at every jump and call when given (eth_simulateV1's VMs). */
+export function callEvmOpts(execCommon: Common, interrupt?: InterruptCheck): EVMOpts {
+  const checked = interrupt === undefined ? [] : (interruptible(execCommon, interrupt).customOpcodes ?? [])
+  return { customOpcodes: [...forkOpcodes(commonFork(execCommon)), ...checked] }
 }
 
 export interface CallRunnerParts {
@@ -126,6 +136,8 @@ export interface CallRunnerParts {
   maxVms?: number
   /** Makes calls stoppable (call workers); absent: the stock EVM, as block execution runs it. */
   interrupt?: InterruptCheck
+  /** Runs calls on fast-opcodes.ts's synchronous steps and opcodes (call workers); same gas and results. */
+  fast?: boolean
 }
 
 /**
@@ -141,12 +153,36 @@ export class CallRunner {
   private readonly txCommon: Common
   /** Built once: every new root's VM takes them (a new head each block). */
   private readonly evmOpts: EVMOpts | undefined
+  /** Exec blocks by context: building a header copies the Common and rebuilds its parameters each time. */
+  private readonly blocks = new Map<string, Block>()
+  /** The last message's intrinsic gas: an estimate's runs differ only in gas. */
+  private lastIntrinsic: { args: CallArgs; gas: { intrinsic: bigint; floor: bigint } } | undefined
 
   constructor(parts: CallRunnerParts) {
     this.parts = parts
     this.txCommon = createDecodeCommon(parts.execCommon)
     const checked = parts.interrupt === undefined ? [] : (interruptible(parts.execCommon, parts.interrupt).customOpcodes ?? [])
-    this.evmOpts = { customOpcodes: [...forkOpcodes(commonFork(parts.execCommon)), ...checked] }
+    const fast = parts.fast === true ? fastOpcodes(parts.execCommon) : []
+    this.evmOpts = { customOpcodes: [...forkOpcodes(commonFork(parts.execCommon)), ...fast, ...checked] }
+  }
+
+  private execBlockFor(ctx: ExecutionContext, prevRandao: Uint8Array | undefined): Block {
+    const key = `${ctx.number}/${ctx.timestamp}/${ctx.gasLimit}/${ctx.baseFeePerGas}/${ctx.difficulty}/${ctx.author.toString()}/${prevRandao === undefined ? '' : bytesToHex(prevRandao)}`
+    let block = this.blocks.get(key)
+    if (block === undefined) {
+      block = execBlock(ctx, this.parts.execCommon, prevRandao)
+      if (this.blocks.size >= MAX_EXEC_BLOCKS) this.blocks.delete(this.blocks.keys().next().value as string)
+      this.blocks.set(key, block)
+    }
+    return block
+  }
+
+  private intrinsicGas(args: CallArgs): { intrinsic: bigint; floor: bigint } {
+    const last = this.lastIntrinsic
+    if (last !== undefined && last.args.data === args.data && last.args.to === args.to && last.args.from === args.from && last.args.accessList === args.accessList && last.args.authorizationList === args.authorizationList) return last.gas
+    const gas = callIntrinsicGas(args, this.txCommon)
+    this.lastIntrinsic = { args, gas }
+    return gas
   }
 
   private async callOn<T>(root: Uint8Array, fn: (vm: VM) => Promise<T>): Promise<T> {
@@ -154,6 +190,8 @@ export class CallRunner {
     let entry = this.vms.get(key)
     if (entry === undefined) {
       const vm = await createVM({ common: this.parts.execCommon, stateManager: await stateAt(this.parts.base, root), blockchain: this.parts.blockchain, evmOpts: this.evmOpts })
+      keepTrieReads(vm.stateManager as MerkleStateManager)
+      if (this.parts.fast === true) await enableSyncSteps(vm.evm, this.parts.execCommon)
       entry = this.vms.get(key) ?? { vm, queue: Promise.resolve() }
       this.vms.set(key, entry)
       if (this.vms.size > (this.parts.maxVms ?? 4)) this.vms.delete(this.vms.keys().next().value as string)
@@ -185,8 +223,8 @@ export class CallRunner {
   }
 
   /** eth_call: runs a message on the state at `root`; nothing it writes is kept. */
-  async call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint): Promise<CallResult> {
-    return (await this.execute(args, ctx, root, gasCap, false)).result
+  async call(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint, observe?: CallObserver): Promise<CallResult> {
+    return (await this.execute(args, ctx, root, gasCap, false, observe)).result
   }
 
   /**
@@ -195,10 +233,10 @@ export class CallRunner {
    * callee, coinbase, precompiles, the access list), intrinsic gas with the access list and the
    * EIP-7623 calldata floor, and the refund.
    */
-  private async execute(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint, report: boolean): Promise<Execution> {
+  private async execute(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint, report: boolean, observe?: CallObserver): Promise<Execution> {
     const { ctx: block, prevRandao } = overrideBlock(ctx, args.blockOverrides)
     const gas = callGas(args.gas, block.gasLimit, gasCap)
-    const { intrinsic, floor } = callIntrinsicGas(args, this.txCommon)
+    const { intrinsic, floor } = this.intrinsicGas(args)
     const least = floor > intrinsic ? floor : intrinsic
     if (gas < least) {
       const message = floor > intrinsic ? `insufficient gas for floor data gas cost: have ${gas}, want ${floor}` : `intrinsic gas too low: have ${gas}, want ${intrinsic}`
@@ -213,50 +251,59 @@ export class CallRunner {
       const sm = vm.stateManager as MerkleStateManager
       const journal = vm.evm.journal
       // The EVM class has them (address hex without 0x -> function); its interface type does not.
-      const precompiles = (vm.evm as unknown as { precompiles: Map<string, unknown> }).precompiles
-      await applyStateOverrides(sm, args.stateOverrides, (a) => precompiles.has(a))
-      if (report) journal.startReportingAccessList()
-      let authRefund = 0n
-      if (args.authorizationList !== undefined) {
-        // As a transaction: the sender's nonce is bumped first, so a self-signed tuple carries nonce + 1.
-        const from = (await sm.getAccount(caller)) ?? new Account()
-        from.nonce += 1n
-        await sm.putAccount(caller, from)
-        authRefund = await applyAuthorizations(sm, vm.evm, args.authorizationList, exec.chainId())
-      }
-      for (const a of precompiles.keys()) journal.addAlwaysWarmAddress(a)
-      journal.addAlwaysWarmAddress(bytesToUnprefixedHex(caller.bytes))
-      if (args.to !== undefined) journal.addAlwaysWarmAddress(bytesToUnprefixedHex(args.to.bytes))
-      if (exec.isActivatedEIP(3651)) journal.addAlwaysWarmAddress(bytesToUnprefixedHex(block.author.bytes))
-      for (const item of args.accessList ?? []) {
-        const a = bytesToUnprefixedHex(item.address)
-        journal.addAlwaysWarmAddress(a, true)
-        for (const k of item.storageKeys) journal.addAlwaysWarmSlot(a, bytesToUnprefixedHex(k), true)
-      }
-      const res = await vm.evm.runCall({
-        caller,
-        origin: caller,
-        to: args.to,
-        data: args.data ?? new Uint8Array(),
-        value: args.value ?? 0n,
-        gasLimit: gas - intrinsic,
-        gasPrice: args.gasPrice ?? 0n,
-        block: execBlock(block, exec, prevRandao),
-        skipBalance: true,
-      })
-      const ex = res.execResult
-      const used = intrinsic + ex.executionGasUsed
-      const fault = ex.exceptionError
-      const gasUsed = gasUsedAsTransaction(used, floor, fault === undefined ? (ex.gasRefund ?? 0n) + authRefund : undefined)
-      return {
-        result: {
-          returnValue: ex.returnValue,
-          gasUsed,
-          error: fault === undefined ? undefined : { reverted: fault.error === 'revert', message: failureMessage(ex) },
-        },
-        maxUsed: used,
-        lowGas: fault?.error === 'out of gas',
-        accessList: report ? reported(journal.accessList) : undefined,
+      const precompiles = (vm.evm as unknown as { precompiles: PrecompileMap }).precompiles
+      // geth warms the fork's precompile addresses, wherever an override moved them.
+      const active = [...precompiles.keys()]
+      const restorePrecompiles = await applyStateOverrides(sm, args.stateOverrides, precompiles)
+      try {
+        if (report) journal.startReportingAccessList()
+        let authRefund = 0n
+        if (args.authorizationList !== undefined) {
+          // As a transaction: the sender's nonce is bumped first, so a self-signed tuple carries nonce + 1.
+          const from = (await sm.getAccount(caller)) ?? new Account()
+          from.nonce += 1n
+          await sm.putAccount(caller, from)
+          authRefund = await applyAuthorizations(sm, vm.evm, args.authorizationList, exec.chainId())
+        }
+        for (const a of active) journal.addAlwaysWarmAddress(a)
+        journal.addAlwaysWarmAddress(bytesToUnprefixedHex(caller.bytes))
+        if (args.to !== undefined) journal.addAlwaysWarmAddress(bytesToUnprefixedHex(args.to.bytes))
+        if (exec.isActivatedEIP(3651)) journal.addAlwaysWarmAddress(bytesToUnprefixedHex(block.author.bytes))
+        for (const item of args.accessList ?? []) {
+          const a = bytesToUnprefixedHex(item.address)
+          journal.addAlwaysWarmAddress(a, true)
+          for (const k of item.storageKeys) journal.addAlwaysWarmSlot(a, bytesToUnprefixedHex(k), true)
+        }
+        observe?.attach(vm)
+        const res = await vm.evm
+          .runCall({
+            caller,
+            origin: caller,
+            to: args.to,
+            data: args.data ?? new Uint8Array(),
+            value: args.value ?? 0n,
+            gasLimit: gas - intrinsic,
+            gasPrice: args.gasPrice ?? 0n,
+            block: this.execBlockFor(block, prevRandao),
+            skipBalance: true,
+          })
+          .finally(() => observe?.detach(vm))
+        const ex = res.execResult
+        const used = intrinsic + ex.executionGasUsed
+        const fault = ex.exceptionError
+        const gasUsed = gasUsedAsTransaction(used, floor, fault === undefined ? (ex.gasRefund ?? 0n) + authRefund : undefined)
+        return {
+          result: {
+            returnValue: ex.returnValue,
+            gasUsed,
+            error: fault === undefined ? undefined : { reverted: fault.error === 'revert', message: failureMessage(ex) },
+          },
+          maxUsed: used,
+          lowGas: fault?.error === 'out of gas',
+          accessList: report ? reported(journal.accessList) : undefined,
+        }
+      } finally {
+        restorePrecompiles()
       }
     })
   }
@@ -332,12 +379,22 @@ export class CallRunner {
     const caller = args.from ?? createZeroAddress()
     return this.callOn(root, async (vm) => {
       const sm = vm.stateManager as MerkleStateManager
-      await applyStateOverrides(sm, args.stateOverrides, () => false)
+      const restore = await applyStateOverrides(sm, args.stateOverrides, (vm.evm as unknown as { precompiles: PrecompileMap }).precompiles)
+      restore()
       return (await sm.getAccount(caller))?.balance ?? 0n
     })
   }
 
   /** Intrinsic gas of the message as a transaction of its kind, and the EIP-7623 calldata floor. */
+}
+
+/**
+ * Watches one call's EVM (debug_traceCall's tracers): attached just before the message runs and
+ * detached right after, so it sees the message exactly as eth_call runs it, and nothing else.
+ */
+export interface CallObserver {
+  attach(vm: VM): void
+  detach(vm: VM): void
 }
 
 /** What one run of a message gave, beyond its CallResult. */
@@ -359,6 +416,8 @@ export interface AccessListResult {
 }
 
 const TX_GAS = 21_000n
+/** Exec blocks a runner keeps: a head's, plus a few block overrides. */
+const MAX_EXEC_BLOCKS = 8
 const CALL_STIPEND = 2_300n
 /** EIP-7825's per-transaction gas cap (2^24). */
 const MAX_TX_GAS = 16_777_216n

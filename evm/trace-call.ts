@@ -53,7 +53,8 @@ export class CallTracer {
       value: type === 'STATICCALL' ? undefined : m.value,
       gas: m.gasLimit,
       gasUsed: 0n,
-      input: m.data,
+      // A copy: an inner call's data is a view of the caller's memory, which the call's return data overwrites.
+      input: m.data.slice(),
       output: undefined,
       error: undefined,
       calls: [],

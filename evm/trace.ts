@@ -2,10 +2,10 @@ import type { Block } from '@ethereumjs/block'
 import type { Common } from '@ethereumjs/common'
 import type { EVMResult, InterpreterStep, Message } from '@ethereumjs/evm'
 import type { MerkleStateManager } from '@ethereumjs/statemanager'
-import { createZeroAddress } from '@ethereumjs/util'
 import { createVM, runTx, type VM } from '@ethereumjs/vm'
-import { blockHashChain, callGas, callIntrinsicGas, createStateManager, execBlock, gasUsedAsTransaction, stateAt, type BlockHashLookup } from './call.ts'
-import { commonFork, createDecodeCommon } from './common.ts'
+import { blockHashChain, callGas, CallRunner, createStateManager, execBlock, stateAt, type BlockHashLookup, type CallObserver } from './call.ts'
+import { commonFork } from './common.ts'
+import { overrideBlock } from './overrides.ts'
 import { forkOpcodes } from './fork-opcodes.ts'
 import { TrieLevelAdapter, type BytesLevel } from './state-db.ts'
 import { CallTracer, type CallFrame } from './trace-call.ts'
@@ -60,13 +60,13 @@ class Deadline {
 export class Tracer {
   private readonly parts: TracerParts
   private base: Promise<MerkleStateManager> | undefined
-  private readonly txCommon: Common
+  /** debug_traceCall's runner: eth_call's message path on a VM of its own. */
+  private runner: Promise<CallRunner> | undefined
   private queue: Promise<unknown> = Promise.resolve()
   private waiting = 0
 
   constructor(parts: TracerParts) {
     this.parts = parts
-    this.txCommon = createDecodeCommon(parts.execCommon)
   }
 
   /** One trace at a time, TRACE_QUEUE waiting. */
@@ -79,9 +79,13 @@ export class Tracer {
   }
 
   /** A throwaway VM on `root`, inside a checkpoint that is never committed (nothing reaches the trie). */
-  private async vmAt(root: Uint8Array): Promise<VM> {
+  private baseState(): Promise<MerkleStateManager> {
     this.base ??= createStateManager(new TrieLevelAdapter(this.parts.state, { cacheBytes: TRACER_CACHE_BYTES }), this.parts.execCommon)
-    const base = await this.base
+    return this.base
+  }
+
+  private async vmAt(root: Uint8Array): Promise<VM> {
+    const base = await this.baseState()
     const { execCommon } = this.parts
     const vm = await createVM({
       common: execCommon,
@@ -117,7 +121,8 @@ export class Tracer {
         const result = await this.traced(vm, kind, budget, deadline, async () => {
           res = await runTx(vm, txOpts(tx, block, gasUsed))
           const ex = res.execResult
-          return { gas: tx.gasLimit, gasUsed: res.totalGasSpent, error: ex.exceptionError?.error, returnValue: ex.returnValue }
+          const failed = ex.exceptionError !== undefined
+          return { gas: tx.gasLimit, gasUsed: res.totalGasSpent, failed, reverted: ex.exceptionError?.error === 'revert', returnValue: ex.returnValue }
         })
         gasUsed += res!.totalGasSpent
         out.push(result)
@@ -126,92 +131,115 @@ export class Tracer {
     })
   }
 
-  /** debug_traceCall: a message on the state at `root`, as eth_call runs it (CallRunner.call). */
+  /**
+   * debug_traceCall: the message run by eth_call's own path (CallRunner.call: overrides, access
+   * list, authorizations, warm set, intrinsic gas, calldata floor, refund), with the tracer
+   * attached to its EVM for the message itself.
+   */
   traceCall(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint, kind: TraceKind, budget: TraceBudget): Promise<TraceResult> {
     return this.serial(async () => {
-      const deadline = new Deadline(budget.timeoutMs)
-      const gas = callGas(args.gas, ctx.gasLimit, gasCap)
-      const { intrinsic, floor } = callIntrinsicGas(args, this.txCommon)
-      if (gas < intrinsic) throw new TraceError(TraceErrorCode.INVALID_CALL, `intrinsic gas too low: have ${gas}, want ${intrinsic}`)
-      if (gas < floor) throw new TraceError(TraceErrorCode.INVALID_CALL, `insufficient gas for floor data gas cost: have ${gas}, want ${floor}`)
-      const vm = await this.vmAt(root)
-      const caller = args.from ?? createZeroAddress()
-      return this.traced(vm, kind, budget, deadline, async () => {
-        const r = await vm.evm.runCall({
-          caller,
-          origin: caller,
-          to: args.to,
-          data: args.data ?? new Uint8Array(),
-          value: args.value ?? 0n,
-          gasLimit: gas - intrinsic,
-          gasPrice: args.gasPrice ?? 0n,
-          block: execBlock(ctx, this.parts.execCommon),
-          skipBalance: true,
-        })
-        const ex = r.execResult
-        const gasUsed = gasUsedAsTransaction(intrinsic + ex.executionGasUsed, floor, ex.exceptionError === undefined ? (ex.gasRefund ?? 0n) : undefined)
-        return { gas, gasUsed, error: ex.exceptionError?.error, returnValue: ex.returnValue }
-      })
+      const session = new TraceSession(kind, budget, new Deadline(budget.timeoutMs))
+      this.runner ??= this.baseState().then((base) => new CallRunner({ execCommon: this.parts.execCommon, base, blockchain: blockHashChain(this.parts.blockHash), maxVms: 1 }))
+      const runner = await this.runner
+      const gas = callGas(args.gas, overrideBlock(ctx, args.blockOverrides).ctx.gasLimit, gasCap)
+      const res = await runner.call(args, ctx, root, gasCap, session)
+      // The message never ran: less gas than its intrinsic cost or its calldata floor.
+      if (!session.attached && res.error !== undefined) throw new TraceError(TraceErrorCode.INVALID_CALL, res.error.message)
+      return session.result({ gas, gasUsed: res.gasUsed, failed: res.error !== undefined, reverted: res.error?.reverted === true, returnValue: res.returnValue })
     })
   }
 
   /** Runs `run` with the tracer of `kind` listening to `vm`'s EVM. */
-  private async traced(
-    vm: VM,
-    kind: TraceKind,
-    budget: TraceBudget,
-    deadline: Deadline,
-    run: () => Promise<{ gas: bigint; gasUsed: bigint; error: string | undefined; returnValue: Uint8Array }>,
-  ): Promise<TraceResult> {
-    const events = vm.evm.events!
-    const struct = kind.tracer === 'struct' ? new StructLogger(kind.config, budget.maxBytes) : undefined
-    const calls = kind.tracer === 'call' ? new CallTracer(kind.onlyTopCall) : undefined
-    /** Depths of the open messages: afterMessage does not say whose result it is. */
-    const depths: number[] = []
-    /** A failure inside an asynchronous part of a step (a storage read): thrown at the next step. */
-    let failure: Error | undefined
-    // Two parameters: ethereumjs then awaits the listener until it calls `resolve` (a yield, a storage read).
-    const onStep = (s: InterpreterStep, next?: (result?: unknown) => void): void => {
-      const resolve = next ?? (() => undefined)
-      if (failure !== undefined) throw failure
-      deadline.check()
-      calls?.step(s.depth, s.opcode.name)
-      const pending = struct?.step(s)
-      const done = (): void => {
-        if (deadline.slice.due()) void deadline.slice.yield().then(() => resolve())
-        else resolve()
-      }
-      if (pending === undefined) done()
-      else
-        pending.then(done, (err: unknown) => {
-          failure = err instanceof Error ? err : new Error(String(err))
-          resolve()
-        })
-    }
-    const onBefore = (m: Message): void => {
-      depths.push(m.depth)
-      struct?.beforeMessage(m)
-      calls?.beforeMessage(m)
-    }
-    const onAfter = (r: EVMResult): void => {
-      const depth = depths.pop() ?? 0
-      struct?.afterMessage(r, depth)
-      calls?.afterMessage(r)
-    }
-    events.on('step', onStep)
-    events.on('beforeMessage', onBefore)
-    events.on('afterMessage', onAfter)
-    let out: Awaited<ReturnType<typeof run>>
+  private async traced(vm: VM, kind: TraceKind, budget: TraceBudget, deadline: Deadline, run: () => Promise<TracedRun>): Promise<TraceResult> {
+    const session = new TraceSession(kind, budget, deadline)
+    session.attach(vm)
+    let out: TracedRun
     try {
       out = await run()
     } finally {
-      events.off('step', onStep)
-      events.off('beforeMessage', onBefore)
-      events.off('afterMessage', onAfter)
+      session.detach(vm)
     }
-    if (failure !== undefined) throw failure
-    if (struct !== undefined) return { tracer: 'struct', trace: struct.result(out.gasUsed, out.error !== undefined, out.error === 'revert', out.returnValue) }
-    return { tracer: 'call', frame: calls!.result(out.gas, out.gasUsed) }
+    return session.result(out)
+  }
+}
+
+/** What the traced run gave: its gas limit and charged gas, and how it ended. */
+interface TracedRun {
+  gas: bigint
+  gasUsed: bigint
+  failed: boolean
+  reverted: boolean
+  returnValue: Uint8Array
+}
+
+/**
+ * One trace: the tracer of its kind fed by an EVM's events while attached (a CallObserver, so
+ * CallRunner can attach it around the message it runs).
+ */
+class TraceSession implements CallObserver {
+  private readonly struct: StructLogger | undefined
+  private readonly calls: CallTracer | undefined
+  /** Depths of the open messages: afterMessage does not say whose result it is. */
+  private readonly depths: number[] = []
+  /** A failure inside an asynchronous part of a step (a storage read): thrown at the next step. */
+  private failure: Error | undefined
+  private readonly deadline: Deadline
+  attached = false
+
+  constructor(kind: TraceKind, budget: TraceBudget, deadline: Deadline) {
+    this.deadline = deadline
+    this.struct = kind.tracer === 'struct' ? new StructLogger(kind.config, budget.maxBytes) : undefined
+    this.calls = kind.tracer === 'call' ? new CallTracer(kind.onlyTopCall) : undefined
+  }
+
+  // Two parameters: ethereumjs then awaits the listener until it calls `resolve` (a yield, a storage read).
+  private readonly onStep = (s: InterpreterStep, next?: (result?: unknown) => void): void => {
+    const resolve = next ?? (() => undefined)
+    if (this.failure !== undefined) throw this.failure
+    this.deadline.check()
+    this.calls?.step(s.depth, s.opcode.name)
+    const pending = this.struct?.step(s)
+    const done = (): void => {
+      if (this.deadline.slice.due()) void this.deadline.slice.yield().then(() => resolve())
+      else resolve()
+    }
+    if (pending === undefined) done()
+    else
+      pending.then(done, (err: unknown) => {
+        this.failure = err instanceof Error ? err : new Error(String(err))
+        resolve()
+      })
+  }
+  private readonly onBefore = (m: Message): void => {
+    this.depths.push(m.depth)
+    this.struct?.beforeMessage(m)
+    this.calls?.beforeMessage(m)
+  }
+  private readonly onAfter = (r: EVMResult): void => {
+    const depth = this.depths.pop() ?? 0
+    this.struct?.afterMessage(r, depth)
+    this.calls?.afterMessage(r)
+  }
+
+  attach(vm: VM): void {
+    this.attached = true
+    const events = vm.evm.events!
+    events.on('step', this.onStep)
+    events.on('beforeMessage', this.onBefore)
+    events.on('afterMessage', this.onAfter)
+  }
+
+  detach(vm: VM): void {
+    const events = vm.evm.events!
+    events.off('step', this.onStep)
+    events.off('beforeMessage', this.onBefore)
+    events.off('afterMessage', this.onAfter)
+  }
+
+  result(out: TracedRun): TraceResult {
+    if (this.failure !== undefined) throw this.failure
+    if (this.struct !== undefined) return { tracer: 'struct', trace: this.struct.result(out.gasUsed, out.failed, out.reverted, out.returnValue) }
+    return { tracer: 'call', frame: this.calls!.result(out.gas, out.gasUsed) }
   }
 }
 

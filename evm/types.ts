@@ -115,7 +115,7 @@ export interface AccountOverride {
   code?: Uint8Array
   state?: Array<[slot: Uint8Array, value: Uint8Array]>
   stateDiff?: Array<[slot: Uint8Array, value: Uint8Array]>
-  /** geth moves the precompile at this account's address there; not supported here (refused). */
+  /** geth's movePrecompileToAddress: the precompile at this account's address is served from there instead. */
   movePrecompileToAddress?: Uint8Array
 }
 

@@ -9,7 +9,7 @@ import type { BlockHeader } from '@ethereumjs/block'
 import { Address, bytesToHex } from '@ethereumjs/util'
 import { parseDuration } from '../../common/duration.ts'
 import { toQuantity } from '../../common/index.ts'
-import { EvmErrorCode, TraceErrorCode, Tracer, commonFork, createExecCommon, isEvmError, isTraceError, type CallFrame, type ExecutionContext, type TraceBudget, type TraceKind, type TraceResult } from '../../evm/index.ts'
+import { EvmErrorCode, TraceErrorCode, Tracer, commonFork, createExecCommon, isEvmError, isTraceError, type CallArgs, type CallFrame, type ExecutionContext, type TraceBudget, type TraceKind, type TraceResult } from '../../evm/index.ts'
 import type { BlockBundle, Chain } from '../chain/index.ts'
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type NodeConfig } from '../config/index.ts'
 import { resolveBlockTag } from './blocks.ts'
@@ -111,6 +111,17 @@ export function traceConfig(raw: unknown, where: v.Where, nodeTimeoutMs: number)
   }
 }
 
+/** TraceCallConfig's stateOverrides and blockOverrides (parsed as eth_call's 3rd and 4th parameters); `txIndex` is refused. */
+function callOverrides(raw: unknown): Pick<CallArgs, 'stateOverrides' | 'blockOverrides'> {
+  if (!v.isObject(raw)) return {}
+  const present = (x: unknown) => x !== undefined && x !== null
+  if (present(raw.txIndex)) throw RpcError.invalidParams('invalid argument 2: txIndex is not supported by this node: trace the call on the block before, or the transaction with debug_traceTransaction')
+  return {
+    stateOverrides: present(raw.stateOverrides) ? v.stateOverride(raw.stateOverrides, '2.stateOverrides') : undefined,
+    blockOverrides: present(raw.blockOverrides) ? v.blockOverrides(raw.blockOverrides, '2.blockOverrides') : undefined,
+  }
+}
+
 /** A TraceError as the caller sees it (geth's words where geth has some). */
 function traceError(err: unknown): never {
   if (isTraceError(err)) {
@@ -119,6 +130,8 @@ function traceError(err: unknown): never {
   }
   // geth's words for state it no longer has (this node keeps all state; a damaged database may not).
   if (isEvmError(err, EvmErrorCode.MISSING_STATE)) throw RpcError.server(`required historical state unavailable: ${err.message}`)
+  // What eth_call refuses the same way (an override geth refuses, a set-code call without "to").
+  if (isEvmError(err, EvmErrorCode.INVALID_CALL)) throw RpcError.server(err.message)
   throw err
 }
 
@@ -165,18 +178,17 @@ export function createDebugMethods({ chain, config }: DebugModules): RpcMethods 
       const [r] = await traceBlock(b, (i) => i === loc.index, config)
       return formatResult(r!)
     },
+    // geth's TraceCallConfig: the trace config plus stateOverrides and blockOverrides, as eth_call takes them.
     debug_traceCall: async (p) => {
       v.params(p, 1, 3)
       const o = v.callObject(p[0], 0)
-      // Refused, not ignored: a trace of a different message than the one asked for is a wrong answer.
-      if ((o.accessList?.length ?? 0) > 0 || o.authorizationList !== undefined) throw RpcError.invalidParams('invalid argument 0: debug_traceCall does not take accessList or authorizationList yet: trace the call without them, or send the transaction and use debug_traceTransaction')
-      if (v.isObject(p[2]) && (p[2].stateOverrides != null || p[2].blockOverrides != null)) throw RpcError.invalidParams('invalid argument 2: debug_traceCall does not take stateOverrides or blockOverrides yet')
-      const tag = p[1] === undefined ? ({ kind: 'tag', tag: 'latest' } as const) : v.blockTag(p[1], 1)
+      const tag = p[1] === undefined || p[1] === null ? ({ kind: 'tag', tag: 'latest' } as const) : v.blockTag(p[1], 1)
+      const { kind, timeoutMs } = traceConfig(p[2], 2, nodeTimeoutMs)
+      const args = { ...callArgs(o), ...callOverrides(p[2]) }
       const b = await resolveBlockTag(chain, tag)
       if (b === undefined) throw RpcError.server('header not found')
-      const { kind, timeoutMs } = traceConfig(p[2], 2, nodeTimeoutMs)
       const h = b.block.header
-      return formatResult(await tracer.traceCall(callArgs(o), context(h), h.stateRoot, gasCap, kind, budget(timeoutMs)).catch(traceError))
+      return formatResult(await tracer.traceCall(args, context(h), h.stateRoot, gasCap, kind, budget(timeoutMs)).catch(traceError))
     },
     debug_traceBlockByNumber: async (p) => {
       v.params(p, 1, 2)

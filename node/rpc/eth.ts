@@ -12,6 +12,7 @@ import { matchLog } from './filters.ts'
 import { formatBlock, formatBlockReceipts, formatLog, formatReceipt, formatTransaction, type LogJson } from './format.ts'
 import { createProofMethods } from './proof.ts'
 import { createTxpoolMethods } from './txpool.ts'
+import { createSimulateMethods } from './simulate.ts'
 import type { RpcMethods } from './types.ts'
 import * as v from './validate.ts'
 
@@ -261,6 +262,7 @@ export function createEthMethods(modules: EthModules): EthApi {
     // State roots of canonical and side blocks: their trie nodes are in LevelDB before the block
     // is stored (one batch per block), so a call worker can read every root a tag resolves to.
     ...callMethods(modules.calls ?? mainThread),
+    ...createSimulateMethods({ chain, config, calls: modules.calls }),
 
     eth_gasPrice: (p) => (v.params(p, 0, 0), toQuantity(nextBaseFee() + SUGGESTED_TIP)),
     eth_maxPriorityFeePerGas: (p) => (v.params(p, 0, 0), toQuantity(SUGGESTED_TIP)),

@@ -273,8 +273,8 @@ t.test('hostile callers: unknown hashes and tracers, bad params, runaway traces 
   t.match(await rpcError('debug_traceCall', [{ to: callerAddr }, 'latest', { limit: -1 }]), { code: -32602 })
   t.match(await rpcError('debug_traceCall', [{ to: callerAddr }, 'latest', { timeout: 'soon' }]), { code: -32602 })
   // What the tracer cannot honour is refused, never silently left out of the traced message.
-  t.match(await rpcError('debug_traceCall', [{ to: callerAddr, accessList: [{ address: calleeAddr, storageKeys: [] }] }, 'latest']), { code: -32602, message: /accessList/ })
-  t.match(await rpcError('debug_traceCall', [{ to: callerAddr }, 'latest', { stateOverrides: { [calleeAddr]: { balance: '0x1' } } }]), { code: -32602, message: /stateOverrides/ })
+  // (Access lists, authorizations and state/block overrides are traced: test/rpc/trace-overrides.test.ts.)
+  t.match(await rpcError('debug_traceCall', [{ to: callerAddr }, 'latest', { txIndex: '0x0' }]), { code: -32602, message: /txIndex/ })
   t.match(await rpcError('debug_traceCall', [{ to: callerAddr }, 'latest', { tracer: 'callTracer', tracerConfig: { withLog: true } }]), { code: -32602, message: /withLog/ })
 
   // Init code that grows memory to 32 KiB and then loops forever: every step logs 1,025 memory words.

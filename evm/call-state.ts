@@ -1,0 +1,62 @@
+import { RLP } from '@ethereumjs/rlp'
+import type { MerkleStateManager } from '@ethereumjs/statemanager'
+import { type Address, bytesToHex, createAccountFromRLP, type Account } from '@ethereumjs/util'
+
+/**
+ * Trie reads of a call VM's state, kept across its calls. Each call runs in a checkpoint that is
+ * reverted, and the revert also drops from the state manager's caches whatever the call first
+ * read: without this, every call (every run of an estimate) walks the trie again for each account
+ * and slot it touches. A value is keyed by the root of the trie it was read from, so it holds
+ * whatever the call wrote: a write changes that root, and the next read misses.
+ */
+
+/** The MerkleStateManager (ethereumjs 10.1) internals the reads go through. */
+interface Internals {
+  _trie: { root(): Uint8Array; get(key: Uint8Array): Promise<Uint8Array | null> }
+  _caches?: {
+    account?: { get(a: Address): unknown; put(a: Address, account: Account | undefined): void }
+    storage?: { get(a: Address, key: Uint8Array): unknown; put(a: Address, key: Uint8Array, value: Uint8Array): void }
+  }
+  _getStorageTrie(a: Address, account: Account): { root(): Uint8Array; get(key: Uint8Array): Promise<Uint8Array | null> }
+}
+
+/** Entries kept per VM before the memo starts over. */
+const MAX_ENTRIES = 100_000
+const EMPTY_SLOT = Uint8Array.of(0x80)
+
+/** Routes `sm`'s account and storage reads that miss its caches through a memo keyed by trie root. */
+export function keepTrieReads(sm: MerkleStateManager): void {
+  const inner = sm as unknown as Internals
+  const caches = inner._caches
+  if (caches?.account === undefined || caches.storage === undefined) return
+  const { account: accounts, storage: slots } = caches
+  const stockAccount = sm.getAccount.bind(sm)
+  const stockStorage = sm.getStorage.bind(sm)
+  const memo = new Map<string, Uint8Array | null>()
+  const read = async (trie: Internals['_trie'], key: Uint8Array): Promise<Uint8Array | null> => {
+    const at = bytesToHex(trie.root()) + bytesToHex(key)
+    let value = memo.get(at)
+    if (value === undefined) {
+      value = await trie.get(key)
+      if (memo.size >= MAX_ENTRIES) memo.clear()
+      memo.set(at, value)
+    }
+    return value
+  }
+  sm.getAccount = async (address: Address): Promise<Account | undefined> => {
+    if (accounts.get(address) !== undefined) return stockAccount(address)
+    const rlp = await read(inner._trie, address.bytes)
+    const account = rlp === null ? undefined : createAccountFromRLP(rlp)
+    accounts.put(address, account)
+    return account
+  }
+  sm.getStorage = async (address: Address, key: Uint8Array): Promise<Uint8Array> => {
+    // Malformed keys, cached slots and missing accounts: the upstream path (and its errors).
+    if (key.length !== 32 || slots.get(address, key) !== undefined) return stockStorage(address, key)
+    const account = await sm.getAccount(address)
+    if (account === undefined) return stockStorage(address, key)
+    const value = await read(inner._getStorageTrie(address, account), key)
+    slots.put(address, key, value ?? EMPTY_SLOT)
+    return RLP.decode(value ?? new Uint8Array(0)) as Uint8Array
+  }
+}
