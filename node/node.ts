@@ -26,6 +26,7 @@ import {
   type RpcMethods,
 } from './rpc/index.ts'
 import { startNetwork, type Network } from './sync/index.ts'
+import { createMetricsSampler, createUiServer, UI_APIS, type UiRole, type UiServer } from './ui/index.ts'
 
 const log = createLogger('node')
 
@@ -37,6 +38,8 @@ function includedTxs(bundles: BlockBundle[]): IncludedTx[] {
 export interface RunningNode {
   rpcUrl: string
   wsUrl: string
+  /** The MedRec app's URL (`--ui`), e.g. http://127.0.0.1:8550/. */
+  uiUrl: string | undefined
   chain: Chain
   network: Network | undefined
   gatekeeper: Gatekeeper | undefined
@@ -109,6 +112,16 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   )
   // Before anything imports or submits, so every block and transaction is counted.
   const metrics = config.metrics === undefined ? undefined : createNodeMetrics(config.metrics, { chain, mempool, chainId: config.genesis.chainId, clock })
+  // The UI's key figures (GET /api/metrics), sampled from memory; network is read at each tick, once it exists.
+  let network: Network | undefined
+  const uiMetrics = config.ui === undefined ? undefined : createMetricsSampler(() => ({ head: Number(chain.head.block.header.number), peers: network?.p2p.peerCount() ?? 0, ...mempool.stats() }))
+  if (uiMetrics !== undefined) {
+    opened.push(async () => uiMetrics.close())
+    chain.on('head', (b) => uiMetrics.block(b.block.transactions.length, b.block.header.gasUsed))
+    chain.on('imported', (ev) => {
+      if (ev.status !== 'failed') uiMetrics.imported(ev.seconds)
+    })
+  }
 
   // Every new head, sealed here or imported, settles the pool; a reorg gives back the dropped
   // branch's transactions.
@@ -130,7 +143,6 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       })
   })
 
-  let network: Network | undefined
   if (config.p2p !== undefined) {
     try {
       network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, discovery: config.p2p.discovery, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery, p2pObserver: metrics?.p2p, onBlockRelayed: metrics?.blockRelayed, onBlockSeen: (header, from, at, via) => clock.observe(header, from, at, via) })
@@ -174,6 +186,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       proposals,
       onSealed: (b) => {
         metrics?.blockSealed(b)
+        uiMetrics?.sealed()
         net?.broadcastBlock(b.block)
       },
       receiving: net === undefined ? undefined : (n) => net.receiving(n),
@@ -199,7 +212,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         account: config.gatekeeper.account,
         chainId: config.genesis.chainId,
         p2p: p2p === undefined ? undefined : { handle: (proto, h) => p2p.handle(proto, h), requestTo: (t, proto, body) => p2p.requestTo(t, proto, body), listenAddrs: () => p2p.listenAddrs() },
-        onServed: metrics?.gatekeeper,
+        onServed: metrics === undefined && uiMetrics === undefined ? undefined : (served) => {
+          metrics?.gatekeeper(served)
+          uiMetrics?.served(served.outcome === 'ok')
+        },
       })
     } catch (err) {
       await unwind()
@@ -224,6 +240,49 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     throw new NodeError(NodeErrorCode.RPC_LISTEN_FAILED, `cannot listen on ${config.rpc.addr}:${config.rpc.port}: ${errorMessage(err)}`, undefined, err)
   }
   opened.push(() => server.close())
+  // The app's origin dispatches into the same method table, after the RPC server (reverse at close).
+  let ui: UiServer | undefined
+  let uiUrl: string | undefined
+  if (config.ui !== undefined && uiMetrics !== undefined) {
+    const gk = gatekeeper
+    const uiServer = createUiServer(
+      {
+        ...config.ui,
+        jwtSecret: config.rpc.jwtSecret,
+        // What the app uses, plus on --dev whatever the RPC port serves; the protected methods still need a session.
+        apis: [...new Set([...UI_APIS, ...(config.dev ? config.rpc.apis : [])])],
+        maxRequestBytes: config.rpc.maxRequestBytes,
+        batchRequestLimit: config.rpc.batchRequestLimit,
+        batchResponseMaxSize: config.rpc.batchResponseMaxSize,
+      },
+      {
+        methods: table,
+        subscriptions,
+        events: gk === undefined ? undefined : notificationEvents(gk),
+        metrics: uiMetrics,
+        identity: () => {
+          const info = gk?.info()
+          const sealer = config.authority !== undefined || config.miner?.mine === true
+          const roles: UiRole[] = []
+          if (info !== undefined && (info.patients > 0 || config.authority !== undefined)) roles.push('provider')
+          if (info !== undefined) roles.push('patient')
+          if (sealer) roles.push('researcher')
+          roles.push('operator')
+          const own = config.authority === undefined ? null : `0x${Buffer.from(config.authority.address).toString('hex')}`
+          return { account: info?.account ?? own, chainId: Number(config.genesis.chainId), roles }
+        },
+      },
+    )
+    try {
+      uiUrl = (await uiServer.listen()).url
+    } catch (err) {
+      await unwind()
+      throw err
+    }
+    ui = uiServer
+    opened.push(() => uiServer.close())
+    log.info('MedRec app listening', { url: uiUrl })
+  }
   if (metrics !== undefined) {
     try {
       await metrics.serve({ network, sealing })
@@ -253,6 +312,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     stopped: new Promise((resolve) => (faulted = resolve)),
     rpcUrl: urls.url,
     wsUrl: urls.wsUrl,
+    uiUrl,
     chain,
     network,
     gatekeeper,
@@ -264,6 +324,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         const sealingStopped = sealing.close()
         await metrics?.close()
         await sealingStopped
+        await ui?.close()
+        uiMetrics?.close()
         await server.close()
         await gatekeeper?.close()
         await network?.close()

@@ -53,44 +53,73 @@ const NODE: Record<string, string[]> = {
   clock: [],
   /** Prometheus metrics, read from the other subsystems at scrape time. */
   metrics: ['config', 'chain', 'mempool', 'producer', 'sync', 'clock'],
+  /** The MedRec app's origin: static files, sign-in sessions, /rpc through node/rpc's dispatcher; fed its figures by node.ts. */
+  ui: ['config', 'rpc'],
 }
 /** The composition's own files at node/'s top level. */
 const NODE_ROOT = ['node.ts']
 /**
  * Public faces beside index.ts. node/rpc/access.ts is the light face for JSON-RPC clients (the
  * CLI, the bench harness: tokens, namespaces, defaults) that loads no server and no EVM, so a CLI
- * call starts fast; index.ts re-exports it for the node.
+ * call starts fast; index.ts re-exports it for the node. node/ui/signin.ts likewise: the UI's
+ * sign-in codes for `medrec start` and `medrec ui signin`, without the UI server.
  */
-const FACES: Record<string, string[]> = { rpc: ['access.ts'] }
+const FACES: Record<string, string[]> = { rpc: ['access.ts'], ui: ['signin.ts'] }
 
 /** Allowed folder edges that only these files may use. */
 const ONLY_FROM: Record<string, string[]> = { 'contracts → evm': ['contracts/vm.ts'] }
 
 const EXECUTION_PACKAGES = ['@ethereumjs/vm', '@ethereumjs/evm', '@ethereumjs/statemanager', '@ethereumjs/mpt']
 
+/**
+ * ui/ is the browser app (bundled by ui/build.ts, which alone runs in Node). It talks to the node
+ * only over HTTP, so it may import nothing of node/, p2p/, evm/, consensus/ or the gatekeeper's
+ * workings. Outside ui/ it may import: contracts/client/index.ts (the typed MedRec client, ABIs and
+ * the query grammar: viem only, browser-safe; contracts/index.ts is not, its predeploys use Node's
+ * Buffer), and gatekeeper/api.ts and gatekeeper/types.ts as `import type` only (the medrec_*
+ * operations' types: erased from the bundle). Packages: only these browser ones.
+ */
+const UI_IMPORTS = ['contracts/client/index.ts']
+const UI_TYPE_IMPORTS = ['gatekeeper/api.ts', 'gatekeeper/types.ts']
+const UI_PACKAGES = ['preact', 'viem', '@noble/', '@scure/']
+const UI_NODE_SIDE = ['ui/build.ts']
+
+function uiViolation({ from, spec, target, typeOnly }: Edge): string | undefined {
+  if (UI_NODE_SIDE.includes(from)) return undefined
+  const what = `${from} imports ${spec}`
+  if (!spec.startsWith('.')) {
+    return UI_PACKAGES.some((p) => spec === p || spec.startsWith(p.endsWith('/') ? p : `${p}/`)) ? undefined : `${what}: the browser app may use only ${UI_PACKAGES.join(', ')} packages`
+  }
+  if (target.startsWith('ui/') || UI_IMPORTS.includes(target)) return undefined
+  if (UI_TYPE_IMPORTS.includes(target)) return typeOnly === true ? undefined : `${what}: the browser app may import ${target} only with \`import type\``
+  return `${what}: the browser app may import only ${[...UI_IMPORTS, ...UI_TYPE_IMPORTS.map((f) => `${f} (types)`)].join(', ')} outside ui/`
+}
+
 /** One import: the importing file and the target (a path from ROOT for a relative specifier, else the package). */
 interface Edge {
   from: string
   spec: string
   target: string
+  /** `import type` / `export type`: erased from the build. */
+  typeOnly?: boolean
 }
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name)
-    if (statSync(p).isDirectory()) return name === 'node_modules' || name === 'generated' ? [] : files(p)
-    return p.endsWith('.ts') ? [p] : []
+    if (statSync(p).isDirectory()) return name === 'node_modules' || name === 'generated' || name === 'dist' ? [] : files(p)
+    return p.endsWith('.ts') || p.endsWith('.tsx') ? [p] : []
   })
 }
 
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s(type\s)?[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g
 
 function edgesOf(file: string): Edge[] {
   const src = readFileSync(file, 'utf8')
   const from = relative(ROOT, file)
   return [...src.matchAll(IMPORT)].map((m) => {
-    const spec = (m[1] ?? m[2])!
-    return { from, spec, target: spec.startsWith('.') ? relative(ROOT, resolve(dirname(file), spec)) : spec }
+    const spec = (m[2] ?? m[3])!
+    return { from, spec, target: spec.startsWith('.') ? relative(ROOT, resolve(dirname(file), spec)) : spec, typeOnly: m[1] !== undefined }
   })
 }
 
@@ -104,9 +133,15 @@ function subsystemOf(path: string): string | undefined {
 /** Every rule broken by these imports, one line each. */
 function violations(edges: Edge[]): string[] {
   const out: string[] = []
-  for (const { from, spec, target } of edges) {
+  for (const edge of edges) {
+    const { from, spec, target } = edge
     const what = `${from} imports ${spec}`
     const fromFolder = from.split('/')[0]!
+    if (fromFolder === 'ui') {
+      const v = uiViolation(edge)
+      if (v !== undefined) out.push(v)
+      continue
+    }
     if (!spec.startsWith('.')) {
       if (EXECUTION_PACKAGES.some((p) => spec === p || spec.startsWith(p + '/')) && fromFolder !== 'evm') out.push(`${what}: only evm/ may use the execution packages`)
       continue
@@ -141,7 +176,7 @@ function violations(edges: Edge[]): string[] {
   return out
 }
 
-const product = Object.keys(ALLOWED).flatMap((folder) => (existsSync(join(ROOT, folder)) ? files(join(ROOT, folder)) : []))
+const product = [...Object.keys(ALLOWED), 'ui'].flatMap((folder) => (existsSync(join(ROOT, folder)) ? files(join(ROOT, folder)) : []))
 
 t.test('product folders import only in the allowed direction, node/ subsystems only through their faces', async (t) => {
   t.same(violations(product.flatMap(edgesOf)), [], 'no import against the module rules')
@@ -161,17 +196,29 @@ t.test('the rules catch what they forbid', async (t) => {
     ['gatekeeper/serve.ts', '@ethereumjs/vm'], // execution packages outside evm/
     ['contracts/bindings.ts', '../evm/index.ts'], // contracts/ → evm/ is for contracts/vm.ts only
     ['bench/suites/gas.ts', '../../test/helpers/medrec-vm.ts'], // a benchmark on a test helper
+    ['ui/src/screens/patient.tsx', '../../../node/rpc/index.ts'], // the browser app reaching into the node
+    ['ui/src/api/rpc.ts', '../../../gatekeeper/serve.ts'], // … or the gatekeeper's workings
+    ['ui/src/api/medrec.ts', '../../../gatekeeper/api.ts'], // the API types, but as a value import
+    ['ui/src/api/chain.ts', '../../../contracts/index.ts'], // contracts/' full face (predeploys use Buffer)
+    ['ui/src/keys/keystore.ts', 'node:crypto'], // a Node built-in in the browser
+    ['ui/src/main.tsx', '@libp2p/tcp'], // a package that is not the app's
   ]
   for (const [from, spec] of broken) {
     const target = spec.startsWith('.') ? join(dirname(from), spec) : spec
     t.equal(violations([{ from, spec, target }]).length, 1, `${from} → ${spec} is a violation`)
   }
+  t.same(violations([{ from: 'ui/src/api/medrec.ts', spec: '../../../gatekeeper/api.ts', target: 'gatekeeper/api.ts', typeOnly: true }]), [], 'ui/ may import the medrec_* API types')
   const fine: Array<[string, string]> = [
     ['node/rpc/eth.ts', '../chain/index.ts'],
     ['node/chain/chain.ts', './store.ts'],
     ['cli/rpc-client.ts', '../node/rpc/access.ts'],
     ['cli/commands/start.ts', '../../node/node.ts'],
     ['contracts/vm.ts', '../evm/index.ts'],
+    ['ui/src/api/chain.ts', '../../../contracts/client/index.ts'],
+    ['ui/src/shell/app.tsx', '../screens/index.ts'],
+    ['ui/src/shell/app.tsx', 'preact/hooks'],
+    ['ui/src/keys/mnemonic.ts', 'viem/accounts'],
+    ['ui/build.ts', 'node:fs/promises'],
   ]
   for (const [from, spec] of fine) t.same(violations([{ from, spec, target: join(dirname(from), spec) }]), [], `${from} → ${spec} is allowed`)
 })

@@ -1,7 +1,7 @@
 /**
  * One `medrec` node process, for everything here that drives real nodes (`medrec bench`, the
  * `npm run bench` suites, the e2e test helpers): spawned with the pinned Node on bin/medrec.js and
- * an IPC channel, ready when it says so over that channel (`{ event: 'ready', rpc, ws }`, sent by
+ * an IPC channel, ready when it says so over that channel (`{ event: 'ready', rpc, ws, ui? }`, sent by
  * `medrec start` once every part has started: a message, not a log line to parse), its JWT secret
  * then registered so that rpc() calls to its URLs authenticate; stopped with SIGTERM or killed.
  */
@@ -48,6 +48,8 @@ export interface NodeProcess {
   /** HTTP and WebSocket JSON-RPC URLs. */
   url: string
   wsUrl: string
+  /** The MedRec app's URL (`--ui`; on by default with --dev), else undefined. */
+  uiUrl: string | undefined
   datadir: string
   /** Everything the process wrote so far (stdout + stderr); up to readiness only with keepOutput false. */
   output(): string
@@ -75,6 +77,8 @@ export interface NodeReady {
   /** HTTP and WebSocket JSON-RPC URLs. */
   rpc: string
   ws: string
+  /** The MedRec app's URL, when the node serves it (`--ui`, on by default with --dev). */
+  ui?: string
 }
 
 export function isNodeReady(m: unknown): m is NodeReady {
@@ -151,6 +155,7 @@ export function startNodeProcess(opts: NodeProcessOptions): Promise<NodeProcess>
             pid: proc.pid!,
             url,
             wsUrl,
+            uiUrl: typeof m.ui === 'string' ? m.ui : undefined,
             datadir: opts.datadir,
             output: () => out,
             exited,

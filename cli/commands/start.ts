@@ -3,6 +3,8 @@ import { errorMessage } from '../../common/errors.ts'
 import { formatDuration, parseDuration } from '../../common/duration.ts'
 import { readFile } from 'node:fs/promises'
 import { relative } from 'node:path'
+import { DEFAULT_UI, type UiConfig } from '../../node/config/index.ts'
+import { loadSignin, makeSigninCode, signinLink } from '../../node/ui/signin.ts'
 import { DEFAULT_CALL_WORKERS, DEFAULT_METRICS, DEFAULT_MIN_FREE_DISK_MB, DEFAULT_PRICE_LIMIT, DEV_DATADIR, DEFAULT_P2P, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../node/config/index.ts'
 import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from '../../gatekeeper/options.ts'
 import { createDevGenesis, describeSealing, devAccounts, type Genesis } from '../../node/genesis/index.ts'
@@ -63,6 +65,19 @@ function metricsConfig(flags: ParsedFlags): MetricsConfig | undefined {
   return { addr: flags.string('metrics.addr') ?? DEFAULT_METRICS.addr, port }
 }
 
+/** --ui (on by default with --dev; --ui=false off), --ui.addr, --ui.port, --ui.vhosts (default: as --rpc.vhosts). */
+function uiConfig(flags: ParsedFlags, dev: boolean, rpc: RpcConfig): UiConfig | undefined {
+  const on = flags.has('ui') ? flags.boolean('ui') : dev
+  if (!on) {
+    if (['ui.addr', 'ui.port', 'ui.vhosts'].some((f) => flags.has(f))) throw usageError('--ui.* options need --ui (on by default with --dev)')
+    return undefined
+  }
+  // Whoever asks for any free RPC port (tests, side-by-side dev chains) gets any free UI port too.
+  const port = flags.has('ui.port') ? parsePort(flags.string('ui.port')!, 'ui.port') : rpc.port === 0 ? 0 : DEFAULT_UI.port
+  const vhosts = flags.string('ui.vhosts')?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? rpc.vhosts
+  return { addr: flags.string('ui.addr') ?? DEFAULT_UI.addr, port, vhosts }
+}
+
 /** Data dir of a dev node: reuses its genesis, else writes the dev genesis (state survives restarts). */
 async function devSetup(dir: string, period: number | undefined): Promise<Genesis> {
   const paths = datadirPaths(dir)
@@ -113,6 +128,7 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   const dev = flags.boolean('dev')
   const rpc = rpcConfig(flags, dev)
   const metrics = metricsConfig(flags)
+  const ui = uiConfig(flags, dev, rpc)
   const level = flags.string('log.level') ?? 'info'
   const logLevel: LogLevel = isLogLevel(level) ? level : 'info'
   if (!dev && flags.has('dev.period')) throw usageError('--dev.period is only used with --dev')
@@ -164,11 +180,13 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   const jwtSecret = await loadOrCreateJwtSecret(flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(paths.dir))
   const minFreeDiskMB = flags.has('datadir.minfreedisk') ? Number(parseInteger(flags.string('datadir.minfreedisk')!, 'datadir.minfreedisk', 0n, 1n << 40n)) : DEFAULT_MIN_FREE_DISK_MB
   const priceLimit = flags.has('txpool.pricelimit') ? parseWei(flags.string('txpool.pricelimit')!, 'txpool.pricelimit') : dev ? 0n : DEFAULT_PRICE_LIMIT
-  const config: NodeConfig = { datadir: paths.dir, genesis, rpc: { ...rpc, jwtSecret }, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics, minFreeDiskMB, dbRepair: flags.boolean('db.repair'), priceLimit }
+  const config: NodeConfig = { datadir: paths.dir, genesis, rpc: { ...rpc, jwtSecret }, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics, ui, minFreeDiskMB, dbRepair: flags.boolean('db.repair'), priceLimit }
   // Loaded here, not at the top: `--help` and the other commands must not pay for (or
   // depend on) loading the whole node.
   const { startNode } = await import('../../node/node.ts')
+  const signinLoaded = ui === undefined ? undefined : loadSignin()
   const node = await startNode(config)
+  await signinLoaded
   // A failed chain database write stopped the node (it closed itself): exit non-zero so a
   // supervisor restarts it once the cause is fixed.
   void node.stopped.then(() => process.exit(1))
@@ -192,11 +210,14 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
 
-  if (dev) printDevBanner(genesis, node.rpcUrl, node.wsUrl, flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(paths.dir))
+  // The code is in the fragment: browsers send it to no server log and no Referer.
+  const uiLines = node.uiUrl === undefined ? [] : [`UI: ${node.uiUrl}`, `Sign in to the UI: ${signinLink(node.uiUrl, await makeSigninCode(jwtSecret))} (one use, 5 minutes; \`medrec ui signin\` makes another)`]
+  if (dev) printDevBanner(genesis, node.rpcUrl, node.wsUrl, flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(paths.dir), uiLines)
+  else if (uiLines.length > 0) out(uiLines.join('\n'))
   // Readiness for a parent that spawned us with an IPC channel (the bench harness, the tests; read
   // by bench/harness/process.ts): every part has started, and where JSON-RPC serves, as a message
   // rather than a log line. Then the channel is let go: it must not outlive the message.
-  process.send?.({ event: 'ready', rpc: node.rpcUrl, ws: node.wsUrl }, () => process.disconnect?.())
+  process.send?.({ event: 'ready', rpc: node.rpcUrl, ws: node.wsUrl, ...(node.uiUrl === undefined ? {} : { ui: node.uiUrl }) }, () => process.disconnect?.())
 }
 
 /** The gatekeeper's audit, rate and delegate policy flags: like the others, they need --gatekeeper. */
@@ -254,7 +275,7 @@ function formatEther(wei: bigint): string {
 }
 
 /** anvil's start-up listing, so tutorials written for anvil or hardhat carry over. */
-function printDevBanner(genesis: Genesis, rpcUrl: string, wsUrl: string, jwtSecretPath: string): void {
+function printDevBanner(genesis: Genesis, rpcUrl: string, wsUrl: string, jwtSecretPath: string, uiLines: string[]): void {
   const accounts = devAccounts(10)
   const lines = [
     '',
@@ -283,6 +304,7 @@ function printDevBanner(genesis: Genesis, rpcUrl: string, wsUrl: string, jwtSecr
     `medrec_*, admin_*, miner_* and clique votes need a bearer token from ${jwtSecretPath}`,
     '(medrec CLI: --datadir or --rpc.jwtsecret; others: Authorization: Bearer <HS256 JWT over {"iat": now}>)',
     '',
+    ...(uiLines.length === 0 ? [] : [...uiLines, '']),
   ]
   out(lines.join('\n'))
 }
@@ -291,7 +313,7 @@ export const startCommand: CommandSpec = {
   kind: 'command',
   path: 'start',
   summary: 'run a node (JSON-RPC, and sealing for an authority or a miner)',
-  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--rpc.vhosts HOSTS] [--ws.origins ORIGINS] [--rpc.api NAMESPACES] [--rpc.jwtsecret FILE] [--rpc.gascap GAS] [--rpc.evmtimeout DURATION] [--rpc.callworkers N] [--rpc.batch-request-limit N] [--rpc.batch-response-max-size BYTES] [--txpool.pricelimit WEI] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …] [--metrics [--metrics.addr A] [--metrics.port P]]',
+  usage: 'start [--datadir DIR] [--rpc.addr A] [--rpc.port P] [--rpc.corsdomain ORIGINS] [--rpc.vhosts HOSTS] [--ws.origins ORIGINS] [--rpc.api NAMESPACES] [--rpc.jwtsecret FILE] [--rpc.gascap GAS] [--rpc.evmtimeout DURATION] [--rpc.callworkers N] [--rpc.batch-request-limit N] [--rpc.batch-response-max-size BYTES] [--txpool.pricelimit WEI] [--authority ADDRESS --password FILE] [--mine --miner.etherbase ADDRESS [--miner.threads N]] [--log.level L] [--dev] [--dev.period S] [--gatekeeper [--gatekeeper.account ADDRESS] …] [--metrics [--metrics.addr A] [--metrics.port P]] [--ui[=false] [--ui.addr A] [--ui.port P] [--ui.vhosts HOSTS]]',
   description: [
     'Runs a node on an initialised data dir (see "medrec init"): JSON-RPC over HTTP and WebSocket',
     'on one port and, with --authority, sealing blocks with that keystore account; on a',
@@ -343,6 +365,10 @@ export const startCommand: CommandSpec = {
     { name: 'gatekeeper.audit.anchor-interval', kind: 'string', placeholder: 'MIN', default: String(DEFAULT_GATEKEEPER.auditAnchorIntervalMinutes), description: '…or every MIN minutes when the log grew (0: not by time)' },
     { name: 'gatekeeper.ratelimit', kind: 'string', placeholder: 'R', default: String(DEFAULT_GATEKEEPER.rateLimit), description: 'requests per second per requester (per remote address until a signature verifies); over it: HTTP 429 (0: no limit)' },
     { name: 'gatekeeper.ratelimit.burst', kind: 'string', placeholder: 'B', default: String(DEFAULT_GATEKEEPER.rateBurst), description: 'requests a requester may send at once before --gatekeeper.ratelimit applies' },
+    { name: 'ui', kind: 'boolean', default: 'off; on with --dev', description: 'serve the MedRec app in a browser at http://A:P/ (--ui=false turns it off); sign in with the link printed at start or by "medrec ui signin"' },
+    { name: 'ui.addr', kind: 'string', placeholder: 'A', default: DEFAULT_UI.addr, description: 'UI listen address' },
+    { name: 'ui.port', kind: 'string', placeholder: 'P', default: `${DEFAULT_UI.port}; 0 when --rpc.port is 0`, description: 'UI port (0: any free port)' },
+    { name: 'ui.vhosts', kind: 'string', placeholder: 'HOSTS', default: 'as --rpc.vhosts', description: 'comma-separated Host names the UI answers (DNS-rebinding protection; * for any)' },
     { name: 'metrics', kind: 'boolean', default: 'off', description: 'serve Prometheus metrics at http://A:P/metrics' },
     { name: 'metrics.addr', kind: 'string', placeholder: 'A', default: DEFAULT_METRICS.addr, description: 'metrics listen address' },
     { name: 'metrics.port', kind: 'string', placeholder: 'P', default: String(DEFAULT_METRICS.port), description: 'metrics port (0: any free port)' },

@@ -65,6 +65,20 @@ export interface MetricsConfig {
 /** As geth: 127.0.0.1:6060. */
 export const DEFAULT_METRICS: MetricsConfig = { addr: '127.0.0.1', port: 6060 }
 
+/** The MedRec app served by the node (`--ui`): its own origin, apart from the JSON-RPC port. */
+export interface UiConfig {
+  /** `--ui.addr`, default 127.0.0.1. */
+  addr: string
+  /** `--ui.port`, default 8550; 0 any free port. */
+  port: number
+  /** `--ui.vhosts`: Host names served (DNS rebinding); default as --rpc.vhosts. */
+  vhosts: string[]
+  /** The built app (index.html, assets/); absent: <repo>/ui/dist. */
+  assetsDir?: string
+}
+
+export const DEFAULT_UI = { addr: '127.0.0.1', port: 8550 } as const
+
 /** Everything `medrec start` resolves from flags and the data dir before the node starts. */
 export interface NodeConfig {
   datadir: string
@@ -81,6 +95,8 @@ export interface NodeConfig {
   gatekeeper?: { options: GatekeeperOptions; account: AuthorityKey }
   /** Prometheus metrics (`--metrics`); absent when off. */
   metrics?: MetricsConfig
+  /** The MedRec app (`--ui`, on by default with --dev); absent when off. */
+  ui?: UiConfig
   /** `--datadir.minfreedisk` (MB): sealing and import pause below this much free space; 0 or absent: off. */
   minFreeDiskMB?: number
   /** `--db.repair`: run LevelDB's repair on the chain database before opening it. */

@@ -7,6 +7,8 @@ export const NodeErrorCode = {
   P2P_PORT_IN_USE: 'NODE_P2P_PORT_IN_USE',
   METRICS_PORT_IN_USE: 'NODE_METRICS_PORT_IN_USE',
   METRICS_LISTEN_FAILED: 'NODE_METRICS_LISTEN_FAILED',
+  UI_PORT_IN_USE: 'NODE_UI_PORT_IN_USE',
+  UI_LISTEN_FAILED: 'NODE_UI_LISTEN_FAILED',
   /** An author this node cannot seal for (another address than its authority key). */
   BAD_AUTHOR: 'NODE_BAD_AUTHOR',
   /** miner_start without an etherbase to credit. */

@@ -46,8 +46,9 @@ const PROTECTED_NAMESPACES: ReadonlySet<string> = new Set([
   // admin_addPeer dials; admin_nodeInfo/admin_peers show peers' addresses.
   'admin',
 ])
-// eth_sendTransaction, eth_sign and personal_sign are not here: they sign only with the dev
-// mnemonic's public keys, on --dev only (dev-accounts.ts), which anyone can sign with anyway.
+// eth_sendTransaction, eth_signTransaction, eth_sign, personal_sign and eth_signTypedData_v4 are
+// not here: they sign only with the dev mnemonic's public keys, on --dev only (dev-accounts.ts),
+// which anyone can sign with anyway.
 const PROTECTED_METHODS: ReadonlySet<string> = new Set([
   // Votes signed into the blocks this authority seals.
   'clique_propose',
@@ -131,11 +132,15 @@ export async function verifyAuthorization(header: string | undefined, secret: Ui
   // Named before jose sees it, so "none" or an RSA/ECDSA algorithm gets a plain answer.
   if (alg !== 'HS256') throw RpcError.unauthorized(`invalid token: algorithm ${JSON.stringify(alg)} is not accepted, only HS256: ${AUTH_HOWTO}`)
   let iat: unknown
+  let purpose: unknown
   try {
-    ;({ payload: { iat } } = await jwtVerify(token, secret, { algorithms: ['HS256'], currentDate: new Date(nowS * 1000) }))
+    ;({ payload: { iat, purpose } } = await jwtVerify(token, secret, { algorithms: ['HS256'], currentDate: new Date(nowS * 1000) }))
   } catch (err) {
     throw RpcError.unauthorized(`invalid token (${errorMessage(err)}): is it signed with this node's secret? ${AUTH_HOWTO}`)
   }
+  // Other tokens signed with the same secret (the UI's one-time sign-in codes, node/ui) carry a
+  // purpose: a sign-in link seen in a browser's history must not work as an RPC token.
+  if (purpose !== undefined) throw RpcError.unauthorized(`invalid token: it is a ${JSON.stringify(purpose)} token, not an RPC token: ${AUTH_HOWTO}`)
   if (typeof iat !== 'number') throw RpcError.unauthorized(`invalid token: it has no "iat" claim: ${AUTH_HOWTO}`)
   const skew = Math.round(iat - nowS)
   if (Math.abs(skew) > IAT_LEEWAY_S) {

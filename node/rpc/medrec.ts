@@ -94,6 +94,8 @@ export function notificationEvents(gk: Gatekeeper): (req: IncomingMessage, res: 
     const url = new URL(req.url ?? '/', 'http://node')
     const since = Number(req.headers['last-event-id'] ?? url.searchParams.get('since') ?? 0)
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+    // Send the headers now: a client (the app's fetch) sees the stream open before the first event.
+    res.flushHeaders()
     const write = (n: { id: number }) => res.write(`id: ${n.id}\nevent: notification\ndata: ${JSON.stringify(n)}\n\n`)
     for (const n of gk.notifications.since(Number.isSafeInteger(since) && since > 0 ? since : 0)) write(n)
     const unsubscribe = gk.subscribe(write)

@@ -64,17 +64,25 @@ function validId(id: unknown): id is RpcId {
   return id === null || typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))
 }
 
-export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modules: RpcServerModules): RpcServer {
-  const tuning: RpcServerTuning = {
-    callTimeoutMs: opts.callTimeoutMs ?? SERVER_DEFAULTS.callTimeoutMs,
-    requestTimeoutMs: opts.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs,
-    wsPingIntervalMs: opts.wsPingIntervalMs ?? SERVER_DEFAULTS.wsPingIntervalMs,
-    wsMaxQueueBytes: opts.wsMaxQueueBytes ?? SERVER_DEFAULTS.wsMaxQueueBytes,
-  }
+/** What dispatching needs of the RPC settings: namespaces, the token secret, batch limits. */
+export type RpcDispatchConfig = Pick<RpcConfig, 'apis' | 'jwtSecret' | 'batchRequestLimit' | 'batchResponseMaxSize'>
+
+export interface RpcDispatcher {
+  /** The verdict on an Authorization header (a JWT bearer token), for a request's context. */
+  authenticate(header: string | undefined): Promise<Pick<RpcContext, 'authenticated' | 'authError'>>
+  /** A whole message (HTTP body or WS frame) → the reply text, or undefined when none is due. `after` collects work to do once the reply is written. */
+  handleMessage(text: string, ctx: RpcContext, after: Array<() => void>): Promise<string | undefined>
+}
+
+/**
+ * Calls into the method table under the access rules (namespaces, the protected methods), single
+ * and batch. This file's transport and the UI server's /rpc (node/ui) both dispatch through it,
+ * each with its own namespaces and its own way of setting `ctx.authenticated`.
+ */
+export function createRpcDispatcher(opts: RpcDispatchConfig, modules: Pick<RpcServerModules, 'methods' | 'subscriptions'>, callTimeoutMs: number = SERVER_DEFAULTS.callTimeoutMs): RpcDispatcher {
   const { methods, subscriptions } = modules
   const apis = new Set(opts.apis)
-  const anyOrigin = opts.corsOrigins.includes('*')
-  const originAllowed = (origin: string | undefined): origin is string => origin !== undefined && (anyOrigin || opts.corsOrigins.includes(origin))
+  const tuning = { callTimeoutMs }
 
   /** The verdict on an Authorization header, checked once per HTTP request or WebSocket upgrade. */
   async function authenticate(header: string | undefined): Promise<Pick<RpcContext, 'authenticated' | 'authError'>> {
@@ -203,6 +211,22 @@ export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modu
     const first = body.find((m) => isRecord(m) && typeof m.method === 'string' && Object.hasOwn(m, 'id') && validId(m.id)) as { id: RpcId } | undefined
     return `[${errorFrame(first?.id ?? null, RpcError.batchTooLarge(body.length, opts.batchRequestLimit))}]`
   }
+
+  return { authenticate, handleMessage }
+}
+
+export function createRpcServer(opts: RpcConfig & Partial<RpcServerTuning>, modules: RpcServerModules): RpcServer {
+  const tuning: RpcServerTuning = {
+    callTimeoutMs: opts.callTimeoutMs ?? SERVER_DEFAULTS.callTimeoutMs,
+    requestTimeoutMs: opts.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs,
+    wsPingIntervalMs: opts.wsPingIntervalMs ?? SERVER_DEFAULTS.wsPingIntervalMs,
+    wsMaxQueueBytes: opts.wsMaxQueueBytes ?? SERVER_DEFAULTS.wsMaxQueueBytes,
+  }
+  const apis = new Set(opts.apis)
+  const anyOrigin = opts.corsOrigins.includes('*')
+  const originAllowed = (origin: string | undefined): origin is string => origin !== undefined && (anyOrigin || opts.corsOrigins.includes(origin))
+
+  const { authenticate, handleMessage } = createRpcDispatcher(opts, modules, tuning.callTimeoutMs)
 
   // ---- HTTP ----
 
