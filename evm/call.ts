@@ -286,6 +286,8 @@ export class CallRunner {
             gasPrice: args.gasPrice ?? 0n,
             block: this.execBlockFor(block, prevRandao),
             skipBalance: true,
+            // Bumped above already, before the authorizations (runCall would bump it a second time).
+            skipNonceIncrement: args.authorizationList !== undefined,
           })
           .finally(() => observe?.detach(vm))
         const ex = res.execResult

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createPublicClient, http, keccak256, numberToHex, toHex, type Hex } from 'viem'
+import { createPublicClient, getContractAddress, http, keccak256, numberToHex, toHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { call, estimateGas } from 'viem/actions'
 import { rpc, rpcRaw, startDevNode, waitFor } from '../helpers/node-process.ts'
@@ -22,6 +22,8 @@ const word = (n: bigint | number): Hex => numberToHex(BigInt(n), { size: 32 })
 
 /** PUSH1 42, MSTORE at 0, RETURN 32 bytes. */
 const RETURN_42 = '0x602a60005260206000f3'
+// CREATE of empty code; returns the new address.
+const CREATE_EMPTY = '0x600060006000f060005260206000f3'
 /** Returns storage slot 0. */
 const RETURN_SLOT0 = '0x60005460005260206000f3'
 /** Returns BALANCE(CALLER). */
@@ -175,4 +177,12 @@ t.test('EIP-7702: authorizationList delegates the signer in eth_call and is char
   t.ok(est >= 46_000n, `25,000 per authorization on top of 21,000 (${est})`)
   const stale = [{ ...authorizationList[0], nonce: numberToHex(nonce + 5) }]
   t.equal(await rpc(url, 'eth_call', [{ from: alice.address, to: signer.address, authorizationList: stale }, 'latest', overrides]), '0x', 'a tuple with the wrong nonce is skipped, as in a block')
+
+  // A self-signed tuple, as a set-code transaction runs it: the sender's nonce n becomes n + 1, the
+  // tuple (nonce n + 1) makes it n + 2, and code running at the signer creates at nonce n + 2 (a
+  // second bump by the message itself would move it to n + 3).
+  const own = await signer.signAuthorization({ chainId: CHAIN_ID, address: C, nonce: nonce + 1 })
+  const ownList = [{ chainId: numberToHex(own.chainId), address: own.address, nonce: numberToHex(own.nonce), yParity: numberToHex(own.yParity ?? 0), r: own.r, s: own.s }]
+  const created = await rpc<Hex>(url, 'eth_call', [{ from: signer.address, to: signer.address, authorizationList: ownList }, 'latest', withCode(CREATE_EMPTY)])
+  t.equal(`0x${created.slice(-40)}`, getContractAddress({ from: signer.address, nonce: BigInt(nonce + 2) }).toLowerCase(), 'the sender\'s nonce is bumped once, before the tuples')
 })
