@@ -4,15 +4,20 @@
  * listed in SLOW below, so a new test file is in by default.
  *
  * Files are written with tap's API and run under Node's own runner (`node --test`, which reads the TAP
- * each file prints), one process per file. Not under tap's runner: it loads a module tracer and source
- * maps into every test process for coverage, which this project does not collect, and a file that
- * imports ethereumjs, viem or libp2p starts in twice the CPU under it. One file: `node --test test/x.test.ts`
- * (or `npx tap test/x.test.ts`).
+ * each process prints). Not under tap's runner: it loads a module tracer and source maps into every
+ * test process for coverage, which this project does not collect, and a file that imports
+ * ethereumjs, viem or libp2p starts in twice the CPU under it. Each slow file has a process of its
+ * own; the fast ones run in groups, several files one after another in one process
+ * (test/helpers/group.ts), because starting a process (type stripping, tap, ethereumjs, libp2p,
+ * viem) costs more CPU than most of them take to run. In a group each file is a subtest named after
+ * its path. Some files or folders, as the suite runs them: `npm test -- test/p2p/ test/chain/fork.test.ts`.
+ * One file on its own: `node --test test/x.test.ts` (or `npx tap test/x.test.ts`).
  */
 import { spawnSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -23,6 +28,7 @@ const SLOW = [
   'test/e2e/clock-skew.test.ts', // three authorities, one under libfaketime (~80 s)
   'test/e2e/network-sync.test.ts',
   'test/e2e/', // real node processes
+  'test/clients/', // cast, ethers and viem against a dev node, every operation of issue 20 (~25-45 s each)
   'test/bench/harness.test.ts', // `medrec bench run` clusters
   'test/bench/faults.test.ts',
   'test/bench/medrec-workload.test.ts',
@@ -44,6 +50,12 @@ const SLOW = [
   'test/rpc/finality.test.ts',
   'test/rpc/pricelimit.test.ts',
   'test/rpc/subscriptions-geth.test.ts',
+  'test/rpc/dev-signing.test.ts',
+  'test/rpc/trace-overrides.test.ts',
+  'test/rpc/simulate.test.ts',
+  'test/clients/', // viem, ethers and cast against a dev node
+  'test/ui/app.test.ts', // three node processes and a headless Chromium
+  'test/ui/attacks.test.ts', // headless Chromium
   'test/cli/init.test.ts',
   'test/keys/keystore.test.ts', // scrypt at geth's standard strength
   'test/cli/authority.test.ts',
@@ -66,17 +78,49 @@ const SLOW = [
   'test/cli/genesis-fork.test.ts', // `medrec genesis new` per case
 ]
 
+/** Fast files that need a process of their own, each with why (they change process-wide state and do not put it back). */
+const ALONE: string[] = []
+
+/**
+ * At most this many fast files share a process: ~85 files make 8 groups, enough to keep both cores
+ * busy with start-up paid 8 times instead of 85, and a group's files take ~10-20 s of CPU.
+ */
+const PER_GROUP = 11
+
 const unit = process.argv.includes('--unit')
+/** `npm test -- test/p2p/ test/chain/fork.test.ts`: only these files and folders, run as they would be in the whole suite. */
+const only = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 const slowRank = (f: string) => SLOW.findIndex((s) => (s.endsWith('/') ? f.startsWith(s) : f === s))
 const isSlow = (f: string) => slowRank(f) >= 0
 const all = readdirSync(join(ROOT, 'test'), { recursive: true, encoding: 'utf8' })
   .map((f) => `test/${f.split('\\').join('/')}`)
-  .filter((f) => f.endsWith('.test.ts'))
+  .filter((f) => f.endsWith('.test.ts') && (only.length === 0 || only.some((o) => (o.endsWith('/') ? f.startsWith(o) : f === o))))
   .sort()
-const files = unit ? all.filter((f) => !isSlow(f)) : [...all.filter(isSlow).sort((a, b) => slowRank(a) - slowRank(b)), ...all.filter((f) => !isSlow(f))]
+const slow = unit ? [] : all.filter(isSlow).sort((a, b) => slowRank(a) - slowRank(b))
+const alone = all.filter((f) => ALONE.includes(f))
+const fast = all.filter((f) => !isSlow(f) && !ALONE.includes(f))
 
-// Most slow files wait on block periods and child processes, so one more file than cores keeps both busy.
+// Each group is a run of neighbouring files (same folder, mostly the same imports). `node --test`
+// takes files, so each group gets a small entry file in a temporary directory.
+const entries = mkdtempSync(join(tmpdir(), 'medrec-test-groups-'))
+const size = Math.ceil(fast.length / Math.ceil(fast.length / PER_GROUP))
+const groups: string[] = []
+for (let i = 0; i * size < fast.length; i++) {
+  const files = fast.slice(i * size, (i + 1) * size)
+  const entry = join(entries, `group-${i + 1}-${files[0]!.replace(/^test\//, '').replace(/\.test\.ts$/, '').replace(/\//g, '-')}.mjs`)
+  const helper = pathToFileURL(join(ROOT, 'test/helpers/group.ts')).href
+  writeFileSync(entry, `import { runGroup } from ${JSON.stringify(helper)}\nawait runGroup(${JSON.stringify(ROOT)}, ${JSON.stringify(files)})\n`)
+  groups.push(entry)
+}
+
+// Most slow files wait on block periods and child processes, and the groups' p2p files on sockets, so
+// one more process than cores keeps both busy; more only crowds the files that wait on real time.
 // tap's own per-file timeout when a file runs outside tap's runner is 30 s; give them what they need.
-const args = ['--disable-warning=ExperimentalWarning', '--test', `--test-concurrency=${unit ? 4 : 3}`, ...files]
-const run = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TAP_TIMEOUT: '240' } })
+const args = ['--disable-warning=ExperimentalWarning', '--test', '--test-concurrency=3', ...slow, ...alone, ...groups]
+// Every test process and every node and CLI process they start loads the same modules: Node's compile
+// cache keeps V8's compiled code between them (checked against the source, so an edit just misses):
+// ~10% of a `medrec --help`'s CPU, ~5% of a dev node's start.
+const compileCache = process.env['NODE_COMPILE_CACHE'] ?? join(tmpdir(), 'medrec-test-compile-cache')
+const run = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TAP_TIMEOUT: '240', NODE_COMPILE_CACHE: compileCache } })
+rmSync(entries, { recursive: true, force: true })
 process.exitCode = run.status ?? 1

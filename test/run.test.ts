@@ -1,0 +1,58 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { plainNode } from './helpers/plain-node.ts'
+import { ROOT } from './helpers/node-process.ts'
+
+/**
+ * test/run.ts runs the fast files in groups, one process per group (test/helpers/group.ts). What a
+ * process per file gave for free must hold in a group too: a failure fails the run and names the
+ * file and the assertion; each file has its own module state and its own teardown; a file that
+ * leaves a handle open is named and does not hang the group. The fixtures in test/fixtures/group/
+ * break each rule.
+ */
+
+const DIR = 'test/fixtures/group'
+const FILES = ['first', 'second', 'fail', 'leak', 'last'].map((f) => `${DIR}/${f}.ts`)
+
+interface Run {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+}
+
+/** One group process over `files`, as run.ts starts it; killed after `deadlineMs` if it hangs. */
+function runGroupProcess(files: string[], deadlineMs: number): Promise<Run> {
+  const helper = pathToFileURL(join(ROOT, 'test/helpers/group.ts')).href
+  const entry = `import { runGroup } from ${JSON.stringify(helper)}\nawait runGroup(${JSON.stringify(ROOT)}, ${JSON.stringify(files)})\n`
+  return new Promise((resolve, reject) => {
+    const proc = spawn(...plainNode(['--input-type=module', '-e', entry]), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TAP_TIMEOUT: '60' } })
+    let stdout = ''
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    const killer = setTimeout(() => proc.kill('SIGKILL'), deadlineMs)
+    proc.on('error', reject)
+    proc.on('close', (code, signal) => {
+      clearTimeout(killer)
+      resolve({ code, signal, stdout })
+    })
+  })
+}
+
+// The group waits 5 s for the leaking file's server before naming it; the deadline is for a hang.
+t.setTimeout(90_000)
+
+t.test('a group of files in one process keeps what a process per file gave', async (t) => {
+  const run = await runGroupProcess(FILES, 60_000)
+  const top = run.stdout.split('\n').filter((l) => /^(not )?ok \d+ - /.test(l)).map((l) => l.replace(/ # time=.*$/, ''))
+
+  t.equal(run.signal, null, 'the group ends by itself although one file leaves a server listening')
+  t.equal(run.code, 1, 'a failure fails the process')
+  t.same(
+    top,
+    [`ok 1 - ${DIR}/first.ts`, `ok 2 - ${DIR}/second.ts`, `not ok 3 - ${DIR}/fail.ts`, `ok 4 - ${DIR}/leak.ts`, `not ok 5 - ${DIR}/leak.ts left the event loop busy 5 s after its tests ended: TCPServerWrap; close it in a teardown`, `ok 6 - ${DIR}/last.ts`],
+    'each file is a subtest named after its path; a leak fails naming the file and what it left, and the files after it still run',
+  )
+  t.match(run.stdout, /# Subtest: test\/fixtures\/group\/fail\.ts\n(.*\n)*?\s+not ok 1 - one plus one is three/, 'the failed assertion is printed under its file')
+  t.notMatch(run.stdout, /not ok \d+ - (module state of its own|the first file's teardown ran)/, 'the second file has fresh module state and runs after the first file\'s teardown')
+})
