@@ -16,8 +16,11 @@ export function devAccounts(count = DEV_ACCOUNTS): Array<{ address: Uint8Array; 
   if (!Number.isSafeInteger(count) || count < 0) {
     throw new GenesisError(GenesisErrorCode.INVALID_GENESIS, `dev accounts: count must be a non-negative integer, got ${count}`)
   }
-  return Array.from({ length: count }, (_, i) => deriveKey(DEV_MNEMONIC, i))
+  while (derived.length < count) derived.push(deriveKey(DEV_MNEMONIC, derived.length))
+  // Copies: callers own what they get; the derivation (BIP-32 over a PBKDF2 seed, ~10% of a dev start) runs once per process.
+  return derived.slice(0, count).map((k) => ({ address: k.address.slice(), privateKey: k.privateKey.slice() }))
 }
+const derived: Array<{ address: Uint8Array; privateKey: Uint8Array }> = []
 
 /**
  * The dev chain: chain id 1337, dev account 0 seals, every dev account holds 10000 ETH, the
