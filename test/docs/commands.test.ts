@@ -29,7 +29,7 @@ interface Block {
 }
 
 const MARK = /^<!-- test: ([a-z0-9-]+) -->$/
-const PORTS = [8545, 8547, 8555, 8565, 30303, 30304, 30305]
+const PORTS = [8545, 8547, 8550, 8555, 8565, 30303, 30304, 30305]
 
 function runnableBlocks(file: string, text: string): Block[] {
   const lines = text.split('\n')
