@@ -7,9 +7,11 @@ import { defineConfig } from 'eslint/config'
 import tseslint from 'typescript-eslint'
 
 export default defineConfig(
-  { ignores: ['node_modules/', '.tap/', '.medrec-dev/', '.bench-cache/'] },
+  { ignores: ['node_modules/', '.tap/', '.medrec-dev/', '.bench-cache/', 'ui/dist/'] },
   {
-    files: ['**/*.ts'],
+    // ui/src/ is TSX (Preact) checked against ui/tsconfig.json (DOM, no Node types): the project
+    // service finds the nearest tsconfig for each file.
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },

@@ -1,0 +1,59 @@
+import { readClient, type GatekeeperInfo, type Rpc } from '../api/index.ts'
+import { SUMMARY_STATUSES, type GrantState, type Pointer } from '../../../contracts/client/index.ts'
+
+/** One relationship this provider's gatekeeper serves, as the provider screen lists it. */
+export interface ProviderRelationship {
+  relationship: string
+  patient: string
+  identity: string | undefined
+  /** The patient's decision in her Summary ('awaiting-approval', 'accepted', …). */
+  status: string
+  terminated: boolean
+  consentRequired: boolean
+  pointers: Pointer[]
+  /** Grants the patient made that wait for this provider's consent. */
+  pending: { viewer: string; identity: string | undefined; grant: GrantState }[]
+}
+
+/** How many relationships the list reads at most (each costs a few eth_calls). */
+export const LIST_LIMIT = 300
+
+/**
+ * The relationships this gatekeeper serves, read from the chain: those whose endpoint is this
+ * gatekeeper's (each is held by a per-relationship delegate account, not the node's own, so the
+ * Relationships contract's per-provider list does not find them). Newest first, at most LIST_LIMIT.
+ */
+export async function providerRelationships(rpc: Rpc, info: GatekeeperInfo): Promise<ProviderRelationship[]> {
+  const client = readClient(rpc)
+  const total = await client.relationships.relationshipCount()
+  const offset = Math.max(0, total - LIST_LIMIT)
+  const all = await client.relationships.relationships({ offset, limit: LIST_LIMIT })
+  const out: ProviderRelationship[] = []
+  for (const relationship of all.reverse()) {
+    const ppr = client.relationship(relationship)
+    const info2 = await ppr.info()
+    if (info2.endpoint !== info.endpoint) continue
+    const [identity, entry, pointers, viewers] = await Promise.all([
+      client.registrar.identityOf(info2.patient),
+      info2.linked ? client.summary(info2.patientSummary).entryOf(relationship) : Promise.resolve(undefined),
+      ppr.pointers({ limit: 100 }),
+      info2.consentRequired ? ppr.viewers({ limit: 100 }) : Promise.resolve([]),
+    ])
+    const pending: ProviderRelationship['pending'] = []
+    for (const viewer of viewers) {
+      const grant = await ppr.grantOf(viewer)
+      if (grant.active && !grant.providerApproved) pending.push({ viewer, identity: await client.registrar.identityOf(viewer), grant })
+    }
+    out.push({
+      relationship: relationship.toLowerCase(),
+      patient: info2.patient,
+      identity,
+      status: entry?.status ?? (info2.linked ? SUMMARY_STATUSES[0] : 'not linked'),
+      terminated: info2.terminated,
+      consentRequired: info2.consentRequired,
+      pointers,
+      pending,
+    })
+  }
+  return out
+}
