@@ -76,10 +76,11 @@ const EXECUTION_PACKAGES = ['@ethereumjs/vm', '@ethereumjs/evm', '@ethereumjs/st
  * only over HTTP, so it may import nothing of node/, p2p/, evm/, consensus/ or the gatekeeper's
  * workings. Outside ui/ it may import: contracts/client/index.ts (the typed MedRec client, ABIs and
  * the query grammar: viem only, browser-safe; contracts/index.ts is not, its predeploys use Node's
- * Buffer), and gatekeeper/api.ts and gatekeeper/types.ts as `import type` only (the medrec_*
- * operations' types: erased from the bundle). Packages: only these browser ones.
+ * Buffer), gatekeeper/bounty-csv.ts (the bounty dataset's CSV, pure, shared with the CLI), and
+ * gatekeeper/api.ts and gatekeeper/types.ts as `import type` only (the medrec_* operations' types:
+ * erased from the bundle). Packages: only these browser ones.
  */
-const UI_IMPORTS = ['contracts/client/index.ts']
+const UI_IMPORTS = ['contracts/client/index.ts', 'gatekeeper/bounty-csv.ts']
 const UI_TYPE_IMPORTS = ['gatekeeper/api.ts', 'gatekeeper/types.ts']
 const UI_PACKAGES = ['preact', 'viem', '@noble/', '@scure/']
 const UI_NODE_SIDE = ['ui/build.ts']

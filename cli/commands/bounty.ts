@@ -1,4 +1,5 @@
 import type { BountyResult, BountyView } from '../../gatekeeper/api.ts'
+import { bountiesCsv } from '../../gatekeeper/bounty-csv.ts'
 import { GatekeeperError, GatekeeperErrorCode } from '../../gatekeeper/errors.ts'
 import type { AggregateCell } from '../../gatekeeper/types.ts'
 import { parseInteger } from '../args.ts'
@@ -61,21 +62,6 @@ const collect: CommandSpec = {
       throw new GatekeeperError(GatekeeperErrorCode.BAD_SIGNATURE, `bounty ${r.index}: the result is signed by ${r.signer}, not by the provider ${r.provider}; do not rely on it`, { index: r.index })
     }
   },
-}
-
-/** RFC 4180: quote a field holding a comma, quote, CR or LF; double the quotes inside. */
-function csvField(v: string): string {
-  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v
-}
-
-/** One CSV row per released cell of every collected bounty: the researcher's dataset. */
-export function bountiesCsv(results: readonly BountyResult[]): string {
-  const keys = [...new Set(results.flatMap((r) => r.cells.flatMap((c) => Object.keys(c.group))))].sort()
-  const header = ['index', 'relationship', 'provider', 'k', ...keys.map((k) => `group.${k}`), 'patients', 'records', 'value']
-  const rows = results.flatMap((r) =>
-    r.cells.map((c) => [String(r.index), r.relationship, r.provider, String(r.k), ...keys.map((k) => (c.group[k] === undefined ? '' : String(c.group[k]))), String(c.patients), String(c.records), c.value === null ? '' : String(c.value)]),
-  )
-  return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n'
 }
 
 const exportCommand: CommandSpec = {

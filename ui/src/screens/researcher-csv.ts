@@ -1,26 +1,9 @@
 /**
- * The researcher's dataset as CSV, and bounty queries in words. The CSV is exactly what
- * `medrec bounty export --csv` writes (cli/commands/bounty.ts `bountiesCsv`, the same columns,
- * RFC 4180 quoting, CRLF lines; test/ui/researcher-csv.test.ts holds the two equal), built in the
- * browser from the collected results the screen already has: no server round trip. Pure functions,
- * no DOM: the unit tests import this file directly.
+ * The researcher's dataset as CSV (gatekeeper/bounty-csv.ts, the bytes `medrec bounty export
+ * --csv` writes, built in the browser from the results the screen already has: no server round
+ * trip), and bounty queries in words. Pure functions, no DOM: the unit tests import this file.
  */
-import type { BountyResult } from '../../../gatekeeper/api.ts'
-
-/** RFC 4180: quote a field holding a comma, quote, CR or LF; double the quotes inside. */
-function csvField(v: string): string {
-  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v
-}
-
-/** One CSV row per released cell of every collected bounty. */
-export function bountiesCsv(results: readonly BountyResult[]): string {
-  const keys = [...new Set(results.flatMap((r) => r.cells.flatMap((c) => Object.keys(c.group))))].sort()
-  const header = ['index', 'relationship', 'provider', 'k', ...keys.map((k) => `group.${k}`), 'patients', 'records', 'value']
-  const rows = results.flatMap((r) =>
-    r.cells.map((c) => [String(r.index), r.relationship, r.provider, String(r.k), ...keys.map((k) => (c.group[k] === undefined ? '' : String(c.group[k]))), String(c.patients), String(c.records), c.value === null ? '' : String(c.value)]),
-  )
-  return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n'
-}
+export { bountiesCsv } from '../../../gatekeeper/bounty-csv.ts'
 
 const AGGREGATE_WORDS: Record<string, string> = { count: 'Number', sum: 'Sum', mean: 'Mean', min: 'Lowest', max: 'Highest' }
 
