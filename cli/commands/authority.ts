@@ -1,4 +1,4 @@
-import { bytesToHex } from '@ethereumjs/util'
+import { toData } from '../../common/hex.ts'
 import { parseAddressFlag } from '../args.ts'
 import { out, outJson } from '../io.ts'
 import { RPC_FLAGS, callNode } from '../rpc-client.ts'
@@ -8,7 +8,7 @@ import { JSON_OUT, requireFlag } from './shared.ts'
 const ADDRESS: FlagSpec = { name: 'address', kind: 'string', placeholder: 'ADDRESS', default: 'required', description: 'the account voted on' }
 
 function target(flags: ParsedFlags): string {
-  return bytesToHex(parseAddressFlag(requireFlag(flags, 'address', 'ADDRESS'), 'address'))
+  return toData(parseAddressFlag(requireFlag(flags, 'address', 'ADDRESS'), 'address'))
 }
 
 const propose: CommandSpec = {

@@ -3,7 +3,6 @@
  * geth's `eth.sendTransaction`). The chain's genesis funds only whom it names, so this is how an
  * operator funds the accounts that pay for their own transactions (a patient's accept, share, revoke).
  */
-import { privateKeyToAccount } from 'viem/accounts'
 import { formatDuration, parseDuration } from '../../common/duration.ts'
 import { errorMessage } from '../../common/errors.ts'
 import { openKeystore, parsePrivateKey, toChecksumAddress } from '../../node/keys/index.ts'
@@ -117,6 +116,8 @@ export const sendCommand: CommandSpec = {
     }
     if (flags.has('keystore') && flags.has('datadir')) throw usageError('give --datadir DIR or --keystore DIR, not both')
 
+    // viem loads here, not at the top: every `medrec` call imports this module for its flags.
+    const { privateKeyToAccount } = await import('viem/accounts')
     const account = privateKeyToAccount(hex(await signingKey(flags)))
     const rpcFlags = withoutDatadir(flags)
     const call = <T>(method: string, params: unknown[]): Promise<T> => callNode(rpcFlags, method, params) as Promise<T>

@@ -1,5 +1,4 @@
-import { CodedError, codedErrorGuard, toData } from '../../common/index.ts'
-import { customErrorReason, panicReason } from './revert.ts'
+import { CodedError, codedErrorGuard } from '../../common/index.ts'
 
 export const RpcErrorCode = {
   PARSE_ERROR: 'RPC_PARSE_ERROR',
@@ -39,26 +38,6 @@ export interface RpcErrorJson {
   code: number
   message: string
   data?: unknown
-}
-
-// Error(string) selector: solc's require/revert reason.
-const ERROR_STRING = '08c379a0'
-
-/** Decodes `Error(string)` revert data to its reason, as geth's abi.UnpackRevert does. */
-export function revertReason(data: Uint8Array): string | undefined {
-  if (data.length < 68 || Buffer.from(data.subarray(0, 4)).toString('hex') !== ERROR_STRING) return panicReason(data)
-  const word = (at: number): number | undefined => {
-    if (at + 32 > data.length) return undefined
-    const w = data.subarray(at, at + 32)
-    // Offsets and lengths beyond 2^48 cannot be real in a payload this size.
-    if (w.subarray(0, 26).some((b) => b !== 0)) return undefined
-    return Number(BigInt('0x' + Buffer.from(w).toString('hex')))
-  }
-  const offset = word(4)
-  if (offset === undefined) return undefined
-  const len = word(4 + offset)
-  if (len === undefined || 4 + offset + 32 + len > data.length) return undefined
-  return new TextDecoder('utf-8', { fatal: false }).decode(data.subarray(4 + offset + 32, 4 + offset + 32 + len))
 }
 
 /**
@@ -124,12 +103,6 @@ export class RpcError extends CodedError<RpcErrorCode> {
   /** geth's -32003 "response too large" for the calls of a batch left when its answers passed the limit. */
   static responseTooLarge(limit: number): RpcError {
     return new RpcError(RpcErrorCode.RESPONSE_TOO_LARGE, `response too large: this batch's answers passed ${limit} bytes (--rpc.batch-response-max-size), so this call was not run; send it again in a smaller batch`)
-  }
-  /** eth_call/eth_estimateGas hit REVERT: code 3 with the revert bytes as `data`, as geth. */
-  static reverted(revertData: Uint8Array): RpcError {
-    // Error(string) and Panic as geth; beyond geth, a custom error is named (MedRec's decoded).
-    const reason = revertReason(revertData) ?? customErrorReason(revertData)
-    return new RpcError(RpcErrorCode.REVERTED, reason === undefined ? 'execution reverted' : `execution reverted: ${reason}`, { data: toData(revertData) })
   }
 }
 

@@ -7,6 +7,7 @@ import { DEFAULT_RPC_GAS_CAP, type NodeConfig } from '../config/index.ts'
 import { MempoolError, type Mempool } from '../mempool/index.ts'
 import { resolveBlockTag } from './blocks.ts'
 import { RpcError } from './errors.ts'
+import { revertedError } from './revert.ts'
 import type { FilterManager, LogFilter } from './filters.ts'
 import { matchLog } from './filters.ts'
 import { formatBlock, formatBlockReceipts, formatLog, formatReceipt, formatTransaction, type LogJson } from './format.ts'
@@ -168,7 +169,7 @@ export function createEthMethods(modules: EthModules): EthApi {
       if (err.code === EvmErrorCode.INVALID_CALL) throw RpcError.server(err.message)
       if (err.code === EvmErrorCode.GAS_ESTIMATION_FAILED) {
         const revert = err.context?.revertData as Uint8Array | undefined
-        if (revert !== undefined) throw RpcError.reverted(revert)
+        if (revert !== undefined) throw revertedError(revert)
         throw RpcError.server(err.message)
       }
     }
@@ -183,7 +184,7 @@ export function createEthMethods(modules: EthModules): EthApi {
         const h = await stateAt(p, 1)
         const res = await site.call(args, chain.contextOf(h, authorOf(h)), h.stateRoot).catch(callError)
         if (res.error !== undefined) {
-          if (res.error.reverted) throw RpcError.reverted(res.returnValue)
+          if (res.error.reverted) throw revertedError(res.returnValue)
           throw RpcError.server(res.error.message)
         }
         return toData(res.returnValue)
@@ -203,7 +204,7 @@ export function createEthMethods(modules: EthModules): EthApi {
         return {
           accessList: res.accessList.map((e) => ({ address: toData(e.address), storageKeys: e.storageKeys.map((k) => toData(k)) })),
           gasUsed: toQuantity(res.gasUsed),
-          ...(res.error === undefined ? {} : { error: res.revertData === undefined ? res.error : RpcError.reverted(res.revertData).message }),
+          ...(res.error === undefined ? {} : { error: res.revertData === undefined ? res.error : revertedError(res.revertData).message }),
         }
       },
     }

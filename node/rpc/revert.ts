@@ -1,10 +1,14 @@
 import { decodeErrorResult, toHex, type Abi, type Hex } from 'viem'
 import { authoritySetAbi, patientProviderRelationshipAbi, registrarAbi, relationshipsAbi, summaryAbi } from '../../contracts/index.ts'
+import { toData } from '../../common/index.ts'
+import { RpcError, RpcErrorCode } from './errors.ts'
 
 /**
  * Names what a revert's data says beyond Error(string): solc's Panic(uint256) codes in geth's
  * words (abi.UnpackRevert), and the MedRec contracts' custom errors with their arguments
- * ("NotProvider(0x…)"); another contract's custom error is named by its selector.
+ * ("NotProvider(0x…)"); another contract's custom error is named by its selector. Apart from
+ * errors.ts because viem's decoder and the contracts' ABIs are heavy: a CLI call loads errors.ts
+ * (through access.ts), never this.
  */
 
 const PANIC_SELECTOR = '4e487b71'
@@ -62,4 +66,31 @@ export function customErrorReason(data: Uint8Array): string | undefined {
   } catch {
     return `custom error ${toHex(data.subarray(0, 4))}`
   }
+}
+
+// Error(string) selector: solc's require/revert reason.
+const ERROR_STRING = '08c379a0'
+
+/** Decodes `Error(string)` revert data to its reason, as geth's abi.UnpackRevert does. */
+export function revertReason(data: Uint8Array): string | undefined {
+  if (data.length < 68 || Buffer.from(data.subarray(0, 4)).toString('hex') !== ERROR_STRING) return panicReason(data)
+  const word = (at: number): number | undefined => {
+    if (at + 32 > data.length) return undefined
+    const w = data.subarray(at, at + 32)
+    // Offsets and lengths beyond 2^48 cannot be real in a payload this size.
+    if (w.subarray(0, 26).some((b) => b !== 0)) return undefined
+    return Number(BigInt('0x' + Buffer.from(w).toString('hex')))
+  }
+  const offset = word(4)
+  if (offset === undefined) return undefined
+  const len = word(4 + offset)
+  if (len === undefined || 4 + offset + 32 + len > data.length) return undefined
+  return new TextDecoder('utf-8', { fatal: false }).decode(data.subarray(4 + offset + 32, 4 + offset + 32 + len))
+}
+
+/** eth_call/eth_estimateGas hit REVERT: code 3 with the revert bytes as `data`, as geth. */
+export function revertedError(revertData: Uint8Array): RpcError {
+  // Error(string) and Panic as geth; beyond geth, a custom error is named (MedRec's decoded).
+  const reason = revertReason(revertData) ?? customErrorReason(revertData)
+  return new RpcError(RpcErrorCode.REVERTED, reason === undefined ? 'execution reverted' : `execution reverted: ${reason}`, { data: toData(revertData) })
 }

@@ -28,6 +28,7 @@ import type { Chain } from '../chain/index.ts'
 import { DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type NodeConfig } from '../config/index.ts'
 import { resolveBlockTag } from './blocks.ts'
 import { RpcError, RpcErrorCode } from './errors.ts'
+import { revertedError } from './revert.ts'
 import { formatBlock, formatLog } from './format.ts'
 import type { RpcMethods } from './types.ts'
 import * as v from './validate.ts'
@@ -157,6 +158,6 @@ function unsignedTx(serialized: Uint8Array, common: Common): TypedTransaction {
 }
 
 function revertJson(data: Uint8Array): { message: string; code: number; data: string } {
-  const e = RpcError.reverted(data)
+  const e = revertedError(data)
   return { message: e.message, code: e.rpcCode, data: bytesToHex(data) }
 }

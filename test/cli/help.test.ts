@@ -1,7 +1,8 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT } from '../helpers/node-process.ts'
+import { NODE, ROOT } from '../helpers/node-process.ts'
 import { medrec, medrecBatch } from './run-cli.ts'
 
 // Every command and the flags its help must list (each with its default).
@@ -93,4 +94,19 @@ t.test('usage errors exit 2 with a hint, suggestions for typos', async (t) => {
   const none = (await medrecBatch([[]]))[0]!
   t.equal(none.code, 2)
   t.match(none.stderr, /Usage: medrec <command>[\s\S]*Error: no command given/)
+})
+
+// Every `medrec` call loads every command's module for its flags, so those modules must not pull
+// in the heavy packages at load time (viem and the contracts' ABIs through the revert decoder
+// were 0.4 s of CPU per call); what a command needs, it loads when it runs.
+t.test('medrec --help loads no viem, no ethereumjs and no libp2p', async (t) => {
+  const hook = [
+    "import { registerHooks } from 'node:module'",
+    'const heavy = new Set()',
+    "registerHooks({ resolve(s, c, next) { const r = next(s, c); const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(r.url); if (m && /^(viem|ox|abitype|@ethereumjs\\/|libp2p|@libp2p\\/)/.test(m[1])) heavy.add(m[1]); return r } })",
+    "process.on('exit', () => process.stderr.write('heavy packages: ' + [...heavy].join(',') + '\\n'))",
+  ].join('\n')
+  const r = spawnSync(NODE, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, join(ROOT, 'bin/medrec.js'), '--help'], { encoding: 'utf8' })
+  t.equal(r.status, 0)
+  t.equal(r.stderr, 'heavy packages: \n', 'none loaded')
 })

@@ -12,7 +12,8 @@ import { createChainCommon } from '../../evm/index.ts'
 import type { BlockBundle, RawLog } from '../../node/chain/types.ts'
 import type { RpcConfig } from '../../node/config/index.ts'
 import { DEFAULT_RPC } from '../../node/rpc/index.ts'
-import { RpcError, revertReason } from '../../node/rpc/errors.ts'
+import { RpcError } from '../../node/rpc/errors.ts'
+import { revertReason, revertedError } from '../../node/rpc/revert.ts'
 import { formatHeader } from '../../node/rpc/format.ts'
 import { createRpcServer } from '../../node/rpc/server.ts'
 import { createSubscriptionHub, type SubscriptionHub } from '../../node/rpc/subscriptions.ts'
@@ -62,7 +63,7 @@ const methods: RpcMethods = {
     throw RpcError.server('nonce too low')
   },
   revert: () => {
-    throw RpcError.reverted(new Uint8Array([1, 2]))
+    throw revertedError(new Uint8Array([1, 2]))
   },
   // Finishes only when a test lets it: an answer that comes first came from the call timeout.
   slow: () => slowGate.promise.then(() => 'late'),
@@ -551,7 +552,7 @@ t.test('error objects: revert reasons and JSON shape', async (t) => {
     Buffer.from(Buffer.from(reason).toString('hex').padEnd(64, '0'), 'hex'),
   ])
   t.equal(revertReason(enc), reason)
-  const e = RpcError.reverted(enc)
+  const e = revertedError(enc)
   t.same(e.toJSON(), { code: 3, message: `execution reverted: ${reason}`, data: toData(enc) })
   t.equal(e.code, 'RPC_REVERTED')
   t.equal(revertReason(enc.subarray(0, 60)), undefined, 'truncated data is not decoded')
@@ -559,7 +560,7 @@ t.test('error objects: revert reasons and JSON shape', async (t) => {
   const lying = Buffer.from(enc)
   lying[4 + 31] = 0xff // offset pointing past the end
   t.equal(revertReason(lying), undefined)
-  t.same(RpcError.reverted(new Uint8Array()).toJSON(), { code: 3, message: 'execution reverted', data: '0x' })
+  t.same(revertedError(new Uint8Array()).toJSON(), { code: 3, message: 'execution reverted', data: '0x' })
   t.same(RpcError.server('header not found').toJSON(), { code: -32000, message: 'header not found' }, 'no data member when there is none')
   t.same(RpcError.limit('x').toJSON(), { code: -32005, message: 'x' })
   t.same(RpcError.parse('bad').toJSON(), { code: -32700, message: 'parse error: bad' })
