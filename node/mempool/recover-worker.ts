@@ -28,6 +28,10 @@ export interface AdmitResponse {
   id: number
   results: IntakeResult[]
 }
+/** Sent once, when the worker's modules are loaded and it answers batches. */
+export interface WorkerReady {
+  ready: true
+}
 
 /** Answers recovery and admission requests on `port`; recovery's output buffers are transferred, not copied. */
 export function serveRecovery(port: MessagePort): void {
@@ -43,4 +47,7 @@ export function serveRecovery(port: MessagePort): void {
   })
 }
 
-if (parentPort !== null && workerData === RECOVER_WORKER_TAG) serveRecovery(parentPort)
+if (parentPort !== null && workerData === RECOVER_WORKER_TAG) {
+  serveRecovery(parentPort)
+  parentPort.postMessage({ ready: true } satisfies WorkerReady)
+}

@@ -4,7 +4,7 @@ import { createLogger } from '../../common/logger.ts'
 import { MempoolError, MempoolErrorCode } from './errors.ts'
 import { admitBatch, type IntakeItem, type IntakeResult } from './intake.ts'
 import { defaultMaxBatch, type SenderRecoveryOptions } from './options.ts'
-import { RECOVER_WORKER_TAG, type AdmitRequest, type AdmitResponse, type RecoverRequest, type RecoverResponse } from './recover-worker.ts'
+import { RECOVER_WORKER_TAG, type AdmitRequest, type AdmitResponse, type RecoverRequest, type RecoverResponse, type WorkerReady } from './recover-worker.ts'
 import { ITEM_BYTES, PUBKEY_BYTES, packInto, recoverBatch } from './signature.ts'
 import type { SenderRecovery } from './types.ts'
 
@@ -34,6 +34,8 @@ interface Slot {
   /** Transactions in flight: the least loaded worker gets the next batch. */
   load: number
   dead: boolean
+  /** The worker has loaded its modules (it says so once): until then its batches would wait on its start-up. */
+  ready: boolean
 }
 
 function cachedKey(tx: TypedTransaction): Uint8Array | undefined {
@@ -86,6 +88,7 @@ export function createSenderRecovery(opts: SenderRecoveryOptions): SenderRecover
   let closed = false
   let nextId = 1
   const slots: Slot[] = []
+  const readyWaiters: Array<() => void> = []
 
   // Consecutive deaths without an answer in between: a worker that cannot even start is
   // respawned with a growing delay instead of in a hot loop.
@@ -122,9 +125,14 @@ export function createSenderRecovery(opts: SenderRecoveryOptions): SenderRecover
 
   const spawn = (): Slot => {
     const worker = new Worker(workerUrl, { workerData: RECOVER_WORKER_TAG })
-    const slot: Slot = { worker, inflight: new Map(), load: 0, dead: false }
+    const slot: Slot = { worker, inflight: new Map(), load: 0, dead: false, ready: false }
     worker.unref() // an idle pool must not keep the process alive; ref'd while busy
-    worker.on('message', (msg: RecoverResponse | AdmitResponse) => {
+    worker.on('message', (msg: RecoverResponse | AdmitResponse | WorkerReady) => {
+      if ('ready' in msg) {
+        slot.ready = true
+        if (slots.every((s) => s.ready)) for (const resolve of readyWaiters.splice(0)) resolve()
+        return
+      }
       const batch = slot.inflight.get(msg.id)
       if (batch === undefined) return
       slot.inflight.delete(msg.id)
@@ -142,9 +150,11 @@ export function createSenderRecovery(opts: SenderRecoveryOptions): SenderRecover
 
   /** The least loaded worker, marked as carrying `batch`; undefined when none is alive. */
   const assign = (batch: Batch): { slot: Slot; id: number } | undefined => {
-    if (slots.length === 0) return undefined
-    let slot = slots[0]!
-    for (const s of slots) if (s.load < slot.load) slot = s
+    // A worker still loading ethereumjs (a second or more of CPU on a busy machine, right after the
+    // node starts) would hold the first transactions that long: until one is ready, this thread works.
+    let slot: Slot | undefined
+    for (const s of slots) if (s.ready && (slot === undefined || s.load < slot.load)) slot = s
+    if (slot === undefined) return undefined
     const id = nextId++
     slot.inflight.set(id, batch)
     if (slot.load === 0) slot.worker.ref()
@@ -226,6 +236,9 @@ export function createSenderRecovery(opts: SenderRecoveryOptions): SenderRecover
 
   return {
     recover,
+    ready() {
+      return slots.every((s) => s.ready) ? Promise.resolve() : new Promise((resolve) => readyWaiters.push(resolve))
+    },
     admit(item) {
       if (closed) return Promise.reject(closedError())
       return new Promise((resolve, reject) => {

@@ -22,6 +22,11 @@ export interface SenderRecovery {
    * rejects (RECOVERY_FAILED) only when no answer came. Without it the pool does that work itself.
    */
   admit?(item: IntakeItem): Promise<IntakeResult>
+  /**
+   * Resolves once every worker has loaded its modules. Nothing needs to wait for it (until then
+   * the calling thread does the work); tests use it to know which thread answers.
+   */
+  ready?(): Promise<void>
   /** Terminates the workers; pending requests reject with RECOVERY_FAILED. */
   close(): Promise<void>
 }

@@ -194,6 +194,8 @@ t.test('a crashed worker rejects its requests with RECOVERY_FAILED and is replac
   t.teardown(() => setLogSink((line) => process.stderr.write(line + '\n')))
   const rec = createSenderRecovery({ workers: 1, workerUrl: crashingWorker })
   t.teardown(() => rec.close())
+  // Until a worker has loaded, this thread answers: wait for it, so the worker is what is tested.
+  await rec.ready!()
   // One request first: the wrapped real worker answers.
   t.equal(bytesToHex(publicToAddress(await rec.recover(tx1559()))), ADDR0)
   // Two requests in one tick travel in one message of 2 items: the worker throws.
@@ -206,15 +208,29 @@ t.test('a crashed worker rejects its requests with RECOVERY_FAILED and is replac
   t.equal(pair[0]!.cache.senderPubKey, undefined, 'nothing cached for a failed request')
   // The replacement works.
   t.equal(bytesToHex(publicToAddress(await rec.recover(pair[0]!))), addressOf(KEYS[1]!), 'replaced worker answers')
-  // A worker that exits (no exception) is handled the same way.
+  // A worker that exits (no exception) is handled the same way (once its replacement has loaded).
+  await rec.ready!()
   await t.rejects(rec.recoverMany([tx1559(KEYS[1], 1n), tx1559(KEYS[2], 1n), tx1559(KEYS[3], 1n)]), { code: 'MEMPOOL_RECOVERY_FAILED', message: /exit code 7/ })
+  await rec.ready!()
   t.equal(bytesToHex(publicToAddress(await rec.recover(tx1559(KEYS[3], 2n)))), addressOf(KEYS[3]!), 'replaced again')
   t.equal(logged.filter((l) => /^ERROR .*Sender recovery worker died; replacing it/.test(l)).length, 2, 'each death is logged once')
   // maxBatch 1 splits the same pair into two messages: no crash.
   const split = createSenderRecovery({ workers: 1, workerUrl: crashingWorker, maxBatch: 1 })
   t.teardown(() => split.close())
+  await split.ready!()
   const keys = await Promise.all([tx1559(KEYS[1], 5n), tx1559(KEYS[2], 5n)].map((x) => split.recover(x)))
   t.same(keys.map((k) => bytesToHex(publicToAddress(k))), [addressOf(KEYS[1]!), addressOf(KEYS[2]!)])
+})
+
+/** A worker that never finishes loading: it neither says it is ready nor answers. */
+const stuckWorker = new URL('data:text/javascript,' + encodeURIComponent('setInterval(() => {}, 1000)'))
+
+t.test('until a worker has loaded, the calling thread answers: the first transactions after a start do not wait on it', async (t) => {
+  const rec = createSenderRecovery({ workers: 2, workerUrl: stuckWorker })
+  t.teardown(() => rec.close())
+  t.equal(bytesToHex(publicToAddress(await rec.recover(tx1559()))), ADDR0, 'recovered without a worker')
+  const keys = await rec.recoverMany([tx1559(KEYS[1], 1n), tx1559(KEYS[2], 1n)])
+  t.same(keys.map((k) => bytesToHex(publicToAddress(k))), [addressOf(KEYS[1]!), addressOf(KEYS[2]!)], 'a batch too')
 })
 
 t.test('close rejects waiting and later requests with RECOVERY_FAILED', async (t) => {
