@@ -1,5 +1,9 @@
-import { createCipheriv, createDecipheriv, createECDH, hkdfSync, randomBytes, type ECDH } from 'node:crypto'
-import { fromHex, toData } from '../common/index.ts'
+import { gcm } from '@noble/ciphers/aes.js'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { hkdf } from '@noble/hashes/hkdf.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesToHex, randomBytes } from '@noble/hashes/utils.js'
+import { fromHex, toData } from '../common/hex.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 import type { EncryptedPayload } from './types.ts'
 
@@ -11,18 +15,29 @@ import type { EncryptedPayload } from './types.ts'
  * key, info `medrec-gatekeeper-v1`) to a 32-byte key, AES-256-GCM with a random 12-byte iv and
  * the ephemeral public key as additional data, sent as JSON hex fields with `v: 1`. It is not
  * byte-compatible with eciesjs or devp2p's ECIES (different KDF inputs, nonce size, AAD and
- * layout); any library with those three standard primitives reads it. node:crypto does the
- * curve work: several times faster than a pure-JS ECDH.
+ * layout); any library with those three standard primitives reads it. Written on @noble (no
+ * node:crypto, no Buffer) so the browser app decrypts with this very module; a server's
+ * createEncryptor caches the per-recipient key, so its replies cost no curve work.
  */
 
 /** The envelope version this module writes and reads; a change to any step below needs a new one. */
 export const ECIES_VERSION = 1
-const INFO = Buffer.from('medrec-gatekeeper-v1')
+const INFO = new TextEncoder().encode('medrec-gatekeeper-v1')
 const KEY_FIELDS = ['v', 'ephemeralPublicKey', 'iv', 'ciphertext', 'tag'] as const
 const HEX = /^0x(?:[0-9a-fA-F]{2})*$/
 
-function deriveKey(shared: Uint8Array, ephemeralPublicKey: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync('sha256', shared, ephemeralPublicKey, INFO, 32))
+function deriveKey(sharedX: Uint8Array, ephemeralPublicKey: Uint8Array): Uint8Array {
+  return hkdf(sha256, sharedX, ephemeralPublicKey, INFO, 32)
+}
+
+/** The x coordinate of sk·P (what node:crypto's ECDH computeSecret returns). */
+function sharedX(privateKey32: Uint8Array, publicKey65: Uint8Array): Uint8Array {
+  return secp256k1.getSharedSecret(privateKey32, publicKey65, true).subarray(1)
+}
+
+/** A fresh ephemeral key pair. */
+function ephemeralPair(privateKey32: Uint8Array = secp256k1.utils.randomSecretKey()): { sk: Uint8Array; pk: Uint8Array } {
+  return { sk: privateKey32, pk: secp256k1.getPublicKey(privateKey32, false) }
 }
 
 function checkRecipient(publicKey65: Uint8Array): void {
@@ -31,10 +46,10 @@ function checkRecipient(publicKey65: Uint8Array): void {
   }
 }
 
-/** The AES key for `publicKey65` under the ephemeral key pair held by `ecdh`. */
-function recipientKey(ecdh: ECDH, ephemeral: Buffer, publicKey65: Uint8Array): Buffer {
+/** The AES key for `publicKey65` under the ephemeral key pair `eph`. */
+function recipientKey(eph: { sk: Uint8Array; pk: Uint8Array }, publicKey65: Uint8Array): Uint8Array {
   try {
-    return deriveKey(ecdh.computeSecret(publicKey65), ephemeral)
+    return deriveKey(sharedX(eph.sk, publicKey65), eph.pk)
   } catch (err) {
     throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, 'encryptTo: the public key is not a point of secp256k1', undefined, err)
   }
@@ -43,17 +58,15 @@ function recipientKey(ecdh: ECDH, ephemeral: Buffer, publicKey65: Uint8Array): B
 /** Encrypts `plaintext` to a 65-byte uncompressed secp256k1 public key (0x04 ‖ x ‖ y). */
 export function encryptTo(publicKey65: Uint8Array, plaintext: Uint8Array): EncryptedPayload {
   checkRecipient(publicKey65)
-  const ecdh = createECDH('secp256k1')
-  const ephemeral = ecdh.generateKeys()
-  return seal(recipientKey(ecdh, ephemeral, publicKey65), ephemeral, plaintext)
+  const eph = ephemeralPair()
+  return seal(recipientKey(eph, publicKey65), eph.pk, plaintext)
 }
 
 /** AES-256-GCM under `key` with a fresh random iv (unless given) and the ephemeral public key as additional data. */
-function seal(key: Buffer, ephemeral: Buffer, plaintext: Uint8Array, iv: Uint8Array = randomBytes(12)): EncryptedPayload {
-  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
-  cipher.setAAD(ephemeral)
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
-  return { v: ECIES_VERSION, ephemeralPublicKey: toData(ephemeral), iv: toData(iv), ciphertext: toData(ciphertext), tag: toData(cipher.getAuthTag()) }
+function seal(key: Uint8Array, ephemeral: Uint8Array, plaintext: Uint8Array, iv: Uint8Array = randomBytes(12)): EncryptedPayload {
+  const sealed = gcm(key, iv, ephemeral).encrypt(plaintext) // ciphertext ‖ 16-byte tag
+  const cut = sealed.length - 16
+  return { v: ECIES_VERSION, ephemeralPublicKey: toData(ephemeral), iv: toData(iv), ciphertext: toData(sealed.subarray(0, cut)), tag: toData(sealed.subarray(cut)) }
 }
 
 /**
@@ -66,14 +79,13 @@ export function encryptForVector(publicKey65: Uint8Array, plaintext: Uint8Array,
   if (ephemeralPrivateKey32.length !== 32 || iv12.length !== 12) {
     throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `encryptForVector needs a 32-byte ephemeral private key and a 12-byte iv, got ${ephemeralPrivateKey32.length} and ${iv12.length} bytes`)
   }
-  const ecdh = createECDH('secp256k1')
+  let eph: { sk: Uint8Array; pk: Uint8Array }
   try {
-    ecdh.setPrivateKey(ephemeralPrivateKey32)
+    eph = ephemeralPair(ephemeralPrivateKey32)
   } catch (err) {
     throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, 'encryptForVector: the ephemeral private key is not a secp256k1 scalar', undefined, err)
   }
-  const ephemeral = ecdh.getPublicKey()
-  return seal(recipientKey(ecdh, ephemeral, publicKey65), ephemeral, plaintext, iv12)
+  return seal(recipientKey(eph, publicKey65), eph.pk, plaintext, iv12)
 }
 
 /**
@@ -88,26 +100,24 @@ export function createEncryptor(opts: { rotateMs?: number; maxRecipients?: numbe
   const rotateMs = opts.rotateMs ?? 60_000
   const maxRecipients = opts.maxRecipients ?? 4096
   const now = opts.now ?? Date.now
-  let ecdh = createECDH('secp256k1')
-  let ephemeral = ecdh.generateKeys()
+  let eph = ephemeralPair()
   let bornAt = now()
-  let keys = new Map<string, Buffer>()
+  let keys = new Map<string, Uint8Array>()
   return (publicKey65: Uint8Array, plaintext: Uint8Array): EncryptedPayload => {
     checkRecipient(publicKey65)
     if (now() - bornAt >= rotateMs) {
-      ecdh = createECDH('secp256k1')
-      ephemeral = ecdh.generateKeys()
+      eph = ephemeralPair()
       bornAt = now()
       keys = new Map()
     }
-    const id = Buffer.from(publicKey65).toString('hex')
+    const id = bytesToHex(publicKey65)
     let key = keys.get(id)
     if (key === undefined) {
-      key = recipientKey(ecdh, ephemeral, publicKey65)
+      key = recipientKey(eph, publicKey65)
       if (keys.size >= maxRecipients) keys.delete(keys.keys().next().value as string)
       keys.set(id, key)
     }
-    return seal(key, ephemeral, plaintext)
+    return seal(key, eph.pk, plaintext)
   }
 }
 
@@ -135,19 +145,17 @@ export function decryptWith(privateKey32: Uint8Array, payload: unknown): Uint8Ar
   const iv = hexField(o, 'iv', 12)
   const tag = hexField(o, 'tag', 16)
   const ciphertext = hexField(o, 'ciphertext')
-  const ecdh = createECDH('secp256k1')
-  let shared: Buffer
+  let shared: Uint8Array
   try {
-    ecdh.setPrivateKey(privateKey32)
-    shared = ecdh.computeSecret(ephemeral)
+    shared = sharedX(privateKey32, ephemeral)
   } catch (err) {
     fail('invalid key or ephemeral public key', err)
   }
+  const sealed = new Uint8Array(ciphertext.length + 16)
+  sealed.set(ciphertext, 0)
+  sealed.set(tag, ciphertext.length)
   try {
-    const decipher = createDecipheriv('aes-256-gcm', deriveKey(shared, ephemeral), iv, { authTagLength: 16 })
-    decipher.setAAD(ephemeral)
-    decipher.setAuthTag(tag)
-    return new Uint8Array(Buffer.concat([decipher.update(ciphertext), decipher.final()]))
+    return gcm(deriveKey(shared, ephemeral), iv, ephemeral).decrypt(sealed)
   } catch (err) {
     fail('authentication failed (the payload was altered, or it was encrypted to another key)', err)
   }

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
+import { randomBytes } from '@noble/hashes/utils.js'
 import { getAddress, type Address, type Hex } from 'viem'
-import { fromHex, toData } from '../common/index.ts'
+import { fromHex, toData } from '../common/hex.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
 import type { GatekeeperRequest, RequestMethod, SignedRequestJson } from './types.ts'
 

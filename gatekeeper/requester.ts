@@ -1,14 +1,17 @@
 import { getAddress, recoverMessageAddress, type Address, type Hex } from 'viem'
-import { fieldsOfMask, parseRecordQuery, type MedRecClient } from '../contracts/client/index.ts'
-import { errorMessage, fromHex } from '../common/index.ts'
-import type { AuditEntryView, AuditResult, BountyResult, FetchedPointer, FetchResult } from './api.ts'
+import type { MedRecClient } from '../contracts/client/index.ts'
+import { errorMessage } from '../common/index.ts'
+import type { AuditEntryView, AuditResult, BountyResult, FetchResult } from './api.ts'
 import { checkAuditView, type AuditEntry } from './audit.ts'
-import { verifyRecords } from './commitment.ts'
-import { decryptWith } from './ecies.ts'
-import { fromWireCode, GatekeeperError, GatekeeperErrorCode } from './errors.ts'
-import { newRequest, signRequest } from './request.ts'
-import { bountyResultHash, type AuditPayload, type BountyPayload, type GatekeeperReply, type RecordsPayload } from './serve.ts'
-import type { FhirResource, GatekeeperRequest, RequestMethod } from './types.ts'
+import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import { askGatekeeper, fetchRecords, type FetchModules, type Transport } from './fetch-records.ts'
+import { parseSignedRequest, type newRequest } from './request.ts'
+import { bountyResultHash, type AuditPayload, type BountyPayload, type GatekeeperReply } from './serve.ts'
+import type { RequestMethod } from './types.ts'
+
+export type { Transport } from './fetch-records.ts'
+
+const ZERO = '0x0000000000000000000000000000000000000000'
 
 /** The libp2p protocol the gatekeeper serves on the node's host. */
 export const GATEKEEPER_PROTOCOL = '/medrec/gatekeeper/1'
@@ -23,7 +26,6 @@ export interface RequesterModules {
   timeoutMs?: number
 }
 
-export type Transport = 'http' | 'p2p'
 
 /**
  * The requesting side: finds a relationship's gatekeeper through the chain (the PPR's endpoint,
@@ -33,7 +35,6 @@ export type Transport = 'http' | 'p2p'
 export function createRequester(modules: RequesterModules) {
   const { client } = modules
   const timeoutMs = modules.timeoutMs ?? 15_000
-  const privateKeyBytes = fromHex(modules.privateKey)
 
   /**
    * The relationship's own endpoint (for a delegate's relationship, the relay of its verifying
@@ -54,7 +55,12 @@ export function createRequester(modules: RequesterModules) {
   }
 
   async function send(endpoint: string, body: unknown): Promise<{ reply: GatekeeperReply['body']; transport: Transport }> {
-    const bytes = new TextEncoder().encode(JSON.stringify(body))
+    const { text, transport } = await exchange(endpoint, new TextEncoder().encode(JSON.stringify(body)))
+    return { reply: parseReply(text, endpoint), transport }
+  }
+
+  /** One request's bytes to `endpoint` over HTTP or libp2p; the reply's text as it came. */
+  async function exchange(endpoint: string, bytes: Uint8Array): Promise<{ text: string; transport: Transport }> {
     if (endpoint.startsWith('/')) {
       if (modules.p2pRequest === undefined) throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `the gatekeeper is at ${endpoint} (libp2p) but this node runs without p2p: start it with --p2p.port`)
       let raw: Uint8Array
@@ -63,7 +69,7 @@ export function createRequester(modules: RequesterModules) {
       } catch (err) {
         throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `cannot reach the gatekeeper at ${endpoint}: ${errorMessage(err)}`, { endpoint }, err)
       }
-      return { reply: parseReply(new TextDecoder().decode(raw), endpoint), transport: 'p2p' }
+      return { text: new TextDecoder().decode(raw), transport: 'p2p' }
     }
     if (!/^https?:\/\//.test(endpoint)) throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `unusable gatekeeper endpoint ${JSON.stringify(endpoint)}: expected an http(s) URL or a /p2p/ multiaddr`)
     let text: string
@@ -78,83 +84,49 @@ export function createRequester(modules: RequesterModules) {
     } catch (err) {
       throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `cannot reach the gatekeeper at ${endpoint}: ${errorMessage(err)}`, { endpoint }, err)
     }
-    return { reply: parseReply(text, endpoint), transport: 'http' }
+    return { text, transport: 'http' }
   }
 
-  async function ask<T>(gatekeeper: Address, endpoint: string, fields: Omit<Parameters<typeof newRequest>[0], 'gatekeeper' | 'method'>, method: RequestMethod): Promise<{ payload: T; transport: Transport }> {
-    const req: GatekeeperRequest = newRequest({ gatekeeper, method, ...fields })
-    const signed = signRequest(modules.privateKey, modules.chainId, req)
-    const { reply, transport } = await send(endpoint, signed)
-    if (!reply.ok) {
-      // A code this node does not know (a newer gatekeeper's) still refuses; remoteCode keeps it.
-      const code = fromWireCode(reply.error.code) ?? GatekeeperErrorCode.UNREACHABLE
-      throw new GatekeeperError(code, `the gatekeeper of ${gatekeeper} refused: ${reply.error.message}`, { remoteCode: reply.error.code, ...(reply.error.retryAfter === undefined ? {} : { retryAfter: reply.error.retryAfter }) })
-    }
-    const plain = decryptWith(privateKeyBytes, reply.encrypted)
-    try {
-      return { payload: JSON.parse(new TextDecoder().decode(plain)) as T, transport }
-    } catch {
-      throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `the gatekeeper of ${gatekeeper} sent an unreadable payload`)
-    }
+  const fetchModules: FetchModules = {
+    client,
+    privateKey: modules.privateKey,
+    chainId: modules.chainId,
+    send: async ({ relationship, gatekeeper, signed, transport }) => send(await endpointOf(gatekeeper, relationship === ZERO ? undefined : relationship, transport), signed),
   }
+  const ask = <T>(gatekeeper: Address, fields: Omit<Parameters<typeof newRequest>[0], 'gatekeeper' | 'method'>, method: RequestMethod): Promise<{ payload: T; transport: Transport }> =>
+    askGatekeeper<T>(fetchModules, gatekeeper, fields, method)
 
   return {
     endpointOf,
 
-    /** Every pointer (or the given ones) with every field this account may read, checked against the chain. */
-    async fetchRecords(relationship: string, pointerIds?: number[], transport?: Transport): Promise<FetchResult> {
-      const ppr = client.relationship(relationship)
-      const info = await ppr.info()
-      const self = client.address.toLowerCase()
-      const party = self === info.patient.toLowerCase() || self === info.provider.toLowerCase()
-      let items: { pointerId: number; mask: bigint }[]
-      if (party) {
-        const count = await ppr.pointerCount()
-        const ids = pointerIds ?? Array.from({ length: count }, (_, i) => i)
-        items = []
-        for (const id of ids) items.push({ pointerId: id, mask: (1n << BigInt((await ppr.pointer(id)).fieldCount)) - 1n })
-      } else {
-        const grant = await ppr.grantOf(client.address)
-        if (!grant.active) throw new GatekeeperError(GatekeeperErrorCode.FORBIDDEN, `${client.address} holds no active grant on ${relationship}`)
-        items = grant.items
-          .filter((g) => pointerIds === undefined || pointerIds.includes(g.pointerId))
-          .map((g) => ({ pointerId: g.pointerId, mask: g.fields.reduce((m, f) => m | (1n << BigInt(f)), 0n) }))
-      }
-      if (items.length === 0) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `nothing to fetch on ${relationship}: no pointers${party ? '' : ' granted'}`)
-      const endpoint = await endpointOf(info.provider, relationship, transport)
-      const { payload, transport: used } = await ask<RecordsPayload>(info.provider, endpoint, { relationship: relationship as Address, pointerIds: items.map((i) => BigInt(i.pointerId)), fieldMasks: items.map((i) => i.mask) }, 'records')
-      const pointers: FetchedPointer[] = []
-      for (const item of items) {
-        const got = payload.pointers?.find((p) => p.pointerId === item.pointerId)
-        if (got === undefined) throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `the gatekeeper left out pointer ${item.pointerId}`)
-        // The hash and fields come from this node's chain, never from the gatekeeper's reply.
-        const onChain = await ppr.pointer(item.pointerId)
-        const query = parseRecordQuery(onChain.query).query
-        const fields = query.fields
-        const granted = [...got.fields].sort((a, b) => a - b)
-        const resources = (got.bundle?.entry ?? []).map((e) => e.resource as FhirResource)
-        const asked = fieldsOfMask(item.mask)
-        const sameFields = granted.length === asked.length && granted.every((f, i) => f === asked[i])
-        let ok = false
-        try {
-          // The commitments cover ids and values; the type comes from the query on chain.
-          const sameType = resources.every((r) => r !== null && typeof r === 'object' && r.resourceType === query.resourceType)
-          ok = sameFields && sameType && verifyRecords({ fields: [...fields], resources, granted, proof: got.proof, dataHash: onChain.dataHash })
-        } catch {
-          ok = false
-        }
-        pointers.push({ pointerId: item.pointerId, version: onChain.version, fields: granted, status: ok ? 'verified' : 'tampered', dataHash: onChain.dataHash, bundle: got.bundle })
-      }
-      return { relationship: relationship.toLowerCase(), gatekeeper: info.provider, transport: used, pointers }
+    /**
+     * Passes a request signed elsewhere (the browser app's key) to the gatekeeper of
+     * `relationship`, found on this node's chain like every request of ours: the page names a
+     * relationship, never an endpoint. Only a relationship the Relationships contract created,
+     * and only a well-formed request about it, is forwarded; the gatekeeper checks the
+     * signature and the grant, and its reply (encrypted to the signer) comes back as it came.
+     */
+    async relay(relationship: string, signed: unknown): Promise<{ reply: string; transport: Transport }> {
+      if (typeof relationship !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(relationship)) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'relationship must be an address (0x + 40 hex)')
+      const parsed = parseSignedRequest(signed)
+      if (parsed.request.relationship.toLowerCase() !== relationship.toLowerCase()) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `the request is about ${parsed.request.relationship}, not the relationship ${relationship} it is sent for`)
+      if (!(await client.relationships.isRelationship(relationship))) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `${relationship} is not a relationship created by the Relationships contract on this chain: check the address`, { relationship })
+      const provider = await client.relationship(relationship).provider()
+      const endpoint = await endpointOf(provider, relationship)
+      const { text, transport } = await exchange(endpoint, new TextEncoder().encode(JSON.stringify(signed)))
+      parseReply(text, endpoint) // only a gatekeeper's reply goes back to the page
+      return { reply: text, transport }
     },
+
+    /** Every pointer (or the given ones) with every field this account may read, checked against the chain (fetch-records.ts). */
+    fetchRecords: (relationship: string, pointerIds?: number[], transport?: Transport): Promise<FetchResult> => fetchRecords(fetchModules, relationship, pointerIds, transport),
 
     /** Collects bounty #index of this account from the provider that stewards its relationship. */
     async collectBounty(index: number): Promise<BountyResult> {
       const [b] = await client.relationships.bounties(client.address, { offset: index, limit: 1 })
       if (b === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `${client.address} owns no bounty #${index}: see "medrec bounty list"`)
       const provider = await client.relationship(b.relationship).provider()
-      const endpoint = await endpointOf(provider, b.relationship)
-      const { payload } = await ask<BountyPayload>(provider, endpoint, { relationship: b.relationship, pointerIds: [BigInt(b.pointerId)], index: BigInt(index) }, 'bounty')
+      const { payload } = await ask<BountyPayload>(provider, { relationship: b.relationship, pointerIds: [BigInt(b.pointerId)], index: BigInt(index) }, 'bounty')
       const signer = await recoverMessageAddress({ message: { raw: bountyResultHash(payload.result) }, signature: payload.signature })
       if (signer.toLowerCase() !== provider.toLowerCase()) throw new GatekeeperError(GatekeeperErrorCode.TAMPERED, `the bounty result is signed by ${signer}, not by the provider ${provider}`)
       const r = payload.result
@@ -170,10 +142,9 @@ export function createRequester(modules: RequesterModules) {
     async audit(relationship?: string, gatekeeper?: string): Promise<AuditResult> {
       const gk = gatekeeper !== undefined ? getAddress(gatekeeper) : relationship !== undefined ? await client.relationship(relationship).provider() : undefined
       if (gk === undefined) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'name a relationship or a gatekeeper (provider account) to read the audit log of')
-      const endpoint = await endpointOf(gk, relationship)
       // Read before the request: an anchor on chain is of a head the gatekeeper held earlier, so the view reaches it.
       const anchor = await client.registrar.latestAuditAnchor(gk)
-      const { payload } = await ask<AuditPayload>(gk, endpoint, { relationship: (relationship ?? '0x0000000000000000000000000000000000000000') as Address }, 'audit')
+      const { payload } = await ask<AuditPayload>(gk, { relationship: (relationship ?? ZERO) as Address }, 'audit')
       const check = checkAuditView(payload.view, anchor === undefined ? undefined : { seq: anchor.seq, hash: anchor.head })
       const view = payload.view as Partial<AuditPayload['view']> | undefined
       const raw: AuditEntry[] = Array.isArray(view?.entries) ? view.entries : []

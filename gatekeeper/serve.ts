@@ -12,20 +12,13 @@ import type { NonceStore } from './nonces.ts'
 import { createRateLimiter, createRefusalCoalescer, type RateLimiter } from './rate-limit.ts'
 import { parseSignedRequest, type RequestVerifier } from './request.ts'
 import type { RelationshipMap } from './state.ts'
-import type { EncryptedPayload, FhirBundle, FhirResource, GatekeeperRequest, PointerRecords, RecordSource } from './types.ts'
+import type { FhirBundle, FhirResource, GatekeeperRequest, PointerRecords, RecordSource } from './types.ts'
 
 const log = createLogger('gatekeeper:serve')
 const ZERO = '0x0000000000000000000000000000000000000000'
 
-/** What every transport sends back: an HTTP-like status and a JSON body, whose error code is the wire code (`wireCode`: FORBIDDEN, not GATEKEEPER_FORBIDDEN). */
-export interface GatekeeperReply {
-  status: number
-  body: { ok: true; encrypted: EncryptedPayload } | { ok: false; error: { code: string; message: string; retryAfter?: number } }
-  /** RATE_LIMITED: seconds until the requester may try again (HTTP Retry-After). */
-  retryAfter?: number
-  /** A relayed reply: `body` exactly as the delegate's gatekeeper sent it, to be passed on unchanged. */
-  raw?: Uint8Array
-}
+import type { GatekeeperReply, RecordsPayload } from './reply.ts'
+export type { GatekeeperReply, RecordsPayload } from './reply.ts'
 
 /** Where a request came from, as its transport knows it (an IP address, a libp2p peer id). */
 export interface RequestContext {
@@ -71,15 +64,6 @@ export interface ServedRequest {
   method: GatekeeperRequest['method'] | 'unknown'
   outcome: 'ok' | GatekeeperErrorCode
   seconds: number
-}
-
-/** The decrypted body of a records reply. */
-export interface RecordsPayload {
-  method: 'records'
-  gatekeeper: string
-  relationship: string
-  servedAt: number
-  pointers: PointerRecords[]
 }
 
 export { bountyResultHash, type BountyPayload, type BountyResultBody } from './bounty-release.ts'

@@ -259,6 +259,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         methods: table,
         subscriptions,
         events: gk === undefined ? undefined : notificationEvents(gk),
+        relay: gk === undefined ? undefined : (relationship, signed) => gk.requester.relay(relationship, signed),
         metrics: uiMetrics,
         identity: () => {
           const info = gk?.info()

@@ -76,11 +76,14 @@ const EXECUTION_PACKAGES = ['@ethereumjs/vm', '@ethereumjs/evm', '@ethereumjs/st
  * only over HTTP, so it may import nothing of node/, p2p/, evm/, consensus/ or the gatekeeper's
  * workings. Outside ui/ it may import: contracts/client/index.ts (the typed MedRec client, ABIs and
  * the query grammar: viem only, browser-safe; contracts/index.ts is not, its predeploys use Node's
- * Buffer), gatekeeper/bounty-csv.ts (the bounty dataset's CSV, pure, shared with the CLI), and
+ * Buffer), gatekeeper/bounty-csv.ts (the bounty dataset's CSV, pure, shared with the CLI),
+ * gatekeeper/fetch-records.ts (a browser key's records: signs with request-digest.ts, opens with
+ * ecies.ts, verifies with commitment.ts; all @noble, viem and contracts/client, no Node built-in
+ * or Buffer: test/gatekeeper/browser-crypto.test.ts bundles them for the browser), and
  * gatekeeper/api.ts and gatekeeper/types.ts as `import type` only (the medrec_* operations' types:
  * erased from the bundle). Packages: only these browser ones.
  */
-const UI_IMPORTS = ['contracts/client/index.ts', 'gatekeeper/bounty-csv.ts']
+const UI_IMPORTS = ['contracts/client/index.ts', 'gatekeeper/bounty-csv.ts', 'gatekeeper/fetch-records.ts']
 const UI_TYPE_IMPORTS = ['gatekeeper/api.ts', 'gatekeeper/types.ts']
 const UI_PACKAGES = ['preact', 'viem', '@noble/', '@scure/']
 const UI_NODE_SIDE = ['ui/build.ts']

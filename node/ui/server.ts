@@ -16,6 +16,7 @@ import { createRpcDispatcher, hostAllowed, RpcError, type RpcMethods, type RpcSe
 import { isUiError } from './errors.ts'
 import { SECURITY_HEADERS } from './headers.ts'
 import type { MetricsSampler } from './metrics-sampler.ts'
+import { parseRelayBody, RELAY_BODY_BYTES, RELAY_BURST, RELAY_REFILL_MS, type GatekeeperRelay } from './relay.ts'
 import { createSessions, type Session } from './session.ts'
 import { SIGNIN_HOWTO, verifySigninCode } from './signin.ts'
 import { DEFAULT_ASSETS_DIR, staticFiles } from './static.ts'
@@ -56,6 +57,8 @@ export interface UiServerModules extends Pick<RpcServerModules, 'subscriptions'>
   events?: (req: IncomingMessage, res: ServerResponse) => void
   identity(): Promise<UiIdentity> | UiIdentity
   metrics: MetricsSampler
+  /** POST /api/gatekeeper (relay.ts) when a gatekeeper runs; throws coded errors carrying `httpStatus`. */
+  relay?: GatekeeperRelay
 }
 
 export interface UiServer {
@@ -76,6 +79,7 @@ export function createUiServer(opts: UiServerOptions, modules: UiServerModules):
   /** Codes made before this moment are refused: one used before a restart stays used. */
   const startedS = Math.floor(Date.now() / 1000)
   const signinLimit = bucket(opts.signinBurst ?? 20, opts.signinRefillMs ?? 2000)
+  const relayLimit = bucket(RELAY_BURST, RELAY_REFILL_MS)
   /** Open event streams, ended at close. */
   const streams = new Set<ServerResponse>()
   let closing: Promise<void> | undefined
@@ -185,6 +189,25 @@ export function createUiServer(opts: UiServerOptions, modules: UiServerModules):
     send(res, 200, 'application/json', reply ?? '')
   }
 
+  async function postRelay(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (modules.relay === undefined) return refuse(res, 404, 'NOT_FOUND', 'no gatekeeper runs on this node, so it cannot relay requests: start it with --gatekeeper')
+    const wait = relayLimit.wait()
+    if (wait > 0) return refuse(res, 429, 'RATE_LIMITED', `too many gatekeeper requests through this node: wait ${wait} s`, { 'Retry-After': String(wait) })
+    relayLimit.take()
+    const text = await readJson(req, res, RELAY_BODY_BYTES)
+    if (text === undefined) return
+    const body = parseRelayBody(text)
+    if (!body.ok) return refuse(res, 400, 'BAD_REQUEST', body.message)
+    try {
+      const { reply } = await modules.relay(body.relationship, body.request)
+      send(res, 200, 'application/json', reply)
+    } catch (err) {
+      const coded = err as { code?: unknown; httpStatus?: unknown }
+      if (typeof coded.code !== 'string' || typeof coded.httpStatus !== 'number') throw err
+      refuse(res, coded.httpStatus, coded.code, errorMessage(err))
+    }
+  }
+
   function events(req: IncomingMessage, res: ServerResponse): void {
     if (session(req) === undefined) return notSignedIn(res)
     if (modules.events === undefined) return refuse(res, 404, 'NOT_FOUND', 'no gatekeeper runs on this node, so it has no notifications: start it with --gatekeeper')
@@ -241,12 +264,16 @@ export function createUiServer(opts: UiServerOptions, modules: UiServerModules):
       if (method !== 'POST') return refuse(res, 405, 'METHOD_NOT_ALLOWED', 'JSON-RPC 2.0 requests go to POST /rpc with a JSON body', { Allow: 'POST' })
       return postRpc(req, res)
     }
+    if (path === '/api/gatekeeper') {
+      if (method !== 'POST') return refuse(res, 405, 'METHOD_NOT_ALLOWED', '/api/gatekeeper takes POST {relationship, request}', { Allow: 'POST' })
+      return postRelay(req, res)
+    }
     if (path === '/medrec/events' && method === 'GET') return events(req, res)
     if (path === '/api/metrics' && method === 'GET') {
       if (session(req) === undefined) return notSignedIn(res)
       return json(res, 200, modules.metrics.snapshot())
     }
-    if (api) return refuse(res, 404, 'NOT_FOUND', `no ${method} ${path}: the API is POST /rpc, /api/session, GET /api/metrics and GET /medrec/events`)
+    if (api) return refuse(res, 404, 'NOT_FOUND', `no ${method} ${path}: the API is POST /rpc, /api/session, /api/gatekeeper, GET /api/metrics and GET /medrec/events`)
     if (method !== 'GET' && method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' })
     return serveStatic(path, res)
   }

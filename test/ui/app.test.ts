@@ -115,6 +115,32 @@ t.test("Figure 2 in the app: the provider adds a patient and a record; the patie
   await screenshot(patient, 'patient')
 })
 
+t.test('a key held only in the browser (keystore file): the patient fetches through the node relay and reads them verified', async (t) => {
+  t.ok(relationship, 'needs the relationship of Figure 2')
+  // Her own node's app, signed in with her keystore in the tab (no sign-in link, no session): the
+  // request is signed here, relayed by the node (POST /api/gatekeeper), decrypted and checked here.
+  const page = await browser.newPage()
+  t.teardown(() => page.close())
+  page.setDefaultTimeout(30_000)
+  const app: AppPage = { page, url: apps[PATIENT]!.url, problems: [] }
+  page.on('pageerror', (e) => app.problems.push(`page error: ${e instanceof Error ? e.message : String(e)}`))
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) app.problems.push(`console: ${m.text()}`)
+  })
+  await page.goto(app.url, { waitUntil: 'load' })
+  const keystoreDir = join(member(PATIENT).datadir, 'keystore')
+  const file = await page.$('#si-ks-file')
+  await file!.uploadFile(join(keystoreDir, readdirSync(keystoreDir)[0]!))
+  await fill(app, 'Keystore password', readFileSync(join(member(PATIENT).datadir, 'password'), 'utf8').trim(), null)
+  await click(app, 'Unlock keystore')
+  await page.locator(aria('Sign out', 'button')).wait()
+  await show(app, 'Patient', 'My records')
+  await clickIn(app, `Relationship ${relationship}`, 'Fetch records')
+  await waitForText(app, 'Verified against the chain')
+  t.match(await bodyText(app), /128/, 'her value, decrypted in the tab')
+  t.same(app.problems, [], 'no script error or CSP violation on the way')
+})
+
 t.test('third party: shared with an expiry through the app, read verified (that subset only), then revoked', async (t) => {
   t.ok(relationship, 'needs the relationship of Figure 2')
   const [patient, third] = [apps[PATIENT]!, apps[THIRD]!]

@@ -1,12 +1,12 @@
-import { browserClient, readClient, type AuditResult, type FetchResult, type RelationshipView, type Rpc, type Session } from '../api/index.ts'
+import { browserClient, browserRecords, readClient, type AuditResult, type FetchResult, type RelationshipView, type Rpc, type Session } from '../api/index.ts'
 import { parseRecordQuery, type GrantState, type MedRecClient } from '../../../contracts/client/index.ts'
 
 /**
  * What the patient screen does, for either kind of sign-in. The node's account: the node's
  * gatekeeper (medrec_*) acts, fetches, verifies and keeps the audit. A key in the browser: the
- * same chain actions signed here through contracts/client (accept, reject, share, revoke);
- * reading records and the audit log need a gatekeeper holding the account's key, so `fetch` and
- * `audit` are absent and the screen says why.
+ * same chain actions signed here through contracts/client (accept, reject, share, revoke), and
+ * records fetched with a request signed here, relayed by the node (POST /api/gatekeeper),
+ * decrypted and verified here; the audit log is not read that way yet, so `audit` is absent.
  */
 export interface PatientData {
   /** Who signs, in words, for the signing dialogs. */
@@ -91,6 +91,7 @@ export function patientData(session: Session, rpc: Rpc): PatientData {
     remove: async (relationship) => (await client.summary().remove(relationship)).hash,
     share: async (relationship, viewer, items, expiresAt) => (await client.relationship(relationship).grant(viewer, items, expiresAt === 0 ? undefined : expiresAt)).hash,
     revoke: async (relationship, viewer) => (await client.relationship(relationship).revoke(viewer)).hash,
+    fetch: browserRecords(client, session).fetch,
   }
 }
 
