@@ -177,7 +177,10 @@ t.test('a worker that dies during intake: RECOVERY_FAILED (not a bad signature),
   t.teardown(() => rec.close())
   const p = pool(rec)
   const raw = tx1559(0).serialize()
+  // Until a worker has loaded, this thread admits: wait for it (and for its replacement), so the worker is what is tested.
+  await rec.ready!()
   await t.rejects(p.addRaw(raw), { code: 'MEMPOOL_RECOVERY_FAILED', message: /^sender recovery worker crashed \(simulated crash\)/ })
+  await rec.ready!()
   await t.rejects(p.addRaw(raw), { code: 'MEMPOOL_RECOVERY_FAILED' }, 'the replacement dies the same way; still not "already known"')
   t.same(p.stats(), { pending: 0, queued: 0 })
 })
