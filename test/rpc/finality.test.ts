@@ -46,16 +46,23 @@ t.test('a dev node (one authority): finalized is the block under the head, safe 
   const node = await startDevNode(t, ['--dev.period', '1'])
   const client = createPublicClient({ transport: http(node.url) })
   await waitFor(async () => ((await client.getBlockNumber()) >= 3n ? true : undefined), 'three blocks')
-  // The three tags read in one batch; retried when a new head lands in between.
+  // The three tags read in one batch between two eth_blockNumber reads; retried when a new head
+  // landed anywhere in between (a batch's calls run one after another).
   const [latest, safe, finalized] = await waitFor(async () => {
+    const calls = [
+      { method: 'eth_blockNumber', params: [] },
+      ...['latest', 'safe', 'finalized'].map((tag) => ({ method: 'eth_getBlockByNumber', params: [tag, false] })),
+      { method: 'eth_blockNumber', params: [] },
+    ]
     const res = await fetch(node.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(['latest', 'safe', 'finalized'].map((tag, id) => ({ jsonrpc: '2.0', id, method: 'eth_getBlockByNumber', params: [tag, false] }))),
+      body: JSON.stringify(calls.map((c, id) => ({ jsonrpc: '2.0', id, ...c }))),
     })
-    const blocks = ((await res.json()) as Array<{ id: number; result: { number: Hex; hash: Hex; parentHash: Hex } }>).sort((a, b) => a.id - b.id).map((r) => r.result)
-    return blocks[0]!.number === blocks[1]!.number ? blocks : undefined
-  }, 'latest and safe from one head')
+    const results = ((await res.json()) as Array<{ id: number; result: unknown }>).sort((a, b) => a.id - b.id).map((r) => r.result)
+    if (results[0] !== results[4]) return undefined
+    return results.slice(1, 4) as Array<{ number: Hex; hash: Hex; parentHash: Hex }>
+  }, 'latest, safe and finalized read at one head')
   t.equal(BigInt(finalized!.number), BigInt(latest!.number) - 1n, 'finalized: one block under the head')
   t.equal(finalized!.hash, latest!.parentHash, "it is the head's parent")
   t.equal(safe!.hash, latest!.hash, 'safe: the head (no other authority exists to build on it)')
