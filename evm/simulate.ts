@@ -15,7 +15,7 @@ import { failureMessage } from './failure.ts'
 import { applyStateOverrides, type PrecompileMap } from './overrides.ts'
 import { TrieLevelAdapter, type BytesLevel } from './state-db.ts'
 import { orderedTrieRoot } from './trie-root.ts'
-import type { AccessListEntry, BlockOverrides, CallAuthorization, ExecutionContext, RawLog, StateOverrides } from './types.ts'
+import type { AccessListEntry, BlockOverrides, CallAuthorization, ExecutionContext, RawLog, StateOverrides, StoredReceipt } from './types.ts'
 
 /**
  * eth_simulateV1 (geth's internal/ethapi/simulate.go): blocks of calls run one after another on
@@ -99,15 +99,8 @@ export interface SimulatedCall {
   error: { reverted: boolean; message: string } | undefined
 }
 
-export interface SimulatedReceipt {
-  status: 0 | 1
-  cumulativeGasUsed: bigint
-  gasUsed: bigint
-  logsBloom: Uint8Array
-  logs: RawLog[]
-  contractAddress: Uint8Array | undefined
-  effectiveGasPrice: bigint
-}
+/** A simulated transaction's receipt: the fields a stored one has. */
+export type SimulatedReceipt = StoredReceipt
 
 export interface SimulatedBlock {
   /** The block's header, RLP (London layout, as the chain's own). */

@@ -3,6 +3,7 @@ import type { MedRecClient } from '../contracts/client/index.ts'
 import type { BountyResult, BountyView, FetchResult, RelationshipView, ShareParams } from './api.ts'
 import { cacheExpiry, type RecordCache } from './cache.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import { relationshipView } from './relationship-view.ts'
 import type { Requester } from './requester.ts'
 
 /**
@@ -35,25 +36,8 @@ export function createParticipantOps(modules: { client: MedRecClient; requester:
       const summary = await ownSummary()
       const out: RelationshipView[] = []
       for (const e of await summary.entries({ limit: 1000 })) {
-        const ppr = client.relationship(e.relationship)
-        const info = await ppr.info()
-        const pointers = (await ppr.pointers({ limit: 1000 })).map((p) => ({ pointerId: p.pointerId, query: p.query, fieldCount: p.fieldCount, dataHash: p.dataHash, version: p.version }))
-        const view: RelationshipView = {
-          relationship: e.relationship.toLowerCase(),
-          role: e.role,
-          status: e.status,
-          provider: info.provider,
-          patient: info.patient,
-          endpoint: info.endpoint,
-          terminated: info.terminated,
-          pointers,
-          cached: cache.of(e.relationship).map((c) => ({ pointerId: c.pointerId, version: c.version, status: c.status, fetchedAt: c.fetchedAt })),
-        }
-        if (e.role === 'viewer') {
-          const g = await ppr.grantOf(client.address)
-          view.grant = { grantId: g.grantId, expiresAt: g.expiresAt, active: g.active, items: g.items }
-        }
-        out.push(view)
+        const cached = cache.of(e.relationship).map((c) => ({ pointerId: c.pointerId, version: c.version, status: c.status, fetchedAt: c.fetchedAt }))
+        out.push(await relationshipView(client, e, cached))
       }
       return out
     },

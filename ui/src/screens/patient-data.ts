@@ -1,5 +1,6 @@
 import { browserClient, browserRecords, readClient, type AuditResult, type FetchResult, type RelationshipView, type Rpc, type Session } from '../api/index.ts'
 import { parseRecordQuery, type GrantState, type MedRecClient } from '../../../contracts/client/index.ts'
+import { relationshipView } from '../../../gatekeeper/relationship-view.ts'
 
 /**
  * What the patient screen does, for either kind of sign-in. The node's account: the node's
@@ -60,29 +61,7 @@ export function patientData(session: Session, rpc: Rpc): PatientData {
     signer: `the key in this browser, account ${session.account} (signed here; the node only relays the transaction)`,
     async relationships() {
       const entries = await client.summary().entries({ limit: 1000 })
-      return Promise.all(
-        entries.map(async (e): Promise<RelationshipView> => {
-          const ppr = client.relationship(e.relationship)
-          const info = await ppr.info()
-          const pointers = (await ppr.pointers({ limit: 1000 })).map((p) => ({ pointerId: p.pointerId, query: p.query, fieldCount: p.fieldCount, dataHash: p.dataHash, version: p.version }))
-          const view: RelationshipView = {
-            relationship: e.relationship.toLowerCase(),
-            role: e.role,
-            status: e.status,
-            provider: info.provider,
-            patient: info.patient,
-            endpoint: info.endpoint,
-            terminated: info.terminated,
-            pointers,
-            cached: [],
-          }
-          if (e.role === 'viewer') {
-            const g = await ppr.grantOf(client.address)
-            view.grant = { grantId: g.grantId, expiresAt: g.expiresAt, active: g.active, items: g.items }
-          }
-          return view
-        }),
-      )
+      return Promise.all(entries.map((e) => relationshipView(client, e, [])))
     },
     async decide(relationship, accept) {
       const summary = client.summary()
