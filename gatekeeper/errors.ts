@@ -14,6 +14,8 @@ export const GatekeeperErrorCode = {
   BAD_SIGNATURE: 'GATEKEEPER_BAD_SIGNATURE',
   /** The request is past its expiry, issued in the future, or lives longer than allowed. */
   EXPIRED: 'GATEKEEPER_EXPIRED',
+  /** No usable credentials: a missing, malformed, forged or expired access token (HTTP 401 with `WWW-Authenticate: Bearer`). */
+  UNAUTHORIZED: 'GATEKEEPER_UNAUTHORIZED',
   /** The nonce was already used by this requester. */
   REPLAYED: 'GATEKEEPER_REPLAYED',
   /** The request names another gatekeeper or another chain. */
@@ -76,6 +78,7 @@ const HTTP_STATUS: Partial<Record<GatekeeperErrorCode, number>> = {
   [GatekeeperErrorCode.BAD_SIGNATURE]: 401,
   [GatekeeperErrorCode.EXPIRED]: 401,
   [GatekeeperErrorCode.REPLAYED]: 401,
+  [GatekeeperErrorCode.UNAUTHORIZED]: 401,
   [GatekeeperErrorCode.WRONG_GATEKEEPER]: 421,
   [GatekeeperErrorCode.FORBIDDEN]: 403,
   [GatekeeperErrorCode.K_ANONYMITY]: 403,
