@@ -111,9 +111,7 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
   const requester = createRequester({ client, privateKey, chainId: modules.chainId, p2pRequest: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, GATEKEEPER_PROTOCOL, body) })
   const cache = createRecordCache(state)
   const notifications = createNotificationLog(state)
-  // The chain's clock: grant expiry of cached copies is judged by the head block's timestamp.
-  const headTime = async (): Promise<number> => Number(BigInt((await modules.transport.request<{ timestamp: string }>('eth_getBlockByNumber', ['latest', false])).timestamp))
-  const watcher = createWatcher({ client, requester, db: state, cache, notifications, headTime })
+  const watcher = createWatcher({ client, rpc: modules.transport, requester, db: state, cache, notifications })
 
   const encode = (v: unknown) => new TextEncoder().encode(JSON.stringify(v))
   // Requests for the relationships of delegates this authority verified for others go on to their providers.

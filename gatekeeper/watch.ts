@@ -1,10 +1,17 @@
 import type { DatabaseSync } from 'node:sqlite'
-import type { MedRecClient, SummaryEntry } from '../contracts/client/index.ts'
+import type { Hex } from 'viem'
+import type { MedRecClient, Rpc, SummaryEntry } from '../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../common/index.ts'
 import { cacheExpiry, type RecordCache, type NotificationLog } from './cache.ts'
 import type { Requester } from './requester.ts'
 
 const log = createLogger('gatekeeper:watch')
+
+/** Past this many blocks since the last pass, every entry is read again instead of the logs in between. */
+const MAX_CATCH_UP = 5_000n
+/** eth_getLogs filters take this many addresses at a time. */
+const ADDRESSES_PER_QUERY = 500
+const hex = (n: bigint): Hex => `0x${n.toString(16)}`
 
 interface Seen {
   status: string
@@ -16,15 +23,17 @@ interface Seen {
 }
 
 /**
- * The patient side of the paper's steps 4–9: follows the account's Summary at every new head,
+ * The patient side of the paper's steps 4–9: follows the account's Summary at every new head
+ * through the logs of the blocks since the last pass (its own and its relationships' events), so
+ * a head costs what changed for this account, not a read of every relationship;
  * raises notifications (new relationship, update pending, grant, acceptance, termination) and,
  * for accepted relationships and active grants, fetches records whose on-chain version changed
  * into the local cache, verified against the chain. A viewer's cached copy is deleted as soon as
  * a head shows its grant revoked, expired (by that head's timestamp) or the relationship ended,
  * and narrowed to the pointers a replacing grant still names.
  */
-export function createWatcher(modules: { client: MedRecClient; requester: Requester; db: DatabaseSync; cache: RecordCache; notifications: NotificationLog; headTime(): Promise<number> }) {
-  const { client, requester, db, cache, notifications } = modules
+export function createWatcher(modules: { client: MedRecClient; rpc: Rpc; requester: Requester; db: DatabaseSync; cache: RecordCache; notifications: NotificationLog }) {
+  const { client, rpc, requester, db, cache, notifications } = modules
   db.exec(`CREATE TABLE IF NOT EXISTS watch_seen (
     relationship TEXT PRIMARY KEY,
     status TEXT NOT NULL,
@@ -48,6 +57,8 @@ export function createWatcher(modules: { client: MedRecClient; requester: Reques
     const grant = entry.role === 'viewer' ? await ppr.grantOf(client.address) : undefined
     // The contract's `active` ignores expiry; canRead judges it by the block timestamp, and so does this.
     const live = grant !== undefined && grant.active && (grant.expiresAt === 0 || headTime < grant.expiresAt)
+    if (live && grant.expiresAt !== 0) expiries.set(rel, grant.expiresAt)
+    else expiries.delete(rel)
     const now: Seen = { status: entry.status, changedAt: entry.changedAt, terminated: info.terminated ? 1 : 0, grantId: live ? grant.grantId : 0, versions: before?.versions ?? '' }
     if (entry.role === 'viewer') {
       const ended = !live || now.terminated === 1 || now.status === 'rejected' || now.status === 'deleted'
@@ -101,20 +112,83 @@ export function createWatcher(modules: { client: MedRecClient; requester: Reques
     }
   }
 
+  // Where the last pass left off: changes after this block are read from its logs.
+  let cursor: { number: bigint; hash: string; summary: string } | undefined
+  /** The Summary's entries as last read (relationship → entry): the addresses whose logs concern this account. */
+  let entries = new Map<string, SummaryEntry>()
+  /** Relationships whose check failed (a fetch, a read): checked again at the next head. */
+  const retry = new Set<string>()
+  /** Viewer relationships with a live grant that ends at a time (no event marks that moment). */
+  const expiries = new Map<string, number>()
+
   async function pass(): Promise<void> {
-    const headTime = await modules.headTime()
+    const head = await rpc.request<{ number: Hex; hash: string; timestamp: Hex }>('eth_getBlockByNumber', ['latest', false])
+    const headNumber = BigInt(head.number)
+    const headTime = Number(BigInt(head.timestamp))
     const expired = cache.advance(headTime)
     if (expired > 0) log.info('Deleted cached records whose grant expired', { pointers: expired, headTime })
     const own = await client.registrar.summaryOf(client.address)
-    if (own === undefined) return
-    const entries = await client.summary(own).entries({ limit: 1000 })
-    for (const entry of entries) {
+    if (own === undefined) {
+      cursor = undefined
+      return
+    }
+    const summary = own.toLowerCase()
+    let toCheck: Set<string>
+    const touched = cursor === undefined || cursor.summary !== summary ? undefined : await changedSince(cursor, headNumber, summary)
+    if (touched === undefined) {
+      // First pass, a new Summary, a reorg below the cursor or a long gap: read every entry.
+      const list = await client.summary(own).entries({ limit: 1000 })
+      entries = new Map(list.map((e) => [e.relationship.toLowerCase(), e]))
+      toCheck = new Set(entries.keys())
+    } else {
+      for (const rel of touched) {
+        const entry = await client.summary(own).entryOf(rel)
+        if (entry !== undefined) entries.set(rel, entry)
+      }
+      toCheck = new Set([...touched, ...retry])
+      for (const [rel, at] of expiries) if (headTime >= at) toCheck.add(rel)
+    }
+    for (const rel of toCheck) {
+      const entry = entries.get(rel)
+      if (entry === undefined) continue
       try {
         await check(entry, headTime)
+        retry.delete(rel)
       } catch (err) {
-        log.debug('Watch check failed; retried at the next head', { relationship: entry.relationship }, errorMessage(err))
+        retry.add(rel)
+        log.debug('Watch check failed; retried at the next head', { relationship: rel }, errorMessage(err))
       }
     }
+    cursor = { number: headNumber, hash: head.hash, summary }
+  }
+
+  /**
+   * The relationships named by logs of this account's Summary or of its relationships in the
+   * blocks after the cursor up to `to`: the work of a pass follows what changed, not how many
+   * relationships there are. Undefined when those logs cannot stand for the change (the cursor's
+   * block left the canonical chain, too many blocks passed, the Summary changed owner).
+   */
+  async function changedSince(from: NonNullable<typeof cursor>, to: bigint, summary: string): Promise<Set<string> | undefined> {
+    if (to <= from.number) return to === from.number && (await hashAt(from.number)) === from.hash ? new Set() : undefined
+    if (to - from.number > MAX_CATCH_UP || (await hashAt(from.number)) !== from.hash) return undefined
+    const touched = new Set<string>()
+    const addresses = [summary, ...entries.keys()]
+    for (let i = 0; i < addresses.length; i += ADDRESSES_PER_QUERY) {
+      const logs = await rpc.request<{ address: string; topics: string[] }[]>('eth_getLogs', [{ address: addresses.slice(i, i + ADDRESSES_PER_QUERY), fromBlock: hex(from.number + 1n), toBlock: hex(to) }])
+      for (const l of logs) {
+        const address = l.address.toLowerCase()
+        if (address !== summary) touched.add(address)
+        // Every Summary event about an entry indexes the relationship second (RelationshipAdded,
+        // StatusChanged, RelationshipTerminated); one without it (OwnerChanged) changes everything.
+        else if (l.topics.length >= 3) touched.add(`0x${l.topics[2]!.slice(-40)}`.toLowerCase())
+        else return undefined
+      }
+    }
+    return touched
+  }
+
+  async function hashAt(n: bigint): Promise<string | undefined> {
+    return (await rpc.request<{ hash: string } | null>('eth_getBlockByNumber', [hex(n), false]))?.hash
   }
 
   return {
