@@ -42,6 +42,7 @@ const SLOW = [
   'test/docs/newcomer.test.ts', // a newcomer's walk through the CLI against a node
   'test/gatekeeper/write-consistency.test.ts', // a node process killed and restarted mid-update
   'test/gatekeeper/access.test.ts', // a dev node with its gatekeeper
+  'test/gatekeeper/watch-events.test.ts', // a dev node with a dozen relationships
   'test/rpc/geth-methods.test.ts', // a dev node
   'test/rpc/calls-geth.test.ts',
   'test/rpc/trace.test.ts',
