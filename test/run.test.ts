@@ -1,7 +1,10 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { cpuReportEnv, cpuRows, cpuTable } from './helpers/cpu-report.ts'
 import { plainNode } from './helpers/plain-node.ts'
 import { ROOT } from './helpers/node-process.ts'
 
@@ -55,4 +58,21 @@ t.test('a group of files in one process keeps what a process per file gave', asy
   )
   t.match(run.stdout, /# Subtest: test\/fixtures\/group\/fail\.ts\n(.*\n)*?\s+not ok 1 - one plus one is three/, 'the failed assertion is printed under its file')
   t.notMatch(run.stdout, /not ok \d+ - (module state of its own|the first file's teardown ran)/, 'the second file has fresh module state and runs after the first file\'s teardown')
+})
+
+t.test('--report-cpu counts the CPU of the processes a test file starts toward that file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'medrec-cpu-report-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const out = join(dir, 'cpu.tsv')
+  const fixture = 'test/fixtures/cpu/spawner.ts'
+  // As run.ts starts its runner: not itself under a test runner (this file may run in one, whose marks would be inherited).
+  const env: Record<string, string | undefined> = { ...process.env, ...cpuReportEnv(ROOT, out) }
+  delete env['NODE_TEST_CONTEXT']
+  delete env['MEDREC_TEST_CPU_FILE']
+  const run = spawnSync(process.execPath, ['--test', fixture], { cwd: ROOT, stdio: 'ignore', env })
+  t.equal(run.status, 0, 'the fixture passes')
+  const rows = cpuRows(ROOT, readFileSync(out, 'utf8'))
+  t.same(rows.map((r) => [r.file, r.processes]), [[fixture, 2]], 'the file and its child, both under the file')
+  t.ok(rows[0]!.seconds >= 0.35, `at least the child's 0.4 s of busy loop (${rows[0]!.seconds} s)`)
+  t.match(cpuTable(rows), new RegExp(`^CPU seconds per test file .*: ${rows[0]!.seconds.toFixed(1)} in all\\n +${rows[0]!.seconds.toFixed(1)} +2 processes  ${fixture}$`), 'the table')
 })

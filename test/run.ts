@@ -11,13 +11,16 @@
  * (test/helpers/group.ts), because starting a process (type stripping, tap, ethereumjs, libp2p,
  * viem) costs more CPU than most of them take to run. In a group each file is a subtest named after
  * its path. Some files or folders, as the suite runs them: `npm test -- test/p2p/ test/chain/fork.test.ts`.
- * One file on its own: `node --test test/x.test.ts` (or `npx tap test/x.test.ts`).
+ * One file on its own: `node --test test/x.test.ts` (or `npx tap test/x.test.ts`). With
+ * `--report-cpu`, a table of CPU seconds per test file (its process and every node and CLI process it
+ * started; test/helpers/cpu-report.ts) follows the run, the largest first.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { cpuReportEnv, cpuRows, cpuTable } from './helpers/cpu-report.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -44,18 +47,7 @@ const SLOW = [
   'test/gatekeeper/write-consistency.test.ts', // a node process killed and restarted mid-update
   'test/gatekeeper/access.test.ts', // a dev node with its gatekeeper
   'test/gatekeeper/watch-events.test.ts', // a dev node with a dozen relationships
-  'test/rpc/geth-methods.test.ts', // a dev node
-  'test/rpc/calls-geth.test.ts',
-  'test/rpc/trace.test.ts',
-  'test/rpc/get-proof.test.ts',
-  'test/rpc/dev-accounts.test.ts',
-  'test/rpc/finality.test.ts',
-  'test/rpc/pricelimit.test.ts',
-  'test/rpc/subscriptions-geth.test.ts',
-  'test/rpc/dev-signing.test.ts',
-  'test/rpc/trace-overrides.test.ts',
-  'test/rpc/simulate.test.ts',
-  'test/clients/', // viem, ethers and cast against a dev node
+  'test/rpc/dev-node.test.ts', // fourteen files' tests on three dev nodes, one node after another (~70 s)
   'test/ui/app.test.ts', // three node processes and a headless Chromium
   'test/ui/attacks.test.ts', // headless Chromium
   'test/cli/init.test.ts',
@@ -69,7 +61,6 @@ const SLOW = [
   'test/gatekeeper/bounty-release.test.ts',
   'test/node/metrics.test.ts',
   'test/cli/gatekeeper-cli.test.ts',
-  'test/rpc/miner.test.ts',
   'test/p2p/invalid-gossip.test.ts', // floods until a ban, then waits out a short one
   'test/sync/lying-peer.test.ts', // node processes against lying libp2p hosts
   'test/p2p/unfunded-flood.test.ts', // a sealing node process
@@ -90,6 +81,7 @@ const ALONE: string[] = []
 const PER_GROUP = 11
 
 const unit = process.argv.includes('--unit')
+const reportCpu = process.argv.includes('--report-cpu')
 /** `npm test -- test/p2p/ test/chain/fork.test.ts`: only these files and folders, run as they would be in the whole suite. */
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 const slowRank = (f: string) => SLOW.findIndex((s) => (s.endsWith('/') ? f.startsWith(s) : f === s))
@@ -123,6 +115,8 @@ const args = ['--disable-warning=ExperimentalWarning', '--test', '--test-concurr
 // cache keeps V8's compiled code between them (checked against the source, so an edit just misses):
 // ~10% of a `medrec --help`'s CPU, ~5% of a dev node's start.
 const compileCache = process.env['NODE_COMPILE_CACHE'] ?? join(tmpdir(), 'medrec-test-compile-cache')
-const run = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TAP_TIMEOUT: '240', NODE_COMPILE_CACHE: compileCache } })
+const cpuOut = join(entries, 'cpu.tsv')
+const run = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TAP_TIMEOUT: '240', NODE_COMPILE_CACHE: compileCache, ...(reportCpu ? cpuReportEnv(ROOT, cpuOut) : {}) } })
+if (reportCpu) console.log(`\n${cpuTable(cpuRows(ROOT, existsSync(cpuOut) ? readFileSync(cpuOut, 'utf8') : ''))}`)
 rmSync(entries, { recursive: true, force: true })
 process.exitCode = run.status ?? 1

@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { NOTHING_SELECTOR, type BenchResult } from '../../bench/harness/index.ts'
-import { medrec, tempDir } from '../cli/run-cli.ts'
+import { medrec, medrecBatch, tempDir, type CliResult } from '../cli/run-cli.ts'
 import { rpc, startNodeProcess, type NodeProcess } from '../helpers/node-process.ts'
 import { DEV_MNEMONIC, deriveKey } from '../../node/keys/index.ts'
 
@@ -182,17 +182,17 @@ t.test('bench run: bad values are usage errors naming the flag, before any node 
     [['--rpc', 'http://127.0.0.1:1', '--rpc.key', join(full, 'result.json')], /invalid value for --rpc\.key: .* must hold one 32-byte private key in hex/],
     [['--rpc', 'http://127.0.0.1:1', '--nodes', '2', '--rpc.key', full], /--nodes cannot be used with --rpc/],
   ]
-  const results = await Promise.all(cases.map(([args]) => medrec(['bench', 'run', ...args, '--out', join(tmp.path, 'new')])))
+  // All end in parsing, before any node starts: one process for them (medrecBatch), not one each.
+  const batch = await medrecBatch([...cases.map(([args]) => ['bench', 'run', ...args, '--out', join(tmp.path, 'new')]), ['bench', 'run', '--nodes', '2'], ['bench', 'run', '--out', full]])
   for (const [i, [args, error]] of cases.entries()) {
-    const r = results[i]!
+    const r = batch[i]!
     t.equal(r.code, 2, args.join(' '))
     t.match(r.stderr, error)
     t.match(r.stderr, 'Run "medrec bench run --help" for usage.')
   }
-  const missing = await medrec(['bench', 'run', '--nodes', '2'])
+  const [missing, taken] = batch.slice(cases.length) as [(typeof batch)[number], (typeof batch)[number]]
   t.equal(missing.code, 2)
   t.match(missing.stderr, 'missing --out DIR')
-  const taken = await medrec(['bench', 'run', '--out', full])
   t.equal(taken.code, 2)
   t.match(taken.stderr, /--out: .* is not empty/, 'an earlier result is never overwritten')
   t.same(readFileSync(join(full, 'result.json'), 'utf8'), '{}')
@@ -202,28 +202,31 @@ t.test('bench compare: the two runs side by side, as text, markdown and JSON', a
   const dirs = ['poa2', 'rpc'].map((d) => join(results.path, d))
   const read = (d: string) => JSON.parse(readFileSync(join(d, 'result.json'), 'utf8')) as BenchResult
   const [a, b] = dirs.map(read)
-  const text = await medrec(['bench', 'compare', ...dirs])
+  writeFileSync(join(results.path, 'other.json'), '{}')
+  mkdirSync(join(results.path, 'alien'))
+  writeFileSync(join(results.path, 'alien', 'result.json'), '{"version": 2}')
+  // compare only reads result files and prints: one process for the seven cases (medrecBatch).
+  const [text, md, json, missing, alien, none, both] = (await medrecBatch([
+    ['bench', 'compare', ...dirs],
+    ['bench', 'compare', ...dirs, '--markdown'],
+    ['bench', 'compare', ...dirs, '--json'],
+    ['bench', 'compare', join(results.path, 'nothing-here')],
+    ['bench', 'compare', join(results.path, 'alien')],
+    ['bench', 'compare'],
+    ['bench', 'compare', dirs[0]!, '--markdown', '--json'],
+  ])) as [CliResult, CliResult, CliResult, CliResult, CliResult, CliResult, CliResult]
   t.equal(text.code, 0, text.stderr)
   t.match(text.stdout, /PoA ×2, transfer 10\/s\s+RPC ×1, donothing 10\/s/, 'one column per run')
   t.match(text.stdout, /latency submit→3 confirmations p50 \/ p95 \/ p99 \(ms\)\s+[\d,]+ \/ [\d,]+ \/ [\d,]+/, 'the new figures too (K differs per run: the first run names the row)')
   t.match(text.stdout, /block propagation to other nodes p50 \/ p95 \/ p99 \(ms\)\s+[\d,]+ \/ [\d,]+ \/ [\d,]+\s+n\/a/, 'propagation: n/a with one endpoint')
   t.match(text.stdout, new RegExp(`included tx/s\\s+${a!.summary.includedTps.toFixed(1)}\\s+${b!.summary.includedTps.toFixed(1)}`), 'the figures of each run')
-  const md = await medrec(['bench', 'compare', ...dirs, '--markdown'])
   t.match(md.stdout, '|  | PoA ×2, transfer 10/s | RPC ×1, donothing 10/s |')
   t.match(md.stdout, `1. \`${a!.config.command}\``, 'and the commands that made them')
-  const json = await medrec(['bench', 'compare', ...dirs, '--json'])
   t.same(JSON.parse(json.stdout), [a, b].map((r) => ({ config: r!.config, summary: r!.summary })))
-  const missing = await medrec(['bench', 'compare', join(results.path, 'nothing-here')])
   t.equal(missing.code, 1)
   t.match(missing.stderr, /result\.json cannot be read \(ENOENT\): pass directories written by "medrec bench run --out DIR"/)
-  writeFileSync(join(results.path, 'other.json'), '{}')
-  mkdirSync(join(results.path, 'alien'))
-  writeFileSync(join(results.path, 'alien', 'result.json'), '{"version": 2}')
-  const alien = await medrec(['bench', 'compare', join(results.path, 'alien')])
   t.match(alien.stderr, /is not a "medrec bench run" result \(version 1 with config and summary\)/)
-  const none = await medrec(['bench', 'compare'])
   t.equal(none.code, 2)
   t.match(none.stderr, 'missing DIR')
-  const both = await medrec(['bench', 'compare', dirs[0]!, '--markdown', '--json'])
   t.equal(both.code, 2)
 })
