@@ -13,9 +13,13 @@ export const MEDREC_METHODS = [
   'medrec_addRecord',
   'medrec_update',
   'medrec_import',
+  'medrec_consentRequests',
+  'medrec_requireConsent',
+  'medrec_approve',
   'medrec_relationships',
   'medrec_accept',
   'medrec_reject',
+  'medrec_delete',
   'medrec_share',
   'medrec_revoke',
   'medrec_fetch',
@@ -34,6 +38,8 @@ export interface GatekeeperInfo {
   chainId: number
   /** HTTP base URL of the gatekeeper API, when it listens. */
   url?: string
+  /** SHA-256 of the DER of the HTTPS API's certificate (0x-hex), as published in the Registrar for requesters to pin; absent over plain HTTP. */
+  tlsFingerprint?: string
   /** libp2p multiaddrs (with peer id) serving `/medrec/gatekeeper/1`, when p2p is on. */
   multiaddrs: string[]
   /** The endpoint new relationships record (url, else the first multiaddr). */
@@ -126,6 +132,42 @@ export interface ImportResult {
   imported: number
   byType: Record<string, number>
   update?: UpdateResult
+}
+
+/** A relationship this gatekeeper serves whose provider approval a patient's shares now need (or no longer need). */
+export interface RequireConsentParams {
+  relationship: string
+  required: boolean
+}
+
+/**
+ * A grant waiting for this provider's consent: on a relationship this gatekeeper serves that
+ * requires it, active, not expired and not yet approved.
+ */
+export interface ConsentRequest {
+  relationship: string
+  patient: string
+  viewer: string
+  /** The grant the approval is for: a later grant to the same viewer needs its own. */
+  grantId: number
+  /** Unix seconds. */
+  grantedAt: number
+  /** Unix seconds; 0: no expiry. */
+  expiresAt: number
+  items: { pointerId: number; fields: number[] }[]
+}
+
+export interface ApproveParams {
+  relationship: string
+  viewer: string
+  /** The grant seen (ConsentRequest.grantId): refused when the patient has replaced it since. */
+  grantId: number
+}
+export interface ApproveResult {
+  relationship: string
+  viewer: string
+  grantId: number
+  transaction: string
 }
 
 // ---- patient / viewer side ----

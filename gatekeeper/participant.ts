@@ -49,6 +49,14 @@ export function createParticipantOps(modules: { client: MedRecClient; requester:
       return { relationship: relationship.toLowerCase(), status: res.status, transaction: res.hash }
     },
 
+    /** Marks the relationship deleted in this account's Summary (the chain keeps its history; the provider keeps its records). */
+    async remove(relationship: string): Promise<{ relationship: string; status: string; transaction: string }> {
+      const summary = await ownSummary()
+      const res = await summary.remove(relationship)
+      modules.onChange()
+      return { relationship: relationship.toLowerCase(), status: res.status, transaction: res.hash }
+    },
+
     async share(p: ShareParams): Promise<{ grantId: number; transaction: string }> {
       const res = await client.relationship(p.relationship).grant(p.viewer, p.items, p.expiresAt === undefined || p.expiresAt === 0 ? undefined : p.expiresAt)
       return { grantId: res.grantId, transaction: res.hash }

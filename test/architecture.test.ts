@@ -80,11 +80,13 @@ const EXECUTION_PACKAGES = ['@ethereumjs/vm', '@ethereumjs/evm', '@ethereumjs/st
  * gatekeeper/fetch-records.ts (a browser key's records: signs with request-digest.ts, opens with
  * ecies.ts, verifies with commitment.ts; all @noble, viem and contracts/client, no Node built-in
  * or Buffer: test/gatekeeper/browser-crypto.test.ts bundles them for the browser),
+ * gatekeeper/fetch-audit.ts (a browser key's audit log: the same request path, checked by
+ * audit-check.ts against the anchor on chain; bundled by the same test),
  * gatekeeper/relationship-view.ts (a relationship read from the chain through contracts/client only), and
  * gatekeeper/api.ts and gatekeeper/types.ts as `import type` only (the medrec_* operations' types:
  * erased from the bundle). Packages: only these browser ones.
  */
-const UI_IMPORTS = ['contracts/client/index.ts', 'gatekeeper/bounty-csv.ts', 'gatekeeper/fetch-records.ts', 'gatekeeper/relationship-view.ts']
+const UI_IMPORTS = ['contracts/client/index.ts', 'gatekeeper/bounty-csv.ts', 'gatekeeper/fetch-audit.ts', 'gatekeeper/fetch-records.ts', 'gatekeeper/relationship-view.ts']
 const UI_TYPE_IMPORTS = ['gatekeeper/api.ts', 'gatekeeper/types.ts']
 const UI_PACKAGES = ['preact', 'viem', '@noble/', '@scure/']
 const UI_NODE_SIDE = ['ui/build.ts']

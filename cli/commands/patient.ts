@@ -126,11 +126,12 @@ const RELATIONSHIP: FlagSpec = { name: 'relationship', kind: 'string', placehold
 const VIEWER: FlagSpec = { name: 'viewer', kind: 'string', placeholder: 'ADDRESS', default: 'required', description: 'the viewer\'s account' }
 
 /** " (transaction 0x…)" when an RPC result carries transaction hashes. */
-function txSuffix(result: unknown): string {
+export function txSuffix(result: unknown): string {
   const hashes: string[] = []
   if (typeof result === 'string' && /^0x[0-9a-fA-F]{64}$/.test(result)) hashes.push(result)
   else if (result !== null && typeof result === 'object') {
-    const r = result as { transactionHash?: unknown; transactions?: unknown }
+    const r = result as { transaction?: unknown; transactionHash?: unknown; transactions?: unknown }
+    if (typeof r.transaction === 'string') hashes.push(r.transaction)
     if (typeof r.transactionHash === 'string') hashes.push(r.transactionHash)
     if (Array.isArray(r.transactions)) hashes.push(...r.transactions.filter((h): h is string => typeof h === 'string'))
   }
@@ -160,19 +161,26 @@ const relationships: CommandSpec = {
   },
 }
 
-function decide(verb: 'accept' | 'reject'): CommandSpec {
+const DECISIONS = {
+  accept: { summary: 'accept a relationship a provider created', done: 'Accepted', marks: 'accepted' },
+  reject: { summary: 'reject a relationship a provider created', done: 'Rejected', marks: 'rejected' },
+  delete: { summary: 'delete a relationship from the account\'s list', done: 'Deleted', marks: 'deleted (the chain keeps its history; the provider keeps its records)' },
+} as const
+
+function decide(verb: keyof typeof DECISIONS): CommandSpec {
+  const d = DECISIONS[verb]
   return {
     kind: 'command',
     path: `patient ${verb}`,
-    summary: verb === 'accept' ? 'accept a relationship a provider created' : 'reject a relationship a provider created',
+    summary: d.summary,
     usage: `patient ${verb} --relationship ADDRESS (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]`,
-    description: `Marks the relationship ${verb === 'accept' ? 'accepted' : 'rejected'} in the patient's Summary (medrec_${verb}).`,
+    description: `Marks the relationship ${d.marks} in the patient's Summary (medrec_${verb}).`,
     flags: [RELATIONSHIP, ...RPC_FLAGS, JSON_OUT],
     async run(flags) {
       const relationship = addressFlag(flags, 'relationship')
       const r = await callNode(flags, `medrec_${verb}`, [{ relationship }])
       if (flags.boolean('json')) return outJson(r ?? null)
-      out(`${verb === 'accept' ? 'Accepted' : 'Rejected'} ${relationship}${txSuffix(r)}`)
+      out(`${d.done} ${relationship}${txSuffix(r)}`)
     },
   }
 }
@@ -346,5 +354,5 @@ export const patientGroup: GroupSpec = {
   path: 'patient',
   summary: 'relationships, grants to viewers, fetching records, the audit log',
   description: 'The patient\'s (and a viewer\'s) side of the node\'s gatekeeper, over JSON-RPC (--rpc, default\nhttp://127.0.0.1:8545). The node acts and requests with its gatekeeper account.',
-  commands: [relationships, decide('accept'), decide('reject'), share, revoke, fetchCommand, audit],
+  commands: [relationships, decide('accept'), decide('reject'), decide('delete'), share, revoke, fetchCommand, audit],
 }

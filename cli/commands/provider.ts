@@ -4,15 +4,16 @@ import { isClientError } from '../../contracts/client/errors.ts'
 import type { BountyQuery, RecordQuery } from '../../contracts/client/query.ts'
 import { CODE_SYSTEMS, RECORD_QUERY_EXAMPLE, RESOURCE_TYPES } from '../../contracts/client/query-shape.ts'
 import type {
-  AddPatientParams, AddPatientResult, AddRecordParams, AddRecordResult, ImportParams, ImportResult, UpdateParams, UpdateResult,
+  AddPatientParams, AddPatientResult, AddRecordParams, AddRecordResult, ApproveResult, ConsentRequest, ImportParams, ImportResult, UpdateParams, UpdateResult,
 } from '../../gatekeeper/api.ts'
 import type { FhirResource } from '../../gatekeeper/types.ts'
-import { parseAddressFlag } from '../args.ts'
+import { parseAddressFlag, parseInteger } from '../args.ts'
 import { usageError } from '../errors.ts'
 import { out, outJson } from '../io.ts'
 import { RPC_FLAGS, callNode } from '../rpc-client.ts'
 import type { CommandSpec, FlagSpec, GroupSpec, ParsedFlags } from '../types.ts'
-import { JSON_OUT, readInputFile, requireFlag } from './shared.ts'
+import { addressFlag, txSuffix } from './patient.ts'
+import { JSON_OUT, formatTable, isoTime, readInputFile, requireFlag } from './shared.ts'
 
 /**
  * `medrec provider …`: the provider side of the node's gatekeeper (medrec_addPatient, _addRecord,
@@ -315,10 +316,81 @@ const anchorAudit: CommandSpec = {
   },
 }
 
+const RELATIONSHIP: FlagSpec = { name: 'relationship', kind: 'string', placeholder: 'ADDRESS', default: 'required', description: 'a relationship this gatekeeper serves' }
+
+const consent: CommandSpec = {
+  kind: 'command',
+  path: 'provider consent',
+  summary: 'list the patients\' grants waiting for this provider\'s consent',
+  usage: 'provider consent (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
+  description: [
+    'Lists the grants that wait for this provider\'s approval (medrec_consentRequests): on every',
+    'relationship this gatekeeper serves that requires the provider\'s consent ("provider',
+    'require-consent"), each active, unexpired grant not approved yet, with its grant id for',
+    '"provider approve".',
+  ].join('\n'),
+  flags: [...RPC_FLAGS, JSON_OUT],
+  async run(flags) {
+    const list = (await callNode(flags, 'medrec_consentRequests', [])) as ConsentRequest[]
+    if (flags.boolean('json')) return outJson(list)
+    if (list.length === 0) return out('No grant is waiting for consent')
+    out(formatTable(['relationship', 'viewer', 'grant', 'expires', 'shares'], list.map((c) => [
+      c.relationship, c.viewer, String(c.grantId), c.expiresAt === 0 ? 'never' : isoTime(c.expiresAt), c.items.map((i) => `${i.pointerId}:${i.fields.join(',')}`).join(' '),
+    ])))
+  },
+}
+
+const requireConsent: CommandSpec = {
+  kind: 'command',
+  path: 'provider require-consent',
+  summary: 'make a relationship\'s grants need this provider\'s approval (or stop it)',
+  usage: 'provider require-consent --relationship ADDRESS [--off] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
+  description: [
+    'Sets the relationship\'s consentRequired flag (medrec_requireConsent, sent by the account',
+    'that holds the relationship): while it is on, a viewer the patient shares with reads only',
+    'once this provider approved that grant ("provider approve"). --off turns it off again.',
+  ].join('\n'),
+  flags: [RELATIONSHIP, { name: 'off', kind: 'boolean', default: 'off', description: 'stop requiring consent' }, ...RPC_FLAGS, JSON_OUT],
+  async run(flags) {
+    const relationship = addressFlag(flags, 'relationship')
+    const required = !flags.boolean('off')
+    const r = await callNode(flags, 'medrec_requireConsent', [{ relationship, required }])
+    if (flags.boolean('json')) return outJson(r)
+    out(`${required ? 'Grants on' : 'No more consent needed on'} ${relationship}${required ? ' now need this provider\'s approval' : ''}${txSuffix(r)}`)
+  },
+}
+
+const approve: CommandSpec = {
+  kind: 'command',
+  path: 'provider approve',
+  summary: 'approve a patient\'s grant that needs this provider\'s consent',
+  usage: 'provider approve --relationship ADDRESS --viewer ADDRESS --grant N (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
+  description: [
+    'The provider\'s half of a two-party grant (medrec_approve): approves grant N (as "provider',
+    'consent" lists it) that the patient made to VIEWER. Refused when the patient has replaced',
+    'that grant since, so an approval never covers more than was listed.',
+  ].join('\n'),
+  flags: [
+    RELATIONSHIP,
+    { name: 'viewer', kind: 'string', placeholder: 'ADDRESS', default: 'required', description: 'the account the patient shared with' },
+    { name: 'grant', kind: 'string', placeholder: 'N', default: 'required', description: 'the grant id "provider consent" shows' },
+    ...RPC_FLAGS,
+    JSON_OUT,
+  ],
+  async run(flags) {
+    const relationship = addressFlag(flags, 'relationship')
+    const viewer = addressFlag(flags, 'viewer')
+    const grantId = Number(parseInteger(requireFlag(flags, 'grant', 'N'), 'grant', 1n, BigInt(Number.MAX_SAFE_INTEGER)))
+    const r = (await callNode(flags, 'medrec_approve', [{ relationship, viewer, grantId }])) as ApproveResult
+    if (flags.boolean('json')) return outJson(r)
+    out(`Approved grant ${r.grantId} to ${r.viewer} on ${r.relationship}${txSuffix(r)}`)
+  },
+}
+
 export const providerGroup: GroupSpec = {
   kind: 'group',
   path: 'provider',
   summary: 'add patients and records to the gatekeeper, publish them on chain',
   description: 'The provider side of the node\'s gatekeeper, over JSON-RPC (--rpc, default http://127.0.0.1:8545).\nThe node acts with its gatekeeper account.',
-  commands: [addPatient, addRecord, update, importCommand, anchorAudit],
+  commands: [addPatient, addRecord, update, importCommand, consent, requireConsent, approve, anchorAudit],
 }

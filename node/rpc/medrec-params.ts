@@ -7,7 +7,7 @@
  * are checked here only as objects; the gatekeeper's own checks answer -32602 for them too.
  */
 import type { MedrecMethod } from '../../gatekeeper/index.ts'
-import type { AddPatientParams, AddRecordParams, AuditParams, FetchParams, ImportParams, ShareParams, UpdateParams } from '../../gatekeeper/index.ts'
+import type { AddPatientParams, AddRecordParams, ApproveParams, AuditParams, FetchParams, ImportParams, RequireConsentParams, ShareParams, UpdateParams } from '../../gatekeeper/index.ts'
 import { RpcError } from './errors.ts'
 import { address, fieldOf, isObject, kindOf } from './validate.ts'
 
@@ -61,9 +61,13 @@ export const MEDREC_SCHEMAS: Readonly<Record<MedrecMethod, MethodSchema>> = {
       return o.csv !== undefined && o.resourceType !== undefined ? undefined : 'give a FHIR "bundle", or "csv" text with its "resourceType"'
     },
   },
+  medrec_consentRequests: NONE,
+  medrec_requireConsent: { takes: 'object', fields: { relationship: addr, required: { kind: 'bool' } } },
+  medrec_approve: { takes: 'object', fields: { relationship: addr, viewer: addr, grantId: uint } },
   medrec_relationships: NONE,
   medrec_accept: { takes: 'object', fields: { relationship: addr } },
   medrec_reject: { takes: 'object', fields: { relationship: addr } },
+  medrec_delete: { takes: 'object', fields: { relationship: addr } },
   medrec_share: {
     takes: 'object',
     fields: { relationship: addr, viewer: addr, items: { kind: 'array', of: { kind: 'record', fields: { pointerId: uint, fields: { kind: 'array', of: uint } } }, min: 1 }, expiresAt: opt(uint) },
@@ -86,6 +90,9 @@ export interface MedrecParams {
   medrec_import: ImportParams
   medrec_accept: { relationship: string }
   medrec_reject: { relationship: string }
+  medrec_delete: { relationship: string }
+  medrec_requireConsent: RequireConsentParams
+  medrec_approve: ApproveParams
   medrec_share: ShareParams
   medrec_revoke: { relationship: string; viewer: string }
   medrec_fetch: FetchParams

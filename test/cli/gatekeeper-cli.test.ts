@@ -61,10 +61,14 @@ const HELP: Record<string, string[]> = {
   'provider add-record': ['identity', 'patient-id', 'resource', 'query', 'bounty', 'rpc', 'json'],
   'provider update': ['identity', 'patient-id', 'bounty', 'rpc', 'json'],
   'provider import': ['bundle', 'csv', 'type', 'publish', 'rpc', 'json'],
+  'provider consent': ['rpc', 'json'],
+  'provider require-consent': ['relationship', 'off', 'rpc', 'json'],
+  'provider approve': ['relationship', 'viewer', 'grant', 'rpc', 'json'],
   'provider anchor-audit': ['rpc', 'json'],
   'patient relationships': ['rpc', 'json'],
   'patient accept': ['relationship', 'rpc', 'json'],
   'patient reject': ['relationship', 'rpc', 'json'],
+  'patient delete': ['relationship', 'rpc', 'json'],
   'patient share': ['relationship', 'viewer', 'pointer', 'expires', 'rpc', 'json'],
   'patient revoke': ['relationship', 'viewer', 'rpc', 'json'],
   'patient fetch': ['relationship', 'pointer', 'out', 'rpc', 'json'],
@@ -82,7 +86,7 @@ t.test('help lists the gatekeeper commands and every flag with its default', asy
     t.match(help, new RegExp(`^Usage: medrec ${spec.path} `))
     for (const f of HELP[spec.path]!) t.match(help, new RegExp(`\\n  --${f}\\b[^\\n]*\\[default: [^\\]]+\\]`), `${spec.path} documents --${f}`)
   }
-  for (const [g, subs] of [[providerGroup, ['add-patient', 'add-record', 'update', 'import', 'anchor-audit']], [patientGroup, ['relationships', 'accept', 'reject', 'share', 'revoke', 'fetch', 'audit']], [bountyGroup, ['list', 'collect', 'export']]] as const) {
+  for (const [g, subs] of [[providerGroup, ['add-patient', 'add-record', 'update', 'import', 'consent', 'require-consent', 'approve', 'anchor-audit']], [patientGroup, ['relationships', 'accept', 'reject', 'delete', 'share', 'revoke', 'fetch', 'audit']], [bountyGroup, ['list', 'collect', 'export']]] as const) {
     for (const s of subs) t.match(groupHelp(g), new RegExp(`\\n  ${s}\\b`), `${g.path} lists ${s}`)
   }
   // The real binary: registered at the root, help in three spellings.
@@ -425,6 +429,11 @@ t.test('patient commands: params, tables, VERIFIED/TAMPERED and the exit status'
     }],
     medrec_accept: () => ({ transactionHash: '0x' + '02'.repeat(32) }),
     medrec_reject: () => '0x' + '03'.repeat(32),
+    // The node's own shape: { relationship, status, transaction }.
+    medrec_delete: ([p]) => ({ relationship: (p as { relationship: string }).relationship, status: 'deleted', transaction: '0x' + '04'.repeat(32) }),
+    medrec_consentRequests: () => [{ relationship: REL, patient: A, viewer: B, grantId: 3, grantedAt: 1893456000, expiresAt: 0, items: [{ pointerId: 0, fields: [0, 2] }] }],
+    medrec_requireConsent: ([p]) => ({ ...(p as object), transaction: '0x' + '05'.repeat(32) }),
+    medrec_approve: ([p]) => ({ ...(p as object), transaction: '0x' + '06'.repeat(32) }),
     medrec_share: () => null,
     medrec_revoke: () => null,
     medrec_fetch: ([p]) => ({
@@ -469,6 +478,26 @@ t.test('patient commands: params, tables, VERIFIED/TAMPERED and the exit status'
   const rej = await run('patient reject', ['--relationship', REL, ...at])
   t.same(stub.calls.at(-1), { method: 'medrec_reject', params: [{ relationship: REL }] })
   t.match(rej.stdout, `Rejected ${REL} (transaction 0x${'03'.repeat(32)})`)
+  const del = await run('patient delete', ['--relationship', REL, ...at])
+  t.same(stub.calls.at(-1), { method: 'medrec_delete', params: [{ relationship: REL }] })
+  t.match(del.stdout, `Deleted ${REL} (transaction 0x${'04'.repeat(32)})`)
+
+  // The provider's consent: list, require, approve (the grant id is sent as a number).
+  const waiting = await run('provider consent', [...at])
+  t.equal(waiting.code, 0, waiting.stderr)
+  t.match(waiting.stdout, new RegExp(`${REL}\\s+${B}\\s+3\\s+never\\s+0:0,2`))
+  const req = await run('provider require-consent', ['--relationship', REL, ...at])
+  t.same(stub.calls.at(-1), { method: 'medrec_requireConsent', params: [{ relationship: REL, required: true }] })
+  t.match(req.stdout, `(transaction 0x${'05'.repeat(32)})`)
+  await run('provider require-consent', ['--relationship', REL, '--off', ...at])
+  t.same(stub.calls.at(-1), { method: 'medrec_requireConsent', params: [{ relationship: REL, required: false }] })
+  const approved = await run('provider approve', ['--relationship', REL, '--viewer', B, '--grant', '3', ...at])
+  t.same(stub.calls.at(-1), { method: 'medrec_approve', params: [{ relationship: REL, viewer: B, grantId: 3 }] })
+  t.match(approved.stdout, `Approved grant 3 to ${B} on ${REL} (transaction 0x${'06'.repeat(32)})`)
+  const calls = stub.calls.length
+  const noGrant = await run('provider approve', ['--relationship', REL, '--viewer', B, '--grant', '0', ...at])
+  t.match(noGrant.stderr, /invalid value for --grant/, 'grant ids start at 1: a usage error')
+  t.equal(stub.calls.length, calls, 'sent nothing')
 
   const before = Math.floor(Date.now() / 1000)
   const sh = await run('patient share', ['--relationship', REL, '--viewer', B, '--pointer', '0:0,2', '--pointer', '1:1', '--expires', '2h', ...at])

@@ -6,8 +6,11 @@ import { join } from 'node:path'
 import WebSocket from 'ws'
 import { medrec } from '../cli/run-cli.ts'
 import type { FetchResult, Notification, RelationshipView } from '../../gatekeeper/api.ts'
+import { toHex } from 'viem'
+import { createMedRecClient, type ClientError } from '../../contracts/client/index.ts'
+import type { ConsentRequest } from '../../gatekeeper/api.ts'
 import { createTestNetwork, gatekeeperArgs, type TestNetwork } from '../helpers/network.ts'
-import { MEDREC, ROOT, authHeaders, rpc, waitFor } from '../helpers/node-process.ts'
+import { MEDREC, ROOT, authHeaders, rpc, rpcRaw, waitFor } from '../helpers/node-process.ts'
 import { plainNode } from '../helpers/plain-node.ts'
 
 /**
@@ -161,3 +164,46 @@ t.test('the provider imports a FHIR bundle and a CSV file; a bounty goes to the 
   t.equal(stranger.code, 1, 'the patient owns no bounty to collect')
 })
 
+t.test("consent: a share waits for the provider's approval, which only the provider's node can give; then the patient deletes the relationship", async (t) => {
+  const [provider, third] = [net.members[PROVIDER]!, net.members[THIRD]!]
+  const asMember = (i: number) => createMedRecClient({ rpcUrl: net.members[i]!.node!.url, privateKey: toHex(net.members[i]!.key), pollMs: 100 })
+  const ppr = asMember(PROVIDER).relationship(relationship)
+  await cli(t, PROVIDER, ['provider', 'require-consent', '--relationship', relationship])
+  t.equal((await ppr.info()).consentRequired, true, 'the chain requires the provider\'s consent')
+  await cli(t, PATIENT, ['patient', 'share', '--relationship', relationship, '--viewer', third.address, '--pointer', '0:2', '--expires', '2h'])
+  const grant = await waitFor(async () => {
+    const g = await ppr.grantOf(third.address)
+    return g.active ? g : undefined
+  }, 'the new grant on the provider node', 30_000)
+  t.equal(await ppr.canRead(third.address, 0, [2]), false, 'a grant that needs consent reads nothing yet')
+  const waiting = (await cli(t, PROVIDER, ['provider', 'consent'])) as ConsentRequest[]
+  t.same(waiting.map((c) => [c.relationship, c.viewer, c.grantId, c.items]), [[relationship.toLowerCase(), third.address.toLowerCase(), grant.grantId, [{ pointerId: 0, fields: [2] }]]], 'the provider lists it with its grant id')
+
+  // Attacks (over JSON-RPC with each node's own token; the CLI path is the same call): the patient's
+  // and the third party's nodes (their gatekeepers do not serve it), their keys on the chain
+  // directly, and the provider's own node for a grant id it was not shown.
+  const approveAt = (i: number, grantId: number) => rpcRaw(net.members[i]!.node!.url, 'medrec_approve', [{ relationship, viewer: third.address, grantId }])
+  for (const [i, who] of [[PATIENT, 'the patient'], [THIRD, 'the viewer']] as const) {
+    const r = await approveAt(i, grant.grantId)
+    t.match(r.error, { data: { code: 'GATEKEEPER_NOT_FOUND' }, message: /does not serve relationship/ }, `${who}'s node refuses to approve, saying why`)
+    const direct = await asMember(i).relationship(relationship).approveGrant(third.address, grant.grantId).then(() => undefined, (err: ClientError) => err)
+    t.equal(direct?.revert?.errorName, 'NotProvider', `${who}'s key is refused by the chain: ${direct?.message}`)
+  }
+  const stale = await approveAt(PROVIDER, grant.grantId + 1)
+  t.match(stale.error, { code: -32602, message: /is not the grant/ }, 'a grant id other than the one the patient made is refused')
+  t.equal(await ppr.canRead(third.address, 0, [2]), false, 'nothing was approved by any of that')
+  const refused = await rpcRaw(third.node!.url, 'medrec_fetch', [{ relationship }])
+  t.match(refused.error, { data: { code: 'GATEKEEPER_FORBIDDEN' } }, "and the provider's gatekeeper serves the third party nothing")
+
+  const approved = (await cli(t, PROVIDER, ['provider', 'approve', '--relationship', relationship, '--viewer', third.address, '--grant', String(grant.grantId)])) as { grantId: number; transaction: string }
+  t.equal(approved.grantId, grant.grantId)
+  t.equal(await ppr.canRead(third.address, 0, [2]), true, 'approved: the third party may read the shared field')
+  t.same(await rpc(provider.node!.url, 'medrec_consentRequests'), [], 'nothing waits any more')
+  t.match((await approveAt(PROVIDER, grant.grantId)).error, { message: /approved already/ }, 'approving twice sends nothing')
+
+  const deleted = (await cli(t, PATIENT, ['patient', 'delete', '--relationship', relationship])) as { status: string; transaction: string }
+  t.equal(deleted.status, 'deleted', "the patient's node marks it deleted in her Summary")
+  const rels = (await cli(t, PATIENT, ['patient', 'relationships'])) as RelationshipView[]
+  t.equal(rels.find((r) => r.relationship === relationship.toLowerCase())?.status, 'deleted')
+  t.ok((await rpcRaw(provider.node!.url, 'medrec_delete', [{ relationship }])).error, "the provider's node cannot delete it from her Summary")
+})

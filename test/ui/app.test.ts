@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import type { Browser } from 'puppeteer-core'
+import { toHex } from 'viem'
+import { createMedRecClient } from '../../contracts/client/index.ts'
 import type { FetchResult, RelationshipView } from '../../gatekeeper/api.ts'
 import { buildUi } from '../../ui/build.ts'
 import { medrec } from '../cli/run-cli.ts'
@@ -93,6 +95,8 @@ t.test("Figure 2 in the app: the provider adds a patient and a record; the patie
   t.match(said, /Observation record for alice-1970/, 'the dialog names the record and the patient')
   t.match(said, /no value/, 'and says the chain gets no value')
   await waitForText(provider, /Record stored; created a new relationship/)
+  // The list re-read from the chain, with whether her shares need the provider's consent.
+  await waitForText(provider, 'Patient decides alone')
   await screenshot(provider, 'provider')
 
   // Steps 4–5: her node synced the block; its watch service notifies; the open page hears it
@@ -115,7 +119,7 @@ t.test("Figure 2 in the app: the provider adds a patient and a record; the patie
   await screenshot(patient, 'patient')
 })
 
-t.test('a key held only in the browser (keystore file): the patient fetches through the node relay and reads them verified', async (t) => {
+t.test('a key held only in the browser (keystore file): the patient fetches through the node relay and reads them verified, and her audit log', async (t) => {
   t.ok(relationship, 'needs the relationship of Figure 2')
   // Her own node's app, signed in with her keystore in the tab (no sign-in link, no session): the
   // request is signed here, relayed by the node (POST /api/gatekeeper), decrypted and checked here.
@@ -138,14 +142,26 @@ t.test('a key held only in the browser (keystore file): the patient fetches thro
   await clickIn(app, `Relationship ${relationship}`, 'Fetch records')
   await waitForText(app, 'Verified against the chain')
   t.match(await bodyText(app), /128/, 'her value, decrypted in the tab')
+  // The audit log the same way: signed here, relayed, decrypted and checked against the anchor here.
+  await click(app, 'Load audit log')
+  await waitForText(app, 'is intact (every entry links to the next)')
+  t.match(await textOf(app, 'Who read what, when', 'table'), /Read/, 'who read what, when: her reads, checked in the tab')
   t.same(app.problems, [], 'no script error or CSP violation on the way')
 })
 
 t.test('third party: shared with an expiry through the app, read verified (that subset only), then revoked', async (t) => {
   t.ok(relationship, 'needs the relationship of Figure 2')
-  const [patient, third] = [apps[PATIENT]!, apps[THIRD]!]
+  const [provider, patient, third] = [apps[PROVIDER]!, apps[PATIENT]!, apps[THIRD]!]
   // The third party needs an identity (and so a Summary) to be found and notified.
   await addPatient('research-lab-7', member(THIRD).address)
+  // The provider's consent case: this relationship's shares need its approval from now on.
+  await click(provider, 'Require consent for alice-1970')
+  await signAndSend(provider, "Require your consent for alice-1970's shares")
+  await waitForText(provider, "alice-1970's shares now need your consent.")
+  const atPatient = createMedRecClient({ rpcUrl: node(PATIENT).url, privateKey: toHex(member(PATIENT).key) }).relationship(relationship)
+  await waitFor(async () => ((await atPatient.info()).consentRequired ? true : undefined), "the consent rule on the patient's node", 30_000)
+  await click(patient, 'Refresh relationships')
+  await waitForText(patient, 'This provider requires its consent to each grant')
 
   await show(third, 'Patient', 'My records')
   await choose(patient, 'Relationship', relationship)
@@ -159,10 +175,24 @@ t.test('third party: shared with an expiry through the app, read verified (that 
   await click(patient, 'Share')
   const said = await signAndSend(patient, 'Share')
   t.match(said, /expires at the end of/, 'the dialog names the expiry')
+  t.match(said, /provider must consent/, 'and that the provider must consent')
 
   // The grant reaches the third party's node (notification), and its page shows it live.
   await waitForText(third, /Shared with you by/)
   await waitForText(third, /Your access: Active until/)
+  // It reads nothing until the provider approves the grant it is shown.
+  await click(provider, 'Refresh list')
+  // By keyboard: the page above it re-renders as notices come and go, and a keypress needs no coordinates.
+  const approve = aria('Approve sharing with research-lab-7', 'button')
+  await provider.page.locator(approve).wait()
+  await provider.page.focus(approve)
+  await provider.page.keyboard.press('Enter')
+  const approval = await signAndSend(provider, "Approve sharing alice-1970's records with research-lab-7")
+  t.match(approval, /approving grant \d+ on relationship/, 'the dialog names the grant it approves')
+  await waitForText(provider, 'Approved: research-lab-7 may now read what alice-1970 shared.')
+  await waitForText(provider, 'No grant is waiting for consent.')
+  // Approved: the third party's watch service fetches by itself now; its click below comes after that fetch.
+  await waitForText(third, /Fetched and verified \d+ pointer\(s\) of/)
   const region = aria(`Relationship ${relationship}`, 'region')
   await clickIn(third, `Relationship ${relationship}`, 'Fetch records')
   await waitForText(third, 'Verified against the chain')
@@ -178,6 +208,8 @@ t.test('third party: shared with an expiry through the app, read verified (that 
   t.notOk(await has(third, `${region} ${aria('Fetch records', 'button')}`), 'no fetch offered once revoked')
   const refused = await rpcRaw(node(THIRD).url, 'medrec_fetch', [{ relationship }])
   t.ok(refused.error, 'and the provider refuses the revoked grant')
+  // Off again, so that the next refusal is the expiry's alone.
+  await rpc(node(PROVIDER).url, 'medrec_requireConsent', [{ relationship, required: false }])
 })
 
 t.test('refusal: a grant that has expired shows as expired, and the gatekeeper refuses it', async (t) => {
@@ -217,6 +249,10 @@ t.test("refusal: records changed in the provider's database behind the chain are
   await waitForText(patient, 'Tampered: these records do not match the chain')
   const fetched = await rpc<FetchResult>(node(PATIENT).url, 'medrec_fetch', [{ relationship }]).catch((err: Error) => err)
   t.ok(fetched instanceof Error ? /TAMPERED/i.test(fetched.message) : fetched.pointers.some((p) => p.status === 'tampered'), 'the node says the same')
+  // She deletes the relationship from her list with her node's account (medrec_delete).
+  await clickIn(patient, `Relationship ${relationship}`, 'Delete')
+  await signAndSend(patient, 'Delete the relationship')
+  await waitForText(patient, /Status: Deleted/)
 })
 
 t.test('researcher: the provider (the block author) collects a bounty; the aggregate as table and chart; CSV export in the browser', async (t) => {

@@ -5,10 +5,13 @@ import type {
   AddPatientResult,
   AddRecordParams,
   AddRecordResult,
+  ApproveParams,
+  ApproveResult,
   AuditParams,
   AuditResult,
   BountyResult,
   BountyView,
+  ConsentRequest,
   FetchParams,
   FetchResult,
   GatekeeperInfo,
@@ -16,6 +19,7 @@ import type {
   ImportResult,
   Notification,
   RelationshipView,
+  RequireConsentParams,
   ShareParams,
   UpdateParams,
   UpdateResult,
@@ -26,6 +30,7 @@ export type {
   AddRecordResult,
   AuditEntryView,
   AuditResult,
+  ConsentRequest,
   FetchResult,
   FetchedPointer,
   GatekeeperInfo,
@@ -43,9 +48,13 @@ export interface MedrecApi {
   medrec_addRecord: [AddRecordParams, AddRecordResult]
   medrec_update: [UpdateParams, UpdateResult]
   medrec_import: [ImportParams, ImportResult]
+  medrec_consentRequests: [undefined, ConsentRequest[]]
+  medrec_requireConsent: [RequireConsentParams, { relationship: string; required: boolean; transaction: string }]
+  medrec_approve: [ApproveParams, ApproveResult]
   medrec_relationships: [undefined, RelationshipView[]]
   medrec_accept: [{ relationship: string }, { relationship: string; status: string; transaction: string }]
   medrec_reject: [{ relationship: string }, { relationship: string; status: string; transaction: string }]
+  medrec_delete: [{ relationship: string }, { relationship: string; status: string; transaction: string }]
   medrec_share: [ShareParams, { grantId: number; transaction: string }]
   medrec_revoke: [{ relationship: string; viewer: string }, { transaction: string }]
   medrec_fetch: [FetchParams, FetchResult]

@@ -33,7 +33,7 @@
  *     message), h2 "My relationships" (button "Refresh relationships"; each relationship a region named
  *     "Relationship 0x<lowercase address>" with its h3, "Status: <words>" (Waiting for your approval /
  *     New records waiting for your approval / Accepted / Rejected / Deleted), buttons "Accept", "Reject",
- *     "Fetch records"; for a viewer "Your access: Active … / Expired on … / Revoked or not active";
+ *     "Fetch records", "Delete"; for a viewer "Your access: Active … / Expired on … / Revoked or not active";
  *     for an accepted relationship h4 "Shared with" and a button "Revoke <identity or address>" per
  *     active grant), h2 "Records" (per pointer a group "<ResourceType> (pointer N)" with "✔ Verified
  *     against the chain" or an alert "Tampered: these records do not match the chain. …"; each record
@@ -43,14 +43,15 @@
  *     "Relationship to audit", button "Load audit log", table "Who read what, when").
  *   Provider (h1 "Provider"): h2 "Patients and relationships" (buttons "Refresh list", "Publish changed
  *     records"; table "Relationships this gatekeeper serves (…)": Patient, Patient's decision, Records on
- *     chain, Relationship), h2 "Add a patient" (textboxes "Patient identity", "Patient account address",
+ *     chain, Shares (button "Require consent for <identity>" / "Stop requiring consent for <identity>"),
+ *     Relationship), h2 "Add a patient" (textboxes "Patient identity", "Patient account address",
  *     button "Add patient"), h2 "Add a record" (combobox "Record for patient" (an identity), combobox
  *     "Record type", combobox "Code system of the code", textboxes "Code", "What it is, in words", per
  *     type e.g. "Value", "Unit", "Date"; checkboxes "Field: <element>" and "Code system: <name>";
  *     comboboxes "Bounty aggregate", "Bounty grouped by"; button "Add record"), h2 "Import records"
  *     (file input "FHIR bundle or CSV file", combobox "CSV record type", checkbox "Publish to the
  *     chain", button "Import", progressbar "Import progress", table "Entries refused"), h2 "Consent
- *     requests" (read-only: the API has no approve operation).
+ *     requests" (per waiting grant a sentence and a button "Approve sharing with <identity or address>").
  *   Every signing action opens a modal dialog named "Confirm: <what>" saying in words what is signed
  *   and by whom, with buttons "Sign and send" and "Cancel".
  */

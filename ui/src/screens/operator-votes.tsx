@@ -7,6 +7,7 @@
  */
 import type { JSX } from 'preact'
 import { useState } from 'preact/hooks'
+import { useSubmit } from '../shell/submit.ts'
 import type { ScreenProps } from '../shell/types.ts'
 import { votesNeeded, type CliqueSnapshot } from './operator-clique.ts'
 
@@ -24,7 +25,7 @@ export function Votes(props: VotesProps): JSX.Element {
   const { screen, snapshot, proposals } = props
   const [address, setAddress] = useState('')
   const [authorize, setAuthorize] = useState(true)
-  const [busy, setBusy] = useState(false)
+  const { busy, run } = useSubmit(screen.fail)
   const [invalid, setInvalid] = useState('')
   const needed = votesNeeded(snapshot)
   const isAuthority = (a: string): boolean => Object.keys(snapshot.signers).some((s) => s.toLowerCase() === a.toLowerCase())
@@ -50,31 +51,20 @@ export function Votes(props: VotesProps): JSX.Element {
       signer: screen.session.account,
     })
     if (!ok) return
-    setBusy(true)
-    try {
+    await run(async () => {
       await screen.rpc.call('clique_propose', [a, authorize])
       screen.notify(`Vote proposed: ${authorize ? 'add' : 'remove'} ${a}.`)
       setAddress('')
       props.changed()
-    } catch (err) {
-      screen.fail(err)
-    } finally {
-      setBusy(false)
-    }
+    })
   }
 
-  const discard = async (a: string): Promise<void> => {
-    setBusy(true)
-    try {
+  const discard = (a: string): Promise<void> =>
+    run(async () => {
       await screen.rpc.call('clique_discard', [a])
       screen.notify(`Vote on ${a} discarded.`)
       props.changed()
-    } catch (err) {
-      screen.fail(err)
-    } finally {
-      setBusy(false)
-    }
-  }
+    })
 
   const open = Object.entries(proposals)
   return (

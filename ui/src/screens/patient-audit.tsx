@@ -17,7 +17,7 @@ export function Audit({ data, rels, names, fail }: Pick<ScreenProps, 'fail'> & {
   const rel = rels.find((r) => r.relationship === relationship) ?? rels[0]
 
   async function load() {
-    if (rel === undefined || data.audit === undefined) return
+    if (rel === undefined) return
     try {
       const res = await data.audit(rel.relationship)
       setResult(res)

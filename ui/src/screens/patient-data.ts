@@ -4,10 +4,10 @@ import { relationshipView } from '../../../gatekeeper/relationship-view.ts'
 
 /**
  * What the patient screen does, for either kind of sign-in. The node's account: the node's
- * gatekeeper (medrec_*) acts, fetches, verifies and keeps the audit. A key in the browser: the
- * same chain actions signed here through contracts/client (accept, reject, share, revoke), and
- * records fetched with a request signed here, relayed by the node (POST /api/gatekeeper),
- * decrypted and verified here; the audit log is not read that way yet, so `audit` is absent.
+ * gatekeeper (medrec_*) acts, fetches, verifies and checks the audit log. A key in the browser:
+ * the same chain actions signed here through contracts/client (accept, reject, delete, share,
+ * revoke), and records and the audit log read with a request signed here, relayed by the node
+ * (POST /api/gatekeeper), decrypted and checked here (gatekeeper/fetch-records.ts, fetch-audit.ts).
  */
 export interface PatientData {
   /** Who signs, in words, for the signing dialogs. */
@@ -22,10 +22,10 @@ export interface PatientData {
   /** A MedRec identity → its account, from the Registrar; undefined when not registered. */
   resolve(identity: string): Promise<string | undefined>
   identityOf(address: string): Promise<string | undefined>
-  /** Deletes an entry from her Summary (the chain keeps the record of it); absent where the node has no operation for it. */
-  remove?(relationship: string): Promise<string>
-  fetch?(relationship: string): Promise<FetchResult>
-  audit?(relationship: string): Promise<AuditResult>
+  /** Deletes an entry from her Summary (the chain keeps the record of it). */
+  remove(relationship: string): Promise<string>
+  fetch(relationship: string): Promise<FetchResult>
+  audit(relationship: string): Promise<AuditResult>
 }
 
 export function patientData(session: Session, rpc: Rpc): PatientData {
@@ -50,6 +50,7 @@ export function patientData(session: Session, rpc: Rpc): PatientData {
       signer: `this node's account ${session.account} (the node signs)`,
       relationships: () => rpc.medrec('medrec_relationships'),
       decide: async (relationship, accept) => (await rpc.medrec(accept ? 'medrec_accept' : 'medrec_reject', { relationship })).transaction,
+      remove: async (relationship) => (await rpc.medrec('medrec_delete', { relationship })).transaction,
       share: async (relationship, viewer, items, expiresAt) => (await rpc.medrec('medrec_share', { relationship, viewer, items, expiresAt })).transaction,
       revoke: async (relationship, viewer) => (await rpc.medrec('medrec_revoke', { relationship, viewer })).transaction,
       fetch: (relationship) => rpc.medrec('medrec_fetch', { relationship }),
@@ -70,7 +71,7 @@ export function patientData(session: Session, rpc: Rpc): PatientData {
     remove: async (relationship) => (await client.summary().remove(relationship)).hash,
     share: async (relationship, viewer, items, expiresAt) => (await client.relationship(relationship).grant(viewer, items, expiresAt === 0 ? undefined : expiresAt)).hash,
     revoke: async (relationship, viewer) => (await client.relationship(relationship).revoke(viewer)).hash,
-    fetch: browserRecords(client, session).fetch,
+    ...browserRecords(client, session),
   }
 }
 

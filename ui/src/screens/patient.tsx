@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks'
 import { followNotifications, type FetchResult, type Notification, type RelationshipView } from '../api/index.ts'
 import { RecordCard } from '../fhir/render.tsx'
+import { useSubmit } from '../shell/submit.ts'
 import type { ScreenProps } from '../shell/types.ts'
 import { Audit } from './patient-audit.tsx'
 import { patientData, queryOf, STATUS_WORDS, type PatientData } from './patient-data.ts'
@@ -65,14 +66,7 @@ export function PatientScreen(props: ScreenProps) {
       </section>
       <Records records={records} names={names} rels={rels ?? []} />
       {rels === undefined ? null : <Share {...props} data={data} onChange={refresh} rels={rels.filter((r) => r.role === 'patient' && !r.terminated)} />}
-      {data.audit === undefined ? (
-        <section class="card" aria-labelledby="pt-audit">
-          <h2 id="pt-audit">Audit log</h2>
-          <p>The audit log is read from the provider's gatekeeper with a request your account signs through a node's gatekeeper. Sign in with a node's account to read it.</p>
-        </section>
-      ) : (
-        <Audit {...props} data={data} rels={(rels ?? []).filter((r) => r.role === 'patient')} names={names} />
-      )}
+      <Audit {...props} data={data} rels={(rels ?? []).filter((r) => r.role === 'patient')} names={names} />
     </>
   )
 }
@@ -135,7 +129,6 @@ function describePointers(r: RelationshipView): string {
 }
 
 function Relationship({
-  session,
   notify,
   fail,
   confirm,
@@ -145,7 +138,7 @@ function Relationship({
   onChange,
   onRecords,
 }: ScreenProps & { data: PatientData; rel: RelationshipView; providerName: string | undefined; onChange: () => Promise<void>; onRecords: (r: FetchResult) => void }) {
-  const [busy, setBusy] = useState(false)
+  const { busy, run } = useSubmit(fail)
   const provider = providerName === undefined ? rel.provider : `${providerName} (${rel.provider})`
   const pending = rel.role === 'patient' && (rel.status === 'awaiting-approval' || rel.status === 'update-pending')
   const now = Date.now() / 1000
@@ -163,52 +156,34 @@ function Relationship({
       signer: data.signer,
     })
     if (!ok) return
-    setBusy(true)
-    try {
+    await run(async () => {
       const tx = await data.decide(rel.relationship, accept)
       notify(`${accept ? 'Accepted' : 'Rejected'} the relationship with ${providerName ?? rel.provider} (transaction ${tx.slice(0, 10)}…).`)
       await onChange()
-    } catch (err) {
-      fail(err)
-    } finally {
-      setBusy(false)
-    }
+    })
   }
 
   async function remove() {
-    if (data.remove === undefined) return
     const ok = await confirm({
       title: `Delete the relationship with ${providerName ?? rel.provider}`,
       lines: [`Relationship ${rel.relationship} leaves your list (your Summary marks it deleted; the chain keeps the history). The provider keeps its records.`, 'This signs a transaction to your Summary contract.'],
       signer: data.signer,
     })
     if (!ok) return
-    setBusy(true)
-    try {
+    await run(async () => {
       await data.remove(rel.relationship)
       notify(`Deleted the relationship with ${providerName ?? rel.provider}.`)
       await onChange()
-    } catch (err) {
-      fail(err)
-    } finally {
-      setBusy(false)
-    }
+    })
   }
 
-  async function fetchRecords() {
-    if (data.fetch === undefined) return
-    setBusy(true)
-    try {
+  const fetchRecords = () =>
+    run(async () => {
       const res = await data.fetch(rel.relationship)
       onRecords(res)
       const bad = res.pointers.filter((p) => p.status === 'tampered').length
       notify(bad === 0 ? `Fetched ${res.pointers.length} record set(s) from ${providerName ?? rel.provider}: verified against the chain.` : `Warning: ${bad} record set(s) from ${providerName ?? rel.provider} do not match the chain.`)
-    } catch (err) {
-      fail(err)
-    } finally {
-      setBusy(false)
-    }
-  }
+    })
 
   return (
     <div role="region" aria-label={`Relationship ${rel.relationship}`}>
@@ -252,17 +227,16 @@ function Relationship({
             </button>
           </>
         ) : null}
-        {data.fetch !== undefined && !rel.terminated && (rel.role === 'patient' ? rel.status === 'accepted' || rel.status === 'update-pending' : rel.grant?.active === true && !expired) ? (
+        {!rel.terminated && (rel.role === 'patient' ? rel.status === 'accepted' || rel.status === 'update-pending' : rel.grant?.active === true && !expired) ? (
           <button type="button" disabled={busy} onClick={() => void fetchRecords()}>
             Fetch records
           </button>
         ) : null}
-        {data.remove !== undefined && rel.status !== 'deleted' ? (
+        {rel.status !== 'deleted' ? (
           <button type="button" class="danger" disabled={busy} onClick={() => void remove()}>
             Delete
           </button>
         ) : null}
-        {data.fetch === undefined && session.kind === 'browser' ? <span class="muted">Reading records needs a node's gatekeeper: sign in with a node's account.</span> : null}
       </div>
       {rel.role === 'patient' && rel.status === 'accepted' ? <Grants data={data} rel={rel} notify={notify} fail={fail} confirm={confirm} /> : null}
     </div>

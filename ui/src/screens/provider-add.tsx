@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks'
 import { BOUNTY_AGGREGATES, CODE_SYSTEMS, type BountyAggregate, type BountyQuery, type CodeSystem, type RecordQuery } from '../../../contracts/client/index.ts'
+import { useSubmit } from '../shell/submit.ts'
 import type { ScreenProps } from '../shell/types.ts'
 import { newResourceId, RECORD_FORMS, type RecordForm } from './provider-forms.ts'
 
@@ -11,7 +12,7 @@ const ADDRESS = /^0x[0-9a-fA-F]{40}$/
 export function AddPatient({ rpc, notify, fail, confirm, session, onDone }: Props) {
   const [identity, setIdentity] = useState('')
   const [address, setAddress] = useState('')
-  const [busy, setBusy] = useState(false)
+  const { busy, run } = useSubmit(fail)
 
   async function submit(e: Event) {
     e.preventDefault()
@@ -26,18 +27,13 @@ export function AddPatient({ rpc, notify, fail, confirm, session, onDone }: Prop
       signer: `this node's account ${session.account} (an authority registers identities)`,
     })
     if (!ok) return
-    setBusy(true)
-    try {
+    await run(async () => {
       const res = await rpc.medrec('medrec_addPatient', { identity: id, address: address.trim() })
       notify(`Added patient ${res.identity}${res.registered ? ' (identity registered on chain)' : ''}.`)
       setIdentity('')
       setAddress('')
       await onDone()
-    } catch (err) {
-      fail(err)
-    } finally {
-      setBusy(false)
-    }
+    })
   }
 
   return (
@@ -71,7 +67,7 @@ export function AddRecord({ rpc, notify, fail, confirm, session, identities, onD
   const [filter, setFilter] = useState<Set<CodeSystem>>(new Set())
   const [aggregate, setAggregate] = useState<BountyAggregate>('count')
   const [groupBy, setGroupBy] = useState('code')
-  const [busy, setBusy] = useState(false)
+  const { busy, run } = useSubmit(fail)
 
   function pickType(type: string) {
     const f = RECORD_FORMS.find((x) => x.type === type) ?? RECORD_FORMS[0]!
@@ -110,18 +106,13 @@ export function AddRecord({ rpc, notify, fail, confirm, session, identities, onD
       signer: `this node's gatekeeper (${session.account}) and the relationship's account`,
     })
     if (!ok) return
-    setBusy(true)
-    try {
+    await run(async () => {
       const res = await rpc.medrec('medrec_addRecord', { identity: id, resources: [resource], query, bounty })
       const words = { created: 'created a new relationship with', added: 'added a new pointer to', updated: 'updated the pointer of', unchanged: 'changed nothing in' }[res.action]
       notify(`Record stored; ${words} relationship ${res.relationship} (pointer ${res.pointerId}).`)
       setValues({})
       await onDone()
-    } catch (err) {
-      fail(err)
-    } finally {
-      setBusy(false)
-    }
+    })
   }
 
   return (

@@ -1,5 +1,5 @@
 import { readClient, type GatekeeperInfo, type Rpc } from '../api/index.ts'
-import { SUMMARY_STATUSES, type GrantState, type Pointer } from '../../../contracts/client/index.ts'
+import { SUMMARY_STATUSES, type Pointer } from '../../../contracts/client/index.ts'
 
 /** One relationship this provider's gatekeeper serves, as the provider screen lists it. */
 export interface ProviderRelationship {
@@ -11,8 +11,6 @@ export interface ProviderRelationship {
   terminated: boolean
   consentRequired: boolean
   pointers: Pointer[]
-  /** Grants the patient made that wait for this provider's consent. */
-  pending: { viewer: string; identity: string | undefined; grant: GrantState }[]
 }
 
 /** How many relationships the list reads at most (each costs a few eth_calls). */
@@ -33,17 +31,11 @@ export async function providerRelationships(rpc: Rpc, info: GatekeeperInfo): Pro
     const ppr = client.relationship(relationship)
     const info2 = await ppr.info()
     if (info2.endpoint !== info.endpoint) continue
-    const [identity, entry, pointers, viewers] = await Promise.all([
+    const [identity, entry, pointers] = await Promise.all([
       client.registrar.identityOf(info2.patient),
       info2.linked ? client.summary(info2.patientSummary).entryOf(relationship) : Promise.resolve(undefined),
       ppr.pointers({ limit: 100 }),
-      info2.consentRequired ? ppr.viewers({ limit: 100 }) : Promise.resolve([]),
     ])
-    const pending: ProviderRelationship['pending'] = []
-    for (const viewer of viewers) {
-      const grant = await ppr.grantOf(viewer)
-      if (grant.active && !grant.providerApproved) pending.push({ viewer, identity: await client.registrar.identityOf(viewer), grant })
-    }
     out.push({
       relationship: relationship.toLowerCase(),
       patient: info2.patient,
@@ -52,7 +44,6 @@ export async function providerRelationships(rpc: Rpc, info: GatekeeperInfo): Pro
       terminated: info2.terminated,
       consentRequired: info2.consentRequired,
       pointers,
-      pending,
     })
   }
   return out

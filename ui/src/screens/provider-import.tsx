@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks'
 import { messageOf } from '../api/index.ts'
 import { RESOURCE_TYPES } from '../../../contracts/client/index.ts'
+import { useSubmit } from '../shell/submit.ts'
 import type { ScreenProps } from '../shell/types.ts'
 import { csvRecords } from './provider-csv.ts'
 
@@ -27,13 +28,13 @@ export function Import({ rpc, notify, fail, confirm, session, onDone }: Props) {
   const [csvType, setCsvType] = useState('Observation')
   const [publish, setPublish] = useState(false)
   const [progress, setProgress] = useState<Progress | undefined>()
-  const [busy, setBusy] = useState(false)
+  const submit = useSubmit(fail)
+  const busy = submit.busy
 
   async function run(e: Event) {
     e.preventDefault()
     if (file === undefined) return
-    setBusy(true)
-    try {
+    await submit.run(async () => {
       const text = await file.text()
       const isCsv = /\.csv$/i.test(file.name) || !text.trimStart().startsWith('{')
       // Each unit: what one call imports, and how to name it in an error.
@@ -92,11 +93,7 @@ export function Import({ rpc, notify, fail, confirm, session, onDone }: Props) {
         }
       }
       await onDone()
-    } catch (err) {
-      fail(err)
-    } finally {
-      setBusy(false)
-    }
+    })
   }
 
   return (

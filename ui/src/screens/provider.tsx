@@ -1,9 +1,11 @@
 import { useCallback, useEffect, useState } from 'preact/hooks'
 import { RpcError, type GatekeeperInfo } from '../api/index.ts'
+import { useSubmit } from '../shell/submit.ts'
 import type { ScreenProps } from '../shell/types.ts'
 import { queryOf, STATUS_WORDS } from './patient-data.ts'
 import { providerRelationships, LIST_LIMIT, type ProviderRelationship } from './provider-data.ts'
 import { AddPatient, AddRecord } from './provider-add.tsx'
+import { ConsentRequests, stewardWords } from './provider-consent.tsx'
 import { Import } from './provider-import.tsx'
 
 /** The provider's screen (MedRec 1.0's EMR Manager): patients and relationships, adding patients and records, imports, consent. */
@@ -12,6 +14,7 @@ export function ProviderScreen(props: ScreenProps) {
   const [info, setInfo] = useState<GatekeeperInfo | undefined>()
   const [rels, setRels] = useState<ProviderRelationship[] | undefined>()
   const [noGatekeeper, setNoGatekeeper] = useState<string | undefined>()
+  const { busy, run } = useSubmit(fail)
 
   const refresh = useCallback(async () => {
     try {
@@ -45,17 +48,34 @@ export function ProviderScreen(props: ScreenProps) {
       signer: `this node's gatekeeper (${info?.account ?? session.account}) and its per-relationship accounts`,
     })
     if (!ok) return
-    try {
+    await run(async () => {
       const res = await rpc.medrec('medrec_update', {})
       notify(`Published ${res.updated.length} update(s); ${res.unchanged} unchanged${res.outsideGrammar === undefined ? '' : `; ${res.outsideGrammar.length} left alone (query outside the grammar)`}.`)
       await refresh()
-    } catch (err) {
-      fail(err)
-    }
+    })
+  }
+
+  async function requireConsent(r: ProviderRelationship, required: boolean) {
+    const patient = r.identity ?? r.patient
+    const ok = await confirm({
+      title: required ? `Require your consent for ${patient}'s shares` : `Stop requiring your consent for ${patient}'s shares`,
+      lines: [
+        required
+          ? `From now on, a person ${patient} shares these records with reads nothing until you approve that share under “Consent requests”. Shares she made already wait for your approval too.`
+          : `${patient}'s shares on this relationship take effect without your approval again, including those waiting under “Consent requests”.`,
+        `This signs a transaction to relationship ${r.relationship}.`,
+      ],
+      signer: stewardWords(info, session.account),
+    })
+    if (!ok) return
+    await run(async () => {
+      await rpc.medrec('medrec_requireConsent', { relationship: r.relationship, required })
+      notify(required ? `${patient}'s shares now need your consent.` : `${patient}'s shares no longer need your consent.`)
+      await refresh()
+    })
   }
 
   const identities = [...new Set((rels ?? []).map((r) => r.identity).filter((x): x is string => x !== undefined))]
-  const pending = (rels ?? []).flatMap((r) => r.pending.map((p) => ({ ...p, rel: r })))
 
   return (
     <>
@@ -74,7 +94,7 @@ export function ProviderScreen(props: ScreenProps) {
           <button type="button" onClick={() => void refresh()}>
             Refresh list
           </button>
-          <button type="button" onClick={() => void publish()}>
+          <button type="button" disabled={busy} onClick={() => void publish()}>
             Publish changed records
           </button>
         </div>
@@ -91,6 +111,7 @@ export function ProviderScreen(props: ScreenProps) {
                   <th scope="col">Patient</th>
                   <th scope="col">Patient's decision</th>
                   <th scope="col">Records on chain</th>
+                  <th scope="col">Shares</th>
                   <th scope="col">Relationship</th>
                 </tr>
               </thead>
@@ -110,6 +131,17 @@ export function ProviderScreen(props: ScreenProps) {
                         ? 'none'
                         : r.pointers.map((p) => `${queryOf(p.query)?.resourceType ?? 'query outside the grammar'} (v${p.version}, ${p.fieldCount} fields)`).join('; ')}
                     </td>
+                    <td>
+                      {r.consentRequired ? 'Need your consent' : 'Patient decides alone'}
+                      {r.terminated ? null : (
+                        <>
+                          <br />
+                          <button type="button" disabled={busy} aria-label={`${r.consentRequired ? 'Stop requiring consent' : 'Require consent'} for ${r.identity ?? r.patient}`} onClick={() => void requireConsent(r, !r.consentRequired)}>
+                            {r.consentRequired ? 'Stop requiring consent' : 'Require consent'}
+                          </button>
+                        </>
+                      )}
+                    </td>
                     <td class="mono">{r.relationship}</td>
                   </tr>
                 ))}
@@ -123,26 +155,7 @@ export function ProviderScreen(props: ScreenProps) {
         <AddRecord {...props} identities={identities} onDone={refresh} />
       </div>
       <Import {...props} onDone={refresh} />
-      <section class="card" aria-labelledby="pv-consent">
-        <h2 id="pv-consent">Consent requests</h2>
-        <p>
-          A patient's grant on a relationship that requires this provider's consent waits here until the provider approves it. The node has no <span class="mono">medrec_*</span>{' '}
-          operation to approve a grant yet (each relationship is held by a per-relationship account whose key only the gatekeeper has), so this list is read-only.
-        </p>
-        {pending.length === 0 ? (
-          <p>No grant is waiting for consent.</p>
-        ) : (
-          <ul class="plain">
-            {pending.map((p) => (
-              <li key={`${p.rel.relationship}:${p.viewer}`}>
-                {p.rel.identity ?? p.rel.patient} shares {p.grant.items.map((i) => queryOf(p.rel.pointers.find((x) => x.pointerId === i.pointerId)?.query ?? '')?.resourceType ?? `pointer ${i.pointerId}`).join(', ')} with{' '}
-                {p.identity ?? <span class="mono">{p.viewer}</span>}
-                {p.grant.expiresAt === 0 ? '' : ` until ${new Date(p.grant.expiresAt * 1000).toLocaleDateString()}`}
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
+      <ConsentRequests {...props} info={info} rels={rels} onDone={refresh} />
     </>
   )
 }
