@@ -88,7 +88,7 @@ for (const s of suites) {
   if (s === 'rss') printTable('Memory', await idleRss(), values.json)
   if (s === 'gatekeeper') {
     const g = { requests: Number(values.requests), records: Number(values.records) }
-    printTable(`Gatekeeper: signed record reads over HTTP (${g.records} records per answer)`, await runGatekeeperBench(g), values.json)
+    printTable(`Gatekeeper: authorised record reads over HTTPS, signed requests and the FHIR API with a SMART token (${g.records} records per answer)`, await runGatekeeperBench(g), values.json)
   }
   if (s === 'gas') printTable('Gas per MedRec contract operation (embedded EVM, receipt gas)', await runGasTable(), values.json)
   if (s === 'pow') {

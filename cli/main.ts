@@ -20,12 +20,13 @@ import { genesisGroup } from './commands/genesis.ts'
 import { initCommand } from './commands/init.ts'
 import { mineCommand, startCommand } from './commands/start.ts'
 import { uiGroup } from './commands/ui.ts'
+import { gatekeeperGroup } from './commands/gatekeeper.ts'
 import { exitCodeOf, usageError } from './errors.ts'
 import { commandHelp, groupHelp, rootHelp } from './help.ts'
 import { out } from './io.ts'
 import type { CommandSpec, GroupSpec, Spec } from './types.ts'
 
-const SPECS: Spec[] = [startCommand, mineCommand, initCommand, accountGroup, sendCommand, genesisGroup, authorityGroup, peersCommand, providerGroup, patientGroup, bountyGroup, watchCommand, uiGroup, benchGroup]
+const SPECS: Spec[] = [startCommand, mineCommand, initCommand, accountGroup, sendCommand, genesisGroup, authorityGroup, peersCommand, providerGroup, patientGroup, bountyGroup, watchCommand, uiGroup, gatekeeperGroup, benchGroup]
 const HELP = new Set(['--help', '-h'])
 
 function version(): string {

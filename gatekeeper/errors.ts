@@ -45,6 +45,10 @@ export const GatekeeperErrorCode = {
    * version is still served, the new records are kept aside until the chain names their hash.
    */
   CHAIN_UPDATE_FAILED: 'GATEKEEPER_CHAIN_UPDATE_FAILED',
+  /** The HTTP API's TLS certificate or key cannot be used (unreadable, not PEM, not a pair, expired). */
+  TLS_CONFIG: 'GATEKEEPER_TLS_CONFIG',
+  /** A gatekeeper's HTTPS endpoint presented a certificate other than the one its Registrar entry names. */
+  TLS_PIN_MISMATCH: 'GATEKEEPER_TLS_PIN_MISMATCH',
   /** Local database or configuration problem. */
   INTERNAL: 'GATEKEEPER_INTERNAL',
 } as const

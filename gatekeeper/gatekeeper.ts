@@ -12,7 +12,7 @@ import { createAuditLog } from './audit.ts'
 import { createDelegateAccounts, createDelegateVerifier, createRelay, createRelayTable, DELEGATE_PROTOCOL } from './delegates/index.ts'
 import { createBountyReleases } from './bounty-release.ts'
 import { createNotificationLog, createRecordCache } from './cache.ts'
-import { createSqliteRecordStore } from './db/index.ts'
+import { createPostgresRecordStore, createSqliteRecordStore } from './db/index.ts'
 import { startGatekeeperHttp, type GatekeeperHttp } from './http.ts'
 import { GatekeeperError, GatekeeperErrorCode, wireCode } from './errors.ts'
 import { createNonceStore } from './nonces.ts'
@@ -20,10 +20,14 @@ import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from './options.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { createParticipantOps } from './participant.ts'
 import { createProviderOps } from './provider.ts'
+import { postgresProviderRecords, providerOnPostgres } from './provider-postgres.ts'
 import { createPublisher } from './publish.ts'
 import { createRequestVerifier } from './request.ts'
 import { createRequester, GATEKEEPER_PROTOCOL } from './requester.ts'
 import { createServer, type GatekeeperReply, type ServedRequest } from './serve.ts'
+import { loadOrCreateDevTls, loadSuppliedTls } from './tls.ts'
+import { createFhirApi } from './fhir/index.ts'
+import { createSmartAuth } from './smart/index.ts'
 import { createRelationshipMap, openStateDb } from './state.ts'
 import { createWatcher } from './watch.ts'
 
@@ -58,8 +62,19 @@ function loadSecret(dir: string): Uint8Array {
 
 /** The built-in gatekeeper: serves this provider's records, and watches and fetches as a patient. */
 export async function createGatekeeper(opts: GatekeeperOptions, modules: GatekeeperModules) {
+  // First, so a wrong certificate or key stops the start before anything opens. Its fingerprint goes in the Registrar entry for requesters to pin.
+  const tls = opts.http === undefined || opts.tls === false ? undefined : opts.tls !== undefined ? loadSuppliedTls(opts.tls) : await loadOrCreateDevTls(opts.dir, [opts.http.host, ...(opts.publicUrl === undefined ? [] : [new URL(opts.publicUrl).hostname])])
   const state = openStateDb(join(opts.dir, 'state.sqlite'))
   const store = createSqliteRecordStore({ path: opts.recordsPath ?? join(opts.dir, 'records.sqlite') })
+  // With --gatekeeper.records the provider's own PostgreSQL database is what requests read (checked at start: unreachable or a bad mapping stops it).
+  const pgRecords = opts.records === undefined ? undefined : await createPostgresRecordStore(opts.records).catch(async (err: unknown) => {
+    await store.close()
+    state.close()
+    throw err
+  })
+  const source = pgRecords ?? store
+  /** The patient count the operator's info shows: PostgreSQL's is refreshed at each new head (info is synchronous). */
+  let pgPatients = pgRecords === undefined ? 0 : await pgRecords.patientCount().catch(() => 0)
   const secret = loadSecret(opts.dir)
   const privateKey = bytesToHex(modules.account.privateKey) as Hex
   const address = getAddress(bytesToHex(modules.account.address)) as Address
@@ -104,10 +119,10 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
   }
   const releases = createBountyReleases(
     { k: opts.k, provider: address },
-    { db: state, source: store, secret, sign: (hash, rel) => signerOf(rel).signMessage({ message: { raw: hash } }), providerOf: (rel) => delegates.ofRelationship(rel)?.address, now: () => Math.floor(Date.now() / 1000) },
+    { db: state, source, secret, sign: (hash, rel) => signerOf(rel).signMessage({ message: { raw: hash } }), providerOf: (rel) => delegates.ofRelationship(rel)?.address, now: () => Math.floor(Date.now() / 1000) },
   )
   const verifier = createRequestVerifier({ chainId: modules.chainId, gatekeepers: [address], isGatekeeper: delegates.isOurs, maxLifetimeSeconds: opts.maxRequestLifetime })
-  const server = createServer({ client, source: store, verifier, nonces, auditOf: (a) => chains.of(a).log, providerAudit, limiter, relationships, privateKey, ownsAccount: delegates.isOurs, secret, releases, settle: createPublisher(store).settle, onServed: modules.onServed })
+  const server = createServer({ client, source, verifier, nonces, auditOf: (a) => chains.of(a).log, providerAudit, limiter, relationships, privateKey, ownsAccount: delegates.isOurs, secret, releases, settle: createPublisher(store).settle, onServed: modules.onServed })
   const requester = createRequester({ client, privateKey, chainId: modules.chainId, p2pRequest: p2p === undefined ? undefined : (ma, body) => p2p.requestTo(ma, GATEKEEPER_PROTOCOL, body) })
   const cache = createRecordCache(state)
   const notifications = createNotificationLog(state)
@@ -166,27 +181,61 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
   let http: GatekeeperHttp | undefined
   const endpoint = (): string => opts.publicUrl ?? http?.url ?? p2p?.listenAddrs()[0] ?? ''
   // What anyone may learn (GET /v1/info); the operator's view adds counts and the audit head.
-  const publicInfo = () => ({ account: address, chainId: Number(modules.chainId), publicKey: bytesToHex(publicKey), multiaddrs: p2p?.listenAddrs() ?? [] })
+  const publicInfo = () => ({ account: address, chainId: Number(modules.chainId), publicKey: bytesToHex(publicKey), multiaddrs: p2p?.listenAddrs() ?? [], ...(tls === undefined ? {} : { tlsFingerprint: tls.fingerprint }) })
   const info = (): GatekeeperInfo => ({
     ...publicInfo(),
     ...(http === undefined ? {} : { url: opts.publicUrl ?? http.url }),
     endpoint: endpoint(),
     k: opts.k,
-    patients: store.patientCount(),
+    patients: pgRecords === undefined ? store.patientCount() : pgPatients,
     relationships: relationships.count(),
     audit: audit.head(),
     auditAnchored: anchorer.anchoredSeq(),
     providerAudit: providerAudit.head(),
   })
+  // SMART App Launch for the FHIR API: its issuer and the FHIR base follow the published URL.
+  const smart = createSmartAuth({
+    db: state,
+    secret,
+    client,
+    relationships,
+    ours: (a) => a.toLowerCase() === address.toLowerCase() || delegates.isOurs(a),
+    chainId: Number(modules.chainId),
+    publicBase: () => (opts.publicUrl ?? http?.url ?? '').replace(/\/+$/, ''),
+    auditOf: (a) => chains.of(a).log,
+    providerAudit,
+    tokenLifetimeSeconds: opts.smartTokenLifetime,
+  })
+  // The FHIR R4 API: SMART's tokens say who calls; what they read is decided from the chain at each request.
+  const fhir = createFhirApi({
+    source,
+    client,
+    relationships,
+    auditOf: (a) => chains.of(a).log,
+    providerAudit,
+    authenticator: smart.authenticator,
+    baseUrl: () => `${(opts.publicUrl ?? http?.url ?? '').replace(/\/+$/, '')}/fhir`,
+    ours: (a) => a.toLowerCase() === address.toLowerCase() || delegates.isOurs(a),
+    oauth: () => {
+      const c = smart.configuration()
+      return { authorize: String(c.authorization_endpoint), token: String(c.token_endpoint) }
+    },
+    limiter,
+    settle: createPublisher(store).settle,
+  })
   if (opts.http !== undefined) {
     http = await startGatekeeperHttp(opts.http, {
+      smart,
+      fhir,
       handle: (json, remote, bytes) => handle(json, bytes, remote),
       reject: (code, message, remote) => server.reject(code, message, { remote }),
       info: () => ({ ...publicInfo(), protocols: ['http', GATEKEEPER_PROTOCOL] }),
-    })
-    log.info('Gatekeeper HTTP API listening', { url: http.url, account: address })
+    }, tls)
+    log.info('Gatekeeper HTTP API listening', { url: http.url, account: address, ...(tls === undefined ? { tls: 'off (behind a TLS-terminating proxy)' } : { tlsFingerprint: tls.fingerprint, certificate: tls.source }) })
   }
-  const provider = createProviderOps({ client, store, relationships, secret, endpoint, delegates })
+  // With PostgreSQL, pointer hashes are computed over what requests read (its records, not the embedded store's), and patients and records are added there.
+  const providerOps = createProviderOps({ client, store, relationships, secret, endpoint, delegates, external: pgRecords === undefined ? undefined : postgresProviderRecords(pgRecords, state, store) })
+  const provider = pgRecords === undefined ? providerOps : providerOnPostgres(providerOps, pgRecords)
   const participant = createParticipantOps({ client, requester, cache, db: state, onChange: () => void watcher.poll() })
 
   /** An authority lists its gatekeeper in the Registrar so requesters can find it. */
@@ -195,9 +244,11 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
     const entry = await client.registrar.provider(address)
     const url = opts.publicUrl ?? http?.url ?? ''
     const multiaddr = p2p?.listenAddrs()[0] ?? ''
-    if (entry.url === url && entry.multiaddr === multiaddr && entry.encryptionKey.toLowerCase() === bytesToHex(publicKey)) return
-    await client.registrar.setProvider({ name: entry.name !== '' ? entry.name : `gatekeeper ${address.slice(0, 10)}`, url, multiaddr, encryptionKey: bytesToHex(publicKey) })
-    log.info('Published the gatekeeper in the Registrar', { url, multiaddr })
+    // A new certificate (renewed, or the operator's) is republished at once: requesters pin what the entry says.
+    const tlsFingerprint = url === '' ? undefined : tls?.fingerprint
+    if (entry.url === url && entry.multiaddr === multiaddr && entry.encryptionKey.toLowerCase() === bytesToHex(publicKey) && entry.tlsFingerprint === tlsFingerprint) return
+    await client.registrar.setProvider({ name: entry.name !== '' ? entry.name : `gatekeeper ${address.slice(0, 10)}`, url, multiaddr, encryptionKey: bytesToHex(publicKey), ...(tlsFingerprint === undefined ? {} : { tlsFingerprint }) })
+    log.info('Published the gatekeeper in the Registrar', { url, multiaddr, tlsFingerprint })
   }
   let pruneAt = 0
 
@@ -216,11 +267,15 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
     relationships,
     delegates,
     delegateVerifier,
+    /** SMART App Launch: registered clients, and the FHIR API's authenticator. */
+    smart,
     info,
     publish: () => publish().catch((err) => log.warn('Could not publish the gatekeeper in the Registrar', undefined, errorMessage(err))),
     /** Call at every new head. */
     onHead(): void {
       server.onHead()
+      fhir.onHead()
+      if (pgRecords !== undefined) void pgRecords.patientCount().then((n) => (pgPatients = n), (err: unknown) => log.warn('Could not count the PostgreSQL record database\'s patients', undefined, errorMessage(err)))
       void watcher.poll()
       const now = Math.floor(Date.now() / 1000)
       if (now >= pruneAt) {
@@ -249,6 +304,7 @@ export async function createGatekeeper(opts: GatekeeperOptions, modules: Gatekee
     async close(): Promise<void> {
       chains.close()
       await http?.close()
+      await pgRecords?.close()
       await store.close()
       state.close()
     },

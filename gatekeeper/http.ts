@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { RESOURCE_TYPES } from '../contracts/client/index.ts'
 import { createLogger, errorCode, errorMessage } from '../common/index.ts'
 import { GatekeeperError, GatekeeperErrorCode, wireCode } from './errors.ts'
 import type { GatekeeperReply } from './serve.ts'
@@ -17,6 +17,10 @@ export interface HttpModules {
   reject(code: GatekeeperErrorCode, message: string, remote: string): GatekeeperReply
   /** Public facts for GET /v1/info (never the audit head: that is for the operator and a patient's signed request). */
   info(): Record<string, unknown>
+  /** SMART App Launch (gatekeeper/smart/): discovery and /oauth/*; false for paths it does not serve. */
+  smart?: { handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> }
+  /** The FHIR R4 API (gatekeeper/fhir/): everything under /fhir that SMART discovery does not answer. */
+  fhir?: { handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> }
 }
 
 export interface GatekeeperHttp {
@@ -28,22 +32,23 @@ export interface GatekeeperHttp {
  * The gatekeeper's HTTP API:
  *   GET  /v1/info                      who this gatekeeper is (account, chain, public key)
  *   POST /v1/requests                  a signed request (JSON) → `{ ok, encrypted | error }`
- *   GET  /fhir/<ResourceType>?relationship=0x…&pointer=N   FHIR-style read; the signed request
- *        travels in `Authorization: MedRec <base64url(JSON)>`; the answer is a FHIR Binary holding
- *        the encrypted reply (plain records never cross HTTP), errors are OperationOutcomes.
+ *   /fhir/…                            the FHIR R4 API with SMART access tokens (gatekeeper/fhir/)
  */
-export async function startGatekeeperHttp(listen: { host: string; port: number }, modules: HttpModules): Promise<GatekeeperHttp> {
-  const server: Server = createHttpServer((req, res) => {
+export async function startGatekeeperHttp(listen: { host: string; port: number }, modules: HttpModules, tls?: { cert: string; key: string }): Promise<GatekeeperHttp> {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     route(req, res).catch((err: unknown) => {
       log.warn('HTTP request failed', { url: req.url }, err)
       if (!res.headersSent) send(res, 500, { ok: false, error: { code: wireCode(GatekeeperErrorCode.INTERNAL), message: 'internal error' } })
     })
-  })
+  }
+  // HTTPS (gatekeeper/tls.ts; a handshake gets the headers' 10 s); plain HTTP only when the operator chose it, behind a TLS-terminating proxy (--gatekeeper.tls=false).
+  const server: Server | HttpsServer = tls === undefined ? createHttpServer(onRequest) : createHttpsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: 10_000 }, onRequest)
   server.headersTimeout = 10_000
   server.requestTimeout = 30_000
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gatekeeper')
+    if (modules.smart !== undefined && (await modules.smart.handle(req, res, url))) return
     if (url.pathname === '/v1/info') {
       if (req.method !== 'GET') return send(res, 405, { ok: false, error: { code: wireCode(GatekeeperErrorCode.BAD_REQUEST), message: 'use GET /v1/info' } })
       return send(res, 200, modules.info())
@@ -64,46 +69,8 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
       }
       return reply(res, await modules.handle(json, remote, Buffer.from(body, 'utf8')))
     }
-    const fhir = /^\/fhir\/([A-Za-z]+)$/.exec(url.pathname)
-    if (fhir !== null) return fhirRead(req, res, fhir[1]!, url)
-    return send(res, 404, { ok: false, error: { code: wireCode(GatekeeperErrorCode.NOT_FOUND), message: `no route ${url.pathname}: see GET /v1/info, POST /v1/requests, GET /fhir/<ResourceType>` } })
-  }
-
-  async function fhirRead(req: IncomingMessage, res: ServerResponse, type: string, url: URL): Promise<void> {
-    const outcome = (status: number, code: string, message: string) =>
-      send(res, status, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: status === 403 || status === 401 ? 'forbidden' : status === 404 ? 'not-found' : status === 429 ? 'throttled' : 'invalid', diagnostics: `${code}: ${message}` }] }, 'application/fhir+json')
-    if (req.method !== 'GET') return outcome(405, wireCode(GatekeeperErrorCode.BAD_REQUEST), 'FHIR reads are GET')
-    if (!(RESOURCE_TYPES as readonly string[]).includes(type)) return outcome(404, wireCode(GatekeeperErrorCode.NOT_FOUND), `unknown resource type ${type}; one of ${RESOURCE_TYPES.join(', ')}`)
-    const remote = remoteOf(req)
-    // A read that cannot become a request is refused like one: audited (provider-only) and counted against the remote address.
-    const refuse = (status: number, message: string) => {
-      const r = modules.reject(GatekeeperErrorCode.BAD_REQUEST, message, remote)
-      if (r.retryAfter !== undefined) res.setHeader('retry-after', String(r.retryAfter))
-      return r.body.ok ? undefined : outcome(r.retryAfter !== undefined ? r.status : status, r.body.error.code, r.body.error.message)
-    }
-    const auth = req.headers.authorization ?? ''
-    const m = /^MedRec ([A-Za-z0-9_-]+={0,2})$/.exec(auth)
-    if (m === null) return refuse(401, 'send the signed request in "Authorization: MedRec <base64url of its JSON>"')
-    let json: { request?: { relationship?: unknown; pointerIds?: unknown } }
-    const text = Buffer.from(m[1]!, 'base64url').toString('utf8')
-    try {
-      json = JSON.parse(text) as typeof json
-    } catch {
-      return refuse(400, 'the Authorization value is not base64url JSON')
-    }
-    // The URL must say what the signature covers, so logs and proxies see the real target.
-    const rel = url.searchParams.get('relationship')
-    const pointer = url.searchParams.get('pointer')
-    const ids = json.request?.pointerIds
-    if (rel === null || typeof json.request?.relationship !== 'string' || rel.toLowerCase() !== json.request.relationship.toLowerCase() || !Array.isArray(ids) || ids.length !== 1 || String(ids[0]) !== pointer) {
-      return refuse(400, 'relationship and pointer in the URL must equal those of the signed request (one pointer per FHIR read)')
-    }
-    const reply = await modules.handle(json, remote, Buffer.from(text, 'utf8'))
-    if (!reply.body.ok) {
-      if (reply.retryAfter !== undefined) res.setHeader('retry-after', String(reply.retryAfter))
-      return outcome(reply.status, reply.body.error.code, reply.body.error.message)
-    }
-    send(res, 200, { resourceType: 'Binary', contentType: 'application/vnd.medrec.encrypted+json', data: Buffer.from(JSON.stringify(reply.body.encrypted)).toString('base64') }, 'application/fhir+json')
+    if (modules.fhir !== undefined && (await modules.fhir.handle(req, res, url))) return
+    return send(res, 404, { ok: false, error: { code: wireCode(GatekeeperErrorCode.NOT_FOUND), message: `no route ${url.pathname}: see GET /v1/info, POST /v1/requests, GET /fhir/metadata` } })
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -116,7 +83,7 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
   const addr = server.address() as AddressInfo
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address
   return {
-    url: `http://${host}:${addr.port}`,
+    url: `${tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve())

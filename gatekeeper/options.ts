@@ -1,13 +1,26 @@
+import type { PostgresRecordStoreOptions } from './db/index.ts'
+
 /** Options of the built-in gatekeeper (`medrec start --gatekeeper …`). */
 export interface GatekeeperOptions {
   /** Folder for the gatekeeper's files: state.sqlite, records.sqlite, secret. */
   dir: string
   /** The provider's record database (SQLite); default DIR/records.sqlite. */
   recordsPath?: string
+  /**
+   * The provider's own PostgreSQL database, read through a mapping file, as the record source
+   * instead of the SQLite store (which then keeps only the gatekeeper's own bookkeeping).
+   */
+  records?: PostgresRecordStoreOptions
   /** HTTP API listen address; absent: no HTTP (libp2p only). */
   http?: { host: string; port: number }
   /** Endpoint to publish instead of the HTTP URL (e.g. behind a proxy). */
   publicUrl?: string
+  /**
+   * TLS of the HTTP API: the operator's PEM certificate and key files; absent: a self-signed
+   * development certificate in DIR/tls/ (made at the first start); false: plain HTTP, for a
+   * gatekeeper behind a TLS-terminating proxy (then `publicUrl` must be https).
+   */
+  tls?: { cert: string; key: string } | false
   /** k-anonymity of bounty aggregates. */
   k: number
   /** Longest lifetime of a signed request, seconds. */
@@ -27,6 +40,8 @@ export interface GatekeeperOptions {
   delegates?: boolean
   /** Wei this node sends to each delegate it verifies for another authority; default 1 ether. */
   delegateFunding?: bigint
+  /** Lifetime of a SMART access token, seconds; default 300 (a revocation ends it at once anyway: the FHIR API asks the chain at every request). */
+  smartTokenLifetime?: number
 }
 
 export const DEFAULT_GATEKEEPER = {

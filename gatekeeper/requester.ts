@@ -1,12 +1,13 @@
 import { getAddress, recoverMessageAddress, type Address, type Hex } from 'viem'
 import type { MedRecClient } from '../contracts/client/index.ts'
 import { errorMessage } from '../common/index.ts'
-import type { AuditEntryView, AuditResult, BountyResult, FetchResult } from './api.ts'
-import { checkAuditView, type AuditEntry } from './audit.ts'
-import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+import type { AuditResult, BountyResult, FetchResult } from './api.ts'
+import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from './errors.ts'
+import { fetchAudit } from './fetch-audit.ts'
 import { askGatekeeper, fetchRecords, type FetchModules, type Transport } from './fetch-records.ts'
 import { parseSignedRequest, type newRequest } from './request.ts'
-import { bountyResultHash, type AuditPayload, type BountyPayload, type GatekeeperReply } from './serve.ts'
+import { bountyResultHash, type BountyPayload, type GatekeeperReply } from './serve.ts'
+import { pinnedRequest } from './tls-pin.ts'
 import type { RequestMethod } from './types.ts'
 
 export type { Transport } from './fetch-records.ts'
@@ -54,13 +55,25 @@ export function createRequester(modules: RequesterModules) {
     return found
   }
 
-  async function send(endpoint: string, body: unknown): Promise<{ reply: GatekeeperReply['body']; transport: Transport }> {
-    const { text, transport } = await exchange(endpoint, new TextEncoder().encode(JSON.stringify(body)))
+  /**
+   * The certificate an https endpoint of `gatekeeper` must present: the fingerprint its Registrar
+   * entry publishes with that URL (pinned: the CA store plays no part). An entry that publishes
+   * none (a gatekeeper behind a TLS-terminating proxy with a CA's certificate), or an endpoint that
+   * is not the entry's URL, leaves the CA store to decide, as for any https site.
+   */
+  async function pinOf(gatekeeper: Address, endpoint: string): Promise<Hex | undefined> {
+    if (!endpoint.startsWith('https://')) return undefined
+    const entry = await client.registrar.provider(gatekeeper)
+    return entry.url !== '' && new URL(entry.url).origin === new URL(endpoint).origin ? entry.tlsFingerprint : undefined
+  }
+
+  async function send(endpoint: string, body: unknown, gatekeeper: Address): Promise<{ reply: GatekeeperReply['body']; transport: Transport }> {
+    const { text, transport } = await exchange(endpoint, new TextEncoder().encode(JSON.stringify(body)), await pinOf(gatekeeper, endpoint))
     return { reply: parseReply(text, endpoint), transport }
   }
 
   /** One request's bytes to `endpoint` over HTTP or libp2p; the reply's text as it came. */
-  async function exchange(endpoint: string, bytes: Uint8Array): Promise<{ text: string; transport: Transport }> {
+  async function exchange(endpoint: string, bytes: Uint8Array, pin: Hex | undefined): Promise<{ text: string; transport: Transport }> {
     if (endpoint.startsWith('/')) {
       if (modules.p2pRequest === undefined) throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `the gatekeeper is at ${endpoint} (libp2p) but this node runs without p2p: start it with --p2p.port`)
       let raw: Uint8Array
@@ -73,6 +86,15 @@ export function createRequester(modules: RequesterModules) {
     }
     if (!/^https?:\/\//.test(endpoint)) throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `unusable gatekeeper endpoint ${JSON.stringify(endpoint)}: expected an http(s) URL or a /p2p/ multiaddr`)
     let text: string
+    if (pin !== undefined) {
+      try {
+        text = (await pinnedRequest(`${endpoint.replace(/\/+$/, '')}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bytes, fingerprint: pin, timeoutMs })).text
+      } catch (err) {
+        if (isGatekeeperError(err, GatekeeperErrorCode.TLS_PIN_MISMATCH)) throw err
+        throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `cannot reach the gatekeeper at ${endpoint}: ${errorMessage(err)}`, { endpoint }, err)
+      }
+      return { text, transport: 'http' }
+    }
     try {
       const res = await fetch(`${endpoint.replace(/\/+$/, '')}/v1/requests`, {
         method: 'POST',
@@ -82,7 +104,7 @@ export function createRequester(modules: RequesterModules) {
       })
       text = await res.text()
     } catch (err) {
-      throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `cannot reach the gatekeeper at ${endpoint}: ${errorMessage(err)}`, { endpoint }, err)
+      throw new GatekeeperError(GatekeeperErrorCode.UNREACHABLE, `cannot reach the gatekeeper at ${endpoint}: ${errorMessage(err)}${err instanceof Error && err.cause !== undefined ? ` (${errorMessage(err.cause)})` : ''}`, { endpoint }, err)
     }
     return { text, transport: 'http' }
   }
@@ -91,7 +113,7 @@ export function createRequester(modules: RequesterModules) {
     client,
     privateKey: modules.privateKey,
     chainId: modules.chainId,
-    send: async ({ relationship, gatekeeper, signed, transport }) => send(await endpointOf(gatekeeper, relationship === ZERO ? undefined : relationship, transport), signed),
+    send: async ({ relationship, gatekeeper, signed, transport }) => send(await endpointOf(gatekeeper, relationship === ZERO ? undefined : relationship, transport), signed, gatekeeper),
   }
   const ask = <T>(gatekeeper: Address, fields: Omit<Parameters<typeof newRequest>[0], 'gatekeeper' | 'method'>, method: RequestMethod): Promise<{ payload: T; transport: Transport }> =>
     askGatekeeper<T>(fetchModules, gatekeeper, fields, method)
@@ -113,7 +135,7 @@ export function createRequester(modules: RequesterModules) {
       if (!(await client.relationships.isRelationship(relationship))) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `${relationship} is not a relationship created by the Relationships contract on this chain: check the address`, { relationship })
       const provider = await client.relationship(relationship).provider()
       const endpoint = await endpointOf(provider, relationship)
-      const { text, transport } = await exchange(endpoint, new TextEncoder().encode(JSON.stringify(signed)))
+      const { text, transport } = await exchange(endpoint, new TextEncoder().encode(JSON.stringify(signed)), await pinOf(provider, endpoint))
       parseReply(text, endpoint) // only a gatekeeper's reply goes back to the page
       return { reply: text, transport }
     },
@@ -133,38 +155,8 @@ export function createRequester(modules: RequesterModules) {
       return { index, relationship: r.relationship, provider, k: r.k, cells: r.cells, suppressed: r.suppressed, computedAt: r.computedAt, ...(r.repeats === undefined ? {} : { repeats: r.repeats }), signature: payload.signature, signer: getAddress(signer) }
     },
 
-    /**
-     * The gatekeeper's audit entries about this account's relationships there, checked against
-     * the gatekeeper's latest anchor read from this node's own chain: the whole chain is
-     * recomputed from every entry's commitment (only this account's entries are opened), so an
-     * entry dropped, edited or inserted before the anchor shows as a mismatch.
-     */
-    async audit(relationship?: string, gatekeeper?: string): Promise<AuditResult> {
-      const gk = gatekeeper !== undefined ? getAddress(gatekeeper) : relationship !== undefined ? await client.relationship(relationship).provider() : undefined
-      if (gk === undefined) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'name a relationship or a gatekeeper (provider account) to read the audit log of')
-      // Read before the request: an anchor on chain is of a head the gatekeeper held earlier, so the view reaches it.
-      const anchor = await client.registrar.latestAuditAnchor(gk)
-      const { payload } = await ask<AuditPayload>(gk, { relationship: (relationship ?? ZERO) as Address }, 'audit')
-      const check = checkAuditView(payload.view, anchor === undefined ? undefined : { seq: anchor.seq, hash: anchor.head })
-      const view = payload.view as Partial<AuditPayload['view']> | undefined
-      const raw: AuditEntry[] = Array.isArray(view?.entries) ? view.entries : []
-      const through = anchor?.seq ?? 0
-      const entries: AuditEntryView[] = raw.map((e) => ({
-        seq: e.seq, time: e.time, requester: e.requester, method: e.method, relationship: e.relationship, pointerIds: e.pointerIds, fieldMasks: e.fieldMasks,
-        decision: e.decision, reason: e.reason, hash: e.hash, prevHash: e.prevHash, covered: check.anchor !== 'none' && e.seq <= through,
-      }))
-      const covered = entries.filter((e) => e.covered).length
-      return {
-        gatekeeper: gk,
-        entries,
-        head: { seq: Number(view?.head?.seq ?? 0), hash: String(view?.head?.hash ?? '') },
-        linked: check.linked,
-        problem: check.problem,
-        anchor: anchor === undefined ? null : { seq: anchor.seq, head: anchor.head, blockNumber: Number(anchor.blockNumber), transaction: anchor.transaction },
-        covered: { throughSeq: check.anchor === 'none' ? 0 : through, status: check.anchor, entries: covered },
-        uncovered: { fromSeq: (check.anchor === 'none' ? Number(view?.base?.seq ?? 0) : through) + 1, entries: entries.length - covered },
-      }
-    },
+    /** The gatekeeper's audit entries about this account's relationships there, checked against its latest anchor on this node's chain (fetch-audit.ts). */
+    audit: (relationship?: string, gatekeeper?: string): Promise<AuditResult> => fetchAudit(fetchModules, relationship, gatekeeper),
   }
 }
 

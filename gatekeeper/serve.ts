@@ -4,6 +4,7 @@ import { fieldsOfMask, type MedRecClient } from '../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../common/index.ts'
 import type { AuditLog, AuditView } from './audit.ts'
 import { buildProof } from './commitment.ts'
+import { createChainReads } from './chain-reads.ts'
 import type { BountyReleases } from './bounty-release.ts'
 import { createEncryptor } from './ecies.ts'
 import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError, rateLimited, wireCode } from './errors.ts'
@@ -95,39 +96,14 @@ export function createServer(modules: ServeModules) {
   const { providerAudit } = modules
   const limiter = modules.limiter ?? createRateLimiter({ rate: 0, burst: 0 })
   const refusals = createRefusalCoalescer(10_000)
-  // The provider of a relationship never changes, and a factory-made relationship stays one.
-  const providerOf = new Map<string, Address>()
-  // Everything else is read at the head and remembered until the next head: the same head gives
-  // the same answer, so a burst of requests pays for the chain reads once.
-  let atHead = new Map<string, Promise<unknown>>()
-  function headRead<T>(key: string, read: () => Promise<T>): Promise<T> {
-    let p = atHead.get(key) as Promise<T> | undefined
-    if (p === undefined) {
-      p = read()
-      const cache = atHead
-      cache.set(key, p)
-      p.catch(() => cache.delete(key))
-      if (cache.size > 10_000) atHead = new Map()
-    }
-    return p
-  }
-
   const ours = (address: string): boolean => address.toLowerCase() === account.address.toLowerCase() || modules.ownsAccount?.(address) === true
+  // Chain reads remembered until the next head, and the relationships served (chain-reads.ts, shared with the FHIR API).
+  const chain = createChainReads({ client, relationships, ours })
+  const headRead = chain.atHead
 
   /** `addressed`: the account the request names; it must be the relationship's provider (each account has its own audit chain). */
   async function servedRelationship(rel: string, addressed: string): Promise<{ ppr: ReturnType<MedRecClient['relationship']>; patientId: string; provider: Address }> {
-    const patientId = relationships.get(rel)
-    if (patientId === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `this gatekeeper does not serve relationship ${rel}`, { relationship: rel })
-    const ppr = client.relationship(rel)
-    let provider = providerOf.get(rel)
-    if (provider === undefined) {
-      if (!(await client.relationships.isRelationship(rel))) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `${rel} is not a relationship made by the Relationships contract`, { relationship: rel })
-      provider = await ppr.provider()
-      providerOf.set(rel, provider)
-    }
-    if (!ours(provider)) {
-      throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `relationship ${rel} is stewarded by ${provider}, not by this gatekeeper`, { relationship: rel })
-    }
+    const { ppr, patientId, provider } = await chain.served(rel)
     if (provider.toLowerCase() !== addressed.toLowerCase()) throw new GatekeeperError(GatekeeperErrorCode.WRONG_GATEKEEPER, `relationship ${rel} is served as ${provider}, not as ${addressed}: address the request to the relationship's provider`, { relationship: rel })
     return { ppr, patientId, provider }
   }
@@ -210,7 +186,7 @@ export function createServer(modules: ServeModules) {
   return {
     /** Call when the head changes: chain reads are cached per head. */
     onHead(): void {
-      atHead = new Map()
+      chain.onHead()
     },
     handle,
     /**

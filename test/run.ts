@@ -47,6 +47,13 @@ const SLOW = [
   'test/gatekeeper/write-consistency.test.ts', // a node process killed and restarted mid-update
   'test/gatekeeper/access.test.ts', // a dev node with its gatekeeper
   'test/gatekeeper/watch-events.test.ts', // a dev node with a dozen relationships
+  'test/gatekeeper/smart-launch.test.ts', // a node process over HTTPS, and a SMART launch in headless Chromium
+  'test/gatekeeper/records-postgres-node.test.ts', // node processes on a PostgreSQL server the test starts
+  'test/gatekeeper/tls.test.ts', // two node processes, one pinned HTTPS read, a man in the middle
+  'test/gatekeeper/fhir-api.test.ts', // a dev node in process with its gatekeeper (~20 s)
+  'test/gatekeeper/record-source-postgres.test.ts', // a PostgreSQL server started and stopped (~15 s)
+  'test/gatekeeper/tls-files.test.ts', // `medrec start` with bad certificate flags
+  'test/gatekeeper/smart-units.test.ts', // the client CLI commands
   'test/rpc/dev-node.test.ts', // fourteen files' tests on three dev nodes, one node after another (~70 s)
   'test/ui/app.test.ts', // three node processes and a headless Chromium
   'test/ui/attacks.test.ts', // headless Chromium

@@ -26,7 +26,7 @@ export async function runGasTable(): Promise<Row[]> {
 
   await measure('Registrar.register (creates the Summary)', () => m.registrar.send(hospital, 'register', ['sha256:patient-id', patient.hex]))
   await m.register(hospital, 'viewer', viewer)
-  await measure('Registrar.setProvider', () => m.registrar.send(hospital, 'setProvider', ['General Hospital', 'https://gk.general.example', '/dns4/gk.general.example/tcp/30303/p2p/12D3KooWExample', `0x02${'ab'.repeat(32)}`]))
+  await measure('Registrar.setProvider', () => m.registrar.send(hospital, 'setProvider', ['General Hospital', 'https://gk.general.example', '/dns4/gk.general.example/tcp/30303/p2p/12D3KooWExample', `0x02${'ab'.repeat(32)}`, `0x${'cd'.repeat(32)}`]))
   await measure('Registrar.verifyDelegate', () => m.registrar.send(clinic, 'verifyDelegate', [delegate.hex]))
   const summary = m.summary((await m.registrar.view('summaryOf', [patient.hex])).toLowerCase() as Hex)
   const created = await measure('Relationships.create (deploys the PPR)', () => m.relationships.send(hospital, 'create', [patient.hex, 'https://gk.general.example/fhir', `0x${'00'.repeat(32)}`]))

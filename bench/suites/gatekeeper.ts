@@ -4,8 +4,14 @@
  * by 1 and by 16 concurrent keep-alive clients. Each answer is a full authorised read: signature
  * check, replay check, permission reads on chain state, the SQL query, field commitments,
  * encryption to the requester and an audit append.
+ *
+ * Beside it, in the same run, the FHIR API with a SMART access token (one launch, then the token
+ * reused, as an app does): token check, permission reads on chain state (cached per head), the
+ * SQL query, projection to the readable fields, an audit append, a searchset Bundle as JSON.
  */
-import { Agent, request } from 'node:http'
+import { existsSync, readFileSync } from 'node:fs'
+import { Agent, request } from 'node:https'
+import { join } from 'node:path'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { toHex, type Address, type Hex } from 'viem'
@@ -17,32 +23,46 @@ import type { SignedRequestJson } from '../../gatekeeper/types.ts'
 import { percentile, type Row } from './report.ts'
 import { startNodeProcess, tempDir } from '../harness/process.ts'
 import { rpc } from '../harness/rpc.ts'
+import { registerBenchClient, smartLaunch, type HttpsGet } from './smart-launch.ts'
 
 const MNEMONIC = 'test test test test test test test test test test test junk'
 
-function post(agent: Agent, url: URL, body: string): Promise<number> {
+/** One HTTPS exchange over `agent`; `discard`: the body is read and dropped (the load driver's side costs as little as it can). */
+function exchange(agent: Agent, url: URL, method: string, headers: Record<string, string>, body?: string, discard = false): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ agent, host: url.hostname, port: url.port, path: '/v1/requests', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
+    const req = request(url, { agent, method, headers: { ...headers, ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }) } }, (res) => {
+      const chunks: Buffer[] = []
+      if (discard) res.resume()
+      else res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: discard ? '' : Buffer.concat(chunks).toString('utf8') }))
+      res.on('error', reject)
     })
     req.on('error', reject)
     req.end(body)
   })
 }
 
-async function drive(url: URL, bodies: string[], clients: number): Promise<{ seconds: number; latencies: number[]; failed: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: clients })
+interface BenchRequest {
+  method: 'GET' | 'POST'
+  path: string
+  headers: Record<string, string>
+  body?: string
+}
+
+/** `clients` kept-alive connections send all `requests`; each counts as failed unless answered 200. */
+async function drive(url: URL, requests: BenchRequest[], clients: number, ca: string): Promise<{ seconds: number; latencies: number[]; failed: number }> {
+  // HTTPS as requesters reach it, trusting the gatekeeper's own development certificate; kept-alive connections pay the handshake once.
+  const agent = new Agent({ keepAlive: true, maxSockets: clients, ca })
   const latencies: number[] = []
   let next = 0
   let failed = 0
   const started = performance.now()
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++]!
+      while (next < requests.length) {
+        const r = requests[next++]!
         const t0 = performance.now()
-        if ((await post(agent, url, body)) !== 200) failed++
+        if ((await exchange(agent, new URL(r.path, url), r.method, r.headers, r.body, true)).status !== 200) failed++
         latencies.push(performance.now() - t0)
       }
     }),
@@ -50,6 +70,18 @@ async function drive(url: URL, bodies: string[], clients: number): Promise<{ sec
   const seconds = (performance.now() - started) / 1000
   agent.destroy()
   return { seconds, latencies, failed }
+}
+
+/**
+ * CPU seconds the node process (all its threads) has used, from /proc (Linux; undefined elsewhere):
+ * per read, a figure that holds on a busy machine, where reads/s depends on what else runs.
+ */
+function cpuSeconds(pid: number): number | undefined {
+  const path = `/proc/${pid}/stat`
+  if (!existsSync(path)) return undefined
+  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th (clock ticks, 100 per second).
+  const fields = readFileSync(path, 'utf8').slice(readFileSync(path, 'utf8').lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 /** secp256k1 recoveries per second in this process: the floor a signed request pays. */
@@ -66,7 +98,8 @@ export async function runGatekeeperBench(o: { requests: number; records: number 
   const dir = tempDir('medrec-bench-gk-')
   const prof = process.env.MEDREC_BENCH_CPU_PROF
   const env = prof === undefined ? undefined : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` }
-  const node = await startNodeProcess({ args: ['--dev', '--dev.period', '1', '--log.level', 'warn', '--gatekeeper', '--gatekeeper.http.port', '0'], datadir: dir.path, env })
+  // No per-requester rate limit: every request below is a full read (the limiter answers a flood with cheap 429s, which would flatter the figure).
+  const node = await startNodeProcess({ args: ['--dev', '--dev.period', '1', '--log.level', 'warn', '--gatekeeper', '--gatekeeper.http.port', '0', '--gatekeeper.ratelimit', '0'], datadir: dir.path, env })
   try {
     const info = await rpc<GatekeeperInfo>(node.url, 'medrec_gatekeeperInfo')
     const alice = mnemonicToAccount(MNEMONIC, { addressIndex: 1 })
@@ -91,17 +124,37 @@ export async function runGatekeeperBench(o: { requests: number; records: number 
       return out.map((s) => JSON.stringify(s))
     }
     const url = new URL(info.url!)
-    await drive(url, await sign(50), 4) // warm-up: JIT, caches, connections
+    const ca = readFileSync(join(dir.path, 'gatekeeper', 'tls', 'cert.pem'), 'utf8')
+    const signedRequests = async (n: number): Promise<BenchRequest[]> => (await sign(n)).map((body) => ({ method: 'POST', path: '/v1/requests', headers: { 'content-type': 'application/json' }, body }))
+    await drive(url, await signedRequests(50), 4, ca) // warm-up: JIT, caches, connections
     const rows: Row[] = [{ metric: 'records per answer', value: String(o.records) }]
-    for (const clients of [1, 16]) {
-      const bodies = await sign(clients === 1 ? Math.ceil(o.requests / 4) : o.requests)
-      const r = await drive(url, bodies, clients)
+    const measure = async (label: string, clients: number, requests: BenchRequest[]): Promise<void> => {
+      const cpu0 = cpuSeconds(node.pid)
+      const driver0 = process.cpuUsage()
+      const r = await drive(url, requests, clients, ca)
+      const driver = process.cpuUsage(driver0)
+      const cpu1 = cpuSeconds(node.pid)
+      if (cpu0 !== undefined && cpu1 !== undefined) rows.push({ metric: `${label}, ${clients} client(s): node CPU ms per read`, value: (((cpu1 - cpu0) * 1000) / requests.length).toFixed(2) })
+      // The load driver shares the machine's cores: what it spends is not the node's to use.
+      rows.push({ metric: `${label}, ${clients} client(s): driver CPU ms per read`, value: ((driver.user + driver.system) / 1000 / requests.length).toFixed(2) })
       rows.push(
-        { metric: `${clients} client(s): authorised requests/s`, value: (bodies.length / r.seconds).toFixed(0) },
-        { metric: `${clients} client(s): latency p50 / p99 ms`, value: `${percentile(r.latencies, 50).toFixed(1)} / ${percentile(r.latencies, 99).toFixed(1)}` },
-        { metric: `${clients} client(s): refused or failed`, value: String(r.failed) },
+        { metric: `${label}, ${clients} client(s): authorised reads/s`, value: (requests.length / r.seconds).toFixed(0) },
+        { metric: `${label}, ${clients} client(s): latency p50 / p99 ms`, value: `${percentile(r.latencies, 50).toFixed(1)} / ${percentile(r.latencies, 99).toFixed(1)}` },
+        { metric: `${label}, ${clients} client(s): refused or failed`, value: String(r.failed) },
       )
     }
+    const count = (clients: number) => (clients === 1 ? Math.ceil(o.requests / 4) : o.requests)
+    for (const clients of [1, 16]) await measure('signed request', clients, await signedRequests(count(clients)))
+
+    // The FHIR API with a SMART token: one launch as the patient, then the token on every read.
+    registerBenchClient(dir.path, 'bench-app')
+    const launchAgent = new Agent({ ca })
+    const send: HttpsGet = (method, u, headers, body) => exchange(launchAgent, new URL(u), method, headers, body)
+    const tok = await smartLaunch({ base: url.origin, clientId: 'bench-app', account: alice, scope: 'launch/patient patient/Observation.rs', send })
+    launchAgent.destroy()
+    const fhirReads = (n: number): BenchRequest[] => Array.from({ length: n }, () => ({ method: 'GET', path: `/fhir/Observation?patient=${encodeURIComponent(tok.patient)}`, headers: { authorization: `Bearer ${tok.access_token}`, accept: 'application/fhir+json' } }))
+    await drive(url, fhirReads(50), 4, ca) // warm-up
+    for (const clients of [1, 16]) await measure('FHIR search, SMART token', clients, fhirReads(count(clients)))
     rows.push({ metric: 'secp256k1 recover/s (one core, this process)', value: recoverRate().toFixed(0) })
     return rows
   } finally {

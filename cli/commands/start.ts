@@ -2,11 +2,13 @@ import { isLogLevel, createLogger, type LogLevel } from '../../common/logger.ts'
 import { errorMessage } from '../../common/errors.ts'
 import { formatDuration, parseDuration } from '../../common/duration.ts'
 import { readFile } from 'node:fs/promises'
-import { relative } from 'node:path'
+import { relative, resolve } from 'node:path'
 import { DEFAULT_UI, type UiConfig } from '../../node/config/index.ts'
 import { loadSignin, makeSigninCode, signinLink } from '../../node/ui/signin.ts'
 import { DEFAULT_CALL_WORKERS, DEFAULT_METRICS, DEFAULT_MIN_FREE_DISK_MB, DEFAULT_PRICE_LIMIT, DEV_DATADIR, DEFAULT_P2P, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../node/config/index.ts'
 import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from '../../gatekeeper/options.ts'
+import { loadSuppliedTls } from '../../gatekeeper/tls.ts'
+import { DEFAULT_POSTGRES } from '../../gatekeeper/db/postgres-options.ts'
 import { createDevGenesis, describeSealing, devAccounts, type Genesis } from '../../node/genesis/index.ts'
 import { DEV_MNEMONIC, openKeystore, toChecksumAddress } from '../../node/keys/index.ts'
 import { parseAddressFlag, parseInteger, parsePort, parseWei } from '../args.ts'
@@ -139,7 +141,7 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   if (authorityAddress !== undefined) assertPasswordSource(flags.string('password'), 'password')
   const miner = minerConfig(flags, mineCommand || flags.boolean('mine'), dev ? devAccounts(1)[0]!.address : authorityAddress)
   const gatekeeperAccount = flags.has('gatekeeper.account') ? parseAddressFlag(flags.string('gatekeeper.account')!, 'gatekeeper.account') : undefined
-  const gkFlags = ['gatekeeper.account', 'gatekeeper.http.addr', 'gatekeeper.http.port', 'gatekeeper.url', 'gatekeeper.db', 'gatekeeper.k', 'gatekeeper.password', 'gatekeeper.nohttp', ...GK_POLICY_FLAGS].filter((f) => flags.has(f)).length
+  const gkFlags = ['gatekeeper.account', 'gatekeeper.http.addr', 'gatekeeper.http.port', 'gatekeeper.url', 'gatekeeper.db', 'gatekeeper.k', 'gatekeeper.password', 'gatekeeper.nohttp', ...GK_TLS_FLAGS, ...GK_POLICY_FLAGS, ...GK_RECORDS_FLAGS].filter((f) => flags.has(f)).length
   if (!flags.boolean('gatekeeper') && gkFlags > 0) throw usageError('--gatekeeper.* options need --gatekeeper')
   if (gatekeeperAccount === undefined && flags.has('gatekeeper.password')) throw usageError('--gatekeeper.password is only used with --gatekeeper.account')
   const datadir = flags.string('datadir') ?? (dev ? DEV_DATADIR : undefined)
@@ -221,7 +223,7 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
 }
 
 /** The gatekeeper's audit, rate and delegate policy flags: like the others, they need --gatekeeper. */
-const GK_POLICY_FLAGS = ['gatekeeper.audit.anchor-entries', 'gatekeeper.audit.anchor-interval', 'gatekeeper.ratelimit', 'gatekeeper.ratelimit.burst', 'gatekeeper.delegates', 'gatekeeper.delegates.funding']
+const GK_POLICY_FLAGS = ['gatekeeper.audit.anchor-entries', 'gatekeeper.audit.anchor-interval', 'gatekeeper.ratelimit', 'gatekeeper.ratelimit.burst', 'gatekeeper.delegates', 'gatekeeper.delegates.funding', 'gatekeeper.smart.token-lifetime']
 
 /** When the audit head is anchored on chain, and how fast one requester may ask (0 turns each off). */
 function auditAndRateFlags(flags: ParsedFlags): Pick<GatekeeperOptions, 'auditAnchorEntries' | 'auditAnchorIntervalSeconds' | 'rateLimit' | 'rateBurst'> {
@@ -243,7 +245,7 @@ async function gatekeeperConfig(flags: ParsedFlags, paths: ReturnType<typeof dat
   const k = flags.has('gatekeeper.k') ? Number(parseInteger(flags.string('gatekeeper.k')!, 'gatekeeper.k', 1n, 1000n)) : DEFAULT_GATEKEEPER.k
   const httpPort = flags.has('gatekeeper.http.port') ? parsePort(flags.string('gatekeeper.http.port')!, 'gatekeeper.http.port') : DEFAULT_GATEKEEPER.httpPort
   const publicUrl = flags.string('gatekeeper.url')
-  if (publicUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(publicUrl)) throw usageError(`invalid value for --gatekeeper.url: expected an http(s) URL, got "${publicUrl}"`)
+  if (publicUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(publicUrl)) throw usageError(`invalid value for --gatekeeper.url: expected an https URL, got "${publicUrl}"`)
   let key: AuthorityKey | undefined = authority
   if (account !== undefined) {
     if (authority !== undefined && hex(authority.address) === hex(account)) key = authority
@@ -256,16 +258,80 @@ async function gatekeeperConfig(flags: ParsedFlags, paths: ReturnType<typeof dat
   const options: GatekeeperOptions = {
     dir: `${paths.dir}/gatekeeper`,
     ...(flags.has('gatekeeper.db') ? { recordsPath: flags.string('gatekeeper.db')! } : {}),
+    ...gatekeeperRecords(flags),
     ...(flags.boolean('gatekeeper.nohttp') ? {} : { http: { host: flags.string('gatekeeper.http.addr') ?? DEFAULT_GATEKEEPER.httpHost, port: httpPort } }),
     ...(publicUrl === undefined ? {} : { publicUrl }),
+    ...gatekeeperTls(flags, publicUrl),
     k,
     maxRequestLifetime: DEFAULT_GATEKEEPER.maxRequestLifetime,
     ...auditAndRateFlags(flags),
     // On unless turned off: a relationship created by the authority account names the provider of every patient.
     delegates: flags.has('gatekeeper.delegates') ? flags.boolean('gatekeeper.delegates') : DEFAULT_GATEKEEPER.delegates,
     ...(flags.has('gatekeeper.delegates.funding') ? { delegateFunding: parseWei(flags.string('gatekeeper.delegates.funding')!, 'gatekeeper.delegates.funding') } : {}),
+    ...(flags.has('gatekeeper.smart.token-lifetime') ? { smartTokenLifetime: Number(parseInteger(flags.string('gatekeeper.smart.token-lifetime')!, 'gatekeeper.smart.token-lifetime', 10n, 3600n)) } : {}),
   }
   return { options, account: key }
+}
+
+const GK_RECORDS_FLAGS = ['gatekeeper.records', 'gatekeeper.records.mapping', 'gatekeeper.records.pool', 'gatekeeper.records.timeout']
+
+/** --gatekeeper.records postgres://…: the provider's own PostgreSQL database, read through --gatekeeper.records.mapping. */
+function gatekeeperRecords(flags: ParsedFlags): Pick<GatekeeperOptions, 'records'> {
+  const url = flags.string('gatekeeper.records')
+  const mapping = flags.string('gatekeeper.records.mapping')
+  if (url === undefined) {
+    const stray = GK_RECORDS_FLAGS.find((f) => f !== 'gatekeeper.records' && flags.has(f))
+    if (stray !== undefined) throw usageError(`--${stray} configures --gatekeeper.records (a PostgreSQL record database): pass --gatekeeper.records postgres://USER@HOST:PORT/DB too, or drop it`)
+    return {}
+  }
+  if (!/^postgres(ql)?:\/\/\S+$/.test(url)) throw usageError(`invalid value for --gatekeeper.records: expected a PostgreSQL URL postgres://USER@HOST:PORT/DB (the password in PGPASSWORD or ~/.pgpass rather than on the command line), got "${url.replace(/:[^:@/]*@/, ':***@')}"`)
+  if (flags.has('gatekeeper.db')) throw usageError('--gatekeeper.db (the SQLite record database) and --gatekeeper.records (a PostgreSQL one) are alternatives: pass one')
+  if (mapping === undefined) throw usageError('--gatekeeper.records needs --gatekeeper.records.mapping FILE: the JSON file that maps your tables and columns to FHIR elements (example: gatekeeper/db/postgres-example-mapping.json)')
+  let statementTimeoutMs: number | undefined
+  if (flags.has('gatekeeper.records.timeout')) {
+    try {
+      statementTimeoutMs = parseDuration(flags.string('gatekeeper.records.timeout')!)
+    } catch (err) {
+      throw usageError(`invalid value for --gatekeeper.records.timeout: ${errorMessage(err)}`)
+    }
+  }
+  return {
+    records: {
+      url,
+      mappingFile: resolve(mapping),
+      ...(flags.has('gatekeeper.records.pool') ? { poolSize: Number(parseInteger(flags.string('gatekeeper.records.pool')!, 'gatekeeper.records.pool', 1n, 1000n)) } : {}),
+      ...(statementTimeoutMs === undefined ? {} : { statementTimeoutMs }),
+    },
+  }
+}
+
+const GK_TLS_FLAGS = ['gatekeeper.tls', 'gatekeeper.tls.cert', 'gatekeeper.tls.key']
+
+/**
+ * The HTTP API speaks TLS: with the operator's certificate and key, else a self-signed development
+ * certificate (gatekeeper/tls.ts). Plain HTTP (--gatekeeper.tls=false) exists only for a gatekeeper
+ * behind a proxy that does the TLS, so the URL in the Registrar is https either way.
+ */
+function gatekeeperTls(flags: ParsedFlags, publicUrl: string | undefined): Pick<GatekeeperOptions, 'tls'> {
+  const cert = flags.string('gatekeeper.tls.cert')
+  const key = flags.string('gatekeeper.tls.key')
+  if (flags.boolean('gatekeeper.nohttp') && GK_TLS_FLAGS.some((f) => flags.has(f))) throw usageError('--gatekeeper.tls* configure the HTTP API, which --gatekeeper.nohttp turns off: drop one or the other')
+  if (flags.has('gatekeeper.tls') && !flags.boolean('gatekeeper.tls')) {
+    if (cert !== undefined || key !== undefined) throw usageError('--gatekeeper.tls=false serves plain HTTP: drop --gatekeeper.tls.cert/--gatekeeper.tls.key, or drop --gatekeeper.tls=false to serve HTTPS with them')
+    if (publicUrl === undefined || !publicUrl.startsWith('https://')) throw usageError("--gatekeeper.tls=false is for a gatekeeper behind a TLS-terminating proxy: pass --gatekeeper.url https://… (the proxy's URL, published in the Registrar) so that requests never travel in clear")
+    return { tls: false }
+  }
+  if (publicUrl !== undefined && !publicUrl.startsWith('https://')) throw usageError(`--gatekeeper.url ${publicUrl} is plain HTTP but the gatekeeper serves HTTPS: publish its https:// URL`)
+  if ((cert === undefined) !== (key === undefined)) throw usageError(`--gatekeeper.tls.${cert === undefined ? 'key' : 'cert'} needs --gatekeeper.tls.${cert === undefined ? 'cert' : 'key'}: pass the certificate and its private key (PEM files), or neither for a self-signed development certificate`)
+  if (cert === undefined || key === undefined) return {}
+  const files = { cert: resolve(cert), key: resolve(key) }
+  // Checked here too, so a wrong file stops `medrec start` at once rather than after the chain opens.
+  try {
+    loadSuppliedTls(files)
+  } catch (err) {
+    throw usageError(errorMessage(err))
+  }
+  return { tls: files }
 }
 
 function formatEther(wei: bigint): string {
@@ -356,10 +422,18 @@ export const startCommand: CommandSpec = {
     { name: 'gatekeeper.http.addr', kind: 'string', placeholder: 'A', default: DEFAULT_GATEKEEPER.httpHost, description: 'gatekeeper HTTP API listen address' },
     { name: 'gatekeeper.http.port', kind: 'string', placeholder: 'P', default: String(DEFAULT_GATEKEEPER.httpPort), description: 'gatekeeper HTTP API port (0: any free port)' },
     { name: 'gatekeeper.nohttp', kind: 'boolean', default: 'off', description: 'no gatekeeper HTTP API (libp2p only)' },
-    { name: 'gatekeeper.url', kind: 'string', placeholder: 'URL', default: 'the HTTP listen URL', description: 'public URL of the gatekeeper to publish (e.g. behind a proxy)' },
+    { name: 'gatekeeper.tls', kind: 'boolean', default: 'on', description: 'serve the HTTP API over TLS (=false: plain HTTP, only behind a TLS-terminating proxy whose https:// URL --gatekeeper.url names)' },
+    { name: 'gatekeeper.tls.cert', kind: 'string', placeholder: 'FILE', default: 'DIR/gatekeeper/tls/cert.pem, self-signed at the first start', description: 'PEM certificate (then any intermediates) of the HTTPS API; its SHA-256 fingerprint is published in the Registrar for requesters to pin' },
+    { name: 'gatekeeper.tls.key', kind: 'string', placeholder: 'FILE', default: 'DIR/gatekeeper/tls/key.pem', description: 'unencrypted PEM private key of --gatekeeper.tls.cert (keep it 0600)' },
+    { name: 'gatekeeper.url', kind: 'string', placeholder: 'URL', default: 'the HTTP listen URL', description: 'public https:// URL of the gatekeeper to publish in the Registrar (another name or port that reaches this TLS server; or, with --gatekeeper.tls=false, the TLS-terminating proxy)' },
     { name: 'gatekeeper.db', kind: 'string', placeholder: 'FILE', default: 'DIR/gatekeeper/records.sqlite', description: 'the provider\'s SQLite record database' },
+    { name: 'gatekeeper.records', kind: 'string', placeholder: 'URL', default: 'off (the SQLite database)', description: 'the provider\'s own PostgreSQL database as the record source, postgres://USER@HOST:PORT/DB (password: PGPASSWORD or ~/.pgpass)' },
+    { name: 'gatekeeper.records.mapping', kind: 'string', placeholder: 'FILE', default: 'required with --gatekeeper.records', description: 'JSON mapping of your tables and columns to FHIR elements, checked against the database at start' },
+    { name: 'gatekeeper.records.pool', kind: 'string', placeholder: 'N', default: String(DEFAULT_POSTGRES.poolSize), description: 'connections for record reads' },
+    { name: 'gatekeeper.records.timeout', kind: 'string', placeholder: 'DURATION', default: formatDuration(DEFAULT_POSTGRES.statementTimeoutMs), description: 'longest a record statement may run (e.g. 5s, 500ms)' },
     { name: 'gatekeeper.delegates', kind: 'boolean', default: 'on', description: 'create each new relationship as a fresh delegate account that a random other authority verifies and funds (=false: as the gatekeeper account, which the chain then links to every patient)' },
     { name: 'gatekeeper.delegates.funding', kind: 'string', placeholder: 'WEI', default: '1ether', description: 'what this node sends to each delegate it verifies for another authority (gas for its relationship)' },
+    { name: 'gatekeeper.smart.token-lifetime', kind: 'string', placeholder: 'S', default: '300', description: 'seconds a SMART access token for the FHIR API lives (10-3600; the chain is asked again at every request, so a revocation ends it at once)' },
     { name: 'gatekeeper.k', kind: 'string', placeholder: 'K', default: String(DEFAULT_GATEKEEPER.k), description: 'k-anonymity of bounty aggregates: no cell from fewer than K patients' },
     { name: 'gatekeeper.audit.anchor-entries', kind: 'string', placeholder: 'N', default: String(DEFAULT_GATEKEEPER.auditAnchorEntries), description: 'anchor the audit log\'s head in the Registrar after N new entries (0: not by count)' },
     { name: 'gatekeeper.audit.anchor-interval', kind: 'string', placeholder: 'MIN', default: String(DEFAULT_GATEKEEPER.auditAnchorIntervalMinutes), description: '…or every MIN minutes when the log grew (0: not by time)' },

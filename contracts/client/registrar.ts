@@ -8,6 +8,9 @@ import type { Rpc } from './rpc.ts'
 import type { Sender } from './transactions.ts'
 import type { Page, ProviderEntry, ProviderInfo, WriteOptions, WriteResult } from './types.ts'
 
+/** An entry's fingerprint when it names no TLS certificate. */
+const ZERO_FINGERPRINT: Hex = `0x${'00'.repeat(32)}`
+
 /** The Registrar: identities, their participants and Summaries, the provider directory and delegates. */
 export interface RegistrarClient {
   readonly address: Address
@@ -95,11 +98,14 @@ export function createRegistrarClient(sender: Sender, rpc?: Rpc): RegistrarClien
       const key: Hex = info.encryptionKey ?? '0x'
       if (!/^0x(?:[0-9a-fA-F]{2})*$/.test(key)) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, `encryptionKey must be bytes as hex, got ${JSON.stringify(key)}`)
       if ((info.url ?? '') === '' && (info.multiaddr ?? '') === '') throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, 'a provider entry needs a gatekeeper url or multiaddr')
-      return receipt(await c.write('setProvider', [info.name, info.url ?? '', info.multiaddr ?? '', key], opts))
+      const fingerprint: Hex = info.tlsFingerprint ?? ZERO_FINGERPRINT
+      if (!/^0x[0-9a-fA-F]{64}$/.test(fingerprint)) throw new ClientError(ClientErrorCode.INVALID_ARGUMENT, `tlsFingerprint must be 32 bytes as hex (SHA-256 of the certificate's DER), got ${JSON.stringify(fingerprint)}`)
+      return receipt(await c.write('setProvider', [info.name, info.url ?? '', info.multiaddr ?? '', key, fingerprint], opts))
     },
     async provider(address) {
       const [entry, authority] = await c.read('provider', [checkAddress(address, 'provider')])
-      return { name: entry.name, url: entry.url, multiaddr: entry.multiaddr, encryptionKey: entry.encryptionKey, listed: entry.listed, authority }
+      const tlsFingerprint = entry.tlsFingerprint === ZERO_FINGERPRINT ? undefined : entry.tlsFingerprint
+      return { name: entry.name, url: entry.url, multiaddr: entry.multiaddr, encryptionKey: entry.encryptionKey, tlsFingerprint, listed: entry.listed, authority }
     },
     async verifyDelegate(delegate, opts) {
       return receipt(await c.write('verifyDelegate', [checkAddress(delegate, 'delegate')], opts))

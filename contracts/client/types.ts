@@ -46,6 +46,8 @@ export interface ProviderEntry {
   /** Gatekeeper libp2p multiaddr with peer id (may be empty when `url` is set). */
   multiaddr: string
   encryptionKey: Hex
+  /** SHA-256 of the DER of the gatekeeper's TLS certificate (requesters pin `url` to it); `undefined` when the entry names none. */
+  tlsFingerprint: Hex | undefined
   /** Whether the address ever published an entry. */
   listed: boolean
   /** Whether the address is a current authority. */
@@ -58,6 +60,8 @@ export interface ProviderInfo {
   multiaddr?: string
   /** Public key the gatekeeper encrypts to (bytes as hex); `0x` when none. */
   encryptionKey?: Hex
+  /** SHA-256 of the DER of the gatekeeper's TLS certificate (32 bytes as hex); absent: none. */
+  tlsFingerprint?: Hex
 }
 
 export interface Bounty {

@@ -26,6 +26,10 @@ contract Registrar {
         /// Gatekeeper libp2p multiaddr, including the peer id.
         string multiaddr;
         bytes encryptionKey;
+        /// SHA-256 of the DER of the gatekeeper's TLS certificate, for requesters to pin the HTTPS
+        /// connection to `url` on; zero when the entry names no certificate (`url` plain, or
+        /// served by a proxy whose certificate a CA vouches for).
+        bytes32 tlsFingerprint;
         bool listed;
     }
 
@@ -40,7 +44,7 @@ contract Registrar {
 
     event IdentityRegistered(bytes32 indexed identityHash, address indexed participant, string identity, address summary, address registeredBy);
     event ParticipantRebound(bytes32 indexed identityHash, address indexed oldParticipant, address indexed newParticipant, address by);
-    event ProviderUpdated(address indexed provider, string name, string url, string multiaddr, bytes encryptionKey);
+    event ProviderUpdated(address indexed provider, string name, string url, string multiaddr, bytes encryptionKey, bytes32 tlsFingerprint);
     event DelegateVerified(address indexed delegate, address by);
     event DelegateRevoked(address indexed delegate, address by);
     /// A provider's gatekeeper audit log reached entry `seq` with hash `head` (hash-chained off
@@ -102,7 +106,7 @@ contract Registrar {
     }
 
     /// @notice An authority publishes or updates its own provider directory entry.
-    function setProvider(string calldata name, string calldata url, string calldata multiaddr, bytes calldata encryptionKey) external onlyAuthority {
+    function setProvider(string calldata name, string calldata url, string calldata multiaddr, bytes calldata encryptionKey, bytes32 tlsFingerprint) external onlyAuthority {
         if (bytes(url).length == 0 && bytes(multiaddr).length == 0) revert NoEndpoint();
         Provider storage p = _providers[msg.sender];
         if (!p.listed) {
@@ -113,7 +117,8 @@ contract Registrar {
         p.url = url;
         p.multiaddr = multiaddr;
         p.encryptionKey = encryptionKey;
-        emit ProviderUpdated(msg.sender, name, url, multiaddr, encryptionKey);
+        p.tlsFingerprint = tlsFingerprint;
+        emit ProviderUpdated(msg.sender, name, url, multiaddr, encryptionKey, tlsFingerprint);
     }
 
     /// @notice Verifies a per-relationship delegate account so it may act as a provider. Any

@@ -11,6 +11,9 @@ export {
   type UpsertOptions,
 } from './sqlite.ts'
 export { CSV_COLUMNS } from './csv-resources.ts'
+export type { PostgresImportResult, PostgresRecordStore } from './postgres.ts'
+export { DEFAULT_POSTGRES, type PostgresRecordStoreOptions } from './postgres-options.ts'
+export { createPostgresRecordStore } from './postgres-open.ts'
 export type { StagedBatch, StagedRecords } from './staging.ts'
 export { MEDREC_IDENTITY_SYSTEM, parseFhirDate, type DateRange } from './fhir.ts'
 export { SCHEMA_VERSION, TABLES, migrate, type TableSpec } from './schema.ts'

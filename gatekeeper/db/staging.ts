@@ -60,6 +60,8 @@ function batchOf(row: Record<string, unknown>): StagedBatch {
 /** The staging table on the store's writer connection (created on first use). */
 export function createStagingTable(db: DatabaseSync) {
   db.exec(DDL)
+  // Read before every served pointer (publish.ts settle): prepared once.
+  const ofStmt = db.prepare('SELECT * FROM staged_records WHERE relationship = ? AND pointer_id = ? ORDER BY id')
   return {
     add(b: StagedRecords): number {
       const res = db
@@ -72,7 +74,7 @@ export function createStagingTable(db: DatabaseSync) {
       return row === undefined ? undefined : batchOf(row)
     },
     of(relationship: string, pointerId: number): StagedBatch[] {
-      return db.prepare('SELECT * FROM staged_records WHERE relationship = ? AND pointer_id = ? ORDER BY id').all(relationship.toLowerCase(), pointerId).map(batchOf)
+      return ofStmt.all(relationship.toLowerCase(), pointerId).map(batchOf)
     },
     remove(id: number): void {
       db.prepare('DELETE FROM staged_records WHERE id = ?').run(id)

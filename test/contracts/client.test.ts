@@ -114,7 +114,7 @@ t.test('the MedRec paper flow end to end against a dev node', async (t) => {
     authority.registrar.registerIdentity('bob-clinic-research', bob.address),
     authority.registrar.registerIdentity('carol-insurance-0x77c1', carol.address),
     authority.registrar.verifyDelegate(delegate.address),
-    authority.registrar.setProvider({ name: 'General Hospital', url: 'https://gk.general.example', multiaddr: '', encryptionKey: '0x02aabb' }),
+    authority.registrar.setProvider({ name: 'General Hospital', url: 'https://gk.general.example', multiaddr: '', encryptionKey: '0x02aabb', tlsFingerprint: `0x${'5a'.repeat(32)}` }),
   ])
   t.same(
     [regAlice, regBob, regCarol, verified, listed].map((r) => r.nonce),
@@ -129,7 +129,8 @@ t.test('the MedRec paper flow end to end against a dev node', async (t) => {
   t.equal(await alice.registrar.participantCount(), 3)
   t.same((await alice.registrar.participants({ offset: 1, limit: 1 })).map(lower), [lower(bob.address)], 'participants are paged')
   t.same(await alice.registrar.providers(), [authority.address])
-  t.match(await alice.registrar.provider(authority.address), { name: 'General Hospital', url: 'https://gk.general.example', encryptionKey: '0x02aabb', listed: true, authority: true })
+  t.match(await alice.registrar.provider(authority.address), { name: 'General Hospital', url: 'https://gk.general.example', encryptionKey: '0x02aabb', tlsFingerprint: `0x${'5a'.repeat(32)}`, listed: true, authority: true })
+  await t.rejects(authority.registrar.setProvider({ name: 'General Hospital', url: 'https://gk.general.example', tlsFingerprint: '0x5a5a' }), { code: ClientErrorCode.INVALID_ARGUMENT, message: /tlsFingerprint must be 32 bytes as hex/ }, 'a fingerprint that is not a SHA-256 is refused before it is sent')
   t.equal(await alice.registrar.isProviderAccount(delegate.address), true, 'a verified delegate acts as a provider')
   t.equal(await alice.registrar.isDelegate(delegate.address), true)
   t.equal(await alice.registrar.isProviderAccount(bob.address), false)

@@ -117,26 +117,28 @@ t.test('provider directory: authorities set their own entry', async (t) => {
   const key1 = '0x02a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90' as Hex
   const url = 'https://gk.general.example'
   const multiaddr = '/dns4/gk.general.example/tcp/30303/p2p/12D3KooWExample'
-  assertRevert(t, registrarAbi, await registrar.send(stranger, 'setProvider', ['Mallory Clinic', 'https://evil.example', '', key1]), 'NotAuthority', [stranger.hex], 'an entry by a non-authority')
-  assertRevert(t, registrarAbi, await registrar.send(auth1, 'setProvider', ['General', '', '', key1]), 'NoEndpoint', [], 'an entry without any endpoint')
+  const fp = `0x${'ab'.repeat(32)}` as Hex
+  const none = `0x${'00'.repeat(32)}` as Hex
+  assertRevert(t, registrarAbi, await registrar.send(stranger, 'setProvider', ['Mallory Clinic', 'https://evil.example', '', key1, fp]), 'NotAuthority', [stranger.hex], 'an entry by a non-authority')
+  assertRevert(t, registrarAbi, await registrar.send(auth1, 'setProvider', ['General', '', '', key1, fp]), 'NoEndpoint', [], 'an entry without any endpoint')
   t.equal(await registrar.view('providerCount', []), 0n)
 
-  const out = await registrar.send(auth1, 'setProvider', ['General Hospital', url, multiaddr, key1])
-  t.same(norm(registrar.events(out)), [{ eventName: 'ProviderUpdated', args: { provider: auth1.hex, name: 'General Hospital', url, multiaddr, encryptionKey: key1 } }])
-  t.same(norm(await registrar.view('provider', [auth1.hex])), [{ name: 'General Hospital', url, multiaddr, encryptionKey: key1, listed: true }, true])
+  const out = await registrar.send(auth1, 'setProvider', ['General Hospital', url, multiaddr, key1, fp])
+  t.same(norm(registrar.events(out)), [{ eventName: 'ProviderUpdated', args: { provider: auth1.hex, name: 'General Hospital', url, multiaddr, encryptionKey: key1, tlsFingerprint: fp } }])
+  t.same(norm(await registrar.view('provider', [auth1.hex])), [{ name: 'General Hospital', url, multiaddr, encryptionKey: key1, tlsFingerprint: fp, listed: true }, true], 'the TLS fingerprint is published with the entry')
 
   // an update keeps one directory entry; libp2p only is fine
-  assertOk(t, await registrar.send(auth1, 'setProvider', ['General Hospital', '', multiaddr, '0x04']), 'update')
-  t.same(norm(await registrar.view('provider', [auth1.hex])), [{ name: 'General Hospital', url: '', multiaddr, encryptionKey: '0x04', listed: true }, true])
-  assertOk(t, await registrar.send(auth2, 'setProvider', ['Clinic', 'https://clinic.example', '', '0x']), 'second provider')
+  assertOk(t, await registrar.send(auth1, 'setProvider', ['General Hospital', '', multiaddr, '0x04', none]), 'update')
+  t.same(norm(await registrar.view('provider', [auth1.hex])), [{ name: 'General Hospital', url: '', multiaddr, encryptionKey: '0x04', tlsFingerprint: none, listed: true }, true], 'an update replaces the fingerprint too')
+  assertOk(t, await registrar.send(auth2, 'setProvider', ['Clinic', 'https://clinic.example', '', '0x', fp]), 'second provider')
   t.equal(await registrar.view('providerCount', []), 2n)
   t.same(norm(await registrar.view('providers', [0n, 10n])), [auth1.hex, auth2.hex])
-  t.same(norm(await registrar.view('provider', [stranger.hex])), [{ name: '', url: '', multiaddr: '', encryptionKey: '0x', listed: false }, false], 'an unknown address is not listed')
+  t.same(norm(await registrar.view('provider', [stranger.hex])), [{ name: '', url: '', multiaddr: '', encryptionKey: '0x', tlsFingerprint: none, listed: false }, false], 'an unknown address is not listed')
 
   // a provider voted out stays listed, flagged as no longer an authority
   await vm.writeStorage(AUTHORITY_SET_ADDRESS, authoritySetStorageUpdate([auth1.address, auth2.address], [auth1.address]))
   t.equal((await registrar.view('provider', [auth2.hex]))[1], false)
-  assertRevert(t, registrarAbi, await registrar.send(auth2, 'setProvider', ['Clinic', 'https://x.example', '', '0x']), 'NotAuthority', [auth2.hex], 'and can no longer edit it')
+  assertRevert(t, registrarAbi, await registrar.send(auth2, 'setProvider', ['Clinic', 'https://x.example', '', '0x', fp]), 'NotAuthority', [auth2.hex], 'and can no longer edit it')
 })
 
 t.test('delegates: authorities verify per-relationship provider accounts', async (t) => {

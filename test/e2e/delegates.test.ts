@@ -15,6 +15,7 @@ import { relationshipsAbi } from '../../contracts/generated/relationships.ts'
 import { privateKeyToAccount } from 'viem/accounts'
 import { createTestNetwork, gatekeeperArgs, type TestNetwork } from '../helpers/network.ts'
 import { rpc, rpcRaw, waitFor } from '../helpers/node-process.ts'
+import { pinnedFetch } from '../helpers/gatekeeper-tls.ts'
 import { nodeKey, startNode } from '../p2p/helpers.ts'
 
 /**
@@ -52,16 +53,17 @@ async function published(m: number): Promise<string> {
 }
 
 /** A records request signed by `signer`, sent as JSON to a gatekeeper's HTTP API; the reply decrypted when ok. */
-async function postRecords(base: string, signer: number, fields: { gatekeeper: string; relationship: string; pointerIds: bigint[]; fieldMasks: bigint[] }) {
+async function postRecords(gk: GatekeeperInfo, signer: number, fields: { gatekeeper: string; relationship: string; pointerIds: bigint[]; fieldMasks: bigint[] }) {
   const signed = signRequest(net.members[signer]!.key, CHAIN_ID, newRequest({ gatekeeper: fields.gatekeeper as Address, method: 'records', relationship: fields.relationship as Address, pointerIds: fields.pointerIds, fieldMasks: fields.fieldMasks }))
-  const res = await fetch(`${base}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signed) })
+  // Over HTTPS pinned to the fingerprint the gatekeeper publishes, as MedRec's requester connects.
+  const res = await pinnedFetch(gk.tlsFingerprint)(`${gk.url!}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signed) })
   const body = (await res.json()) as { ok: boolean; encrypted?: unknown; error?: { code: string; message: string } }
   const payload = body.ok ? (JSON.parse(new TextDecoder().decode(decryptWith(net.members[signer]!.key, body.encrypted))) as { gatekeeper: string; relationship: string; pointers: unknown[] }) : undefined
   return { status: res.status, body, payload }
 }
 
 /** What the tests share: the provider's gatekeeper as it was at the first start, the delegate's relationship. */
-const shared = { pUrl: '', delegate: '', relationship: '', plain: '' }
+const shared = { pUrl: '', pInfo: undefined as GatekeeperInfo | undefined, delegate: '', relationship: '', plain: '' }
 
 t.before(async () => {
   net = await createTestNetwork(4, { authorities: 2, period: 1 })
@@ -81,6 +83,7 @@ t.test('a delegate onboards the patient: verified, funded and registered by Q, r
   const pInfo = await rpc<GatekeeperInfo>(url(P), 'medrec_gatekeeperInfo')
   const qInfo = await rpc<GatekeeperInfo>(url(Q), 'medrec_gatekeeperInfo')
   shared.pUrl = pInfo.url!
+  shared.pInfo = pInfo
   const pPeer = pAddr.split('/p2p/')[1]!
   const provider = net.members[P]!.address.toLowerCase()
   const verifier = net.members[Q]!.address.toLowerCase()
@@ -127,7 +130,7 @@ t.test('a delegate onboards the patient: verified, funded and registered by Q, r
   t.same(seen.pointers[0]!.fields, [0, 2], 'the viewer gets the granted fields, verified')
 
   // Q's HTTP API relays too: the reply comes back as P's gatekeeper made it (encrypted to the patient).
-  const viaHttp = await postRecords(qInfo.url!, PATIENT, { gatekeeper: delegate, relationship: added.relationship, pointerIds: [0n], fieldMasks: [1n] })
+  const viaHttp = await postRecords(qInfo, PATIENT, { gatekeeper: delegate, relationship: added.relationship, pointerIds: [0n], fieldMasks: [1n] })
   t.equal(viaHttp.status, 200, `Q's HTTP API relays (${JSON.stringify(viaHttp.body.error ?? '')})`)
   t.equal(viaHttp.payload?.gatekeeper.toLowerCase(), delegate, 'answered as the delegate')
 
@@ -242,15 +245,15 @@ t.test('hostile: Q relays only for relationships of delegates it verified (no op
   const pointer = { pointerIds: [0n], fieldMasks: [1n] }
   await cli(t, VIEWER, ['patient', 'accept', '--relationship', plain])
   // Control: the patient of P's own relationship is served by P directly.
-  const direct = await postRecords(shared.pUrl, VIEWER, { gatekeeper: provider, relationship: plain, ...pointer })
+  const direct = await postRecords(shared.pInfo!, VIEWER, { gatekeeper: provider, relationship: plain, ...pointer })
   t.equal(direct.status, 200, `P serves its own relationship's patient (${JSON.stringify(direct.body.error ?? '')})`)
 
   // The same request sent to Q: an open relay would pass it to P and return her records.
-  const viaQ = await postRecords(qInfo.url!, VIEWER, { gatekeeper: provider, relationship: plain, ...pointer })
+  const viaQ = await postRecords(qInfo, VIEWER, { gatekeeper: provider, relationship: plain, ...pointer })
   t.equal(viaQ.body.ok, false, 'Q does not pass on a request for a relationship that is not of a delegate it verified')
   t.equal(viaQ.body.error?.code, 'WRONG_GATEKEEPER', 'Q answers as itself: it does not serve P')
   // Addressed to the delegate Q relays for, but about P's own relationship: refused by the relay.
-  const smuggled = await postRecords(qInfo.url!, VIEWER, { gatekeeper: shared.delegate, relationship: plain, ...pointer })
+  const smuggled = await postRecords(qInfo, VIEWER, { gatekeeper: shared.delegate, relationship: plain, ...pointer })
   t.equal(smuggled.status, 403)
   t.match(smuggled.body.error ?? {}, { code: 'FORBIDDEN', message: /relays only requests about relationships of the delegate they are addressed to/ }, 'the relay checks the relationship is the delegate\'s on chain')
   // Over libp2p, the same.
@@ -269,7 +272,7 @@ t.test('hostile: Q relays only for relationships of delegates it verified (no op
   t.equal(a.error?.code, 'WRONG_GATEKEEPER')
 
   // And the relay still serves the delegate's patient (the same budget, the same relay).
-  const ok = await postRecords(qInfo.url!, PATIENT, { gatekeeper: shared.delegate, relationship: shared.relationship, ...pointer })
+  const ok = await postRecords(qInfo, PATIENT, { gatekeeper: shared.delegate, relationship: shared.relationship, ...pointer })
   t.equal(ok.status, 200, 'the delegate\'s own relationship is relayed')
 })
 

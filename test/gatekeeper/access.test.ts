@@ -11,6 +11,7 @@ import { createRequester } from '../../gatekeeper/requester.ts'
 import type { GatekeeperInfo } from '../../gatekeeper/api.ts'
 import type { FhirResource, GatekeeperRequest, SignedRequestJson } from '../../gatekeeper/types.ts'
 import { rpc, rpcRaw, startNodeProcess, tempDir, waitFor, type NodeProcess } from '../helpers/node-process.ts'
+import { pinnedFetch } from '../helpers/gatekeeper-tls.ts'
 import { GatekeeperErrorCode, type GatekeeperWireCode } from '../../gatekeeper/errors.ts'
 
 /**
@@ -30,6 +31,8 @@ const NASTY = `Robert'); DROP TABLE observation;-- " /* */ % _ \\ ) OR 1=1 -- \u
 let node: NodeProcess
 let dir: ReturnType<typeof tempDir>
 let gkUrl: string
+/** Requests to the gatekeeper's HTTPS API, pinned to the certificate fingerprint it publishes. */
+let gkFetch: ReturnType<typeof pinnedFetch>
 let provider: Address
 const clients: MedRecClient[] = []
 let aliceRel: Address
@@ -38,7 +41,7 @@ let bobRel: Address
 type Reply = { status: number; body: { ok: boolean; encrypted?: unknown; error?: { code: string; message: string } } }
 
 async function post(body: unknown, raw?: string): Promise<Reply> {
-  const res = await fetch(`${gkUrl}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body) })
+  const res = await gkFetch(`${gkUrl}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body) })
   return { status: res.status, body: (await res.json()) as Reply['body'] }
 }
 
@@ -68,6 +71,7 @@ t.before(async () => {
   node = await startNodeProcess(['--dev', '--dev.period', '0', '--gatekeeper', '--gatekeeper.http.port', '0', '--gatekeeper.k', '2'], { datadir: dir.path })
   const info = await rpc<GatekeeperInfo>(node.url, 'medrec_gatekeeperInfo')
   gkUrl = info.url!
+  gkFetch = pinnedFetch(info.tlsFingerprint)
   provider = info.account as Address
   for (let i = 0; i < accounts.length; i++) clients.push(createMedRecClient({ rpcUrl: node.url, privateKey: keyOf(i), pollMs: 100 }))
 
@@ -183,9 +187,9 @@ t.test('malformed input gets a clear error', async (t) => {
   const r2 = await post({ request: { method: "records' OR 1=1 --" }, from: addr(ALICE), signature: '0x00' })
   t.equal(r2.status, 400)
   t.equal(r2.body.error?.code, 'BAD_REQUEST')
-  const big = await fetch(`${gkUrl}/v1/requests`, { method: 'POST', body: 'x'.repeat(200_000) })
+  const big = await gkFetch(`${gkUrl}/v1/requests`, { method: 'POST', body: 'x'.repeat(200_000) })
   t.equal(big.status, 413, 'oversized body refused')
-  const info = (await (await fetch(`${gkUrl}/v1/info`)).json()) as { account: string }
+  const info = (await (await gkFetch(`${gkUrl}/v1/info`)).json()) as { account: string }
   t.equal(info.account, provider)
   // The medrec_* RPC refuses malformed parameters with -32602 and says what it wants.
   const bad = [
@@ -205,21 +209,19 @@ t.test('malformed input gets a clear error', async (t) => {
   t.match(notPatient.error?.message ?? '', /NotPatient/, "the provider's node cannot share the patient's records: the contract refuses")
 })
 
-t.test('FHIR-style read returns an encrypted Binary; the URL must match the signature', async (t) => {
+t.test('the FHIR API takes SMART access tokens, not signed requests: a signed request in Authorization is refused as an OperationOutcome', async (t) => {
   const s = await signed(ALICE, request({ relationship: aliceRel }))
-  const auth = `MedRec ${Buffer.from(JSON.stringify(s)).toString('base64url')}`
-  const res = await fetch(`${gkUrl}/fhir/Observation?relationship=${aliceRel}&pointer=0`, { headers: { authorization: auth } })
-  t.equal(res.status, 200)
-  const binary = (await res.json()) as { resourceType: string; data: string }
-  t.equal(binary.resourceType, 'Binary')
-  const payload = JSON.parse(new TextDecoder().decode(decryptWith(keyBytes(ALICE), JSON.parse(Buffer.from(binary.data, 'base64').toString())))) as { pointers: unknown[] }
-  t.equal(payload.pointers.length, 1, 'the encrypted body holds the records')
-  const s2 = await signed(ALICE, request({ relationship: aliceRel }))
-  const mismatch = await fetch(`${gkUrl}/fhir/Observation?relationship=${bobRel}&pointer=0`, { headers: { authorization: `MedRec ${Buffer.from(JSON.stringify(s2)).toString('base64url')}` } })
-  t.equal(mismatch.status, 400)
-  t.equal(((await mismatch.json()) as { resourceType: string }).resourceType, 'OperationOutcome')
-  const none = await fetch(`${gkUrl}/fhir/Observation?relationship=${aliceRel}&pointer=0`)
-  t.equal(none.status, 401, 'no signed request, no records')
+  const res = await gkFetch(`${gkUrl}/fhir/Observation?relationship=${aliceRel}&pointer=0`, { headers: { authorization: `MedRec ${Buffer.from(JSON.stringify(s)).toString('base64url')}` } })
+  t.equal(res.status, 401)
+  t.match(res.headers.get('www-authenticate') ?? '', /^Bearer/, 'a Bearer challenge')
+  const body = (await res.json()) as { resourceType: string }
+  t.equal(body.resourceType, 'OperationOutcome', 'no Binary, no records')
+  const none = await gkFetch(`${gkUrl}/fhir/Observation`)
+  t.equal(none.status, 401, 'no token, no records')
+  const cs = (await (await gkFetch(`${gkUrl}/fhir/metadata`)).json()) as { resourceType: string; rest: { security: { extension: { extension: { url: string; valueUri: string }[] }[] } }[] }
+  t.equal(cs.resourceType, 'CapabilityStatement', "the node's gatekeeper serves the FHIR API")
+  const smart = (await (await gkFetch(`${gkUrl}/.well-known/smart-configuration`)).json()) as { authorization_endpoint: string; token_endpoint: string }
+  t.same(cs.rest[0]!.security.extension[0]!.extension.map((e) => e.valueUri), [smart.authorization_endpoint, smart.token_endpoint], "its SMART endpoints are the authorization server's")
 })
 
 t.test('bounties: only the owner, only cells of at least k patients, signed by the provider', async (t) => {

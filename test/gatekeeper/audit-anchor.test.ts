@@ -11,6 +11,7 @@ import { createRequester, type Requester } from '../../gatekeeper/requester.ts'
 import type { GatekeeperRequest } from '../../gatekeeper/types.ts'
 import { GATEKEEPER_PROTOCOL } from '../../gatekeeper/requester.ts'
 import { rpc, startNodeProcess, tempDir, waitFor, type NodeProcess } from '../helpers/node-process.ts'
+import { pinnedFetch } from '../helpers/gatekeeper-tls.ts'
 import { startNode as startP2PHost } from '../p2p/helpers.ts'
 
 /**
@@ -32,6 +33,8 @@ const U256_MAX = (1n << 256n) - 1n
 let node: NodeProcess
 let dir: ReturnType<typeof tempDir>
 let gkUrl: string
+/** Requests to the gatekeeper's HTTPS API, pinned to the certificate fingerprint it publishes. */
+let gkFetch: ReturnType<typeof pinnedFetch>
 let provider: Address
 let aliceRel: Address
 let alice: Requester
@@ -40,7 +43,7 @@ const clients: MedRecClient[] = []
 type Reply = { status: number; retryAfter: string | null; body: { ok: boolean; encrypted?: unknown; error?: { code: string; message: string; retryAfter?: number } } }
 
 async function post(body: unknown): Promise<Reply> {
-  const res = await fetch(`${gkUrl}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const res = await gkFetch(`${gkUrl}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Reply['body'] }
 }
 
@@ -66,6 +69,7 @@ t.before(async () => {
   )
   const info = await rpc<GatekeeperInfo>(node.url, 'medrec_gatekeeperInfo')
   gkUrl = info.url!
+  gkFetch = pinnedFetch(info.tlsFingerprint)
   provider = info.account as Address
   for (let i = 0; i < accounts.length; i++) clients.push(createMedRecClient({ rpcUrl: node.url, privateKey: keyOf(i), pollMs: 100 }))
   await rpc(node.url, 'medrec_addPatient', [{ identity: 'alice', address: addr(ALICE) }])
@@ -129,7 +133,7 @@ t.test('forged requests never reach a patient\'s view; they go to the provider-o
 })
 
 t.test('the audit head is served only to a patient with a relationship here', async (t) => {
-  const info = (await (await fetch(`${gkUrl}/v1/info`)).json()) as Record<string, unknown>
+  const info = (await (await gkFetch(`${gkUrl}/v1/info`)).json()) as Record<string, unknown>
   t.equal(info.audit, undefined, 'GET /v1/info has no audit head')
   const operator = await rpc<GatekeeperInfo>(node.url, 'medrec_gatekeeperInfo')
   t.match(operator.audit.hash, /^0x[0-9a-f]{64}$/, 'the operator reads it over the authenticated RPC')

@@ -10,6 +10,7 @@ import { bountyResultHash, type BountyPayload } from '../../gatekeeper/serve.ts'
 import type { GatekeeperInfo } from '../../gatekeeper/api.ts'
 import type { FhirResource } from '../../gatekeeper/types.ts'
 import { rpc, startNodeProcess, tempDir, type NodeProcess } from '../helpers/node-process.ts'
+import { pinnedFetch } from '../helpers/gatekeeper-tls.ts'
 
 /**
  * Bounties against differencing, on a real node (dev chain, gatekeeper on, k = 3): the owner of
@@ -35,6 +36,8 @@ const BOUNTY = { resourceType: 'Condition', aggregate: 'count', groupBy: ['code'
 let node: NodeProcess
 let dir: ReturnType<typeof tempDir>
 let gkUrl: string
+/** Requests to the gatekeeper's HTTPS API, pinned to the certificate fingerprint it publishes. */
+let gkFetch: ReturnType<typeof pinnedFetch>
 let provider: Address
 let client: MedRecClient
 
@@ -51,7 +54,7 @@ async function collect(index: number): Promise<{ text: string; payload: BountyPa
   const b = (await client.relationships.bounties(provider, { offset: index, limit: 1 }))[0]!
   const req = newRequest({ gatekeeper: provider, method: 'bounty', relationship: b.relationship, pointerIds: [BigInt(b.pointerId)], index: BigInt(index) })
   const signed = signRequest(keyOf(PROVIDER), CHAIN_ID, req)
-  const res = await fetch(`${gkUrl}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signed) })
+  const res = await gkFetch(`${gkUrl}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(signed) })
   const body = (await res.json()) as { ok: boolean; encrypted?: unknown; error?: { code: string; message: string } }
   if (!body.ok) throw new Error(`bounty #${index} refused: ${body.error?.code} ${body.error?.message}`)
   const text = new TextDecoder().decode(decryptWith(keyBytes(PROVIDER), body.encrypted as never))
@@ -79,6 +82,7 @@ t.before(async () => {
   node = await startNodeProcess(['--dev', '--dev.period', '0', '--gatekeeper', '--gatekeeper.http.port', '0', '--gatekeeper.k', String(K)], { datadir: dir.path })
   const info = await rpc<GatekeeperInfo>(node.url, 'medrec_gatekeeperInfo')
   gkUrl = info.url!
+  gkFetch = pinnedFetch(info.tlsFingerprint)
   provider = info.account as Address
   client = createMedRecClient({ rpcUrl: node.url, privateKey: keyOf(PROVIDER), pollMs: 100 })
 })

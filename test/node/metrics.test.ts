@@ -6,6 +6,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { newRequest, signRequest } from '../../gatekeeper/request.ts'
 import { medrec } from '../cli/run-cli.ts'
 import { ROOT, rpc, startNodeProcess, tempDir, waitFor, type NodeProcess } from '../helpers/node-process.ts'
+import { pinnedFetch } from '../helpers/gatekeeper-tls.ts'
 import { parseExposition, sampleSum, sampleValue, type MetricFamily } from '../../bench/harness/prometheus.ts'
 
 /**
@@ -96,8 +97,8 @@ t.test('the scrape agrees with the chain, the pool and the node', async (t) => {
 })
 
 t.test('gatekeeper requests are counted by method and outcome', async (t) => {
-  const info = await rpc<{ url: string; account: Address }>(node.url, 'medrec_gatekeeperInfo')
-  const post = (body: unknown) => fetch(`${info.url}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const info = await rpc<{ url: string; account: Address; tlsFingerprint?: string }>(node.url, 'medrec_gatekeeperInfo')
+  const post = (body: unknown) => pinnedFetch(info.tlsFingerprint)(`${info.url}/v1/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   t.equal((await post({ nonsense: true })).status, 400)
   const req = newRequest({ gatekeeper: info.account, method: 'records', relationship: '0x00000000000000000000000000000000000000aa', pointerIds: [0n], fieldMasks: [1n] })
   const key = '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a' // dev account 3
