@@ -1,12 +1,13 @@
 import { getAddress, type Address, type Hex } from 'viem'
 import { bountyQuery as checkBounty, randomSalt, recordQuery as checkRecordQuery, type BountyQuery, type MedRecClient, type RecordQuery } from '../contracts/client/index.ts'
-import type { AddPatientParams, AddPatientResult, AddRecordParams, AddRecordResult, ImportParams, ImportResult, UpdateParams, UpdateResult } from './api.ts'
+import type { AddPatientParams, AddPatientResult, AddRecordParams, AddRecordResult, ApproveParams, ApproveResult, ConsentRequest, ImportParams, ImportResult, RequireConsentParams, UpdateParams, UpdateResult } from './api.ts'
 import { commitRecords } from './commitment.ts'
 import type { SqliteRecordStore } from './db/index.ts'
 import type { DelegateAccounts } from './delegates/index.ts'
 import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from './errors.ts'
 import { servableRecordQuery } from './grammar.ts'
-import { createPublisher } from './publish.ts'
+import type { IdentityBook } from './identity-book.ts'
+import { createPublisher, createUnstagedPublisher } from './publish.ts'
 import type { RelationshipMap } from './state.ts'
 import type { FhirResource } from './types.ts'
 
@@ -30,6 +31,21 @@ export interface ProviderModules {
   endpoint(): string
   /** Per-relationship delegate accounts; absent: every relationship is the provider account's. */
   delegates?: DelegateAccounts
+  /** The provider's own database (PostgreSQL), when the records live there rather than in `store`. */
+  external?: ExternalRecords
+}
+
+/**
+ * Records in the provider's own database: its patients exist there already (add-patient only
+ * binds one to a MedRec identity, in the gatekeeper's state), and records are written into it at
+ * once, not staged (see createUnstagedPublisher).
+ */
+export interface ExternalRecords {
+  query(patientId: string, q: RecordQuery): Promise<FhirResource[]>
+  hasPatient(patientId: string): Promise<boolean>
+  /** Writes the records (all or nothing); they are served from then on. */
+  write(resources: readonly FhirResource[]): Promise<void>
+  identities: IdentityBook
 }
 
 /**
@@ -37,25 +53,28 @@ export interface ProviderModules {
  * on chain equal to what the gatekeeper will serve (the paper's Figure 2, steps 1–3).
  */
 export function createProviderOps(modules: ProviderModules) {
-  const { client, store, relationships } = modules
-  // Records change only together with their hash on chain (publish.ts).
-  const { settle, publish } = createPublisher(store)
+  const { client, store, relationships, external } = modules
+  // Records change only together with their hash on chain (publish.ts); the provider's own database is written directly.
+  const { settle, publish } = external === undefined ? createPublisher(store) : createUnstagedPublisher()
+  const hasPatient = (patientId: string): boolean | Promise<boolean> => external?.hasPatient(patientId) ?? store.hasPatientSync(patientId)
+  const patientByIdentity = (identity: string): string | undefined => (external === undefined ? store.patientByIdentity(identity)?.id : external.identities.patientOf(identity))
+  const identityOf = (patientId: string): string | undefined => (external === undefined ? store.identityOf(patientId) : external.identities.identityOf(patientId))
   /** The client that stewards `rel`: its delegate's, else the provider account's. */
   const clientOf = (rel: string): MedRecClient => modules.delegates?.ofRelationship(rel)?.client ?? client
 
-  function patientIdOf(p: { identity?: string; patientId?: string }): string {
+  async function patientIdOf(p: { identity?: string; patientId?: string }): Promise<string> {
     if (p.patientId !== undefined) {
-      if (!store.hasPatientSync(p.patientId)) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `no local patient ${JSON.stringify(p.patientId)}: add it with "medrec provider add-patient"`)
+      if (!(await hasPatient(p.patientId))) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `no local patient ${JSON.stringify(p.patientId)}: add it with "medrec provider add-patient"`)
       return p.patientId
     }
     if (p.identity === undefined) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'name the patient by identity or patientId')
-    const found = store.patientByIdentity(p.identity)
+    const found = patientByIdentity(p.identity)
     if (found === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `no local patient with identity ${JSON.stringify(p.identity)}: add it with "medrec provider add-patient"`)
-    return found.id
+    return found
   }
 
   async function chainAddressOf(patientId: string): Promise<{ identity: string; address: Address }> {
-    const identity = store.identityOf(patientId)
+    const identity = identityOf(patientId)
     if (identity === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `local patient ${patientId} has no MedRec identity: add it with "medrec provider add-patient"`)
     const resolved = await client.registrar.resolve(identity)
     if (resolved === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `identity ${JSON.stringify(identity)} is not registered on chain`)
@@ -64,7 +83,8 @@ export function createProviderOps(modules: ProviderModules) {
 
   /** The hash a pointer's query over the patient's records (with `adding` upserted, when given) commits to, at pointer version `version`. */
   async function hashAt(relationship: Address, pointerId: number, version: number, patientId: string, query: RecordQuery, adding?: readonly FhirResource[]): Promise<Hex> {
-    const resources = adding === undefined ? await store.query(patientId, query) : store.preview(adding, patientId, query)
+    // The provider's own database holds the added records already (written before the chain update).
+    const resources = external !== undefined ? await external.query(patientId, query) : adding === undefined ? await store.query(patientId, query) : store.preview(adding, patientId, query)
     return commitRecords(modules.secret, relationship, pointerId, version, [...query.fields], resources).dataHash
   }
 
@@ -90,7 +110,7 @@ export function createProviderOps(modules: ProviderModules) {
   async function update(p: UpdateParams): Promise<UpdateResult> {
     // Checked before any transaction: a bad bounty fails the call, not its fifth pointer.
     if (p.bounty !== undefined) checkBounty(p.bounty)
-    const patients = p.identity !== undefined || p.patientId !== undefined ? [patientIdOf(p)] : [...new Set(relationships.all().map((r) => r.patientId))]
+    const patients = p.identity !== undefined || p.patientId !== undefined ? [await patientIdOf(p)] : [...new Set(relationships.all().map((r) => r.patientId))]
     const out: UpdateResult = { updated: [], unchanged: 0 }
     for (const patientId of patients) await serial(patientId, () => updatePatient(patientId, p, out))
     return out
@@ -134,7 +154,71 @@ export function createProviderOps(modules: ProviderModules) {
     }
   }
 
+  /**
+   * A relationship this gatekeeper serves, with the client that holds its provider key (its
+   * delegate's, else the provider account's), checked against the chain: the node refuses before
+   * any transaction what the chain would revert (a relationship it does not serve or hold the key
+   * of, one that has ended).
+   */
+  async function stewarded(relationship: string) {
+    const rel = relationship.toLowerCase()
+    if (relationships.get(rel) === undefined) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `this gatekeeper does not serve relationship ${rel}: only the provider's own gatekeeper acts for it (see "medrec provider consent")`, { relationship: rel })
+    const steward = clientOf(rel)
+    const ppr = steward.relationship(rel)
+    const info = await ppr.info()
+    if (info.provider.toLowerCase() !== steward.address.toLowerCase()) throw new GatekeeperError(GatekeeperErrorCode.FORBIDDEN, `relationship ${rel} is held by ${info.provider}, whose key this gatekeeper does not have`, { relationship: rel })
+    if (info.terminated) throw new GatekeeperError(GatekeeperErrorCode.FORBIDDEN, `relationship ${rel} has ended: nothing can be approved or changed on it`, { relationship: rel })
+    return { rel: rel as Address, ppr, info }
+  }
+
+  /** The grants on `rel` (which requires consent) that wait for this provider's approval. */
+  async function pendingOn(rel: Address, ppr: ReturnType<MedRecClient['relationship']>, patient: string, now: number): Promise<ConsentRequest[]> {
+    const out: ConsentRequest[] = []
+    for (const viewer of await ppr.viewers({ limit: 1000 })) {
+      const g = await ppr.grantOf(viewer)
+      if (!g.active || g.providerApproved || (g.expiresAt !== 0 && g.expiresAt <= now)) continue
+      out.push({ relationship: rel, patient, viewer: viewer.toLowerCase(), grantId: g.grantId, grantedAt: g.grantedAt, expiresAt: g.expiresAt, items: g.items.map((i) => ({ pointerId: i.pointerId, fields: [...i.fields] })) })
+    }
+    return out
+  }
+
   return {
+    /** Grants waiting for this provider's consent, on every relationship it serves that requires consent. */
+    async consentRequests(): Promise<ConsentRequest[]> {
+      const now = Math.floor(Date.now() / 1000)
+      const out: ConsentRequest[] = []
+      for (const { relationship } of relationships.all()) {
+        const ppr = clientOf(relationship).relationship(relationship)
+        const info = await ppr.info()
+        if (info.consentRequired && !info.terminated) out.push(...(await pendingOn(relationship as Address, ppr, info.patient.toLowerCase(), now)))
+      }
+      return out
+    },
+
+    /** Makes a patient's later (and waiting) shares on `relationship` need this provider's approval, or stops it. */
+    async requireConsent(p: RequireConsentParams): Promise<{ relationship: string; required: boolean; transaction: string }> {
+      const { rel, ppr, info } = await stewarded(p.relationship)
+      await modules.delegates?.ensureFunds(info.provider)
+      return { relationship: rel, required: p.required, transaction: (await ppr.setConsentRequired(p.required)).hash }
+    },
+
+    /**
+     * The provider's half of a two-party grant (PatientProviderRelationship.approveGrant), for the
+     * grant the caller saw: a grant the patient replaced since (a new grant id, perhaps wider)
+     * is refused, so an approval never covers more than was shown.
+     */
+    async approve(p: ApproveParams): Promise<ApproveResult> {
+      const { rel, ppr, info } = await stewarded(p.relationship)
+      if (!info.consentRequired) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `relationship ${rel} does not require the provider's consent, so its grants need no approval (medrec_requireConsent turns it on)`, { relationship: rel })
+      const g = await ppr.grantOf(p.viewer)
+      if (!g.active) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `${p.viewer} holds no active grant on ${rel}: nothing to approve`, { relationship: rel })
+      if (g.grantId !== p.grantId) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `grant ${p.grantId} is not the grant ${p.viewer} holds on ${rel} now (grant ${g.grantId}: the patient replaced it, or it was never made): list the consent requests again and approve what the current grant shares`, { relationship: rel })
+      if (g.providerApproved) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `grant ${g.grantId} to ${p.viewer} on ${rel} is approved already`, { relationship: rel })
+      await modules.delegates?.ensureFunds(info.provider)
+      const tx = await ppr.approveGrant(p.viewer, g.grantId)
+      return { relationship: rel, viewer: p.viewer.toLowerCase(), grantId: g.grantId, transaction: tx.hash }
+    },
+
     async addPatient(p: AddPatientParams): Promise<AddPatientResult> {
       if (typeof p.identity !== 'string' || p.identity.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'identity must be a non-empty string')
       let address: Address
@@ -143,8 +227,7 @@ export function createProviderOps(modules: ProviderModules) {
       } catch {
         throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `address must be a 0x account address, got ${JSON.stringify(p.address)}`)
       }
-      const existing = store.patientByIdentity(p.identity)
-      const resource: FhirResource = p.patient ?? existing ?? { resourceType: 'Patient', id: `p${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}` }
+      const resource: FhirResource = external !== undefined ? await externalPatient(external, p) : p.patient ?? store.patientByIdentity(p.identity) ?? { resourceType: 'Patient', id: `p${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}` }
       if (resource.resourceType !== 'Patient') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `patient must be a FHIR Patient resource, got ${String(resource.resourceType)}`)
       let registered = false
       let resolved = await client.registrar.resolve(p.identity)
@@ -161,12 +244,13 @@ export function createProviderOps(modules: ProviderModules) {
       if (resolved === undefined || resolved.participant.toLowerCase() !== address.toLowerCase()) {
         throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `identity ${JSON.stringify(p.identity)} is registered to ${resolved?.participant}, not ${address}`)
       }
-      store.upsertPatient(resource, p.identity)
+      if (external !== undefined) external.identities.bind(p.identity, resource.id)
+      else store.upsertPatient(resource, p.identity)
       return { patientId: resource.id, identity: p.identity, address, summary: resolved.summary, registered }
     },
 
-    addRecord(p: AddRecordParams): Promise<AddRecordResult> {
-      const patientId = patientIdOf(p)
+    async addRecord(p: AddRecordParams): Promise<AddRecordResult> {
+      const patientId = await patientIdOf(p)
       return serial(patientId, () => addRecord(patientId, p))
     },
     update,
@@ -177,6 +261,24 @@ export function createProviderOps(modules: ProviderModules) {
       else throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'give a FHIR bundle, or CSV text with its resourceType')
       return p.publish === true ? { ...result, update: await update({}) } : result
     },
+  }
+
+  /**
+   * add-patient on the provider's own database names a patient it holds already (by the Patient's
+   * id, or the identity bound before); the Patient body is not written: demographics are the
+   * provider's systems' (or "medrec provider import"'s) to write, not a side effect of going on chain.
+   */
+  async function externalPatient(ext: ExternalRecords, p: AddPatientParams): Promise<FhirResource> {
+    if (p.patient !== undefined) {
+      const extra = Object.keys(p.patient).filter((k) => k !== 'resourceType' && k !== 'id')
+      if (extra.length > 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `with a PostgreSQL record database, add-patient names an existing patient and writes no Patient data (got ${extra.join(', ')}): give {"resourceType":"Patient","id":"<patient key>"}, and write demographics with your own systems or "medrec provider import"`)
+    }
+    const id = p.patient?.id ?? ext.identities.patientOf(p.identity)
+    if (typeof id !== 'string' || id.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'with a PostgreSQL record database, add-patient names an existing patient: give the Patient {"resourceType":"Patient","id":"<patient key>"} (--patient FILE)')
+    if (!(await ext.hasPatient(id))) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `the provider's PostgreSQL database has no patient ${JSON.stringify(id)}: add-patient puts an existing patient on chain; write the patient with your own systems or "medrec provider import" first`, { patientId: id })
+    // Before any chain transaction: a patient or identity bound to another is refused without registering anything.
+    ext.identities.check(p.identity, id)
+    return { resourceType: 'Patient', id }
   }
 
   async function addRecord(patientId: string, p: AddRecordParams): Promise<AddRecordResult> {
@@ -192,8 +294,10 @@ export function createProviderOps(modules: ProviderModules) {
     })
     // Nothing is stored yet: the records are served only once the chain holds their hash (publish).
     // Validated now, before any chain read or transaction.
-    store.preview(resources, patientId, q.query)
+    if (external === undefined) store.preview(resources, patientId, q.query)
     const { identity, address } = await chainAddressOf(patientId)
+    // The provider's own database is written at once, no staging (createUnstagedPublisher says why); the hash below is over what it then holds.
+    if (external !== undefined) await external.write(resources)
     const staged = (relationship: Address, pointerId: number, version: number, dataHash: Hex) => ({ patientId, relationship, pointerId, version, dataHash, resources })
 
     // The first live relationship holds the pointer: the same query gets a new hash, a new query a new pointer.
@@ -210,7 +314,7 @@ export function createProviderOps(modules: ProviderModules) {
       const same = await hashAt(rel, pointer.pointerId, pointer.version, patientId, q.query, resources)
       if (same === pointer.dataHash) {
         // What the pointer serves does not change: the hash on chain stays right.
-        store.upsertAll(resources)
+        if (external === undefined) store.upsertAll(resources)
         return { relationship: rel, pointerId: pointer.pointerId, dataHash: same, action: 'unchanged', transactions: [] }
       }
       const hash = await hashAt(rel, pointer.pointerId, pointer.version + 1, patientId, q.query, resources)

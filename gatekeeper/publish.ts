@@ -60,3 +60,28 @@ export function createPublisher(store: SqliteRecordStore) {
 }
 
 export type Publisher = ReturnType<typeof createPublisher>
+
+/**
+ * For records in the provider's own database (PostgreSQL): nothing is staged. The provider's own
+ * systems write those tables too, and what is served is whatever the database holds, so a staged
+ * copy could not stay what is served; the records are written first, then the chain update is
+ * sent. A failed update leaves the hash on chain behind the records (readers see "tampered")
+ * until `medrec provider update` publishes it again, which the error says.
+ */
+export function createUnstagedPublisher(): Publisher {
+  return {
+    settle(): void {},
+    async publish<T>(batch: StagedRecords, update: () => Promise<T>): Promise<T> {
+      try {
+        return await update()
+      } catch (err) {
+        throw new GatekeeperError(
+          GatekeeperErrorCode.CHAIN_UPDATE_FAILED,
+          `the chain did not take the new version ${batch.version} of pointer ${batch.pointerId} of ${batch.relationship}: ${errorMessage(err)}; the records are already in the provider's database and served, so readers see them as tampered until the hash is published: fix the cause and run "medrec provider update"`,
+          { relationship: batch.relationship, pointerId: batch.pointerId, version: batch.version },
+          err,
+        )
+      }
+    },
+  }
+}
