@@ -82,23 +82,29 @@ const ENTRY_KEYS = new Set<string>([...AUDIT_INPUT_KEYS, 'seq', 'time', 'salt', 
 export const AUDIT_HASH = /^0x[0-9a-f]{64}$/
 const encoder = new TextEncoder()
 
-/** keccak256(a ‖ b) as 0x hex. */
-export function hashConcat(a: Uint8Array, b: Uint8Array): string {
-  const buf = new Uint8Array(a.length + b.length)
-  buf.set(a, 0)
-  buf.set(b, a.length)
-  return toData(keccak_256(buf))
+/**
+ * The log's hash formulas over a keccak-256 implementation: @noble's here (this module runs in the
+ * browser too); the node's serving path passes its WebAssembly keccak (common/keccak.ts), several
+ * times faster, with the same bytes.
+ */
+export function auditHashing(keccak: (data: Uint8Array) => Uint8Array) {
+  /** keccak256(a ‖ b) as 0x hex. */
+  function hashConcat(a: Uint8Array, b: Uint8Array): string {
+    const buf = new Uint8Array(a.length + b.length)
+    buf.set(a, 0)
+    buf.set(b, a.length)
+    return toData(keccak(buf))
+  }
+  return {
+    hashConcat,
+    /** keccak256(salt ‖ utf8(entryJson)) as 0x hex. */
+    auditCommitment: (salt: string, entryJson: string): string => hashConcat(fromHex(salt), encoder.encode(entryJson)),
+    /** keccak256(prevHash ‖ commitment) as 0x hex. */
+    auditHash: (prevHash: string, commitment: string): string => hashConcat(fromHex(prevHash), fromHex(commitment)),
+  }
 }
 
-/** keccak256(salt ‖ utf8(entryJson)) as 0x hex. */
-export function auditCommitment(salt: string, entryJson: string): string {
-  return hashConcat(fromHex(salt), encoder.encode(entryJson))
-}
-
-/** keccak256(prevHash ‖ commitment) as 0x hex. */
-export function auditHash(prevHash: string, commitment: string): string {
-  return hashConcat(fromHex(prevHash), fromHex(commitment))
-}
+export const { hashConcat, auditCommitment, auditHash } = auditHashing(keccak_256)
 
 /** The committed form of an entry: its input fields with `seq` and `time`, canonical JSON. */
 export function auditEntryJson(entry: Omit<AuditInput, 'remote'> & { remote?: string; seq: number; time: number }): string {

@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import type { DatabaseSync } from 'node:sqlite'
 import { errorMessage, fromHex, toData } from '../common/index.ts'
+import { keccak256 } from '../common/keccak.ts'
 import { canonicalJson } from '../contracts/client/index.ts'
-import { AUDIT_GENESIS_HASH, AUDIT_HASH as HASH, auditCommitment, auditEntryJson, auditHash, hashConcat, type AuditEntry, type AuditHead, type AuditInput, type AuditView } from './audit-check.ts'
+import { AUDIT_GENESIS_HASH, AUDIT_HASH as HASH, auditEntryJson, auditHashing, type AuditEntry, type AuditHead, type AuditInput, type AuditView } from './audit-check.ts'
 import { GatekeeperError, GatekeeperErrorCode } from './errors.ts'
+
+// The WebAssembly keccak on the serving path: every served read appends an entry (two hashes).
+const { auditCommitment, auditHash, hashConcat } = auditHashing(keccak256)
 
 // The chain's maths and the patient's check are pure, for the browser too (audit-check.ts).
 export { AUDIT_GENESIS_HASH, auditCommitment, auditEntryJson, auditHash, checkAuditView, type AuditCheck, type AuditEntry, type AuditHead, type AuditInput, type AuditView } from './audit-check.ts'

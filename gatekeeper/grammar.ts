@@ -18,10 +18,29 @@ function outsideGrammar(what: string, err: unknown, context: Record<string, unkn
   )
 }
 
-/** A pointer's stored query, or a FORBIDDEN refusal naming the pointer. */
+// Every served read parses its pointers' stored queries (4-6% of a FHIR read's CPU): a text
+// always parses to the same query, so each is parsed once, and frozen, since it is shared.
+const parsed = new Map<string, BuiltRecordQuery>()
+const MAX_PARSED = 4096
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v)
+    for (const x of Object.values(v)) deepFreeze(x)
+  }
+  return v
+}
+
+/** A pointer's stored query (frozen: callers share it), or a FORBIDDEN refusal naming the pointer. */
 export function servableRecordQuery(text: string, relationship: string, pointerId: number): BuiltRecordQuery {
   try {
-    return parseRecordQuery(text)
+    let q = parsed.get(text)
+    if (q === undefined) {
+      q = deepFreeze(parseRecordQuery(text))
+      if (parsed.size >= MAX_PARSED) parsed.clear()
+      parsed.set(text, q)
+    }
+    return q
   } catch (err) {
     outsideGrammar(`pointer ${pointerId} of ${relationship}`, err, { relationship, pointerId })
   }
