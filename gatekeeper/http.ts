@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { createLogger, errorCode, errorMessage } from '../common/index.ts'
+import { readBody } from './http-body.ts'
 import { GatekeeperError, GatekeeperErrorCode, wireCode } from './errors.ts'
 import type { GatekeeperReply } from './serve.ts'
 
@@ -56,7 +57,7 @@ export async function startGatekeeperHttp(listen: { host: string; port: number }
     if (url.pathname === '/v1/requests') {
       if (req.method !== 'POST') return send(res, 405, { ok: false, error: { code: wireCode(GatekeeperErrorCode.BAD_REQUEST), message: 'use POST /v1/requests with a signed request as JSON' } })
       const remote = remoteOf(req)
-      const body = await readBody(req)
+      const body = await readBody(req, MAX_BODY)
       if (body === undefined) {
         const reply = modules.reject(GatekeeperErrorCode.BAD_REQUEST, `the request body exceeds ${MAX_BODY} bytes`, remote)
         return reply.retryAfter !== undefined ? reply429(res, reply) : send(res, 413, reply.body)
@@ -112,21 +113,6 @@ function sendReply(res: ServerResponse, r: GatekeeperReply): void {
   if (r.raw === undefined) return send(res, r.status, r.body)
   res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': r.raw.byteLength, 'cache-control': 'no-store' })
   res.end(r.raw)
-}
-
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    let over = false
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size > MAX_BODY) over = true
-      else chunks.push(c)
-    })
-    req.on('end', () => resolve(over ? undefined : Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-  })
 }
 
 function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {

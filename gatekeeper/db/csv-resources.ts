@@ -1,5 +1,7 @@
 import type { ResourceType } from '../../contracts/client/index.ts'
+import { isGatekeeperError } from '../errors.ts'
 import type { FhirResource } from '../types.ts'
+import { parseCsv } from './csv.ts'
 import { MEDREC_IDENTITY_SYSTEM, invalid } from './fhir.ts'
 
 /**
@@ -138,4 +140,35 @@ export function checkHeader(resourceType: ResourceType, header: readonly string[
 export function resourceOfRow(resourceType: ResourceType, row: CsvRow): FhirResource {
   for (const r of CSV_COLUMNS[resourceType].required) if (row[r] === undefined) invalid(`the ${r} column is empty; ${resourceType} rows need ${CSV_COLUMNS[resourceType].required.join(', ')}`)
   return { resourceType, id: row.id!, ...BUILDERS[resourceType](row) }
+}
+
+/** A resource read from an import, with where it came from (for messages: `CSV line 3 (Observation/bp-1)`). */
+export interface ImportEntry {
+  where: string
+  resource: FhirResource
+  context: Record<string, unknown>
+}
+
+/** The rows of a CSV import as resources, for both stores; a bad line refuses the whole text (INVALID_IMPORT). */
+export function csvEntries(resourceType: ResourceType, csvText: string): ImportEntry[] {
+  if (typeof csvText !== 'string') invalid('CSV import needs the CSV text')
+  const [header, ...rows] = parseCsv(csvText)
+  if (header === undefined) invalid('CSV import: the text is empty; the first row must name the columns')
+  const names = checkHeader(resourceType, header.fields)
+  return rows.map((rec) => {
+    const context = { line: rec.line }
+    if (rec.fields.length !== names.length) invalid(`CSV line ${rec.line} has ${rec.fields.length} fields, the header ${names.length}; nothing was imported`, context)
+    const row: Record<string, string> = {}
+    names.forEach((n, i) => {
+      if (rec.fields[i] !== '') row[n] = rec.fields[i]!
+    })
+    let resource: FhirResource
+    try {
+      resource = resourceOfRow(resourceType, row)
+    } catch (err) {
+      if (!isGatekeeperError(err)) throw err
+      invalid(`CSV line ${rec.line}: ${err.message}; nothing was imported`, context)
+    }
+    return { where: `CSV line ${rec.line} (${resourceType}/${row.id ?? '?'})`, resource, context }
+  })
 }

@@ -1,8 +1,6 @@
 import { RESOURCE_TYPES, type ResourceType } from '../../contracts/client/index.ts'
-import { isGatekeeperError } from '../errors.ts'
 import type { FhirResource } from '../types.ts'
-import { parseCsv } from './csv.ts'
-import { checkHeader, resourceOfRow } from './csv-resources.ts'
+import { csvEntries, type ImportEntry } from './csv-resources.ts'
 import { FHIR_ID_RE, checkJson, invalid, isPlainObject, parseFhirDate, patientIdOfReference } from './fhir.ts'
 import type { CheckedMapping, CheckedResource, ColumnKind } from './postgres-catalog.ts'
 import { stepsText, type ElementMapping } from './postgres-mapping.ts'
@@ -15,12 +13,7 @@ import { patientElement } from './postgres-sql.ts'
  * as a constant must equal it, and a value of the wrong JSON type for its column is refused.
  */
 
-export interface ImportEntry {
-  /** For messages: `bundle entry 3 (Observation/bp-1)`. */
-  where: string
-  resource: FhirResource
-  context: Record<string, unknown>
-}
+export type { ImportEntry }
 
 export interface RowWrite {
   mapping: CheckedResource
@@ -168,27 +161,7 @@ export function bundleEntries(bundle: unknown): ImportEntry[] {
 }
 
 /** The rows of a CSV import (the SQLite store's columns, csv-resources.ts) as resources. */
-export function csvEntries(resourceType: string, csvText: string): ImportEntry[] {
+export function csvImportEntries(resourceType: string, csvText: string): ImportEntry[] {
   if (!(RESOURCE_TYPES as readonly string[]).includes(resourceType)) invalid(`CSV import: resource type ${JSON.stringify(resourceType)} is not one MedRec serves; supported: ${RESOURCE_TYPES.join(', ')}`)
-  if (typeof csvText !== 'string') invalid('CSV import needs the CSV text')
-  const type = resourceType as ResourceType
-  const [header, ...rows] = parseCsv(csvText)
-  if (header === undefined) invalid('CSV import: the text is empty; the first row must name the columns')
-  const names = checkHeader(type, header.fields)
-  return rows.map((rec) => {
-    const context = { line: rec.line }
-    if (rec.fields.length !== names.length) invalid(`CSV line ${rec.line} has ${rec.fields.length} fields, the header ${names.length}; nothing was imported`, context)
-    const row: Record<string, string> = {}
-    names.forEach((n, i) => {
-      if (rec.fields[i] !== '') row[n] = rec.fields[i]!
-    })
-    let resource: FhirResource
-    try {
-      resource = resourceOfRow(type, row)
-    } catch (err) {
-      if (!isGatekeeperError(err)) throw err
-      invalid(`CSV line ${rec.line}: ${err.message}; nothing was imported`, context)
-    }
-    return { where: `CSV line ${rec.line} (${type}/${row.id ?? '?'})`, resource, context }
-  })
+  return csvEntries(resourceType as ResourceType, csvText)
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import pg from 'pg'
-import { bountyQuery, isClientError, recordQuery, type BountyQuery, type RecordQuery, type ResourceType } from '../../contracts/client/index.ts'
+import { bountyQuery, recordQuery, type BountyQuery, type RecordQuery, type ResourceType } from '../../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../../common/index.ts'
 import type { ImportResult } from '../api.ts'
 import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from '../errors.ts'
@@ -8,9 +8,10 @@ import type { AggregateCell, FhirResource, RecordSource } from '../types.ts'
 import { planAggregate, type CohortCell } from './aggregate.ts'
 import { invalid } from './fhir.ts'
 import { checkMappingAgainstCatalog, type CheckedMapping, type CheckedResource } from './postgres-catalog.ts'
-import { bundleEntries, csvEntries, rowOfResource, type ImportEntry, type RowWrite } from './postgres-import.ts'
+import { bundleEntries, csvImportEntries, rowOfResource, type ImportEntry, type RowWrite } from './postgres-import.ts'
 import { mappingError, parseRecordMapping } from './postgres-mapping.ts'
 import { DEFAULT_POSTGRES, type PostgresRecordStoreOptions } from './postgres-options.ts'
+import { inGrammar } from './search.ts'
 import { Params, aggregateSql, codeSystemFilter, orderById, patientScope, q as ident, resourceOfRow, selectList, tableSql } from './postgres-sql.ts'
 
 const log = createLogger('gatekeeper:postgres')
@@ -54,19 +55,6 @@ export function redactUrl(url: string): string {
   }
 }
 
-function unsupported(message: string, context?: Record<string, unknown>): never {
-  throw new GatekeeperError(GatekeeperErrorCode.UNSUPPORTED_SEARCH, message, context)
-}
-
-/** The grammar's refusal becomes the store's, as in search.ts. */
-function inGrammar<Q>(check: () => { query: Q }): Q {
-  try {
-    return check().query
-  } catch (err) {
-    if (isClientError(err)) unsupported(err.message, err.context)
-    throw err
-  }
-}
 
 /** SQLSTATE classes that mean the data was refused (22 data exception, 23 integrity constraint), not the server. */
 const isDataError = (err: unknown): boolean => err instanceof pg.DatabaseError && typeof err.code === 'string' && /^2[23]/.test(err.code)
@@ -274,7 +262,7 @@ export async function createPostgresRecordStore(opts: PostgresRecordStoreOptions
 
     async importCsv(resourceType: string, csvText: string): Promise<PostgresImportResult> {
       ensureOpen()
-      return importEntries(csvEntries(resourceType, csvText), `${resourceType} CSV`)
+      return importEntries(csvImportEntries(resourceType, csvText), `${resourceType} CSV`)
     },
 
     async close(): Promise<void> {

@@ -17,12 +17,12 @@ export interface SqlPart {
   params: SQLInputValue[]
 }
 
-function unsupported(message: string, context?: Record<string, unknown>): never {
+export function unsupported(message: string, context?: Record<string, unknown>): never {
   throw new GatekeeperError(GatekeeperErrorCode.UNSUPPORTED_SEARCH, message, context)
 }
 
-/** Runs the grammar's check; its refusal becomes the store's (the message says what is allowed). */
-function inGrammar<Q>(check: () => { query: Q }): Q {
+/** Runs the grammar's check; its refusal becomes the store's (the message says what is allowed). Both stores use it. */
+export function inGrammar<Q>(check: () => { query: Q }): Q {
   try {
     return check().query
   } catch (err) {

@@ -6,8 +6,7 @@ import { GatekeeperError, GatekeeperErrorCode, isGatekeeperError } from '../erro
 import type { AggregateCell, FhirResource, RecordSource } from '../types.ts'
 import { planAggregate, type CohortCell } from './aggregate.ts'
 import { openReader, openWriter } from './connections.ts'
-import { parseCsv } from './csv.ts'
-import { checkHeader, resourceOfRow } from './csv-resources.ts'
+import { csvEntries, type ImportEntry as Entry } from './csv-resources.ts'
 import { extractRow } from './extract.ts'
 import { FHIR_ID_RE, checkJson, invalid, isPlainObject, isWellFormed, optDate, optObject, optString, patientIdOfReference } from './fhir.ts'
 import { TABLES, migrate, tableOf, type TableSpec } from './schema.ts'
@@ -75,13 +74,6 @@ export interface SqliteRecordStore extends RecordSource {
   /** Upserts a staged batch's resources and forgets the batch, in one transaction; false when it is gone already. */
   promote(id: number): boolean
   discard(id: number): void
-}
-
-interface Entry {
-  /** Where it came from, for messages: `bundle entry 3 (Observation/bp-1)`. */
-  where: string
-  resource: FhirResource
-  context: Record<string, unknown>
 }
 
 function internal(message: string, err: unknown, context?: Record<string, unknown>): GatekeeperError {
@@ -296,29 +288,10 @@ export function createSqliteRecordStore(opts: SqliteRecordStoreOptions): SqliteR
     return { entries: [...entries.filter((e) => e.resource.resourceType === 'Patient'), ...entries.filter((e) => e.resource.resourceType !== 'Patient')], skipped }
   }
 
-  function csvEntries(resourceType: string, csvText: string): Entry[] {
+  function csvEntriesOf(resourceType: string, csvText: string): Entry[] {
     const spec = tableOf(resourceType)
     if (spec === undefined) invalid(`CSV import: resource type ${JSON.stringify(resourceType)} is not stored by this database; supported: ${RESOURCE_TYPES.join(', ')}`)
-    if (typeof csvText !== 'string') invalid('CSV import needs the CSV text')
-    const [header, ...rows] = parseCsv(csvText)
-    if (header === undefined) invalid('CSV import: the text is empty; the first row must name the columns')
-    const names = checkHeader(spec.resourceType, header.fields)
-    return rows.map((rec) => {
-      const context = { line: rec.line }
-      if (rec.fields.length !== names.length) invalid(`CSV line ${rec.line} has ${rec.fields.length} fields, the header ${names.length}; nothing was imported`, context)
-      const row: Record<string, string> = {}
-      names.forEach((n, i) => {
-        if (rec.fields[i] !== '') row[n] = rec.fields[i]!
-      })
-      let resource: FhirResource
-      try {
-        resource = resourceOfRow(spec.resourceType, row)
-      } catch (err) {
-        if (!isGatekeeperError(err)) throw err
-        invalid(`CSV line ${rec.line}: ${err.message}; nothing was imported`, context)
-      }
-      return { where: `CSV line ${rec.line} (${spec.resourceType}/${row.id ?? '?'})`, resource, context }
-    })
+    return csvEntries(spec.resourceType, csvText)
   }
 
   function read<T>(what: string, fn: () => T): T {
@@ -351,7 +324,7 @@ export function createSqliteRecordStore(opts: SqliteRecordStoreOptions): SqliteR
 
     importCsv(resourceType, csvText) {
       ensureOpen()
-      const entries = csvEntries(resourceType, csvText)
+      const entries = csvEntriesOf(resourceType, csvText)
       rejectDuplicates(entries)
       return importEntries(entries, `${resourceType} CSV`)
     },

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { readBody } from '../http-body.ts'
 import { RESOURCE_TYPES, type MedRecClient, type ResourceType } from '../../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../../common/index.ts'
 import type { AuditInput, AuditLog } from '../audit.ts'
@@ -346,14 +347,8 @@ function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   if (type !== 'application/x-www-form-urlencoded') {
     return Promise.reject(fhirError(GatekeeperErrorCode.BAD_REQUEST, 'POST _search takes its parameters as application/x-www-form-urlencoded', 415))
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size <= MAX_FORM) chunks.push(c)
-    })
-    req.on('end', () => (size > MAX_FORM ? reject(fhirError(GatekeeperErrorCode.BAD_REQUEST, `the _search body exceeds ${MAX_FORM} bytes`, 413)) : resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8')))))
-    req.on('error', reject)
+  return readBody(req, MAX_FORM).then((text) => {
+    if (text === undefined) throw fhirError(GatekeeperErrorCode.BAD_REQUEST, `the _search body exceeds ${MAX_FORM} bytes`, 413)
+    return new URLSearchParams(text)
   })
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { DatabaseSync } from 'node:sqlite'
 import type { Address } from 'viem'
+import { readBody } from '../http-body.ts'
 import { RESOURCE_TYPES, type MedRecClient } from '../../contracts/client/index.ts'
 import { createLogger, errorMessage } from '../../common/index.ts'
 import type { AuditLog } from '../audit.ts'
@@ -59,17 +60,9 @@ function params(search: URLSearchParams): Form | undefined {
   return out
 }
 
-function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size <= MAX_FORM) chunks.push(c)
-    })
-    req.on('end', () => resolve(size > MAX_FORM ? undefined : new URLSearchParams(Buffer.concat(chunks).toString('utf8'))))
-    req.on('error', reject)
-  })
+async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
+  const text = await readBody(req, MAX_FORM)
+  return text === undefined ? undefined : new URLSearchParams(text)
 }
 
 function sendPage(res: ServerResponse, p: Page): void {
