@@ -11,6 +11,7 @@ export type { SummaryClient } from './summary.ts'
 export type { NewPatientRecord, NewPatientRecordResult } from './flows.ts'
 export {
   BOUNTY_AGGREGATES,
+  CODED_ELEMENT,
   CODE_SYSTEMS,
   CODE_SYSTEM_URIS,
   MAX_FIELDS,

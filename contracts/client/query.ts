@@ -22,7 +22,7 @@ import {
  * code systems), so the same query is always the same string and hashes the same.
  */
 
-export { CODE_SYSTEMS, CODE_SYSTEM_URIS, MAX_FIELDS, QUERY_GRAMMAR, RESOURCE_TYPES, type CodeSystem, type ResourceType }
+export { CODED_ELEMENT, CODE_SYSTEMS, CODE_SYSTEM_URIS, MAX_FIELDS, QUERY_GRAMMAR, RESOURCE_TYPES, type CodeSystem, type ResourceType }
 
 /** A pointer's query. `fields` order matters: field i is bit i of a grant's field mask. */
 export interface RecordQuery {

