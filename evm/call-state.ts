@@ -1,6 +1,7 @@
 import { RLP } from '@ethereumjs/rlp'
 import type { MerkleStateManager } from '@ethereumjs/statemanager'
-import { type Address, bytesToHex, createAccountFromRLP, type Account } from '@ethereumjs/util'
+import { type Address, bytesToHex, bytesToUnprefixedHex, createAccountFromRLP, type Account } from '@ethereumjs/util'
+import { keccak256 } from '../common/keccak.ts'
 
 /**
  * Trie reads of a call VM's state, kept across its calls. Each call runs in a checkpoint that is
@@ -18,6 +19,8 @@ interface Internals {
     storage?: { get(a: Address, key: Uint8Array): unknown; put(a: Address, key: Uint8Array, value: Uint8Array): void }
   }
   _getStorageTrie(a: Address, account: Account): { root(): Uint8Array; get(key: Uint8Array): Promise<Uint8Array | null> }
+  /** Storage tries made since the last revert, by keccak(address) in hex without 0x. */
+  _storageTries: Record<string, Internals['_trie'] | undefined>
 }
 
 /** Entries kept per VM before the memo starts over. */
@@ -43,6 +46,10 @@ export function keepTrieReads(sm: MerkleStateManager): void {
     }
     return value
   }
+  const readAt = async (root: Uint8Array, key: Uint8Array, trie: () => Internals['_trie']): Promise<Uint8Array | null> => {
+    const value = memo.get(bytesToHex(root) + bytesToHex(key))
+    return value !== undefined ? value : read(trie(), key)
+  }
   sm.getAccount = async (address: Address): Promise<Account | undefined> => {
     if (accounts.get(address) !== undefined) return stockAccount(address)
     const rlp = await read(inner._trie, address.bytes)
@@ -55,7 +62,10 @@ export function keepTrieReads(sm: MerkleStateManager): void {
     if (key.length !== 32 || slots.get(address, key) !== undefined) return stockStorage(address, key)
     const account = await sm.getAccount(address)
     if (account === undefined) return stockStorage(address, key)
-    const value = await read(inner._getStorageTrie(address, account), key)
+    // The storage trie is a fresh MPT per account after each revert (shallowCopy): build it only
+    // when the memo misses. A trie the call already made (an override's) may have another root.
+    const made = inner._storageTries[bytesToUnprefixedHex(keccak256(address.bytes))]
+    const value = made !== undefined ? await read(made, key) : await readAt(account.storageRoot, key, () => inner._getStorageTrie(address, account))
     slots.put(address, key, value ?? EMPTY_SLOT)
     return RLP.decode(value ?? new Uint8Array(0)) as Uint8Array
   }

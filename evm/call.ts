@@ -9,9 +9,9 @@ import { createVM, type VM } from '@ethereumjs/vm'
 import { keccak256 } from '../common/keccak.ts'
 import { commonFork, createDecodeCommon } from './common.ts'
 import { forkOpcodes } from './fork-opcodes.ts'
-import { enableSyncSteps, fastOpcodes, syncOpcode, type AddOpcode } from './fast-opcodes.ts'
+import { checkedJump, enableSyncSteps, fastOpcodes, syncOpcode, type AddOpcode } from './fast-opcodes.ts'
 import { keepTrieReads } from './call-state.ts'
-import { EvmError, EvmErrorCode } from './errors.ts'
+import { EvmError, EvmErrorCode, missingStateError } from './errors.ts'
 import { BlockStateManager } from './state-manager.ts'
 import { applyAuthorizations } from './authorizations.ts'
 import { failureMessage } from './failure.ts'
@@ -42,7 +42,7 @@ export async function createStateManager(db: DB<string | Uint8Array, string | Ui
 /** A new state manager over the trie at `root`, with its own (LRU) caches. */
 export async function stateAt(base: MerkleStateManager, root: Uint8Array): Promise<MerkleStateManager> {
   const sm = base.shallowCopy(true)
-  if (!(await sm.hasStateRoot(root))) throw new EvmError(EvmErrorCode.MISSING_STATE, `state root ${bytesToHex(root)} is not in the database`)
+  if (!(await sm.hasStateRoot(root))) throw missingStateError(root)
   await sm.setStateRoot(root, true)
   return sm
 }
@@ -115,8 +115,11 @@ function interruptible(common: Common, check: InterruptCheck): EVMOpts {
           return logic(runState, c)
         },
       }
-      // JUMP and JUMPI stay synchronous, so fast-opcodes.ts's sync steps run loops through them.
-      return e.opcodeInfo.isAsync || e.opcodeInfo.dynamicGas ? checked : syncOpcode(checked)
+      if (e.opcodeInfo.isAsync || e.opcodeInfo.dynamicGas) return checked
+      // JUMP and JUMPI stay synchronous, so fast-opcodes.ts's sync steps run loops through them,
+      // and its inlined loop runs them with `check` first, as here.
+      checkedJump(checked.logicFunction, check)
+      return syncOpcode(checked)
     }),
   }
 }

@@ -30,3 +30,22 @@ export class EvmError extends CodedError<EvmErrorCode> {}
 
 /** `err` is a EvmError (with code `code`, when given). */
 export const isEvmError = codedErrorGuard(EvmError)
+
+/**
+ * The state at `root` is not in the database, in geth's words ("missing trie node") with the
+ * cause and the fix: a full node deletes state older than its window (node/chain/prune.ts).
+ */
+export function missingStateError(root: Uint8Array, cause?: unknown): EvmError {
+  const hex = `0x${Buffer.from(root).toString('hex')}`
+  return new EvmError(
+    EvmErrorCode.MISSING_STATE,
+    `missing trie node ${hex} (path ): state root ${hex} is not in the database: pruned (a --gcmode full node keeps only the last --state.recent blocks' state) or never written; query a recent block, or run a node with --gcmode archive to keep every block's state`,
+    undefined,
+    cause,
+  )
+}
+
+/** A trie read hit a node that is gone (ethereumjs's "Missing node in DB"): state pruned under a reader. */
+export function isMissingNode(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Missing node in DB'
+}

@@ -7,7 +7,7 @@ import { Bloom, createVM, encodeReceipt, runTx, type TxReceipt, type VM } from '
 import { createLogger } from '../common/logger.ts'
 import { RPC_GAS_CAP, blockHashChain, createStateManager, execBlock, type AccessListResult, type BlockHashLookup } from './call.ts'
 import { commonFork, createExecCommon } from './common.ts'
-import { EvmError, EvmErrorCode } from './errors.ts'
+import { EvmError, EvmErrorCode, isMissingNode, missingStateError } from './errors.ts'
 import { forkOpcodes } from './fork-opcodes.ts'
 import type { TrieLevelAdapter } from './state-db.ts'
 import type { AccountProof } from './proof.ts'
@@ -101,7 +101,7 @@ export class Executor {
   async resetTo(root: Uint8Array): Promise<void> {
     this.db.discard()
     if (!(await this.vm.stateManager.hasStateRoot(root))) {
-      throw new EvmError(EvmErrorCode.MISSING_STATE, `state root ${bytesToHex(root)} is not in the database`)
+      throw missingStateError(root)
     }
     await this.vm.stateManager.setStateRoot(root, true)
     this.headRoot = root
@@ -189,6 +189,8 @@ export class Executor {
         txReceipts.push(r.txReceipt)
       } catch (err) {
         await this.abandonBlock()
+        // The parent's state was pruned under the import: not the block's fault.
+        if (isMissingNode(err)) throw missingStateError(this.headRoot, err)
         throw new EvmError(EvmErrorCode.INVALID_BLOCK_TX, `transaction ${i} (${bytesToHex(item.tx.hash())}) is invalid: ${(err as Error).message}`, undefined, err)
       }
     }

@@ -3,6 +3,7 @@ import { getOpcodesForHF, paramsEVM, type EVMOpts } from '@ethereumjs/evm'
 import { bytesToHex } from '@ethereumjs/util'
 import { keccak256 } from '../common/keccak.ts'
 import { EvmError, EvmErrorCode } from './errors.ts'
+import { getWord, K, opcodeKind, putWord, runLoop, type LoopRunState, type LoopTable } from './fast-loop.ts'
 
 /**
  * Faster EVM execution for calls, with the same gas and the same results as ethereumjs 10.1's own
@@ -12,13 +13,15 @@ import { EvmError, EvmErrorCode } from './errors.ts'
  * ethereumjs awaits every opcode (`await this.runStep()`, an async function) and every dynamic gas
  * function (all declared async), so each opcode costs promise machinery that dwarfs the work of an
  * ADD or a PUSH; and MSTORE, MLOAD and KECCAK256 convert words through hex strings and spread
- * copies. Three parts:
+ * copies. Four parts:
  * - `fastOpcodes`: MLOAD, MSTORE, MSTORE8 and KECCAK256 with synchronous gas functions and
  *   handlers that move words through a DataView instead of hex strings;
  * - `enableSyncSteps`: on an EVM so marked, a step whose opcode and gas function are known to be
  *   synchronous runs synchronously and carries on with the following such opcodes in one go,
  *   back in ethereumjs's own loop at the first opcode that is not (SLOAD, CALL...), at a jump
  *   before the jump analysis, and at the end of the code;
+ * - after the jump analysis, those runs go through fast-loop.ts's inlined loop, which hands each
+ *   opcode it does not inline (or not on its ordinary path) back to the entry, one at a time;
  * - the jump-destination analysis of a code, kept per code hash on that EVM.
  * An EVM not marked (block execution, contract-vm.ts) runs ethereumjs unchanged.
  */
@@ -59,27 +62,19 @@ function memoryGas(rs: RunState, offset: bigint, length: bigint, common: Common)
   return cost
 }
 
-// One 32-byte scratch word: bigint <-> bytes four 64-bit limbs at a time.
-const scratch = new Uint8Array(32)
-const view = new DataView(scratch.buffer)
-const MASK64 = (1n << 64n) - 1n
-
-function putWord(word: bigint, out: Uint8Array, at: number): void {
-  view.setBigUint64(0, word >> 192n)
-  view.setBigUint64(8, (word >> 128n) & MASK64)
-  view.setBigUint64(16, (word >> 64n) & MASK64)
-  view.setBigUint64(24, word & MASK64)
-  out.set(scratch, at)
-}
-
-function getWord(from: Uint8Array, at: number): bigint {
-  scratch.set(from.subarray(at, at + 32))
-  return (view.getBigUint64(0) << 192n) | (view.getBigUint64(8) << 128n) | (view.getBigUint64(16) << 64n) | view.getBigUint64(24)
-}
-
 /** A 32-byte hash as a word. */
 function hashWord(hash: Uint8Array): bigint {
   return getWord(hash, 0)
+}
+
+/** fastOpcodes' handlers by the loop kind they implement (fast-loop.ts inlines them). */
+const fastKinds = new WeakMap<object, number>()
+/** call.ts's checked JUMP / JUMPI handlers and their checks: the loop inlines them with the check. */
+const jumpChecks = new WeakMap<object, () => void>()
+
+/** Declares `handler` (a JUMP or JUMPI logic function) to be the stock one with `check` run first. */
+export function checkedJump(handler: AddOpcode['logicFunction'], check: () => void): void {
+  jumpChecks.set(handler, check)
 }
 
 /**
@@ -160,12 +155,16 @@ export function fastOpcodes(common: Common): AddOpcode[] {
       },
     },
   ]
+  for (const p of pushes) fastKinds.set(p.logicFunction, K.PUSH)
+  fastKinds.set(ops[0]!.logicFunction, K.KECCAK256)
+  fastKinds.set(ops[1]!.logicFunction, K.MLOAD)
+  fastKinds.set(ops[2]!.logicFunction, K.MSTORE)
   return [...ops, ...pushes].map(syncOpcode)
 }
 
 /** The parts of ethereumjs's Interpreter (10.1) the sync steps use. */
 interface OpEntry {
-  opcodeInfo: { code: number; feeBigInt: bigint; isAsync: boolean; dynamicGas: boolean; isInvalid: boolean; name: string }
+  opcodeInfo: { code: number; fee: number; feeBigInt: bigint; isAsync: boolean; dynamicGas: boolean; isInvalid: boolean; name: string }
   opHandler: (rs: RunState, common: Common) => unknown
   gasHandler: ((rs: RunState, gas: bigint, common: Common) => unknown) | undefined
 }
@@ -185,6 +184,7 @@ interface InterpreterLike {
 }
 interface EvmLike {
   _customOpcodes: EVMOpts['customOpcodes']
+  _opcodeMap: OpEntry[]
   getActiveOpcodes(): unknown
   DEBUG: boolean
   events: { listenerCount(name: string): number }
@@ -194,6 +194,8 @@ interface EvmLike {
 interface FastState {
   /** Jump analyses by code hash (hex); the entries point into this EVM's opcode table. */
   jumps: Map<string, JumpAnalysis>
+  /** What fast-loop.ts may inline on this EVM's opcode table. */
+  loop: LoopTable
 }
 
 const FAST = Symbol('medrec.fastSteps')
@@ -231,31 +233,82 @@ async function patchInterpreter(): Promise<void> {
     const evm = this._evm
     if (evm[FAST] === undefined || evm.DEBUG || evm.events.listenerCount('step') > 0 || evm._optsCached.profiler?.enabled === true) return stockStep.call(this, op)
     const rs = this._runState
-    let entry = op ?? this.lookupOpInfo(rs.opCode)
+    const entry = op ?? this.lookupOpInfo(rs.opCode)
     if (!isSync(entry)) return stockStep.call(this, op)
     const common = this.common
+    // After the jump analysis, with gas a number can hold exactly: fast-loop.ts's inlined loop,
+    // which calls back for one opcode at a time when it needs ethereumjs's entry.
+    if (!rs.shouldDoJumpAnalysis && rs.gasLeft <= MAX_SAFE) {
+      runLoop(rs as unknown as LoopRunState, evm[FAST].loop, (next) => {
+        const e = this.lookupOpInfo(next)
+        if (!isSync(e)) return false
+        syncStep(this, rs, e, common)
+        return true
+      })
+      return RESOLVED
+    }
     const code = rs.code
-    // The rest of ethereumjs's runStep and run loop for synchronous opcodes: base and dynamic gas,
-    // the invalid-opcode check, gas, pc + 1, the handler; then the next opcode, as run() would pick it.
-    for (;;) {
-      const info = entry.opcodeInfo
-      let gas = info.feeBigInt
-      if (info.dynamicGas) gas = entry.gasHandler!(rs, gas, common) as bigint
-      // useGas, without its debug logging (the sync steps never run with DEBUG): it throws out of gas.
-      if (gas > rs.gasLeft) this.useGas(gas, info)
-      else rs.gasLeft -= gas
-      rs.programCounter++
-      entry.opHandler(rs, common)
+    // The rest of ethereumjs's runStep and run loop for synchronous opcodes, one at a time.
+    for (let e = entry; ; ) {
+      syncStep(this, rs, e, common)
       const pc = rs.programCounter
       if (pc >= code.length) return RESOLVED
       const next = code[pc]!
       // Before the first jump, run() analyses the code at its first JUMP or JUMPI: leave that to it.
       if (rs.shouldDoJumpAnalysis) return RESOLVED
-      entry = this.lookupOpInfo(next)
-      if (!isSync(entry)) return RESOLVED
+      e = this.lookupOpInfo(next)
+      if (!isSync(e)) return RESOLVED
       rs.opCode = next
     }
   }
+}
+
+/** ethereumjs's runStep for a synchronous opcode: base and dynamic gas, the charge, pc + 1, the handler. */
+function syncStep(interp: InterpreterLike, rs: RunState, entry: OpEntry, common: Common): void {
+  const info = entry.opcodeInfo
+  let gas = info.feeBigInt
+  if (info.dynamicGas) gas = entry.gasHandler!(rs, gas, common) as bigint
+  // useGas, without its debug logging (the sync steps never run with DEBUG): it throws out of gas.
+  if (gas > rs.gasLeft) interp.useGas(gas, info)
+  else rs.gasLeft -= gas
+  rs.programCounter++
+  entry.opHandler(rs, common)
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+/**
+ * Which opcodes of `evm`'s table fast-loop.ts may inline: an entry that is ethereumjs's own for
+ * that byte (static gas, synchronous), fastOpcodes' (KECCAK256, MLOAD, MSTORE, PUSH), or call.ts's
+ * checked JUMP / JUMPI; anything else a caller put there runs through its entry.
+ */
+function loopTable(evm: EvmLike, common: Common): LoopTable {
+  const withParams = common.copy()
+  withParams.updateParams(paramsEVM)
+  const stock = getOpcodesForHF(withParams).opcodeMap
+  const kind = new Uint8Array(256)
+  const fee = new Float64Array(256)
+  let jumpCheck: (() => void) | undefined
+  let jumpiCheck: (() => void) | undefined
+  for (let op = 0; op < 256; op++) {
+    const e = evm._opcodeMap[op]
+    const k = opcodeKind(op)
+    if (e === undefined || k === 0 || e.opcodeInfo.isInvalid) continue
+    const h = e.opHandler
+    let ok: boolean
+    if (k === K.KECCAK256 || k === K.MLOAD || k === K.MSTORE) ok = fastKinds.get(h) === k && e.gasHandler !== undefined && syncFunctions.has(e.gasHandler)
+    else if (e.opcodeInfo.dynamicGas || (e.opcodeInfo.isAsync && !syncFunctions.has(h))) ok = false
+    else if (h === stock[op]?.opHandler || fastKinds.get(h) === k) ok = true
+    else if ((op === 0x56 || op === 0x57) && jumpChecks.has(h)) {
+      ok = true
+      if (op === 0x56) jumpCheck = jumpChecks.get(h)
+      else jumpiCheck = jumpChecks.get(h)
+    } else ok = false
+    if (!ok) continue
+    kind[op] = k
+    fee[op] = e.opcodeInfo.fee
+  }
+  return { kind, fee, jumpCheck, jumpiCheck, wordGas: Number(withParams.param('keccak256WordGas')), keccak: common.customCrypto.keccak256 ?? keccak256 }
 }
 
 const RESOLVED = Promise.resolve()
@@ -282,7 +335,7 @@ export async function enableSyncSteps(evm: object, common: Common): Promise<void
   refuseUnsupported(common)
   patched ??= patchInterpreter()
   await patched
-  ;(evm as EvmLike)[FAST] = { jumps: new Map() }
+  ;(evm as EvmLike)[FAST] = { jumps: new Map(), loop: loopTable(evm as EvmLike, common) }
 }
 
 /**

@@ -18,7 +18,8 @@ const trieSlice = new TimeSlice()
 function keyBytes(key: string | Uint8Array): Uint8Array {
   return typeof key === 'string' ? new Uint8Array(Buffer.from(key, 'hex')) : key
 }
-function keyId(key: Uint8Array): string {
+/** A trie key as a map key (latin1 of its bytes): the clean cache's, the write log's and the pruner's live set. */
+export function trieKeyId(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
 }
 
@@ -95,7 +96,7 @@ export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8A
   async get(key: string | Uint8Array, opts?: EncodingOpts): Promise<string | Uint8Array | undefined> {
     await this.maybeYield()
     const k = keyBytes(key)
-    const id = keyId(k)
+    const id = trieKeyId(k)
     const pending = this.overlay.get(id) ?? this.flushing.get(id)
     let value = pending !== undefined ? pending.value : this.clean.get(id)
     if (pending === undefined && value === undefined) {
@@ -109,12 +110,12 @@ export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8A
 
   async put(key: string | Uint8Array, value: string | Uint8Array): Promise<void> {
     const k = keyBytes(key)
-    this.overlay.set(keyId(k), { key: k, value: typeof value === 'string' ? new Uint8Array(Buffer.from(value, 'hex')) : value })
+    this.overlay.set(trieKeyId(k), { key: k, value: typeof value === 'string' ? new Uint8Array(Buffer.from(value, 'hex')) : value })
   }
 
   async del(key: string | Uint8Array): Promise<void> {
     const k = keyBytes(key)
-    this.overlay.set(keyId(k), { key: k, value: undefined })
+    this.overlay.set(trieKeyId(k), { key: k, value: undefined })
   }
 
   async batch(ops: BatchDBOp<string | Uint8Array, string | Uint8Array>[]): Promise<void> {
@@ -166,4 +167,80 @@ export class TrieLevelAdapter implements DB<string | Uint8Array, string | Uint8A
   discard(): void {
     this.overlay.clear()
   }
+
+  /**
+   * Drops keys the pruner just deleted from LevelDB out of the clean cache, and voids reads that
+   * spanned the delete (the epoch), so the cache keeps holding only what LevelDB holds.
+   */
+  forget(keys: Uint8Array[]): void {
+    this.clean.epoch++
+    for (const k of keys) this.clean.delete(trieKeyId(k))
+  }
+}
+
+/**
+ * The state pruner's record of trie writes (node/chain/prune.ts). While a prune cycle runs, every
+ * key written to the trie sublevel is recorded here and counts as live: the cycle marked what
+ * the window's roots reached when it began, and a node written since (a new block's, state
+ * sync's, or the same bytes written again after they died) must survive its sweep. The sweep's
+ * deletes and every trie write run one at a time through `exclusive`, so a delete decided
+ * before a write can never land after it.
+ */
+export class TrieWriteLog {
+  private recorded: Set<string> | undefined
+  private queue: Promise<unknown> = Promise.resolve()
+  /** Extra roots whose nodes are kept (hex): state sync's pivot while its download runs. */
+  readonly pinned = new Set<string>()
+
+  /** Starts recording (a cycle begins). */
+  begin(): void {
+    this.recorded = new Set()
+  }
+
+  /** Stops recording (the cycle ended). */
+  end(): void {
+    this.recorded = undefined
+  }
+
+  /** Notes keys about to be written (no-op while no cycle runs). */
+  record(keys: Iterable<Uint8Array>): void {
+    if (this.recorded === undefined) return
+    for (const k of keys) this.recorded.add(trieKeyId(k))
+  }
+
+  /** Whether `key` was written since the cycle began. */
+  wrote(key: Uint8Array): boolean {
+    return this.recorded?.has(trieKeyId(key)) ?? false
+  }
+
+  /** Runs `fn` after every earlier trie write or delete that went through here. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => {})
+    return run
+  }
+}
+
+/** The part of a LevelDB sublevel raw trie writes need. */
+export interface TrieNodeLevel {
+  batch(ops: Array<{ type: 'put'; key: Uint8Array; value: Uint8Array }>): Promise<void>
+}
+
+/** One raw trie entry: a node (key: keccak of its bytes) or contract code (key: 'c' + code hash). */
+export interface TrieNode {
+  key: Uint8Array
+  value: Uint8Array
+}
+
+/**
+ * Writes trie nodes and code straight into the trie sublevel, outside any block (state sync's
+ * downloaded nodes). They count as live for a prune cycle running meanwhile; a download that
+ * spans cycles also pins its root (`log.pinned`, hex) so nodes written before a cycle began are
+ * kept too. The caller checks each node's hash before it gets here.
+ */
+export function writeTrieNodes(level: TrieNodeLevel, log: TrieWriteLog, nodes: TrieNode[]): Promise<void> {
+  return log.exclusive(async () => {
+    log.record(nodes.map((n) => n.key))
+    await level.batch(nodes.map((n) => ({ type: 'put', key: n.key, value: n.value })))
+  })
 }

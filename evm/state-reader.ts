@@ -1,6 +1,7 @@
 import type { MerkleStateManager } from '@ethereumjs/statemanager'
 import { Account, bytesToHex, setLengthLeft, type Address } from '@ethereumjs/util'
 import { CallRunner, RPC_GAS_CAP, stateAt, type AccessListResult, type CallRunnerParts } from './call.ts'
+import { isMissingNode, missingStateError } from './errors.ts'
 import { proveAccount, type AccountProof } from './proof.ts'
 import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
 
@@ -39,20 +40,20 @@ export class StateReader {
   }
 
   async getAccount(address: Address, root: Uint8Array): Promise<Account> {
-    return (await (await this.reader(root)).getAccount(address)) ?? new Account()
+    return (await pruned(root, async () => (await this.reader(root)).getAccount(address))) ?? new Account()
   }
 
-  async getCode(address: Address, root: Uint8Array): Promise<Uint8Array> {
-    return (await this.reader(root)).getCode(address)
+  getCode(address: Address, root: Uint8Array): Promise<Uint8Array> {
+    return pruned(root, async () => (await this.reader(root)).getCode(address))
   }
 
-  async getStorage(address: Address, slot: Uint8Array, root: Uint8Array): Promise<Uint8Array> {
-    return (await this.reader(root)).getStorage(address, setLengthLeft(slot, 32))
+  getStorage(address: Address, slot: Uint8Array, root: Uint8Array): Promise<Uint8Array> {
+    return pruned(root, async () => (await this.reader(root)).getStorage(address, setLengthLeft(slot, 32)))
   }
 
   /** EIP-1186 proof of an account and slots at `root` (eth_getProof). */
   getProof(address: Address, slots: Uint8Array[], root: Uint8Array): Promise<AccountProof> {
-    return proveAccount(this.base, root, address, slots)
+    return pruned(root, () => proveAccount(this.base, root, address, slots))
   }
 
   /** eth_call on this thread: runs a message on the state at `root`; nothing it writes is kept. */
@@ -68,5 +69,19 @@ export class StateReader {
   /** eth_createAccessList on this thread (see CallRunner.createAccessList). */
   createAccessList(args: CallArgs, ctx: ExecutionContext, root: Uint8Array, gasCap: bigint = RPC_GAS_CAP): Promise<AccessListResult> {
     return this.calls.createAccessList(args, ctx, root, gasCap)
+  }
+}
+
+/**
+ * A read at `root` whose trie turns out incomplete (the pruner deleted it while a view of it was
+ * open, or under an old root whose root node it had not reached yet) is refused as missing state,
+ * never answered from a half: the reader of that root is dropped by the caller's next miss.
+ */
+async function pruned<T>(root: Uint8Array, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (err) {
+    if (isMissingNode(err)) throw missingStateError(root, err)
+    throw err
   }
 }

@@ -229,3 +229,100 @@ t.test('the Store contract (MedRec fixtures): estimates and calls agree with the
     await same(t, `Store ${what}`, hexToBytes(store), hex(data), 1_000_000n)
   }
 })
+
+// fast-loop.ts: the inlined opcodes. Each program runs on the stock EVM and on the fast one (whose
+// inner loop inlines these opcodes' ordinary paths), and must agree on everything `same` compares.
+const WORDS = [0n, 1n, 2n, 31n, 32n, 255n, 256n, 257n, (1n << 64n) - 1n, 1n << 64n, (1n << 128n) + 3n, (1n << 255n) - 1n, 1n << 255n, (1n << 256n) - 2n, (1n << 256n) - 1n]
+/**
+ * The inlined loop starts after the jump analysis, which ethereumjs runs at the first JUMP or JUMPI:
+ * straight-line code would never reach it. So the programs below start by jumping over nothing.
+ */
+const JUMP_IN = '6003565b' // PUSH1 3, JUMP, JUMPDEST
+const BINARY = { '01': 'ADD', '02': 'MUL', '03': 'SUB', '04': 'DIV', '06': 'MOD', '10': 'LT', '11': 'GT', '14': 'EQ', '16': 'AND', '17': 'OR', '18': 'XOR', '1b': 'SHL', '1c': 'SHR' } as const
+
+t.test('inlined arithmetic, comparison, bitwise and shift opcodes on every pair of edge words', async (t) => {
+  for (const [op, name] of Object.entries(BINARY)) {
+    // For each pair: b, a, OP (a on top); the result's top bit(s) (r >> 255: a result of 2^256 or
+    // more would show as 2) and the result, each stored at the next word; then return them all.
+    let code = JUMP_IN
+    let at = 0n
+    for (const a of WORDS) {
+      for (const b of WORDS) {
+        code += `${push(b)}${push(a)}${op}8060ff1c${push(at)}52${push(at + 32n)}52`
+        at += 64n
+      }
+    }
+    code += `${push(at)}6000f3`
+    await same(t, `${name} on ${WORDS.length ** 2} pairs`, hex(code), new Uint8Array(), 30_000_000n)
+  }
+  let unary = JUMP_IN
+  WORDS.forEach((a, i) => (unary += `${push(a)}15${push(BigInt(i * 64))}52${push(a)}19${push(BigInt(i * 64 + 32))}52`))
+  await same(t, 'ISZERO and NOT', hex(`${unary}${push(BigInt(WORDS.length * 64))}6000f3`), new Uint8Array(), 1_000_000n)
+})
+
+t.test('inlined stack opcodes: every DUP and SWAP at a depth of 16 and of fewer items, PUSH0, POP, overflow at 1024', async (t) => {
+  const sixteen = Array.from({ length: 16 }, (_, i) => push(BigInt(i + 1) * 0x1111n)).join('')
+  for (let n = 1; n <= 16; n++) {
+    const dup = (0x7f + n).toString(16)
+    const swap = (0x8f + n).toString(16)
+    // After the op, store the top two words and return them.
+    const tail = '600052602052604060' + '00f3'
+    await same(t, `DUP${n} over 16 items`, hex(`${JUMP_IN}${sixteen}${dup}${tail}`), new Uint8Array(), 100_000n)
+    await same(t, `SWAP${n} over 17 items`, hex(`${JUMP_IN}${sixteen}5f${swap}${tail}`), new Uint8Array(), 100_000n)
+    await same(t, `DUP${n} over ${n - 1} items (underflow)`, hex(`${JUMP_IN}${sixteen.slice(0, (n - 1) * 6)}${dup}00`), new Uint8Array(), 100_000n)
+    await same(t, `SWAP${n} over ${n} items (underflow)`, hex(`${JUMP_IN}${sixteen.slice(0, n * 6)}${swap}00`), new Uint8Array(), 100_000n)
+  }
+  await same(t, 'POP on an empty stack', hex(`${JUMP_IN}50`), new Uint8Array(), 100_000n)
+  await same(t, 'PUSH0, PUSH0, ADD, POP', hex(`${JUMP_IN}5f5f015000`), new Uint8Array(), 100_000n)
+  // A loop that pushes until the stack overflows: JUMPDEST, PUSH0, PUSH1 0, JUMP; and the same with DUP1.
+  await same(t, 'PUSH0 until the stack overflows', hex('5b5f600056'), new Uint8Array(), 1_000_000n)
+  await same(t, 'DUP1 until the stack overflows', hex('5f5b80600156'), new Uint8Array(), 1_000_000n)
+  await same(t, 'PUSH32 until the stack overflows', hex(`5b7f${'ab'.repeat(32)}600056`), new Uint8Array(), 1_000_000n)
+})
+
+t.test('inlined jumps: taken and not, into push data, past the end, at huge destinations', async (t) => {
+  for (const dest of [0n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 100n, 1n << 32n, (1n << 256n) - 1n]) {
+    for (const cond of [0n, 1n, (1n << 256n) - 1n]) {
+      // PUSH1 1, JUMPI(dest, cond) ... ; bytes 3..: JUMPDEST, PUSH1 0x5b (a JUMPDEST byte in push data), JUMPDEST, STOP
+      await same(t, `JUMPI to ${dest} if ${cond}`, hex(`${push(cond)}${push(dest)}575b605b5b00`), new Uint8Array(), 100_000n)
+    }
+    await same(t, `JUMP to ${dest}`, hex(`${push(dest)}565b605b5b00`), new Uint8Array(), 100_000n)
+  }
+  await same(t, 'JUMP and JUMPI on an empty or one-item stack', hex('56'), new Uint8Array(), 100_000n)
+  await same(t, 'JUMPI on one item', hex('600157'), new Uint8Array(), 100_000n)
+})
+
+t.test('inlined memory opcodes: within memory already paid for, at its edge, and growing it', async (t) => {
+  // MSTORE at 0x40 pays for three words; then MSTORE/MLOAD/KECCAK256 inside, at the edge and past it.
+  const grow = `${JUMP_IN}${push(7n)}${push(0x40n)}52`
+  for (const off of [0n, 1n, 32n, 33n, 64n, 65n, 95n, 96n]) {
+    await same(t, `MSTORE at ${off} after paying for 96 bytes`, hex(`${grow}${push(0xabcdefn << 100n)}${push(off)}52596000f3`), new Uint8Array(), 100_000n)
+    await same(t, `MLOAD at ${off} after paying for 96 bytes`, hex(`${grow}${push(off)}51600052596000f3`), new Uint8Array(), 100_000n)
+    for (const len of [1n, 31n, 32n, 64n, 96n - off, 97n - off]) {
+      await same(t, `KECCAK256(${off}, ${len}) after paying for 96 bytes`, hex(`${grow}${push(len)}${push(off)}20600052596000f3`), new Uint8Array(), 100_000n)
+    }
+  }
+})
+
+t.test('inlined opcodes out of gas at every gas limit of a program using each of them', async (t) => {
+  // Every inlined opcode at least once, memory paid for first, a taken JUMPI (over an INVALID)
+  // and an untaken one, then STOP.
+  const head = JUMP_IN + '60ff600052' + '6001600201' + '6003600402' + '600503' + '600604' + '600706' + '600110' + '600111' + '600114' + '15' + '60ff16' + '600f17' + '600f18' + '19' + '60011b' + '60021c' + '5f50' + '8090' + '600051' + '6020600020' + '6001'
+  const at = (n: number) => `60${(head.length / 2 + n).toString(16).padStart(2, '0')}`
+  // +0 PUSH1 +4, +2 JUMPI, +3 INVALID, +4 JUMPDEST, +5 PUSH0, +6 PUSH1 0, +8 JUMPI (not taken),
+  // +9 PUSH1 +13, +11 JUMP, +12 INVALID, +13 JUMPDEST, +14 STOP
+  const code = hex(`${head}${at(4)}57fe5b5f600057${at(13)}56fe5b00`)
+  const full = await run(false, code, new Uint8Array(), 100_000n)
+  t.equal(full.error, undefined, 'the program runs to its STOP')
+  const stock: Run[] = []
+  const fast: Run[] = []
+  for (let g = 0n; g <= full.gas + 1n; g++) {
+    stock.push(await run(false, code, new Uint8Array(), g))
+    fast.push(await run(true, code, new Uint8Array(), g))
+  }
+  t.same(fast, stock, `all ${stock.length} gas limits agree`)
+})
+
+t.test('a gas limit above 2^53 (the inlined loop keeps gas as a number, so it stands aside) gives the same results', async (t) => {
+  await same(t, 'loop of 20 with 2^60 gas', hex(LOOP_RUNTIME), hex(word(20n)), 1n << 60n)
+})
