@@ -56,7 +56,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   setLogLevel(config.logLevel)
   let chain: Chain
   try {
-    chain = await Chain.open(config.datadir, config.genesis, { minFreeDiskBytes: (config.minFreeDiskMB ?? 0) * 1024 * 1024, repair: config.dbRepair })
+    chain = await Chain.open(config.datadir, config.genesis, { minFreeDiskBytes: (config.minFreeDiskMB ?? 0) * 1024 * 1024, repair: config.dbRepair, gcMode: config.gcMode, stateRecent: config.stateRecent })
   } catch (err) {
     if (errorCode(err) === 'LEVEL_DATABASE_NOT_OPEN' && err instanceof Error && /lock/i.test(String(err.cause))) {
       throw new NodeError(NodeErrorCode.DATADIR_LOCKED, `the data dir ${config.datadir} is in use by another medrec process: stop it or use another --datadir`, undefined, err)
@@ -145,7 +145,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   if (config.p2p !== undefined) {
     try {
-      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, discovery: config.p2p.discovery, nodeKey: config.p2p.nodeKey }, { chain, mempool, recovery, p2pObserver: metrics?.p2p, onBlockRelayed: metrics?.blockRelayed, onBlockSeen: (header, from, at, via) => clock.observe(header, from, at, via) })
+      network = await startNetwork({ listen: config.p2p.listen, bootnodes: config.p2p.bootnodes, maxPeers: config.p2p.maxPeers, discovery: config.p2p.discovery, nodeKey: config.p2p.nodeKey, syncMode: config.p2p.syncMode }, { chain, mempool, recovery, p2pObserver: metrics?.p2p, onBlockRelayed: metrics?.blockRelayed, onBlockSeen: (header, from, at, via) => clock.observe(header, from, at, via) })
     } catch (err) {
       await unwind()
       if (errorCode(err) === 'EADDRINUSE' || /EADDRINUSE/.test(errorMessage(err))) {

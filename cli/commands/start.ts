@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { relative, resolve } from 'node:path'
 import { DEFAULT_UI, type UiConfig } from '../../node/config/index.ts'
 import { loadSignin, makeSigninCode, signinLink } from '../../node/ui/signin.ts'
-import { DEFAULT_CALL_WORKERS, DEFAULT_METRICS, DEFAULT_MIN_FREE_DISK_MB, DEFAULT_PRICE_LIMIT, DEV_DATADIR, DEFAULT_P2P, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../node/config/index.ts'
+import { DEFAULT_CALL_WORKERS, DEFAULT_GC_MODE, DEFAULT_METRICS, DEFAULT_MIN_FREE_DISK_MB, DEFAULT_PRICE_LIMIT, DEV_DATADIR, DEFAULT_P2P, DEFAULT_RPC_EVM_TIMEOUT_MS, DEFAULT_RPC_GAS_CAP, DEFAULT_STATE_RECENT, DEFAULT_SYNC_MODE, type AuthorityKey, type MetricsConfig, type NodeConfig, type P2PConfig, type RpcConfig } from '../../node/config/index.ts'
 import { DEFAULT_GATEKEEPER, type GatekeeperOptions } from '../../gatekeeper/options.ts'
 import { loadSuppliedTls } from '../../gatekeeper/tls.ts'
 import { DEFAULT_POSTGRES } from '../../gatekeeper/db/postgres-options.ts'
@@ -112,7 +112,9 @@ async function p2pConfig(flags: ParsedFlags, dev: boolean, nodekeyPath: string):
   await ensureNodeKey(nodekeyPath)
   const key = (await readFile(nodekeyPath, 'utf8')).trim()
   if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw new CliError(CliErrorCode.READ_FAILED, `${nodekeyPath} is not a 32-byte hex node key: delete it to have a new one made`)
-  return { listen: { host: flags.string('p2p.addr') ?? DEFAULT_P2P.host, port }, bootnodes, maxPeers, discovery: !flags.boolean('nodiscover'), nodeKey: new Uint8Array(Buffer.from(key.replace(/^0x/, ''), 'hex')) }
+  const syncMode = flags.string('syncmode') ?? DEFAULT_SYNC_MODE
+  if (syncMode !== 'full' && syncMode !== 'snap') throw usageError(`invalid value for --syncmode: "${syncMode}" (full or snap)`)
+  return { listen: { host: flags.string('p2p.addr') ?? DEFAULT_P2P.host, port }, bootnodes, maxPeers, discovery: !flags.boolean('nodiscover'), nodeKey: new Uint8Array(Buffer.from(key.replace(/^0x/, ''), 'hex')), syncMode }
 }
 
 /** --mine, --miner.etherbase, --miner.threads; `medrec mine` implies --mine. */
@@ -181,8 +183,11 @@ async function run(flags: ParsedFlags, mineCommand = false): Promise<void> {
   const gatekeeper = await gatekeeperConfig(flags, paths, authority, gatekeeperAccount)
   const jwtSecret = await loadOrCreateJwtSecret(flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(paths.dir))
   const minFreeDiskMB = flags.has('datadir.minfreedisk') ? Number(parseInteger(flags.string('datadir.minfreedisk')!, 'datadir.minfreedisk', 0n, 1n << 40n)) : DEFAULT_MIN_FREE_DISK_MB
+  const gcMode = flags.string('gcmode') ?? DEFAULT_GC_MODE
+  if (gcMode !== 'full' && gcMode !== 'archive') throw usageError(`invalid value for --gcmode: ${gcMode}; use full (keep recent state) or archive (keep every block's state)`)
+  const stateRecent = flags.has('state.recent') ? Number(parseInteger(flags.string('state.recent')!, 'state.recent', 1n, 1n << 32n)) : DEFAULT_STATE_RECENT
   const priceLimit = flags.has('txpool.pricelimit') ? parseWei(flags.string('txpool.pricelimit')!, 'txpool.pricelimit') : dev ? 0n : DEFAULT_PRICE_LIMIT
-  const config: NodeConfig = { datadir: paths.dir, genesis, rpc: { ...rpc, jwtSecret }, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics, ui, minFreeDiskMB, dbRepair: flags.boolean('db.repair'), priceLimit }
+  const config: NodeConfig = { datadir: paths.dir, genesis, rpc: { ...rpc, jwtSecret }, authority, logLevel, dev, p2p: await p2pConfig(flags, dev, paths.nodekey), gatekeeper, miner, metrics, ui, minFreeDiskMB, dbRepair: flags.boolean('db.repair'), priceLimit, gcMode, stateRecent }
   // Loaded here, not at the top: `--help` and the other commands must not pay for (or
   // depend on) loading the whole node.
   const { startNode } = await import('../../node/node.ts')
@@ -391,6 +396,8 @@ export const startCommand: CommandSpec = {
     { name: 'datadir', kind: 'string', placeholder: 'DIR', default: `${DEV_DATADIR} with --dev, else required`, description: 'data directory made by "medrec init"' },
     { name: 'txpool.pricelimit', kind: 'string', placeholder: 'WEI', default: String(DEFAULT_PRICE_LIMIT), description: 'lowest tip cap (gas price of a legacy transaction) the pool admits; 0 with --dev unless given. A fee cap below any base fee the chain can reach is refused whatever this is' },
     { name: 'datadir.minfreedisk', kind: 'string', placeholder: 'MB', default: String(DEFAULT_MIN_FREE_DISK_MB), description: "pause sealing and block import (loudly) while the data dir's filesystem has less free space; they resume when there is more again (0: off)" },
+    { name: 'gcmode', kind: 'string', placeholder: 'MODE', default: DEFAULT_GC_MODE, description: "full: delete state older than --state.recent blocks (reads of older blocks' state are refused, -32000 missing trie node); archive: keep every block's state" },
+    { name: 'state.recent', kind: 'string', placeholder: 'N', default: String(DEFAULT_STATE_RECENT), description: 'blocks whose state a --gcmode full node keeps: the head and the N-1 below it (a fork switch deeper than that cannot be followed)' },
     { name: 'db.repair', kind: 'boolean', default: 'off', description: "run LevelDB's repair on DIR/chaindata before starting (when start-up reports the database corrupt); the head found is checked as at every start" },
     { name: 'rpc.addr', kind: 'string', placeholder: 'A', default: DEFAULT_RPC.addr, description: 'JSON-RPC listen address' },
     { name: 'rpc.port', kind: 'string', placeholder: 'P', default: String(DEFAULT_RPC.port), description: 'JSON-RPC port, HTTP and WebSocket (0: any free port)' },
@@ -411,6 +418,7 @@ export const startCommand: CommandSpec = {
     { name: 'p2p.port', kind: 'string', placeholder: 'P', default: `${DEFAULT_P2P.port}; with --dev p2p is off unless set`, description: 'p2p listen port (0: any free port)' },
     { name: 'p2p.maxpeers', kind: 'string', placeholder: 'N', default: String(DEFAULT_P2P.maxPeers), description: 'most peers at once (0: no networking)' },
     { name: 'bootnodes', kind: 'string', placeholder: 'MULTIADDRS', default: 'none', description: 'comma-separated peers to join, /ip4/…/tcp/…/p2p/<peer id> (admin_nodeInfo listenAddrs)' },
+    { name: 'syncmode', kind: 'string', placeholder: 'MODE', default: DEFAULT_SYNC_MODE, description: "full: execute every block from the genesis; snap: an empty node downloads a recent block's state from peers (checked against headers verified from the genesis) and executes only the blocks after it (no receipts or logs before it; full sync if no peer serves state)" },
     { name: 'nodiscover', kind: 'boolean', default: 'off', description: 'no peer exchange: dial only --bootnodes and added peers (inbound still accepted); --p2p.maxpeers 0 for no networking' },
     { name: 'dev.period', kind: 'string', placeholder: 'S', default: String(DEV_PERIOD), description: 'with --dev: seconds between blocks (0: seal when transactions arrive)' },
     { name: 'mine', kind: 'boolean', default: 'off', description: 'mine blocks (proof-of-work chains; an authority seals anyway)' },

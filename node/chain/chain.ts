@@ -16,6 +16,8 @@ import { contextOf, type ChainCore } from './core.ts'
 import { DiskWatch } from './disk-watch.ts'
 import { ChainError, ChainErrorCode } from './errors.ts'
 import { decodePrechecked, importLocked, precheck, type ImportMarks } from './import.ts'
+import { DEFAULT_STATE_RECENT, type GcMode } from '../config/index.ts'
+import { StatePruner } from './prune.ts'
 import { SnapshotCache } from './snapshots.ts'
 import { checkStoredHead, reportRecovery } from './startup-check.ts'
 import { ChainStore, type TxLocation } from './store.ts'
@@ -36,6 +38,12 @@ export interface ChainOptions {
   minFreeDiskBytes?: number
   /** Run LevelDB's repair before opening (`--db.repair`). */
   repair?: boolean
+  /** `--gcmode`: 'full' deletes state older than `stateRecent` blocks (prune.ts); absent or 'archive': keep all. */
+  gcMode?: GcMode
+  /** `--state.recent`: blocks whose state a full node keeps (default DEFAULT_STATE_RECENT). */
+  stateRecent?: number
+  /** Blocks between prune cycles (default: stateRecent). */
+  pruneInterval?: number
 }
 
 /** The consensus rules a genesis chose. */
@@ -80,14 +88,17 @@ export class Chain extends EventEmitter<ChainEvents> {
   private queue: Promise<unknown> = Promise.resolve()
   /** The low-disk watermark (--datadir.minfreedisk). */
   readonly disk: DiskWatch
+  /** State pruning (--gcmode full); undefined in archive mode. */
+  readonly pruner: StatePruner | undefined
 
   private constructor(
-    parts: { common: Common; consensus: Consensus; store: ChainStore; executor: Executor; genesisHash: Uint8Array; snapshots: SnapshotCache; followAuthorities: boolean; disk: DiskWatch },
+    parts: { common: Common; consensus: Consensus; store: ChainStore; executor: Executor; genesisHash: Uint8Array; snapshots: SnapshotCache; followAuthorities: boolean; disk: DiskWatch; pruner?: StatePruner },
     head: BlockBundle,
     snap: Snapshot,
   ) {
     super()
     this.disk = parts.disk
+    this.pruner = parts.pruner
     this.common = parts.common
     this.consensus = parts.consensus
     this.store = parts.store
@@ -126,9 +137,10 @@ export class Chain extends EventEmitter<ChainEvents> {
     const common = createChainCommon({ chainId: genesis.chainId, consensus: consensus.commonConsensus, hardfork: genesis.hardfork })
     const store = await ChainStore.open(join(datadir, 'chaindata'), common, { repair: opts.repair })
     try {
+      const trie = new TrieLevelAdapter(store.state)
       const executor = await Executor.create({
         common,
-        db: new TrieLevelAdapter(store.state),
+        db: trie,
         blockHash: (n) => store.canonicalHash(n),
       })
       // The genesis block is derived from genesis.json every start, so a changed file is caught.
@@ -162,9 +174,8 @@ export class Chain extends EventEmitter<ChainEvents> {
           throw new ChainError(ChainErrorCode.GENESIS_MISMATCH, `genesis.json sets ${k} ${want} but the chain in this data dir has ${String(have)}: use another --datadir`)
         }
       }
-      // Genesis state re-derived above is already on disk.
-      executor.drainWrites()
-      executor.writesFlushed()
+      // Genesis state re-derived above is on disk, or was pruned: checkStoredHead's reset
+      // drops it (flushing it would put pruned nodes back into the clean cache).
       const headHash = (await store.headHash()) ?? gBlock.hash()
       const head = await checkStoredHead(store, executor, headHash)
       await reportRecovery(store, head)
@@ -174,7 +185,8 @@ export class Chain extends EventEmitter<ChainEvents> {
       const disk = new DiskWatch(store.location, opts.minFreeDiskBytes ?? 0)
       await disk.check()
       disk.start()
-      const chain = new Chain({ common, consensus, store, executor, genesisHash: gBlock.hash(), snapshots, followAuthorities, disk }, head, headSnap)
+      const pruner = opts.gcMode === 'full' ? new StatePruner(store, trie, { recent: opts.stateRecent ?? DEFAULT_STATE_RECENT, interval: opts.pruneInterval }) : undefined
+      const chain = new Chain({ common, consensus, store, executor, genesisHash: gBlock.hash(), snapshots, followAuthorities, disk, pruner }, head, headSnap)
       log.info('Loaded chain head', { number: head.block.header.number, hash: headHash, root: head.block.header.stateRoot })
       return chain
     } catch (err) {
@@ -199,6 +211,7 @@ export class Chain extends EventEmitter<ChainEvents> {
 
   async close(): Promise<void> {
     this.disk.stop()
+    await this.pruner?.close()
     await this.queue.catch(() => {})
     // After a storage fault nothing is written again, not even the snapshot.
     if (this.store.fault === undefined) await this.snapshots.save(this.headSnap)
@@ -341,10 +354,28 @@ export class Chain extends EventEmitter<ChainEvents> {
     })
   }
 
+  /**
+   * State sync (node/sync/state-sync.ts): makes `bundle` the head without executing the blocks
+   * before it. Its state is in the database already, complete and checked node by node against
+   * its root; `ancestors` (oldest first) were stored with `store.commit(…, 'side')` and become
+   * canonical with it, in one batch; `snap` is the consensus snapshot after it, saved so that
+   * later snapshots never walk below it. Only a chain still at its genesis may jump.
+   */
+  adoptSyncedHead(bundle: BlockBundle, ancestors: Block[], snap: Snapshot): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.headBundle.block.header.number !== 0n) throw new ChainError(ChainErrorCode.CORRUPT_DATABASE, `a state-synced head replaces only the genesis, not head ${this.headBundle.block.header.number}`)
+      await this.store.putSnapshot(bundle.block.hash(), this.consensus.encodeSnapshot(snap))
+      await this.store.commit(bundle, [], { add: [...ancestors, bundle.block], remove: [] })
+      await this.executor.resetTo(bundle.block.header.stateRoot)
+      await this.setHead(bundle, snap)
+    })
+  }
+
   private async setHead(bundle: BlockBundle, snap: Snapshot): Promise<void> {
     this.headBundle = bundle
     this.headSnap = snap
     await this.snapshots.remember(snap)
+    this.pruner?.onHead(bundle.block.header.number)
     this.emit('head', bundle)
   }
 }

@@ -7,7 +7,7 @@ import { Level } from 'level'
 import { Packr } from 'msgpackr'
 import { errorCode } from '../../common/errors.ts'
 import { createLogger } from '../../common/logger.ts'
-import { createDecodeCommon, type PendingWrite } from '../../evm/index.ts'
+import { TrieWriteLog, createDecodeCommon, writeTrieNodes, type PendingWrite, type TrieNode } from '../../evm/index.ts'
 import type { ChainError } from './errors.ts'
 import { openFault, storageFault } from './storage-fault.ts'
 import type { BlockBundle, StoredReceipt } from './types.ts'
@@ -21,6 +21,8 @@ import type { BlockBundle, StoredReceipt } from './types.ts'
  *   m  "head"                → head block hash
  *   s  trie node key         → trie node (the Merkle Patricia state)
  *   p  block hash            → consensus snapshot after that block (JSON; saved periodically)
+ *   h  number ‖ block hash   → the block's state root, for every stored block (canonical or side):
+ *                              the roots the state pruner keeps (prune.ts), found by one range read
  * Blocks of side chains are stored too (b, r and their state), but only canonical blocks have
  * number (n) and transaction index (t) entries; a reorg rewrites those in the same batch.
  * A block, its receipts, index entries, its state nodes and the new head are written in one
@@ -92,11 +94,30 @@ export interface TxLocation {
   index: number
 }
 
+/** A block's state root as indexed under 'h'. */
+export interface StateRootEntry {
+  number: bigint
+  hash: Uint8Array
+  root: Uint8Array
+}
+
+/** What the pruner and raw trie writes use of a bytes sublevel (abstract-level's methods). */
+interface BytesSublevel extends Sub {
+  getMany(keys: Uint8Array[]): Promise<Array<Uint8Array | undefined>>
+  keys(opts?: { gte?: Uint8Array; lt?: Uint8Array }): AsyncIterable<Uint8Array>
+  iterator(opts?: { gte?: Uint8Array; lt?: Uint8Array }): AsyncIterable<[Uint8Array, Uint8Array]>
+  batch(ops: Array<{ type: 'put'; key: Uint8Array; value: Uint8Array }>): Promise<void>
+}
+
 export class ChainStore {
   readonly db: Level<Uint8Array, Uint8Array>
   /** The database directory (absolute): the call workers open it too. */
   readonly location: string
   readonly state: Sub
+  /** Trie writes while a prune cycle runs, and the order of trie writes and prune deletes (state-db.ts). */
+  readonly trieWrites = new TrieWriteLog()
+  private readonly stateLevel: BytesSublevel
+  private readonly roots: BytesSublevel
   private readonly blocks: Sub
   private readonly extras: Sub
   private readonly canonical: Sub
@@ -136,7 +157,9 @@ export class ChainStore {
     this.canonical = sub(CALL_SUBLEVELS.canonical)
     this.txIndex = sub('t')
     this.meta = sub('m')
-    this.state = sub(CALL_SUBLEVELS.state)
+    this.stateLevel = db.sublevel<Uint8Array, Uint8Array>(CALL_SUBLEVELS.state, { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as BytesSublevel
+    this.state = this.stateLevel
+    this.roots = db.sublevel<Uint8Array, Uint8Array>('h', { keyEncoding: 'view', valueEncoding: 'view' }) as unknown as BytesSublevel
     this.snapshots = sub('p')
   }
 
@@ -291,6 +314,7 @@ export class ChainStore {
       else put(this.state, w.key, w.value)
     }
     put(this.blocks, hash, this.encodeBlock(block))
+    put(this.roots, rootKey(block.header.number, hash), block.header.stateRoot)
     const extra: BodyExtra = {
       receipts: bundle.receipts,
       senders: bundle.senders.map((s) => s.bytes),
@@ -310,13 +334,62 @@ export class ChainStore {
       }
       put(this.meta, HEAD_KEY, head.hash())
     }
-    // Sublevels of this database, so LevelDB applies the whole list atomically.
-    await this.write(`writing block ${block.header.number}`, () => (this.db.batch as unknown as (ops: BatchOp[]) => Promise<void>).call(this.db, ops))
+    // Sublevels of this database, so LevelDB applies the whole list atomically. In the trie
+    // log's order, recorded first: a prune sweep never deletes a node this block (re)writes.
+    await this.trieWrites.exclusive(() => {
+      this.trieWrites.record(stateWrites.map((w) => w.key))
+      return this.write(`writing block ${block.header.number}`, () => (this.db.batch as unknown as (ops: BatchOp[]) => Promise<void>).call(this.db, ops))
+    })
     if (canon !== undefined && canon.add.length > 0) await this.write('recording the acknowledged head', () => this.recordAcked(canon.add[canon.add.length - 1]!))
     const key = bytesToHex(hash)
     this.remember(key, bundle)
     this.written.add(key)
     if (this.written.size > ChainStore.WRITTEN_SIZE) this.written.delete(this.written.values().next().value as string)
+  }
+
+  // ---- state pruning (prune.ts) and raw trie writes (state sync) ----
+
+  /** Stored blocks' state roots from block `from` up (every branch), ascending by number. */
+  async *stateRoots(from: bigint, below?: bigint): AsyncGenerator<StateRootEntry> {
+    const range = below === undefined ? { gte: numberKey(from) } : { gte: numberKey(from), lt: numberKey(below) }
+    for await (const [k, v] of this.roots.iterator(range)) {
+      yield { number: new DataView(k.buffer, k.byteOffset, 8).getBigUint64(0), hash: k.slice(8), root: v }
+    }
+  }
+
+  /** Trie sublevel entries, many at once (the pruner's mark phase). */
+  readStateNodes(keys: Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    return this.stateLevel.getMany(keys)
+  }
+
+  /** Every key of the trie sublevel, in key order (the pruner's sweep; a snapshot of the moment it starts). */
+  stateKeys(): AsyncIterable<Uint8Array> {
+    return this.stateLevel.keys()
+  }
+
+  /**
+   * Deletes trie entries the pruner found dead, except any written since its cycle began
+   * (checked in the trie log's order, so no write can slip in between). Resolves the deleted keys.
+   */
+  deleteStateNodes(keys: Uint8Array[], rootsBelow?: bigint): Promise<Uint8Array[]> {
+    return this.trieWrites.exclusive(async () => {
+      const dead = keys.filter((k) => !this.trieWrites.wrote(k))
+      const ops: BatchOp[] = dead.map((key) => ({ type: 'del', sublevel: this.stateLevel, key }))
+      if (rootsBelow !== undefined && rootsBelow > 0n) {
+        for await (const e of this.stateRoots(0n, rootsBelow)) ops.push({ type: 'del', sublevel: this.roots, key: rootKey(e.number, e.hash) })
+      }
+      if (ops.length > 0) await this.write('deleting pruned state', () => (this.db.batch as unknown as (ops: BatchOp[]) => Promise<void>).call(this.db, ops))
+      return dead
+    })
+  }
+
+  /**
+   * Writes raw trie nodes and code (state sync: key = the node's keccak hash, or 'c' + code
+   * hash for code), outside any block. They count as live for a prune cycle running meanwhile;
+   * pin the download's root in `trieWrites.pinned` (hex) while it runs across cycles.
+   */
+  writeTrieNodes(nodes: TrieNode[]): Promise<void> {
+    return this.write('writing downloaded state', () => writeTrieNodes(this.stateLevel, this.trieWrites, nodes))
   }
 
   /** Overwrites ACKED_HEAD in place (same size every time: no new space needed on a full disk). */
@@ -351,6 +424,13 @@ export class ChainStore {
   adoptEncoding(block: Block, bytes: Uint8Array): void {
     this.encodings.set(block, bytes)
   }
+}
+
+function rootKey(n: bigint, hash: Uint8Array): Uint8Array {
+  const k = new Uint8Array(40)
+  k.set(numberKey(n), 0)
+  k.set(hash, 8)
+  return k
 }
 
 /** Opens (creating) DIR/ACKED_HEAD for in-place writes and reads what it held. */

@@ -52,7 +52,16 @@ export interface P2PConfig {
   discovery: boolean
   /** DIR/nodekey, the node's stable libp2p identity. */
   nodeKey: Uint8Array
+  /** `--syncmode`: how an empty node joins (node/sync/state-sync.ts); absent: DEFAULT_SYNC_MODE. */
+  syncMode?: 'full' | 'snap'
 }
+
+/**
+ * Full, not geth's snap: a state-synced node has no receipts or logs below its pivot, and the
+ * gatekeeper's watch and audit read history by logs; snap is the operator's choice for a node
+ * that needs only recent state (docs/operators.md).
+ */
+export const DEFAULT_SYNC_MODE = 'full'
 
 export const DEFAULT_P2P = { host: '0.0.0.0', port: 30303, maxPeers: 25 } as const
 
@@ -103,7 +112,20 @@ export interface NodeConfig {
   dbRepair?: boolean
   /** `--txpool.pricelimit` (wei): the lowest tip cap the pool admits; absent: DEFAULT_PRICE_LIMIT (0 with --dev). */
   priceLimit?: bigint
+  /** `--gcmode`: 'full' deletes state older than `stateRecent` blocks; absent or 'archive': every block's state is kept. */
+  gcMode?: GcMode
+  /** `--state.recent`: blocks whose state a full node keeps (the head and those below it); absent: DEFAULT_STATE_RECENT. */
+  stateRecent?: number
 }
+
+/** `--gcmode` (geth's flag and values): full keeps the state of the last `--state.recent` blocks, archive keeps every block's. */
+export type GcMode = 'full' | 'archive'
+
+/** `--gcmode`'s default, geth's: full. */
+export const DEFAULT_GC_MODE: GcMode = 'full'
+
+/** `--state.recent`'s default: geth keeps the tries of the last 128 blocks (its TriesInMemory) in full mode. */
+export const DEFAULT_STATE_RECENT = 128
 
 /** `--txpool.pricelimit`'s default, geth's: 1 wei. A dev chain admits a zero tip (as anvil and hardhat) unless the flag is given. */
 export const DEFAULT_PRICE_LIMIT = 1n

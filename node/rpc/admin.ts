@@ -25,7 +25,12 @@ export function createAdminMethods(modules: AdminModules): RpcMethods {
     eth_syncing: (p) => {
       v.params(p, 0, 0)
       const s = network?.syncing() ?? false
-      return s === false ? false : { startingBlock: toQuantity(s.startingBlock), currentBlock: toQuantity(s.currentBlock), highestBlock: toQuantity(s.highestBlock) }
+      if (s === false) return false
+      const blocks = { startingBlock: toQuantity(s.startingBlock), currentBlock: toQuantity(s.currentBlock), highestBlock: toQuantity(s.highestBlock) }
+      if (s.state === undefined) return blocks
+      // geth's state-sync fields (healing* are the nodes and codes asked for and not yet stored), and the pivot.
+      const { pivot, ...counts } = s.state
+      return { ...blocks, ...Object.fromEntries(Object.entries(counts).map(([k, n]) => [k, toQuantity(BigInt(n))])), pivotBlock: toQuantity(pivot) }
     },
     admin_nodeInfo: (p) => {
       v.params(p, 0, 0)

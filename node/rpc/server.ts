@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type RawData, type WebSocket } from 'ws'
 import { createLogger, errorMessage, toData, toQuantity } from '../../common/index.ts'
+import { EvmErrorCode, isEvmError } from '../../evm/index.ts'
 import type { RpcConfig } from '../config/index.ts'
 import { accessOf, accessOfRoute, hostAllowed, missingToken, originAllowed as wsOriginAllowed, verifyAuthorization } from './auth.ts'
 import { RpcError } from './errors.ts'
@@ -157,6 +158,9 @@ export function createRpcDispatcher(opts: RpcDispatchConfig, modules: Pick<RpcSe
       let rpcErr: RpcError
       if (err instanceof RpcError) {
         rpcErr = err
+      } else if (isEvmError(err, EvmErrorCode.MISSING_STATE)) {
+        // State a full node pruned (or never had): geth's -32000 "missing trie node", not a bug of ours.
+        rpcErr = RpcError.server(err.message)
       } else {
         log.error('RPC method failed', { method }, err)
         rpcErr = RpcError.internal(errorMessage(err), err)

@@ -6,6 +6,8 @@ import { createP2P, isP2PError, P2PErrorCode, type GossipResult, type TxVerdict,
 import { ChainErrorCode, isChainError, type BlockBytes, type Chain } from '../chain/index.ts'
 import { MempoolError, MempoolErrorCode, type Mempool, type SenderRecovery } from '../mempool/index.ts'
 import { probePeer, type VerifiedTarget } from './probe.ts'
+import { serveState } from './state-serve.ts'
+import { stateSync, type StateProgress, type StateWriter } from './state-sync.ts'
 
 const log = createLogger('network')
 
@@ -17,6 +19,8 @@ export interface NetworkOptions {
   discovery?: boolean
   /** DIR/nodekey: the libp2p identity. */
   nodeKey: Uint8Array
+  /** `--syncmode`: `snap` state-syncs an empty chain from a recent pivot (state-sync.ts) before range sync; default `full`. */
+  syncMode?: 'full' | 'snap'
 }
 
 export interface NetworkModules {
@@ -37,6 +41,8 @@ export interface SyncProgress {
   startingBlock: bigint
   currentBlock: bigint
   highestBlock: bigint
+  /** While state sync downloads the pivot's state. */
+  state?: StateProgress
 }
 
 export interface Network {
@@ -236,6 +242,14 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       observer: modules.p2pObserver,
     },
   )
+  serveState(p2p, chain.store)
+  /** Until state sync ran once (or when the chain is not empty): then range sync alone. */
+  let snapPending = opts.syncMode === 'snap'
+  const stateWriter: StateWriter = {
+    write: (nodes) => chain.store.writeTrieNodes(nodes),
+    pin: (root) => chain.store.trieWrites.pinned.add(bytesToHex(root)),
+    unpin: (root) => chain.store.trieWrites.pinned.delete(bytesToHex(root)),
+  }
 
   /** Peers a sync or a probe with just failed, and until when they are left alone. */
   const cooldown = new Map<PeerIdStr, number>()
@@ -308,7 +322,9 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     const best = bestPeer()
     if (best === undefined) return
     const [peer, target] = best
-    syncRunning = syncWith(peer, target)
+    const snap = snapPending && chain.head.block.header.number === 0n
+    snapPending = false
+    syncRunning = (snap ? runStateSync(target) : syncWith(peer, target))
       .then((ok) => {
         if (!ok) cooldown.set(peer, Date.now() + SYNC_COOLDOWN_MS)
       })
@@ -407,6 +423,28 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     }
     hold(claim.head.hash)
     log.info('Synced', { head: chain.head.block.header.number, hash: bytesToHex(chain.head.block.hash()) })
+    return true
+  }
+
+  /**
+   * State sync towards the proven head, then (the caller looks at every peer again) range sync
+   * from the pivot. Should it not be possible, full sync does the whole chain: said once, loudly.
+   */
+  async function runStateSync(target: VerifiedTarget): Promise<boolean> {
+    const result = await stateSync(
+      {
+        chain,
+        p2p,
+        recovery,
+        writer: stateWriter,
+        progress: (p) => {
+          sync = { startingBlock: 0n, currentBlock: chain.head.block.header.number, highestBlock: p.highestBlock, state: p.state }
+        },
+        closed: () => closed,
+      },
+      target.highest,
+    )
+    if (result.kind === 'fallback') log.warn('State sync not possible: falling back to full sync (every block executed from the genesis)', { reason: result.reason })
     return true
   }
 
