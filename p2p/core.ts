@@ -11,7 +11,6 @@ import type { P2POptions } from './options.ts'
 import type { PeerExchangeSchedule } from './peer-exchange.ts'
 import type { TokenBucket } from './rate-limit.ts'
 import type { PeerScores } from './scoring.ts'
-import type { TxBatcher } from './tx-batch.ts'
 import type { AppHandler, P2PEvents, P2PModules, PeerIdStr, PenaltyReason, Status } from './types.ts'
 
 const log = createLogger('p2p')
@@ -47,6 +46,12 @@ export interface AppProtocol {
 
 /** Which failures of a request earn the remote a penalty. */
 export type PenaltyRule = (code: P2PErrorCode) => PenaltyReason | undefined
+
+/** The transaction exchange (tx-gossip.ts) as the gossip section uses it. */
+export interface TxRelay {
+  /** A transaction the node accepted from `from` on the older gossipsub topic. */
+  relay(tx: Uint8Array, from: PeerIdStr): void
+}
 
 export const publishStopped = (topic: string, cause?: unknown) => new P2PError('P2P_STOPPED', `publish on ${topic} failed: p2p is stopped`, { topic }, cause)
 
@@ -86,7 +91,7 @@ export class P2PCore {
   readonly appProtocols = new Map<string, AppProtocol>()
   /** Set by the host right after construction (they call back into the sections). */
   dialer!: Dialer
-  txBatch!: TxBatcher
+  txRelay!: TxRelay
   libp2p: Libp2p<Services> | undefined
   stopped = false
   readonly #events: EventEmitter<P2PEvents>

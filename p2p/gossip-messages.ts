@@ -80,15 +80,14 @@ async function judgeTxBatch(core: P2PCore, peer: PeerIdStr, data: Uint8Array): P
   }
   const verdicts = await Promise.all(txs.map((tx) => core.modules.validateTx(tx, peer)))
   if (verdicts.includes('reject')) return 'reject'
+  // A peer of the previous version: what it sent goes on to ours over /medrec/txs/1 too.
+  for (const [i, tx] of txs.entries()) if (verdicts[i] === 'accept') core.txRelay.relay(tx, peer)
   const unfunded = verdicts.filter((v) => v === 'unfunded').length
   if (unfunded === 0) return verdicts.includes('accept') ? 'accept' : 'ignore'
   // Each one costs a little (a flooder of transactions nobody can pay for is banned, a relay of
   // a few stale ones recovers). The batch is not forwarded: a REJECT would cost the peer in
   // gossipsub's score too, and forwarding would spread the flood. What was new in it goes out
-  // again as our own batch, so honest transactions sharing a batch with a flood still travel.
+  // again as our own (above), so honest transactions sharing a batch with a flood still travel.
   core.penalize(peer, 'unfunded-tx', unfunded)
-  for (const [i, tx] of txs.entries()) {
-    if (verdicts[i] === 'accept') core.txBatch.add(tx).catch((err: unknown) => log.debug('Re-publishing a transaction failed', { peer }, err))
-  }
   return 'ignore'
 }

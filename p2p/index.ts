@@ -1,5 +1,5 @@
 /**
- * The libp2p layer: TCP + noise + yamux, gossipsub topics for transactions and blocks,
+ * The libp2p layer: TCP + noise + yamux, transactions on /medrec/txs/1, a gossipsub topic for blocks,
  * request/response protocols (status, blocks-by-range, headers-by-range), peer scoring.
  * Never imports consensus/, evm/ or node/: the node passes validators and handlers in.
  */

@@ -88,6 +88,11 @@ export interface P2POptions {
    * loaded 4-node network's CPU per transaction by ~8 % (`npm run bench -- network`).
    */
   txBatchMs: number
+  /**
+   * A request for announced transactions (`/medrec/txs/1`) unanswered after this long costs the
+   * peer `timeout` and the hashes are asked of another announcer (geth's 5 s).
+   */
+  txFetchTimeoutMs: number
 }
 
 /** What `createP2P` needs; everything else has a default. */
@@ -128,6 +133,8 @@ export const defaultPenalties: Readonly<Record<PenaltyReason, number>> = {
   useless: -5,
   // A claimed head the peer cannot back with valid headers: a ban at the default disconnectScore.
   'false-status': -100,
+  // A trie node or code whose hash is not the one asked for: proof of a lie, a ban.
+  'invalid-state': -100,
 }
 
 export const defaultP2POptions: Readonly<Omit<P2POptions, 'chainId' | 'genesisHash' | 'privateKey'>> = {
@@ -159,6 +166,7 @@ export const defaultP2POptions: Readonly<Omit<P2POptions, 'chainId' | 'genesisHa
   dialIntervalMs: 1000,
   heartbeatIntervalMs: 1000,
   txBatchMs: 100,
+  txFetchTimeoutMs: 5000,
 }
 
 /** `{ a: undefined }` must not override a default. */
@@ -183,7 +191,7 @@ export function resolveP2POptions(init: P2PInit): P2POptions {
   if (!(o.privateKey instanceof Uint8Array) || o.privateKey.length !== 32) invalid('privateKey must be 32 bytes')
   if (!(o.genesisHash instanceof Uint8Array) || o.genesisHash.length !== 32) invalid('genesisHash must be 32 bytes')
   if (typeof o.chainId !== 'bigint' || o.chainId <= 0n) invalid('chainId must be a positive bigint')
-  const ints: (keyof P2POptions)[] = ['maxPeers', 'maxAppConnections', 'appIdleMs', 'maxTxBytes', 'maxBlockBytes', 'maxHeaderBytes', 'maxRangeCount', 'maxResponseBytes', 'requestTimeoutMs', 'dialBackoffMinMs', 'dialBackoffMaxMs', 'dialIntervalMs', 'heartbeatIntervalMs', 'peerExchangeIntervalMs']
+  const ints: (keyof P2POptions)[] = ['maxPeers', 'maxAppConnections', 'appIdleMs', 'maxTxBytes', 'maxBlockBytes', 'maxHeaderBytes', 'maxRangeCount', 'maxResponseBytes', 'requestTimeoutMs', 'dialBackoffMinMs', 'dialBackoffMaxMs', 'dialIntervalMs', 'heartbeatIntervalMs', 'peerExchangeIntervalMs', 'txFetchTimeoutMs']
   for (const k of ints) {
     const v = o[k]
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) invalid(`${k} must be a positive integer`, { [k]: v })

@@ -25,7 +25,8 @@ import { isOtherChain, onConnect, onDisconnect, peerInfo, requestStatus } from '
 import { penaltyFor } from './reqresp.ts'
 import { PeerScores } from './scoring.ts'
 import { serve } from './server.ts'
-import { MAX_BATCH_TXS, TxBatcher } from './tx-batch.ts'
+import { MAX_BATCH_TXS } from './tx-batch.ts'
+import { TX_PROTOCOL, TxGossip } from './tx-gossip.ts'
 import type { AppHandler, AppHandlerOptions, AppRequestOptions, DialTargetInfo, P2P, P2PEvents, P2PModules, PeerIdStr, PeerInfo, PenaltyReason, Status } from './types.ts'
 import { PROTOCOLS, topicNames } from './wire.ts'
 
@@ -42,6 +43,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
   readonly peerId: PeerIdStr
   readonly topics: { readonly tx: string; readonly block: string }
   readonly #core: P2PCore
+  readonly #txs: TxGossip
   #statusTimer: NodeJS.Timeout | undefined
   #reapTimer: NodeJS.Timeout | undefined
 
@@ -63,7 +65,11 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
       gossipTxLimit: Math.min(GOSSIP_MAX_BYTES, batchBytes + 5 * MAX_BATCH_TXS + 5),
     })
     this.#core = core
-    core.txBatch = new TxBatcher((data) => publish(core, this.topics.tx, data, core.gossipTxLimit), { maxBytes: batchBytes, delayMs: opts.txBatchMs })
+    const txs = new TxGossip(core)
+    this.#txs = txs
+    core.txRelay = txs
+    this.on('peer:connected', (peer) => txs.peerReady(peer.id))
+    this.on('peer:disconnected', (peer) => txs.removePeer(peer))
     core.dialer = new Dialer(opts, {
       self: this.peerId,
       dial: async (addrs) => {
@@ -118,6 +124,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     await node.handle(PROTOCOLS.status, (stream, conn) => serve(core, 'status', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
     await node.handle(PROTOCOLS.blocksByRange, (stream, conn) => serve(core, 'blocks', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
     await node.handle(PROTOCOLS.headersByRange, (stream, conn) => serve(core, 'headers', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    await node.handle(TX_PROTOCOL, (stream, conn) => this.#txs.serve(stream, conn), { maxInboundStreams: 2, maxOutboundStreams: 2 })
     if (o.discovery) await node.handle(PROTOCOLS.peers, (stream, conn) => serve(core, 'peers', stream, conn), { maxInboundStreams: 4, maxOutboundStreams: 4 })
     const pubsub = node.services.pubsub
     pubsub.topicValidators.set(this.topics.tx, (from, msg) => validate(core, 'tx', from, msg))
@@ -194,7 +201,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     const limit = core.opts.maxTxBytes
     if (bytes.length > limit) throw new P2PError('P2P_MESSAGE_TOO_LARGE', `transaction of ${bytes.length} bytes exceeds ${limit}`, { topic: this.topics.tx, size: bytes.length, limit })
     if (core.stopped || core.libp2p === undefined) throw publishStopped(this.topics.tx)
-    return core.txBatch.add(bytes)
+    return this.#txs.publish(bytes)
   }
 
   async publishBlock(bytes: Uint8Array): Promise<number> {
@@ -247,7 +254,7 @@ class P2PNode extends EventEmitter<P2PEvents> implements P2P {
     clearInterval(this.#reapTimer)
     const node = core.libp2p
     core.stopped = true
-    core.txBatch.close(publishStopped(this.topics.tx))
+    this.#txs.close(publishStopped(this.topics.tx))
     if (node) await node.stop()
     for (const [peer, st] of core.peers) {
       core.peers.delete(peer)

@@ -46,6 +46,8 @@ export type PenaltyReason =
   | 'invalid-tx'
   | 'useless'
   | 'false-status'
+  // state sync: bytes whose hash is not the one asked for (a ban at the defaults)
+  | 'invalid-state'
 
 export interface PeerInfo {
   id: PeerIdStr
@@ -131,7 +133,7 @@ export type P2PListener<E extends P2PEventName> = (...args: P2PEvents[E]) => voi
 export interface P2P {
   /** This node's peer id (stable for a given node key). */
   readonly peerId: PeerIdStr
-  /** The gossip topic names: `/medrec/<chainId>/tx/1`, `/medrec/<chainId>/block/1`. */
+  /** The gossip topic names: `/medrec/<chainId>/txs/2` (read only: transactions go on `/medrec/txs/1`), `/medrec/<chainId>/block/1`. */
   readonly topics: { readonly tx: string; readonly block: string }
   /** Listening multiaddrs ending in `/p2p/<peerId>`: usable as --bootnodes. */
   listenAddrs(): string[]
@@ -148,7 +150,11 @@ export interface P2P {
   dialTarget(peer: PeerIdStr): DialTargetInfo | undefined
   /** How many peers learned through peer exchange are kept as dial targets. */
   learnedPeerCount(): number
-  /** Publishes a signed transaction's RLP; resolves with the number of peers it was sent to. */
+  /**
+   * Sends a signed transaction's RLP on `/medrec/txs/1` to the chain peers not known to have it;
+   * resolves with their number once its frames are written (0: every peer has it). NO_PEERS when
+   * there is no chain peer.
+   */
   publishTx(bytes: Uint8Array): Promise<number>
   /** Publishes a block's RLP; resolves with the number of peers it was sent to. */
   publishBlock(bytes: Uint8Array): Promise<number>

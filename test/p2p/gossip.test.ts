@@ -80,7 +80,7 @@ t.test("'reject' stops propagation and lowers the sender's score; 'ignore' does 
   t.ok(score(b, a)! < 0, `a's score at b dropped: ${score(b, a)}`)
   t.same(penalties(a.p2p.peerId), ['gossip-reject'], 'one penalty, for the reject only')
   await waitFor('gossipsub scores the invalid message', () => b.p2p.peers().find((p) => p.id === a.p2p.peerId)!.gossipScore < 0)
-  t.pass('gossipsub counted it too (P4)')
+  t.pass('gossipsub scores it too (our score is its application score, P5)')
   t.equal(score(c, b), 0, 'c has nothing against b')
 })
 
