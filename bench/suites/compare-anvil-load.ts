@@ -255,6 +255,8 @@ export interface BurstFigures {
   seconds: number
   /** First submission → the answer to the last one (how fast the endpoint takes transactions in). */
   sendSeconds: number
+  /** Transactions in blocks by the last answer: how much the endpoint builds while it takes transactions in. */
+  includedWhileSending: number
   latencyP50: number
   latencyP99: number
   /** CPU seconds of the endpoint's process (all threads) over the burst, and of its main thread. */
@@ -316,6 +318,7 @@ export async function runBurst(ep: Endpoint, common: Common, o: { total: number;
   }
   await Promise.all(inflight)
   const sent = performance.now()
+  const includedWhileSending = included.size
   sender.close()
   const accepted = queue.length - refused
   await waitFor(async () => included.size >= accepted, 'the burst to be included', 180_000, { everyMs: 50 })
@@ -332,6 +335,7 @@ export async function runBurst(ep: Endpoint, common: Common, o: { total: number;
     firstRefusal,
     seconds: (last - start) / 1000,
     sendSeconds: (sent - start) / 1000,
+    includedWhileSending,
     latencyP50: percentile(latencies, 50),
     latencyP99: percentile(latencies, 99),
     cpu: c1.all - c0.all,

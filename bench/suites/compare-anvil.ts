@@ -94,6 +94,7 @@ function burstRows(f: { medrec: BurstFigures; anvil: BurstFigures }): Row[] {
   return [
     { metric: 'included tx/s (first send → head with the last)', value: `${both((b) => tps(b).toFixed(0))}: ${ratio(tps(f.medrec), tps(f.anvil))}` },
     { metric: 'accepted tx/s (first send → last answer)', value: `${both((b) => (b.sent / b.sendSeconds).toFixed(0))}: ${ratio(f.medrec.sent / f.medrec.sendSeconds, f.anvil.sent / f.anvil.sendSeconds)}` },
+    { metric: 'included by the last answer (built while taking transactions in)', value: both((b) => `${b.includedWhileSending} (${((100 * b.includedWhileSending) / Math.max(1, b.sent - b.refused)).toFixed(0)}%)`) },
     { metric: 'node CPU per included tx, all threads (ms)', value: `${both((b) => cpuPerTx(b).toFixed(2))}: ${ratio(cpuPerTx(f.medrec), cpuPerTx(f.anvil))}` },
     { metric: 'medrec main thread CPU per included tx (ms)', value: ((f.medrec.cpuMain * 1000) / Math.max(1, f.medrec.included)).toFixed(2) },
     { metric: 'inclusion latency p50 / p99 (ms)', value: `${both((b) => `${b.latencyP50.toFixed(0)} / ${b.latencyP99.toFixed(0)}`)}: p50 ${ratio(f.medrec.latencyP50, f.anvil.latencyP50)}` },

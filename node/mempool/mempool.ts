@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { Common } from '@ethereumjs/common'
 import type { TypedTransaction } from '@ethereumjs/tx'
-import { type Address, bytesToHex, toChecksumAddress } from '@ethereumjs/util'
+import { Address, bytesToHex, toChecksumAddress } from '@ethereumjs/util'
 import { keccak256 } from '../../common/keccak.ts'
 import { createLogger } from '../../common/logger.ts'
 import { commonFork, createDecodeCommon, isChainFork } from '../../evm/index.ts'
@@ -151,7 +151,9 @@ class TxPool extends EventEmitter<MempoolEvents> implements Mempool, SenderLog {
       if (!r.ok) throw new MempoolError(r.code, r.message, r.context)
       const tx = txFromFields(r, raw, this.txCommon, hash)
       tx.cache.senderPubKey = r.pubkey
-      const sender = tx.getSenderAddress() // from the recovered key
+      // The address from the recovered key with the node's WebAssembly keccak: ethereumjs's
+      // getSenderAddress hashes it in JavaScript (~9 µs against ~3 µs per transaction).
+      const sender = new Address(keccak256(r.pubkey).subarray(12))
       return { tx, sender, account: await this.accountAtHead(sender) }
     } finally {
       this.arriving.delete(key)
