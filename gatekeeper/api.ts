@@ -66,6 +66,11 @@ export interface AddPatientParams {
   address: string
   /** A FHIR Patient resource to store (its id is the local patient id); a minimal one is made when absent. */
   patient?: FhirResource
+  /**
+   * With a PostgreSQL record database: the key of a patient it holds already, put on chain as it
+   * is (nothing is written to its tables). Not with `patient`; not with the embedded store.
+   */
+  patientId?: string
 }
 export interface AddPatientResult {
   patientId: string

@@ -48,7 +48,16 @@ export interface AuditFilter {
 }
 
 export interface AuditLog {
+  /** Appends and commits now, in a transaction of its own. */
   append(entry: AuditInput): AuditEntry
+  /**
+   * Appends in a group commit: the entries asked for in one event-loop turn are chained and
+   * committed in one transaction at the end of the turn (setImmediate). Resolves once the entry
+   * is committed, as durable as `append`'s; rejects when the transaction failed (then none of
+   * that turn's entries is in the log). A server that answers only after this resolves still
+   * never serves a read without its entry.
+   */
+  appendSoon(entry: AuditInput): Promise<AuditEntry>
   head(): AuditHead
   /** Where the format-2 chain starts (0 and zero hash unless migrated). */
   base(): AuditHead
@@ -269,34 +278,77 @@ export function createAuditLog(db: DatabaseSync, opts: AuditLogOptions = {}): Au
     return (db.prepare(sql).all(...params) as unknown as Row[]).map(toEntry)
   }
 
-  return {
-    append(input) {
-      const e = normalise(input)
-      // IMMEDIATE: the head read and the insert happen under one write lock, so two
-      // connections cannot both append after the same head.
-      try {
-        db.exec('BEGIN IMMEDIATE')
-      } catch (err) {
-        throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot append to the audit log: ${errorMessage(err)}`, undefined, err)
-      }
-      let entry: AuditEntry
-      try {
-        const prev = head()
+  // Statements, not exec(): an append is on every served read's path, and exec() parses its SQL each time.
+  const beginStmt = db.prepare('BEGIN IMMEDIATE')
+  const commitStmt = db.prepare('COMMIT')
+  const rollbackStmt = db.prepare('ROLLBACK')
+
+  /**
+   * Chains and inserts `inputs` (normalised) after the head in one transaction. IMMEDIATE: the
+   * head read and the inserts happen under one write lock, so two connections cannot both append
+   * after the same head.
+   */
+  function write(inputs: readonly Required<AuditInput>[]): AuditEntry[] {
+    try {
+      beginStmt.run()
+    } catch (err) {
+      throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot append to the audit log: ${errorMessage(err)}`, undefined, err)
+    }
+    const written: AuditEntry[] = []
+    try {
+      let prev = head()
+      const time = Math.floor(now())
+      for (const e of inputs) {
         const seq = prev.seq + 1
-        const time = Math.floor(now())
         const json = auditEntryJson({ ...e, seq, time })
         const salt = toData(randomBytes(32))
         const commitment = auditCommitment(salt, json)
         const hash = auditHash(prev.hash, commitment)
         insert.run(...kp, seq, time, e.requester, e.relationship, json, salt, commitment, prev.hash, hash)
-        db.exec('COMMIT')
-        entry = { ...e, seq, time, salt, commitment, prevHash: prev.hash, hash }
-      } catch (err) {
-        db.exec('ROLLBACK')
-        throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot append to the audit log: ${errorMessage(err)}`, undefined, err)
+        written.push({ ...e, seq, time, salt, commitment, prevHash: prev.hash, hash })
+        prev = { seq, hash }
       }
-      opts.onAppend?.(entry)
-      return entry
+      commitStmt.run()
+    } catch (err) {
+      if (db.isTransaction) rollbackStmt.run()
+      throw new GatekeeperError(GatekeeperErrorCode.INTERNAL, `cannot append to the audit log: ${errorMessage(err)}`, undefined, err)
+    }
+    for (const entry of written) opts.onAppend?.(entry)
+    return written
+  }
+
+  /** The group commit's entries of this turn, in the order they were asked for. */
+  let pending: { input: Required<AuditInput>; resolve: (e: AuditEntry) => void; reject: (err: unknown) => void }[] = []
+
+  function flush(): void {
+    const batch = pending
+    pending = []
+    let written: AuditEntry[]
+    try {
+      written = write(batch.map((b) => b.input))
+    } catch (err) {
+      for (const b of batch) b.reject(err)
+      return
+    }
+    batch.forEach((b, i) => b.resolve(written[i]!))
+  }
+
+  return {
+    append(input) {
+      return write([normalise(input)])[0]!
+    },
+
+    appendSoon(input) {
+      let e: Required<AuditInput>
+      try {
+        e = normalise(input)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      return new Promise<AuditEntry>((resolve, reject) => {
+        if (pending.length === 0) setImmediate(flush)
+        pending.push({ input: e, resolve, reject })
+      })
     },
 
     head,

@@ -77,9 +77,28 @@ function treeOf(paths: readonly string[]): PathTree {
   return root
 }
 
+/**
+ * A deep copy of a JSON value: plain objects and arrays rebuilt, primitives as they are; anything
+ * else (a Date from a driver) through structuredClone. On every served field: structuredClone
+ * costs 10-20x as much for the small values records hold.
+ */
+function cloneJson(v: Json): Json {
+  if (v === null || typeof v !== 'object') return v
+  if (Array.isArray(v)) return v.map(cloneJson)
+  if (Object.getPrototypeOf(v) !== Object.prototype) return structuredClone(v)
+  const out: Record<string, Json> = {}
+  for (const k of Object.keys(v)) {
+    const c = cloneJson((v as Record<string, Json>)[k])
+    // A key "__proto__" (JSON.parse makes it an own property) stays one: assigned, it would set the prototype.
+    if (k === '__proto__') Object.defineProperty(out, k, { value: c, enumerable: true, writable: true, configurable: true })
+    else out[k] = c
+  }
+  return out
+}
+
 function projectValue(value: Json, tree: PathTree): Json {
   if (value === undefined || value === null) return undefined
-  if (tree.whole) return structuredClone(value)
+  if (tree.whole) return cloneJson(value)
   if (Array.isArray(value)) {
     // Elements that keep nothing are dropped: the collected values (valueAt) stay the same.
     const out = value.map((el) => projectValue(el, tree)).filter((el) => el !== undefined)

@@ -227,6 +227,7 @@ export function createProviderOps(modules: ProviderModules) {
       } catch {
         throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `address must be a 0x account address, got ${JSON.stringify(p.address)}`)
       }
+      if (external === undefined && p.patientId !== undefined) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'patientId names a patient of the provider\'s PostgreSQL database (--gatekeeper.records); with the embedded store, give the Patient resource (--patient FILE)')
       const resource: FhirResource = external !== undefined ? await externalPatient(external, p) : p.patient ?? store.patientByIdentity(p.identity) ?? { resourceType: 'Patient', id: `p${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}` }
       if (resource.resourceType !== 'Patient') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `patient must be a FHIR Patient resource, got ${String(resource.resourceType)}`)
       let registered = false
@@ -271,10 +272,10 @@ export function createProviderOps(modules: ProviderModules) {
   async function externalPatient(ext: ExternalRecords, p: AddPatientParams): Promise<FhirResource> {
     if (p.patient !== undefined) {
       const extra = Object.keys(p.patient).filter((k) => k !== 'resourceType' && k !== 'id')
-      if (extra.length > 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `with a PostgreSQL record database, add-patient names an existing patient and writes no Patient data (got ${extra.join(', ')}): give {"resourceType":"Patient","id":"<patient key>"}, and write demographics with your own systems or "medrec provider import"`)
+      if (extra.length > 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, `with a PostgreSQL record database, add-patient names an existing patient and writes no Patient data (got ${extra.join(', ')}): give its key alone as patientId (--patient-id ID), and write demographics with your own systems or "medrec provider import"`)
     }
-    const id = p.patient?.id ?? ext.identities.patientOf(p.identity)
-    if (typeof id !== 'string' || id.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'with a PostgreSQL record database, add-patient names an existing patient: give the Patient {"resourceType":"Patient","id":"<patient key>"} (--patient FILE)')
+    const id = p.patientId ?? p.patient?.id ?? ext.identities.patientOf(p.identity)
+    if (typeof id !== 'string' || id.length === 0) throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'with a PostgreSQL record database, add-patient names an existing patient: give its key as patientId (--patient-id ID)')
     if (!(await ext.hasPatient(id))) throw new GatekeeperError(GatekeeperErrorCode.NOT_FOUND, `the provider's PostgreSQL database has no patient ${JSON.stringify(id)}: add-patient puts an existing patient on chain; write the patient with your own systems or "medrec provider import" first`, { patientId: id })
     // Before any chain transaction: a patient or identity bound to another is refused without registering anything.
     ext.identities.check(p.identity, id)

@@ -7,7 +7,8 @@
  *
  * Beside it, in the same run, the FHIR API with a SMART access token (one launch, then the token
  * reused, as an app does): token check, permission reads on chain state (cached per head), the
- * SQL query, projection to the readable fields, an audit append, a searchset Bundle as JSON.
+ * SQL query, projection to the readable fields, an audit append (group-committed per event-loop
+ * turn), a searchset Bundle as JSON. Last, the audit append itself both ways (auditCommitBench).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { Agent, request } from 'node:https'
@@ -17,7 +18,9 @@ import { keccak_256 } from '@noble/hashes/sha3.js'
 import { toHex, type Address, type Hex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { createMedRecClient } from '../../contracts/client/index.ts'
+import { createAuditLog, type AuditInput } from '../../gatekeeper/audit.ts'
 import { newRequest, signRequest } from '../../gatekeeper/request.ts'
+import { openStateDb } from '../../gatekeeper/state.ts'
 import type { GatekeeperInfo } from '../../gatekeeper/api.ts'
 import type { SignedRequestJson } from '../../gatekeeper/types.ts'
 import { percentile, type Row } from './report.ts'
@@ -94,7 +97,51 @@ function recoverRate(): number {
   return sigs.length / ((performance.now() - t0) / 1000)
 }
 
-export async function runGatekeeperBench(o: { requests: number; records: number }): Promise<Row[]> {
+/** `only`: 'fhir' or 'signed' runs that half alone (a profile of one path). */
+/**
+ * The audit append in this process, on a state database as the node opens it (WAL, synchronous
+ * NORMAL): one transaction per entry (`append`, the signed path) against the group commit of 16
+ * entries asked for in one turn (`appendSoon`, the FHIR reads), alternated. Wall time counts: the
+ * node's one main thread waits out each commit's writes (and the checkpoints they bring) whether
+ * or not they cost it CPU.
+ */
+async function auditCommitBench(): Promise<Row[]> {
+  const dir = tempDir('medrec-bench-audit-')
+  const db = openStateDb(join(dir.path, 'state.sqlite'))
+  try {
+    const log = createAuditLog(db)
+    const input: AuditInput = { requester: `0x${'ab'.repeat(20)}`, method: 'records', relationship: `0x${'cd'.repeat(20)}`, patient: `0x${'ef'.repeat(20)}`, pointerIds: ['0'], fieldMasks: ['31'], decision: 'granted', reason: 'FHIR search-type Observation (token 0123456789abcdefghijkl, client bench-app)', nonce: '', remote: '' }
+    const n = 3200
+    const one = async () => {
+      for (let i = 0; i < n; i++) log.append(input)
+    }
+    const grouped = async () => {
+      for (let i = 0; i < n; i += 16) await Promise.all(Array.from({ length: 16 }, () => log.appendSoon(input)))
+    }
+    const time = async (run: () => Promise<void>) => {
+      const c0 = process.cpuUsage()
+      const t0 = performance.now()
+      await run()
+      const c = process.cpuUsage(c0)
+      return { wall: ((performance.now() - t0) * 1000) / n, cpu: (c.user + c.system) / n }
+    }
+    await time(one) // warm-up
+    await time(grouped)
+    const a = [await time(one), await time(one)]
+    const b = [await time(grouped), await time(grouped)]
+    const mean = (xs: { wall: number; cpu: number }[], k: 'wall' | 'cpu') => xs.reduce((s, x) => s + x[k], 0) / xs.length
+    return [
+      { metric: 'audit append, a transaction per entry: wall / CPU µs per entry', value: `${mean(a, 'wall').toFixed(0)} / ${mean(a, 'cpu').toFixed(0)}` },
+      { metric: 'audit group commit of 16: wall / CPU µs per entry', value: `${mean(b, 'wall').toFixed(0)} / ${mean(b, 'cpu').toFixed(0)}` },
+    ]
+  } finally {
+    db.close()
+    dir.remove()
+  }
+}
+
+export async function runGatekeeperBench(o: { requests: number; records: number; only?: string }): Promise<Row[]> {
+  if (o.only !== undefined && o.only !== 'fhir' && o.only !== 'signed') throw new Error(`gatekeeper bench: --only takes fhir or signed, got "${o.only}"`)
   const dir = tempDir('medrec-bench-gk-')
   const prof = process.env.MEDREC_BENCH_CPU_PROF
   const env = prof === undefined ? undefined : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` }
@@ -144,8 +191,9 @@ export async function runGatekeeperBench(o: { requests: number; records: number 
       )
     }
     const count = (clients: number) => (clients === 1 ? Math.ceil(o.requests / 4) : o.requests)
-    for (const clients of [1, 16]) await measure('signed request', clients, await signedRequests(count(clients)))
+    if (o.only !== 'fhir') for (const clients of [1, 16]) await measure('signed request', clients, await signedRequests(count(clients)))
 
+    if (o.only === 'signed') return rows
     // The FHIR API with a SMART token: one launch as the patient, then the token on every read.
     registerBenchClient(dir.path, 'bench-app')
     const launchAgent = new Agent({ ca })
@@ -156,6 +204,7 @@ export async function runGatekeeperBench(o: { requests: number; records: number 
     await drive(url, fhirReads(50), 4, ca) // warm-up
     for (const clients of [1, 16]) await measure('FHIR search, SMART token', clients, fhirReads(count(clients)))
     rows.push({ metric: 'secp256k1 recover/s (one core, this process)', value: recoverRate().toFixed(0) })
+    rows.push(...(await auditCommitBench()))
     return rows
   } finally {
     // A clean stop writes the CPU profile when one was asked for.

@@ -124,7 +124,7 @@ const addPatient: CommandSpec = {
   kind: 'command',
   path: 'provider add-patient',
   summary: 'add a patient to this provider\'s database',
-  usage: 'provider add-patient --identity ID --address ADDRESS [--patient FILE] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
+  usage: 'provider add-patient --identity ID --address ADDRESS [--patient FILE | --patient-id ID] (--datadir DIR | --rpc.jwtsecret FILE) [--rpc URL] [--json]',
   description: [
     'Adds a patient to the gatekeeper\'s database under a MedRec identity, bound to the patient\'s',
     'account (medrec_addPatient). The identity is registered in the Registrar if it is not yet,',
@@ -133,20 +133,29 @@ const addPatient: CommandSpec = {
     'identity (identifier system urn:medrec:identity, e.g. from "provider import") is used, else',
     'a minimal, empty one is made. So for a patient imported without that identifier, pass her',
     'Patient resource with --patient (same id), or her records stay with another local patient.',
+    'With a PostgreSQL record database (--gatekeeper.records), the patient is one it holds already:',
+    '--patient-id names her by her key there, and nothing is written to its tables.',
   ].join('\n'),
   flags: [
     { ...IDENTITY, default: 'required' },
     { name: 'address', kind: 'string', placeholder: 'ADDRESS', default: 'required', description: 'the patient\'s account' },
     { name: 'patient', kind: 'string', placeholder: 'FILE', default: 'none (a minimal Patient)', description: 'a FHIR Patient resource as JSON' },
+    { ...PATIENT_ID, description: 'with a PostgreSQL record database: the key of a patient it holds already' },
     ...RPC_FLAGS,
     JSON_OUT,
   ],
-  examples: ['medrec provider add-patient --datadir ./hospital --identity alice-1984 --address 0x70997970c51812dc3a010c7d01b50e0d17dc79c8 --patient alice.json'],
+  examples: [
+    'medrec provider add-patient --datadir ./hospital --identity alice-1984 --address 0x70997970c51812dc3a010c7d01b50e0d17dc79c8 --patient alice.json',
+    'medrec provider add-patient --datadir ./hospital --identity bob-1990 --address 0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc --patient-id MRN-0042',
+  ],
   async run(flags) {
     const identity = requireFlag(flags, 'identity', 'ID')
     const address = `0x${Buffer.from(parseAddressFlag(requireFlag(flags, 'address', 'ADDRESS'), 'address')).toString('hex')}`
     const params: AddPatientParams = { identity, address }
     const file = flags.string('patient')
+    const patientId = flags.string('patient-id')
+    if (file !== undefined && patientId !== undefined) throw usageError('give --patient FILE or --patient-id ID, not both')
+    if (patientId !== undefined) params.patientId = patientId
     if (file !== undefined) {
       const patient = checkResource(await readJsonFile(file, 'patient'), 'patient', file)
       if (patient.resourceType !== 'Patient') throw usageError(`invalid value for --patient: ${file} holds a ${patient.resourceType}, expected a FHIR Patient resource`)

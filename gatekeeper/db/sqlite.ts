@@ -84,17 +84,54 @@ function unsupported(message: string): never {
   throw new GatekeeperError(GatekeeperErrorCode.UNSUPPORTED_SEARCH, message)
 }
 
-/** A record query on one connection: the reader's for requests, the writer's for a preview. */
-function runQuery(db: DatabaseSync, patientId: string, q: RecordQuery): FhirResource[] {
-  if (typeof patientId !== 'string') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'a record query needs a patient id string')
+/** A record query as SQL: the text (constants and placeholders only) and its bound values. */
+interface PlannedQuery {
+  sql: string
+  params: SQLInputValue[]
+}
+
+// Every served read plans its pointers' queries: a deep-frozen query (grammar.ts shares each stored
+// query so) cannot change, so its grammar check and SQL are kept with it; anything else is planned anew.
+const plans = new WeakMap<object, PlannedQuery>()
+
+function deepFrozen(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return true
+  return Object.isFrozen(v) && Object.values(v).every(deepFrozen)
+}
+
+function planQuery(q: RecordQuery): PlannedQuery {
   if (!isPlainObject(q)) unsupported('a record query must be an object such as {"resourceType":"Observation","fields":["code"]}')
+  const known = plans.get(q)
+  if (known !== undefined) return known
   const spec = tableOf(q.resourceType) ?? unsupported(`resource type ${JSON.stringify(q.resourceType)} is not stored by this database; supported: ${RESOURCE_TYPES.join(', ')}`)
   const { where } = recordFilter(spec, q)
   // The patient scope comes first and is always there: a search can only narrow it.
-  const sql = `SELECT resource FROM ${spec.table} r WHERE r.patient_id = ?${where.map((c) => ` AND ${c.sql}`).join('')} ORDER BY r.id`
-  return db
-    .prepare(sql)
-    .all(patientId, ...where.flatMap((c) => c.params))
+  const plan = { sql: `SELECT resource FROM ${spec.table} r WHERE r.patient_id = ?${where.map((c) => ` AND ${c.sql}`).join('')} ORDER BY r.id`, params: where.flatMap((c) => c.params) }
+  if (deepFrozen(q)) plans.set(q, plan)
+  return plan
+}
+
+/** Per connection, its record queries' statements by SQL text (built from constants, so there are few): prepared once. */
+const statementsOf = new WeakMap<DatabaseSync, Map<string, StatementSync>>()
+const MAX_STATEMENTS = 256
+
+function prepared(db: DatabaseSync, sql: string): StatementSync {
+  let cache = statementsOf.get(db)
+  if (cache === undefined) statementsOf.set(db, (cache = new Map()))
+  let st = cache.get(sql)
+  if (st === undefined) {
+    if (cache.size >= MAX_STATEMENTS) cache.clear()
+    cache.set(sql, (st = db.prepare(sql)))
+  }
+  return st
+}
+
+/** A record query on one connection: the reader's for requests, the writer's for a preview. */
+function runQuery(db: DatabaseSync, patientId: string, q: RecordQuery): FhirResource[] {
+  if (typeof patientId !== 'string') throw new GatekeeperError(GatekeeperErrorCode.BAD_REQUEST, 'a record query needs a patient id string')
+  const { sql, params } = planQuery(q)
+  return prepared(db, sql)
+    .all(patientId, ...params)
     .map((row) => JSON.parse(String(row.resource)) as FhirResource)
 }
 

@@ -10,9 +10,10 @@ import { createRateLimiter, createRefusalCoalescer, type RateLimiter } from '../
 import type { RelationshipMap } from '../state.ts'
 import type { FhirResource, RecordSource } from '../types.ts'
 import { createReadableReader, type ReadableRelationship } from './access.ts'
-import { capabilityStatement, type OAuthUris } from './capability.ts'
+import { batchResponse, MAX_BATCH_ENTRIES, parseBatch, type BatchRequest, type BatchResult } from './batch.ts'
+import { capabilityBytes, capabilityStatement, type OAuthUris } from './capability.ts'
 import { maskWithheld, REDACTED } from './masking.ts'
-import { fhirError, sendFhir, sendPreflight, sendRefusal } from './outcome.ts'
+import { fhirError, sendFhir, sendFhirBytes, sendPreflight, sendRefusal } from './outcome.ts'
 import type { FhirAuthenticator, FhirPrincipal } from './principal.ts'
 import { FHIR_ID, matches, parseSearch, type SearchRequest } from './search-params.ts'
 
@@ -20,6 +21,8 @@ const log = createLogger('gatekeeper:fhir')
 
 /** A form-encoded POST _search is small; anything bigger is refused unread. */
 const MAX_FORM = 16 * 1024
+/** A batch of MAX_BATCH_ENTRIES GETs fits easily. */
+const MAX_BATCH_BODY = 64 * 1024
 
 export interface FhirApiModules {
   source: RecordSource
@@ -86,9 +89,14 @@ export function createFhirApi(modules: FhirApiModules): FhirApi {
       return true
     }
     try {
-      const interaction = await parseRoute(req, url)
-      if (interaction === 'metadata') sendFhir(res, 200, capabilityStatement(base(), oauth()))
-      else await authorized(req, res, interaction)
+      const interaction = await parseRoute(req.method ?? 'GET', url, () => readForm(req))
+      if (interaction === 'metadata') sendFhirBytes(res, 200, capabilityBytes(base(), oauth()))
+      else if (interaction === 'batch') await batch(req, res)
+      else {
+        const remote = req.socket.remoteAddress ?? ''
+        const principal = await authenticate(req, describe(interaction), remote)
+        sendFhir(res, 200, await serveAudited(principal, interaction, remote))
+      }
     } catch (err) {
       const e = isGatekeeperError(err) ? err : new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the FHIR API failed: ${errorMessage(err)}`, undefined, err)
       if (e.code === GatekeeperErrorCode.INTERNAL) log.warn('FHIR request failed', { path: url.pathname }, err)
@@ -99,7 +107,7 @@ export function createFhirApi(modules: FhirApiModules): FhirApi {
   }
 
   /** The interaction a method and path ask for; 404/405/400 for anything else (before any credential is looked at). */
-  async function parseRoute(req: IncomingMessage, url: URL): Promise<Interaction | 'metadata'> {
+  async function parseRoute(method: string, url: URL, form: () => Promise<URLSearchParams>): Promise<Interaction | 'metadata' | 'batch'> {
     const raw = url.pathname === '/fhir' ? [] : url.pathname.slice('/fhir/'.length).split('/')
     const segments = raw.map((s) => {
       try {
@@ -108,7 +116,6 @@ export function createFhirApi(modules: FhirApiModules): FhirApi {
         throw fhirError(GatekeeperErrorCode.BAD_REQUEST, 'the path is not valid percent-encoding')
       }
     })
-    const method = req.method ?? 'GET'
     const only = (allowed: string) => {
       if (method !== allowed) throw fhirError(GatekeeperErrorCode.BAD_REQUEST, `${method} is not supported here: this server is read-only; use ${allowed}`, 405, { allow: allowed })
     }
@@ -116,6 +123,8 @@ export function createFhirApi(modules: FhirApiModules): FhirApi {
       only('GET')
       return 'metadata'
     }
+    // The base, with or without its trailing slash (fhir-kit-client posts batches to `<base>/`).
+    if (segments.join('') === '' && segments.length <= 1 && method === 'POST') return 'batch'
     const type = segments[0] ?? ''
     if (type === '' || !isResourceType(type)) {
       throw fhirError(GatekeeperErrorCode.NOT_FOUND, type === '' ? 'no interaction at the FHIR base: see GET /fhir/metadata' : `unknown resource type ${type.slice(0, 64)}: this server holds ${RESOURCE_TYPES.join(', ')}`)
@@ -131,7 +140,7 @@ export function createFhirApi(modules: FhirApiModules): FhirApi {
     if (segments.length === 2 && segments[1] === '_search') {
       only('POST')
       const params = new URLSearchParams(url.searchParams)
-      for (const [k, v] of await readForm(req)) params.append(k, v)
+      for (const [k, v] of await form()) params.append(k, v)
       return { kind: 'search', type, params }
     }
     if (segments.length === 2) {
@@ -146,21 +155,25 @@ export function createFhirApi(modules: FhirApiModules): FhirApi {
     throw fhirError(GatekeeperErrorCode.NOT_FOUND, `no route ${url.pathname.slice(0, 120)}: this server has read, search and Patient/<id>/$everything (see /fhir/metadata)`)
   }
 
-  async function authorized(req: IncomingMessage, res: ServerResponse, interaction: Interaction): Promise<void> {
-    const remote = req.socket.remoteAddress ?? ''
-    const what = describe(interaction)
+  /** The token's principal; without a valid one, the refusal (audited, and counted against the remote address). */
+  async function authenticate(req: IncomingMessage, what: string, remote: string): Promise<FhirPrincipal> {
     // Without a valid token: the remote address's budget; once it is gone, refuse before the token costs anything.
     const gate = limiter.peek(`remote:${remote}`)
     if (!gate.ok) throw refusedUnverified(rateLimited(gate.retryAfter, `too many refused FHIR requests from ${remote === '' ? 'this address' : remote}`), what, remote)
-    let principal: FhirPrincipal
     try {
-      principal = await authenticator.authenticate(req.headers.authorization)
+      const principal = await authenticator.authenticate(req.headers.authorization)
       if (principal.expiresAt <= now()) throw new GatekeeperError(GatekeeperErrorCode.UNAUTHORIZED, 'the access token has expired: get a new one from the token endpoint')
+      return principal
     } catch (err) {
       const e = isGatekeeperError(err) ? err : new GatekeeperError(GatekeeperErrorCode.UNAUTHORIZED, `the access token was not accepted: ${errorMessage(err)}`)
       limiter.take(`remote:${remote}`)
       throw refusedUnverified(e, what, remote)
     }
+  }
+
+  /** One interaction for an authenticated principal: rate-limited per identity, decided at the head, and audited, served or refused. */
+  async function serveAudited(principal: FhirPrincipal, interaction: Interaction, remote: string): Promise<unknown> {
+    const what = describe(interaction)
     const identity = principal.identity.toLowerCase()
     const allowed = limiter.take(`requester:${identity}`)
     if (!allowed.ok) {
@@ -171,20 +184,61 @@ export function createFhirApi(modules: FhirApiModules): FhirApi {
     }
     try {
       const { body, reads } = await serve(interaction, principal)
-      // No access without its audit entry: if an append fails, the request fails.
+      // No access without its audit entry: the answer waits for the entries' commit (one group
+      // commit for the reads of this event-loop turn), and if an append fails, the request fails.
+      const appended: Promise<unknown>[] = []
       for (const [rel, pointerIds] of reads) {
         const used = rel.pointers.filter((p) => pointerIds.has(p.pointerId))
-        modules
-          .auditOf(rel.provider)
-          .append(entry(identity, rel.relationship, rel.patient, used.map((p) => String(p.pointerId)), 'granted', `FHIR ${what} (token ${principal.tokenId}, client ${principal.clientId})`, used.map((p) => p.mask)))
+        appended.push(modules.auditOf(rel.provider).appendSoon(entry(identity, rel.relationship, rel.patient, used.map((p) => String(p.pointerId)), 'granted', `FHIR ${what} (token ${principal.tokenId}, client ${principal.clientId})`, used.map((p) => p.mask))))
       }
-      sendFhir(res, 200, body)
+      await settled(appended)
+      return body
     } catch (err) {
       const e = isGatekeeperError(err) ? err : new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the FHIR API failed: ${errorMessage(err)}`, undefined, err)
       if (e.code === GatekeeperErrorCode.INTERNAL) log.warn('FHIR request failed', { identity }, err)
       await auditRefusal(principal, e, what)
       throw e
     }
+  }
+
+  /**
+   * A batch (batch.ts): one token for the whole Bundle, then each entry as its own request, one
+   * after another, each taking its share of the identity's rate and its own audit entry. An
+   * entry's refusal is that entry's status; the batch itself is 200.
+   */
+  async function batch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const remote = req.socket.remoteAddress ?? ''
+    const requests = parseBatch(await readJson(req))
+    const principal = await authenticate(req, `batch of ${requests.length}`, remote)
+    const results: BatchResult[] = []
+    for (const r of requests) {
+      try {
+        const interaction = await entryRoute(r)
+        results.push({ ok: true, resource: interaction === 'metadata' ? capabilityStatement(base(), oauth()) : await serveAudited(principal, interaction, remote) })
+      } catch (err) {
+        const e = isGatekeeperError(err) ? err : new GatekeeperError(GatekeeperErrorCode.INTERNAL, `the FHIR API failed: ${errorMessage(err)}`, undefined, err)
+        results.push({ ok: false, error: e.code === GatekeeperErrorCode.INTERNAL ? new GatekeeperError(e.code, 'the gatekeeper could not answer; the provider has been told') : e })
+      }
+    }
+    sendFhir(res, 200, batchResponse(results))
+  }
+
+  /** A batch entry's interaction: a GET of a URL at this base (relative, or absolute under it). */
+  async function entryRoute(r: BatchRequest): Promise<Interaction | 'metadata'> {
+    if (r.method.toUpperCase() !== 'GET') throw fhirError(GatekeeperErrorCode.BAD_REQUEST, `${r.method.slice(0, 16)} is not supported in a batch: this server is read-only, so every entry is a GET (search with GET too)`, 405, { allow: 'GET' })
+    const root = `${base()}/`
+    let url: URL
+    try {
+      url = new URL(r.url, root)
+    } catch {
+      throw fhirError(GatekeeperErrorCode.BAD_REQUEST, `entry url "${r.url.slice(0, 80)}" is not a URL`)
+    }
+    if (!url.href.startsWith(root)) throw fhirError(GatekeeperErrorCode.BAD_REQUEST, `entry url "${r.url.slice(0, 80)}" is not at this server's FHIR base ${base()}: give it relative to the base (e.g. Observation?code=…)`)
+    // parseRoute reads paths as this server's own routes see them: /fhir/<rest>.
+    const local = new URL(`/fhir/${url.href.slice(root.length).split('#')[0]!}`, 'http://local')
+    const route = await parseRoute('GET', local, () => Promise.reject(new Error('a GET has no form')))
+    if (route === 'batch') throw fhirError(GatekeeperErrorCode.BAD_REQUEST, 'a batch cannot hold a batch')
+    return route
   }
 
   /** A refusal of an identity: in the chain of each of the token's relationships here (its patient reads it), else the provider's log. */
@@ -303,12 +357,13 @@ export function createFhirApi(modules: FhirApiModules): FhirApi {
     const links = [{ relation: 'self', url: link(s.offset) }]
     if (s.offset + s.count < all.length) links.push({ relation: 'next', url: link(s.offset + s.count) })
     if (s.offset > 0) links.push({ relation: 'previous', url: link(Math.max(0, s.offset - s.count)) })
+    const root = base()
     return {
       resourceType: 'Bundle',
       type: 'searchset',
       total: all.length,
       link: links,
-      entry: page.map((resource) => ({ fullUrl: `${base()}/${resource.resourceType}/${resource.id}`, resource, search: { mode: 'match' } })),
+      entry: page.map((resource) => ({ fullUrl: `${root}/${resource.resourceType}/${resource.id}`, resource, search: { mode: 'match' } })),
     }
   }
 
@@ -325,6 +380,12 @@ export function createFhirApi(modules: FhirApiModules): FhirApi {
   return { handle, onHead: () => chain.onHead() }
 }
 
+/** Waits for all of `work` (none left running), then throws the first failure. */
+async function settled(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
+}
+
 function allows(p: FhirPrincipal, type: string, kind: 'read' | 'search'): boolean {
   return p.scopes.some((s) => (s.resourceType === type || s.resourceType === '*') && s[kind])
 }
@@ -339,6 +400,19 @@ function reasonOf(e: GatekeeperError): string {
 
 function entry(requester: string, relationship: string, patient: string, pointerIds: string[], decision: 'granted' | 'refused', reason: string, fieldMasks: string[] = []): AuditInput {
   return { requester, method: 'records', relationship, patient, pointerIds, fieldMasks, decision, reason: reason.slice(0, 500), nonce: '', remote: '' }
+}
+
+/** A batch body: FHIR JSON, at most MAX_BATCH_BODY bytes. */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+  if (type !== 'application/fhir+json' && type !== 'application/json') throw fhirError(GatekeeperErrorCode.BAD_REQUEST, 'POST to the FHIR base takes a batch Bundle as application/fhir+json', 415)
+  const text = await readBody(req, MAX_BATCH_BODY)
+  if (text === undefined) throw fhirError(GatekeeperErrorCode.BAD_REQUEST, `the batch body exceeds ${MAX_BATCH_BODY} bytes: at most ${MAX_BATCH_ENTRIES} entries`, 413)
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw fhirError(GatekeeperErrorCode.BAD_REQUEST, 'the batch body is not JSON')
+  }
 }
 
 /** A POST _search body: application/x-www-form-urlencoded, at most MAX_FORM bytes. */

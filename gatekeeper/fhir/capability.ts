@@ -1,5 +1,6 @@
 import { RESOURCE_TYPES } from '../../contracts/client/index.ts'
 import { SEARCH_PARAMS } from './search-params.ts'
+import { MAX_BATCH_ENTRIES } from './batch.ts'
 
 /**
  * GET /fhir/metadata: what this server is (R4, JSON, read-only), the resource types the provider
@@ -43,6 +44,7 @@ export function capabilityStatement(baseUrl: string, oauth: OAuthUris): Record<s
             },
           ],
         },
+        interaction: [{ code: 'batch', documentation: `Reads only: each entry a GET of a read, search or Patient $everything, answered and audited as its own request; at most ${MAX_BATCH_ENTRIES} entries.` }],
         resource: RESOURCE_TYPES.map((type) => ({
           type,
           interaction: [{ code: 'read' }, { code: 'search-type' }],
@@ -52,4 +54,13 @@ export function capabilityStatement(baseUrl: string, oauth: OAuthUris): Record<s
       },
     ],
   }
+}
+
+/** The statement's JSON bytes, kept while the base URL and OAuth endpoints stay the same (metadata is polled by clients; it never changes otherwise). */
+let cached: { key: string; bytes: Uint8Array } | undefined
+
+export function capabilityBytes(baseUrl: string, oauth: OAuthUris): Uint8Array {
+  const key = JSON.stringify([baseUrl, oauth.authorize, oauth.token])
+  if (cached?.key !== key) cached = { key, bytes: Buffer.from(JSON.stringify(capabilityStatement(baseUrl, oauth)), 'utf8') }
+  return cached.bytes
 }

@@ -57,9 +57,13 @@ function printable(text: string): string {
 export const CORS = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'www-authenticate, retry-after, allow' } as const
 
 export function sendFhir(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, { ...headers, ...CORS, 'content-type': FHIR_JSON, 'content-length': String(Buffer.byteLength(text)), 'cache-control': 'no-store' })
-  res.end(text)
+  sendFhirBytes(res, status, Buffer.from(JSON.stringify(body), 'utf8'), headers)
+}
+
+/** A body already serialised (one UTF-8 encoding, then its length: no second pass over the text). */
+export function sendFhirBytes(res: ServerResponse, status: number, bytes: Uint8Array, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { ...headers, ...CORS, 'content-type': FHIR_JSON, 'content-length': String(bytes.byteLength), 'cache-control': 'no-store' })
+  res.end(bytes)
 }
 
 /** A CORS preflight: the methods and headers a FHIR read or search sends. */

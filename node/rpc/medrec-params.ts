@@ -46,7 +46,7 @@ function atMostOne(a: string, b: string): MethodSchema['check'] {
 /** What each method takes; the param types of gatekeeper/api.ts, declared as data. */
 export const MEDREC_SCHEMAS: Readonly<Record<MedrecMethod, MethodSchema>> = {
   medrec_gatekeeperInfo: NONE,
-  medrec_addPatient: { takes: 'object', fields: { identity: str, address: addr, patient: opt({ kind: 'object', what: 'a FHIR Patient resource', resourceType: 'Patient' }) } },
+  medrec_addPatient: { takes: 'object', fields: { identity: str, address: addr, patient: opt({ kind: 'object', what: 'a FHIR Patient resource', resourceType: 'Patient' }), patientId: opt(str) }, check: atMostOne('patient', 'patientId') },
   medrec_addRecord: {
     takes: 'object',
     fields: { identity: opt(str), patientId: opt(str), resources: { kind: 'array', of: { kind: 'object', what: 'a FHIR resource', resourceType: true }, min: 1 }, query: opt({ kind: 'object', what: 'a record query object' }), bounty: bountyQuery },

@@ -57,7 +57,7 @@ async function run(words: string, argv: string[]): Promise<CliResult & { error?:
 }
 
 const HELP: Record<string, string[]> = {
-  'provider add-patient': ['identity', 'address', 'patient', 'rpc', 'json'],
+  'provider add-patient': ['identity', 'address', 'patient', 'patient-id', 'rpc', 'json'],
   'provider add-record': ['identity', 'patient-id', 'resource', 'query', 'bounty', 'rpc', 'json'],
   'provider update': ['identity', 'patient-id', 'bounty', 'rpc', 'json'],
   'provider import': ['bundle', 'csv', 'type', 'publish', 'rpc', 'json'],
@@ -119,6 +119,7 @@ t.test('bad command lines are usage errors naming the flag, before any RPC call'
     ['provider add-patient', ['--address', A], 'missing --identity ID for "medrec provider add-patient"'],
     ['provider add-patient', ['--identity', 'alice'], 'missing --address ADDRESS'],
     ['provider add-patient', ['--identity', 'alice', '--address', '0x1234'], 'invalid value for --address'],
+    ['provider add-patient', ['--identity', 'alice', '--address', A, '--patient', obs, '--patient-id', 'p1'], 'give --patient FILE or --patient-id ID, not both'],
     ['provider add-patient', ['--identity', 'alice', '--address', A, '--patient', notJson], `invalid value for --patient: ${notJson} is not JSON`],
     ['provider add-patient', ['--identity', 'alice', '--address', A, '--patient', obs], `${obs} holds a Observation, expected a FHIR Patient resource`],
     ['provider add-record', ['--resource', obs], 'missing --identity ID or --patient-id ID'],

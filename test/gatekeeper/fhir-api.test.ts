@@ -322,6 +322,82 @@ t.test('browser SMART apps on other origins may call it with their bearer token 
   t.match(refused.headers.get('access-control-expose-headers') ?? '', /www-authenticate/, 'the app can read the Bearer challenge')
 })
 
+type BatchResponse = { resourceType: string; type: string; entry: { resource?: FhirResource & { entry?: { resource: FhirResource }[]; total?: number }; response: { status: string; outcome?: Record<string, unknown> } }[] }
+const batchOf = (...requests: [string, string][]) => ({ resourceType: 'Bundle', type: 'batch', entry: requests.map(([method, url]) => ({ request: { method, url } })) })
+const postBatch = (body: unknown, token?: string, type = 'application/fhir+json') => get('', token, { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(body) })
+
+t.test('batch: each entry answered, decided and audited as its own request; a refused entry fails alone', async (t) => {
+  const token = aliceToken()
+  const auditBefore = rig.gk.auditChain(provider).log.view([aliceRel]).entries.length
+  const res = (await client(token).batch({
+    body: batchOf(
+      ['GET', 'Observation?code=8480-6'],
+      ['GET', `Patient/${alicePid}`],
+      ['GET', `${rig.base}/Condition?subject=Patient/${alicePid}`],
+      ['GET', 'Observation/b1'],
+      ['GET', `Patient/${bobPid}`],
+      ['POST', 'Observation'],
+      ['GET', 'https://evil.example/fhir/Observation'],
+      ['GET', '../oauth/token'],
+      ['GET', 'Observation?note=x'],
+      ['GET', 'metadata'],
+    ),
+  })) as unknown as BatchResponse
+  t.same(validate(res), [], 'batch-response: valid FHIR R4')
+  for (const e of res.entry) if (e.resource !== undefined) valid(t, e.resource, `batch entry ${e.response.status}`)
+  t.equal(res.type, 'batch-response')
+  t.same(res.entry.map((e) => e.response.status.split(' ')[0]), ['200', '200', '200', '404', '403', '405', '400', '400', '400', '200'], 'one status per entry, in order')
+  t.same(res.entry[0]!.resource!.entry!.map((e) => e.resource.id), ['o1', 'o3', 'o5'], 'a search: its searchset')
+  t.equal(res.entry[1]!.resource!.resourceType, 'Patient')
+  t.same(res.entry[2]!.resource!.entry!.map((e) => e.resource.id), ['c1'], 'an absolute URL under this base')
+  for (const e of res.entry.filter((e) => !e.response.status.startsWith('200'))) {
+    t.equal(e.response.outcome?.resourceType, 'OperationOutcome', `${e.response.status}: says why`)
+    t.same(validate(e.response.outcome), [], `${e.response.status}: a valid OperationOutcome`)
+  }
+  t.notMatch(JSON.stringify(res), new RegExp(`${SECRET_NOTE}|"b1"`), "nothing of bob's leaves in any entry")
+  t.equal(res.entry[9]!.resource!.resourceType, 'CapabilityStatement')
+  const fhir = rig.gk.auditChain(provider).log.view([aliceRel]).entries.slice(auditBefore)
+  t.ok(fhir.some((e) => e.decision === 'granted' && e.reason.includes('search-type Observation')), 'the search entry has its own audit entry')
+  t.ok(fhir.some((e) => e.decision === 'granted' && e.reason.includes('search-type Condition')), 'and the Condition one')
+  t.ok(fhir.some((e) => e.decision === 'refused' && e.reason.includes(`read Patient/${bobPid}`)), 'the cross-patient entry is audited as refused')
+
+  // A viewer's batch reads exactly the grant, as its searches would.
+  const viewer = rig.issue({ identity: addr(VIEWER).toLowerCase() as Address, patient: alicePid, relationships: [aliceRel], scopes: ALL })
+  const v = (await postBatch(batchOf(['GET', 'Observation'], ['GET', 'Condition']), viewer)).body as unknown as BatchResponse
+  const seen = v.entry[0]!.resource!.entry!.map((e) => e.resource)
+  t.equal(seen.length, 5)
+  t.ok(seen.every((r) => Object.keys(r).sort().join() === '_status,code,id,meta,resourceType,valueQuantity'), "the viewer's batch reads its granted fields only (code, valueQuantity; status masked)")
+  t.equal(v.entry[1]!.resource!.total, 0, 'and no Condition: its grant names none')
+})
+
+t.test('batch: refused whole without a token, as a transaction, over its size, or malformed', async (t) => {
+  refusal(t, await postBatch(batchOf(['GET', 'Observation']), undefined), 401, 'no token')
+  refusal(t, await postBatch(batchOf(['GET', 'Observation']), 'not-a-token'), 401, 'a forged token')
+  refusal(t, await postBatch({ ...batchOf(['GET', 'Observation']), type: 'transaction' }, aliceToken()), 422, 'a transaction', /read-only/)
+  refusal(t, await postBatch({ resourceType: 'Bundle', type: 'searchset' }, aliceToken()), 400, 'not a batch')
+  refusal(t, await postBatch({ resourceType: 'Patient' }, aliceToken()), 400, 'not a Bundle')
+  refusal(t, await postBatch(batchOf(...Array.from({ length: 51 }, () => ['GET', 'Observation'] as [string, string])), aliceToken()), 400, '51 entries', /at most 50/)
+  refusal(t, await postBatch({ resourceType: 'Bundle', type: 'batch', entry: [{ request: { url: 'Observation' } }] }, aliceToken()), 400, 'an entry without a method')
+  refusal(t, await postBatch(batchOf(['GET', 'Observation']), aliceToken(), 'text/plain'), 415, 'not FHIR JSON')
+  const huge = await get('', aliceToken(), { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: `{"resourceType":"Bundle","type":"batch","pad":"${'x'.repeat(70_000)}"}` })
+  refusal(t, huge, 413, 'over 64 KiB')
+  const garbage = await get('', aliceToken(), { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: '{"resourceType":' })
+  refusal(t, garbage, 400, 'not JSON')
+  const nested = (await postBatch(batchOf(['GET', '']), aliceToken())).body as unknown as BatchResponse
+  t.match(nested.entry[0]!.response.status, /^40[04]/, 'an entry at the bare base is no interaction')
+})
+
+t.test("batch: every entry takes its share of the identity's rate: a batch cannot outrun the limit", async (t) => {
+  const token = rig.issue({ identity: '0x00000000000000000000000000000000000000b7', patient: alicePid, relationships: [aliceRel], scopes: ALL })
+  let limited: BatchResponse['entry'][number] | undefined
+  for (let i = 0; i < 30 && limited === undefined; i++) {
+    const r = (await postBatch(batchOf(...Array.from({ length: 50 }, () => ['GET', 'Observation'] as [string, string])), token)).body as unknown as BatchResponse
+    limited = r.entry.find((e) => e.response.status.startsWith('429'))
+  }
+  t.ok(limited, 'entries beyond the rate are refused 429')
+  t.equal(limited?.response.outcome?.resourceType, 'OperationOutcome')
+})
+
 t.test('every FHIR read, served or refused, is in the audit chain the patient reads', async (t) => {
   const view = rig.gk.auditChain(provider).log.view([aliceRel])
   const check = checkAuditView(view, undefined)

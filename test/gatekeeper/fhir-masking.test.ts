@@ -93,3 +93,21 @@ t.test('tokens: escaping, systems, codes', async (t) => {
   t.throws(() => s('code=|'), { code: 'GATEKEEPER_BAD_REQUEST' })
   t.throws(() => s('patient=a,b'), { code: 'GATEKEEPER_BAD_REQUEST' })
 })
+
+t.test('a projected field is a copy: nothing shared with the stored record, a "__proto__" key stays data, a driver\'s Date stays a Date', async (t) => {
+  // The FHIR API serves copies (project() promises "shares no object with input"), made without structuredClone on the plain JSON.
+  const stored = JSON.parse('{"resourceType":"Observation","id":"o9","status":"final","code":{"__proto__":{"polluted":true},"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":1}}') as FhirResource
+  const p = project(stored, ['code', 'valueQuantity'])
+  const code = p.code as Record<string, unknown>
+  t.not(code, stored.code, 'a new object')
+  t.not((code.coding as unknown[])[0], ((stored.code as Record<string, unknown>).coding as unknown[])[0], 'nested objects too')
+  t.ok(Object.hasOwn(code, '__proto__'), '"__proto__" is an own key of the copy')
+  t.equal(Object.getPrototypeOf(code), Object.prototype, 'not the copy\'s prototype')
+  t.equal((code as { polluted?: unknown }).polluted, undefined)
+  t.equal(JSON.stringify(p), JSON.stringify({ resourceType: 'Observation', id: 'o9', code: stored.code, valueQuantity: { value: 1 } }), 'the same JSON as the stored fields')
+  ;(code.coding as { code: string }[])[0]!.code = 'changed'
+  t.equal((((stored.code as Record<string, unknown>).coding as { code: string }[])[0]!).code, '8480-6', 'changing the copy leaves the record alone')
+  const when = new Date(0)
+  const withDate = project({ resourceType: 'Observation', id: 'o10', issued: when } as unknown as FhirResource, ['issued'])
+  t.ok(withDate.issued instanceof Date && withDate.issued !== when && withDate.issued.getTime() === 0, 'a non-JSON object is still copied whole')
+})

@@ -140,7 +140,11 @@ else {
     const body = await rpcRaw(node.url, 'medrec_addPatient', [{ identity: 'ghost', address: bob.address, patient: { resourceType: 'Patient', id: 'pat-bob', gender: 'female' } }])
     t.match(body.error?.message, /names an existing patient and writes no Patient data \(got gender\)/)
     const unnamed = await rpcRaw(node.url, 'medrec_addPatient', [{ identity: 'ghost', address: bob.address }])
-    t.match(unnamed.error?.message, /add-patient names an existing patient: give the Patient/)
+    t.match(unnamed.error?.message, /add-patient names an existing patient: give its key as patientId \(--patient-id ID\)/)
+    const missing = await rpcRaw(node.url, 'medrec_addPatient', [{ identity: 'ghost', address: bob.address, patientId: 'pat-nobody' }])
+    t.match(missing.error?.message, /has no patient "pat-nobody"/, 'a key the database does not hold, by patientId too')
+    const both = await rpcRaw(node.url, 'medrec_addPatient', [{ identity: 'ghost', address: bob.address, patientId: 'pat-bob', patient: { resourceType: 'Patient', id: 'pat-bob' } }])
+    t.match([both.error?.code, both.error?.message], [-32602, /give "patient" or "patientId", not both/])
     t.equal(await chain.registrar.resolve('ghost'), undefined, 'no identity was registered for a refused patient')
     t.same(await patients(), before, "the provider's patients table is untouched")
 
@@ -154,6 +158,17 @@ else {
     const carol = await rpcRaw(node.url, 'medrec_addRecord', [{ patientId: 'pat-carol', resources: [{ resourceType: 'Observation', id: 'carol-new', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] } }] }])
     t.match(carol.error?.message, /local patient pat-carol has no MedRec identity/)
     t.equal((await sql.query("SELECT 1 FROM lab_results WHERE result_id = 'carol-new'")).rowCount, 0, 'not written')
+
+    // The CLI names an existing patient by her key alone (--patient-id): no Patient file, nothing written to the tables.
+    const carolAccount = mnemonicToAccount(MNEMONIC, { addressIndex: 3 }).address
+    const cli = await medrec(['provider', 'add-patient', '--rpc', node.url, '--datadir', dir.path, '--identity', 'carol.p', '--address', carolAccount, '--patient-id', 'pat-carol', '--json'])
+    t.equal(cli.code, 0, `add-patient --patient-id exits 0${cli.code === 0 ? '' : `: ${cli.stderr}`}`)
+    t.match(JSON.parse(cli.stdout || '{}'), { patientId: 'pat-carol', identity: 'carol.p', registered: true })
+    t.equal((await chain.registrar.resolve('carol.p'))?.participant.toLowerCase(), carolAccount.toLowerCase(), 'the identity is registered to her account')
+    t.same(await patients(), before, "still nothing written to the provider's patients table")
+    const carolRecord = await rpc<{ action: string }>(node.url, 'medrec_addRecord', [{ identity: 'carol.p', resources: [{ resourceType: 'Observation', id: 'carol-new', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] } }] }])
+    t.equal(carolRecord.action, 'created', 'her records go on chain by the identity bound to her key')
+    t.same((await sql.query("SELECT mrn FROM lab_results WHERE result_id = 'carol-new'")).rows, [{ mrn: 'pat-carol' }], 'into her rows')
 
     // add-record: into the provider's table, and the new relationship's pointer hashes bob's existing Observations with it.
     const query = { resourceType: 'Observation', fields: ['status', 'code', 'valueQuantity', 'effectiveDateTime'] }

@@ -56,7 +56,8 @@ const CASES: Case[] = [
   ['medrec_bounties', ['all'], /expected an object, got string/],
   ['medrec_collectedBounties', [{ since: 1 }], /takes no parameters/],
   // provider side
-  ['medrec_addPatient', [], /missing value for required argument 0: medrec_addPatient takes one object parameter \{identity: string, address: address, patient\?: Patient resource\}/],
+  ['medrec_addPatient', [], /missing value for required argument 0: medrec_addPatient takes one object parameter \{identity: string, address: address, patient\?: Patient resource, patientId\?: string\}/],
+  ['medrec_addPatient', [{ identity: 'alice', address: A, patient: { resourceType: 'Patient', id: 'p1' }, patientId: 'p1' }], /give "patient" or "patientId", not both/],
   ['medrec_addPatient', [{ identity: 'alice', address: 'alice' }], /field address: hex string without 0x prefix/],
   ['medrec_addPatient', [{ identity: '', address: A }], /field identity: expected a non-empty string, got an empty one/],
   ['medrec_addPatient', [{ identity: 'alice', address: A, patient: { resourceType: 'Observation' } }], /field patient: expected a FHIR Patient resource, got resourceType "Observation"/],
