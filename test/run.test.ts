@@ -1,6 +1,6 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -25,10 +25,14 @@ interface Run {
   stdout: string
 }
 
-/** One group process over `files`, as run.ts starts it; killed after `deadlineMs` if it hangs. */
+/** One group process over `files`; killed after `deadlineMs` if it hangs. */
 function runGroupProcess(files: string[], deadlineMs: number): Promise<Run> {
   const helper = pathToFileURL(join(ROOT, 'test/helpers/group.ts')).href
-  const entry = `import { runGroup } from ${JSON.stringify(helper)}\nawait runGroup(${JSON.stringify(ROOT)}, ${JSON.stringify(files)})\n`
+  return runEntry(`import { runGroup } from ${JSON.stringify(helper)}\nawait runGroup(${JSON.stringify(ROOT)}, ${JSON.stringify(files)})\n`, deadlineMs)
+}
+
+/** A process running `entry` (a module's text), as run.ts starts its entries; killed after `deadlineMs` if it hangs. */
+function runEntry(entry: string, deadlineMs: number): Promise<Run> {
   return new Promise((resolve, reject) => {
     const proc = spawn(...plainNode(['--input-type=module', '-e', entry]), { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TAP_TIMEOUT: '60' } })
     let stdout = ''
@@ -58,6 +62,22 @@ t.test('a group of files in one process keeps what a process per file gave', asy
   )
   t.match(run.stdout, /# Subtest: test\/fixtures\/group\/fail\.ts\n(.*\n)*?\s+not ok 1 - one plus one is three/, 'the failed assertion is printed under its file')
   t.notMatch(run.stdout, /not ok \d+ - (module state of its own|the first file's teardown ran)/, 'the second file has fresh module state and runs after the first file\'s teardown')
+})
+
+t.test('processes sharing a queue run every file once between them, and mark each done', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'medrec-queue-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const queue = join(dir, 'queue.json')
+  // first and last only: second expects first to have run before it in its process.
+  const files = ['first', 'last', 'first', 'last', 'last', 'first'].map((f) => `${DIR}/${f}.ts`)
+  writeFileSync(queue, JSON.stringify(files))
+  const helper = pathToFileURL(join(ROOT, 'test/helpers/group.ts')).href
+  const entry = `import { runQueue } from ${JSON.stringify(helper)}\nawait runQueue(${JSON.stringify(ROOT)}, ${JSON.stringify(queue)})\n`
+  const runs = await Promise.all([1, 2, 3].map(() => runEntry(entry, 60_000)))
+  t.same(runs.map((r) => [r.code, r.signal]), [[0, null], [0, null], [0, null]], 'each process ends by itself, passing')
+  const ran = runs.flatMap((r) => r.stdout.split('\n').filter((l) => /^ok \d+ - test\//.test(l)).map((l) => l.replace(/^ok \d+ - /, '').replace(/ # time=.*$/, '')))
+  t.same(ran.sort(), [...files].sort(), 'every entry of the list ran once, in one of the three')
+  t.same(files.map((_, i) => existsSync(join(`${queue}.claims`, String(i), 'done'))), files.map(() => true), 'each marked done for run.ts to check')
 })
 
 t.test('--report-cpu counts the CPU of the processes a test file starts toward that file', async (t) => {

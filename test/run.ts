@@ -7,10 +7,10 @@
  * each process prints). Not under tap's runner: it loads a module tracer and source maps into every
  * test process for coverage, which this project does not collect, and a file that imports
  * ethereumjs, viem or libp2p starts in twice the CPU under it. Each slow file has a process of its
- * own; the fast ones run in groups, several files one after another in one process
- * (test/helpers/group.ts), because starting a process (type stripping, tap, ethereumjs, libp2p,
- * viem) costs more CPU than most of them take to run. In a group each file is a subtest named after
- * its path. Some files or folders, as the suite runs them: `npm test -- test/p2p/ test/chain/fork.test.ts`.
+ * own; the fast ones run in three processes that share them as a queue, several files one after
+ * another in each (test/helpers/group.ts), because starting a process (type stripping, tap,
+ * ethereumjs, libp2p, viem) costs more CPU than most of them take to run. There each file is a
+ * subtest named after its path. Some files or folders, as the suite runs them: `npm test -- test/p2p/ test/chain/fork.test.ts`.
  * One file on its own: `node --test test/x.test.ts` (or `npx tap test/x.test.ts`). With
  * `--report-cpu`, a table of CPU seconds per test file (its process and every node and CLI process it
  * started; test/helpers/cpu-report.ts) follows the run, the largest first.
@@ -27,11 +27,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 /** Folders (trailing slash) and files only `npm test` runs, each with why; they start first there, the longest ahead. */
 const SLOW = [
   'test/docs/commands.test.ts', // runs the README's shell blocks: nodes and CLI processes
+  'test/clients/', // viem, ethers and cast in turn against one dev node, every operation of issue 20 (~240 s at a load of 25)
   'test/e2e/netns.test.ts', // four nodes in network namespaces through two partitions (~100 s)
   'test/e2e/clock-skew.test.ts', // three authorities, one under libfaketime (~80 s)
   'test/e2e/network-sync.test.ts',
   'test/e2e/', // real node processes
-  'test/clients/', // cast, ethers and viem against a dev node, every operation of issue 20 (~25-45 s each)
   'test/bench/harness.test.ts', // `medrec bench run` clusters
   'test/bench/faults.test.ts',
   'test/bench/medrec-workload.test.ts',
@@ -70,6 +70,7 @@ const SLOW = [
   'test/cli/gatekeeper-cli.test.ts',
   'test/p2p/invalid-gossip.test.ts', // floods until a ban, then waits out a short one
   'test/sync/lying-peer.test.ts', // node processes against lying libp2p hosts
+  'test/sync/state-sync.test.ts', // state sync: node processes against a lying, a silent and a slow libp2p host (~3 min)
   'test/p2p/unfunded-flood.test.ts', // a sealing node process
   'test/consensus/pow-difficulty.test.ts', // mines hundreds of blocks for the difficulty statistics
   'test/cli/start-metrics.test.ts',
@@ -82,10 +83,11 @@ const SLOW = [
 const ALONE: string[] = []
 
 /**
- * At most this many fast files share a process: ~85 files make 8 groups, enough to keep both cores
- * busy with start-up paid 8 times instead of 85, and a group's files take ~10-20 s of CPU.
+ * The fast files run in this many processes that share them as a queue (test/helpers/group.ts
+ * runQueue): each takes the next file not yet taken, so they end together. Fixed groups of 11
+ * neighbouring files (8 to 10 processes) spent 6 to 20 CPU-s each, and the last to start ran on alone.
  */
-const PER_GROUP = 11
+const WORKERS = 3
 
 const unit = process.argv.includes('--unit')
 const reportCpu = process.argv.includes('--report-cpu')
@@ -101,20 +103,20 @@ const slow = unit ? [] : all.filter(isSlow).sort((a, b) => slowRank(a) - slowRan
 const alone = all.filter((f) => ALONE.includes(f))
 const fast = all.filter((f) => !isSlow(f) && !ALONE.includes(f))
 
-// Each group is a run of neighbouring files (same folder, mostly the same imports). `node --test`
-// takes files, so each group gets a small entry file in a temporary directory.
+// `node --test` takes files, so each queue process gets a small entry file in a temporary
+// directory, next to the queue (the fast files in folder order: neighbours share most imports).
 const entries = mkdtempSync(join(tmpdir(), 'medrec-test-groups-'))
-const size = Math.ceil(fast.length / Math.ceil(fast.length / PER_GROUP))
+const queue = join(entries, 'queue.json')
+writeFileSync(queue, JSON.stringify(fast))
 const groups: string[] = []
-for (let i = 0; i * size < fast.length; i++) {
-  const files = fast.slice(i * size, (i + 1) * size)
-  const entry = join(entries, `group-${i + 1}-${files[0]!.replace(/^test\//, '').replace(/\.test\.ts$/, '').replace(/\//g, '-')}.mjs`)
+for (let i = 0; i < Math.min(WORKERS, fast.length); i++) {
+  const entry = join(entries, `queue-${i + 1}.mjs`)
   const helper = pathToFileURL(join(ROOT, 'test/helpers/group.ts')).href
-  writeFileSync(entry, `import { runGroup } from ${JSON.stringify(helper)}\nawait runGroup(${JSON.stringify(ROOT)}, ${JSON.stringify(files)})\n`)
+  writeFileSync(entry, `import { runQueue } from ${JSON.stringify(helper)}\nawait runQueue(${JSON.stringify(ROOT)}, ${JSON.stringify(queue)})\n`)
   groups.push(entry)
 }
 
-// Most slow files wait on block periods and child processes, and the groups' p2p files on sockets, so
+// Most slow files wait on block periods and child processes, and the queue's p2p files on sockets, so
 // one more process than cores keeps both busy; more only crowds the files that wait on real time.
 // tap's own per-file timeout when a file runs outside tap's runner is 30 s; give them what they need.
 const args = ['--disable-warning=ExperimentalWarning', '--test', '--test-concurrency=3', ...slow, ...alone, ...groups]
@@ -125,5 +127,8 @@ const compileCache = process.env['NODE_COMPILE_CACHE'] ?? join(tmpdir(), 'medrec
 const cpuOut = join(entries, 'cpu.tsv')
 const run = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TAP_TIMEOUT: '240', NODE_COMPILE_CACHE: compileCache, ...(reportCpu ? cpuReportEnv(ROOT, cpuOut) : {}) } })
 if (reportCpu) console.log(`\n${cpuTable(cpuRows(ROOT, existsSync(cpuOut) ? readFileSync(cpuOut, 'utf8') : ''))}`)
+// A queue process that died (or one that never started) leaves files not run, which no TAP line names.
+const notRun = fast.filter((_, i) => !existsSync(join(`${queue}.claims`, String(i), 'done')))
+if (notRun.length > 0) console.log(`\nnot run: ${notRun.length} fast files, their queue process ended first (see its output above): ${notRun.join(' ')}`)
 rmSync(entries, { recursive: true, force: true })
-process.exitCode = run.status ?? 1
+process.exitCode = notRun.length > 0 ? 1 : (run.status ?? 1)

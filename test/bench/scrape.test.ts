@@ -38,7 +38,12 @@ t.test('readings to points: import time from the histogram deltas, lag in ms', a
 
 t.test('scrapeMetrics: once per tick, a final reading at stop; a dead endpoint or a malformed answer leaves gaps', async (t) => {
   let n = 0
-  const server = createServer((req, res) => res.end(req.url === '/bad' ? 'medrec_chain_head_number 1\n' : head(++n)))
+  let stopping = false
+  let askedAtStop = 0
+  const server = createServer((req, res) => {
+    if (stopping && req.url === '/metrics') askedAtStop++
+    res.end(req.url === '/bad' ? 'medrec_chain_head_number 1\n' : head(++n))
+  })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
   t.teardown(() => server.close())
   const [dead] = await freePorts(1)
@@ -49,11 +54,14 @@ t.test('scrapeMetrics: once per tick, a final reading at stop; a dead endpoint o
   while (s.readings[0]!.length < 3 && performance.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20))
   const ticks = s.readings[0]!.length
   const elapsed = performance.now() - started
+  stopping = true
   await s.stop()
   const heads = s.readings[0]!.map((r) => r.head)
   t.ok(ticks >= 3 && elapsed >= 150, `3 ticks took ${Math.round(elapsed)} ms (two 100 ms intervals at least)`)
-  t.ok(heads.length >= ticks + 1, 'and stop took a final reading')
-  t.same(heads, heads.map((_, i) => i + 1), 'in order')
+  // Asked, not kept, and in order with gaps: on a loaded machine an answer can miss the scrape's
+  // 500 ms timeout (seen at a load of 16 on 2 cores), and is then a gap, not an error.
+  t.ok(askedAtStop >= 1, 'and stop asked for a final reading')
+  t.ok(heads.every((h, i) => i === 0 || h! > heads[i - 1]!), `in order: ${heads.join(', ')}`)
   t.equal(s.readings[1]!.length, 0, 'nothing from a port nobody listens on')
   t.equal(s.readings[2]!.length, 0, 'nothing from an answer without a TYPE line')
   const ports = await freePorts(3)

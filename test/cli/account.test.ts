@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Wallet, encryptKeystoreJson } from 'ethers'
 import { decryptKeystore, deriveKey, toChecksumAddress } from '../../node/keys/index.ts'
-import { DEV0, DEV1, DEV_MNEMONIC, medrec, passwordFile, tempDir } from './run-cli.ts'
+import { DEV0, DEV1, DEV_MNEMONIC, medrec, medrecBatch, passwordFile, tempDir } from './run-cli.ts'
 
 const DEV2_KEY = '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a'
 const DEV2 = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC'
@@ -104,8 +104,10 @@ t.test('account usage and runtime errors', async (t) => {
     [['account', 'import', '--datadir', dir, '--password', pw, '--keyfile', pkFile, '--keyfile.password', pw], 1, `Error: keyfile ${pkFile} is not JSON: expected a V3 keystore file (for a hex private key use --private-key-file)\n`],
     [['account', 'import', '--datadir', dir, '--password', pw, '--keyfile', notKeystore, '--keyfile.password', pw], 1, /^Error: [^\n]*keystore[^\n]*\n$/],
   ]
-  for (const [args, code, stderr] of cases) {
-    const r = await medrec(args)
+  // These end before anything is written: the first runs as its own process, the rest batched in one (medrecBatch).
+  const results = [await medrec(cases[0]![0]), ...(await medrecBatch(cases.slice(1).map(([args]) => args)))]
+  for (const [i, [args, code, stderr]] of cases.entries()) {
+    const r = results[i]!
     t.equal(r.code, code, args.join(' '))
     if (typeof stderr === 'string') t.equal(r.stderr, stderr, args.join(' '))
     else t.match(r.stderr, stderr, args.join(' '))

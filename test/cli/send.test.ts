@@ -2,7 +2,7 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { rpc, startNodeProcess, type NodeProcess } from '../helpers/node-process.ts'
-import { DEV0, DEV_MNEMONIC, medrec, passwordFile, tempDir } from './run-cli.ts'
+import { DEV0, DEV_MNEMONIC, medrec, medrecBatch, passwordFile, tempDir } from './run-cli.ts'
 
 /**
  * `medrec send` against a real dev node: a keystore account (dev account 0, funded by the dev
@@ -86,8 +86,10 @@ t.test('refusals: wrong password, ambiguous keystore, bad flags', async (t) => {
     [['--to', FRESH, '--value', '1'], /pass --datadir DIR \(its keystore\) or --keystore DIR/],
     [['--datadir', datadir, '--keystore', wallet, '--to', FRESH, '--value', '1'], /not both/],
   ]
-  for (const [args, message] of usage) {
-    const r = await medrec(['send', ...args, '--rpc', node.url])
+  // Usage errors end before any RPC call: batched in one process (medrecBatch).
+  const results = await medrecBatch(usage.map(([args]) => ['send', ...args, '--rpc', node.url]))
+  for (const [i, [args, message]] of usage.entries()) {
+    const r = results[i]!
     t.equal(r.code, 2, args.join(' '))
     t.match(r.stderr, message)
   }

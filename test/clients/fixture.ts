@@ -23,7 +23,7 @@ export const DEV_ADDRESSES = [
 ] as const satisfies readonly Hex[]
 export const DEV_CHAIN_ID = 1337
 
-/** `--dev` with 1 s blocks: what every client file starts (one node process per file). */
+/** `--dev` with 1 s blocks: the node test/clients/clients.test.ts starts for the three clients. */
 export const DEV_ARGS = ['--dev.period', '1']
 
 const SOURCE = `// SPDX-License-Identifier: MIT

@@ -5,7 +5,7 @@ import type { Hex } from 'viem'
 import { createNetnsLab, netnsUnavailable, type NetnsLab } from '../../bench/harness/netns.ts'
 import { createChainCommon } from '../../evm/index.ts'
 import { createTestNetwork, type TestNetwork } from '../helpers/network.ts'
-import { rpc, waitFor } from '../helpers/node-process.ts'
+import { keepLogsOnFailure, rpc, waitFor } from '../helpers/node-process.ts'
 import { plainNode } from '../helpers/plain-node.ts'
 
 /**
@@ -39,6 +39,7 @@ const skip = netnsUnavailable()
 t.test('four authorities in separate network namespaces survive a 3|1 and a 2|2 partition with no transaction lost', { skip: skip ?? false }, async (t) => {
   const lab: NetnsLab = createNetnsLab(AUTHORITIES)
   let net: TestNetwork | undefined
+  keepLogsOnFailure(t, () => (net?.members ?? []).map((m, i) => [`node${i}`, m.node]))
   t.teardown(async () => {
     await net?.close()
     lab.close()

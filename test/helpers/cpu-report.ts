@@ -13,14 +13,45 @@ import { pathToFileURL } from 'node:url'
 import { isMainThread } from 'node:worker_threads'
 
 const out = process.env['MEDREC_TEST_CPU_OUT']
+/** CPU seconds this process already reported on behalf of the files of its group (chargeFile()). */
+let charged = 0
+/** This process is the first of its chain, the test runner's: only it reports per file (chargeFile()). */
+const first = process.env['MEDREC_TEST_CPU_FILE'] === undefined
 // The test runner marks the processes it starts for test files (NODE_TEST_CONTEXT); the first of
 // them in a chain names the file for everything below it.
 if (out !== undefined && isMainThread && process.env['NODE_TEST_CONTEXT'] !== undefined) {
   const file = (process.env['MEDREC_TEST_CPU_FILE'] ??= process.argv[1] ?? '?')
   process.on('exit', () => {
     const { user, system } = process.cpuUsage()
-    appendFileSync(out, `${file}\t${((user + system) / 1e6).toFixed(3)}\n`)
+    appendFileSync(out, `${file}\t${((user + system) / 1e6 - charged).toFixed(3)}\n`)
   })
+}
+
+/**
+ * Runs `body` with this process's CPU, and that of the processes it starts meanwhile, reported for
+ * `file` (an absolute path) instead of the process's own file: how a group (test/helpers/group.ts)
+ * reports each of its files. What is left (start-up, module loading shared by the group) stays on the
+ * group's entry. Outside `--report-cpu`, and in a group that a test file started (test/run.test.ts),
+ * whose CPU is that file's, it only runs `body`.
+ */
+export async function chargeFile(file: string, body: () => Promise<unknown>): Promise<void> {
+  if (out === undefined || !first || !isMainThread || process.env['NODE_TEST_CONTEXT'] === undefined) {
+    await body()
+    return
+  }
+  const before = process.cpuUsage()
+  const outer = process.env['MEDREC_TEST_CPU_FILE']
+  process.env['MEDREC_TEST_CPU_FILE'] = file
+  try {
+    await body()
+  } finally {
+    if (outer === undefined) delete process.env['MEDREC_TEST_CPU_FILE']
+    else process.env['MEDREC_TEST_CPU_FILE'] = outer
+    const { user, system } = process.cpuUsage(before)
+    const seconds = (user + system) / 1e6
+    charged += seconds
+    appendFileSync(out, `${file}\t${seconds.toFixed(3)}\n`)
+  }
 }
 
 /** What a test run's environment needs for every Node process in it to report to `outFile`. */

@@ -20,10 +20,12 @@
  *     the group then exits rather than hang.
  */
 import t, { type Test } from 'tap'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { registerHooks } from 'node:module'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
+import { chargeFile } from './cpu-report.ts'
 
 /** What a file may call on the root `t`: tap's tests, hooks and assertions. */
 const ROOT_METHODS = [
@@ -94,19 +96,54 @@ async function settled(baseline: string[]): Promise<string[]> {
  * TAP_TIMEOUT seconds (tap's own per-process variable; 30 s by default, as tap gives one file).
  */
 export async function runGroup(root: string, files: string[]): Promise<void> {
-  const perFileMs = Number(process.env['TAP_TIMEOUT'] ?? '30') * 1000
-  t.setTimeout(perFileMs * files.length)
   t.comment(`one process for ${files.length} files: ${files.join(' ')}`)
+  await runFiles(root, files.length, files.entries())
+}
+
+/**
+ * One of several processes sharing the files listed in `queueFile` (a JSON array of paths relative
+ * to `root`), as test/run.ts starts them: each takes the next file no process has taken yet and
+ * runs it as runGroup() would, until none is left. So the processes end together, however unequal
+ * the files' durations, where fixed groups left the longest group running alone at the end. A file
+ * is taken by creating the directory `QUEUE.claims/INDEX` (atomic: one process succeeds), and marked
+ * done by `QUEUE.claims/INDEX/done` once it ran, for run.ts to check that every file ran.
+ */
+export async function runQueue(root: string, queueFile: string): Promise<void> {
+  const files = JSON.parse(readFileSync(queueFile, 'utf8')) as string[]
+  const claims = `${queueFile}.claims`
+  mkdirSync(claims, { recursive: true })
+  function* next(): Generator<[number, string]> {
+    for (const [i, file] of files.entries()) {
+      try {
+        mkdirSync(join(claims, String(i)))
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue
+        throw err
+      }
+      yield [i, file]
+      writeFileSync(join(claims, String(i), 'done'), '')
+    }
+  }
+  t.comment(`one of the processes sharing ${files.length} files`)
+  await runFiles(root, files.length, next())
+}
+
+/** Runs each `[index, file]` of `files` (at most `most` of them) as a subtest in this process. */
+async function runFiles(root: string, most: number, files: Iterable<[number, string]>): Promise<void> {
+  const perFileMs = Number(process.env['TAP_TIMEOUT'] ?? '30') * 1000
+  t.setTimeout(perFileMs * most)
   tagProjectModules(root)
   let baseline = process.getActiveResourcesInfo()
   let leaked = false
-  for (const [i, file] of files.entries()) {
+  for (const [i, file] of files) {
     const url = new URL(pathToFileURL(join(root, file)).href)
     url.searchParams.set(TAG, String(i + 1))
-    await t.test(file, { timeout: perFileMs }, async (ft) => {
-      answerAs(ft)
-      await import(url.href)
-    })
+    await chargeFile(join(root, file), () =>
+      t.test(file, { timeout: perFileMs }, async (ft) => {
+        answerAs(ft)
+        await import(url.href)
+      }),
+    )
     answerAs(undefined)
     const left = await settled(baseline)
     if (left.length > 0) {

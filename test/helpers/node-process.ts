@@ -5,6 +5,9 @@
  * arguments, every call signed by default and plain Error messages (`METHOD: CODE MESSAGE`). The
  * poll, waitFor, is the harness's too.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { startNodeProcess as spawnNode, tempDir, type NodeProcess as HarnessNode } from '../../bench/harness/process.ts'
 import { rpcRaw as call, type RpcCallOptions as HarnessCallOptions, type RpcResponse } from '../../bench/harness/rpc.ts'
 import { bearer, defaultJwtSecretPath, readJwtSecret } from '../../node/rpc/access.ts'
@@ -64,4 +67,20 @@ export async function rpc<T = unknown>(url: string, method: string, params: unkn
   const r = await rpcRaw(url, method, params, opts)
   if (r.error !== undefined) throw new Error(`${method}: ${r.error.code} ${r.error.message}`)
   return r.result as T
+}
+
+/**
+ * When `t` ends failing, each node's output so far (stdout and stderr; `nodes()` is read then,
+ * undefined entries skipped) goes to a file in a directory that is kept, and a comment names it:
+ * a flake seen once in a whole-suite run can be read afterwards instead of rerun. Register it
+ * before the teardown that stops the nodes (teardowns run in order; the output stays readable after
+ * a stop either way).
+ */
+export function keepLogsOnFailure(t: { teardown(fn: () => unknown): void; passing(): boolean; comment(...message: unknown[]): void; readonly fullname: string }, nodes: () => Array<[string, { output(): string } | undefined]>): void {
+  t.teardown(() => {
+    if (t.passing()) return
+    const dir = mkdtempSync(join(tmpdir(), 'medrec-test-logs-'))
+    for (const [name, node] of nodes()) if (node !== undefined) writeFileSync(join(dir, `${name.replace(/[^\w.-]+/g, '_')}.log`), node.output())
+    t.comment(`${t.fullname} failed: the nodes' logs are kept in ${dir}`)
+  })
 }

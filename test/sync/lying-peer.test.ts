@@ -6,7 +6,7 @@ import { Chain } from '../../node/chain/index.ts'
 import { createP2P, type P2P, type P2PModules } from '../../p2p/index.ts'
 import { setLogLevel } from '../../common/logger.ts'
 import { createTestNetwork, keyOf, type TestNetwork } from '../helpers/network.ts'
-import { rpc, rpcRaw, tempDir, waitFor } from '../helpers/node-process.ts'
+import { keepLogsOnFailure, rpc, rpcRaw, tempDir, waitFor } from '../helpers/node-process.ts'
 import { poaSnap } from '../helpers/chain.ts'
 
 /**
@@ -139,6 +139,7 @@ async function assertBanned(t: Test, net: TestNetwork, liar: P2P, what: string, 
 
 t.test('liars that send nothing, garbage or never answer are banned; eth_syncing never shows their head; the honest peer is synced', async (t) => {
   const net = await createTestNetwork(2, { authorities: 1, period: 1 })
+  keepLogsOnFailure(t, () => net.members.map((m, i) => [i === 1 ? 'victim' : `member${i}`, m.node]))
   t.teardown(() => net.close())
   await prebuild(net, 0, HONEST_BLOCKS)
   // Member 1 is the victim: no authority, at the genesis, alone.
@@ -159,11 +160,17 @@ t.test('liars that send nothing, garbage or never answer are banned; eth_syncing
     'garbage liar': await startLiar(t, net, 12, genesisHash, { getHeadersByRange: garbage, getBlocksByRange: garbage }),
     'silent liar': await startLiar(t, net, 13, genesisHash, { getHeadersByRange: never, getBlocksByRange: never }),
   }
+  // Each liar must have been a peer, not all three at one poll: the empty and garbage liars are
+  // checked and banned within a few round trips of joining, and on a loaded machine the three join
+  // far enough apart (each host starts after the last) that one was gone before the last came (a
+  // flake, once: "the victim to admit the liars" timed out). A ban line names a liar that was a peer.
+  const admitted = new Set<string>()
   await waitFor(async () => {
-    const ids = await peersOf(victim.url)
-    return Object.values(liars).every((l) => ids.includes(l.peerId))
+    for (const id of await peersOf(victim.url)) admitted.add(id)
+    for (const l of Object.values(liars)) if (new RegExp(`Peer could not back its status: banned[^\\n]*peer=${l.peerId}`).test(victim.output())) admitted.add(l.peerId)
+    return Object.values(liars).every((l) => admitted.has(l.peerId))
   }, 'the victim to admit the liars')
-  t.pass('the three liars are the victim’s peers')
+  t.pass('the three liars were the victim’s peers')
 
   // The honest peer (member 0, not sealing: its head stays at HONEST_BLOCKS) joins while the liars are being checked.
   await net.start(0, { sealer: false, bootnodes: [net.members[1]!.enode!] })
@@ -186,6 +193,7 @@ t.test('liars that send nothing, garbage or never answer are banned; eth_syncing
 
 t.test('a liar serving a well-formed header chain sealed by no authority is banned', async (t) => {
   const net = await createTestNetwork(2, { authorities: 1, period: 1 })
+  keepLogsOnFailure(t, () => net.members.map((m, i) => [i === 1 ? 'victim' : `member${i}`, m.node]))
   t.teardown(() => net.close())
   // The genesis and the engine, in-process: the forged chain is built on them and checked against them.
   const dir = tempDir()
