@@ -3,14 +3,16 @@
  * Suites: recovery, build, throughput, rss (default: these four), compare (the throughput
  * workload against medrec and ganache in one run), network (`--nodes N` authority processes,
  * then a fresh node syncing), gas (per MedRec contract operation) and gatekeeper (authorised
- * record reads/s with 1 and 16 clients) and pow (hash rate against raw keccak-256, then a network
+ * record reads/s with 1 and 16 clients; `--only fhir|signed` runs one path) and pow (hash rate against raw keccak-256, then a network
  * of 3 miners at a 2 s target), keccak (the node's WebAssembly keccak-256 against @noble/hashes),
  * calls (`--attackers N` clients flooding max-gas loop eth_calls: other requests' p50/p99, blocks
  * sealed, the --rpc.evmtimeout (`--timeout 2s`) firing; `--old` adds the main-thread behaviour),
  * faults (the reliability suite, suites/faults/: SIGKILL loop, disk full, partitions, a lossy
  * link, clock skew, byzantine peers; `--only a,b` picks scenarios, `--quick` shortens them; each
  * prints a verdict, and the process exits 1 when one failed), compare-anvil (calls and a block-building
- * burst against anvil from its npm package, with the ratios; `--only calls|blocks`, `--quick`).
+ * burst against anvil from its npm package, with the ratios; `--only calls|blocks`, `--quick`),
+ * prune (chain database size after 2,000 blocks of storage rewrites, --gcmode full vs archive),
+ * state-sync (a fresh node's join time, full sync vs --syncmode snap; `--blocks N --accounts N`).
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from 'node:util'
@@ -26,9 +28,12 @@ import { runGatekeeperBench } from './suites/gatekeeper.ts'
 import { runPowHashBench } from './suites/pow-hash.ts'
 import { runPowNetworkBench } from './suites/pow-network.ts'
 import { runKeccakBench } from './suites/keccak.ts'
+import { runTxGossipBench } from './suites/tx-gossip.ts'
 import { runCallFlood } from './suites/call-flood.ts'
 import { runFaults } from './suites/faults/index.ts'
 import { COMPARE_ANVIL_DEFAULTS, runCompareAnvil } from './suites/compare-anvil.ts'
+import { runPruneBench } from './suites/prune.ts'
+import { runStateSyncBench } from './suites/state-sync.ts'
 
 setLogLevel('warn')
 const { values, positionals } = parseArgs({
@@ -51,10 +56,12 @@ const { values, positionals } = parseArgs({
     old: { type: 'boolean', default: false },
     only: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    blocks: { type: 'string', default: '1000' },
+    accounts: { type: 'string', default: '100' },
   },
 })
 const suites = positionals.length > 0 ? positionals : ['recovery', 'build', 'throughput', 'rss']
-const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak', 'calls', 'faults', 'compare-anvil'])
+const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak', 'calls', 'faults', 'compare-anvil', 'prune', 'state-sync', 'tx-gossip'])
 for (const s of suites) {
   if (!known.has(s)) {
     process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
@@ -65,6 +72,7 @@ process.stderr.write(`medrec bench on ${process.version}, ${(await import('node:
 for (const s of suites) {
   process.stderr.write(`running ${s}...\n`)
   if (s === 'recovery') printTable('Sender recovery (4,000 EIP-1559 transactions)', await runRecovery(), values.json)
+  if (s === 'tx-gossip') await runTxGossipBench()
   if (s === 'keccak') printTable('keccak-256, WebAssembly (the node) vs JavaScript, main thread', runKeccakBench(), values.json)
   const o = { rate: Number(values.rate), seconds: Number(values.seconds), senders: Number(values.senders), period: Number(values.period) }
   if (s === 'build') printTable('Block building in-process (contract writes, senders already recovered)', await runBuildProfile(), values.json)
@@ -87,9 +95,11 @@ for (const s of suites) {
   }
   if (s === 'rss') printTable('Memory', await idleRss(), values.json)
   if (s === 'gatekeeper') {
-    const g = { requests: Number(values.requests), records: Number(values.records) }
+    const g = { requests: Number(values.requests), records: Number(values.records), only: values.only }
     printTable(`Gatekeeper: authorised record reads over HTTPS, signed requests and the FHIR API with a SMART token (${g.records} records per answer)`, await runGatekeeperBench(g), values.json)
   }
+  if (s === 'prune') printTable('State pruning: --gcmode full (128 blocks) vs archive, 2,000 blocks each rewriting 64 storage slots', await runPruneBench(), values.json)
+  if (s === 'state-sync') printTable('Joining a network: full sync vs --syncmode snap, one source node', await runStateSyncBench({ blocks: Number(values.blocks), accounts: Number(values.accounts) }), values.json)
   if (s === 'gas') printTable('Gas per MedRec contract operation (embedded EVM, receipt gas)', await runGasTable(), values.json)
   if (s === 'pow') {
     printTable('Proof-of-work hash rate (keccak-256 hashcash), side by side', await runPowHashBench(), values.json)
