@@ -58,12 +58,12 @@ export function createMedRecClient(options: MedRecClientOptions): MedRecClient {
     gasMarginPercent: Math.max(100, Math.round(opts.gasMarginPercent)),
   })
   const registrar = createRegistrarClient(sender, rpc)
-  const relationships = createRelationshipsClient(sender)
+  const relationships = createRelationshipsClient(sender, rpc)
   return {
     address: account.address,
     registrar,
     relationships,
-    relationship: (address) => createRelationshipClient(sender, address),
+    relationship: (address) => createRelationshipClient(sender, address, rpc),
     summary(address) {
       if (address !== undefined) {
         const at = checkAddress(address, 'summary')
