@@ -82,15 +82,13 @@ interface RawPointer {
   updatedBlock: number
 }
 
-/** Queries already read and checked, shared by a client's relationship handles (they never change). */
-const sharedTexts = new TextCache()
-
 /**
  * A relationship's reads and writes. A pointer's query text is its PointerAdded event, read from
  * the one block that added it and checked against the 160-bit hash the pointer keeps, so `rpc`
- * (the client's JSON-RPC transport) is needed for `pointer` and `pointers`.
+ * (the client's JSON-RPC transport) is needed for `pointer` and `pointers`. `texts` keeps the
+ * checked texts (one cache per client and transport: what one node served is not another's word).
  */
-export function createRelationshipClient(sender: Sender, address: string, rpc?: Rpc, texts: TextCache = sharedTexts): RelationshipClient {
+export function createRelationshipClient(sender: Sender, address: string, rpc?: Rpc, texts: TextCache = new TextCache()): RelationshipClient {
   const at = checkAddress(address, 'relationship')
   const c = pprContract(sender, at)
   const key = (id: number, p: RawPointer) => `${at.toLowerCase()}:${id}:${p.queryHash.toLowerCase()}`
