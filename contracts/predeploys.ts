@@ -1,9 +1,11 @@
 import { keccak_256 } from '@noble/hashes/sha3.js'
-import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from './addresses.ts'
+import { AUTHORITY_SET_ADDRESS, PPR_IMPLEMENTATION_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS, SUMMARY_IMPLEMENTATION_ADDRESS } from './addresses.ts'
 import { ContractsError, ContractsErrorCode } from './errors.ts'
 import { authoritySetDeployedBytecode } from './generated/authority-set.ts'
+import { patientProviderRelationshipDeployedBytecode } from './generated/patient-provider-relationship.ts'
 import { registrarDeployedBytecode } from './generated/registrar.ts'
 import { relationshipsDeployedBytecode } from './generated/relationships.ts'
+import { summaryDeployedBytecode } from './generated/summary.ts'
 import type { Predeploy, StorageEntry } from './types.ts'
 
 export type { Predeploy, StorageEntry } from './types.ts'
@@ -80,11 +82,14 @@ export function authoritySetStorageUpdate(prev: Uint8Array[], next: Uint8Array[]
   return out
 }
 
-/** The system contracts placed in every MedRec genesis, keyed by lowercase 0x address. */
+/** The system contracts (and the two clone implementations) placed in every MedRec genesis, keyed by lowercase 0x address. */
 export function predeployAlloc(authorities: Uint8Array[]): Map<string, Predeploy> {
   return new Map<string, Predeploy>([
     [AUTHORITY_SET_ADDRESS, { code: fromHex(authoritySetDeployedBytecode), storage: authoritySetStorage(authorities) }],
     [REGISTRAR_ADDRESS, { code: fromHex(registrarDeployedBytecode), storage: [] }],
     [RELATIONSHIPS_ADDRESS, { code: fromHex(relationshipsDeployedBytecode), storage: [] }],
+    // the implementations relationship and Summary clones forward to (no storage, no initialiser)
+    [PPR_IMPLEMENTATION_ADDRESS, { code: fromHex(patientProviderRelationshipDeployedBytecode), storage: [] }],
+    [SUMMARY_IMPLEMENTATION_ADDRESS, { code: fromHex(summaryDeployedBytecode), storage: [] }],
   ])
 }

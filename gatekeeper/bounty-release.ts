@@ -40,7 +40,7 @@ const log = createLogger('gatekeeper:bounty')
  * (no `aggregateWithCohorts`) gets one fresh release per query; later bounties repeat it.
  */
 
-/** One bounty as the chain records it (Relationships.bounties(owner)[index]). */
+/** One bounty as the chain records it (the owner's BountyCreated event number `index`). */
 export interface BountyOnChain {
   owner: string
   index: number

@@ -6,6 +6,7 @@ import { defaultClientOptions, type MedRecClientOptions } from './options.ts'
 import { createRelationshipClient, type RelationshipClient } from './ppr.ts'
 import { createRegistrarClient, type RegistrarClient } from './registrar.ts'
 import { createRelationshipsClient, type RelationshipsClient } from './relationships.ts'
+import { TextCache } from './logs.ts'
 import { createRpc } from './rpc.ts'
 import { createSummaryClient, type SummaryClient } from './summary.ts'
 import { createSender } from './transactions.ts'
@@ -58,12 +59,14 @@ export function createMedRecClient(options: MedRecClientOptions): MedRecClient {
     gasMarginPercent: Math.max(100, Math.round(opts.gasMarginPercent)),
   })
   const registrar = createRegistrarClient(sender, rpc)
-  const relationships = createRelationshipsClient(sender)
+  const relationships = createRelationshipsClient(sender, rpc)
+  // pointers' query texts, once checked against their hashes (they never change)
+  const texts = new TextCache()
   return {
     address: account.address,
     registrar,
     relationships,
-    relationship: (address) => createRelationshipClient(sender, address),
+    relationship: (address) => createRelationshipClient(sender, address, rpc, texts),
     summary(address) {
       if (address !== undefined) {
         const at = checkAddress(address, 'summary')

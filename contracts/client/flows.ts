@@ -31,13 +31,13 @@ const utf8Words = (s: string): bigint => BigInt(Math.ceil(new TextEncoder().enco
 
 /**
  * Gas limits for calls to a relationship that does not exist yet (eth_estimateGas cannot run
- * them). Upper bounds: every storage write priced as a fresh slot (22,100), each 32-byte word of
- * the two query strings as a fresh slot plus its calldata, event and copying costs (25,000), and
- * room for the calls into Relationships and the Summary. Measured: a 3-field query with a
- * grouped count bounty uses ~400k of the ~560k this allows; unused gas is not charged.
+ * them). Upper bounds, kept from before the clones (issue 23) because unused gas is not charged:
+ * every storage write priced as a fresh slot (22,100), each 32-byte word of the two query
+ * strings as a fresh slot plus its calldata, event and copying costs (25,000), and room for the
+ * calls into Relationships and the Summary. Measured: a 3-field query with a grouped count
+ * bounty uses ~115k of the ~560k this allows (the texts are only logged now).
  */
 export function addPointerGasLimit(data: Hex, query: string, bounty: string): bigint {
-  // Pointer: 4 slots + string length; Bounty: 3 slots + string length + list length; 3 events, 2 calls.
   return 150_000n + 16n * BigInt(size(data)) + 22_100n * 10n + 25_000n * (utf8Words(query) + utf8Words(bounty))
 }
 export const LINK_PATIENT_GAS_LIMIT = 250_000n

@@ -1,8 +1,10 @@
-import type { Address, Hex } from 'viem'
+import { keccak256, toHex, type Address, type Hex } from 'viem'
 import { patientProviderRelationshipAbi } from '../generated/patient-provider-relationship.ts'
 import { bind, checkAddress, checkHash32, pageArgs, receipt, uint, type Bound } from './core.ts'
 import { ClientError, ClientErrorCode } from './errors.ts'
+import { readEvents, TextCache } from './logs.ts'
 import { bountyQuery, fieldMask, fieldsOfMask, MAX_FIELDS, recordQuery, type BountyQuery, type RecordQuery } from './query.ts'
+import type { Rpc } from './rpc.ts'
 import type { Sender } from './transactions.ts'
 import type { GrantItem, GrantState, Page, Pointer, RelationshipInfo, WriteOptions, WriteResult } from './types.ts'
 
@@ -71,18 +73,51 @@ export function pprContract(sender: Sender, address: Address): Bound<typeof pati
   return bind(sender, patientProviderRelationshipAbi, address, 'PatientProviderRelationship')
 }
 
-export function createRelationshipClient(sender: Sender, address: string): RelationshipClient {
+interface RawPointer {
+  dataHash: Hex
+  queryHash: Hex
+  fieldCount: number
+  version: number
+  createdBlock: number
+  updatedBlock: number
+}
+
+/**
+ * A relationship's reads and writes. A pointer's query text is its PointerAdded event, read from
+ * the one block that added it and checked against the 160-bit hash the pointer keeps, so `rpc`
+ * (the client's JSON-RPC transport) is needed for `pointer` and `pointers`. `texts` keeps the
+ * checked texts (one cache per client and transport: what one node served is not another's word).
+ */
+export function createRelationshipClient(sender: Sender, address: string, rpc?: Rpc, texts: TextCache = new TextCache()): RelationshipClient {
   const at = checkAddress(address, 'relationship')
   const c = pprContract(sender, at)
-  const toPointer = (id: number, p: { query: string; fieldCount: number; dataHash: Hex; createdAt: bigint; updatedAt: bigint; version: number }): Pointer => ({
-    pointerId: id,
-    query: p.query,
-    fieldCount: p.fieldCount,
-    dataHash: p.dataHash,
-    createdAt: Number(p.createdAt),
-    updatedAt: Number(p.updatedAt),
-    version: p.version,
-  })
+  const key = (id: number, p: RawPointer) => `${at.toLowerCase()}:${id}:${p.queryHash.toLowerCase()}`
+  /** The query texts of `list` (ids from `first`), from the PointerAdded logs of their blocks. */
+  const withTexts = async (first: number, list: readonly RawPointer[]): Promise<Pointer[]> => {
+    const missing = new Set<number>()
+    list.forEach((p, i) => {
+      if (texts.get(key(first + i, p)) === undefined) missing.add(p.createdBlock)
+    })
+    await Promise.all(
+      [...missing].map(async (block) => {
+        const logs = await readEvents(rpc, { abi: patientProviderRelationshipAbi, address: at, eventName: 'PointerAdded', fromBlock: BigInt(block), toBlock: BigInt(block) })
+        for (const ev of logs) {
+          const id = Number(ev.args.pointerId)
+          const p = list[id - first]
+          // only a text whose hash the pointer keeps is believed (a reorged or foreign log is not)
+          if (p !== undefined && keccak256(toHex(ev.args.query)).slice(0, 42) === p.queryHash.toLowerCase()) texts.set(key(id, p), ev.args.query)
+        }
+      }),
+    )
+    return list.map((p, i) => {
+      const id = first + i
+      const query = texts.get(key(id, p))
+      if (query === undefined) {
+        throw new ClientError(ClientErrorCode.NOT_FOUND, `pointer ${id} of ${at}: no PointerAdded log in block ${p.createdBlock} carries a query with hash ${p.queryHash} (is the node's log index complete?)`, { relationship: at, pointerId: id })
+      }
+      return { pointerId: id, query, queryHash: p.queryHash, fieldCount: p.fieldCount, dataHash: p.dataHash, createdBlock: p.createdBlock, updatedBlock: p.updatedBlock, version: p.version }
+    })
+  }
   return {
     address: at,
     async addPointer(pointer, opts) {
@@ -108,10 +143,13 @@ export function createRelationshipClient(sender: Sender, address: string): Relat
     terminate: async (opts) => receipt(await c.write('terminate', [], opts)),
     canRead: (reader, pointerId, fields) => c.read('canRead', [checkAddress(reader, 'reader'), uint(pointerId, 'pointerId'), fieldMask(fields, MAX_FIELDS)]),
     pointerCount: async () => Number(await c.read('pointerCount', [])),
-    pointer: async (pointerId) => toPointer(pointerId, await c.read('pointer', [uint(pointerId, 'pointerId')])),
+    async pointer(pointerId) {
+      const [p] = await withTexts(pointerId, [await c.read('pointer', [uint(pointerId, 'pointerId')])])
+      return p!
+    },
     async pointers(page) {
       const [offset] = pageArgs(page)
-      return (await c.read('pointers', pageArgs(page))).map((p, i) => toPointer(Number(offset) + i, p))
+      return withTexts(Number(offset), await c.read('pointers', pageArgs(page)))
     },
     async grantOf(viewer) {
       const [g, pointerIds, masks] = await c.read('grantOf', [checkAddress(viewer, 'viewer')])
@@ -129,7 +167,7 @@ export function createRelationshipClient(sender: Sender, address: string): Relat
     provider: () => c.read('provider', []),
     endpoint: () => c.read('endpoint', []),
     async info() {
-      const [provider, patient, patientSummary, endpoint, consentRequired, linked, terminated, createdAt] = await Promise.all([
+      const [provider, patient, patientSummary, endpoint, consentRequired, linked, terminated] = await Promise.all([
         c.read('provider', []),
         c.read('patient', []),
         c.read('patientSummary', []),
@@ -137,9 +175,8 @@ export function createRelationshipClient(sender: Sender, address: string): Relat
         c.read('consentRequired', []),
         c.read('linked', []),
         c.read('terminated', []),
-        c.read('createdAt', []),
       ])
-      return { provider, patient, patientSummary, endpoint, consentRequired, linked, terminated, createdAt: Number(createdAt) }
+      return { provider, patient, patientSummary, endpoint, consentRequired, linked, terminated }
     },
   }
 }

@@ -4,6 +4,7 @@ import { registrarAbi } from '../generated/registrar.ts'
 import { decodeLog } from '../bindings.ts'
 import { bind, checkAddress, checkHash32, optionalAddress, pageArgs, receipt, uint } from './core.ts'
 import { ClientError, ClientErrorCode } from './errors.ts'
+import { readEvents } from './logs.ts'
 import type { Rpc } from './rpc.ts'
 import type { Sender } from './transactions.ts'
 import type { Page, ProviderEntry, ProviderInfo, WriteOptions, WriteResult } from './types.ts'
@@ -40,6 +41,7 @@ export interface RegistrarClient {
   latestAuditAnchor(provider: string): Promise<AuditAnchor | undefined>
   /** An authority or a verified delegate. */
   isProviderAccount(address: string): Promise<boolean>
+  /** From the IdentityRegistered and ParticipantRebound events (a log scan from genesis; needs the JSON-RPC transport). */
   participants(page?: Page): Promise<Address[]>
   participantCount(): Promise<number>
   providers(page?: Page): Promise<Address[]>
@@ -71,6 +73,23 @@ function checkIdentity(identity: string): string {
 
 export function createRegistrarClient(sender: Sender, rpc?: Rpc): RegistrarClient {
   const c = bind(sender, registrarAbi, REGISTRAR_ADDRESS, 'Registrar')
+  /** Registration order, a rebound participant in its predecessor's place (as the Registrar listed them before issue 23). */
+  const participantList = async (): Promise<Address[]> => {
+    const [registered, rebound] = await Promise.all([
+      readEvents(rpc, { abi: registrarAbi, address: REGISTRAR_ADDRESS, eventName: 'IdentityRegistered' }),
+      readEvents(rpc, { abi: registrarAbi, address: REGISTRAR_ADDRESS, eventName: 'ParticipantRebound' }),
+    ])
+    const list = registered.map((e) => e.args.participant)
+    const at = new Map(list.map((a, i) => [a.toLowerCase(), i]))
+    for (const e of rebound) {
+      const i = at.get(e.args.oldParticipant.toLowerCase())
+      if (i === undefined) continue
+      list[i] = e.args.newParticipant
+      at.delete(e.args.oldParticipant.toLowerCase())
+      at.set(e.args.newParticipant.toLowerCase(), i)
+    }
+    return list
+  }
   const anchoredSeq = async (provider: string): Promise<number> => Number(await c.read('anchoredSeq', [checkAddress(provider, 'provider')]))
   return {
     address: REGISTRAR_ADDRESS,
@@ -141,8 +160,12 @@ export function createRegistrarClient(sender: Sender, rpc?: Rpc): RegistrarClien
       throw new ClientError(ClientErrorCode.NOT_FOUND, `the Registrar says ${who} anchored its audit log, but no AuditAnchored event of it is in this node's logs`, { provider: who })
     },
     isProviderAccount: (address) => c.read('isProviderAccount', [checkAddress(address, 'address')]),
-    participants: async (page) => [...(await c.read('participants', pageArgs(page)))],
-    participantCount: async () => Number(await c.read('participantCount', [])),
+    participants: async (page) => {
+      const list = await participantList()
+      const [offset, limit] = pageArgs(page)
+      return list.slice(Number(offset), Number(offset + limit))
+    },
+    participantCount: async () => (await participantList()).length,
     providers: async (page) => [...(await c.read('providers', pageArgs(page)))],
     providerCount: async () => Number(await c.read('providerCount', [])),
   }

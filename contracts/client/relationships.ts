@@ -2,6 +2,8 @@ import { bytesToHex, type Address, type Hex } from 'viem'
 import { RELATIONSHIPS_ADDRESS } from '../addresses.ts'
 import { relationshipsAbi } from '../generated/relationships.ts'
 import { bind, checkAddress, pageArgs, receipt, type Bound } from './core.ts'
+import { blockTimes, readEvents } from './logs.ts'
+import type { Rpc } from './rpc.ts'
 import type { Sender } from './transactions.ts'
 import type { Bounty, Page, WriteOptions, WriteResult } from './types.ts'
 
@@ -15,12 +17,15 @@ export interface RelationshipsClient {
   createRelationship(patient: string, endpoint: string, opts?: WriteOptions & { salt?: Hex }): Promise<WriteResult<{ relationship: Address }>>
   /** The address `createRelationship` gives for these arguments (CREATE2). */
   predictAddress(provider: string, patient: string, endpoint: string, salt: Hex): Promise<Address>
+  /** Whether the factory made `address` (recomputed from its code, as the contracts check it). */
   isRelationship(address: string): Promise<boolean>
+  // The lists below are the factory's events (the contract keeps no list): each is a scan of
+  // the logs from genesis, LOG_WINDOW blocks per eth_getLogs, so they need the JSON-RPC transport.
   relationshipCount(): Promise<number>
   relationships(page?: Page): Promise<Address[]>
   relationshipCountOf(provider: string): Promise<number>
   relationshipsOf(provider: string, page?: Page): Promise<Address[]>
-  /** Bounties owned by `owner`: the author of each block that included a provider update. */
+  /** Bounties owned by `owner` (the author of each block that included a provider update), from the BountyCreated events. */
   bounties(owner: string, page?: Page): Promise<Bounty[]>
   bountyCount(owner: string): Promise<number>
 }
@@ -34,8 +39,16 @@ export function randomSalt(): Hex {
   return bytesToHex(crypto.getRandomValues(new Uint8Array(32)))
 }
 
-export function createRelationshipsClient(sender: Sender): RelationshipsClient {
+/** A page of a list (the contracts' Paging: an offset past the end is empty). */
+function slice<T>(list: readonly T[], page?: Page): T[] {
+  const [offset, limit] = pageArgs(page)
+  return list.slice(Number(offset), Number(offset + limit))
+}
+
+export function createRelationshipsClient(sender: Sender, rpc?: Rpc): RelationshipsClient {
   const c = relationshipsContract(sender)
+  const created = async (provider?: Address) =>
+    (await readEvents(rpc, { abi: relationshipsAbi, address: RELATIONSHIPS_ADDRESS, eventName: 'RelationshipCreated', ...(provider === undefined ? {} : { args: { provider } }) })).map((e) => e.args.relationship)
   return {
     address: RELATIONSHIPS_ADDRESS,
     async createRelationship(patient, endpoint, opts) {
@@ -45,13 +58,15 @@ export function createRelationshipsClient(sender: Sender): RelationshipsClient {
     },
     predictAddress: (provider, patient, endpoint, salt) => c.read('predictAddress', [checkAddress(provider, 'provider'), checkAddress(patient, 'patient'), endpoint, salt]),
     isRelationship: (address) => c.read('isRelationship', [checkAddress(address, 'address')]),
-    relationshipCount: async () => Number(await c.read('relationshipCount', [])),
-    relationships: async (page) => [...(await c.read('relationships', pageArgs(page)))],
-    relationshipCountOf: async (provider) => Number(await c.read('relationshipCountOf', [checkAddress(provider, 'provider')])),
-    relationshipsOf: async (provider, page) => [...(await c.read('relationshipsOf', [checkAddress(provider, 'provider'), ...pageArgs(page)]))],
+    relationshipCount: async () => (await created()).length,
+    relationships: async (page) => slice(await created(), page),
+    relationshipCountOf: async (provider) => (await created(checkAddress(provider, 'provider'))).length,
+    relationshipsOf: async (provider, page) => slice(await created(checkAddress(provider, 'provider')), page),
     async bounties(owner, page) {
-      const list = await c.read('bounties', [checkAddress(owner, 'owner'), ...pageArgs(page)])
-      return list.map((b) => ({ relationship: b.relationship, pointerId: Number(b.pointerId), blockNumber: b.blockNumber, timestamp: Number(b.timestamp), query: b.query }))
+      const logs = await readEvents(rpc, { abi: relationshipsAbi, address: RELATIONSHIPS_ADDRESS, eventName: 'BountyCreated', args: { owner: checkAddress(owner, 'owner') } })
+      const list = slice(logs, page)
+      const times = await blockTimes(rpc, list.map((e) => e.blockNumber))
+      return list.map((e) => ({ index: Number(e.args.index), relationship: e.args.relationship, pointerId: Number(e.args.pointerId), blockNumber: e.blockNumber, timestamp: times.get(e.blockNumber) ?? 0, query: e.args.query }))
     },
     bountyCount: async (owner) => Number(await c.read('bountyCount', [checkAddress(owner, 'owner')])),
   }

@@ -65,6 +65,8 @@ export interface ProviderInfo {
 }
 
 export interface Bounty {
+  /** Its place among the owner's bounties (BountyCreated's index, from 0). */
+  index: number
   /** The relationship whose update created the bounty. */
   relationship: Address
   pointerId: number
@@ -76,12 +78,19 @@ export interface Bounty {
 
 export interface Pointer {
   pointerId: number
-  /** The stored query text (canonical JSON when written by this client; see parseRecordQuery). */
+  /**
+   * The query text (canonical JSON when written by this client; see parseRecordQuery), from the
+   * PointerAdded event, checked against `queryHash`.
+   */
   query: string
+  /** What the relationship stores of the query: the first 20 bytes of its keccak-256. */
+  queryHash: Hex
   fieldCount: number
   dataHash: Hex
-  createdAt: number
-  updatedAt: number
+  /** The block that added the pointer (its PointerAdded event is in it). */
+  createdBlock: number
+  /** The block of the last update (the block that added it while never updated). */
+  updatedBlock: number
   version: number
 }
 
@@ -118,5 +127,4 @@ export interface RelationshipInfo {
   consentRequired: boolean
   linked: boolean
   terminated: boolean
-  createdAt: number
 }

@@ -1,29 +1,29 @@
 // SPDX-License-Identifier: MIT
 pragma solidity =0.8.37;
 
-import {MedRecSystem, Paging, IAuthoritySet} from "./MedRecSystem.sol";
-import {Summary} from "./Summary.sol";
+import {MedRecSystem, CloneArgs, Paging, IAuthoritySet} from "./MedRecSystem.sol";
+
+interface ISummaryOwner {
+    function transferOwner(address newOwner) external;
+    function identity() external view returns (string memory);
+}
 
 /// @title Registrar: MedRec's global directory.
 /// @notice Maps an identity string (a name, or the hash of an existing ID such as a national
 /// or insurance number; never personal health information) to a participant's address and
 /// the Summary contract it creates for that participant, and lists providers with their
 /// gatekeeper endpoints and encryption keys.
+/// A Summary is an EIP-1167 clone of the Summary implementation whose code holds the owner
+/// and the identity; a participant costs two slots here (identity hash -> participant,
+/// participant -> Summary), and the participant list is the IdentityRegistered and
+/// ParticipantRebound events.
 /// Policy: only current authorities (certified institutions) register identities and verify
 /// provider delegates; a binding changes only by its participant or an authority; every change
 /// emits an event. Predeployed as runtime code: it has no constructor state and no owner.
 contract Registrar {
-    struct Participant {
-        string identity;
-        address summary;
-        bool registered;
-    }
-
     struct Provider {
         string name;
-        /// Gatekeeper HTTP URL; either this or `multiaddr` may be empty.
         string url;
-        /// Gatekeeper libp2p multiaddr, including the peer id.
         string multiaddr;
         bytes encryptionKey;
         /// SHA-256 of the DER of the gatekeeper's TLS certificate, for requesters to pin the HTTPS
@@ -34,9 +34,7 @@ contract Registrar {
     }
 
     mapping(bytes32 => address) private _byIdentity;
-    mapping(address => Participant) private _participants;
-    address[] private _participantList;
-    mapping(address => uint256) private _listIndexPlusOne;
+    mapping(address => address) private _summaries;
     mapping(address => Provider) private _providers;
     address[] private _providerList;
     mapping(address => bool) private _delegates;
@@ -47,8 +45,6 @@ contract Registrar {
     event ProviderUpdated(address indexed provider, string name, string url, string multiaddr, bytes encryptionKey, bytes32 tlsFingerprint);
     event DelegateVerified(address indexed delegate, address by);
     event DelegateRevoked(address indexed delegate, address by);
-    /// A provider's gatekeeper audit log reached entry `seq` with hash `head` (hash-chained off
-    /// chain); anchoring makes later rewriting of the log's earlier entries detectable.
     event AuditAnchored(address indexed provider, uint64 seq, bytes32 head);
 
     error NotAuthority(address caller);
@@ -69,43 +65,34 @@ contract Registrar {
         _;
     }
 
-    /// @notice Binds `identity` to `participant` and creates the participant's Summary.
     function register(string calldata identity, address participant) external onlyAuthority returns (address summary) {
         if (bytes(identity).length == 0) revert EmptyIdentity();
         if (participant == address(0)) revert ZeroAddress();
         bytes32 id = keccak256(bytes(identity));
         if (_byIdentity[id] != address(0)) revert IdentityTaken(identity);
-        if (_participants[participant].registered) revert AlreadyRegistered(participant);
-        summary = address(new Summary(participant));
+        if (_summaries[participant] != address(0)) revert AlreadyRegistered(participant);
+        // the identity is unique, so the arguments (the salt's preimage) are too; the code fixes owner and identity
+        summary = CloneArgs.create(MedRecSystem.SUMMARY_IMPLEMENTATION, abi.encodePacked(participant, identity));
         _byIdentity[id] = participant;
-        _participants[participant] = Participant(identity, summary, true);
-        _participantList.push(participant);
-        _listIndexPlusOne[participant] = _participantList.length;
+        _summaries[participant] = summary;
         emit IdentityRegistered(id, participant, identity, summary, msg.sender);
     }
 
-    /// @notice Moves an identity, and its Summary, to a new address (lost key, new device).
-    /// Only the current participant or an authority may do this.
     function rebind(string calldata identity, address newParticipant) external {
         bytes32 id = keccak256(bytes(identity));
         address old = _byIdentity[id];
         if (old == address(0)) revert UnknownIdentity(identity);
         if (msg.sender != old && !_isAuthority(msg.sender)) revert NotParticipantOrAuthority(msg.sender);
         if (newParticipant == address(0)) revert ZeroAddress();
-        if (_participants[newParticipant].registered) revert AlreadyRegistered(newParticipant);
-        address summary = _participants[old].summary;
-        _participants[newParticipant] = Participant(identity, summary, true);
-        delete _participants[old];
+        if (_summaries[newParticipant] != address(0)) revert AlreadyRegistered(newParticipant);
+        address summary = _summaries[old];
+        _summaries[newParticipant] = summary;
+        delete _summaries[old];
         _byIdentity[id] = newParticipant;
-        uint256 slot = _listIndexPlusOne[old];
-        _participantList[slot - 1] = newParticipant;
-        _listIndexPlusOne[newParticipant] = slot;
-        delete _listIndexPlusOne[old];
-        Summary(summary).transferOwner(newParticipant);
+        ISummaryOwner(summary).transferOwner(newParticipant);
         emit ParticipantRebound(id, old, newParticipant, msg.sender);
     }
 
-    /// @notice An authority publishes or updates its own provider directory entry.
     function setProvider(string calldata name, string calldata url, string calldata multiaddr, bytes calldata encryptionKey, bytes32 tlsFingerprint) external onlyAuthority {
         if (bytes(url).length == 0 && bytes(multiaddr).length == 0) revert NoEndpoint();
         Provider storage p = _providers[msg.sender];
@@ -121,9 +108,6 @@ contract Registrar {
         emit ProviderUpdated(msg.sender, name, url, multiaddr, encryptionKey, tlsFingerprint);
     }
 
-    /// @notice Verifies a per-relationship delegate account so it may act as a provider. Any
-    /// authority may do it: MedRec 2.0 has a random other provider verify a provider's fresh
-    /// delegate, so that the chain does not link the delegate to its provider.
     function verifyDelegate(address delegate) external onlyAuthority {
         if (delegate == address(0)) revert ZeroAddress();
         if (_delegates[delegate]) revert AlreadyDelegate(delegate);
@@ -137,8 +121,6 @@ contract Registrar {
         emit DelegateRevoked(delegate, msg.sender);
     }
 
-    /// @notice Anchors the head of the caller's gatekeeper audit log. Sequence numbers only grow,
-    /// so an anchor cannot be replaced by an older (or rewritten) log state.
     function anchorAudit(uint64 seq, bytes32 head) external {
         if (!_delegates[msg.sender] && !_isAuthority(msg.sender)) revert NotProviderAccount(msg.sender);
         uint64 last = _anchoredSeq[msg.sender];
@@ -147,12 +129,10 @@ contract Registrar {
         emit AuditAnchored(msg.sender, seq, head);
     }
 
-    /// @notice The sequence number of the provider's latest audit anchor (0: none).
     function anchoredSeq(address provider_) external view returns (uint64) {
         return _anchoredSeq[provider_];
     }
 
-    /// @notice Whether `who` may act as a provider: a current authority or a verified delegate.
     function isProviderAccount(address who) external view returns (bool) {
         return _delegates[who] || _isAuthority(who);
     }
@@ -163,32 +143,25 @@ contract Registrar {
 
     function resolve(string calldata identity) external view returns (address participant, address summary) {
         participant = _byIdentity[keccak256(bytes(identity))];
-        summary = _participants[participant].summary;
+        summary = _summaries[participant];
     }
 
+    /// @notice Read from the participant's Summary code (fixed at registration; it moves with a rebind).
     function identityOf(address participant) external view returns (string memory) {
-        return _participants[participant].identity;
+        address s = _summaries[participant];
+        return s == address(0) ? "" : ISummaryOwner(s).identity();
     }
 
     function summaryOf(address participant) external view returns (address) {
-        return _participants[participant].summary;
+        return _summaries[participant];
     }
 
-    /// @notice A directory entry; `authority` tells whether its owner is still an authority.
     function provider(address who) external view returns (Provider memory entry, bool authority) {
         return (_providers[who], _isAuthority(who));
     }
 
-    function participantCount() external view returns (uint256) {
-        return _participantList.length;
-    }
-
     function providerCount() external view returns (uint256) {
         return _providerList.length;
-    }
-
-    function participants(uint256 offset, uint256 limit) external view returns (address[] memory) {
-        return Paging.slice(_participantList, offset, limit);
     }
 
     function providers(uint256 offset, uint256 limit) external view returns (address[] memory) {

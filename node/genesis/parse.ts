@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { errorCode } from '../../common/errors.ts'
 import { CHAIN_FORKS, DEFAULT_FORK, type ChainFork } from '../../common/forks.ts'
-import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../contracts/addresses.ts'
+import { AUTHORITY_SET_ADDRESS, PPR_IMPLEMENTATION_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS, SUMMARY_IMPLEMENTATION_ADDRESS } from '../../contracts/addresses.ts'
 import { predeployAlloc } from '../../contracts/predeploys.ts'
 import { isKeyError, KeyErrorCode, parseAddress } from '../keys/index.ts'
 import { GenesisError, GenesisErrorCode } from './errors.ts'
@@ -29,7 +29,13 @@ export const DEFAULT_MINIMUM_DIFFICULTY = 1_000n
 /** 2 ether, Ethereum's reward from Constantinople to the Merge. */
 export const DEFAULT_BLOCK_REWARD = 2n * 10n ** 18n
 const ACCOUNT_KEYS = ['balance', 'nonce', 'code', 'storage']
-const PREDEPLOY_NAMES: Record<string, string> = { [AUTHORITY_SET_ADDRESS]: 'AuthoritySet', [REGISTRAR_ADDRESS]: 'Registrar', [RELATIONSHIPS_ADDRESS]: 'Relationships' }
+const PREDEPLOY_NAMES: Record<string, string> = {
+  [AUTHORITY_SET_ADDRESS]: 'AuthoritySet',
+  [REGISTRAR_ADDRESS]: 'Registrar',
+  [RELATIONSHIPS_ADDRESS]: 'Relationships',
+  [PPR_IMPLEMENTATION_ADDRESS]: 'PatientProviderRelationship (the implementation relationships clone)',
+  [SUMMARY_IMPLEMENTATION_ADDRESS]: 'Summary (the implementation Summaries clone)',
+}
 
 type Obj = Record<string, unknown>
 

@@ -7,12 +7,12 @@ import { Common, Hardfork, Mainnet } from '@ethereumjs/common'
 import { createFeeMarket1559Tx } from '@ethereumjs/tx'
 import { Address } from '@ethereumjs/util'
 import { runTx } from '@ethereumjs/vm'
-import { bytesToHex, type Hex } from 'viem'
+import { bytesToHex, keccak256, toHex, type Hex } from 'viem'
 import { createMedRecClient, encodeCall, patientProviderRelationshipAbi, REGISTRAR_ADDRESS, registrarAbi, RELATIONSHIPS_ADDRESS, relationshipsAbi, summaryAbi } from '../../contracts/index.ts'
 import { createExecCommon } from '../../evm/index.ts'
 import { privateKeyToAddress } from '../../node/keys/index.ts'
 import { checkFetch, FETCH_FIELDS, FETCH_RECORDS, fetchRequests, type FetchTarget } from '../../bench/harness/workloads/medrec-fetch.ts'
-import { FLOW_BOUNTY, FLOW_QUERY, flowDataHash, flowSalt, flowStep, flowTx, providerCount, type FlowKind, type FlowLayout } from '../../bench/harness/workloads/medrec-flows.ts'
+import { FLOW_QUERY, flowDataHash, flowSalt, flowStep, flowTx, providerCount, type FlowKind, type FlowLayout } from '../../bench/harness/workloads/medrec-flows.ts'
 import { medrec, sendConfirmed, setupRelationshipTxs, setUpFlows, setUpMedrec, type MedrecSetup } from '../../bench/harness/workloads/medrec.ts'
 import { findWorkload, prepareWorkload, type TxFields, type Workload, type WorkloadContext } from '../../bench/harness/workloads/index.ts'
 import { freePorts } from '../../bench/harness/ports.ts'
@@ -204,7 +204,7 @@ t.test('set-up and a few hundred planned transactions on the VM, in a shuffled o
       if (3 * k + 1 < c) {
         addPointers++
         const pointer = await ppr.view('pointer', [0n])
-        t.equal(pointer.query, FLOW_QUERY.json, `${what}: the pointer's query`)
+        t.equal(pointer.queryHash, keccak256(toHex(FLOW_QUERY.json)).slice(0, 42), `${what}: the pointer's query (its hash; the text is in the event)`)
         t.equal(pointer.dataHash, flowDataHash(flowSalt(layout.tag, p, k)), `${what}: its data hash`)
       } else t.equal(await ppr.view('pointerCount', []), 0n, `${what}: the run stopped before its pointer`)
       const entry = await summary.view('entryOf', [step.relationship])
@@ -213,8 +213,6 @@ t.test('set-up and a few hundred planned transactions on the VM, in a shuffled o
     }
   }
   t.equal(await relationships.view('bountyCount', [funder.hex]), bountiesBefore + addPointers, "every pointer's bounty query went to the block author")
-  const lastBounty = (await relationships.view('bounties', [funder.hex, bountiesBefore + addPointers - 1n, 1n]))[0]!
-  t.equal(lastBounty.query, FLOW_BOUNTY.json, 'with the bounty query')
 
   for (let s = layout.providers; s < senders.length; s++) {
     const j = s - layout.providers

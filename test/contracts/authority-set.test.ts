@@ -5,17 +5,21 @@ import {
   AUTHORITY_SET_ADDRESS,
   ContractsError,
   ContractsErrorCode,
+  PPR_IMPLEMENTATION_ADDRESS,
   REGISTRAR_ADDRESS,
   RELATIONSHIPS_ADDRESS,
+  SUMMARY_IMPLEMENTATION_ADDRESS,
   authoritySetAbi,
   authoritySetDeployedBytecode,
   authoritySetStorage,
   authoritySetStorageUpdate,
   decodeResult,
   encodeCall,
+  patientProviderRelationshipDeployedBytecode,
   predeployAlloc,
   registrarDeployedBytecode,
   relationshipsDeployedBytecode,
+  summaryDeployedBytecode,
 } from '../../contracts/index.ts'
 import { actor, createContractVM, runtimeOpcodes, type Actor, type ContractVM } from '../helpers/contract-vm.ts'
 
@@ -141,7 +145,7 @@ t.test('bad authority lists are refused with a coded error', async (t) => {
 
 t.test('predeployAlloc holds the system contracts at their fixed lowercase addresses', async (t) => {
   const alloc = predeployAlloc([a.address])
-  t.same([...alloc.keys()].sort(), [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS])
+  t.same([...alloc.keys()].sort(), [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS, PPR_IMPLEMENTATION_ADDRESS, SUMMARY_IMPLEMENTATION_ADDRESS])
   for (const k of alloc.keys()) t.equal(k, k.toLowerCase())
   t.equal(bytesToHex(alloc.get(AUTHORITY_SET_ADDRESS)!.code), authoritySetDeployedBytecode)
   t.equal(bytesToHex(alloc.get(REGISTRAR_ADDRESS)!.code), registrarDeployedBytecode)
@@ -149,6 +153,10 @@ t.test('predeployAlloc holds the system contracts at their fixed lowercase addre
   t.same(alloc.get(REGISTRAR_ADDRESS)!.storage, [])
   t.equal(bytesToHex(alloc.get(RELATIONSHIPS_ADDRESS)!.code), relationshipsDeployedBytecode)
   t.same(alloc.get(RELATIONSHIPS_ADDRESS)!.storage, [])
+  // the implementations relationship and Summary clones forward to: code only, nothing to initialise
+  t.equal(bytesToHex(alloc.get(PPR_IMPLEMENTATION_ADDRESS)!.code), patientProviderRelationshipDeployedBytecode)
+  t.equal(bytesToHex(alloc.get(SUMMARY_IMPLEMENTATION_ADDRESS)!.code), summaryDeployedBytecode)
+  t.same([alloc.get(PPR_IMPLEMENTATION_ADDRESS)!.storage, alloc.get(SUMMARY_IMPLEMENTATION_ADDRESS)!.storage], [[], []])
   // "MedRec" in ASCII, then the index: far from precompiles
   t.equal(Buffer.from(AUTHORITY_SET_ADDRESS.slice(2, 14), 'hex').toString(), 'MedRec')
 })

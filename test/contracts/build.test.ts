@@ -89,7 +89,7 @@ t.test('a rebuild writes byte-identical files and then checks clean', async (t) 
 t.test('a Solidity error fails loudly with solc\'s formatted message', async (t) => {
   const dir = sandbox(t)
   const src = join(dir, 'contracts/src/Registrar.sol')
-  writeFileSync(src, readFileSync(src, 'utf8').replace('function participantCount()', 'function participantCount( uint256'))
+  writeFileSync(src, readFileSync(src, 'utf8').replace('function providerCount()', 'function providerCount( uint256'))
   const res = await build('--check', '--root', dir)
   t.equal(res.code, 1)
   t.match(res.stderr, 'solc failed; fix these in the Solidity sources:')

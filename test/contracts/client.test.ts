@@ -15,6 +15,7 @@ import {
   type MedRecClient,
   type RecordQuery,
 } from '../../contracts/client/index.ts'
+import { createRpc, type Rpc } from '../../contracts/client/rpc.ts'
 import { rpc, startNodeProcess, tempDir, waitFor, type NodeProcess } from '../helpers/node-process.ts'
 
 // The standard development mnemonic: account 0 is the dev chain's authority (and block author).
@@ -170,8 +171,23 @@ t.test('the MedRec paper flow end to end against a dev node', async (t) => {
   const ppr = alice.relationship(rec.relationship)
   t.match(await ppr.info(), { provider: authority.address, patient: alice.address, patientSummary: regAlice.summary, endpoint: 'https://gk.general.example/r', linked: true, terminated: false })
   const [pointer] = await ppr.pointers()
-  t.equal(pointer!.query, recordQuery(vitals).json, 'the canonical query is stored')
+  t.equal(pointer!.query, recordQuery(vitals).json, 'the canonical query is read from its PointerAdded event')
+  t.equal(pointer!.queryHash, recordQuery(vitals).hash.slice(0, 42), 'and matches the hash the relationship keeps')
   t.equal(pointer!.fieldCount, 3)
+  // a node that serves another text in the event than the one the relationship committed to is not believed
+  const real = createRpc(node.url, 10_000)
+  const lying: Rpc = {
+    async request<T>(method: string, params: readonly unknown[]): Promise<T> {
+      const answer = await real.request<T>(method, params)
+      if (method !== 'eth_getLogs') return answer
+      // "valueQuantity" → "valueQuantitz": the same length, so the log still decodes
+      return (answer as Array<{ data: Hex }>).map((l) => ({ ...l, data: l.data.replace(toHex('valueQuantity').slice(2), toHex('valueQuantitz').slice(2)) })) as T
+    },
+  }
+  const fooled = createMedRecClient({ transport: lying, privateKey: keyOf(ALICE), pollMs: 100 })
+  const refused = await rejection(fooled.relationship(rec.relationship).pointer(0))
+  t.equal(refused.code, ClientErrorCode.NOT_FOUND, 'a query text whose hash differs from the pointer\'s is refused')
+  t.match(refused.message, /no PointerAdded log in block \d+ carries a query with hash/, 'and the error says so')
 
   // --- a query with a value never leaves the client: every write path refuses it before signing.
   const pending = () => rpc<Hex>(node.url, 'eth_getTransactionCount', [authority.address, 'pending'])

@@ -15,7 +15,6 @@ t.test('the runtime code is a plain predeploy: no selfdestruct, delegatecall or 
   for (const [op, name] of [[0xff, 'SELFDESTRUCT'], [0xf4, 'DELEGATECALL'], [0xf2, 'CALLCODE']] as const) t.notOk(ops.includes(op), `no ${name}`)
   const { registrar } = await setup()
   t.equal(lower(await registrar.view('authorities', [])), AUTHORITY_SET_ADDRESS, 'asks AuthoritySet at its fixed address')
-  t.equal(await registrar.view('participantCount', []), 0n)
   t.equal(await registrar.view('providerCount', []), 0n)
 })
 
@@ -37,8 +36,7 @@ t.test('an authority registers an identity: a Summary is created for the partici
   t.same(norm(await registrar.view('resolve', [identity])), [alice.hex, sum.address])
   t.equal(await registrar.view('identityOf', [alice.hex]), identity)
   t.equal(lower(await registrar.view('summaryOf', [alice.hex])), sum.address)
-  t.equal(await registrar.view('participantCount', []), 1n)
-  t.same(norm(await registrar.view('participants', [0n, 10n])), [alice.hex])
+  t.equal(await sum.view('identity', []), identity, 'the Summary\'s code carries the identity')
 
   t.same(norm(await registrar.view('resolve', ['unknown'])), [ZERO_ADDRESS, ZERO_ADDRESS], 'an unknown identity resolves to zero addresses')
   t.equal(await registrar.view('identityOf', [bob.hex]), '', 'an unregistered address has no identity')
@@ -61,7 +59,6 @@ t.test('registration refusals', async (t) => {
   assertRevert(t, registrarAbi, await registrar.send(auth2, 'register', ['alice', bob.hex]), 'IdentityTaken', ['alice'], 'second registration of the same identity')
   assertRevert(t, registrarAbi, await registrar.send(auth1, 'register', ['alice-2', alice.hex]), 'AlreadyRegistered', [alice.hex], 'a second identity for the same address')
   t.same(await registrar.view('resolve', ['alice']), first, 'the first binding stands')
-  t.equal(await registrar.view('participantCount', []), 1n)
 })
 
 t.test('only current authorities register: removal from AuthoritySet revokes the right', async (t) => {
@@ -100,7 +97,7 @@ t.test('rebind: by the participant or an authority, never by anyone else; the Su
   t.equal(await registrar.view('identityOf', [bob.hex]), 'alice')
   t.equal(await registrar.view('identityOf', [alice.hex]), '', 'the old address is unbound')
   t.equal(await registrar.view('summaryOf', [alice.hex]), ZERO_ADDRESS)
-  t.same(norm(await registrar.view('participants', [0n, 10n])), [bob.hex, carol.hex], 'replaced in place')
+  t.equal(await sumA.view('identity', []), 'alice', 'the Summary keeps its identity')
   assertRevert(t, registrarAbi, await registrar.send(alice, 'rebind', ['alice', alice.hex]), 'NotParticipantOrAuthority', [alice.hex], 'the old key lost control')
 
   // an authority may rebind (lost key recovery); the old address can then be registered anew
@@ -166,19 +163,8 @@ t.test('delegates: authorities verify per-relationship provider accounts', async
   t.equal(await registrar.view('isProviderAccount', [delegate.hex]), false)
 })
 
-t.test('paged lists', async (t) => {
+t.test('paged lists: providers (participants are the IdentityRegistered events)', async (t) => {
   const { registrar } = await setup()
-  const people = ['p0', 'p1', 'p2', 'p3', 'p4'].map(actor)
-  for (const [i, p] of people.entries()) assertOk(t, await registrar.send(auth1, 'register', [`id-${i}`, p.hex]), `register ${i}`)
-  const page = async (offset: bigint, limit: bigint) => norm(await registrar.view('participants', [offset, limit]))
-  const all = people.map((p) => p.hex)
-  t.same(await page(0n, 2n), all.slice(0, 2))
-  t.same(await page(2n, 2n), all.slice(2, 4))
-  t.same(await page(4n, 2n), all.slice(4), 'the last page is short')
-  t.same(await page(5n, 2n), [], 'past the end: empty')
-  t.same(await page(1n, 0n), [], 'zero limit: empty')
-  t.same(await page(1n, 2n ** 256n - 1n), all.slice(1), 'a maximal limit does not overflow')
-  t.same(await page(2n ** 256n - 1n, 2n ** 256n - 1n), [], 'a maximal offset does not overflow')
   t.same(await registrar.view('providers', [0n, 10n]), [])
   t.same(await registrar.view('providers', [3n, 2n ** 256n - 1n]), [])
 })

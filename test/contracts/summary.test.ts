@@ -135,8 +135,9 @@ t.test('paged entries', async (t) => {
   for (let i = 0; i < 4; i++) {
     const r = await m.createRelationship(auth, alice, `https://gk${i}.example`)
     assertOk(t, await r.send(auth, 'linkPatient', []), `link ${i}`)
-    pprs.push(r.address)
+    pprs.unshift(r.address)
   }
+  // newest first: the entries are a list linked from the last one added
   const page = async (o: bigint, l: bigint) => norm((await summary.view('entries', [o, l])).map((e) => e.relationship))
   t.same(await page(0n, 3n), pprs.slice(0, 3))
   t.same(await page(3n, 3n), pprs.slice(3))

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../contracts/addresses.ts'
+import { AUTHORITY_SET_ADDRESS, PPR_IMPLEMENTATION_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS, SUMMARY_IMPLEMENTATION_ADDRESS } from '../../contracts/addresses.ts'
 import { authoritySetStorage } from '../../contracts/predeploys.ts'
 import { DEV_MNEMONIC, deriveKey, toChecksumAddress } from '../../node/keys/index.ts'
 import {
@@ -45,16 +45,18 @@ t.test('the dev genesis', async (t) => {
   t.same(g.vanity, new Uint8Array(32))
   t.same(g.authorities.map(toChecksumAddress), ['0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'])
   for (const a of DEV_ADDRESSES) t.same(g.alloc.get(a.toLowerCase()), { balance: 10_000n * ETH, nonce: 0n, code: undefined, storage: [] }, `${a} holds 10000 ETH`)
-  t.equal(g.alloc.size, 13, '10 accounts and 3 system contracts')
+  t.equal(g.alloc.size, 15, '10 accounts, 3 system contracts and the 2 implementations relationships and Summaries clone')
   const as = g.alloc.get(AUTHORITY_SET_ADDRESS)
   t.ok(as?.code !== undefined && as.code.length > 0, 'AuthoritySet is predeployed')
   t.same(as?.storage.map(([k, v]) => [hex(k), hex(v)]), authoritySetStorage([g.authorities[0]!]).map(([k, v]) => [hex(k), hex(v)]), 'holding the dev authority')
   t.ok((g.alloc.get(REGISTRAR_ADDRESS)?.code?.length ?? 0) > 0, 'Registrar is predeployed')
   t.ok((g.alloc.get(RELATIONSHIPS_ADDRESS)?.code?.length ?? 0) > 0, 'Relationships is predeployed')
+  t.ok((g.alloc.get(PPR_IMPLEMENTATION_ADDRESS)?.code?.length ?? 0) > 0, 'the PPR implementation is predeployed')
+  t.ok((g.alloc.get(SUMMARY_IMPLEMENTATION_ADDRESS)?.code?.length ?? 0) > 0, 'the Summary implementation is predeployed')
 
   const small = createDevGenesis({ period: 0, accounts: 3 })
   t.equal(poaOf(small).period, 0)
-  t.equal(small.alloc.size, 6)
+  t.equal(small.alloc.size, 8, '3 accounts, 5 predeploys')
   t.throws(() => createDevGenesis({ accounts: 0 }), { code: 'GENESIS_INVALID_GENESIS', message: 'dev genesis: accounts must be an integer >= 1 (account 0 is the sealer), got 0' })
   t.throws(() => createDevGenesis({ period: -1 }), { code: 'GENESIS_INVALID_GENESIS', message: 'genesis.config.poa.period: must be a non-negative integer (seconds between blocks), got -1' })
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../contracts/addresses.ts'
+import { AUTHORITY_SET_ADDRESS, PPR_IMPLEMENTATION_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS, SUMMARY_IMPLEMENTATION_ADDRESS } from '../../contracts/addresses.ts'
 import { genesisToJson, parseGenesis, type Genesis } from '../../node/genesis/index.ts'
 import { poaOf } from '../helpers/chain.ts'
 
@@ -32,7 +32,7 @@ t.test('a minimal document gets the defaults and the predeploys', async (t) => {
   t.equal(g.timestamp, 0n)
   t.same(g.vanity, new Uint8Array(32))
   t.same(g.authorities.map(hex), [A])
-  t.same([...g.alloc.keys()], [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS, B], 'sorted by address, predeploys merged')
+  t.same([...g.alloc.keys()], [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS, PPR_IMPLEMENTATION_ADDRESS, SUMMARY_IMPLEMENTATION_ADDRESS, B], 'sorted by address, predeploys merged')
   t.same(g.alloc.get(B), { balance: 1000n, nonce: 0n, code: undefined, storage: [] })
   const as = g.alloc.get(AUTHORITY_SET_ADDRESS)!
   t.equal(as.nonce, 1n)
@@ -49,7 +49,7 @@ t.test('a minimal document gets the defaults and the predeploys', async (t) => {
   t.equal(poaOf(parseGenesis(noEpoch)).epoch, 30000n, 'epoch defaults to 30000')
   const noAlloc = base()
   delete noAlloc.alloc
-  t.same([...parseGenesis(noAlloc).alloc.keys()], [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS])
+  t.same([...parseGenesis(noAlloc).alloc.keys()], [AUTHORITY_SET_ADDRESS, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS, PPR_IMPLEMENTATION_ADDRESS, SUMMARY_IMPLEMENTATION_ADDRESS])
 })
 
 t.test('accepted spellings', async (t) => {

@@ -5,8 +5,8 @@
  * (ordered by nonce) and on set-up, never on another sender's calls still in flight, so any
  * interleaving of the senders succeeds.
  */
-import { concatHex, encodeAbiParameters, getContractAddress, keccak256, toHex, type Address, type Hex } from 'viem'
-import { bountyQuery, encodeCall, patientProviderRelationshipAbi, patientProviderRelationshipBytecode, recordQuery, registrarAbi, relationshipsAbi, summaryAbi, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../../contracts/index.ts'
+import { concatHex, keccak256, toHex, type Address, type Hex } from 'viem'
+import { bountyQuery, encodeCall, patientProviderRelationshipAbi, recordQuery, relationshipAddress as cloneRelationshipAddress, registrarAbi, relationshipsAbi, summaryAbi, REGISTRAR_ADDRESS, RELATIONSHIPS_ADDRESS } from '../../../contracts/index.ts'
 import { addPointerGasLimit, LINK_PATIENT_GAS_LIMIT } from '../../../contracts/client/flows.ts'
 import type { TxFields } from './types.ts'
 
@@ -20,16 +20,16 @@ export const FLOW_ENDPOINT = 'https://gatekeeper.bench.invalid/fhir'
 /**
  * Fixed gas limits, each above the receipt gas measured in the in-process test with headroom (the
  * relationship a call goes to may not exist when it is signed, so nothing can be estimated; unused
- * gas is not charged). Measured: create ~2.38 M, accept ~38 k, grant ≤ ~312 k, revoke ~34 k,
- * register ~1.07 M, verifyDelegate ~51 k.
+ * gas is not charged). Measured (docs/contracts.md): create ~0.10 M, accept ~35 k, grant ≤ ~250 k,
+ * revoke ~40 k, register ~0.13 M, verifyDelegate ~51 k.
  */
 export const GAS = {
-  create: 3_000_000n,
+  create: 200_000n,
   linkPatient: LINK_PATIENT_GAS_LIMIT,
   accept: 80_000n,
   grant: 450_000n,
   revoke: 80_000n,
-  register: 1_500_000n,
+  register: 250_000n,
   verifyDelegate: 100_000n,
 } as const
 
@@ -84,22 +84,12 @@ export function flowDataHash(salt: Hex): Hex {
   return keccak256(concatHex([salt, toHex('data', { size: 32 })]))
 }
 
-const initHashes = new Map<string, Hex>()
 /**
- * The address `Relationships.create(patient, endpoint, salt)` from `provider` gives: CREATE2 by the
- * factory, salted with keccak(provider, patient, salt), over the PPR's creation code with its
- * constructor arguments (the patient's Summary, the provider, the endpoint). As `predictAddress`.
+ * The address `Relationships.create(patient, endpoint, salt)` from `provider` gives: the CREATE2
+ * address of the PPR clone carrying (provider, the patient's Summary, salt, endpoint). As `predictAddress`.
  */
-export function relationshipAddress(provider: Address, patient: Address, patientSummary: Address, endpoint: string, salt: Hex): Address {
-  const key = `${patientSummary}|${provider}|${endpoint}`
-  let initHash = initHashes.get(key)
-  if (initHash === undefined) {
-    const args = encodeAbiParameters([{ type: 'address' }, { type: 'address' }, { type: 'string' }], [patientSummary, provider, endpoint])
-    initHash = keccak256(concatHex([patientProviderRelationshipBytecode, args]))
-    initHashes.set(key, initHash)
-  }
-  const innerSalt = keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'address' }, { type: 'bytes32' }], [provider, patient, salt]))
-  return getContractAddress({ opcode: 'CREATE2', from: RELATIONSHIPS_ADDRESS, salt: innerSalt, bytecodeHash: initHash }).toLowerCase() as Address
+export function relationshipAddress(provider: Address, _patient: Address, patientSummary: Address, endpoint: string, salt: Hex): Address {
+  return cloneRelationshipAddress(provider, patientSummary, endpoint, salt)
 }
 
 /** The three transactions of "provider adds a record for a new patient": create, addPointer, linkPatient. */

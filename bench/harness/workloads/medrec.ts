@@ -22,7 +22,7 @@ import { catalogEntry } from './catalog.ts'
 export const VIEWERS = 4
 /** What each gatekeeper patient is funded with: her one grant. */
 const FETCH_PATIENT_FUNDS = 10n ** 18n
-/** One identity registration by an authority after every this many sender transactions (~1.07 M gas each). */
+/** One identity registration by an authority after every this many sender transactions (~0.13 M gas each). */
 export const REGISTER_EVERY = 20
 /** Set-up transactions of one account in flight at once: well under the pool's per-sender limit (64). */
 const WINDOW = 32

@@ -23,9 +23,8 @@ export const LIST_LIMIT = 300
  */
 export async function providerRelationships(rpc: Rpc, info: GatekeeperInfo): Promise<ProviderRelationship[]> {
   const client = readClient(rpc)
-  const total = await client.relationships.relationshipCount()
-  const offset = Math.max(0, total - LIST_LIMIT)
-  const all = await client.relationships.relationships({ offset, limit: LIST_LIMIT })
+  // one scan of the factory's RelationshipCreated logs (the contract keeps no list), the newest LIST_LIMIT
+  const all = (await client.relationships.relationships({ limit: Number.MAX_SAFE_INTEGER })).slice(-LIST_LIMIT)
   const out: ProviderRelationship[] = []
   for (const relationship of all.reverse()) {
     const ppr = client.relationship(relationship)
