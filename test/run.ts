@@ -39,7 +39,6 @@ const SLOW = [
   'test/consensus/pow-miner.test.ts', // mining threads, and a node process
   'test/evm/call-pool.test.ts', // worker-thread pool start-ups and timeouts
   'test/contracts/build.test.ts', // solc
-  'test/contracts/next-relationships.test.ts', // solc compiles the issue-23 prototypes (cached in .bench-cache/)
   'test/contracts/client.test.ts', // a dev node
   'test/cli/account.test.ts', // the CLI tests spawn `medrec` per case (and nodes)
   'test/cli/send.test.ts',
