@@ -12,7 +12,8 @@
  * prints a verdict, and the process exits 1 when one failed), compare-anvil (calls and a block-building
  * burst against anvil from its npm package, with the ratios; `--only calls|blocks`, `--quick`),
  * prune (chain database size after 2,000 blocks of storage rewrites, --gcmode full vs archive),
- * state-sync (a fresh node's join time, full sync vs --syncmode snap; `--blocks N --accounts N`).
+ * state-sync (a fresh node's join time, full sync vs --syncmode snap; `--blocks N --accounts N`),
+ * scale (MedRec onboarding of `--patients N` with two providers each, in-process; `--join` adds the joins).
  * Prints figures; asserts nothing.
  */
 import { parseArgs } from 'node:util'
@@ -34,6 +35,7 @@ import { runFaults } from './suites/faults/index.ts'
 import { COMPARE_ANVIL_DEFAULTS, runCompareAnvil } from './suites/compare-anvil.ts'
 import { runPruneBench } from './suites/prune.ts'
 import { runStateSyncBench } from './suites/state-sync.ts'
+import { runScaleBench, scaleRows } from './suites/scale.ts'
 
 setLogLevel('warn')
 const { values, positionals } = parseArgs({
@@ -58,10 +60,12 @@ const { values, positionals } = parseArgs({
     quick: { type: 'boolean', default: false },
     blocks: { type: 'string', default: '1000' },
     accounts: { type: 'string', default: '100' },
+    patients: { type: 'string', default: '1000' },
+    join: { type: 'boolean', default: false },
   },
 })
 const suites = positionals.length > 0 ? positionals : ['recovery', 'build', 'throughput', 'rss']
-const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak', 'calls', 'faults', 'compare-anvil', 'prune', 'state-sync', 'tx-gossip'])
+const known = new Set(['recovery', 'build', 'throughput', 'rss', 'compare', 'network', 'gas', 'gatekeeper', 'pow', 'keccak', 'calls', 'faults', 'compare-anvil', 'prune', 'state-sync', 'tx-gossip', 'scale'])
 for (const s of suites) {
   if (!known.has(s)) {
     process.stderr.write(`unknown bench suite "${s}": choose from ${[...known].join(', ')}\n`)
@@ -100,6 +104,10 @@ for (const s of suites) {
   }
   if (s === 'prune') printTable('State pruning: --gcmode full (128 blocks) vs archive, 2,000 blocks each rewriting 64 storage slots', await runPruneBench(), values.json)
   if (s === 'state-sync') printTable('Joining a network: full sync vs --syncmode snap, one source node', await runStateSyncBench({ blocks: Number(values.blocks), accounts: Number(values.accounts) }), values.json)
+  if (s === 'scale') {
+    const r = await runScaleBench({ patients: Number(values.patients), join: values.join, progress: (l) => process.stderr.write(`${l}\n`) })
+    printTable(`MedRec at scale: ${values.patients} patients × 2 providers, 4-authority PoA genesis, onboarded in-process (real Chain and LevelDB)`, scaleRows(r), values.json)
+  }
   if (s === 'gas') printTable('Gas per MedRec contract operation (embedded EVM, receipt gas)', await runGasTable(), values.json)
   if (s === 'pow') {
     printTable('Proof-of-work hash rate (keccak-256 hashcash), side by side', await runPowHashBench(), values.json)
