@@ -35,6 +35,7 @@ const SLOW = [
   'test/bench/harness.test.ts', // `medrec bench run` clusters
   'test/bench/faults.test.ts',
   'test/bench/medrec-workload.test.ts',
+  'test/bench/scale.test.ts', // the scale suite at 50 patients, and a node process
   'test/bench/blockbench.test.ts', // the BlockBench workloads in a VM: ~25 s of CPU
   'test/consensus/pow-miner.test.ts', // mining threads, and a node process
   'test/evm/call-pool.test.ts', // worker-thread pool start-ups and timeouts
