@@ -23,6 +23,7 @@ import { createLocalNetwork, type LocalNetwork } from '../harness/local-network.
 import { rpc } from '../harness/rpc.ts'
 import { dirBytes, identityOf, onboardPatients, patientKey, scaleRelationship, summaryAddress, trieSize, type ScaleActors } from '../harness/scale-chain.ts'
 import type { Row } from './report.ts'
+import { timeJoin } from './state-sync.ts'
 
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ')
 
@@ -79,15 +80,6 @@ async function callLatency(url: string, to: Hex, data: Hex, n: number): Promise<
   return p50(times)
 }
 
-async function untilHead(url: string, hash: string, deadlineMs: number): Promise<void> {
-  for (;;) {
-    const h = await rpc<{ hash: string } | null>(url, 'eth_getBlockByNumber', ['latest', false]).catch(() => null)
-    if (h?.hash === hash) return
-    if (Date.now() > deadlineMs) throw new Error('the joining node did not reach the head in time')
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
-
 /** Reads at the current size through member 0 started on its data dir (not sealing); joins if asked. */
 async function measureReads(net: LocalNetwork, providers: Hex20[], patients: number, calls: number, joinAfter: boolean): Promise<{ canRead: number; entries: number; join?: ScaleJoin }> {
   const source = await net.start(0, { sealer: false, bootnodes: [] })
@@ -100,18 +92,9 @@ async function measureReads(net: LocalNetwork, providers: Hex20[], patients: num
     const entries = await callLatency(url, summaryAddress(patient, identityOf(j)), encodeCall(summaryAbi, 'entries', [0n, 10n]), calls)
     if (!joinAfter) return { canRead, entries }
     const head = (await rpc<{ hash: string }>(url, 'eth_getBlockByNumber', ['latest', false]))!
-    const joinOne = async (i: number, mode: 'full' | 'snap') => {
-      const t0 = performance.now()
-      const m = await net.start(i, { sealer: false, bootnodes: [source.enode!], args: ['--syncmode', mode] })
-      await untilHead(m.node!.url, head.hash, Date.now() + 3_600_000)
-      const secs = (performance.now() - t0) / 1000
-      const pivot = /State sync done[^\n]*pivot=(\d+)/.exec(m.node!.output())?.[1]
-      await net.stop(i)
-      return { secs, pivot }
-    }
     const l = load()
-    const full = await joinOne(5, 'full')
-    const snap = await joinOne(6, 'snap')
+    const full = await timeJoin(net, 5, source.enode!, head.hash, 'full')
+    const snap = await timeJoin(net, 6, source.enode!, head.hash, 'snap')
     return { canRead, entries, join: { fullSecs: full.secs, snapSecs: snap.secs, pivot: snap.pivot, load: `${l} → ${load()}` } }
   } finally {
     await net.stop(0)

@@ -10,20 +10,26 @@
  */
 import { loadavg } from 'node:os'
 import { setLogLevel } from '../../common/logger.ts'
-import { createLocalNetwork } from '../harness/local-network.ts'
-import { rpc } from '../harness/rpc.ts'
+import { createLocalNetwork, type LocalNetwork } from '../harness/local-network.ts'
+import { rpc, waitFor } from '../harness/rpc.ts'
 import { buildStateChain } from '../harness/state-chain.ts'
 import type { Row } from './report.ts'
 
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ')
 
-async function untilHead(url: string, hash: string, deadlineMs: number): Promise<void> {
-  for (;;) {
-    const h = await rpc<{ hash: string } | null>(url, 'eth_getBlockByNumber', ['latest', false]).catch(() => null)
-    if (h?.hash === hash) return
-    if (Date.now() > deadlineMs) throw new Error('the joining node did not reach the head in time')
-    await new Promise((r) => setTimeout(r, 200))
-  }
+/**
+ * Starts member `i` of `net` as a fresh, non-sealing node syncing from `source` in `mode`, times
+ * it from the process start until its head is `headHash`, and stops it. `pivot`: the block a snap
+ * sync started from, as its log says (undefined: it fell back to full sync). Shared with scale.ts.
+ */
+export async function timeJoin(net: LocalNetwork, i: number, sourceEnode: string, headHash: string, mode: 'full' | 'snap'): Promise<{ secs: number; pivot: string | undefined }> {
+  const t0 = performance.now()
+  const m = await net.start(i, { sealer: false, bootnodes: [sourceEnode], args: ['--syncmode', mode] })
+  await waitFor(async () => (await rpc<{ hash: string } | null>(m.node!.url, 'eth_getBlockByNumber', ['latest', false]))?.hash === headHash, 'the joining node to reach the head', 3_600_000, { everyMs: 200 })
+  const secs = (performance.now() - t0) / 1000
+  const pivot = /State sync done[^\n]*pivot=(\d+)/.exec(m.node!.output())?.[1]
+  await net.stop(i)
+  return { secs, pivot }
 }
 
 export async function runStateSyncBench(opts: { blocks?: number; accounts?: number } = {}): Promise<Row[]> {
@@ -40,13 +46,7 @@ export async function runStateSyncBench(opts: { blocks?: number; accounts?: numb
     const head = (await rpc<{ hash: string; number: string }>(source.node!.url, 'eth_getBlockByNumber', ['latest', false]))!
     const join = async (i: number, mode: 'full' | 'snap') => {
       const before = load()
-      const t0 = performance.now()
-      const m = await net.start(i, { sealer: false, bootnodes: [source.enode!], args: ['--syncmode', mode] })
-      await untilHead(m.node!.url, head.hash, Date.now() + 3_600_000)
-      const secs = (performance.now() - t0) / 1000
-      const synced = /State sync done[^\n]*pivot=(\d+)/.exec(m.node!.output())
-      await net.stop(i)
-      return { secs, before, after: load(), pivot: synced?.[1] }
+      return { ...(await timeJoin(net, i, source.enode!, head.hash, mode)), before, after: load() }
     }
     const full = await join(1, 'full')
     const snap = await join(2, 'snap')
