@@ -26,7 +26,7 @@ import {
   type RpcMethods,
 } from './rpc/index.ts'
 import { startNetwork, type Network } from './sync/index.ts'
-import { createMetricsSampler, createUiServer, UI_APIS, type UiRole, type UiServer } from './ui/index.ts'
+import { createMetricsSampler, createUiServer, removeUiUrl, UI_APIS, writeUiUrl, type UiRole, type UiServer } from './ui/index.ts'
 
 const log = createLogger('node')
 
@@ -83,6 +83,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       workers: callWorkers,
       timeoutMs: config.rpc.evmTimeoutMs ?? DEFAULT_RPC_EVM_TIMEOUT_MS,
       gasCap: config.rpc.gasCap ?? DEFAULT_RPC_GAS_CAP,
+      // Small calls on this thread while it is idle, within a few ms (evm/call-inline.ts).
+      inline: { db: chain.store.db },
     })
     calls = pool
     // Before chain.close (pushed first, so unwound after): the workers hold the database open too.
@@ -276,12 +278,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     )
     try {
       uiUrl = (await uiServer.listen()).url
+      opened.push(() => uiServer.close(), () => removeUiUrl(config.datadir))
+      await writeUiUrl(config.datadir, uiUrl)
     } catch (err) {
       await unwind()
       throw err
     }
     ui = uiServer
-    opened.push(() => uiServer.close())
     log.info('MedRec app listening', { url: uiUrl })
   }
   if (metrics !== undefined) {
@@ -326,6 +329,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
         await metrics?.close()
         await sealingStopped
         await ui?.close()
+        if (ui !== undefined) await removeUiUrl(config.datadir)
         uiMetrics?.close()
         await server.close()
         await gatekeeper?.close()

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { DEFAULT_UI, DEV_DATADIR } from '../../node/config/index.ts'
 import { JWT_SECRET_FILE, JwtSecretError, defaultJwtSecretPath, readJwtSecret } from '../../node/rpc/access.ts'
-import { SIGNIN_TTL_S, makeSigninCode, signinLink } from '../../node/ui/signin.ts'
+import { SIGNIN_TTL_S, makeSigninCode, readUiUrl, signinLink } from '../../node/ui/signin.ts'
 import { CliError, CliErrorCode, usageError } from '../errors.ts'
 import { out, outJson } from '../io.ts'
 import type { CommandSpec, GroupSpec, ParsedFlags } from '../types.ts'
@@ -14,7 +14,8 @@ const DEFAULT_UI_URL = `http://${DEFAULT_UI.addr}:${DEFAULT_UI.port}/`
  * dir's JWT secret may sign in; the link is the deliberate step a browser page cannot take.
  */
 async function signin(flags: ParsedFlags): Promise<void> {
-  const base = flags.string('ui.url') ?? DEFAULT_UI_URL
+  const datadir = resolve(flags.string('datadir') ?? DEV_DATADIR)
+  const base = flags.string('ui.url') ?? (await readUiUrl(datadir)) ?? DEFAULT_UI_URL
   let url: URL
   try {
     url = new URL(base)
@@ -22,7 +23,7 @@ async function signin(flags: ParsedFlags): Promise<void> {
   } catch {
     throw usageError(`invalid value for --ui.url: expected the UI's http(s) URL as printed at start (e.g. ${DEFAULT_UI_URL}), got "${base}"`)
   }
-  const file = flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(resolve(flags.string('datadir') ?? DEV_DATADIR))
+  const file = flags.string('rpc.jwtsecret') ?? defaultJwtSecretPath(datadir)
   let secret: Uint8Array
   try {
     secret = await readJwtSecret(file)
@@ -52,7 +53,7 @@ export const uiSigninCommand: CommandSpec = {
   flags: [
     { name: 'datadir', kind: 'string', placeholder: 'DIR', default: DEV_DATADIR, description: `the node's data dir (its ${JWT_SECRET_FILE} signs the code)` },
     { name: 'rpc.jwtsecret', kind: 'string', placeholder: 'FILE', default: `DIR/${JWT_SECRET_FILE}`, description: 'the node\'s JWT secret file (its --rpc.jwtsecret), instead of --datadir' },
-    { name: 'ui.url', kind: 'string', placeholder: 'URL', default: DEFAULT_UI_URL, description: 'the UI\'s URL as printed at start (its --ui.addr and --ui.port)' },
+    { name: 'ui.url', kind: 'string', placeholder: 'URL', default: `DIR/ui.url (the running node's), else ${DEFAULT_UI_URL}`, description: 'the UI\'s URL as printed at start (its --ui.addr and --ui.port)' },
     JSON_OUT,
   ],
   examples: ['medrec ui signin', 'medrec ui signin --datadir ./hospital --ui.url http://127.0.0.1:8551/'],

@@ -7,6 +7,8 @@
  * in a Referer. The RPC refuses it as a bearer token (node/rpc/auth.ts: tokens with a purpose).
  */
 import { randomBytes } from 'node:crypto'
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { errorMessage } from '../../common/errors.ts'
 import { UiError, UiErrorCode } from './errors.ts'
 
@@ -39,6 +41,30 @@ export function signinLink(uiUrl: string, code: string): string {
   const u = new URL(uiUrl)
   u.hash = `signin=${code}`
   return u.toString()
+}
+
+/**
+ * DIR/ui.url: the URL the running node's UI listens on, written once it listens and removed at
+ * stop, so `medrec ui signin --datadir DIR` links to the right port (`--ui.port 0` picks any).
+ */
+export const UI_URL_FILE = 'ui.url'
+
+export async function writeUiUrl(datadir: string, url: string): Promise<void> {
+  await writeFile(join(datadir, UI_URL_FILE), `${url}\n`)
+}
+
+export async function removeUiUrl(datadir: string): Promise<void> {
+  await rm(join(datadir, UI_URL_FILE), { force: true })
+}
+
+/** The URL a node running on `datadir` recorded, or undefined when none is running there (or it is not a URL). */
+export async function readUiUrl(datadir: string): Promise<string | undefined> {
+  try {
+    const url = (await readFile(join(datadir, UI_URL_FILE), 'utf8')).trim()
+    return URL.canParse(url) ? url : undefined
+  } catch {
+    return undefined
+  }
 }
 
 export interface SigninClaims {

@@ -235,6 +235,10 @@ t.test('medrec ui signin prints a link that signs in once', async (t) => {
   const code = new URL(link).hash.slice('#signin='.length)
   t.equal((await postJson(n.ui, '/api/session', { code })).status, 200)
   t.equal((await postJson(n.ui, '/api/session', { code })).status, 401)
+  // Without --ui.url: the URL the running node recorded in its data dir (its port is a random one here).
+  const recorded = await medrec(['ui', 'signin', '--datadir', n.datadir, '--json'])
+  t.equal(recorded.code, 0, recorded.stderr)
+  t.ok((JSON.parse(recorded.stdout) as { link: string }).link.startsWith(`${n.ui}#signin=`), 'links to the port the node listens on, not the default 8550')
   const none = await medrec(['ui', 'signin', '--datadir', join(n.assets, 'nowhere')])
   t.equal(none.code, 1)
   t.match(none.stderr, /no JWT secret/)
