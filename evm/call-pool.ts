@@ -1,10 +1,12 @@
 /**
- * The call workers: eth_call and eth_estimateGas from RPC clients run here, never on the main
- * thread, so a call cannot stall block production, import, gossip or other requests.
+ * The call workers: eth_call and eth_estimateGas from RPC clients run here, so a call cannot stall
+ * block production, import, gossip or other requests. With `inline`, a call first runs on the main
+ * thread when it is idle, for a budget of a few ms (call-inline.ts): a small call then costs no
+ * hop to a worker; one still running at the budget is stopped and run here from the start.
  *
  * Two lanes, so long calls cannot starve short ones. Every job first runs in the fast lane with
  * FAST_BUDGET_MS of execution: a view call finishes well inside it. A job still running then is
- * stopped by its worker (an interrupt check at every jump and call, evm/call.ts) and re-run from
+ * stopped by its worker (an interrupt check at every jump, call, KECCAK256 and opcode the inlined loop hands back: evm/call.ts, fast-opcodes.ts) and re-run from
  * the start in the slow lane, where at most `workers - 1` jobs run at once: one worker is always
  * left for fast jobs, which also go first. The timeout counts from the job's first start (as geth
  * counts from the call's start): a job running at its deadline is stopped the same way, one still
@@ -22,6 +24,8 @@ import type { AccessListResult } from './call.ts'
 import type { CallArgs, CallResult, ExecutionContext } from './types.ts'
 import type { SimBase, SimulatedBlock, SimulateRequest } from './simulate.ts'
 import { Address } from '@ethereumjs/util'
+import type { Level } from 'level'
+import { createInlineCalls, type InlineCallStats, type InlineCalls } from './call-inline.ts'
 import { DEFAULT_FORK, type ChainFork } from './forks.ts'
 
 const log = createLogger('evm:calls')
@@ -43,6 +47,11 @@ export interface CallPoolOptions {
   cacheBytes?: number
   /** The worker module; default ./call-worker.ts. */
   workerUrl?: URL
+  /**
+   * Small calls on this thread when it is idle (call-inline.ts): the chain's LevelDB handle, and
+   * each call's budget here (default DEFAULT_INLINE_BUDGET_MS). Absent: every call goes to a worker.
+   */
+  inline?: { db: Level<Uint8Array, Uint8Array>; budgetMs?: number; busyShare?: number; share?: number }
 }
 
 export interface CallPoolStats {
@@ -52,6 +61,8 @@ export interface CallPoolStats {
   /** Workers replaced so far (timeouts and crashes). */
   restarts: number
   timeouts: number
+  /** Calls tried on the main thread (zeros without `inline`). */
+  inline: InlineCallStats
 }
 
 export interface CallPool {
@@ -75,6 +86,8 @@ export const DEFAULT_CALL_CACHE_BYTES = 16 * 1024 * 1024
 interface Job {
   msg: CallJob
   lane: 'fast' | 'slow'
+  /** performance.now() when it first ran on the main thread: the timeout counts from there. */
+  startedAt: number | undefined
   /**
    * performance.now() at which the timeout fires: set when the job first starts (as geth counts
    * from the call's start; a worker still starting up does not count), so it includes any wait in
@@ -131,14 +144,14 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
 
   const send = (slot: Slot, job: Job): void => {
     if (opts.timeoutMs > 0 && job.deadline === Infinity) {
-      job.deadline = performance.now() + opts.timeoutMs
+      job.deadline = (job.startedAt ?? performance.now()) + opts.timeoutMs
       job.expiry = setTimeout(() => {
         const at = slowQueue.indexOf(job)
         if (at < 0) return // running: its worker stops it at the same deadline
         slowQueue.splice(at, 1)
         timeouts++
         job.fail(timeoutError())
-      }, opts.timeoutMs)
+      }, Math.max(0, leftMs(job)))
     }
     const budget = job.lane === 'fast' ? Math.min(FAST_BUDGET_MS, leftMs(job)) : leftMs(job)
     slot.job = job
@@ -175,7 +188,7 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
     void slot.worker.terminate()
   }
 
-  /** The worker did not stop its call (a path without jumps or calls): terminate and replace it. */
+  /** The worker did not stop its call (one long step: a precompile, a huge copy): terminate and replace it. */
   const onStuck = (slot: Slot): void => {
     const job = slot.job
     slot.job = undefined
@@ -242,15 +255,25 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
     slots.push(slot)
   }
 
-  const submit = (kind: CallJob['kind'], args: CallArgs, ctx: ExecutionContext, root: Uint8Array, sim?: CallJob['sim']): Promise<CallMessage & { type: 'result' }> => {
-    if (closed) return Promise.reject(new EvmError(EvmErrorCode.CALL_POOL_CLOSED, 'the node is shutting down: calls are no longer served'))
+  const submit = async (kind: CallJob['kind'], args: CallArgs, ctx: ExecutionContext, root: Uint8Array, sim?: CallJob['sim']): Promise<CallMessage & { type: 'result' }> => {
+    if (closed) throw new EvmError(EvmErrorCode.CALL_POOL_CLOSED, 'the node is shutting down: calls are no longer served')
     // maxQueue may wait beyond one per worker (workers still starting count as free).
-    if (fastQueue.length >= maxQueue + opts.workers) return Promise.reject(queueFull())
+    if (fastQueue.length >= maxQueue + opts.workers) throw queueFull()
     start()
+    let startedAt: number | undefined
+    if (inline !== undefined && kind !== 'simulate') {
+      const at = performance.now()
+      const budget = opts.timeoutMs > 0 ? Math.min(inline.budgetMs, opts.timeoutMs) : inline.budgetMs
+      const done = await inline.run(kind, args, ctx, root, opts.gasCap, budget)
+      if (done === 'stopped') startedAt = at
+      else if (done !== 'skipped') return { type: 'result', id: 0, ...done }
+      if (closed) throw new EvmError(EvmErrorCode.CALL_POOL_CLOSED, 'the node is shutting down: calls are no longer served')
+    }
     return new Promise((resolve, reject) => {
       const job: Job = {
         msg: { id: nextId++, kind, args: toWireArgs(args), ctx: toWireContext(ctx), root, gasCap: opts.gasCap, ...(sim === undefined ? {} : { sim }) },
         lane: 'fast',
+        startedAt,
         deadline: Infinity,
         expiry: undefined,
         settle: (r) => (clearTimeout(job.expiry), resolve(r)),
@@ -264,10 +287,12 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
   // Started at the first call: a thread loads the EVM's modules (~1.5 s of CPU) and holds ~70 MB,
   // which a node whose RPC clients never call should not pay.
   let started = false
+  let inline: InlineCalls | undefined
   const start = (): void => {
     if (started) return
     started = true
     for (let i = 0; i < opts.workers; i++) spawn()
+    if (opts.inline !== undefined) inline = createInlineCalls({ db: opts.inline.db, state: opts.db.state, canonical: opts.db.canonical, chainId: opts.chainId, hardfork: opts.hardfork ?? DEFAULT_FORK, budgetMs: opts.inline.budgetMs, busyShare: opts.inline.busyShare, share: opts.inline.share })
   }
 
   return {
@@ -285,11 +310,12 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
       return (await submit('simulate', {}, ctx, base.stateRoot, { req, base })).simulated!
     },
     stats() {
-      return { workers: slots.length, busy: slots.filter((s) => s.job !== undefined).length, queued: fastQueue.length + slowQueue.length, restarts, timeouts }
+      return { workers: slots.length, busy: slots.filter((s) => s.job !== undefined).length, queued: fastQueue.length + slowQueue.length, restarts, timeouts, inline: inline?.stats() ?? { ran: 0, stopped: 0, skipped: 0 } }
     },
     async close() {
       if (closed) return
       closed = true
+      inline?.close()
       for (const t of timers) clearTimeout(t)
       const gone = new EvmError(EvmErrorCode.CALL_POOL_CLOSED, 'the node is shutting down: the call was not completed')
       for (const job of [...fastQueue.splice(0), ...slowQueue.splice(0)]) job.fail(gone)

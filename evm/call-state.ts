@@ -1,6 +1,6 @@
 import { RLP } from '@ethereumjs/rlp'
-import type { MerkleStateManager } from '@ethereumjs/statemanager'
-import { type Address, bytesToHex, bytesToUnprefixedHex, createAccountFromRLP, type Account } from '@ethereumjs/util'
+import { CacheType, type MerkleStateManager } from '@ethereumjs/statemanager'
+import { type Address, bytesToHex, bytesToUnprefixedHex, createAccountFromRLP, unpadBytes, type Account } from '@ethereumjs/util'
 import { keccak256 } from '../common/keccak.ts'
 
 /**
@@ -15,6 +15,7 @@ import { keccak256 } from '../common/keccak.ts'
 interface Internals {
   _trie: { root(): Uint8Array; get(key: Uint8Array): Promise<Uint8Array | null> }
   _caches?: {
+    settings?: { storage?: { type?: CacheType } }
     account?: { get(a: Address): unknown; put(a: Address, account: Account | undefined): void }
     storage?: { get(a: Address, key: Uint8Array): unknown; put(a: Address, key: Uint8Array, value: Uint8Array): void }
   }
@@ -35,6 +36,7 @@ export function keepTrieReads(sm: MerkleStateManager): void {
   const { account: accounts, storage: slots } = caches
   const stockAccount = sm.getAccount.bind(sm)
   const stockStorage = sm.getStorage.bind(sm)
+  const stockPut = sm.putStorage.bind(sm)
   const memo = new Map<string, Uint8Array | null>()
   const read = async (trie: Internals['_trie'], key: Uint8Array): Promise<Uint8Array | null> => {
     const at = bytesToHex(trie.root()) + bytesToHex(key)
@@ -56,6 +58,15 @@ export function keepTrieReads(sm: MerkleStateManager): void {
     const account = rlp === null ? undefined : createAccountFromRLP(rlp)
     accounts.put(address, account)
     return account
+  }
+  // ethereumjs 10.1's putStorage also writes the storage trie (and re-puts the account) on every
+  // SSTORE even with a storage cache (`caches.storage.put(...) ?? write`: put returns undefined).
+  // A call is reverted and never flushed or asked for a root, so its writes need only the cache:
+  // reads of a written slot hit the cache, reads of the others the unchanged storage root.
+  // Only over a cache that never evicts (stateAt's copies: ordered maps), or a write could be lost.
+  if (inner._caches?.settings?.storage?.type === CacheType.ORDERED_MAP) sm.putStorage = async (address: Address, key: Uint8Array, value: Uint8Array): Promise<void> => {
+    if (key.length !== 32 || value.length > 32 || (await sm.getAccount(address)) === undefined) return stockPut(address, key, value) // its errors
+    slots.put(address, key, RLP.encode(unpadBytes(value)))
   }
   sm.getStorage = async (address: Address, key: Uint8Array): Promise<Uint8Array> => {
     // Malformed keys, cached slots and missing accounts: the upstream path (and its errors).

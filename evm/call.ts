@@ -141,6 +141,13 @@ export interface CallRunnerParts {
   interrupt?: InterruptCheck
   /** Runs calls on fast-opcodes.ts's synchronous steps and opcodes (call workers); same gas and results. */
   fast?: boolean
+  /**
+   * Calls on the main thread (call-inline.ts): a precompile whose one run can take long (all but
+   * ecrecover, and SHA-256, RIPEMD-160 and identity on more than 64 KiB) throws CALL_INTERRUPTED
+   * instead of running, so the call goes to a worker. (With `fast`, `interrupt` runs before every
+   * opcode the inlined loop hands back and every KECCAK256 as well, on every such runner.)
+   */
+  inline?: boolean
 }
 
 /**
@@ -194,7 +201,10 @@ export class CallRunner {
     if (entry === undefined) {
       const vm = await createVM({ common: this.parts.execCommon, stateManager: await stateAt(this.parts.base, root), blockchain: this.parts.blockchain, evmOpts: this.evmOpts })
       keepTrieReads(vm.stateManager as MerkleStateManager)
-      if (this.parts.fast === true) await enableSyncSteps(vm.evm, this.parts.execCommon)
+      // The interrupt also before every handed-back opcode: code without jumps (thousands of
+      // SLOADs) is stopped too, where a worker would otherwise run on until it is terminated.
+      if (this.parts.fast === true) await enableSyncSteps(vm.evm, this.parts.execCommon, this.parts.interrupt)
+      if (this.parts.inline === true && this.parts.interrupt !== undefined) guardPrecompiles((vm.evm as unknown as { precompiles: PrecompileMap }).precompiles)
       entry = this.vms.get(key) ?? { vm, queue: Promise.resolve() }
       this.vms.set(key, entry)
       if (this.vms.size > (this.parts.maxVms ?? 4)) this.vms.delete(this.vms.keys().next().value as string)
@@ -400,6 +410,27 @@ export class CallRunner {
 export interface CallObserver {
   attach(vm: VM): void
   detach(vm: VM): void
+}
+
+/** Precompiles cheap in one run whatever their input (ecrecover), and those cheap on a small input. */
+const CHEAP_PRECOMPILE = '0000000000000000000000000000000000000001'
+const SMALL_INPUT_PRECOMPILES = new Set(['0000000000000000000000000000000000000002', '0000000000000000000000000000000000000003', '0000000000000000000000000000000000000004'])
+const SMALL_INPUT = 64 * 1024
+
+/**
+ * Replaces the fork's precompiles whose one run may take long (pairings, MSMs, modexp: priced for
+ * native code, seconds in JavaScript at the gas cap) with ones that throw CALL_INTERRUPTED: a call
+ * on the main thread that reaches one goes to a worker. The same addresses stay active (warm set).
+ */
+function guardPrecompiles(precompiles: PrecompileMap): void {
+  const stop = (): never => {
+    throw new EvmError(EvmErrorCode.CALL_INTERRUPTED, 'the call reached a precompile that may run long: it is not run on the main thread')
+  }
+  for (const [address, fn] of precompiles) {
+    if (address === CHEAP_PRECOMPILE) continue
+    const run = fn as (opts: { data: Uint8Array }) => unknown
+    precompiles.set(address, SMALL_INPUT_PRECOMPILES.has(address) ? (opts: { data: Uint8Array }) => (opts.data.length > SMALL_INPUT ? stop() : run(opts)) : stop)
+  }
 }
 
 /** What one run of a message gave, beyond its CallResult. */

@@ -39,6 +39,8 @@ export interface LoopTable {
   /** The interrupt check of JUMP / JUMPI when their entries are call.ts's checked ones. */
   jumpCheck: (() => void) | undefined
   jumpiCheck: (() => void) | undefined
+  /** Run before every KECCAK256 (hashing paid memory is the one inlined opcode whose work grows with its input). */
+  check: (() => void) | undefined
   /** keccak256WordGas, as a number. */
   wordGas: number
   keccak: (data: Uint8Array) => Uint8Array
@@ -335,6 +337,7 @@ export function runLoop(rs: LoopRunState, t: LoopTable, generic: (op: number) =>
         if (o + l > paid || o + l > mem.length) break
         const cost = f + t.wordGas * Math.ceil(l / 32)
         if (cost > gas) break
+        if (t.check !== undefined) t.check()
         s[sp - 2] = getWord(t.keccak(mem.subarray(o, o + l)), 0)
         sp--
         gas -= cost

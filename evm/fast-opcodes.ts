@@ -196,6 +196,8 @@ interface FastState {
   jumps: Map<string, JumpAnalysis>
   /** What fast-loop.ts may inline on this EVM's opcode table. */
   loop: LoopTable
+  /** Run before every step ethereumjs's loop hands over (see enableSyncSteps' `check`). */
+  check: (() => void) | undefined
 }
 
 const FAST = Symbol('medrec.fastSteps')
@@ -231,7 +233,10 @@ async function patchInterpreter(): Promise<void> {
   }
   proto.runStep = function (this: InterpreterLike, op?: OpEntry): Promise<void> {
     const evm = this._evm
-    if (evm[FAST] === undefined || evm.DEBUG || evm.events.listenerCount('step') > 0 || evm._optsCached.profiler?.enabled === true) return stockStep.call(this, op)
+    const fast = evm[FAST]
+    if (fast === undefined || evm.DEBUG || evm.events.listenerCount('step') > 0 || evm._optsCached.profiler?.enabled === true) return stockStep.call(this, op)
+    // Before the opcode, so a throw leaves the step undone (the call is dropped, not resumed).
+    if (fast.check !== undefined) fast.check()
     const rs = this._runState
     const entry = op ?? this.lookupOpInfo(rs.opCode)
     if (!isSync(entry)) return stockStep.call(this, op)
@@ -239,9 +244,11 @@ async function patchInterpreter(): Promise<void> {
     // After the jump analysis, with gas a number can hold exactly: fast-loop.ts's inlined loop,
     // which calls back for one opcode at a time when it needs ethereumjs's entry.
     if (!rs.shouldDoJumpAnalysis && rs.gasLeft <= MAX_SAFE) {
-      runLoop(rs as unknown as LoopRunState, evm[FAST].loop, (next) => {
+      const check = fast.check
+      runLoop(rs as unknown as LoopRunState, fast.loop, (next) => {
         const e = this.lookupOpInfo(next)
         if (!isSync(e)) return false
+        if (check !== undefined) check()
         syncStep(this, rs, e, common)
         return true
       })
@@ -250,6 +257,7 @@ async function patchInterpreter(): Promise<void> {
     const code = rs.code
     // The rest of ethereumjs's runStep and run loop for synchronous opcodes, one at a time.
     for (let e = entry; ; ) {
+      if (e !== entry && fast.check !== undefined) fast.check()
       syncStep(this, rs, e, common)
       const pc = rs.programCounter
       if (pc >= code.length) return RESOLVED
@@ -282,7 +290,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
  * that byte (static gas, synchronous), fastOpcodes' (KECCAK256, MLOAD, MSTORE, PUSH), or call.ts's
  * checked JUMP / JUMPI; anything else a caller put there runs through its entry.
  */
-function loopTable(evm: EvmLike, common: Common): LoopTable {
+function loopTable(evm: EvmLike, common: Common, check: (() => void) | undefined): LoopTable {
   const withParams = common.copy()
   withParams.updateParams(paramsEVM)
   const stock = getOpcodesForHF(withParams).opcodeMap
@@ -308,7 +316,7 @@ function loopTable(evm: EvmLike, common: Common): LoopTable {
     kind[op] = k
     fee[op] = e.opcodeInfo.fee
   }
-  return { kind, fee, jumpCheck, jumpiCheck, wordGas: Number(withParams.param('keccak256WordGas')), keccak: common.customCrypto.keccak256 ?? keccak256 }
+  return { kind, fee, jumpCheck, jumpiCheck, check, wordGas: Number(withParams.param('keccak256WordGas')), keccak: common.customCrypto.keccak256 ?? keccak256 }
 }
 
 const RESOLVED = Promise.resolve()
@@ -330,12 +338,15 @@ function isSync(e: OpEntry): boolean {
  * Marks `evm` (an ethereumjs 10.1 EVM, as `vm.evm`) for synchronous steps and a jump-analysis cache.
  * Its opcodes must come from `fastOpcodes()` (or other `syncOpcode` entries) to gain much: ethereumjs's
  * own dynamic-gas opcodes stay on its async path. Refused on a fork with stateless or access-list EIPs.
+ * `check`, when given, runs before every opcode that is not inlined and every KECCAK256 (it throws to
+ * stop the call): with the checked jumps and calls, no stretch of a call runs long without meeting it
+ * (calls on the main thread, call-inline.ts).
  */
-export async function enableSyncSteps(evm: object, common: Common): Promise<void> {
+export async function enableSyncSteps(evm: object, common: Common, check?: () => void): Promise<void> {
   refuseUnsupported(common)
   patched ??= patchInterpreter()
   await patched
-  ;(evm as EvmLike)[FAST] = { jumps: new Map(), loop: loopTable(evm as EvmLike, common) }
+  ;(evm as EvmLike)[FAST] = { jumps: new Map(), loop: loopTable(evm as EvmLike, common, check), check }
 }
 
 /**

@@ -67,6 +67,15 @@ t.test('a call past the timeout is stopped with geth\'s message, and its worker 
   t.ok(word(ok.returnValue) > 0n, 'the same worker answers the next call')
 })
 
+t.test('code without a single jump is stopped by the check before every step, not by terminating its worker', async (t) => {
+  const p = pool(t, { timeoutMs: 300 })
+  // 400,000 × (PUSH1 0, SLOAD, POP): ~42M gas, seconds of ethereumjs steps, no jump or call.
+  const to = new Address(hexToBytes('0x0000000000000000000000000000000000020000'))
+  const code = hexToBytes(`0x${'60005450'.repeat(400_000)}`)
+  await t.rejects(p.call({ to, stateOverrides: [{ address: to.bytes, account: { code } }] }, ctx(), head().stateRoot), { code: EvmErrorCode.EXECUTION_TIMEOUT })
+  t.match(p.stats(), { timeouts: 1, restarts: 0 }, 'stopped by the check: the thread was not lost')
+})
+
 t.test('long calls cannot starve short ones: a view call is answered while loops hold the slow lane', async (t) => {
   const p = pool(t, { workers: 2, timeoutMs: 20_000 })
   await p.call({ to: GAS_LEFT }, ctx(), head().stateRoot) // both workers up

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Account, bytesToHex, createAddressFromString, hexToBytes, MapDB, setLengthLeft } from '@ethereumjs/util'
 import { blockHashChain, createStateManager } from '../../evm/call.ts'
-import { CallRunner, createExecCommon, type ExecutionContext } from '../../evm/index.ts'
+import { CallRunner, createExecCommon, type AccountOverride, type ExecutionContext } from '../../evm/index.ts'
 
 /**
  * evm/call-state.ts: a call VM keeps its trie reads across calls. Every read must still see the
@@ -45,4 +45,20 @@ t.test('reads kept across calls never show another call\'s writes or overrides',
   t.equal(await read(), committed, 'the next call sees the committed state again')
   t.equal((await runner.call({ from: CALLER, to: C, data: hexToBytes(`0x${word(1n)}`) }, ctx, root, 0n)).error, undefined, 'a call that writes slot 1')
   t.equal(await read(), committed, 'and its write is gone for the next one')
+})
+
+t.test('a call reads its own writes (kept in the storage cache only) and the committed slots beside them', async (t) => {
+  const { runner, root, ctx } = await setup()
+  const W = createAddressFromString('0x3000000000000000000000000000000000000002')
+  // SSTORE(1, 5), then return SLOAD(1), SLOAD(2).
+  const code = hexToBytes(`0x${'6005600155600154600052600254602052604060'}00f3`)
+  const run = async (extra: Partial<AccountOverride> = {}) => bytesToHex((await runner.call({ from: CALLER, to: W, stateOverrides: [{ address: W.bytes, account: { code, ...extra } }] }, ctx, root, 0n)).returnValue)
+  t.equal(await run(), `0x${word(5n)}${word(0n)}`, 'its write, and an empty slot')
+  t.equal(await run({ stateDiff: [[slot(2), Uint8Array.of(3)]] }), `0x${word(5n)}${word(3n)}`, 'its write beside an overridden slot')
+  t.equal(await run({ state: [[slot(1), Uint8Array.of(8)], [slot(2), Uint8Array.of(4)]] }), `0x${word(5n)}${word(4n)}`, 'its write over a replaced storage')
+  // On the contract with committed storage: write slot 1, read slots 1 and 2 (2 stays committed).
+  const onC = bytesToHex((await runner.call({ from: CALLER, to: C, stateOverrides: [{ address: C.bytes, account: { code } }] }, ctx, root, 0n)).returnValue)
+  t.equal(onC, `0x${word(5n)}${word(2n)}`, 'its write, and the committed slot next to it')
+  const again = bytesToHex((await runner.call({ from: CALLER, to: C, data: hexToBytes(`0x${word(0n)}`) }, ctx, root, 0n)).returnValue)
+  t.equal(again, `0x${word(1n)}${word(2n)}${word(1000n)}`, 'the next call sees the committed slots again')
 })
