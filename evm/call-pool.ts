@@ -86,8 +86,11 @@ export const DEFAULT_CALL_CACHE_BYTES = 16 * 1024 * 1024
 interface Job {
   msg: CallJob
   lane: 'fast' | 'slow'
-  /** performance.now() when it first ran on the main thread: the timeout counts from there. */
-  startedAt: number | undefined
+  /**
+   * Execution time it already had on the main thread (its budget there, when it was stopped): the
+   * timeout counts it. Not the time since: a worker still starting up does not count (see deadline).
+   */
+  spentMs: number
   /**
    * performance.now() at which the timeout fires: set when the job first starts (as geth counts
    * from the call's start; a worker still starting up does not count), so it includes any wait in
@@ -144,7 +147,7 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
 
   const send = (slot: Slot, job: Job): void => {
     if (opts.timeoutMs > 0 && job.deadline === Infinity) {
-      job.deadline = (job.startedAt ?? performance.now()) + opts.timeoutMs
+      job.deadline = performance.now() + opts.timeoutMs - job.spentMs
       job.expiry = setTimeout(() => {
         const at = slowQueue.indexOf(job)
         if (at < 0) return // running: its worker stops it at the same deadline
@@ -260,12 +263,11 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
     // maxQueue may wait beyond one per worker (workers still starting count as free).
     if (fastQueue.length >= maxQueue + opts.workers) throw queueFull()
     start()
-    let startedAt: number | undefined
+    let spentMs = 0
     if (inline !== undefined && kind !== 'simulate') {
-      const at = performance.now()
       const budget = opts.timeoutMs > 0 ? Math.min(inline.budgetMs, opts.timeoutMs) : inline.budgetMs
       const done = await inline.run(kind, args, ctx, root, opts.gasCap, budget)
-      if (done === 'stopped') startedAt = at
+      if (done === 'stopped') spentMs = budget
       else if (done !== 'skipped') return { type: 'result', id: 0, ...done }
       if (closed) throw new EvmError(EvmErrorCode.CALL_POOL_CLOSED, 'the node is shutting down: calls are no longer served')
     }
@@ -273,7 +275,7 @@ export function createCallPool(opts: CallPoolOptions): CallPool {
       const job: Job = {
         msg: { id: nextId++, kind, args: toWireArgs(args), ctx: toWireContext(ctx), root, gasCap: opts.gasCap, ...(sim === undefined ? {} : { sim }) },
         lane: 'fast',
-        startedAt,
+        spentMs,
         deadline: Infinity,
         expiry: undefined,
         settle: (r) => (clearTimeout(job.expiry), resolve(r)),

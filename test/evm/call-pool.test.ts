@@ -38,8 +38,14 @@ const head = () => chain.head.block.header
 const ctx = () => chain.contextOf(head(), new Address(signer.address))
 const word = (b: Uint8Array) => BigInt(bytesToHex(b))
 
+/**
+ * The loops below must outlast their timeouts on any machine: at a 50M cap the fast interpreter
+ * ends LOOP out of gas in ~0.2 s, inside a 300 ms timeout; at 1e12 it would take hours.
+ */
+const LOOP_GAS_CAP = 10n ** 12n
+
 function pool(t: Test, over: Partial<CallPoolOptions> = {}): CallPool {
-  const p = createCallPool({ db: { path: chain.store.location, ...CALL_SUBLEVELS }, chainId: genesis.chainId, workers: 1, timeoutMs: 1000, gasCap: 50_000_000n, ...over })
+  const p = createCallPool({ db: { path: chain.store.location, ...CALL_SUBLEVELS }, chainId: genesis.chainId, workers: 1, timeoutMs: 1000, gasCap: LOOP_GAS_CAP, ...over })
   t.teardown(() => p.close())
   return p
 }
