@@ -26,53 +26,64 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 /** Folders (trailing slash) and files only `npm test` runs, each with why; they start first there, the longest ahead. */
 const SLOW = [
-  'test/docs/commands.test.ts', // runs the README's shell blocks: nodes and CLI processes
-  'test/clients/', // viem, ethers and cast in turn against one dev node, every operation of issue 20 (~240 s at a load of 25)
-  'test/e2e/netns.test.ts', // four nodes in network namespaces through two partitions (~100 s)
-  'test/e2e/clock-skew.test.ts', // three authorities, one under libfaketime (~80 s)
-  'test/e2e/network-sync.test.ts',
-  'test/e2e/', // real node processes
-  'test/bench/harness.test.ts', // `medrec bench run` clusters
-  'test/bench/faults.test.ts',
-  'test/bench/medrec-workload.test.ts',
-  'test/bench/scale.test.ts', // the scale suite at 50 patients, and a node process
+  // Longest first (seconds: their tests' sum in the clean-clone CI run of 2026-12-07 at
+  // --test-concurrency=3, less the cuts of 2026-12-08), so that none of them starts late and runs on
+  // alone at the end while the other lanes idle.
+  'test/sync/state-sync.test.ts', // state sync: node processes against a lying, a silent and a slow libp2p host (~80 s)
+  'test/docs/commands.test.ts', // runs the README's shell blocks: nodes and CLI processes (~70 s)
+  'test/e2e/network-sync.test.ts', // a 1,100-block sync, a 2|2 partition, a garbage peer: three networks of node processes (~60 s)
+  'test/e2e/network.test.ts', // five node processes: four authorities vote a fifth in and out (~55 s)
+  'test/rpc/dev-node.test.ts', // fourteen files' tests on three dev nodes, one node after another (~45 s)
+  'test/ui/app.test.ts', // three node processes and a headless Chromium (~45 s)
+  'test/e2e/state-sync.test.ts', // four node processes, one state-syncing (~40 s)
+  'test/bench/harness.test.ts', // `medrec bench run` clusters (~40 s)
+  'test/bench/faults.test.ts', // a `medrec bench run` with a node killed and restarted (~40 s)
   'test/bench/blockbench.test.ts', // the BlockBench workloads in a VM: ~25 s of CPU
-  'test/consensus/pow-miner.test.ts', // mining threads, and a node process
-  'test/evm/call-pool.test.ts', // worker-thread pool start-ups and timeouts
+  'test/e2e/delegates.test.ts', // four node processes with gatekeepers (~35 s)
+  'test/e2e/netns.test.ts', // four nodes in network namespaces through two partitions (~35 s)
+  'test/bench/medrec-workload.test.ts',
+  'test/e2e/gatekeeper.test.ts',
+  'test/gatekeeper/records-postgres-node.test.ts', // node processes on a PostgreSQL server the test starts
+  'test/e2e/prune.test.ts', // a pruning node process killed three times
+  'test/e2e/clock-skew.test.ts', // three authorities, one under libfaketime (~30 s)
+  'test/e2e/pow.test.ts',
+  'test/e2e/crash-recovery.test.ts',
+  'test/e2e/discovery.test.ts',
+  'test/e2e/', // real node processes
   'test/contracts/build.test.ts', // solc
   'test/contracts/client.test.ts', // a dev node
-  'test/cli/account.test.ts', // the CLI tests spawn `medrec` per case (and nodes)
+  'test/sync/lying-peer.test.ts', // node processes against lying libp2p hosts
+  'test/bench/scale.test.ts', // the scale suite at 50 patients, and a node process
+  'test/docs/no-warnings.test.ts', // starts node and CLI processes
+  'test/clients/', // viem, ethers and cast in turn against one dev node, every operation of issue 20 (~240 s at a load of 25)
+  'test/cli/init.test.ts',
   'test/cli/send.test.ts',
-  'test/docs/newcomer.test.ts', // a newcomer's walk through the CLI against a node
-  'test/gatekeeper/write-consistency.test.ts', // a node process killed and restarted mid-update
-  'test/gatekeeper/access.test.ts', // a dev node with its gatekeeper
+  'test/cli/start.test.ts',
+  'test/keys/keystore.test.ts', // scrypt at geth's standard strength
   'test/gatekeeper/watch-events.test.ts', // a dev node with a dozen relationships
+  'test/p2p/invalid-gossip.test.ts', // floods until a ban, then waits out a short one
   'test/gatekeeper/smart-launch.test.ts', // a node process over HTTPS, and a SMART launch in headless Chromium
-  'test/gatekeeper/records-postgres-node.test.ts', // node processes on a PostgreSQL server the test starts
+  'test/evm/call-pool.test.ts', // worker-thread pool start-ups and timeouts
+  'test/gatekeeper/access.test.ts', // a dev node with its gatekeeper
+  'test/cli/authority.test.ts',
+  'test/cli/account.test.ts', // the CLI tests spawn `medrec` per case (and nodes)
+  'test/consensus/pow-difficulty.test.ts', // mines hundreds of blocks for the difficulty statistics
+  'test/bench/propagation.test.ts',
+  'test/consensus/pow-miner.test.ts', // mining threads, and a node process
+  'test/gatekeeper/write-consistency.test.ts', // a node process killed and restarted mid-update
+  'test/docs/newcomer.test.ts', // a newcomer's walk through the CLI against a node
   'test/gatekeeper/tls.test.ts', // two node processes, one pinned HTTPS read, a man in the middle
   'test/gatekeeper/fhir-api.test.ts', // a dev node in process with its gatekeeper (~20 s)
   'test/gatekeeper/record-source-postgres.test.ts', // a PostgreSQL server started and stopped (~15 s)
   'test/gatekeeper/tls-files.test.ts', // `medrec start` with bad certificate flags
   'test/gatekeeper/smart-units.test.ts', // the client CLI commands
-  'test/rpc/dev-node.test.ts', // fourteen files' tests on three dev nodes, one node after another (~70 s)
-  'test/ui/app.test.ts', // three node processes and a headless Chromium
   'test/ui/attacks.test.ts', // headless Chromium
-  'test/cli/init.test.ts',
-  'test/keys/keystore.test.ts', // scrypt at geth's standard strength
-  'test/cli/authority.test.ts',
-  'test/bench/propagation.test.ts',
   'test/bench/readiness.test.ts', // a node process
-  'test/cli/start.test.ts',
   'test/gatekeeper/audit-anchor.test.ts',
-  'test/docs/no-warnings.test.ts', // starts node and CLI processes
   'test/gatekeeper/bounty-release.test.ts',
   'test/node/metrics.test.ts',
   'test/cli/gatekeeper-cli.test.ts',
-  'test/p2p/invalid-gossip.test.ts', // floods until a ban, then waits out a short one
-  'test/sync/lying-peer.test.ts', // node processes against lying libp2p hosts
-  'test/sync/state-sync.test.ts', // state sync: node processes against a lying, a silent and a slow libp2p host (~3 min)
   'test/p2p/unfunded-flood.test.ts', // a sealing node process
-  'test/consensus/pow-difficulty.test.ts', // mines hundreds of blocks for the difficulty statistics
   'test/cli/start-metrics.test.ts',
   'test/cli/help.test.ts',
   'test/cli/genesis.test.ts',

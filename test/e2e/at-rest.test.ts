@@ -55,8 +55,8 @@ t.before(async () => {
   // Loosen what the harness wrote owner-only, as a hand-made data dir would be: the node must tighten it.
   for (const m of net.members) chmodSync(join(m.datadir, 'genesis.json'), 0o644)
   await net.start(PROVIDER, { args: gatekeeperArgs(net.members[PROVIDER]!, ['--gatekeeper.k', '2']) })
-  await net.start(PATIENT, { sealer: false, args: gatekeeperArgs(net.members[PATIENT]!) })
-  await net.start(VIEWER, { sealer: false, args: gatekeeperArgs(net.members[VIEWER]!) })
+  // Both join through the provider, at once.
+  await Promise.all([PATIENT, VIEWER].map((m) => net.start(m, { sealer: false, args: gatekeeperArgs(net.members[m]!) })))
 })
 t.teardown(() => net?.close())
 

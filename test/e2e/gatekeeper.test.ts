@@ -38,8 +38,8 @@ t.before(async () => {
   // Period 0: the authority seals as soon as a transaction arrives; every step here is a transaction or waits for one.
   net = await createTestNetwork(3, { authorities: 1, period: 0 })
   await net.start(PROVIDER, { args: gatekeeperArgs(net.members[PROVIDER]!, ['--gatekeeper.k', '2']) })
-  await net.start(PATIENT, { sealer: false, args: gatekeeperArgs(net.members[PATIENT]!) })
-  await net.start(THIRD, { sealer: false, args: gatekeeperArgs(net.members[THIRD]!) })
+  // Both join through the provider, at once.
+  await Promise.all([PATIENT, THIRD].map((m) => net.start(m, { sealer: false, args: gatekeeperArgs(net.members[m]!) })))
 })
 t.teardown(() => net?.close())
 

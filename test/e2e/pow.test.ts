@@ -35,9 +35,11 @@ t.before(async () => {
   // Two miners at ~100k hashes/s each make a 1 s target difficulty of about 200k.
   net = await createTestNetwork(3, { authorities: 1, pow: { targetBlockTime: 1, difficulty: 100_000n } })
   await net.start(PROVIDER, { args: gatekeeperArgs(net.members[PROVIDER]!, ['--gatekeeper.k', '1']) })
-  await net.start(MINER1, { miner: true, args: gatekeeperArgs(net.members[MINER1]!) })
-  // The second miner as a researcher would run it: `medrec mine`.
-  await net.start(MINER2, { miner: true, command: 'mine', args: gatekeeperArgs(net.members[MINER2]!) })
+  // Both miners join through the provider, at once; the second as a researcher would run it: `medrec mine`.
+  await Promise.all([
+    net.start(MINER1, { miner: true, args: gatekeeperArgs(net.members[MINER1]!) }),
+    net.start(MINER2, { miner: true, command: 'mine', args: gatekeeperArgs(net.members[MINER2]!) }),
+  ])
 })
 t.teardown(() => net?.close())
 

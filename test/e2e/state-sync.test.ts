@@ -24,8 +24,7 @@ t.test('a fresh node state-syncs from a running network, then follows the head',
   const keys = new Map(net.members.map((m) => [m.address, m.key]))
   const built = await buildStateChain(net.members[0]!.datadir, net.genesis, keys, net.members[3]!.key, { blocks: 40, accountsPerBlock: 20, deployEvery: 4, slots: 30 })
   await net.start(0)
-  await net.start(1, { bootnodes: [net.members[0]!.enode!] })
-  await net.start(2, { bootnodes: [net.members[0]!.enode!] })
+  await Promise.all([1, 2].map((i) => net.start(i, { bootnodes: [net.members[0]!.enode!] })))
   // The three seal on top of the built chain.
   await waitFor(async () => {
     const hs = await Promise.all([0, 1, 2].map((i) => block(net, i, 'latest')))
