@@ -22,14 +22,17 @@ const load = () => loadavg().map((l) => l.toFixed(2)).join(' ')
  * it from the process start until its head is `headHash`, and stops it. `pivot`: the block a snap
  * sync started from, as its log says (undefined: it fell back to full sync). Shared with scale.ts.
  */
-export async function timeJoin(net: LocalNetwork, i: number, sourceEnode: string, headHash: string, mode: 'full' | 'snap'): Promise<{ secs: number; pivot: string | undefined }> {
+export async function timeJoin(net: LocalNetwork, i: number, sourceEnode: string, headHash: string, mode: 'full' | 'snap'): Promise<{ secs: number; pivot: string | undefined; download: string | undefined }> {
   const t0 = performance.now()
   const m = await net.start(i, { sealer: false, bootnodes: [sourceEnode], args: ['--syncmode', mode] })
   await waitFor(async () => (await rpc<{ hash: string } | null>(m.node!.url, 'eth_getBlockByNumber', ['latest', false]))?.hash === headHash, 'the joining node to reach the head', 3_600_000, { everyMs: 200 })
   const secs = (performance.now() - t0) / 1000
   const pivot = /State sync done[^\n]*pivot=(\d+)/.exec(m.node!.output())?.[1]
+  // The trie download alone, as the node logs it when it ends.
+  const d = /State sync: state downloaded[^\n]*bytes=(\d+) secs=([\d.]+) MBps=([\d.]+)/.exec(m.node!.output())
+  const download = d === null ? undefined : `${(Number(d[1]) / 1e6).toFixed(2)} MB in ${d[2]} s = ${d[3]} MB/s`
   await net.stop(i)
-  return { secs, pivot }
+  return { secs, pivot, download }
 }
 
 export async function runStateSyncBench(opts: { blocks?: number; accounts?: number } = {}): Promise<Row[]> {
@@ -55,6 +58,7 @@ export async function runStateSyncBench(opts: { blocks?: number; accounts?: numb
       { metric: 'chain', value: `${built.head} blocks, ${txs} transactions, ${built.paid.length} accounts paid, ${built.contracts.length} contracts × 30 slots (sealed in-process in ${buildSecs.toFixed(1)} s)` },
       { metric: 'full sync join', value: `${full.secs.toFixed(1)} s (load ${full.before} → ${full.after})` },
       { metric: 'snap sync join', value: `${snap.secs.toFixed(1)} s, pivot ${snap.pivot ?? 'none (fell back)'} (load ${snap.before} → ${snap.after})` },
+      { metric: 'snap: trie download', value: snap.download ?? 'none (fell back)' },
       { metric: 'full / snap', value: `${(full.secs / snap.secs).toFixed(1)}×` },
     ]
   } finally {

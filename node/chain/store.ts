@@ -383,6 +383,11 @@ export class ChainStore {
     })
   }
 
+  /** Trie sublevel values of `keys` in one read (state sync's lookups and its serving side). */
+  readState(keys: Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    return this.stateLevel.getMany(keys)
+  }
+
   /**
    * Writes raw trie nodes and code (state sync: key = the node's keccak hash, or 'c' + code
    * hash for code), outside any block. They count as live for a prune cycle running meanwhile;

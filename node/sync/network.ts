@@ -67,6 +67,12 @@ const RESEND_MAX = 4096
 const RESEND_DELAY_MS = 2000
 /** After a failed sync, leave that peer alone this long (no retry storms). */
 const SYNC_COOLDOWN_MS = 3000
+/**
+ * Probes in a row a peer may let time out before it is banned: each one costs it p2p's `timeout`
+ * penalty and a back-off (SYNC_COOLDOWN_MS × the count) before it is probed again, so a peer
+ * busy for a while is kept and one that never answers is gone within ~20 s.
+ */
+const SLOW_PROBES_BANNED = 3
 
 /** Mempool refusals that say nothing bad about the peer that relayed the transaction. */
 const HARMLESS = new Set<string>([
@@ -264,6 +270,10 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
   const verified = new Map<PeerIdStr, VerifiedTarget>()
   /** Peers whose status is being checked now. */
   const probing = new Set<PeerIdStr>()
+  /** Probes in a row each peer let time out (reset by any answer that settles a probe). */
+  const slowProbes = new Map<PeerIdStr, number>()
+  /** Re-probes of slow peers, due after their back-off. */
+  const reprobes = new Map<PeerIdStr, NodeJS.Timeout>()
 
   /**
    * A peer is worth syncing from when its head is at least as heavy as ours and is a block we do
@@ -292,7 +302,10 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     probing.add(peer)
     probePeer({ chain, p2p, seen: (h, from, at) => modules.onBlockSeen?.(h, from, at, 'sync') }, peer, status)
       .then((outcome) => {
-        if (outcome.kind === 'verified') {
+        if (outcome.kind !== 'slow') slowProbes.delete(peer)
+        if (outcome.kind === 'slow') {
+          slowToAnswer(peer, status, outcome.reason)
+        } else if (outcome.kind === 'verified') {
           verified.set(peer, outcome.target)
           log.debug('Peer status verified', { peer, head: outcome.target.status.head.number, highest: outcome.target.highest, from: outcome.target.from })
         } else if (outcome.kind === 'held') {
@@ -314,6 +327,35 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
         probing.delete(peer)
         trySync()
       })
+  }
+
+  /**
+   * A probe request timed out (p2p already charged the peer its `timeout` penalty): not proof of a
+   * lie, as a loaded peer can miss the limit. The peer is probed again after a back-off with the
+   * status it then has; only SLOW_PROBES_BANNED probes in a row timing out get it banned.
+   */
+  function slowToAnswer(peer: PeerIdStr, status: Status, reason: string): void {
+    const n = (slowProbes.get(peer) ?? 0) + 1
+    if (n >= SLOW_PROBES_BANNED) {
+      slowProbes.delete(peer)
+      verified.delete(peer)
+      log.warn('Peer could not back its status: banned', { peer, claimed: status.head.number, reason: `${n} probes in a row timed out; the last: ${reason}` })
+      p2p.penalize(peer, 'false-status')
+      return
+    }
+    if (slowProbes.size > 10_000) slowProbes.clear() // bounded: peers that timed out once and left
+    slowProbes.set(peer, n)
+    const wait = SYNC_COOLDOWN_MS * n
+    cooldown.set(peer, Date.now() + wait)
+    log.info('Peer slow to back its status: probed again later', { peer, claimed: status.head.number, timedOut: n, retryInMs: wait, reason })
+    clearTimeout(reprobes.get(peer))
+    const timer = setTimeout(() => {
+      reprobes.delete(peer)
+      const now = p2p.peers().find((p) => p.id === peer)?.status
+      if (now !== undefined && now !== null) consider(peer, now)
+    }, wait + 10)
+    timer.unref()
+    reprobes.set(peer, timer)
   }
 
   /** Starts a sync with the best proven peer unless one runs; when it ends, everyone is looked at again. */
@@ -473,7 +515,11 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     resend ??= setTimeout(resendPool, RESEND_DELAY_MS)
   })
   p2p.on('peer:status', (peer, status) => consider(peer, status))
-  p2p.on('peer:disconnected', (peer) => verified.delete(peer))
+  p2p.on('peer:disconnected', (peer) => {
+    verified.delete(peer)
+    clearTimeout(reprobes.get(peer))
+    reprobes.delete(peer)
+  })
   let announce: NodeJS.Timeout | undefined
   const onHead = () => {
     // One announcement per burst of heads (sync imports many blocks in a row).
@@ -501,6 +547,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       chain.off('head', onHead)
       if (resend !== undefined) clearTimeout(resend)
       if (announce !== undefined) clearTimeout(announce)
+      for (const timer of reprobes.values()) clearTimeout(timer)
       await syncRunning
       await p2p.stop()
       await Promise.all([...importing.values()].map((i) => i.done))

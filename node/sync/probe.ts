@@ -39,13 +39,20 @@ export type ProbeOutcome =
   | { kind: 'held' }
   /** Nothing held against the peer, nothing to sync now (its head moved back, it left, it is rate limiting us, our clock). */
   | { kind: 'later'; reason: string }
+  /** A request timed out: the peer may only be busy, so it is tried again later (network.ts counts these in a row). */
+  | { kind: 'slow'; reason: string }
   /** It could not back its claim or sent headers that do not verify: ban it. */
   | { kind: 'false'; reason: string }
 
 const lie = (reason: string) => new SyncError(SyncErrorCode.FALSE_STATUS, `the peer could not back its status: ${reason}`)
 const later = (reason: string) => new SyncError(SyncErrorCode.NOT_NOW, `the peer status cannot be checked now: ${reason}`)
+const slow = (reason: string) => new SyncError(SyncErrorCode.SLOW_PEER, `the peer did not answer in time: ${reason}`)
 /** A probe's stop as its outcome. */
-const outcomeOf = (err: SyncError): ProbeOutcome => (err.code === SyncErrorCode.FALSE_STATUS ? { kind: 'false', reason: err.message } : { kind: 'later', reason: err.message })
+const outcomeOf = (err: SyncError): ProbeOutcome => {
+  if (err.code === SyncErrorCode.FALSE_STATUS) return { kind: 'false', reason: err.message }
+  if (err.code === SyncErrorCode.SLOW_PEER) return { kind: 'slow', reason: err.message }
+  return { kind: 'later', reason: err.message }
+}
 
 export interface ProbeDeps {
   chain: Chain
@@ -160,20 +167,19 @@ function sealedByKnownAuthority(chain: Chain, head: BlockHeader): boolean {
 }
 
 /**
- * Headers by range, decoded; what the peer fails to deliver becomes a SyncError. A timeout is given
- * one more try (a busy peer), a second one counts as not delivering.
+ * Headers by range, decoded; what the peer fails to deliver becomes a SyncError. A timeout is
+ * `slow`, not a lie: a busy peer on a loaded machine misses 4 s now and then, so the probe is
+ * tried again later (after a back-off) and only probes timing out in a row end in a ban.
  */
 async function fetchHeaders(deps: ProbeDeps, peer: PeerIdStr, from: bigint, count: number): Promise<BlockHeader[]> {
-  let raw: Uint8Array[] | undefined
-  for (let tries = 1; raw === undefined; tries++) {
-    try {
-      raw = await deps.p2p.requestHeaders(peer, from, count, { timeoutMs: deps.timeoutMs ?? PROBE_TIMEOUT_MS })
-    } catch (err) {
-      if (isP2PError(err, P2PErrorCode.TIMEOUT) && tries < 2) continue
-      if (isP2PError(err, P2PErrorCode.NOT_CONNECTED) || isP2PError(err, P2PErrorCode.STOPPED)) throw later(errorMessage(err))
-      if (isP2PError(err, P2PErrorCode.REMOTE_ERROR) && err.context?.remoteCode === 'RATE_LIMITED') throw later(errorMessage(err))
-      throw lie(`headers from ${from}: ${errorMessage(err)}`)
-    }
+  let raw: Uint8Array[]
+  try {
+    raw = await deps.p2p.requestHeaders(peer, from, count, { timeoutMs: deps.timeoutMs ?? PROBE_TIMEOUT_MS })
+  } catch (err) {
+    if (isP2PError(err, P2PErrorCode.TIMEOUT)) throw slow(`headers from ${from}: ${errorMessage(err)}`)
+    if (isP2PError(err, P2PErrorCode.NOT_CONNECTED) || isP2PError(err, P2PErrorCode.STOPPED)) throw later(errorMessage(err))
+    if (isP2PError(err, P2PErrorCode.REMOTE_ERROR) && err.context?.remoteCode === 'RATE_LIMITED') throw later(errorMessage(err))
+    throw lie(`headers from ${from}: ${errorMessage(err)}`)
   }
   const arrived = Date.now()
   let headers: BlockHeader[]

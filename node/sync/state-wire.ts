@@ -8,12 +8,18 @@ import { SyncError, SyncErrorCode } from './errors.ts'
 // checked against the hash it was asked for (keccak(value) == hash) before it is stored.
 
 export const STATE_PROTOCOL = '/medrec/state/1'
-/** Items per request (geth's snap asks for up to 1024 trie nodes a time, with a byte budget). */
-export const MAX_STATE_ITEMS = 384
-/** Bytes of values per answer: a server stops adding items once past this. */
+/**
+ * Items per request: a client sizes its requests by bytes (about MAX_STATE_RESPONSE_BYTES of
+ * values at the sizes it has seen), so this only bounds a request (135 kB). Servers before it
+ * took 384 and say so in their refusal; the client then asks them for 384.
+ */
+export const MAX_STATE_ITEMS = 4096
+/** Bytes of values per answer: a server stops adding items once past this (geth's snap answers up to 512 kB). */
 export const MAX_STATE_RESPONSE_BYTES = 1024 * 1024
 /** The frame limit over that budget: one item may be the one that crosses it (code is at most 24 KiB... or more under a fork without EIP-170, so a generous margin). */
 export const STATE_FRAME_BYTES = MAX_STATE_RESPONSE_BYTES + 256 * 1024
+/** The largest request: MAX_STATE_ITEMS items. */
+export const STATE_REQUEST_BYTES = MAX_STATE_ITEMS * 33
 const ITEM = 33
 
 export const StateItemKind = { NODE: 0, CODE: 1 } as const

@@ -237,3 +237,53 @@ t.test('a liar serving a well-formed header chain sealed by no authority is bann
   )
   t.equal(await rpc<string>(victim.url, 'eth_blockNumber'), '0x0', 'none of its blocks was imported')
 })
+
+t.test('an honest peer that lets its first probe requests time out (a loaded machine) is kept, probed again and synced from', async (t) => {
+  const net = await createTestNetwork(2, { authorities: 1, period: 1 })
+  keepLogsOnFailure(t, () => net.members.map((m, i) => [i === 1 ? 'victim' : `member${i}`, m.node]))
+  t.teardown(() => net.close())
+  await prebuild(net, 0, HONEST_BLOCKS)
+  // Member 0's chain served in-process by a host that answers its first two header requests after
+  // the probe's 4 s limit (two timeouts in a row: what banned an honest peer before), then promptly.
+  const chain = await Chain.open(net.members[0]!.datadir, net.genesis)
+  t.teardown(() => chain.close())
+  await net.start(1, { sealer: false, bootnodes: [] })
+  const victim = net.members[1]!.node!
+  const range = async (from: bigint, count: number, pick: (n: bigint) => Promise<Uint8Array | undefined>) => {
+    const out: Uint8Array[] = []
+    for (let n = from; n < from + BigInt(count); n++) {
+      const b = await pick(n)
+      if (b === undefined) break
+      out.push(b)
+    }
+    return out
+  }
+  let slowAnswers = 0
+  const host = await createP2P(
+    { chainId: CHAIN_ID, genesisHash: chain.genesisHash, privateKey: new Uint8Array(32).fill(15), listen: { host: '127.0.0.1', port: 0 }, bootnodes: [net.members[1]!.enode!], discovery: false, statusIntervalMs: 0, dialIntervalMs: 200 },
+    {
+      getHead: () => ({ head: { number: chain.head.block.header.number, hash: chain.head.block.hash() }, totalDifficulty: chain.head.totalDifficulty }),
+      validateTx: () => 'ignore',
+      validateBlock: () => 'ignore',
+      getHeadersByRange: async (from, count) => {
+        if (slowAnswers < 2) {
+          slowAnswers++
+          await new Promise((r) => setTimeout(r, 5000))
+        }
+        return range(from, count, async (n) => (await chain.blockByNumber(n))?.header.serialize())
+      },
+      getBlocksByRange: (from, count) => range(from, count, async (n) => {
+        const b = await chain.blockByNumber(n)
+        return b === undefined ? undefined : chain.store.encodeBlock(b)
+      }),
+    },
+  )
+  t.teardown(() => host.stop())
+  await waitFor(async () => BigInt(await rpc<string>(victim.url, 'eth_blockNumber')) >= HONEST_BLOCKS, 'the victim to sync from the slow peer', 90_000)
+  const got = await rpc<{ hash: string }>(victim.url, 'eth_getBlockByNumber', [`0x${HONEST_BLOCKS.toString(16)}`, false])
+  t.equal(got.hash, `0x${Buffer.from(chain.head.block.hash()).toString('hex')}`, `the victim synced the slow peer's chain (block ${HONEST_BLOCKS})`)
+  t.equal(slowAnswers, 2, 'the peer answered two header requests late')
+  t.match(victim.output(), new RegExp(`Peer slow to back its status: probed again later[^\\n]*peer=${host.peerId}`), 'its probe timed out and was tried again')
+  t.notMatch(victim.output(), new RegExp(`banned[^\\n]*peer=${host.peerId}`), 'it was not banned')
+  t.ok((await peersOf(victim.url)).includes(host.peerId), 'it is still a peer')
+})
