@@ -6,7 +6,7 @@ import { defaultClientOptions, type MedRecClientOptions } from './options.ts'
 import { createRelationshipClient, type RelationshipClient } from './ppr.ts'
 import { createRegistrarClient, type RegistrarClient } from './registrar.ts'
 import { createRelationshipsClient, type RelationshipsClient } from './relationships.ts'
-import { TextCache } from './logs.ts'
+import { LogIndex, TextCache } from './logs.ts'
 import { createRpc } from './rpc.ts'
 import { createSummaryClient, type SummaryClient } from './summary.ts'
 import { createSender } from './transactions.ts'
@@ -58,8 +58,10 @@ export function createMedRecClient(options: MedRecClientOptions): MedRecClient {
     timeoutMs: positive(opts.timeoutMs, 'timeoutMs'),
     gasMarginPercent: Math.max(100, Math.round(opts.gasMarginPercent)),
   })
-  const registrar = createRegistrarClient(sender, rpc)
-  const relationships = createRelationshipsClient(sender, rpc)
+  // the event logs read so far, so list reads ask only for the blocks since the last one
+  const logs = new LogIndex()
+  const registrar = createRegistrarClient(sender, rpc, logs)
+  const relationships = createRelationshipsClient(sender, rpc, logs)
   // pointers' query texts, once checked against their hashes (they never change)
   const texts = new TextCache()
   return {

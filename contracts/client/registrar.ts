@@ -4,7 +4,7 @@ import { registrarAbi } from '../generated/registrar.ts'
 import { decodeLog } from '../bindings.ts'
 import { bind, checkAddress, checkHash32, optionalAddress, pageArgs, receipt, uint } from './core.ts'
 import { ClientError, ClientErrorCode } from './errors.ts'
-import { readEvents } from './logs.ts'
+import { LogIndex, readEvents } from './logs.ts'
 import type { Rpc } from './rpc.ts'
 import type { Sender } from './transactions.ts'
 import type { Page, ProviderEntry, ProviderInfo, WriteOptions, WriteResult } from './types.ts'
@@ -41,7 +41,7 @@ export interface RegistrarClient {
   latestAuditAnchor(provider: string): Promise<AuditAnchor | undefined>
   /** An authority or a verified delegate. */
   isProviderAccount(address: string): Promise<boolean>
-  /** From the IdentityRegistered and ParticipantRebound events (a log scan from genesis; needs the JSON-RPC transport). */
+  /** From the IdentityRegistered and ParticipantRebound events (read through the client's LogIndex: only the blocks since the last read; needs the JSON-RPC transport). */
   participants(page?: Page): Promise<Address[]>
   participantCount(): Promise<number>
   providers(page?: Page): Promise<Address[]>
@@ -71,13 +71,13 @@ function checkIdentity(identity: string): string {
   return identity
 }
 
-export function createRegistrarClient(sender: Sender, rpc?: Rpc): RegistrarClient {
+export function createRegistrarClient(sender: Sender, rpc?: Rpc, logs: LogIndex = new LogIndex()): RegistrarClient {
   const c = bind(sender, registrarAbi, REGISTRAR_ADDRESS, 'Registrar')
   /** Registration order, a rebound participant in its predecessor's place (as the Registrar listed them before issue 23). */
   const participantList = async (): Promise<Address[]> => {
     const [registered, rebound] = await Promise.all([
-      readEvents(rpc, { abi: registrarAbi, address: REGISTRAR_ADDRESS, eventName: 'IdentityRegistered' }),
-      readEvents(rpc, { abi: registrarAbi, address: REGISTRAR_ADDRESS, eventName: 'ParticipantRebound' }),
+      readEvents(rpc, { abi: registrarAbi, address: REGISTRAR_ADDRESS, eventName: 'IdentityRegistered' }, logs),
+      readEvents(rpc, { abi: registrarAbi, address: REGISTRAR_ADDRESS, eventName: 'ParticipantRebound' }, logs),
     ])
     const list = registered.map((e) => e.args.participant)
     const at = new Map(list.map((a, i) => [a.toLowerCase(), i]))

@@ -2,7 +2,7 @@ import { bytesToHex, type Address, type Hex } from 'viem'
 import { RELATIONSHIPS_ADDRESS } from '../addresses.ts'
 import { relationshipsAbi } from '../generated/relationships.ts'
 import { bind, checkAddress, pageArgs, receipt, type Bound } from './core.ts'
-import { blockTimes, readEvents } from './logs.ts'
+import { blockTimes, LogIndex, readEvents } from './logs.ts'
 import type { Rpc } from './rpc.ts'
 import type { Sender } from './transactions.ts'
 import type { Bounty, Page, WriteOptions, WriteResult } from './types.ts'
@@ -19,8 +19,9 @@ export interface RelationshipsClient {
   predictAddress(provider: string, patient: string, endpoint: string, salt: Hex): Promise<Address>
   /** Whether the factory made `address` (recomputed from its code, as the contracts check it). */
   isRelationship(address: string): Promise<boolean>
-  // The lists below are the factory's events (the contract keeps no list): each is a scan of
-  // the logs from genesis, LOG_WINDOW blocks per eth_getLogs, so they need the JSON-RPC transport.
+  // The lists below are the factory's events (the contract keeps no list), read through the
+  // client's LogIndex: the first read scans from genesis (LOG_WINDOW blocks per eth_getLogs), later
+  // ones only the blocks since. They need the JSON-RPC transport.
   relationshipCount(): Promise<number>
   relationships(page?: Page): Promise<Address[]>
   relationshipCountOf(provider: string): Promise<number>
@@ -45,10 +46,10 @@ function slice<T>(list: readonly T[], page?: Page): T[] {
   return list.slice(Number(offset), Number(offset + limit))
 }
 
-export function createRelationshipsClient(sender: Sender, rpc?: Rpc): RelationshipsClient {
+export function createRelationshipsClient(sender: Sender, rpc?: Rpc, logs: LogIndex = new LogIndex()): RelationshipsClient {
   const c = relationshipsContract(sender)
   const created = async (provider?: Address) =>
-    (await readEvents(rpc, { abi: relationshipsAbi, address: RELATIONSHIPS_ADDRESS, eventName: 'RelationshipCreated', ...(provider === undefined ? {} : { args: { provider } }) })).map((e) => e.args.relationship)
+    (await readEvents(rpc, { abi: relationshipsAbi, address: RELATIONSHIPS_ADDRESS, eventName: 'RelationshipCreated', ...(provider === undefined ? {} : { args: { provider } }) }, logs)).map((e) => e.args.relationship)
   return {
     address: RELATIONSHIPS_ADDRESS,
     async createRelationship(patient, endpoint, opts) {
@@ -63,8 +64,8 @@ export function createRelationshipsClient(sender: Sender, rpc?: Rpc): Relationsh
     relationshipCountOf: async (provider) => (await created(checkAddress(provider, 'provider'))).length,
     relationshipsOf: async (provider, page) => slice(await created(checkAddress(provider, 'provider')), page),
     async bounties(owner, page) {
-      const logs = await readEvents(rpc, { abi: relationshipsAbi, address: RELATIONSHIPS_ADDRESS, eventName: 'BountyCreated', args: { owner: checkAddress(owner, 'owner') } })
-      const list = slice(logs, page)
+      const events = await readEvents(rpc, { abi: relationshipsAbi, address: RELATIONSHIPS_ADDRESS, eventName: 'BountyCreated', args: { owner: checkAddress(owner, 'owner') } }, logs)
+      const list = slice(events, page)
       const times = await blockTimes(rpc, list.map((e) => e.blockNumber))
       return list.map((e) => ({ index: Number(e.args.index), relationship: e.args.relationship, pointerId: Number(e.args.pointerId), blockNumber: e.blockNumber, timestamp: times.get(e.blockNumber) ?? 0, query: e.args.query }))
     },
