@@ -106,6 +106,13 @@ export default function rpcNode(t: Test, node: NodeProcess): void {
     for (const k of ['number', 'gasLimit', 'gasUsed', 'timestamp', 'difficulty', 'totalDifficulty', 'size', 'baseFeePerGas']) t.match(block[k], QUANTITY, `block.${k}`)
     t.equal((block.extraData as string).length, 2 + 97 * 2, 'EIP-225 extraData: vanity + seal')
     t.equal(await rpc(node.url, 'eth_getBlockTransactionCountByHash', [receipt.blockHash]), '0x1')
+    // geth's header-only reads: the block's fields less its body (transactions, uncles) and size.
+    const header = await rpc<Record<string, unknown>>(node.url, 'eth_getHeaderByHash', [receipt.blockHash])
+    const { transactions: _txs, uncles: _uncles, size: _size, totalDifficulty: _td, ...fields } = block
+    t.same(header, fields, 'eth_getHeaderByHash: the block less its body')
+    t.same(await rpc(node.url, 'eth_getHeaderByNumber', [block.number]), header, 'eth_getHeaderByNumber: the same header')
+    t.equal(await rpc(node.url, 'eth_getHeaderByHash', ['0x' + '11'.repeat(32)]), null, 'an unknown hash: null')
+    t.equal(await rpc(node.url, 'eth_getHeaderByNumber', ['0xffffffff']), null, 'a future number: null')
     const history = await rpc<{ baseFeePerGas: string[]; gasUsedRatio: number[]; reward: string[][] }>(node.url, 'eth_feeHistory', ['0x2', 'latest', [50]])
     t.equal(history.baseFeePerGas.length, history.gasUsedRatio.length + 1)
     t.equal(history.reward.length, history.gasUsedRatio.length)
