@@ -127,7 +127,8 @@ t.test('a 30M-gas loop is stopped at the budget and answered by a worker while b
 })
 
 t.test('--rpc.evmtimeout still holds: an endless call is stopped here, then on its worker', async (t) => {
-  const inline = await inlinePool(t, 4, { timeoutMs: 300 })
+  // A 1e12 cap: at 50M the loop runs out of gas inside 300 ms on a quiet machine, and nothing times out.
+  const inline = await inlinePool(t, 4, { timeoutMs: 300, gasCap: 10n ** 12n })
   const before = inline.stats().inline
   await t.rejects(inline.call({ to: LOOP, gas: 10n ** 12n }, ctx(), head().stateRoot), { code: EvmErrorCode.EXECUTION_TIMEOUT, message: 'execution aborted (timeout = 300ms)' })
   t.match(inline.stats(), { timeouts: 1, restarts: 0 })
