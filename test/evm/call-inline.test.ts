@@ -7,10 +7,9 @@ import t, { type Test } from 'tap'
 import { Address, bytesToHex, hexToBytes } from '@ethereumjs/util'
 import { setLogLevel } from '../../common/logger.ts'
 import { createCallPool, EvmErrorCode, type CallArgs, type CallPool, type CallPoolOptions } from '../../evm/index.ts'
-import { Chain } from '../../node/chain/index.ts'
 import { CALL_SUBLEVELS } from '../../node/chain/store.ts'
-import { DEV_KEYS, addressOf, source, testGenesis } from '../helpers/chain.ts'
-import { tempDir } from '../helpers/node-process.ts'
+import { source } from '../helpers/chain.ts'
+import { chainWithCode } from '../helpers/code-chain.ts'
 
 setLogLevel('error')
 
@@ -35,18 +34,7 @@ const CODE = new Map([
   [ECRECOVER, '0x600060006000600060015afa60005260206000f3'],
 ])
 
-const genesis = testGenesis()
-for (const [addr, code] of CODE) genesis.alloc.set(addr.toString(), { balance: 0n, nonce: 1n, code: hexToBytes(code as `0x${string}`), storage: [] })
-
-const dir = tempDir()
-const chain = await Chain.open(dir.path, genesis)
-t.teardown(async () => {
-  await chain.close()
-  dir.remove()
-})
-const signer = { address: addressOf(DEV_KEYS[0]!), privateKey: DEV_KEYS[0]! }
-const head = () => chain.head.block.header
-const ctx = () => chain.contextOf(head(), new Address(signer.address))
+const { genesis, chain, signer, head, ctx } = await chainWithCode(t, CODE)
 
 function pool(t: Test, over: Partial<CallPoolOptions> = {}): CallPool {
   const p = createCallPool({ db: { path: chain.store.location, ...CALL_SUBLEVELS }, chainId: genesis.chainId, workers: 1, timeoutMs: 0, gasCap: 50_000_000n, ...over })

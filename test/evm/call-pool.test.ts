@@ -10,8 +10,8 @@ import { formatDuration, parseDuration } from '../../common/duration.ts'
 import { createCallPool, EvmErrorCode, type CallPool, type CallPoolOptions } from '../../evm/index.ts'
 import { Chain } from '../../node/chain/index.ts'
 import { CALL_SUBLEVELS } from '../../node/chain/store.ts'
-import { DEV_KEYS, addressOf, source, testGenesis, txFactory } from '../helpers/chain.ts'
-import { tempDir } from '../helpers/node-process.ts'
+import { DEV_KEYS, addressOf, source, txFactory } from '../helpers/chain.ts'
+import { chainWithCode } from '../helpers/code-chain.ts'
 
 setLogLevel('error')
 
@@ -24,18 +24,7 @@ const CODE = new Map([
   [CALLER_BALANCE, '0x333160005260206000f3'], // return CALLER.balance
 ])
 
-const genesis = testGenesis()
-for (const [addr, code] of CODE) genesis.alloc.set(addr.toString(), { balance: 0n, nonce: 1n, code: hexToBytes(code as `0x${string}`), storage: [] })
-
-const dir = tempDir()
-const chain = await Chain.open(dir.path, genesis)
-t.teardown(async () => {
-  await chain.close()
-  dir.remove()
-})
-const signer = { address: addressOf(DEV_KEYS[0]!), privateKey: DEV_KEYS[0]! }
-const head = () => chain.head.block.header
-const ctx = () => chain.contextOf(head(), new Address(signer.address))
+const { genesis, chain, datadir, signer, head, ctx } = await chainWithCode(t, CODE)
 const word = (b: Uint8Array) => BigInt(bytesToHex(b))
 
 /**
@@ -136,7 +125,7 @@ t.test('close refuses running and new calls and releases the database', async (t
 })
 
 t.test('a second open of the same chain database in this process is refused, as the file lock would', async (t) => {
-  await t.rejects(Chain.open(dir.path, genesis), { code: 'LEVEL_DATABASE_NOT_OPEN' })
+  await t.rejects(Chain.open(datadir, genesis), { code: 'LEVEL_DATABASE_NOT_OPEN' })
 })
 
 t.test('durations in Go syntax, as geth prints and parses them', async (t) => {
