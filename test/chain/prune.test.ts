@@ -1,10 +1,11 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createFeeMarket1559Tx } from '@ethereumjs/tx'
 import { Address, bytesToHex, createContractAddress, hexToBytes, setLengthLeft } from '@ethereumjs/util'
 import { setLogLevel } from '../../common/logger.ts'
 import { EvmErrorCode, markLive, type SenderTx, type TrieNode } from '../../evm/index.ts'
 import { Chain, type ChainOptions } from '../../node/chain/index.ts'
 import type { BlockBundle } from '../../node/chain/types.ts'
+import type { Genesis } from '../../node/genesis/types.ts'
 import { DEV_KEYS, addressOf, source, testGenesis } from '../helpers/chain.ts'
 import { tempDir } from '../helpers/node-process.ts'
 
@@ -48,13 +49,23 @@ async function missingUnder(chain: Chain, root: Uint8Array): Promise<number> {
 }
 
 const FULL = (recent: number, interval = 4): ChainOptions => ({ gcMode: 'full', stateRecent: recent, pruneInterval: interval })
+const ARCHIVE: ChainOptions = { gcMode: 'archive' }
 
-t.test('a full chain answers the last N blocks and refuses older state with a coded error; an archive chain answers all', async (t) => {
+/** Opens chains in one temporary dir (`name`: a sub-dir), each closed and the dir removed at `t`'s teardown. */
+function chainsIn(t: Test): (name: string, opts: ChainOptions, genesis?: Genesis) => Promise<Chain> {
   const dir = tempDir()
   t.teardown(() => dir.remove())
-  const full = await Chain.open(`${dir.path}/full`, testGenesis(), FULL(8))
-  const archive = await Chain.open(`${dir.path}/archive`, testGenesis(), { gcMode: 'archive' })
-  t.teardown(async () => (await full.close(), await archive.close()))
+  return async (name, opts, genesis = testGenesis()) => {
+    const chain = await Chain.open(`${dir.path}/${name}`, genesis, opts)
+    t.teardown(() => chain.close())
+    return chain
+  }
+}
+
+t.test('a full chain answers the last N blocks and refuses older state with a coded error; an archive chain answers all', async (t) => {
+  const open = chainsIn(t)
+  const full = await open('full', FULL(8))
+  const archive = await open('archive', ARCHIVE)
   const u = userTxs(full)
   const expected: Array<{ root: Uint8Array; slot: bigint; paid: bigint }> = []
   let paid = 0n
@@ -92,11 +103,9 @@ t.test('a full chain answers the last N blocks and refuses older state with a co
 })
 
 t.test('disk stays bounded while the same slots are written block after block; an archive grows', async (t) => {
-  const dir = tempDir()
-  t.teardown(() => dir.remove())
-  const full = await Chain.open(`${dir.path}/full`, testGenesis(), FULL(16, 8))
-  const archive = await Chain.open(`${dir.path}/archive`, testGenesis(), { gcMode: 'archive' })
-  t.teardown(async () => (await full.close(), await archive.close()))
+  const open = chainsIn(t)
+  const full = await open('full', FULL(16, 8))
+  const archive = await open('archive', ARCHIVE)
   const u = userTxs(full)
   await archive.importBlock((await seal(full, [u.deploy()])).block)
   const fullCounts: number[] = []
@@ -117,10 +126,7 @@ t.test('disk stays bounded while the same slots are written block after block; a
 })
 
 t.test('a node that died and is written again while a cycle runs survives its sweep', async (t) => {
-  const dir = tempDir()
-  t.teardown(() => dir.remove())
-  const chain = await Chain.open(dir.path, testGenesis(), FULL(4, 1000))
-  t.teardown(() => chain.close())
+  const chain = await chainsIn(t)('chain', FULL(4, 1000))
   const u = userTxs(chain)
   await seal(chain, [u.deploy()])
   // Slot 0 = 1: the setter's storage trie is one leaf node, written now.
@@ -146,10 +152,7 @@ t.test('a node that died and is written again while a cycle runs survives its sw
 })
 
 t.test('shared bytes: a storage leaf and code shared by two contracts survive when one of them moves on', async (t) => {
-  const dir = tempDir()
-  t.teardown(() => dir.remove())
-  const chain = await Chain.open(dir.path, testGenesis(), FULL(4, 1000))
-  t.teardown(() => chain.close())
+  const chain = await chainsIn(t)('chain', FULL(4, 1000))
   const u = userTxs(chain)
   await seal(chain, [u.deploy()])
   await seal(chain, [u.set(5n)])
@@ -174,11 +177,9 @@ t.test('shared bytes: a storage leaf and code shared by two contracts survive wh
 })
 
 t.test('a reorg inside the window re-executes on kept state; a branch forking below the window is refused as missing state', async (t) => {
-  const dir = tempDir()
-  t.teardown(() => dir.remove())
-  const full = await Chain.open(`${dir.path}/full`, testGenesis(), FULL(16, 4))
-  const other = await Chain.open(`${dir.path}/other`, testGenesis(), { gcMode: 'archive' })
-  t.teardown(async () => (await full.close(), await other.close()))
+  const open = chainsIn(t)
+  const full = await open('full', FULL(16, 4))
+  const other = await open('other', ARCHIVE)
   const u = userTxs(full)
   const o = userTxs(other)
   await seal(full, [u.deploy()])
@@ -204,8 +205,7 @@ t.test('a reorg inside the window re-executes on kept state; a branch forking be
   t.equal(BigInt(bytesToHex(setLengthLeft(await full.executor.getStorage(SETTER, new Uint8Array(32), full.head.block.header.stateRoot), 32))), 105n)
 
   // A branch from far below the window: its first block's parent state is gone.
-  const deep = await Chain.open(`${dir.path}/deep`, testGenesis(), { gcMode: 'archive' })
-  t.teardown(() => deep.close())
+  const deep = await open('deep', ARCHIVE)
   const d = userTxs(deep)
   await deep.importBlock((await other.blockByNumber(1n))!)
   d.deploy()
@@ -214,11 +214,9 @@ t.test('a reorg inside the window re-executes on kept state; a branch forking be
 })
 
 t.test('raw trie writes (state sync): kept when written during a cycle, and across cycles while their root is pinned', async (t) => {
-  const dir = tempDir()
-  t.teardown(() => dir.remove())
-  const full = await Chain.open(`${dir.path}/full`, testGenesis(), FULL(4, 1000))
-  const origin = await Chain.open(`${dir.path}/source`, testGenesis({ authorities: [addressOf(USER)] }), { gcMode: 'archive' })
-  t.teardown(async () => (await full.close(), await origin.close()))
+  const open = chainsIn(t)
+  const full = await open('full', FULL(4, 1000))
+  const origin = await open('source', ARCHIVE, testGenesis({ authorities: [addressOf(USER)] }))
   // A state the full chain never had: the other chain's, after a deploy and a write.
   const s = userTxs(origin)
   const sealBy = (c: Chain, txs: SenderTx[]) => c.produce({ signer: { address: addressOf(USER), privateKey: USER }, source: source(txs), deadline: Date.now() + 30_000 })
