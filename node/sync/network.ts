@@ -6,6 +6,7 @@ import { createP2P, isP2PError, P2PErrorCode, type GossipResult, type TxVerdict,
 import { ChainErrorCode, isChainError, type BlockBytes, type Chain } from '../chain/index.ts'
 import { MempoolError, MempoolErrorCode, type Mempool, type SenderRecovery } from '../mempool/index.ts'
 import { probePeer, type VerifiedTarget } from './probe.ts'
+import { serveRanges } from './serve-ranges.ts'
 import { serveState } from './state-serve.ts'
 import { stateSync, type StateProgress, type StateWriter } from './state-sync.ts'
 
@@ -218,16 +219,6 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
     }
   }
 
-  async function canonicalRange(from: bigint, count: number, pick: (b: Block) => Uint8Array): Promise<Uint8Array[]> {
-    const out: Uint8Array[] = []
-    for (let n = from; n < from + BigInt(count); n++) {
-      const b = await chain.blockByNumber(n)
-      if (b === undefined) break
-      out.push(pick(b))
-    }
-    return out
-  }
-
   const p2p = await createP2P(
     {
       chainId: chain.common.chainId(),
@@ -243,8 +234,7 @@ export async function startNetwork(opts: NetworkOptions, modules: NetworkModules
       getHead: () => ({ head: { number: chain.head.block.header.number, hash: chain.head.block.hash() }, totalDifficulty: chain.head.totalDifficulty }),
       validateTx,
       validateBlock,
-      getBlocksByRange: (from, count) => canonicalRange(from, count, (b) => chain.store.encodeBlock(b)),
-      getHeadersByRange: (from, count) => canonicalRange(from, count, (b) => b.header.serialize()),
+      ...serveRanges(chain),
       observer: modules.p2pObserver,
     },
   )

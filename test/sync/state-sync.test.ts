@@ -2,9 +2,9 @@ import t, { type Test } from 'tap'
 import { cp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import type { Block } from '@ethereumjs/block'
 import { setLogLevel } from '../../common/logger.ts'
 import { Chain } from '../../node/chain/index.ts'
+import { serveRanges } from '../../node/sync/serve-ranges.ts'
 import { stateKey } from '../../node/sync/state-serve.ts'
 import { decodeStateRequest, encodeStateResponse, STATE_PROTOCOL } from '../../node/sync/state-wire.ts'
 import { createP2P, type P2P } from '../../p2p/index.ts'
@@ -70,23 +70,13 @@ let refusals = 0
 
 async function startHost(t: Test, net: TestNetwork, datadir: string, state: 'garbage' | 'empty' | 'none' | 'slow', keyByte: number): Promise<{ host: P2P; chain: Chain }> {
   const chain = await Chain.open(datadir, net.genesis)
-  const range = async (from: bigint, count: number, pick: (b: Block) => Uint8Array) => {
-    const out: Uint8Array[] = []
-    for (let n = from; n < from + BigInt(count); n++) {
-      const b = await chain.blockByNumber(n)
-      if (b === undefined) break
-      out.push(pick(b))
-    }
-    return out
-  }
   const host = await createP2P(
     { chainId: 4242n, genesisHash: chain.genesisHash, privateKey: new Uint8Array(32).fill(keyByte), listen: { host: '127.0.0.1', port: 0 }, bootnodes: [], discovery: false },
     {
       getHead: () => ({ head: { number: chain.head.block.header.number, hash: chain.head.block.hash() }, totalDifficulty: chain.head.totalDifficulty }),
       validateTx: () => 'ignore',
       validateBlock: () => 'ignore',
-      getBlocksByRange: (from, count) => range(from, count, (b) => chain.store.encodeBlock(b)),
-      getHeadersByRange: (from, count) => range(from, count, (b) => b.header.serialize()),
+      ...serveRanges(chain),
     },
   )
   if (state === 'garbage' || state === 'empty') host.handle(STATE_PROTOCOL, async (frame) => encodeStateResponse(decodeStateRequest(frame).map(() => (state === 'garbage' ? randomBytes(80) : new Uint8Array()))))
